@@ -1,0 +1,137 @@
+"""Sign-in, tokens and the current user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate, login, logout
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from accounts.models import ApiToken, Team
+from accounts.permissions import is_admin, user_pk
+from audit.services import record
+
+
+class CredentialsSerializer(serializers.Serializer[Any]):
+    username = serializers.CharField()
+    password = serializers.CharField(write_only=True, style={"input_type": "password"})
+    token_name = serializers.CharField(required=False, default="default", max_length=100)
+
+
+class TeamSerializer(serializers.ModelSerializer[Team]):
+    class Meta:
+        model = Team
+        fields = ["id", "name", "slug"]
+
+
+class UserSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    is_admin = serializers.SerializerMethodField()
+    teams = serializers.SerializerMethodField()
+
+    def get_is_admin(self, user: Any) -> bool:
+        return is_admin(user)
+
+    def get_teams(self, user: Any) -> Any:
+        return TeamSerializer(Team.objects.filter(memberships__user=user).order_by("memberships__id"), many=True).data
+
+
+class TokenSerializer(serializers.ModelSerializer[ApiToken]):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "key_prefix", "created_at", "last_used_at", "expires_at"]
+
+
+class LoginThrottle(AnonRateThrottle):
+    rate = "30/min"
+
+
+def _check_credentials(request: Request) -> Any:
+    data = CredentialsSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
+    if user is None or not user.is_active:
+        return None, data
+    return user, data
+
+
+class ObtainTokenView(APIView):
+    """POST username + password → a new API token (shown once)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(request=CredentialsSerializer, responses={201: None})
+    def post(self, request: Request) -> Response:
+        user, data = _check_credentials(request)
+        if user is None:
+            return Response({"detail": "Invalid username or password."}, status=status.HTTP_400_BAD_REQUEST)
+        token, key = ApiToken.issue(user, data.validated_data["token_name"])
+        record("accounts.user.login", actor=user, obj=user, changes={"method": "token", "token": token.key_prefix})
+        record("accounts.apitoken.created", actor=user, obj=token)
+        return Response({"token": key, "user": UserSerializer(user).data}, status=status.HTTP_201_CREATED)
+
+
+@method_decorator(ensure_csrf_cookie, name="dispatch")
+class SessionView(APIView):
+    """GET: who am I (sets the CSRF cookie). POST: sign in. DELETE: sign out."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(responses=UserSerializer)
+    def get(self, request: Request) -> Response:
+        # 200 either way: "not signed in" is an answer, not an error (browsers log 401s).
+        if not request.user.is_authenticated:
+            return Response({"authenticated": False})
+        return Response({"authenticated": True, **UserSerializer(request.user).data})
+
+    @extend_schema(request=CredentialsSerializer, responses=UserSerializer)
+    def post(self, request: Request) -> Response:
+        user, _ = _check_credentials(request)
+        if user is None:
+            return Response({"detail": "Invalid username or password."}, status=status.HTTP_400_BAD_REQUEST)
+        login(request._request, user)  # the user_logged_in signal audits it
+        return Response(UserSerializer(user).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request) -> Response:
+        if request.user.is_authenticated:
+            record("accounts.user.logout", actor=request.user, obj=request.user)
+        logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet[ApiToken]):
+    """The signed-in user's own API tokens (keys are never shown again)."""
+
+    serializer_class = TokenSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self) -> Any:
+        return ApiToken.objects.filter(user_id=user_pk(self.request)).order_by("-created_at")
+
+    def perform_destroy(self, instance: ApiToken) -> None:
+        record("accounts.apitoken.deleted", actor=self.request.user, object_repr=str(instance))
+        instance.delete()
+
+
+class TeamViewSet(viewsets.ReadOnlyModelViewSet[Team]):
+    """Teams the user belongs to (admins: all)."""
+
+    serializer_class = TeamSerializer
+
+    def get_queryset(self) -> Any:
+        if is_admin(self.request.user):
+            return Team.objects.order_by("name")
+        return Team.objects.filter(memberships__user_id=user_pk(self.request)).order_by("name")

@@ -1,0 +1,94 @@
+"""First-start data: idempotent, safe to run on every start."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from accounts.models import Membership, Team
+from compute.models import ComputeTarget
+from datasets.models import Datastore
+from environments.models import Environment
+
+CURATED: list[dict[str, Any]] = [
+    {
+        "name": "Runyard-Python-3.11",
+        "description": "Python 3.11 with no extra packages. The default environment.",
+        "spec": {"python_version": "3.11"},
+    },
+    {
+        "name": "Runyard-PyTorch-2.13-CPU",
+        "description": "PyTorch 2.13 (CPU) and NumPy, for torchrun/gloo training.",
+        "spec": {"python_version": "3.11", "pip_requirements": ["torch==2.13.0", "numpy"]},
+    },
+    {
+        "name": "Runyard-MPI-3.11",
+        "description": "Python 3.11 with mpi4py, for MpiConfiguration runs (Open MPI on the host).",
+        "spec": {"python_version": "3.11", "pip_requirements": ["mpi4py"]},
+    },
+]
+
+
+@transaction.atomic
+def seed() -> list[str]:
+    """Create what a fresh install needs; return what was created."""
+    created: list[str] = []
+    _, made = Team.objects.get_or_create(slug="default", defaults={"name": "Default"})
+    if made:
+        created.append("team default")
+    store_root = Path(settings.DATA_DIR) / "datastores" / "default"
+    store_root.mkdir(parents=True, exist_ok=True)
+    if not Datastore.objects.filter(is_default=True).exists():
+        Datastore.objects.create(
+            name="workspaceblobstore",
+            root_path=str(store_root),
+            is_default=True,
+            description="The default datastore, under the data directory.",
+        )
+        created.append("datastore workspaceblobstore")
+    _, made = ComputeTarget.objects.get_or_create(
+        name="local",
+        defaults={
+            "kind": "local",
+            "description": "Processes on the worker's own host.",
+            "max_concurrent_runs": 4,
+            "max_nodes": 1,
+            "max_processes_per_node": 8,
+        },
+    )
+    if made:
+        created.append("compute target local")
+    for item in CURATED:
+        env, made = Environment.objects.get_or_create(
+            name=item["name"], curated=True, defaults={"description": item["description"]}
+        )
+        if made or not env.versions.exists():
+            env.add_version(item["spec"])
+            created.append(f"environment {env.name}")
+    return created
+
+
+def ensure_admin(username: str = "admin", password: str | None = None) -> tuple[str, str | None]:
+    """Create the admin user once; its generated password is kept (0600) in the data dir."""
+    users = get_user_model()
+    secret_file = Path(settings.DATA_DIR) / "admin-password"
+    user = users.objects.filter(username=username).first()
+    if user is None:
+        password = password or secrets.token_urlsafe(12)
+        user = users.objects.create_superuser(username=username, email="", password=password)
+        secret_file.write_text(password)
+        secret_file.chmod(0o600)
+    elif password:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        secret_file.write_text(password)
+        secret_file.chmod(0o600)
+    team = Team.objects.get(slug="default")
+    Membership.objects.get_or_create(user=user, team=team, defaults={"role": Membership.Role.OWNER})
+    known = secret_file.read_text().strip() if secret_file.exists() else None
+    return username, known

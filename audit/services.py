@@ -1,0 +1,84 @@
+"""Recording audit events. Secrets never reach the trail."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import models
+
+from audit.context import current
+from audit.models import AuditEvent
+
+_SECRET = re.compile(r"(pass(word)?|secret|token|api[_-]?key|private[_-]?key|credential|auth)", re.I)
+MASK = "********"
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET.search(name))
+
+
+def mask(value: Any, key: str = "") -> Any:
+    """Mask values whose key looks secret, recursively through dicts and lists."""
+    if key and is_secret_name(key) and value not in (None, ""):
+        return MASK
+    if isinstance(value, dict):
+        return {k: mask(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    return value
+
+
+def _team_of(obj: Any) -> Any:
+    if obj is None:
+        return None
+    for attr in ("team", "experiment.team", "environment.team", "dataset.team", "run.team"):
+        target = obj
+        for part in attr.split("."):
+            target = getattr(target, part, None)
+            if target is None:
+                break
+        if target is not None:
+            return target
+    return None
+
+
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    obj: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+    object_repr: str = "",
+    team: Any = None,
+    via: str = "",
+) -> AuditEvent:
+    """Append one audit event; ``changes`` is masked before it is stored."""
+    context = current.get()
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_name=actor.get_username() if actor is not None else "",
+        action=action,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_repr=(object_repr or (str(obj) if obj is not None else ""))[:200],
+        team=team if team is not None else _team_of(obj),
+        changes=mask(changes or {}),
+        ip=context.ip,
+        request_id=context.request_id,
+        via=via or context.via or "worker",
+    )
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Changed fields as {name: [old, new]}; masking happens in ``record``."""
+    out: dict[str, Any] = {}
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            old, new = before.get(name), after.get(name)
+            if is_secret_name(name):
+                old, new = (MASK if old else old), (MASK if new else new)
+            out[name] = [old, new]
+    return out

@@ -1,0 +1,53 @@
+"""Cross-app API pieces: the error format, health, and cursor pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus Django model validation errors as 400 with field names."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        exc = serializers.ValidationError(detail)
+    return drf_exception_handler(exc, context)
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    """Keyset pagination: stable under inserts and fast at any depth."""
+
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+    ordering = ("-created_at", "-id")
+
+
+@extend_schema(responses={200: inline_serializer("Health", {"status": serializers.CharField()})})
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def health(request: Request) -> Response:
+    """Liveness and database reachability, for load balancers; no authentication."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return Response({"status": "ok"})
+
+
+def body(request: Request) -> Any:
+    """The request body as a mapping (JSON object or form), or a 400 that says so."""
+    from collections.abc import Mapping
+
+    if not isinstance(request.data, Mapping):
+        raise serializers.ValidationError({"detail": ["The request body must be an object."]})
+    return request.data

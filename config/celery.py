@@ -1,0 +1,16 @@
+"""The Celery application: the executor. Each compute target has its own queue."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("runyard")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # Finds runs whose worker died (see runs.tasks.sweep_heartbeats).
+    "sweep-heartbeats": {"task": "runs.tasks.sweep_heartbeats", "schedule": 5.0},
+}

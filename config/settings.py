@@ -1,0 +1,233 @@
+"""Runyard settings, read from the environment (see README's configuration table).
+
+Defaults give a self-contained install: SQLite and an embedded Redis under
+``RUNYARD_DATA_DIR``. Setting ``DATABASE_URL`` and ``REDIS_URL`` gives the production
+shape; no other code path changes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from config.env import (
+    env_bool,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_redis_url,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = env_path("RUNYARD_DATA_DIR", BASE_DIR / ".runyard-data")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """An explicit SECRET_KEY wins; otherwise one is generated once per data dir."""
+    explicit = env_str("SECRET_KEY", "")
+    if explicit:
+        return explicit
+    keyfile = DATA_DIR / "secret_key"
+    if not keyfile.exists():
+        keyfile.write_text(secrets.token_urlsafe(50))
+        keyfile.chmod(0o600)
+    return keyfile.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+# Where runs and SDKs reach the API; the default suits a single host.
+PUBLIC_URL = env_str("RUNYARD_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "accounts",
+    "audit",
+    "environments",
+    "compute",
+    "datasets",
+    "runs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "audit.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "config" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'runyard.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL + immediate transactions let the web server and the worker write at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+_redis = env_redis_url("REDIS_URL")
+if _redis is None:
+    from config.embedded_redis import ensure_running
+
+    _sock = ensure_running(DATA_DIR)
+    REDIS_URL = f"unix://{_sock}"
+    CELERY_BROKER_URL = f"redis+socket://{_sock}"
+else:
+    REDIS_URL = _redis
+    CELERY_BROKER_URL = _redis
+REDIS_EMBEDDED = _redis is None
+
+CHANNEL_LAYERS = {
+    "default": {
+        # The core layer (not pubsub): group_add is confirmed before it returns, which
+        # the websocket catch-up relies on; dropped batches are refilled from the DB.
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": REDIS_URL}], "capacity": 2000, "expiry": 60},
+    }
+}
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "runyard"
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A run task is acknowledged when it finishes, so a worker that dies mid-run gives the
+# message back; the run's own status (claimed with a conditional update) stops it from
+# running twice.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+WHITENOISE_ROOT = FRONTEND_DIST if FRONTEND_DIST.exists() else None
+WHITENOISE_AUTOREFRESH = DEBUG  # pick up a rebuilt app without a restart while developing
+MEDIA_ROOT = DATA_DIR / "media"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.UserTokenOnly",
+    ],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+        "rest_framework.filters.SearchFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Runyard API",
+    "DESCRIPTION": "Create, launch and watch training runs.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "runs.status.Status",
+        "BuildStatusEnum": "environments.models.EnvironmentBuild.Status",
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Executor knobs.
+RUNYARD: dict[str, Any] = {
+    "WORK_DIR": DATA_DIR / "work",
+    "ENV_DIR": env_path("RUNYARD_ENV_DIR", DATA_DIR / "envs"),
+    "UV_CACHE_DIR": env_path("RUNYARD_UV_CACHE_DIR", DATA_DIR / "uv-cache"),
+    "SNAPSHOT_DIR": DATA_DIR / "snapshots",
+    "ARTIFACT_DIR": DATA_DIR / "artifacts",
+    "DATASET_DIR": DATA_DIR / "datasets",
+    "SNAPSHOT_MAX_BYTES": env_int("RUNYARD_SNAPSHOT_MAX_BYTES", 200 * 1024 * 1024, minimum=1),
+    "SNAPSHOT_MAX_FILES": env_int("RUNYARD_SNAPSHOT_MAX_FILES", 20000, minimum=1),
+    "CANCEL_GRACE_SECONDS": env_float("RUNYARD_CANCEL_GRACE_SECONDS", 10.0, minimum=0),
+    "HEARTBEAT_SECONDS": env_float("RUNYARD_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
+    "HEARTBEAT_TIMEOUT_SECONDS": env_float("RUNYARD_HEARTBEAT_TIMEOUT_SECONDS", 60.0, minimum=1),
+    "LOG_LINE_MAX_CHARS": env_int("RUNYARD_LOG_LINE_MAX_CHARS", 16384, minimum=80),
+    "PIP_INDEX_URL": env_str("RUNYARD_PIP_INDEX_URL", ""),
+    "PIP_EXTRA_INDEX_URLS": env_list("RUNYARD_PIP_EXTRA_INDEX_URLS", []),
+    "PIP_FIND_LINKS": env_list("RUNYARD_PIP_FIND_LINKS", []),
+    "DEFAULT_ENVIRONMENT": env_str("RUNYARD_DEFAULT_ENVIRONMENT", "Runyard-Python-3.11"),
+    "DATASTORE_ROOTS": env_list("RUNYARD_DATASTORE_ROOTS", [str(DATA_DIR / "datastores")]),
+    "DATASET_ARCHIVE_MAX_BYTES": env_int("RUNYARD_DATASET_ARCHIVE_MAX_BYTES", 20 * 1024**3, minimum=1),
+    "DATASET_ARCHIVE_MAX_FILES": env_int("RUNYARD_DATASET_ARCHIVE_MAX_FILES", 100_000, minimum=1),
+    "DATASET_ARCHIVE_MAX_RATIO": env_float("RUNYARD_DATASET_ARCHIVE_MAX_RATIO", 200.0, minimum=1),
+    "DATASET_READONLY_MOUNTS": env_bool("RUNYARD_DATASET_READONLY_MOUNTS", True),
+}
+# The SDK uploads folders in batches of up to 500 files per request.
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("RUNYARD_UPLOAD_MAX_FILES", 10_000, minimum=1)
