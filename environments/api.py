@@ -1,0 +1,313 @@
+"""Environments API. Editing an environment's spec registers a new version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db import transaction
+from django.db.models import Count, Q
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import Team
+from accounts.permissions import SIGNED_IN, default_team, is_admin, team_ids
+from audit.mixins import snapshot
+from audit.services import diff, record
+from config.api import body
+from environments import spec as specs
+from environments.models import RESERVED_PREFIX, BuildLogLine, Environment, EnvironmentBuild, EnvironmentVersion
+
+
+class EnvironmentVersionSerializer(serializers.ModelSerializer[EnvironmentVersion]):
+    environment_name = serializers.CharField(source="environment.name", read_only=True)
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = EnvironmentVersion
+        fields = [
+            "id",
+            "environment",
+            "environment_name",
+            "version",
+            "spec",
+            "content_hash",
+            "description",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True)
+    spec = serializers.JSONField(write_only=True, required=False, help_text="Creates a new version when given.")
+    version_description = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    latest_version = serializers.SerializerMethodField()
+    version_count = serializers.IntegerField(read_only=True)
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Environment
+        validators: list[Any] = []  # uniqueness per team is checked in validate()
+        fields = [
+            "id",
+            "name",
+            "team",
+            "curated",
+            "description",
+            "spec",
+            "version_description",
+            "latest_version",
+            "version_count",
+            "created_by",
+            "created_at",
+        ]
+
+    def get_latest_version(self, env: Environment) -> dict[str, Any] | None:
+        latest = env.latest_version()
+        return EnvironmentVersionSerializer(latest).data if latest else None
+
+    def validate_name(self, name: str) -> str:
+        import re
+
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", name):
+            raise serializers.ValidationError("Use letters, digits, '.', '-' and '_' (max 128).")
+        return name
+
+    def validate_spec(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be an object.")
+        try:
+            return specs.normalize(value)
+        except Exception as exc:
+            detail = getattr(exc, "message_dict", None)
+            raise serializers.ValidationError(detail or str(exc)) from None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        request = self.context["request"]
+        instance = self.instance
+        curated = attrs.get("curated", instance.curated if instance else False)
+        name = attrs.get("name", instance.name if instance else "")
+        if instance is not None and "curated" in attrs and attrs["curated"] != instance.curated:
+            raise serializers.ValidationError({"curated": ["Cannot change whether an environment is curated."]})
+        if curated:
+            if not is_admin(request.user):
+                raise exceptions.PermissionDenied("Only admins create or edit curated environments.")
+            if not name.startswith(RESERVED_PREFIX):
+                raise serializers.ValidationError(
+                    {"name": [f"Curated environment names begin with '{RESERVED_PREFIX}'."]}
+                )
+            attrs["team"] = None
+        elif name.startswith(RESERVED_PREFIX):
+            raise serializers.ValidationError(
+                {"name": [f"Names beginning with '{RESERVED_PREFIX}' are reserved for curated environments."]}
+            )
+        elif instance is None:
+            attrs["team"] = default_team(request, attrs.get("team"))
+            if Environment.objects.filter(team=attrs["team"], name=name).exists():
+                raise serializers.ValidationError({"name": [f"An environment '{name}' already exists in this team."]})
+        if instance is None and curated and Environment.objects.filter(curated=True, name=name).exists():
+            raise serializers.ValidationError({"name": [f"A curated environment '{name}' already exists."]})
+        return attrs
+
+
+class CuratedWritePermission(permissions.BasePermission):
+    message = "Curated environments are read-only; only admins can change them."
+
+    def has_object_permission(self, request: Request, view: Any, obj: Environment) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        if obj.curated:
+            return is_admin(request.user)
+        return is_admin(request.user) or obj.team_id in team_ids(request)
+
+
+class EnvironmentFilter(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug")
+
+    class Meta:
+        model = Environment
+        fields = ["name", "curated", "team"]
+
+
+class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
+    """Curated environments are visible to all; custom ones to their team."""
+
+    serializer_class = EnvironmentSerializer
+    permission_classes = [*SIGNED_IN, CuratedWritePermission]
+    filterset_class = EnvironmentFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at"]
+
+    def get_queryset(self) -> Any:
+        envs = Environment.objects.select_related("team", "created_by").annotate(version_count=Count("versions"))
+        if not is_admin(self.request.user):
+            envs = envs.filter(Q(curated=True) | Q(team__in=team_ids(self.request)))
+        return envs.order_by("-curated", "name")
+
+    @transaction.atomic
+    def perform_create(self, serializer: Any) -> None:
+        spec = serializer.validated_data.pop("spec", None) or specs.normalize({})
+        note = serializer.validated_data.pop("version_description", "")
+        env = serializer.save(created_by=self.request.user)
+        version = env.add_version(spec, self.request.user, note)
+        record(
+            "environments.environment.created",
+            actor=self.request.user,
+            obj=env,
+            changes={"curated": env.curated, "spec": version.spec, "version": version.version},
+        )
+
+    @transaction.atomic
+    def perform_update(self, serializer: Any) -> None:
+        spec = serializer.validated_data.pop("spec", None)
+        note = serializer.validated_data.pop("version_description", "")
+        before = snapshot(serializer.instance)
+        env = serializer.save()
+        changes = diff(before, snapshot(env))
+        if spec is not None:
+            version = env.add_version(spec, self.request.user, note)
+            changes["version"] = version.version
+            changes["spec"] = version.spec
+        changes["curated"] = env.curated
+        record("environments.environment.updated", actor=self.request.user, obj=env, changes=changes)
+
+    def perform_destroy(self, instance: Environment) -> None:
+        if EnvironmentVersion.objects.filter(environment=instance, runs__isnull=False).exists():
+            raise exceptions.ValidationError({"detail": "Runs use this environment; it cannot be deleted."})
+        record(
+            "environments.environment.deleted",
+            actor=self.request.user,
+            object_repr=instance.name,
+            team=instance.team,
+            changes={"curated": instance.curated},
+        )
+        instance.delete()
+
+    @extend_schema(request=EnvironmentSerializer, responses=EnvironmentVersionSerializer(many=True))
+    @action(detail=True, methods=["get", "post"])
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        """GET lists versions, newest first; POST {"spec": {...}} registers a new one."""
+        env = self.get_object()
+        if request.method == "GET":
+            return Response(EnvironmentVersionSerializer(env.versions.order_by("-version"), many=True).data)
+        serializer = self.get_serializer(
+            env,
+            data={"spec": body(request).get("spec"), "version_description": body(request).get("description", "")},
+            partial=True,
+        )
+        serializer.is_valid(raise_exception=True)
+        if "spec" not in serializer.validated_data:
+            raise serializers.ValidationError({"spec": ["This field is required."]})
+        self.perform_update(serializer)
+        latest = env.latest_version()
+        return Response(EnvironmentVersionSerializer(latest).data, status=status.HTTP_201_CREATED)
+
+
+class EnvironmentBuildSerializer(serializers.ModelSerializer[EnvironmentBuild]):
+    duration_seconds = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = EnvironmentBuild
+        fields = [
+            "id",
+            "content_hash",
+            "kind",
+            "location",
+            "status",
+            "path",
+            "error",
+            "log_seq",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "last_used_at",
+            "duration_seconds",
+        ]
+        read_only_fields = fields
+
+
+class EnvironmentVersionViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentVersion]):
+    serializer_class = EnvironmentVersionSerializer
+    filterset_fields = ["environment", "version", "content_hash"]
+
+    @extend_schema(
+        request=inline_serializer("BuildRequest", {"compute_target": serializers.CharField(required=False)}),
+        responses={202: EnvironmentBuildSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def build(self, request: Request, pk: str | None = None) -> Response:
+        """Queue a build of this version on a compute target (default ``local``);
+        follow it with ``/api/environment-builds/{id}/`` and its ``log/``."""
+        from compute.backends import get_backend
+        from compute.models import ComputeTarget
+        from environments.tasks import build_environment
+
+        version = self.get_object()
+        name = body(request).get("compute_target") or "local"
+        target = ComputeTarget.objects.filter(name=name).first()
+        if target is None:
+            raise serializers.ValidationError({"compute_target": [f"No compute target named '{name}'."]})
+        record_ = get_backend(target.kind).build_record(version, target.config)
+        transaction.on_commit(lambda: build_environment.apply_async(args=[version.pk, target.pk], queue=target.queue))
+        record(
+            "environments.environmentversion.build",
+            actor=request.user,
+            obj=version,
+            changes={"compute_target": target.name},
+        )
+        return Response(EnvironmentBuildSerializer(record_).data, status=status.HTTP_202_ACCEPTED)
+
+    def get_queryset(self) -> Any:
+        versions = EnvironmentVersion.objects.select_related("environment", "created_by")
+        if not is_admin(self.request.user):
+            versions = versions.filter(Q(environment__curated=True) | Q(environment__team__in=team_ids(self.request)))
+        return versions.order_by("environment__name", "-version")
+
+
+class EnvironmentBuildViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentBuild]):
+    """Builds are shared by content hash; anyone who can see an environment sees its builds."""
+
+    serializer_class = EnvironmentBuildSerializer
+    filterset_fields = ["content_hash", "kind", "status"]
+
+    def get_queryset(self) -> Any:
+        builds = EnvironmentBuild.objects.all()
+        if not is_admin(self.request.user):
+            visible = EnvironmentVersion.objects.filter(
+                Q(environment__curated=True) | Q(environment__team__in=team_ids(self.request))
+            ).values("content_hash")
+            builds = builds.filter(content_hash__in=visible)
+        return builds.order_by("-created_at")
+
+    @action(detail=True, methods=["get"])
+    def log(self, request: Request, pk: str | None = None) -> Response:
+        """Lines after ``?after=<seq>`` (default 0), at most ``?limit=`` (default 1000)."""
+        build = self.get_object()
+        after = _int_param(request, "after", 0)
+        limit = min(_int_param(request, "limit", 1000), 10000)
+        lines = BuildLogLine.objects.filter(build=build, seq__gt=after).order_by("seq")[:limit]
+        return Response(
+            {
+                "build": build.pk,
+                "status": build.status,
+                "lines": [{"seq": ln.seq, "text": ln.text, "at": ln.at} for ln in lines],
+            }
+        )
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise serializers.ValidationError({name: ["Must be an integer."]}) from None
+    if value < 0:
+        raise serializers.ValidationError({name: ["Must not be negative."]})
+    return value

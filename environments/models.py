@@ -1,0 +1,149 @@
+"""Environments, their immutable versions, and content-hash builds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from environments import spec as specs
+
+RESERVED_PREFIX = "Runyard-"
+
+
+class Environment(models.Model):
+    """A named software environment. Editing it registers a new version.
+
+    Curated environments (``curated=True``, names beginning ``Runyard-``) belong to no
+    team, are visible to everyone and are created and edited by admins only.
+    """
+
+    name = models.CharField(max_length=128)
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    curated = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="environment_name_per_team"),
+            models.UniqueConstraint(fields=["name"], condition=models.Q(curated=True), name="curated_environment_name"),
+            models.CheckConstraint(
+                condition=models.Q(curated=False) | models.Q(team__isnull=True), name="curated_has_no_team"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.curated and not self.name.startswith(RESERVED_PREFIX):
+            raise ValidationError({"name": f"Curated environment names begin with '{RESERVED_PREFIX}'."})
+        if not self.curated and self.name.startswith(RESERVED_PREFIX):
+            raise ValidationError(
+                {"name": f"Names beginning with '{RESERVED_PREFIX}' are reserved for curated environments."}
+            )
+
+    def latest_version(self) -> EnvironmentVersion | None:
+        return self.versions.order_by("-version").first()
+
+    def add_version(self, spec: dict[str, Any], user: Any = None, description: str = "") -> EnvironmentVersion:
+        """Register a new version (callers hold a transaction); identical specs still count."""
+        normalized = specs.normalize(spec)
+        locked = Environment.objects.select_for_update().get(pk=self.pk)
+        last = locked.versions.order_by("-version").values_list("version", flat=True).first() or 0
+        return EnvironmentVersion.objects.create(
+            environment=self,
+            version=last + 1,
+            spec=normalized,
+            content_hash=specs.content_hash(normalized),
+            description=description,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+
+
+class EnvironmentVersion(models.Model):
+    """One immutable version of an environment's spec. Runs pin a version."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    spec = models.JSONField()
+    content_hash = models.CharField(max_length=64, db_index=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["environment", "-version"]
+        constraints = [models.UniqueConstraint(fields=["environment", "version"], name="environment_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.environment.name}:{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValidationError("Environment versions are immutable; register a new version instead.")
+        super().save(*args, **kwargs)
+
+
+class EnvironmentBuild(models.Model):
+    """A materialised environment (a virtualenv or an image), shared by every version
+    and every environment whose spec has the same content hash, per location."""
+
+    class Kind(models.TextChoices):
+        VENV = "venv", "Virtualenv"
+        IMAGE = "image", "Container image"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        BUILDING = "building", "Building"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    content_hash = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    location = models.CharField(max_length=255, help_text="Where the build lives: a directory or an engine URL.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    path = models.CharField(max_length=500, blank=True, help_text="Venv directory or image tag.")
+    error = models.TextField(blank=True)
+    log_seq = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "location", "content_hash"], name="build_unique_per_location")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.content_hash[:12]} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class BuildLogLine(models.Model):
+    """One line of a build's log, numbered like run log lines."""
+
+    build = models.ForeignKey(EnvironmentBuild, on_delete=models.CASCADE, related_name="log_lines")
+    seq = models.PositiveBigIntegerField()
+    text = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["build", "seq"]
+        constraints = [models.UniqueConstraint(fields=["build", "seq"], name="build_log_seq_unique")]

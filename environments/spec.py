@@ -1,0 +1,116 @@
+"""Environment specs: validation, normalisation and the content hash.
+
+A spec is a plain dict::
+
+    {"python_version": "3.11", "pip_requirements": ["numpy==2.1.0"], "conda_specification": "",
+     "docker_base_image": "", "dockerfile": "", "environment_variables": {"A": "1"}}
+
+The content hash covers what a build depends on (Python, packages, image), not
+environment variables: those are applied at launch, so changing one never rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+BUILD_KEYS = ("python_version", "pip_requirements", "conda_specification", "docker_base_image", "dockerfile")
+DEFAULTS: dict[str, Any] = {
+    "python_version": "3.11",
+    "pip_requirements": [],
+    "conda_specification": "",
+    "docker_base_image": "",
+    "dockerfile": "",
+    "environment_variables": {},
+}
+_PY_VERSION = re.compile(r"^3\.\d{1,2}(\.\d{1,2})?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REQ_FORBIDDEN = re.compile(r"[\n\r;`$]|^\s*-(?!-?e\b)")
+
+
+def normalize(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate a spec and return its canonical form; errors name the field."""
+    raw = dict(raw or {})
+    unknown = set(raw) - set(DEFAULTS)
+    errors: dict[str, list[str]] = {}
+    if unknown:
+        errors["spec"] = [f"Unknown field(s): {', '.join(sorted(unknown))}."]
+    spec = {**DEFAULTS, **{k: v for k, v in raw.items() if k in DEFAULTS}}
+
+    version = str(spec["python_version"]).strip()
+    if not _PY_VERSION.match(version):
+        errors["python_version"] = [f"'{version}' is not a Python version like 3.11."]
+    spec["python_version"] = version
+
+    reqs = spec["pip_requirements"]
+    if isinstance(reqs, str):
+        reqs = reqs.splitlines()
+    if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
+        errors["pip_requirements"] = ["Must be a list of requirement strings."]
+        reqs = []
+    cleaned = []
+    for req in reqs:
+        req = req.split(" #", 1)[0].strip()
+        if not req or req.startswith("#"):
+            continue
+        if _REQ_FORBIDDEN.search(req):
+            errors.setdefault("pip_requirements", []).append(
+                f"'{req}' is not allowed: give package requirements only (index settings belong to the server)."
+            )
+        cleaned.append(req)
+    spec["pip_requirements"] = cleaned
+
+    for key in ("conda_specification", "docker_base_image", "dockerfile"):
+        if not isinstance(spec[key], str):
+            errors[key] = ["Must be a string."]
+            spec[key] = ""
+        spec[key] = spec[key].strip()
+    if spec["conda_specification"]:
+        from environments.conda import conda_only_packages, pip_part
+
+        try:
+            refused = conda_only_packages(spec["conda_specification"])
+            pip_part(spec["conda_specification"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        else:
+            if refused:
+                errors["conda_specification"] = [
+                    "Conda-only packages cannot be installed (Runyard builds with pip/uv): "
+                    + ", ".join(refused)
+                    + ". Move them to the pip section or use a Docker base image that has them."
+                ]
+    if spec["docker_base_image"] and spec["dockerfile"]:
+        errors["dockerfile"] = ["Give either docker_base_image or dockerfile, not both."]
+
+    variables = spec["environment_variables"]
+    if not isinstance(variables, dict):
+        errors["environment_variables"] = ["Must be an object of NAME: value."]
+        variables = {}
+    for name, value in variables.items():
+        if not _ENV_NAME.match(str(name)):
+            errors.setdefault("environment_variables", []).append(f"'{name}' is not a valid variable name.")
+        if not isinstance(value, (str, int, float, bool)):
+            errors.setdefault("environment_variables", []).append(f"'{name}' must have a string value.")
+    spec["environment_variables"] = {str(k): str(v) for k, v in sorted(variables.items())}
+
+    if errors:
+        raise ValidationError(errors)
+    return spec
+
+
+def content_hash(spec: dict[str, Any]) -> str:
+    build_part = {key: spec.get(key, DEFAULTS[key]) for key in BUILD_KEYS}
+    canonical = json.dumps(build_part, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def pip_requirements_of(spec: dict[str, Any]) -> list[str]:
+    """All pip requirements, including the pip section of a conda specification."""
+    from environments.conda import pip_part
+
+    return [*pip_part(spec.get("conda_specification", "")), *spec.get("pip_requirements", [])]

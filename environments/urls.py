@@ -1,0 +1,9 @@
+from rest_framework.routers import SimpleRouter
+
+from environments import api
+
+router = SimpleRouter()
+router.register("environments", api.EnvironmentViewSet, basename="environment")
+router.register("environment-versions", api.EnvironmentVersionViewSet, basename="environment-version")
+router.register("environment-builds", api.EnvironmentBuildViewSet, basename="environment-build")
+urlpatterns = router.urls
