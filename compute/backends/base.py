@@ -1,0 +1,137 @@
+"""The interface every compute backend implements, and what the executor hands it.
+
+The executor (``runs.executor``) owns the lifecycle: claiming, statuses, heartbeats,
+cancel, time limit, finalizing. A backend only knows how to make an environment
+ready, start a run's ranks, report when they have all started and when they ended,
+and stop them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from environments.models import EnvironmentVersion
+
+
+@dataclass
+class RunContext:
+    """Everything a backend needs about one run, resolved by the executor."""
+
+    run_id: int
+    workdir: Path  # the run's directory: snapshot extracted here, outputs/ under it
+    entrypoint: list[str]  # script + arguments (or command), placeholders resolved
+    is_command: bool
+    distributed: dict[str, Any] | None
+    env_version: EnvironmentVersion
+    env: dict[str, str]  # variables for every rank (spec variables + RUNYARD_*)
+    target_config: dict[str, Any]
+    write_log: Callable[[int, str, str], None]  # (rank, stream, text)
+    system_log: Callable[[str], None]
+    canceled: Callable[[], bool]
+    mounts: list[tuple[Path, str, bool]] = field(default_factory=list)  # (host path, run path, read-only)
+
+
+@dataclass
+class ProcessInfo:
+    rank: int
+    node_rank: int = 0
+    local_rank: int = 0
+    role: str = "worker"
+    host: str = ""
+    pid: int | None = None
+    exit_code: int | None = None
+
+
+class Job(abc.ABC):
+    """A started run's ranks."""
+
+    @abc.abstractmethod
+    def processes(self) -> list[ProcessInfo]:
+        """Known rank processes (pids filled in as they appear)."""
+
+    @abc.abstractmethod
+    def all_started(self) -> bool:
+        """True once every rank process exists."""
+
+    @abc.abstractmethod
+    def poll(self) -> int | None:
+        """The run's exit code once every rank ended (0 only if all succeeded), else None."""
+
+    @abc.abstractmethod
+    def signal_all(self, sig: int) -> None:
+        """Send a signal to every rank's process group."""
+
+    @abc.abstractmethod
+    def alive(self) -> bool:
+        """True while any process of the run exists."""
+
+    def end_reason(self) -> str | None:
+        """Why the job ended, when the scheduler (not the script) ended it."""
+        return None
+
+    def pending_reason(self) -> str | None:
+        """Why a cluster scheduler still holds the job (None: not pending)."""
+        return None
+
+    def close(self) -> None:
+        """Wait for output readers and release resources."""
+
+    def state(self) -> dict[str, Any]:
+        """Handles to store on the run (pids, job ids) for recovery after a restart."""
+        return {}
+
+
+class Backend(abc.ABC):
+    kind: str
+
+    @abc.abstractmethod
+    def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
+        """Make the run's environment ready; return what ``start`` needs (paths, image)."""
+
+    @abc.abstractmethod
+    def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
+        """Start every rank; return at once."""
+
+    def env_root(self, config: dict[str, Any]) -> Path:
+        """Where this target's virtualenvs are built (a venv-based backend)."""
+        from django.conf import settings
+
+        return Path(settings.RUNYARD["ENV_DIR"])
+
+    def build_environment(self, version: EnvironmentVersion, config: dict[str, Any]) -> Any:
+        """Build (or reuse) ``version``'s environment for this target, outside any run."""
+        from environments.builder import ensure_venv
+
+        return ensure_venv(version, self.env_root(config))
+
+    def build_record(self, version: EnvironmentVersion, config: dict[str, Any]) -> Any:
+        """The EnvironmentBuild row this target's build of ``version`` uses."""
+        from environments.builder import build_row
+
+        return build_row(version.content_hash, str(self.env_root(config)))
+
+    def workdir(self, run_id: int, config: dict[str, Any]) -> Path:
+        """The run's directory (on a cluster: inside the directory every node sees)."""
+        from django.conf import settings
+
+        return Path(settings.RUNYARD["WORK_DIR"]) / str(run_id)
+
+    def sdk_dir(self, config: dict[str, Any]) -> Path:
+        """Where the runs' copy of the SDK lives (put on their PYTHONPATH)."""
+        from runs.sdkdir import sdk_path
+
+        return sdk_path()
+
+    def cleanup(self, ctx: RunContext, prepared: dict[str, Any]) -> None:
+        """Remove per-run resources (containers, networks); called in every case."""
+
+    def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
+        """Pick up a run a previous worker started (None: it cannot be resumed)."""
+        return None
+
+    def reap_orphans(self, state: dict[str, Any]) -> None:
+        """Stop what a previous worker left running for a run it can no longer finish."""

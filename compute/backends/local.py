@@ -1,0 +1,270 @@
+"""The ``local`` compute kind: ranks are processes on the worker's own host.
+
+Each launcher (the script itself, torchrun, mpirun, or one process per TensorFlow
+task) starts in its own session, so its process group holds its ranks; rank pids are
+found under it through /proc. Environments are virtualenvs built by uv.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from compute.backends.base import Backend, Job, ProcessInfo, RunContext
+from compute.backends.procs import OutputPump, cmdline, descendants, exists, signal_tree
+from environments.builder import ensure_venv
+from runs import launch
+from runs.logstore import SYSTEM_RANK
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Launcher:
+    def __init__(self, proc: subprocess.Popen[bytes], ranks: list[ProcessInfo], role: str, expected: int) -> None:
+        self.proc = proc
+        self.ranks = ranks
+        self.role = role
+        self.expected = expected  # rank processes it spawns itself (0: it is the rank)
+        self.pumps: list[OutputPump] = []
+
+
+class LocalJob(Job):
+    def __init__(self, ctx: RunContext, launchers: list[_Launcher]) -> None:
+        self.ctx = ctx
+        self.launchers = launchers
+        self.seen: set[int] = set()
+
+    def _script_marker(self) -> str:
+        return self.ctx.entrypoint[0] if self.ctx.entrypoint else ""
+
+    def _rank_pids(self, launcher: _Launcher) -> list[int]:
+        marker = self._script_marker()
+        pids = []
+        for pid in descendants(launcher.proc.pid):
+            args = cmdline(pid)
+            if marker and marker in args and "torch.distributed.run" not in args:
+                pids.append(pid)
+        return pids
+
+    def processes(self) -> list[ProcessInfo]:
+        for launcher in self.launchers:
+            code = launcher.proc.returncode
+            if code is not None:
+                # A launcher's exit code stands for each of its ranks (torchrun and
+                # mpirun fail as a whole when any rank fails).
+                for info in launcher.ranks:
+                    info.exit_code = code
+            if launcher.expected:
+                pids = sorted(self._rank_pids(launcher))
+                for info, pid in zip(launcher.ranks, pids, strict=False):
+                    info.pid = info.pid or pid
+        return [info for launcher in self.launchers for info in launcher.ranks]
+
+    def all_started(self) -> bool:
+        for launcher in self.launchers:
+            running = launcher.expected and launcher.proc.poll() is None
+            if running and len(self._rank_pids(launcher)) < launcher.expected:
+                return False
+        return True
+
+    def poll(self) -> int | None:
+        workers = [launcher for launcher in self.launchers if launcher.role != "ps"]
+        codes = [launcher.proc.poll() for launcher in workers]
+        if any(code is None for code in codes):
+            return None
+        # Workers are done: parameter servers serve forever by design, so stop them.
+        for launcher in self.launchers:
+            if launcher.role == "ps" and launcher.proc.poll() is None:
+                signal_tree([launcher.proc.pid], 15)
+                try:
+                    launcher.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    signal_tree([launcher.proc.pid], 9)
+                    launcher.proc.wait()
+        failing = [code for code in codes if code]
+        return (failing[0] if failing else 0) if codes else 0
+
+    def _all_pids(self) -> list[int]:
+        pids = []
+        for launcher in self.launchers:
+            pids.append(launcher.proc.pid)
+            pids.extend(descendants(launcher.proc.pid))
+        self.seen.update(pids)
+        return pids
+
+    def signal_all(self, sig: int) -> None:
+        signal_tree(self._all_pids() + list(self.seen), sig)
+
+    def alive(self) -> bool:
+        for launcher in self.launchers:
+            launcher.proc.poll()  # reap
+        self._all_pids()
+        return any(exists(pid) for pid in self.seen)
+
+    def close(self) -> None:
+        for launcher in self.launchers:
+            for pump in launcher.pumps:
+                pump.join(timeout=30)
+
+    def state(self) -> dict[str, Any]:
+        self._all_pids()
+        pids = sorted(self.seen | {launcher.proc.pid for launcher in self.launchers})
+        return {"run_id": self.ctx.run_id, "pids": pids}
+
+
+def _environ(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
+
+
+class LocalBackend(Backend):
+    kind = "local"
+
+    def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
+        built = ensure_venv(
+            ctx.env_version, self.env_root(ctx.target_config), log=ctx.system_log, canceled=ctx.canceled
+        )
+        if built.cache_hit:
+            ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
+        return {
+            "python": str(built.python),
+            "venv": str(built.path),
+            "build_id": built.build.pk,
+            "cache_hit": built.cache_hit,
+        }
+
+    def _env(self, ctx: RunContext, prepared: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, str]:
+        venv_bin = str(Path(prepared["venv"]) / "bin")
+        env = dict(ctx.env)
+        env["PATH"] = venv_bin + os.pathsep + env.get("PATH", os.defpath)
+        env["VIRTUAL_ENV"] = prepared["venv"]
+        env.update(extra or {})
+        return env
+
+    def _spawn(
+        self,
+        ctx: RunContext,
+        cmd: list[str],
+        env: dict[str, str],
+        ranks: list[ProcessInfo],
+        role: str,
+        expected: int,
+        router: str,
+    ) -> _Launcher:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ctx.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for info in ranks:
+            if not expected:
+                info.pid = proc.pid
+            info.host = socket.gethostname()
+        launcher = _Launcher(proc, ranks, role, expected)
+        assert proc.stdout is not None and proc.stderr is not None
+        for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            sink = self._sink(ctx, router, ranks[0].rank if ranks else 0, stream, ranks)
+            pump = OutputPump(pipe, sink, f"run{ctx.run_id}-{role}{ranks[0].rank if ranks else 0}-{stream}")
+            pump.start()
+            launcher.pumps.append(pump)
+        return launcher
+
+    def _sink(self, ctx: RunContext, router: str, rank: int, stream: str, ranks: list[ProcessInfo]) -> Any:
+        write = ctx.write_log
+        if router == "torchrun":
+            per_node = len(ranks)
+
+            def torch_sink(text: str) -> None:
+                parsed = launch.split_torchrun_line(text, 0, per_node)
+                if parsed is None:
+                    write(SYSTEM_RANK, stream, text)
+                else:
+                    write(parsed[0], stream, parsed[1])
+
+            return torch_sink
+        if router == "mpi":
+
+            def mpi_sink(text: str) -> None:
+                parsed = launch.split_mpi_line(text)
+                if parsed is None:
+                    write(SYSTEM_RANK, stream, text)
+                else:
+                    write(parsed[0], parsed[1], parsed[2])
+
+            return mpi_sink
+        return lambda text: write(rank, stream, text)
+
+    def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
+        python = prepared["python"]
+        entry = ctx.entrypoint if ctx.is_command else [python, *ctx.entrypoint]
+        cfg = ctx.distributed or {}
+        kind = cfg.get("type")
+        if kind == "pytorch":
+            per_node = int(cfg["process_count"]) // int(cfg["node_count"])
+            entry_args = ["--no-python", *ctx.entrypoint] if ctx.is_command else ctx.entrypoint
+            cmd = launch.torchrun(python, cfg, entry_args, port=free_port(), run_id=ctx.run_id)
+            ranks = [ProcessInfo(rank=i, local_rank=i) for i in range(per_node)]
+            env = self._env(ctx, prepared, dict(launch.TORCHRUN_ENV))
+            launchers = [self._spawn(ctx, cmd, env, ranks, "worker", per_node, "torchrun")]
+        elif kind == "mpi":
+            env = self._env(ctx, prepared)
+            names = sorted(k for k in env if k.startswith(("RUNYARD_", "PYTHON")) or k in ctx.env)
+            np = int(cfg["process_count_per_node"])
+            cmd = launch.mpirun(
+                python,
+                cfg,
+                ctx.entrypoint if not ctx.is_command else ctx.entrypoint[1:],
+                names,
+                extra=["--mca", "btl", "self,tcp"],
+            )
+            if ctx.is_command:
+                cmd[cmd.index(python)] = ctx.entrypoint[0]
+            ranks = [ProcessInfo(rank=i, local_rank=i) for i in range(np)]
+            launchers = [self._spawn(ctx, cmd, env, ranks, "worker", np, "mpi")]
+        elif kind == "tensorflow":
+            tasks = launch.tf_tasks(cfg)
+            ports = {(t, i): free_port() for t, i, _ in tasks}
+            workers = [f"127.0.0.1:{ports[('worker', i)]}" for t, i, _ in tasks if t == "worker"]
+            ps = [f"127.0.0.1:{ports[('ps', i)]}" for t, i, _ in tasks if t == "ps"]
+            launchers = []
+            for task_type, index, rank in tasks:
+                env = self._env(
+                    ctx,
+                    prepared,
+                    {
+                        "TF_CONFIG": launch.tf_config(workers, ps, task_type, index),
+                        "RUNYARD_RANK": str(rank),
+                    },
+                )
+                info = ProcessInfo(rank=rank, local_rank=rank, role=task_type)
+                launchers.append(self._spawn(ctx, entry, env, [info], task_type, 0, "plain"))
+        else:
+            env = self._env(ctx, prepared, {"RUNYARD_RANK": "0"})
+            launchers = [self._spawn(ctx, entry, env, [ProcessInfo(rank=0)], "worker", 0, "plain")]
+        return LocalJob(ctx, launchers)
+
+    def reap_orphans(self, state: dict[str, Any]) -> None:
+        # A pid may have been reused since: only processes carrying this run's id count.
+        marker = f"RUNYARD_RUN_ID={state.get('run_id')}".encode()
+        pids = [int(p) for p in state.get("pids", [])]
+        alive = [p for p in pids if exists(p) and marker in _environ(p)]
+        if alive:
+            signal_tree(alive, 15)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and any(exists(p) for p in alive):
+                time.sleep(0.1)
+            signal_tree([p for p in alive if exists(p)], 9)

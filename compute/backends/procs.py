@@ -1,0 +1,102 @@
+"""Process plumbing shared by backends that start local processes.
+
+- ``OutputPump`` reads a pipe in bounded chunks (an enormous line cannot exhaust
+  memory) and hands each line to a sink; backpressure comes from the sink's queue.
+- ``descendants`` walks /proc to find the rank processes a launcher (torchrun,
+  mpirun) started, so "every rank started" and "every rank is gone" can be checked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+CHUNK = 64 * 1024
+
+
+class OutputPump(threading.Thread):
+    def __init__(self, pipe: IO[bytes], sink: Callable[[str], None], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.pipe = pipe
+        self.sink = sink
+
+    def run(self) -> None:
+        with self.pipe:
+            while True:
+                raw = self.pipe.readline(CHUNK)
+                if not raw:
+                    return
+                self.sink(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+
+
+def _ppid_map() -> dict[int, int]:
+    out: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        out[int(entry.name)] = int(fields[1])
+    return out
+
+
+def descendants(root: int) -> list[int]:
+    parents = _ppid_map()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def exists(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rfind(")") + 2 :].split()[0] != "Z"
+
+
+def signal_tree(pids: list[int], sig: int) -> int:
+    """Signal each pid's process group and the pid itself; return how many were hit."""
+    hit = 0
+    groups: set[int] = set()
+    for pid in pids:
+        try:
+            groups.add(os.getpgid(pid))
+        except ProcessLookupError:
+            continue
+    for group in groups:
+        try:
+            os.killpg(group, sig)
+            hit += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return hit
+
+
+__all__ = ["OutputPump", "cmdline", "descendants", "exists", "signal", "signal_tree"]

@@ -1,0 +1,130 @@
+"""Job states for all of a Slurm target's runs with one ``squeue`` call.
+
+Every executing run asks for its job's state often; the first asker in each interval
+(a Redis ``SET NX PX`` lock per target) runs a single ``squeue -j <all active ids>``
+and stores every job's state in a Redis hash; the others read that hash. Jobs that
+already left squeue are read once with ``scontrol show job`` (or ``sacct -c``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from functools import lru_cache
+from typing import Any
+
+import redis
+from django.conf import settings
+
+TERMINAL = frozenset(
+    {
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "SPECIAL_EXIT",
+        "REVOKED",
+    }
+)
+INTERVAL_SECONDS = 1.0
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def _key(target_id: int) -> str:
+    return f"runyard:slurm:{target_id}"
+
+
+def forget(target_id: int) -> None:
+    """Drop the cached states (after sbatch/scancel the next read polls again)."""
+    _redis().delete(_key(target_id) + ":lock")
+
+
+def state(target_id: int, config: dict[str, Any], job_id: int) -> dict[str, str] | None:
+    key = _key(target_id)
+    client = _redis()
+    cached = client.hget(key, str(job_id))
+    if cached is not None:
+        info = json.loads(cached)
+        if time.time() - info["at"] < INTERVAL_SECONDS or info.get("state") in TERMINAL:
+            return info  # type: ignore[no-any-return]
+    interval_ms = int(float(config.get("poll_seconds", INTERVAL_SECONDS)) * 1000)
+    if client.set(key + ":lock", "1", nx=True, px=interval_ms):
+        poll_all(target_id, config, extra=[job_id])
+        cached = client.hget(key, str(job_id))
+    return json.loads(cached) if cached else None
+
+
+def active_job_ids(target_id: int) -> list[int]:
+    from runs.models import Run
+    from runs.status import ACTIVE, Status
+
+    ids = Run.objects.filter(
+        compute_target_id=target_id, status__in=[*ACTIVE, Status.QUEUED, Status.NOT_RESPONDING]
+    ).values_list("backend_state__job_id", flat=True)
+    return [int(i) for i in ids if i]
+
+
+def poll_all(target_id: int, config: dict[str, Any], extra: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    from compute.backends.slurm import command_env
+
+    ids = sorted(set(active_job_ids(target_id)) | set(extra or []))
+    if not ids:
+        return {}
+    env = command_env(config)
+    found: dict[int, dict[str, Any]] = {}
+    result = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-j", ",".join(map(str, ids)), "-o", "%i|%T|%r|%N"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    now = time.time()
+    for line in result.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 4 and parts[0].isdigit():
+            found[int(parts[0])] = {"state": parts[1], "reason": parts[2], "nodes": parts[3], "at": now}
+    for job_id in ids:
+        if job_id not in found:
+            gone = _finished(job_id, env)
+            if gone:
+                found[job_id] = {**gone, "at": now}
+    if found:
+        pipe = _redis().pipeline()
+        pipe.hset(_key(target_id), mapping={str(k): json.dumps(v) for k, v in found.items()})
+        pipe.expire(_key(target_id), 3600)
+        pipe.execute()
+    return found
+
+
+def _finished(job_id: int, env: dict[str, str]) -> dict[str, str] | None:
+    shown = subprocess.run(["scontrol", "-o", "show", "job", str(job_id)], env=env, capture_output=True, text=True)
+    if shown.returncode == 0 and "JobState=" in shown.stdout:
+        fields = dict(re.findall(r"(\w+)=(\S*)", shown.stdout))
+        return {
+            "state": fields.get("JobState", ""),
+            "reason": fields.get("Reason", ""),
+            "exit_code": fields.get("ExitCode", ""),
+            "nodes": fields.get("NodeList", ""),
+        }
+    acct = subprocess.run(
+        ["sacct", "-c", "-P", "-n", "-j", str(job_id), "-o", "jobid,state,exitcode"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    for line in acct.stdout.splitlines():
+        jid, job_state, exit_code = [*line.split("|"), "", "", ""][:3]
+        if jid == str(job_id):
+            return {"state": job_state.split()[0], "reason": "", "exit_code": exit_code, "nodes": ""}
+    return None

@@ -1,0 +1,77 @@
+"""Runs on the Slurm nodes (standard library only): gives a TensorFlow task its
+TF_CONFIG from the allocation, then becomes the user's program.
+
+    python slurm_task.py tf WORKERS PARAMETER_SERVERS BASE_PORT -- python train.py …
+
+Slurm places task ids in blocks per node (the default distribution), so task ``t``
+runs on the node whose block holds ``t``; its address is that node's NodeAddr and
+its port ``BASE_PORT + t``. Tasks ``0..WORKERS-1`` are workers, the rest are
+parameter servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+
+def tasks_per_node(spec: str) -> list[int]:
+    """Expand SLURM_TASKS_PER_NODE, e.g. '2(x3),1' -> [2, 2, 2, 1]."""
+    counts: list[int] = []
+    for part in spec.split(","):
+        match = re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", part.strip())
+        if match is None:
+            raise ValueError(f"cannot read SLURM_TASKS_PER_NODE={spec!r}")
+        counts += [int(match.group(1))] * int(match.group(2) or 1)
+    return counts
+
+
+def node_addresses(nodelist: str) -> list[str]:
+    names = subprocess.run(
+        ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True
+    ).stdout.split()
+    addresses = []
+    for name in names:
+        info = subprocess.run(["scontrol", "-o", "show", "node", name], capture_output=True, text=True).stdout
+        match = re.search(r"NodeAddr=(\S+)", info)
+        addresses.append(match.group(1) if match else name)
+    return addresses
+
+
+def tf_config(workers: int, ps: int, base_port: int, task: int, addresses: list[str], counts: list[int]) -> str:
+    hosts: list[str] = []
+    for address, count in zip(addresses, counts, strict=False):
+        hosts += [address] * count
+    endpoints = [f"{hosts[t]}:{base_port + t}" for t in range(workers + ps)]
+    cluster = {"worker": endpoints[:workers]}
+    if ps:
+        cluster["ps"] = endpoints[workers:]
+    kind, index = ("worker", task) if task < workers else ("ps", task - workers)
+    return json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}, "environment": "cloud"})
+
+
+def main(argv: list[str]) -> None:
+    split = argv.index("--")
+    mode, *params = argv[:split]
+    command = argv[split + 1 :]
+    if mode != "tf":
+        raise SystemExit(f"unknown mode {mode}")
+    workers, ps, base_port = (int(p) for p in params)
+    task = int(os.environ["SLURM_PROCID"])
+    os.environ["TF_CONFIG"] = tf_config(
+        workers,
+        ps,
+        base_port,
+        task,
+        node_addresses(os.environ["SLURM_JOB_NODELIST"]),
+        tasks_per_node(os.environ["SLURM_TASKS_PER_NODE"]),
+    )
+    os.environ["RUNYARD_RANK"] = str(task)
+    os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
