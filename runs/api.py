@@ -1,0 +1,321 @@
+"""Experiments and runs: submit, list, watch, cancel, logs, metrics, artifacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import Q
+from django.http import FileResponse, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, parsers, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.authentication import RunScope
+from accounts.permissions import SIGNED_IN, TeamObjectPermission, default_team, scope_to_teams
+from audit.mixins import AuditedViewSetMixin
+from config.api import NewestFirstCursorPagination, body
+from runs import artifacts, cancellation, logstore, metricstore
+from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
+from runs.serializers import (
+    ExperimentSerializer,
+    MetricPointSerializer,
+    RunDetailSerializer,
+    RunListSerializer,
+    SubmitSerializer,
+)
+from runs.status import Status
+from runs.submission import Submission, submit
+
+
+class ExperimentViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Experiment]):
+    serializer_class = ExperimentSerializer
+    permission_classes = [*SIGNED_IN, TeamObjectPermission]
+    filterset_fields = ["name"]
+    search_fields = ["name", "description"]
+
+    def get_queryset(self) -> Any:
+        return scope_to_teams(self.request, Experiment.objects.select_related("team")).order_by("name")
+
+    def perform_create(self, serializer: Any) -> None:
+        serializer.validated_data["created_by"] = self.request.user
+        super().perform_create(serializer)
+
+
+class RunFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    experiment = django_filters.CharFilter(field_name="experiment__name")
+    compute_target = django_filters.CharFilter(field_name="compute_target__name")
+    submitted_by = django_filters.CharFilter(field_name="submitted_by__username")
+    environment = django_filters.CharFilter(field_name="environment_version__environment__name")
+    tag = django_filters.CharFilter(method="filter_tag", help_text="key or key=value")
+    q = django_filters.CharFilter(method="filter_text", help_text="free text: name, script, experiment, id")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = Run
+        fields = ["status", "experiment", "compute_target", "submitted_by", "environment"]
+
+    def filter_tag(self, queryset: Any, name: str, value: str) -> Any:
+        key, sep, val = value.partition("=")
+        if sep:
+            return queryset.filter(tags__contains={key: val})
+        return queryset.filter(tags__has_key=key)
+
+    def filter_text(self, queryset: Any, name: str, value: str) -> Any:
+        text = value.strip()
+        query = Q(display_name__icontains=text) | Q(script__icontains=text) | Q(experiment__name__icontains=text)
+        if text.isdigit():
+            query |= Q(pk=int(text))
+        return queryset.filter(query)
+
+
+class RunPagination(NewestFirstCursorPagination):
+    ordering = ("-created_at", "-id")
+
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        wanted = request.query_params.get("ordering", "")
+        allowed = {"created_at": ("created_at", "id"), "-created_at": ("-created_at", "-id")}
+        return allowed.get(wanted, self.ordering)
+
+
+class RunPermission(permissions.BasePermission):
+    """Users act on their teams' runs; a run token only on its own run."""
+
+    def has_object_permission(self, request: Request, view: Any, obj: Run) -> bool:
+        if isinstance(request.auth, RunScope):
+            return obj.pk == request.auth.run_id
+        return TeamObjectPermission().has_object_permission(request, view, obj)
+
+
+class RunViewSet(
+    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Run]
+):
+    """Submit with multipart (``snapshot`` file + fields, JSON-encoded where structured)."""
+
+    permission_classes = [*SIGNED_IN, RunPermission]
+    pagination_class = RunPagination
+    filterset_class = RunFilter
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+    allow_run_token = True
+    run_token_actions = {"retrieve", "metrics", "artifacts", "tag", "inputs"}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if isinstance(request.auth, RunScope) and self.action not in self.run_token_actions:
+            raise exceptions.PermissionDenied("A run token may only read its run and log metrics and files.")
+
+    def get_queryset(self) -> Any:
+        runs = Run.objects.select_related(
+            "experiment", "compute_target", "submitted_by", "environment_version__environment"
+        )
+        if isinstance(self.request.auth, RunScope):
+            return runs.filter(pk=self.request.auth.run_id)
+        return scope_to_teams(self.request, runs)
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
+        if self.action == "create":
+            return SubmitSerializer
+        if self.action == "list":
+            return RunListSerializer
+        return RunDetailSerializer
+
+    @extend_schema(request=SubmitSerializer, responses={201: RunDetailSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        incoming = SubmitSerializer(data=request.data, context={"request": request})
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        resubmit = None
+        if data.get("resubmit_of"):
+            resubmit = scope_to_teams(request, Run.objects.all()).filter(pk=data["resubmit_of"]).first()
+            if resubmit is None:
+                raise serializers.ValidationError({"resubmit_of": ["No such run in your teams."]})
+        team = default_team(request, data.get("team"))
+        base = resubmit
+        run = submit(
+            Submission(
+                team=team,
+                user=request.user,
+                experiment=data.get("experiment") or (base.experiment.name if base else "default"),
+                script=data.get("script", base.script if base else ""),
+                command=data.get("command") or (base.command if base else []),
+                arguments=data["arguments"] if "arguments" in data else (base.arguments if base else []),
+                environment=data.get("environment") or (base.environment_version.environment.name if base else ""),
+                environment_version=data.get("environment_version")
+                or (base.environment_version.version if base and not data.get("environment") else None),
+                compute_target=data.get("compute_target") or (base.compute_target.name if base else "local"),
+                distributed=data["distributed"] if "distributed" in data else (base.distributed if base else None),
+                tags=data["tags"] if "tags" in data else (base.tags if base else {}),
+                max_run_duration_seconds=data.get("max_run_duration_seconds")
+                or (base.max_run_duration_seconds if base else None),
+                display_name=data.get("display_name", ""),
+                snapshot=data.get("snapshot"),
+                resubmit_of=resubmit,
+                inputs=data.get("inputs") or [],
+            )
+        )
+        return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Ask for the run to stop: SIGTERM to every rank, a grace period, then SIGKILL."""
+        run = self.get_object()
+        run = cancellation.request_cancel(run, request.user, reason=str(body(request).get("reason", "")))
+        return Response(RunDetailSerializer(run, context={"request": request}).data)
+
+    @action(detail=True, methods=["get"], url_path="status-history")
+    def status_history(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        rows = RunStatusChange.objects.filter(run=run).select_related("actor").order_by("at", "id")
+        return Response(
+            [
+                {
+                    "at": r.at,
+                    "from": r.from_status,
+                    "to": r.to_status,
+                    "reason": r.reason,
+                    "actor": r.actor.get_username() if r.actor else None,
+                }
+                for r in rows
+            ]
+        )
+
+    @action(detail=True, methods=["get"])
+    def processes(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        return Response(
+            [
+                {
+                    "rank": p.rank,
+                    "node_rank": p.node_rank,
+                    "local_rank": p.local_rank,
+                    "role": p.role,
+                    "host": p.host,
+                    "pid": p.pid,
+                    "status": p.status,
+                    "exit_code": p.exit_code,
+                    "started_at": p.started_at,
+                    "ended_at": p.ended_at,
+                }
+                for p in RunProcess.objects.filter(run=run).order_by("rank")
+            ]
+        )
+
+    @action(detail=True, methods=["get"])
+    def inputs(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        return Response(
+            [
+                {
+                    "name": i.name,
+                    "mode": i.mode,
+                    "local_path": i.local_path,
+                    "dataset": i.dataset_version.dataset.name if i.dataset_version else None,
+                    "version": i.dataset_version.version if i.dataset_version else None,
+                    "datastore": i.datastore.name if i.datastore else None,
+                    "datastore_path": i.datastore_path,
+                }
+                for i in RunInput.objects.filter(run=run).select_related("dataset_version__dataset", "datastore")
+            ]
+        )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int), OpenApiParameter("rank", int), OpenApiParameter("limit", int)]
+    )
+    @action(detail=True, methods=["get"])
+    def logs(self, request: Request, pk: str | None = None) -> Response:
+        """Stored log lines with seq > ``after``, optionally of one rank, at most ``limit``."""
+        run = self.get_object()
+        after = _int_param(request, "after", 0)
+        limit = min(_int_param(request, "limit", 1000), 10000)
+        rank_raw = request.query_params.get("rank")
+        rank = None if rank_raw in (None, "") else _int_param(request, "rank", 0, allow_negative=True)
+        lines = logstore.page(run.pk, after=after, rank=rank, limit=limit)
+        return Response(
+            {
+                "run": run.pk,
+                "status": run.status,
+                "last_seq": run.log_seq,
+                "lines": lines,
+                "next_after": lines[-1]["seq"] if lines else after,
+            }
+        )
+
+    @action(detail=True, methods=["get"], url_path="logs/download")
+    def logs_download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        run = self.get_object()
+        response = StreamingHttpResponse(logstore.iter_text(run.pk), content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.log"'
+        return response
+
+    @extend_schema(request=MetricPointSerializer(many=True))
+    @action(detail=True, methods=["get", "post"])
+    def metrics(self, request: Request, pk: str | None = None) -> Response:
+        """GET: points grouped by name (``?name=`` for one). POST: a batch of points."""
+        run = self.get_object()
+        if request.method == "POST":
+            payload = request.data.get("points") if isinstance(request.data, dict) else request.data
+            points = MetricPointSerializer(data=payload, many=True)
+            points.is_valid(raise_exception=True)
+            stored = metricstore.store(run, points.validated_data)
+            return Response({"stored": stored}, status=status.HTTP_201_CREATED)
+        return Response(metricstore.grouped(run.pk, request.query_params.get("name")))
+
+    @action(detail=True, methods=["get", "post"], parser_classes=[parsers.MultiPartParser])
+    def artifacts(self, request: Request, pk: str | None = None) -> Response:
+        """GET lists artifacts; POST uploads one (``file`` + ``name``)."""
+        run = self.get_object()
+        if request.method == "POST":
+            upload = request.FILES.get("file")
+            name = body(request).get("name") or (upload.name if upload else "")
+            if upload is None:
+                raise serializers.ValidationError({"file": ["This field is required."]})
+            art = artifacts.save_upload(run, name, upload)
+            return Response({"path": art.path, "size": art.size, "sha256": art.sha256}, status=status.HTTP_201_CREATED)
+        return Response(
+            [
+                {"path": a.path, "size": a.size, "sha256": a.sha256, "created_at": a.created_at}
+                for a in run.artifacts.order_by("path")
+            ]
+        )
+
+    @extend_schema(parameters=[OpenApiParameter("path", str, required=True)])
+    @action(detail=True, methods=["get"], url_path="artifacts/download")
+    def artifact_download(self, request: Request, pk: str | None = None) -> FileResponse:
+        run = self.get_object()
+        path = request.query_params.get("path", "")
+        art = run.artifacts.filter(path=path).first()
+        if art is None:
+            raise exceptions.NotFound(f"No artifact '{path}' on run {run.pk}.")
+        return FileResponse(open(artifacts.file_of(art), "rb"), as_attachment=True, filename=path.rsplit("/", 1)[-1])
+
+    @action(detail=True, methods=["post"])
+    def tag(self, request: Request, pk: str | None = None) -> Response:
+        """Merge ``{"tags": {...}}`` into the run's tags (the in-run SDK's run.tag)."""
+        run = self.get_object()
+        tags = body(request).get("tags")
+        if not isinstance(tags, dict) or not all(isinstance(k, str) for k in tags):
+            raise serializers.ValidationError({"tags": ["Must be an object of name: value."]})
+        from django.db import transaction
+
+        with transaction.atomic():
+            locked = Run.objects.select_for_update().get(pk=run.pk)
+            locked.tags = {**locked.tags, **{k: "" if v is None else str(v) for k, v in tags.items()}}
+            locked.save(update_fields=["tags"])
+        return Response({"tags": locked.tags})
+
+
+def _int_param(request: Request, name: str, default: int, allow_negative: bool = False) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise serializers.ValidationError({name: ["Must be an integer."]}) from None
+    if value < 0 and not allow_negative:
+        raise serializers.ValidationError({name: ["Must not be negative."]})
+    return value

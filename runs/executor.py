@@ -1,0 +1,460 @@
+"""Executes one run through its whole lifecycle on the worker that claimed it.
+
+Claim: in one transaction, count the target's active runs (the target row locked on
+PostgreSQL; SQLite's immediate transactions serialise this) and, if there is room,
+move the run Queued → Preparing with a conditional update. Only one worker can win
+that update, so a redelivered task or a restarted worker never runs a run twice.
+
+Then: Preparing (snapshot, inputs, environment) → Starting (ranks launched) →
+Running (every rank exists) → Finalizing (outputs collected) → Completed / Failed.
+A heartbeat thread stamps the run every few seconds and watches for CancelRequested;
+cancel and the time limit stop every rank's process group with SIGTERM, wait the
+grace period, then SIGKILL whatever is left. Any unexpected error fails the run with
+its traceback; nothing leaves a run Running after its processes are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from audit.services import record
+from compute.backends import get_backend
+from compute.backends.base import Job, RunContext
+from compute.models import ComputeTarget
+from environments.builder import BuildCanceled, BuildFailed
+from runs import artifacts, materialize, snapshots
+from runs.lifecycle import IllegalTransition, transition
+from runs.logstore import LogWriter
+from runs.models import Run, RunProcess, RunToken
+from runs.status import ACTIVE, TERMINAL, Status
+
+log = logging.getLogger(__name__)
+
+# Variables of the worker that a run may inherit; everything else (DATABASE_URL,
+# SECRET_KEY, cloud credentials …) stays out of user code.
+INHERITED = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "USER",
+    "LOGNAME",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "OMPI_MCA_btl",
+    "SLURM_CONF",
+)
+
+
+class Stopped(Exception):
+    """The run was canceled or hit its time limit while being prepared or run."""
+
+
+def claim(run_id: int, worker: str) -> str:
+    """'claimed', 'busy' (no capacity yet: try later) or 'gone' (not Queued any more)."""
+    with transaction.atomic():
+        run = Run.objects.filter(pk=run_id).values("status", "compute_target_id", "worker").first()
+        if run is None or run["status"] != Status.QUEUED or run["worker"]:
+            return "gone"
+        target = ComputeTarget.objects.select_for_update().get(pk=run["compute_target_id"])
+        active = Run.objects.filter(compute_target=target, status__in=ACTIVE).count()
+        waiting = Run.objects.filter(compute_target=target, status=Status.QUEUED, worker="")
+        if active >= target.max_concurrent_runs:
+            return "busy"
+        older = waiting.filter(queued_at__lt=Run.objects.filter(pk=run_id).values("queued_at")[:1]).count()
+        if older >= target.max_concurrent_runs - active:
+            return "busy"  # first come, first served
+        try:
+            transition(
+                run_id,
+                Status.PREPARING,
+                reason=f"claimed by {worker}",
+                only_from={Status.QUEUED},
+                where={"worker": ""},
+                fields={"worker": worker, "heartbeat_at": timezone.now()},
+            )
+        except IllegalTransition:
+            return "gone"
+    return "claimed"
+
+
+class Heartbeat(threading.Thread):
+    """Stamps the run's heartbeat and notices cancel requests and outside endings."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.cancel = threading.Event()
+        self.stop_event = threading.Event()
+        self.reason = ""
+
+    def run(self) -> None:
+        every = float(settings.RUNYARD["HEARTBEAT_SECONDS"])
+        last_beat = 0.0
+        try:
+            while not self.stop_event.wait(0.2):
+                try:
+                    now = time.monotonic()
+                    if now - last_beat >= every:
+                        Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+                        last_beat = now
+                    status, reason = Run.objects.filter(pk=self.run_id).values_list("status", "status_reason").get()
+                    if status == Status.CANCEL_REQUESTED or status in TERMINAL:
+                        self.reason = reason
+                        self.cancel.set()
+                except Exception:
+                    log.warning("heartbeat of run %s failed", self.run_id, exc_info=True)
+                    close_old_connections()
+        finally:
+            connection.close()
+
+
+class Execution:
+    def __init__(self, run_id: int) -> None:
+        self.run = Run.objects.select_related("compute_target", "environment_version__environment", "experiment").get(
+            pk=run_id
+        )
+        self.writer = LogWriter(run_id)
+        self.heartbeat = Heartbeat(run_id)
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+        self.time_limit_hit = False
+        self.deadline: float | None = None
+        self.backend: Any = None
+        self.ctx: RunContext | None = None
+        self.prepared: dict[str, Any] = {}
+        self.torn_down = False
+        self.workdir = Path(settings.RUNYARD["WORK_DIR"]) / str(run_id)
+
+    # ---- helpers -------------------------------------------------------------------
+    def canceled(self) -> bool:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.time_limit_hit = True
+            return True
+        return self.heartbeat.cancel.is_set()
+
+    def write_log(self, rank: int, stream: str, text: str) -> None:
+        if stream == "stderr":
+            self.stderr_tail.append(text if rank < 0 else f"[rank {rank}] {text}")
+        self.writer.write(rank, stream, text)
+
+    def move(self, to: str, reason: str = "", **fields: Any) -> None:
+        try:
+            self.run = transition(self.run.pk, to, reason=reason, fields=fields)
+        except IllegalTransition as exc:
+            if exc.current in (Status.CANCEL_REQUESTED, *TERMINAL):
+                raise Stopped() from None
+            raise
+
+    # ---- the lifecycle -------------------------------------------------------------
+    def execute(self) -> None:
+        run = self.run
+        if run.max_run_duration_seconds:
+            self.deadline = time.monotonic() + run.max_run_duration_seconds
+        self.heartbeat.start()
+        backend = get_backend(run.compute_target.kind)
+        workdir = self.workdir = backend.workdir(run.pk, run.compute_target.config)
+        self.backend = backend
+        ctx: RunContext | None = None
+        prepared: dict[str, Any] = self.prepared
+        try:
+            self.writer.system(f"Preparing run {run.pk} on {run.compute_target.name} ({run.worker}).")
+            materialize.release(run, workdir)  # mounts a crashed earlier attempt left behind
+            shutil.rmtree(workdir, ignore_errors=True)
+            files = snapshots.extract(run.snapshot_sha256, workdir)
+            (workdir / "outputs").mkdir(exist_ok=True)
+            self.writer.system(f"Snapshot extracted: {len(files)} files.")
+            arguments, inputs_env, mounts = materialize.inputs(run, workdir, self.writer.system)
+            token = RunToken.issue(run)
+            env = self.run_env(token, inputs_env, backend.sdk_dir(run.compute_target.config))
+            entry = [str(a) for a in (run.command or [run.script])] + arguments
+            ctx = self.ctx = RunContext(
+                run_id=run.pk,
+                workdir=workdir,
+                entrypoint=entry,
+                is_command=bool(run.command),
+                distributed=run.distributed,
+                env_version=run.environment_version,
+                env=env,
+                target_config=run.compute_target.config,
+                write_log=self.write_log,
+                system_log=self.writer.system,
+                canceled=self.canceled,
+                mounts=mounts,
+            )
+            if self.canceled():
+                raise Stopped()
+            prepared = self.prepared = backend.prepare_environment(ctx)
+            if prepared.get("build_id"):
+                Run.objects.filter(pk=run.pk).update(build_id=prepared["build_id"])
+            if self.canceled():
+                raise Stopped()
+            self.move(Status.STARTING, "environment ready")
+            job = backend.start(ctx, prepared)
+            self.watch(job)
+        except Stopped:
+            self.end_stopped()
+        except BuildCanceled:
+            self.end_stopped()
+        except BuildFailed as exc:
+            self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
+        except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
+            log.exception("run %s failed in the executor", run.pk)
+            self.writer.system("Runyard error:\n" + traceback.format_exc())
+            if self.heartbeat.cancel.is_set() or self.time_limit_hit:
+                self.end_stopped()
+            else:
+                self.fail(f"Runyard error while executing the run: {exc}")
+        finally:
+            self.heartbeat.stop_event.set()
+            self.teardown()
+            self.heartbeat.join(timeout=5)
+            from runs.submission import kick_queue
+
+            kick_queue(run.compute_target_id)
+
+    def resume(self) -> None:
+        """Watch a run a previous worker started, when its backend can re-attach
+        (a Slurm job outlives the worker); otherwise fail it as worker lost."""
+        run = self.run
+        backend = get_backend(run.compute_target.kind)
+        self.workdir = backend.workdir(run.pk, run.compute_target.config)
+        if run.max_run_duration_seconds and run.starting_at:
+            elapsed = (timezone.now() - run.starting_at).total_seconds()
+            self.deadline = time.monotonic() + run.max_run_duration_seconds - elapsed
+        ctx = RunContext(
+            run_id=run.pk,
+            workdir=self.workdir,
+            entrypoint=[run.script],
+            is_command=bool(run.command),
+            distributed=run.distributed,
+            env_version=run.environment_version,
+            env={},
+            target_config=run.compute_target.config,
+            write_log=self.write_log,
+            system_log=self.writer.system,
+            canceled=self.canceled,
+        )
+        self.backend, self.ctx = backend, ctx
+        job = backend.reattach(ctx, run.backend_state or {})
+        self.heartbeat.start()
+        try:
+            if job is None:
+                self.fail("The worker running this run was lost and the run cannot be resumed.")
+                return
+            self.writer.system(f"Worker {run.worker} re-attached to the run after a restart.")
+            self.watch(job)
+        except Stopped:
+            self.end_stopped()
+        except Exception as exc:
+            log.exception("resuming run %s failed", run.pk)
+            self.fail(f"Runyard error while resuming the run: {exc}")
+        finally:
+            self.heartbeat.stop_event.set()
+            self.teardown()
+            self.heartbeat.join(timeout=5)
+
+    def teardown(self) -> None:
+        """Release everything the run held (containers, mounts, its directory) and
+        store its last lines: done before the final status, so an ended run holds
+        nothing. Safe to call again."""
+        if self.torn_down:
+            return
+        self.torn_down = True
+        if self.backend is not None and self.ctx is not None:
+            try:
+                self.backend.cleanup(self.ctx, self.prepared)
+            except Exception:
+                log.warning("cleanup of run %s failed", self.run.pk, exc_info=True)
+        self.writer.close()
+        self.release_workdir()
+
+    def release_workdir(self) -> None:
+        """Unmount dataset mounts, then remove the run's directory."""
+        try:
+            materialize.release(self.run, self.workdir)
+        except Exception:
+            log.warning("releasing the inputs of run %s failed", self.run.pk, exc_info=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def run_env(self, token: str, inputs_env: dict[str, str], sdk_dir: Path) -> dict[str, str]:
+        run = self.run
+        env = {k: v for k, v in os.environ.items() if k in INHERITED}
+        env.update(run.environment_version.spec.get("environment_variables", {}))
+        sdk = str(sdk_dir)
+        env.update(
+            {
+                "RUNYARD_RUN_ID": str(run.pk),
+                "RUNYARD_URL": settings.PUBLIC_URL,
+                "RUNYARD_RUN_TOKEN": token,
+                "RUNYARD_EXPERIMENT": run.experiment.name,
+                "RUNYARD_INPUTS": json.dumps(inputs_env),
+                # Azure ML's names for the same paths, for scripts that read them.
+                **{f"AZUREML_DATAREFERENCE_{name}": path for name, path in inputs_env.items()},
+                "PYTHONPATH": sdk + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def watch(self, job: Job) -> None:
+        run = self.run
+        try:
+            Run.objects.filter(pk=run.pk).update(backend_state=job.state())
+            self.record_processes(job)
+            code: int | None = None
+            while code is None and not job.all_started():
+                if self.canceled():
+                    self.stop(job)
+                    raise Stopped()
+                self.note_pending(job.pending_reason())
+                code = job.poll()
+                time.sleep(0.02)
+            self.record_processes(job)
+            Run.objects.filter(pk=run.pk).update(backend_state=job.state())
+            try:
+                if Run.objects.filter(pk=run.pk).values_list("status", flat=True).get() != Status.RUNNING:
+                    self.move(Status.RUNNING, "every rank started")
+            except Stopped:
+                self.stop(job)
+                raise
+            saved = time.monotonic()
+            while code is None:
+                if self.canceled():
+                    self.stop(job)
+                    raise Stopped()
+                code = job.poll()
+                if code is None:
+                    time.sleep(0.05)
+                if time.monotonic() - saved > 2:
+                    # Ranks may spawn helpers later; a restarted worker must find them all.
+                    Run.objects.filter(pk=run.pk).update(backend_state=job.state())
+                    saved = time.monotonic()
+            # Every launcher exited; ranks that outlived it are stopped too.
+            if job.alive():
+                self.stop(job, quiet=True)
+        finally:
+            job.close()
+            self.record_processes(job, ended=True)
+            # Everything was waited for: nothing is left for a restarted worker to reap.
+            Run.objects.filter(pk=run.pk).update(backend_state={**job.state(), "reaped": True})
+        self.finalize(code, job.end_reason())
+
+    def note_pending(self, reason: str | None) -> None:
+        """A cluster scheduler holds the job: show the run Queued with its reason."""
+        if reason is None:
+            return
+        text = f"waiting in the cluster queue: {reason}"
+        current = Run.objects.filter(pk=self.run.pk).values_list("status", "status_reason").get()
+        if current == (Status.QUEUED, text):
+            return
+        if current[0] == Status.STARTING:
+            self.move(Status.QUEUED, text)
+            self.writer.system(f"The job is pending ({reason}).")
+        elif current[0] == Status.QUEUED:
+            Run.objects.filter(pk=self.run.pk, status=Status.QUEUED).update(status_reason=text)
+            from runs import events
+
+            events.status_changed(Run.objects.get(pk=self.run.pk), Status.QUEUED)
+
+    def record_processes(self, job: Job, ended: bool = False) -> None:
+        now = timezone.now()
+        for info in job.processes():
+            RunProcess.objects.update_or_create(
+                run_id=self.run.pk,
+                rank=info.rank,
+                defaults={
+                    "node_rank": info.node_rank,
+                    "local_rank": info.local_rank,
+                    "role": info.role,
+                    "host": info.host,
+                    "pid": info.pid,
+                    "exit_code": info.exit_code,
+                    "status": "ended" if ended else "running",
+                    **({"ended_at": now} if ended else {"started_at": now}),
+                },
+            )
+
+    def stop(self, job: Job, quiet: bool = False) -> None:
+        grace = float(settings.RUNYARD["CANCEL_GRACE_SECONDS"])
+        if not quiet:
+            why = "time limit reached" if self.time_limit_hit else "cancel requested"
+            self.writer.system(f"Stopping ({why}): SIGTERM to every rank, {grace:g}s grace, then SIGKILL.")
+        job.signal_all(signal.SIGTERM)
+        end = time.monotonic() + grace
+        while time.monotonic() < end and job.alive():
+            time.sleep(0.05)
+        if job.alive():
+            self.writer.system("Grace period over: SIGKILL.")
+            job.signal_all(signal.SIGKILL)
+            end = time.monotonic() + 10
+            while time.monotonic() < end and job.alive():
+                time.sleep(0.05)
+        job.poll()
+
+    def finalize(self, code: int, end_reason: str | None = None) -> None:
+        run = self.run
+        self.move(Status.FINALIZING, f"processes exited with code {code}", exit_code=code)
+        count = artifacts.collect(run, self.workdir / "outputs")
+        if count:
+            self.writer.system(f"Collected {count} output file(s).")
+        self.teardown()
+        if code == 0:
+            self.move(Status.COMPLETED, "exit code 0")
+        else:
+            tail = "\n".join(self.stderr_tail)
+            why = f"{end_reason}\n" if end_reason else ""
+            self.move(Status.FAILED, end_reason or f"exit code {code}", error=f"{why}Exit code {code}.\n{tail}".strip())
+
+    def fail(self, error: str) -> None:
+        self.writer.system(error.splitlines()[0] if error else "Failed.")
+        self.teardown()
+        try:
+            transition(self.run.pk, Status.FAILED, reason=error.splitlines()[0][:500], fields={"error": error[-20000:]})
+        except IllegalTransition as exc:
+            if exc.current == Status.CANCEL_REQUESTED:
+                self.end_stopped()
+
+    def end_stopped(self) -> None:
+        self.teardown()
+        current = Run.objects.filter(pk=self.run.pk).values_list("status", flat=True).get()
+        if self.time_limit_hit and current not in TERMINAL and current != Status.CANCEL_REQUESTED:
+            limit = self.run.max_run_duration_seconds
+            transition(
+                self.run.pk,
+                Status.FAILED,
+                reason=f"exceeded max_run_duration_seconds={limit}",
+                fields={"error": f"The run exceeded its time limit of {limit} seconds and was stopped."},
+            )
+            return
+        if current == Status.CANCEL_REQUESTED:
+            run = transition(self.run.pk, Status.CANCELED, reason=self.heartbeat.reason or "canceled")
+            record("runs.run.canceled", actor=None, obj=run, changes={"reason": run.status_reason}, via="worker")
+
+
+def execute(run_id: int, worker: str) -> str:
+    outcome = claim(run_id, worker)
+    if outcome == "claimed":
+        Execution(run_id).execute()
+    return outcome

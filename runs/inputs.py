@@ -1,0 +1,143 @@
+"""Dataset and datastore inputs given in a run's arguments.
+
+An argument may be an object instead of a string (Azure ML's ``as_named_input(name)
+.as_mount()`` / ``.as_download()`` and the older ``datastore.path(p).as_mount()``)::
+
+    {"dataset": "mnist", "version": 2, "mode": "mount", "name": "train"}
+    {"datastore": "workspaceblobstore", "path": "raw/2024/", "mode": "download"}
+
+``version`` is a number or "latest" (the default); ``mode`` defaults to "mount";
+``name`` defaults to the dataset's name (or datastore + path), made identifier-safe.
+At submission each is resolved (the dataset version pinned) and recorded as a RunInput;
+at Preparing ``runs.materialize`` makes it a local path and puts that path where the
+object was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import Team
+from datasets.models import Dataset, DatasetVersion, Datastore
+from runs.models import Run, RunInput
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+DATASET_KEYS = {"dataset", "version", "mode", "name"}
+DATASTORE_KEYS = {"datastore", "path", "mode", "name"}
+MODES = ("mount", "download")
+
+
+@dataclass
+class ResolvedInput:
+    index: int
+    name: str
+    mode: str
+    dataset_version: DatasetVersion | None = None
+    datastore: Datastore | None = None
+    datastore_path: str = ""
+
+
+def is_placeholder(arg: Any) -> bool:
+    return isinstance(arg, dict) and ("dataset" in arg or "datastore" in arg)
+
+
+def _identifier(text: str) -> str:
+    # The same rule as the SDK's runyard.datastore.input_name.
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", text).strip("_") or "input"
+    return (name if re.match(r"^[A-Za-z_]", name) else f"input_{name}")[:128]
+
+
+def input_name(arg: dict[str, Any]) -> str:
+    """The input's name: the one given, else one derived from the dataset or datastore path.
+
+    Deterministic from the argument alone, so materialize finds each placeholder's input.
+    """
+    if arg.get("name"):
+        return str(arg["name"])
+    if "dataset" in arg:
+        return _identifier(str(arg["dataset"]))
+    rel = str(arg.get("path", "")).strip("/")
+    return _identifier(f"{arg['datastore']}_{rel}" if rel else str(arg["datastore"]))
+
+
+def _fail(where: str, message: str) -> serializers.ValidationError:
+    return serializers.ValidationError({where.split("[", 1)[0]: [f"{where}: {message}"]})
+
+
+def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[ResolvedInput]:
+    """Check every placeholder and pin what it refers to; errors name the argument."""
+    from datasets import services
+
+    out: list[ResolvedInput] = []
+    names: set[str] = set()
+    for index, arg in enumerate(arguments):
+        if isinstance(arg, (str, int, float)):
+            continue
+        label = f"{where}[{index}]"
+        if not is_placeholder(arg):
+            raise _fail(
+                label,
+                "must be a string, a number, or a dataset input "
+                '({"dataset": name, "mode": "mount"|"download"} or {"datastore": name, "path": p}).',
+            )
+        if "dataset" in arg and "datastore" in arg:
+            raise _fail(label, "give either 'dataset' or 'datastore', not both.")
+        allowed = DATASET_KEYS if "dataset" in arg else DATASTORE_KEYS
+        unknown = sorted(set(arg) - allowed)
+        if unknown:
+            raise _fail(label, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
+        mode = arg.get("mode") or "mount"
+        if mode not in MODES:
+            raise _fail(label, f"mode must be 'mount' or 'download', not {mode!r}.")
+        if "dataset" in arg:
+            dataset = Dataset.objects.filter(team=team, name=str(arg["dataset"])).first()
+            if dataset is None:
+                raise _fail(label, f"no dataset named '{arg['dataset']}' in team '{team.slug}'.")
+            try:
+                version = services.resolve_version(dataset, arg.get("version"))
+            except services.DatasetError as exc:
+                raise _fail(label, str(exc)) from None
+            item = ResolvedInput(index, input_name(arg), mode, dataset_version=version)
+        else:
+            store = Datastore.objects.filter(name=str(arg["datastore"])).first()
+            if store is None:
+                raise _fail(label, f"no datastore named '{arg['datastore']}'.")
+            rel = str(arg.get("path") or "").strip()
+            try:
+                source = services.store_path(store, rel)
+            except services.DatasetError as exc:
+                raise _fail(label, str(exc)) from None
+            if not source.exists():
+                raise _fail(label, f"datastore '{store.name}' has no path '{rel}'.")
+            clean = source.relative_to(services.store_root(store)).as_posix()
+            item = ResolvedInput(
+                index, input_name(arg), mode, datastore=store, datastore_path="" if clean == "." else clean
+            )
+        if not _NAME.match(item.name):
+            raise _fail(
+                label,
+                f"input name '{item.name}' is not valid (letters, digits, '_' and '-', starting with a letter or '_').",
+            )
+        if item.name in names:
+            raise _fail(label, f"two inputs are named '{item.name}'; give each a different 'name'.")
+        names.add(item.name)
+        out.append(item)
+    return out
+
+
+def attach(run: Run, resolved: list[ResolvedInput]) -> None:
+    RunInput.objects.bulk_create(
+        RunInput(
+            run=run,
+            name=item.name,
+            mode=item.mode,
+            dataset_version=item.dataset_version,
+            datastore=item.datastore,
+            datastore_path=item.datastore_path,
+        )
+        for item in resolved
+    )

@@ -1,0 +1,87 @@
+"""The one place run statuses change.
+
+Algorithm: read the run's current status ``s``; refuse if ``s -> to`` is not allowed;
+``UPDATE run SET status=to … WHERE id=… AND status=s``. Exactly one of several racing
+callers matches the row; the others see zero rows updated, re-read, and either find
+the move now illegal (raise) or retry from the new status. No lock is held across a
+round trip, and it works the same on PostgreSQL and SQLite. Each successful move
+records a RunStatusChange and, after commit, tells the run's watchers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from runs.models import Run, RunStatusChange
+from runs.status import ALLOWED, PHASE_FIELD, can_move
+
+
+class IllegalTransition(Exception):
+    """The run is not in a status this move may start from."""
+
+    def __init__(self, run_id: int, current: str, target: str) -> None:
+        super().__init__(f"Run {run_id} cannot move from {current} to {target}.")
+        self.run_id = run_id
+        self.current = current
+        self.target = target
+
+
+def transition(
+    run_id: int,
+    to: str,
+    *,
+    reason: str = "",
+    actor: Any = None,
+    only_from: Iterable[str] | None = None,
+    fields: dict[str, Any] | None = None,
+    where: dict[str, Any] | None = None,
+) -> Run:
+    """Move a run to ``to``; return the updated run or raise IllegalTransition.
+
+    ``only_from`` narrows the allowed starting statuses for this caller (a worker
+    claiming a queued run passes ``{"Queued"}``). ``fields`` are written in the same
+    UPDATE (exit code, error, …); ``where`` adds conditions to it (a claim requires
+    that no worker owns the run yet).
+    """
+    allowed = set(ALLOWED.get(to, ()))
+    if only_from is not None:
+        allowed &= set(only_from)
+    for _attempt in range(10):
+        current = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
+        if current is None:
+            raise Run.DoesNotExist(f"Run {run_id} does not exist.")
+        if where and not Run.objects.filter(pk=run_id, **where).exists():
+            raise IllegalTransition(run_id, current, to)
+        if current not in allowed or not can_move(current, to):
+            raise IllegalTransition(run_id, current, to)
+        now = timezone.now()
+        updates: dict[str, Any] = {"status": to, "status_reason": reason, **(fields or {})}
+        phase = PHASE_FIELD.get(to)
+        if phase:
+            updates[phase] = now
+        with transaction.atomic():
+            if Run.objects.filter(pk=run_id, status=current, **(where or {})).update(**updates) != 1:
+                continue
+            RunStatusChange.objects.create(
+                run_id=run_id,
+                at=now,
+                from_status=current,
+                to_status=to,
+                reason=reason,
+                actor=actor if getattr(actor, "is_authenticated", False) else None,
+            )
+            run = Run.objects.get(pk=run_id)
+            transaction.on_commit(partial(_announce, run, current))
+        return run
+    raise IllegalTransition(run_id, "changing", to)
+
+
+def _announce(run: Run, previous: str) -> None:
+    from runs import events
+
+    events.status_changed(run, previous)

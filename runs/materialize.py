@@ -1,0 +1,184 @@
+"""Turns a run's dataset inputs into local paths at Preparing, and releases them after.
+
+Each input gets ``<workdir>/inputs/<name>``:
+
+- ``download``: the files are copied there (writable copies; the run may change them).
+- ``mount``: nothing is copied. A dataset version's stored tree of hard links to its
+  blobs (a datastore folder, for DataReference inputs) is bind-mounted there read-only,
+  so writes fail with EROFS even for root. Without root (or CAP_SYS_ADMIN), or with
+  ``DATASET_READONLY_MOUNTS`` off, the path is a symlink to the stored tree whose files
+  are 0444 in 0555 folders: that stops other users, not root; the run's log says so.
+
+The executor must call ``release(run, workdir)`` when the run ends (before removing
+the workdir, and before re-creating a workdir that may hold a stale one): it detaches
+every mount under the workdir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runs.inputs import input_name, is_placeholder
+from runs.models import Run, RunInput
+
+
+class InputError(Exception):
+    """An input cannot be made available; the message names the input and why."""
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _expose(source: Path, target: Path, say: Callable[[str], None], name: str) -> str:
+    """Make ``source`` visible read-only at ``target``; return how it was protected."""
+    from datasets import conf, mounts
+
+    if source.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    if conf.readonly_mounts() and mounts.supported():
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.touch()
+        try:
+            mounts.bind_readonly(source, target)
+            return "read-only bind mount"
+        except mounts.MountError as exc:
+            say(f"Input '{name}': read-only bind mount failed ({exc}); using a link instead.")
+            target.rmdir() if target.is_dir() else target.unlink(missing_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(source, target, target_is_directory=source.is_dir())
+    return "a link; read-only by file permissions only, which do not stop root: bind mounts need root/CAP_SYS_ADMIN"
+
+
+def _datastore_download(source: Path, target: Path) -> tuple[int, int]:
+    from datasets import storage
+
+    count = size = 0
+    for rel, path in storage.walk_files(source):
+        out = target / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+        count += 1
+        size += out.stat().st_size
+    return count, size
+
+
+def _clear(target: Path, name: str) -> None:
+    """Make room at ``target``: drop our own stale link or empty folder, refuse snapshot content."""
+    if target.is_symlink():
+        target.unlink()  # snapshots cannot hold links: this is a previous attempt's
+    elif target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+    elif target.exists():
+        raise InputError(f"Input '{name}': the snapshot already has 'inputs/{name}'; rename one of them.")
+
+
+def _one(run: Run, item: RunInput, workdir: Path, say: Callable[[str], None]) -> tuple[Path, Path | None]:
+    """Materialize one input: (path for the script, stored source if mounted)."""
+    from datasets import services, storage
+
+    target = workdir / "inputs" / item.name
+    _clear(target, item.name)
+    if item.dataset_version is not None:
+        version = item.dataset_version
+        label = (
+            f"dataset {version.dataset.name}:{version.version} ({version.file_count} files, "
+            f"{_size(version.total_size)})"
+        )
+        files = services.version_files(version)
+        try:
+            if item.mode == RunInput.Mode.DOWNLOAD:
+                storage.copy_files(files, target)
+                say(f"Input '{item.name}': {label} downloaded to {target}")
+                return target, None
+            tree = services.version_tree(version)
+        except storage.StorageError as exc:
+            raise InputError(f"Input '{item.name}' ({label}): {exc}") from None
+        how = _expose(tree, target, say, item.name)
+        say(f"Input '{item.name}': {label} mounted at {target} ({how})")
+        return target, tree
+    store = item.datastore
+    assert store is not None
+    label = f"datastore {store.name}:/{item.datastore_path}"
+    try:
+        source = services.store_path(store, item.datastore_path)
+    except services.DatasetError as exc:
+        raise InputError(f"Input '{item.name}' ({label}): {exc}") from None
+    if not source.exists():
+        raise InputError(f"Input '{item.name}': datastore '{store.name}' has no path '{item.datastore_path}'.")
+    # A single file appears under the input's folder with its own name.
+    path = target / source.name if source.is_file() else target
+    if item.mode == RunInput.Mode.DOWNLOAD:
+        count, size = _datastore_download(source, target)
+        say(f"Input '{item.name}': {label} downloaded to {path} ({count} files, {_size(size)})")
+        return path, None
+    how = _expose(source, path, say, item.name)
+    say(f"Input '{item.name}': {label} mounted at {path} ({how})")
+    return path, source
+
+
+def inputs(run: Run, workdir: Path, say: Callable[[str], None]) -> tuple[list[str], dict[str, str], list[Any]]:
+    """Return (arguments with placeholders replaced by local paths, {input name: path},
+    mounts as (stored source, path in the run, read-only)).
+
+    Records each input's local path on its RunInput. On failure whatever was mounted is
+    released before the error propagates.
+    """
+    resolved: dict[str, str] = {}
+    mounts: list[tuple[Path, Path, bool]] = []
+    items = list(
+        RunInput.objects.filter(run=run).select_related("dataset_version__dataset", "datastore").order_by("id")
+    )
+    release(run, workdir)  # mounts left by an earlier attempt that was not released
+    try:
+        for item in items:
+            path, source = _one(run, item, workdir, say)
+            RunInput.objects.filter(pk=item.pk).update(local_path=str(path))
+            resolved[item.name] = str(path)
+            if source is not None:
+                mounts.append((source, path, True))
+        arguments: list[str] = []
+        for index, arg in enumerate(run.arguments or []):
+            if is_placeholder(arg):
+                name = input_name(arg)
+                if name not in resolved:
+                    raise InputError(f"arguments[{index}]: input '{name}' was not recorded at submission.")
+                arguments.append(resolved[name])
+            else:
+                arguments.append(_expand_references(str(arg), resolved))
+    except BaseException:
+        release(run, workdir)
+        raise
+    return arguments, resolved, mounts
+
+
+_REFERENCE = re.compile(r"\$(?:AZUREML_DATAREFERENCE|RUNYARD_INPUT)_([A-Za-z_][A-Za-z0-9_-]*)")
+
+
+def _expand_references(text: str, resolved: dict[str, str]) -> str:
+    """``--data=$AZUREML_DATAREFERENCE_raw`` (Azure's string form) → the input's path."""
+    return _REFERENCE.sub(lambda m: resolved.get(m.group(1), m.group(0)), text)
+
+
+def release(run: Run | int | None, workdir: Path) -> list[Path]:
+    """Detach every mount under the run's workdir (call at cleanup, in every case).
+
+    Safe to call when nothing is mounted, more than once, and after a crash.
+    """
+    from datasets import mounts
+
+    if not workdir.exists():
+        return []
+    return mounts.unmount_under(workdir)

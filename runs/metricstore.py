@@ -1,0 +1,56 @@
+"""Metric points: stored in batches, announced to watchers, read back grouped."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.utils import timezone
+
+from runs import events
+from runs.models import Metric, Run
+
+
+def store(run: Run, points: list[dict[str, Any]]) -> int:
+    now = timezone.now()
+    rows = [
+        Metric(
+            run_id=run.pk,
+            name=p["name"],
+            kind=p.get("kind", "scalar"),
+            value=p.get("value"),
+            payload=p.get("payload"),
+            step=p.get("step"),
+            at=p.get("time") or now,
+        )
+        for p in points
+    ]
+    Metric.objects.bulk_create(rows, batch_size=2000)
+    for start in range(0, len(rows), 500):  # bounded messages; watchers get every point
+        events.metrics_logged(run.pk, [_point(m) for m in rows[start : start + 500]])
+    return len(rows)
+
+
+def _point(m: Metric) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "kind": m.kind,
+        "value": m.value,
+        "payload": m.payload,
+        "step": m.step,
+        "at": m.at.isoformat(),
+    }
+
+
+def grouped(run_id: int, name: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    points = Metric.objects.filter(run_id=run_id)
+    if name:
+        points = points.filter(name=name)
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for n, kind, value, payload, step, at in (
+        points.order_by("name", "id")
+        .values_list("name", "kind", "value", "payload", "step", "at")
+        .iterator(chunk_size=5000)
+    ):
+        out[n].append({"kind": kind, "value": value, "payload": payload, "step": step, "at": at.isoformat()})
+    return dict(out)

@@ -1,0 +1,263 @@
+"""Experiments, runs, their processes, logs, metrics and artifacts."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from runs.status import TERMINAL, Status
+
+
+class Experiment(models.Model):
+    """A named group of runs within a team."""
+
+    name = models.CharField(max_length=128)
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="experiment_name_per_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Run(models.Model):
+    """One execution of a script (ScriptRunConfig): snapshot + script + arguments on a
+    compute target, in a pinned environment version, optionally distributed.
+
+    ``status`` changes only through ``runs.lifecycle.transition``.
+    """
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    display_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_STARTED)
+    status_reason = models.TextField(blank=True)
+
+    script = models.CharField(max_length=500, blank=True)
+    command = models.JSONField(default=list, blank=True, help_text="Used instead of script when given.")
+    arguments = models.JSONField(default=list, blank=True)
+    environment_version = models.ForeignKey(
+        "environments.EnvironmentVersion", on_delete=models.PROTECT, related_name="runs"
+    )
+    compute_target = models.ForeignKey("compute.ComputeTarget", on_delete=models.PROTECT, related_name="runs")
+    distributed = models.JSONField(null=True, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    max_run_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    resubmitted_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    snapshot_sha256 = models.CharField(max_length=64, blank=True)
+    snapshot_size = models.PositiveBigIntegerField(default=0)
+    snapshot_files = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    preparing_at = models.DateTimeField(null=True, blank=True)
+    starting_at = models.DateTimeField(null=True, blank=True)
+    running_at = models.DateTimeField(null=True, blank=True)
+    finalizing_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    build = models.ForeignKey(
+        "environments.EnvironmentBuild", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    log_seq = models.PositiveBigIntegerField(default=0, help_text="Sequence number of the last stored log line.")
+    backend_state = models.JSONField(default=dict, blank=True, help_text="Backend handles: pids, job ids, containers.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The run list: a team's runs newest first, keyset-paginated on (created_at, id).
+            models.Index(fields=["team", "-created_at", "-id"], name="run_team_created"),
+            # The run list filtered by status (?status=Running).
+            models.Index(fields=["team", "status", "-created_at", "-id"], name="run_team_status_created"),
+            # An experiment's runs.
+            models.Index(fields=["experiment", "-created_at", "-id"], name="run_experiment_created"),
+            # Queue position and capacity: a target's queued/active runs in order.
+            models.Index(fields=["compute_target", "status", "queued_at"], name="run_target_status"),
+            # The heartbeat sweep: active runs with an old heartbeat.
+            models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or f"run {self.pk}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def duration_seconds(self) -> float | None:
+        start = self.running_at or self.starting_at
+        if start is None:
+            return None
+        return ((self.ended_at or timezone.now()) - start).total_seconds()
+
+    @property
+    def entrypoint(self) -> str:
+        return " ".join(self.command) if self.command else self.script
+
+
+class RunStatusChange(models.Model):
+    """One recorded status transition of a run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="status_changes")
+    at = models.DateTimeField(default=timezone.now)
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["run", "at", "id"]
+
+
+class RunProcess(models.Model):
+    """One rank of a run (or one TF worker / parameter server): where and how it ran."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="processes")
+    rank = models.PositiveIntegerField()
+    node_rank = models.PositiveIntegerField(default=0)
+    local_rank = models.PositiveIntegerField(default=0)
+    role = models.CharField(max_length=20, default="worker")
+    host = models.CharField(max_length=200, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, default="pending")
+    exit_code = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "rank"]
+        constraints = [models.UniqueConstraint(fields=["run", "rank"], name="run_process_rank_unique")]
+
+
+class LogLine(models.Model):
+    """A line a run printed. ``seq`` is unique and gapless per run."""
+
+    class Stream(models.TextChoices):
+        STDOUT = "stdout"
+        STDERR = "stderr"
+        SYSTEM = "system"
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines", db_index=False)
+    seq = models.PositiveBigIntegerField()
+    rank = models.IntegerField(default=0, help_text="-1 for lines from Runyard itself.")
+    stream = models.CharField(max_length=6, choices=Stream.choices, default=Stream.STDOUT)
+    text = models.TextField()
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="log_line_seq_unique")]
+        indexes = [
+            # ?rank=N pages of one rank's log.
+            models.Index(fields=["run", "rank", "seq"], name="log_line_rank"),
+        ]
+
+
+class Metric(models.Model):
+    """One logged metric point. Scalars use ``value``; lists, rows and images use ``payload``."""
+
+    class Kind(models.TextChoices):
+        SCALAR = "scalar"
+        LIST = "list"
+        ROW = "row"
+        IMAGE = "image"
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
+    name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SCALAR)
+    value = models.FloatField(null=True, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    step = models.BigIntegerField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "name", "id"]
+        indexes = [
+            # A run's points for one metric, in logging order (the charts).
+            models.Index(fields=["run", "name", "id"], name="metric_run_name"),
+        ]
+
+
+class Artifact(models.Model):
+    """A file the run wrote under outputs/ (or uploaded), downloadable afterwards."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
+    path = models.CharField(max_length=1000)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "path"]
+        constraints = [models.UniqueConstraint(fields=["run", "path"], name="artifact_path_unique")]
+
+
+class RunInput(models.Model):
+    """A dataset (version) or datastore path a run consumes, and where it appeared."""
+
+    class Mode(models.TextChoices):
+        MOUNT = "mount"
+        DOWNLOAD = "download"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="inputs")
+    name = models.CharField(max_length=128)
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="run_inputs"
+    )
+    datastore = models.ForeignKey(
+        "datasets.Datastore", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    datastore_path = models.CharField(max_length=500, blank=True)
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    local_path = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["run", "name"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="run_input_name_unique")]
+
+
+class RunToken(models.Model):
+    """A token scoped to one run, handed to its processes for the in-run SDK."""
+
+    PREFIX = "ryr_"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked = models.BooleanField(default=False)
+
+    def is_valid(self) -> bool:
+        # A finished run keeps a short window so a script's last flush at exit lands.
+        if self.revoked:
+            return False
+        ended = self.run.ended_at
+        return ended is None or (timezone.now() - ended).total_seconds() < 300
+
+    @classmethod
+    def issue(cls, run: Run) -> str:
+        from accounts.models import hash_key
+
+        key = cls.PREFIX + secrets.token_urlsafe(32)
+        cls.objects.create(run=run, key_hash=hash_key(key))
+        return key

@@ -1,0 +1,181 @@
+"""Run and experiment serializers (explicit fields)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import Team
+from accounts.permissions import default_team
+from runs.models import Experiment, Run
+from runs.submission import queue_position
+
+
+class JSONValueField(serializers.JSONField):
+    """A JSON value given either as JSON (JSON requests) or as a string (multipart forms)."""
+
+    def __init__(self, *args: Any, expect: type | None = None, **kwargs: Any) -> None:
+        self.expect = expect
+        super().__init__(*args, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data) if data.strip() else None
+            except json.JSONDecodeError as exc:
+                raise serializers.ValidationError(f"Not valid JSON: {exc.msg}.") from None
+        if self.expect is not None and data is not None and not isinstance(data, self.expect):
+            raise serializers.ValidationError(f"Must be a JSON {'list' if self.expect is list else 'object'}.")
+        return super().to_internal_value(data)
+
+
+class ExperimentSerializer(serializers.ModelSerializer[Experiment]):
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
+    run_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Experiment
+        validators: list[Any] = []  # uniqueness per team is checked in validate()
+        fields = ["id", "name", "team", "description", "run_count", "created_at"]
+
+    def get_run_count(self, experiment: Experiment) -> int:
+        return experiment.runs.count()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is None:
+            attrs["team"] = default_team(self.context["request"], attrs.get("team"))
+            if Experiment.objects.filter(team=attrs["team"], name=attrs["name"]).exists():
+                raise serializers.ValidationError({"name": [f"An experiment '{attrs['name']}' already exists."]})
+        return attrs
+
+
+class SubmitSerializer(serializers.Serializer[Any]):
+    snapshot = serializers.FileField(required=False, help_text="zip or tar(.gz) of the source directory")
+    resubmit_of = serializers.IntegerField(required=False, help_text="Reuse this run's snapshot and settings")
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
+    experiment = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", required=False)
+    display_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    script = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    command = JSONValueField(required=False, expect=list)
+    arguments = JSONValueField(required=False, expect=list)
+    inputs = JSONValueField(
+        required=False, expect=list, help_text="Dataset inputs that are not arguments (paths in RUNYARD_INPUTS)"
+    )
+    environment = serializers.CharField(required=False, allow_blank=True, help_text="NAME or NAME:VERSION")
+    environment_version = serializers.IntegerField(required=False, min_value=1)
+    compute_target = serializers.CharField(required=False)
+    distributed = JSONValueField(required=False, allow_null=True, expect=dict)
+    tags = JSONValueField(required=False, expect=dict)
+    max_run_duration_seconds = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+
+    def validate_command(self, value: Any) -> list[str]:
+        if value and not all(isinstance(v, str) for v in value):
+            raise serializers.ValidationError("Must be a list of strings.")
+        return value or []
+
+    def validate_tags(self, value: Any) -> dict[str, str]:
+        return {str(k): "" if v is None else str(v) for k, v in (value or {}).items()}
+
+    def validate_script(self, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise serializers.ValidationError("Must be a path inside the snapshot.")
+        return value.strip()
+
+
+class RunListSerializer(serializers.ModelSerializer[Run]):
+    experiment = serializers.CharField(source="experiment.name")
+    compute_target = serializers.CharField(source="compute_target.name")
+    environment = serializers.SerializerMethodField()
+    submitted_by = serializers.CharField(source="submitted_by.username")
+    duration_seconds = serializers.FloatField(read_only=True)
+    queue_position = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "display_name",
+            "status",
+            "status_reason",
+            "experiment",
+            "script",
+            "command",
+            "compute_target",
+            "environment",
+            "distributed",
+            "tags",
+            "submitted_by",
+            "created_at",
+            "queued_at",
+            "running_at",
+            "ended_at",
+            "duration_seconds",
+            "exit_code",
+            "queue_position",
+        ]
+        read_only_fields = fields
+
+    def get_environment(self, run: Run) -> str:
+        return str(run.environment_version)
+
+    def get_queue_position(self, run: Run) -> int | None:
+        return queue_position(run)
+
+
+class RunDetailSerializer(RunListSerializer):
+    environment_version = serializers.SerializerMethodField()
+    portal_url = serializers.SerializerMethodField()
+
+    class Meta(RunListSerializer.Meta):
+        fields = [
+            *RunListSerializer.Meta.fields,
+            "arguments",
+            "environment_version",
+            "max_run_duration_seconds",
+            "preparing_at",
+            "starting_at",
+            "finalizing_at",
+            "error",
+            "heartbeat_at",
+            "worker",
+            "snapshot_sha256",
+            "snapshot_size",
+            "snapshot_files",
+            "resubmitted_from",
+            "build",
+            "log_seq",
+            "portal_url",
+        ]
+        read_only_fields = fields
+
+    def get_environment_version(self, run: Run) -> dict[str, Any]:
+        version = run.environment_version
+        return {
+            "id": version.pk,
+            "environment": version.environment_id,
+            "name": version.environment.name,
+            "version": version.version,
+            "content_hash": version.content_hash,
+            "curated": version.environment.curated,
+        }
+
+    def get_portal_url(self, run: Run) -> str:
+        from django.conf import settings
+
+        return f"{settings.PUBLIC_URL}/runs/{run.pk}"
+
+
+class MetricPointSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=255)
+    value = serializers.FloatField(required=False, allow_null=True)
+    payload = serializers.JSONField(required=False, allow_null=True)
+    kind = serializers.ChoiceField(choices=["scalar", "list", "row", "image"], default="scalar")
+    step = serializers.IntegerField(required=False, allow_null=True)
+    time = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["kind"] == "scalar" and attrs.get("value") is None:
+            raise serializers.ValidationError({"value": ["A scalar metric needs a value."]})
+        return attrs

@@ -1,0 +1,187 @@
+"""Submitting a run: validate everything, store the snapshot, queue after commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from rest_framework import serializers
+
+from accounts.models import Team
+from audit.services import record
+from compute import capabilities
+from compute.models import ComputeTarget
+from environments.models import Environment, EnvironmentVersion
+from runs import distributed as dist
+from runs import inputs, snapshots
+from runs.lifecycle import transition
+from runs.models import Experiment, Run, RunToken
+from runs.status import Status
+
+
+@dataclass
+class Submission:
+    team: Team
+    user: Any
+    experiment: str
+    script: str = ""
+    command: list[str] = field(default_factory=list)
+    arguments: list[Any] = field(default_factory=list)
+    environment: str = ""
+    environment_version: int | None = None
+    compute_target: str = "local"
+    distributed: Any = None
+    tags: dict[str, str] = field(default_factory=dict)
+    max_run_duration_seconds: int | None = None
+    display_name: str = ""
+    snapshot: IO[bytes] | None = None
+    resubmit_of: Run | None = None
+    inputs: list[Any] = field(default_factory=list)
+
+
+def _environment(sub: Submission) -> EnvironmentVersion:
+    name: str = sub.environment or settings.RUNYARD["DEFAULT_ENVIRONMENT"]
+    if ":" in name and sub.environment_version is None:
+        name, _, raw_version = name.rpartition(":")
+        if not raw_version.isdigit():
+            raise serializers.ValidationError({"environment": ["Use NAME or NAME:VERSION."]})
+        sub.environment_version = int(raw_version)
+    env = Environment.objects.filter(Q(curated=True) | Q(team=sub.team), name=name).first()
+    if env is None:
+        raise serializers.ValidationError({"environment": [f"No environment named '{name}' in your team or curated."]})
+    versions = env.versions.order_by("-version")
+    version = versions.filter(version=sub.environment_version).first() if sub.environment_version else versions.first()
+    if version is None:
+        raise serializers.ValidationError(
+            {"environment_version": [f"Environment '{name}' has no version {sub.environment_version}."]}
+        )
+    return version
+
+
+def _target(sub: Submission, shape: dict[str, Any] | None) -> ComputeTarget:
+    target = ComputeTarget.objects.filter(name=sub.compute_target).first()
+    if target is None:
+        raise serializers.ValidationError({"compute_target": [f"No compute target named '{sub.compute_target}'."]})
+    if not target.enabled:
+        raise serializers.ValidationError({"compute_target": [f"Compute target '{target.name}' is disabled."]})
+    problems = capabilities.check(target, shape)
+    if problems:
+        raise serializers.ValidationError({"distributed": problems})
+    return target
+
+
+def _snapshot(sub: Submission) -> tuple[str, int, list[str]]:
+    if sub.snapshot is not None:
+        try:
+            stored = snapshots.store(sub.snapshot)
+        except snapshots.UnsafeArchive as exc:
+            raise serializers.ValidationError({"snapshot": [str(exc)]}) from None
+        return stored.sha256, stored.size, stored.files
+    if sub.resubmit_of is not None:
+        previous = sub.resubmit_of
+        if not snapshots.path_of(previous.snapshot_sha256).exists():
+            raise serializers.ValidationError({"resubmit_of": ["That run's snapshot is no longer stored."]})
+        members = snapshots.inspect(snapshots.path_of(previous.snapshot_sha256))
+        return previous.snapshot_sha256, previous.snapshot_size, [m.path for m in members if not m.is_dir]
+    raise serializers.ValidationError(
+        {"snapshot": ["Upload a zip or tar of the source directory, or give resubmit_of."]}
+    )
+
+
+def submit(sub: Submission) -> Run:
+    """Create a run and queue it on its compute target once the transaction commits."""
+    if not sub.script and not sub.command:
+        raise serializers.ValidationError({"script": ["Give a script (or a command)."]})
+    shape = dist.validate(sub.distributed)
+    env_version = _environment(sub)
+    target = _target(sub, shape)
+    sha, size, files = _snapshot(sub)
+    if sub.script and sub.script not in files:
+        listed = ", ".join(f for f in files if f.endswith(".py"))[:300] or "none"
+        raise serializers.ValidationError(
+            {"script": [f"'{sub.script}' is not in the snapshot. Python files in it: {listed}."]}
+        )
+    resolved_inputs = inputs.resolve(sub.team, sub.arguments)
+    extra = inputs.resolve(sub.team, sub.inputs, where="inputs")
+    clash = {i.name for i in resolved_inputs} & {i.name for i in extra}
+    if clash:
+        raise serializers.ValidationError(
+            {"inputs": [f"Input name(s) also used in arguments: {', '.join(sorted(clash))}."]}
+        )
+    resolved_inputs += extra
+    with transaction.atomic():
+        experiment, _ = Experiment.objects.get_or_create(
+            team=sub.team, name=sub.experiment, defaults={"created_by": sub.user}
+        )
+        run = Run.objects.create(
+            team=sub.team,
+            experiment=experiment,
+            submitted_by=sub.user,
+            display_name=sub.display_name,
+            script=sub.script,
+            command=sub.command,
+            arguments=sub.arguments,
+            environment_version=env_version,
+            compute_target=target,
+            distributed=shape,
+            tags=sub.tags,
+            max_run_duration_seconds=sub.max_run_duration_seconds,
+            resubmitted_from=sub.resubmit_of,
+            snapshot_sha256=sha,
+            snapshot_size=size,
+            snapshot_files=len(files),
+        )
+        inputs.attach(run, resolved_inputs)
+        record(
+            "runs.run.created",
+            actor=sub.user,
+            obj=run,
+            changes={
+                "experiment": experiment.name,
+                "script": run.entrypoint,
+                "arguments": run.arguments,
+                "environment": str(env_version),
+                "compute_target": target.name,
+                "distributed": shape,
+                "tags": sub.tags,
+            },
+        )
+        run = transition(run.pk, Status.QUEUED, reason="submitted", actor=sub.user)
+        record("runs.run.launched", actor=sub.user, obj=run, changes={"queue": target.queue})
+        transaction.on_commit(lambda: enqueue(run))
+    return run
+
+
+def enqueue(run: Run, countdown: float | None = None) -> None:
+    from runs.tasks import execute_run
+
+    execute_run.apply_async(args=[run.pk], queue=run.compute_target.queue, countdown=countdown)
+
+
+def queue_position(run: Run) -> int | None:
+    """1 for the next run to start on its target; None when not queued."""
+    if run.status != Status.QUEUED or run.queued_at is None or run.worker:
+        return None  # a run with a worker is queued in the cluster's scheduler: see its reason
+    ahead = Run.objects.filter(compute_target_id=run.compute_target_id, status=Status.QUEUED, worker="").filter(
+        Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, pk__lt=run.pk)
+    )
+    return ahead.count() + 1
+
+
+def issue_run_token(run: Run) -> str:
+    return RunToken.issue(run)
+
+
+def kick_queue(target_id: int) -> None:
+    """A slot freed up: queue the target's oldest waiting run's task at once."""
+    waiting = (
+        Run.objects.filter(compute_target_id=target_id, status=Status.QUEUED, worker="")
+        .select_related("compute_target")
+        .order_by("queued_at", "id")
+        .first()
+    )
+    if waiting is not None:
+        enqueue(waiting)
