@@ -1,0 +1,65 @@
+"""Dataset settings, read from ``settings.RUNYARD`` with safe defaults.
+
+The keys (all optional; see README's configuration table):
+
+- ``DATASET_DIR``: where blobs and version trees live (same filesystem for hard links).
+- ``DATASTORE_ROOTS``: folders that registered datastores must lie under
+  (``RUNYARD_DATASTORE_ROOTS``; default: the data dir's ``datastores/``).
+- ``DATASET_ARCHIVE_MAX_BYTES`` / ``_MAX_FILES`` / ``_MAX_RATIO``: what an uploaded zip
+  or tar may unpack to; the ratio (unpacked ÷ packed) stops zip bombs.
+- ``DATASET_READONLY_MOUNTS``: bind-mount mounted inputs read-only when running as root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_bytes: int
+    max_files: int
+    max_ratio: float
+    # Below this many unpacked bytes the ratio is not checked: tiny files of zeros
+    # compress 1000× and harm nobody.
+    ratio_floor: int = 1024 * 1024
+
+
+def _cfg() -> dict[str, Any]:
+    return dict(getattr(settings, "RUNYARD", {}))
+
+
+def dataset_dir() -> Path:
+    value = _cfg().get("DATASET_DIR") or Path(settings.DATA_DIR) / "datasets"
+    return Path(str(value))
+
+
+def datastore_roots() -> list[Path]:
+    """The allowed roots, resolved (symlinks followed) so containment checks are exact."""
+    value: Any = _cfg().get("DATASTORE_ROOTS") or [Path(settings.DATA_DIR) / "datastores"]
+    if isinstance(value, (str, Path)):
+        value = [value]
+    return [Path(str(p)).expanduser().resolve() for p in value]
+
+
+def default_datastore_root() -> Path:
+    return Path(settings.DATA_DIR) / "datastores" / "default"
+
+
+def archive_limits() -> ArchiveLimits:
+    cfg = _cfg()
+    return ArchiveLimits(
+        max_bytes=int(cfg.get("DATASET_ARCHIVE_MAX_BYTES", 20 * GIB)),
+        max_files=int(cfg.get("DATASET_ARCHIVE_MAX_FILES", 100_000)),
+        max_ratio=float(cfg.get("DATASET_ARCHIVE_MAX_RATIO", 200.0)),
+    )
+
+
+def readonly_mounts() -> bool:
+    return bool(_cfg().get("DATASET_READONLY_MOUNTS", True))

@@ -1,0 +1,413 @@
+"""Registering and deleting dataset versions, datastore checks and uploads.
+
+A registration (algorithm): gather the files into the store's ``tmp/`` while hashing
+them (uploaded parts are already there; archive members and datastore files are
+streamed in), check every relative path, then under the shared blob lock move each
+temp file to its content-addressed blob and, in one transaction with the dataset row
+locked, number the version (max + 1) and insert it with its file rows and an audit
+event. Any failure rolls the transaction back, deletes the temp files and removes the
+blobs this registration created that nothing references: no half-made version and no
+stray blob is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from audit.services import record
+from datasets import archives, storage
+from datasets.conf import archive_limits, datastore_roots
+from datasets.models import Dataset, DatasetFile, DatasetVersion, Datastore
+
+
+class DatasetError(ValueError):
+    """A user error, with the field it concerns (``field``) and a message naming the problem."""
+
+    def __init__(self, message: str, field: str = "detail") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InUse(Exception):
+    """The object is used by runs (or versions) and cannot be deleted."""
+
+    def __init__(self, message: str, runs: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.runs = runs or []
+
+
+# ---- datastores -----------------------------------------------------------------------
+def check_root_path(value: str) -> str:
+    """An absolute, existing folder under one of the allowed roots; returns it normalised."""
+    if not value or not os.path.isabs(value):
+        raise DatasetError("Give an absolute path of a folder on the worker hosts.", "root_path")
+    path = Path(value)
+    if storage.allowed_root_of(path) is None:
+        allowed = ", ".join(str(p) for p in datastore_roots())
+        raise DatasetError(f"'{value}' is outside the allowed datastore roots ({allowed}).", "root_path")
+    if not path.is_dir():
+        raise DatasetError(f"'{value}' is not an existing folder.", "root_path")
+    return str(path.resolve())
+
+
+def store_root(store: Datastore) -> Path:
+    """The datastore's folder, re-checked against the allowed roots at every use."""
+    root = Path(store.root_path)
+    if storage.allowed_root_of(root) is None:
+        raise DatasetError(f"Datastore '{store.name}' points outside the allowed datastore roots.", "datastore")
+    return root.resolve()
+
+
+def store_path(store: Datastore, rel: str) -> Path:
+    try:
+        return storage.inside(store_root(store), rel)
+    except storage.StorageError:
+        raise DatasetError(f"'{rel}' is outside datastore '{store.name}'.", "path") from None
+
+
+def default_datastore() -> Datastore:
+    store = Datastore.objects.filter(is_default=True).first()
+    if store is not None:
+        return store
+    from datasets.conf import default_datastore_root
+
+    root = default_datastore_root()
+    root.mkdir(parents=True, exist_ok=True)
+    store, _ = Datastore.objects.get_or_create(
+        name="workspaceblobstore",
+        defaults={"root_path": str(root), "is_default": True, "description": "The default datastore."},
+    )
+    return store
+
+
+def datastore_users(store: Datastore) -> tuple[list[str], list[int]]:
+    from runs.models import RunInput
+
+    versions = [str(v) for v in DatasetVersion.objects.filter(datastore=store).select_related("dataset")[:20]]
+    runs = sorted(set(RunInput.objects.filter(datastore=store).values_list("run_id", flat=True)[:1000]))
+    return versions, runs
+
+
+def upload_to_datastore(
+    store: Datastore, uploads: list[Any], target_path: str, overwrite: bool, actor: Any
+) -> list[str]:
+    """Move received parts into the datastore under ``target_path``; return their paths."""
+    if store.read_only:
+        raise DatasetError(f"Datastore '{store.name}' is read-only.", "datastore")
+    if not uploads:
+        raise DatasetError("Send one or more files in 'files'.", "files")
+    root = store_root(store)
+    plan: list[tuple[Any, str, Path]] = []
+    try:
+        target = archives.clean_path(target_path, "target_path") if target_path else ""
+        rels = [archives.clean_path(u.name, "File") for u in uploads]
+        archives.check_tree(rels, "File")
+    except archives.UnsafeArchive as exc:
+        raise DatasetError(str(exc), "files") from None
+    for upload, rel in zip(uploads, rels, strict=True):
+        full = f"{target}/{rel}" if target else rel
+        try:
+            dest = storage.inside(root, full)
+        except storage.StorageError:
+            raise DatasetError(f"'{full}' is outside datastore '{store.name}'.", "files") from None
+        if dest.is_dir():
+            raise DatasetError(f"'{full}' is a folder in datastore '{store.name}'.", "files")
+        plan.append((upload, full, dest))
+    existing = [full for _, full, dest in plan if dest.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:10]) + (" …" if len(existing) > 10 else "")
+        raise DatasetError(
+            f"Already in datastore '{store.name}': {shown}. Pass overwrite=true to replace.", "overwrite"
+        )
+    done: list[str] = []
+    for upload, full, dest in plan:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if storage.inside(root, full) != dest:  # a folder on the way is a link out of the store
+            raise DatasetError(f"'{full}' is outside datastore '{store.name}'.", "files")
+        staging = dest.with_name(f".{dest.name}.runyard-upload")
+        shutil.move(str(upload.tmp), staging)
+        staging.chmod(0o644)
+        os.replace(staging, dest)
+        done.append(full)
+    record(
+        "datasets.datastore.uploaded",
+        actor=actor,
+        obj=store,
+        changes={"files": done[:100], "count": len(done), "overwrite": overwrite},
+    )
+    return done
+
+
+def list_datastore(store: Datastore, rel: str, limit: int = 1000) -> dict[str, Any]:
+    folder = store_path(store, rel)
+    if not folder.exists():
+        raise DatasetError(f"Datastore '{store.name}' has no path '{rel}'.", "path")
+    root = store_root(store)
+    entries: list[dict[str, Any]] = []
+    truncated = False
+    if folder.is_file():
+        items = [folder]
+    else:
+        items = sorted(folder.iterdir(), key=lambda p: p.name)
+    for item in items:
+        if item.name.endswith(".runyard-upload"):
+            continue
+        if len(entries) >= limit:
+            truncated = True
+            break
+        try:
+            info = item.stat()
+        except OSError:
+            continue
+        entries.append(
+            {
+                "name": item.name,
+                "path": item.relative_to(root).as_posix(),
+                "type": "dir" if item.is_dir() else "file",
+                "size": None if item.is_dir() else info.st_size,
+            }
+        )
+    path = folder.relative_to(root).as_posix()
+    return {"datastore": store.name, "path": "" if path == "." else path, "entries": entries, "truncated": truncated}
+
+
+# ---- versions -------------------------------------------------------------------------
+@dataclass
+class Source:
+    """Where a version's files come from: exactly one of the three."""
+
+    uploads: list[Any] | None = None  # SpooledUpload parts (relative path in .name)
+    archive: Any = None  # a SpooledUpload (or an object with .tmp: Path)
+    datastore: Datastore | None = None
+    path: str = ""
+
+
+def _from_uploads(uploads: list[Any], ingest: storage.Ingest) -> None:
+    try:
+        rels = [archives.clean_path(u.name, "File") for u in uploads]
+        archives.check_tree(rels, "File")
+    except archives.UnsafeArchive as exc:
+        raise DatasetError(str(exc), "files") from None
+    for upload, rel in zip(uploads, rels, strict=True):
+        ingest.files.append(upload.as_spooled(rel))
+
+
+def _from_archive(archive: Any, ingest: storage.Ingest) -> None:
+    limits = archive_limits()
+    try:
+        for member, stream in archives.iter_files(Path(archive.tmp), limits):
+            ingest.files.append(storage.spool(stream, member.path))
+    except archives.UnsafeArchive as exc:
+        raise DatasetError(str(exc), "archive") from None
+
+
+def _from_datastore(store: Datastore, rel: str, ingest: storage.Ingest) -> str:
+    source = store_path(store, rel)
+    if not source.exists():
+        raise DatasetError(f"Datastore '{store.name}' has no path '{rel}'.", "path")
+    for rel_file, path in storage.walk_files(source):
+        with open(path, "rb") as stream:
+            ingest.files.append(storage.spool(stream, rel_file))
+    if not ingest.files:
+        raise DatasetError(f"Path '{rel}' of datastore '{store.name}' holds no files.", "path")
+    return source.relative_to(store_root(store)).as_posix()
+
+
+def clean_tags(value: Any) -> dict[str, str]:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise DatasetError("Tags must be a JSON object of names to values.", "tags")
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def create_version(
+    dataset: Dataset, source: Source, *, actor: Any, description: str = "", tags: dict[str, str] | None = None
+) -> DatasetVersion:
+    """Register a new immutable version of ``dataset``; see the module docstring."""
+    given = [
+        source.uploads is not None and len(source.uploads) > 0,
+        source.archive is not None,
+        source.datastore is not None,
+    ]
+    if sum(given) != 1:
+        raise DatasetError("Give exactly one of: files, an archive, or a datastore path.")
+    ingest = storage.Ingest()
+    source_path = ""
+    try:
+        if source.uploads:
+            _from_uploads(source.uploads, ingest)
+        elif source.archive is not None:
+            _from_archive(source.archive, ingest)
+        else:
+            assert source.datastore is not None
+            source_path = _from_datastore(source.datastore, source.path, ingest)
+        with storage.blob_lock():
+            for item in ingest.files:
+                if storage.adopt(item):
+                    ingest.created.append(item.sha256)
+            version = _commit(
+                dataset,
+                ingest.files,
+                actor=actor,
+                description=description,
+                tags=tags or {},
+                datastore=source.datastore,
+                source_path=source_path,
+            )
+    except BaseException:
+        ingest.discard_temp()
+        storage.remove_unreferenced(ingest.created)
+        raise
+    return version
+
+
+@transaction.atomic
+def _commit(
+    dataset: Dataset,
+    files: list[storage.Spooled],
+    *,
+    actor: Any,
+    description: str,
+    tags: dict[str, str],
+    datastore: Datastore | None,
+    source_path: str,
+) -> DatasetVersion:
+    # The row lock serialises version numbering on PostgreSQL; SQLite's immediate
+    # transactions do the same; the unique constraint is the backstop.
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+    number = (dataset.versions.aggregate(n=Max("version"))["n"] or 0) + 1
+    version = DatasetVersion.objects.create(
+        dataset=dataset,
+        version=number,
+        description=description,
+        tags=tags,
+        datastore=datastore,
+        source_path=source_path,
+        total_size=sum(f.size for f in files),
+        file_count=len(files),
+        content_sha256=storage.content_hash((f.path, f.sha256, f.size) for f in files),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    DatasetFile.objects.bulk_create(
+        (DatasetFile(version=version, path=f.path, size=f.size, sha256=f.sha256) for f in files), batch_size=1000
+    )
+    record(
+        "datasets.datasetversion.created",
+        actor=actor,
+        obj=version,
+        changes={
+            "dataset": dataset.name,
+            "version": number,
+            "file_count": version.file_count,
+            "total_size": version.total_size,
+            "datastore": datastore.name if datastore else None,
+            "source_path": source_path,
+            "tags": tags,
+        },
+    )
+    return version
+
+
+def runs_using(versions: Iterable[DatasetVersion]) -> list[int]:
+    from runs.models import RunInput
+
+    ids = [v.pk for v in versions]
+    return sorted(set(RunInput.objects.filter(dataset_version_id__in=ids).values_list("run_id", flat=True)))
+
+
+def _in_use_message(what: str, runs: list[int]) -> str:
+    shown = ", ".join(str(r) for r in runs[:20]) + (f" and {len(runs) - 20} more" if len(runs) > 20 else "")
+    return f"{what} is used by run{'s' if len(runs) > 1 else ''} {shown}; delete those runs first."
+
+
+def delete_version(version: DatasetVersion, *, actor: Any, via: str = "") -> None:
+    """Delete a version no run uses, then its tree and the blobs nothing else references."""
+    with transaction.atomic():
+        locked = DatasetVersion.objects.select_for_update().select_related("dataset").get(pk=version.pk)
+        runs = runs_using([locked])
+        if runs:
+            raise InUse(_in_use_message(f"Dataset '{locked.dataset.name}' version {locked.version}", runs), runs)
+        shas = list(locked.files.values_list("sha256", flat=True).distinct())
+        team, repr_ = locked.dataset.team, str(locked)
+        content = locked.content_sha256
+        locked.delete()
+        record(
+            "datasets.datasetversion.deleted",
+            actor=actor,
+            object_repr=repr_,
+            team=team,
+            via=via,
+            changes={"file_count": [version.file_count, None], "total_size": [version.total_size, None]},
+        )
+        transaction.on_commit(lambda: _after_delete([content], shas))
+
+
+def delete_dataset(dataset: Dataset, *, actor: Any, via: str = "") -> None:
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        versions = list(locked.versions.all())
+        runs = runs_using(versions)
+        if runs:
+            raise InUse(_in_use_message(f"Dataset '{locked.name}'", runs), runs)
+        shas = list(DatasetFile.objects.filter(version__dataset=locked).values_list("sha256", flat=True).distinct())
+        contents = [v.content_sha256 for v in versions]
+        team, repr_ = locked.team, str(locked)
+        locked.delete()
+        record(
+            "datasets.dataset.deleted",
+            actor=actor,
+            object_repr=repr_,
+            team=team,
+            via=via,
+            changes={"versions": [len(contents), None]},
+        )
+        transaction.on_commit(lambda: _after_delete(contents, shas))
+
+
+def _after_delete(contents: list[str], shas: list[str]) -> None:
+    still_used = set(
+        DatasetVersion.objects.filter(content_sha256__in=contents).values_list("content_sha256", flat=True)
+    )
+    for content in set(contents) - still_used:
+        if content:
+            storage.remove_tree(content)
+    storage.remove_unreferenced(shas)
+
+
+def resolve_version(dataset: Dataset, wanted: Any) -> DatasetVersion:
+    """``wanted`` is a version number, a numeric string, or None/"latest"."""
+    versions = dataset.versions.order_by("-version")
+    if wanted in (None, "", "latest"):
+        latest = versions.first()
+        if latest is None:
+            raise DatasetError(f"Dataset '{dataset.name}' has no versions yet.", "version")
+        return latest
+    number = wanted if isinstance(wanted, int) and not isinstance(wanted, bool) else None
+    if number is None and isinstance(wanted, str) and wanted.isdigit():
+        number = int(wanted)
+    if number is None:
+        raise DatasetError(f"Version must be a number or 'latest', not {wanted!r}.", "version")
+    found = versions.filter(version=number).first()
+    if found is None:
+        known = ", ".join(str(v) for v in versions.values_list("version", flat=True)[:10]) or "none"
+        raise DatasetError(f"Dataset '{dataset.name}' has no version {number} (versions: {known}).", "version")
+    return found
+
+
+def version_files(version: DatasetVersion) -> list[tuple[str, str]]:
+    return list(version.files.order_by("path").values_list("path", "sha256"))
+
+
+def version_tree(version: DatasetVersion) -> Path:
+    """The version's read-only tree of hard links (made on first use)."""
+    content = version.content_sha256 or storage.content_hash(version.files.values_list("path", "sha256", "size"))
+    return storage.version_tree(content, version_files(version))
