@@ -1,0 +1,278 @@
+"""File datasets (``azureml.core.Dataset``): versioned sets of files a run mounts or downloads.
+
+``Dataset.File.from_files((datastore, 'folder/'))`` references files already in a
+datastore; ``Dataset.File.from_files('local/dir')`` uploads local files when it is
+registered. A registered dataset goes into a run's arguments as
+``ds.as_named_input('train').as_mount()`` (or ``.as_download()``); the script receives
+the local path there, and ``Run.get_context().input_datasets['train']`` has it too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runyard.datastore import DataReference, Datastore, collect_files, input_name, upload_in_batches
+from runyard.exceptions import UserErrorException
+
+if TYPE_CHECKING:
+    from runyard.workspace import Workspace
+
+DatastorePath = tuple[Datastore, str]
+
+
+class DatasetConsumptionConfig:
+    """How a run consumes a dataset: its input name and mode (``mount`` or ``download``)."""
+
+    def __init__(self, name: str, dataset: FileDataset, mode: str = "mount", path_on_compute: str | None = None):
+        self.name = name
+        self.dataset = dataset
+        self.mode = mode
+        self.path_on_compute = path_on_compute
+
+    def as_mount(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        return DatasetConsumptionConfig(self.name, self.dataset, "mount", path_on_compute)
+
+    def as_download(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        return DatasetConsumptionConfig(self.name, self.dataset, "download", path_on_compute)
+
+    def to_input(self) -> dict[str, Any]:
+        """The run argument object the server resolves to a local path."""
+        ds = self.dataset
+        if ds.name is not None:
+            return {
+                "dataset": ds.name,
+                "version": ds.version if ds.version is not None else "latest",
+                "mode": self.mode,
+                "name": self.name,
+            }
+        if ds.datastore_path is not None:
+            store, folder = ds.datastore_path
+            return DataReference(store, self.name, folder, self.mode).to_input()
+        raise UserErrorException(
+            "A dataset made from local files must be registered before a run can use it: ds = ds.register(ws, 'name')."
+        )
+
+    def to_code(self) -> str:
+        return f"{self.dataset.to_code()}.as_named_input({self.name!r}).as_{self.mode}()"
+
+    def __repr__(self) -> str:
+        return f"DatasetConsumptionConfig(name={self.name!r}, dataset={self.dataset!r}, mode={self.mode!r})"
+
+
+class FileDataset:
+    """A (possibly unregistered) file dataset. Registered ones have ``name``, ``version`` and ``id``."""
+
+    def __init__(self, datastore_path: DatastorePath | None = None, local_files: list[tuple[Path, str]] | None = None):
+        self.datastore_path = datastore_path
+        self.local_files = local_files or []
+        self.name: str | None = None
+        self.version: int | None = None
+        self.id: int | None = None
+        self.description = ""
+        self.tags: dict[str, str] = {}
+        self.workspace: Workspace | None = None
+        self.file_count: int | None = None
+        self.total_size: int | None = None
+
+    @classmethod
+    def _registered(cls, workspace: Workspace, dataset: dict[str, Any], version: dict[str, Any]) -> FileDataset:
+        ds = cls()
+        ds.workspace = workspace
+        ds.name = dataset["name"]
+        ds.id = dataset["id"]
+        ds.description = dataset.get("description") or ""
+        ds.version = version.get("version")
+        ds.tags = version.get("tags") or {}
+        ds.file_count = version.get("file_count")
+        ds.total_size = version.get("total_size")
+        return ds
+
+    def __repr__(self) -> str:
+        if self.name:
+            return f"FileDataset(name={self.name!r}, version={self.version!r})"
+        if self.datastore_path:
+            return f"FileDataset(datastore={self.datastore_path[0].name!r}, path={self.datastore_path[1]!r})"
+        return f"FileDataset(local files: {len(self.local_files)})"
+
+    # ---- consumption --------------------------------------------------------------------
+    def as_named_input(self, name: str) -> DatasetConsumptionConfig:
+        return DatasetConsumptionConfig(name, self)
+
+    def _default_input_name(self) -> str:
+        if self.name:
+            return input_name(self.name)
+        if self.datastore_path:
+            return input_name(f"{self.datastore_path[0].name}_{self.datastore_path[1]}")
+        return "input"
+
+    def as_mount(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        return DatasetConsumptionConfig(self._default_input_name(), self, "mount", path_on_compute)
+
+    def as_download(self, path_on_compute: str | None = None) -> DatasetConsumptionConfig:
+        return DatasetConsumptionConfig(self._default_input_name(), self, "download", path_on_compute)
+
+    def to_code(self) -> str:
+        if self.name:
+            version = "'latest'" if self.version is None else repr(self.version)
+            return f"Dataset.get_by_name(ws, {self.name!r}, version={version})"
+        if self.datastore_path:
+            return (
+                f"Dataset.File.from_files((Datastore.get(ws, {self.datastore_path[0].name!r}), "
+                f"{self.datastore_path[1]!r}))"
+            )
+        return "Dataset.File.from_files('<local files>')"
+
+    # ---- registration -------------------------------------------------------------------
+    def register(
+        self,
+        workspace: Workspace,
+        name: str,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        create_new_version: bool = False,
+        show_progress: bool = True,
+    ) -> FileDataset:
+        """Register as dataset ``name`` (a new version when ``create_new_version``); local files are uploaded."""
+        client = workspace.client
+        existing = client.first("/api/datasets/", name=name)
+        if existing is not None and existing.get("latest_version") and not create_new_version:
+            raise UserErrorException(
+                f"A dataset named '{name}' already exists; pass create_new_version=True "
+                "to register a new version of it."
+            )
+        if existing is None:
+            existing = client.post("/api/datasets/", {"name": name, "description": description or ""})
+        endpoint = f"/api/datasets/{existing['id']}/versions/"
+        if self.datastore_path is not None:
+            store, folder = self.datastore_path
+            version = client.post(
+                endpoint,
+                {"datastore": store.name, "path": folder, "description": description or "", "tags": tags or {}},
+            )
+        elif self.local_files:
+            fields = {"description": description or ""}
+            version = _upload_version(workspace, endpoint, self.local_files, fields, name, show_progress)
+        else:
+            raise UserErrorException("This dataset has no files to register.")
+        registered = FileDataset._registered(workspace, existing, version)
+        registered.datastore_path = self.datastore_path
+        return registered
+
+    # ---- reading ------------------------------------------------------------------------
+    @staticmethod
+    def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> FileDataset:
+        client = workspace.client
+        item = client.first("/api/datasets/", name=name)
+        if item is None:
+            known = ", ".join(sorted(d["name"] for d in client.paged("/api/datasets/"))) or "none"
+            raise UserErrorException(f"No dataset named '{name}'. Known datasets: {known}.")
+        if version in (None, "latest"):
+            chosen = item.get("latest_version")
+        else:
+            chosen = next(
+                (
+                    v
+                    for v in client.paged("/api/dataset-versions/", dataset=item["id"])
+                    if str(v["version"]) == str(version)
+                ),
+                None,
+            )
+        if chosen is None:
+            raise UserErrorException(f"Dataset '{name}' has no version {version}.")
+        return FileDataset._registered(workspace, item, chosen)
+
+    def get_versions(self) -> list[dict[str, Any]]:
+        if self.workspace is None or self.id is None:
+            return []
+        return list(self.workspace.client.paged("/api/dataset-versions/", dataset=self.id))
+
+
+def _upload_version(
+    workspace: Workspace,
+    endpoint: str,
+    files: list[tuple[Path, str]],
+    fields: dict[str, str],
+    name: str,
+    show_progress: bool,
+) -> dict[str, Any]:
+    """One request (a version is one upload): stream every file with a progress bar."""
+    from runyard.http import FilePart
+    from runyard.progress import ProgressBar
+
+    bar = ProgressBar(sum(p.stat().st_size for p, _ in files), f"Uploading dataset {name}", enabled=show_progress)
+    try:
+        parts = [FilePart("files", rel, path=path) for path, rel in files]
+        answer: dict[str, Any] = workspace.client.post_multipart(endpoint, fields, parts, on_bytes=bar.update)
+    finally:
+        bar.close()
+    return answer
+
+
+class _FileFactory:
+    """``Dataset.File``: builds FileDatasets from datastore paths or local files."""
+
+    @staticmethod
+    def from_files(path: Any, validate: bool = True) -> FileDataset:
+        items = path if isinstance(path, list) else [path]
+        if len(items) != 1:
+            raise UserErrorException(
+                "Give one source per dataset: a (datastore, 'folder/') tuple, a DataReference, "
+                "or a local file or folder."
+            )
+        source = items[0]
+        if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Datastore):
+            return FileDataset(datastore_path=(source[0], str(source[1]).strip("/") + "/"))
+        if isinstance(source, DataReference):
+            return FileDataset(datastore_path=(source.datastore, source.path_on_datastore + "/"))
+        if isinstance(source, (str, os.PathLike)):
+            local = Path(source)
+            if local.is_dir():
+                return FileDataset(local_files=collect_files(local))
+            if local.is_file():
+                return FileDataset(local_files=[(local, local.name)])
+            raise UserErrorException(f"No such local file or folder: {local}")
+        raise UserErrorException(f"Cannot make a file dataset from {source!r}.")
+
+    @staticmethod
+    def upload_directory(
+        src_dir: str | os.PathLike[str],
+        target: Any,
+        pattern: str | None = None,
+        overwrite: bool = False,
+        show_progress: bool = True,
+    ) -> FileDataset:
+        """Azure's helper: upload a folder to ``target`` = (datastore, 'folder/') and reference it."""
+        if not (isinstance(target, tuple) and isinstance(target[0], Datastore)):
+            raise UserErrorException("target must be a (datastore, 'folder/') tuple.")
+        store, folder = target
+        files = collect_files(src_dir)
+        if pattern:
+            import fnmatch
+
+            files = [(p, rel) for p, rel in files if fnmatch.fnmatch(rel, pattern)]
+        fields = {"target_path": str(folder).strip("/"), "overwrite": "true" if overwrite else "false"}
+        upload_in_batches(
+            store.workspace,
+            f"/api/datastores/{store.id}/upload/",
+            files,
+            fields,
+            f"Uploading to {store.name}",
+            show_progress,
+        )
+        return FileDataset(datastore_path=(store, str(folder).strip("/") + "/"))
+
+
+class Dataset:
+    """Entry point as in Azure: ``Dataset.File.from_files(...)``, ``Dataset.get_by_name(ws, name)``."""
+
+    File = _FileFactory
+
+    @staticmethod
+    def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> FileDataset:
+        return FileDataset.get_by_name(workspace, name, version)
+
+    @staticmethod
+    def get_all(workspace: Workspace) -> dict[str, FileDataset]:
+        return workspace.datasets

@@ -1,0 +1,73 @@
+"""What ``Run.get_context()`` returns outside Runyard: logs are printed, files copied locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from runyard.logging_mixin import MetricLoggingMixin
+
+
+class OfflineRun(MetricLoggingMixin):
+    """A stand-in so the same training script runs on a laptop: prints metrics, keeps files in ``./outputs``."""
+
+    id = "OfflineRun"
+    number = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: dict[str, str] = {}
+        self.metrics: dict[str, list[Any]] = {}
+
+    def __repr__(self) -> str:
+        return "OfflineRun()"
+
+    def _record(self, name: str, value: float | None, step: int | None, kind: str, payload: Any) -> None:
+        shown = value if kind == "scalar" else payload
+        self.metrics.setdefault(name, []).append(shown)
+        at = f" (step {step})" if step is not None else ""
+        print(f"Attempted to log {kind} metric {name}{at}: {json.dumps(shown, default=str)}", file=sys.stderr)
+
+    def _upload_artifact(self, name: str, content: bytes | None = None, path: Path | None = None) -> dict[str, Any]:
+        target = Path("outputs") / "offline-run" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None:
+            shutil.copyfile(path, target)
+        else:
+            target.write_bytes(content or b"")
+        return {"path": str(target)}
+
+    def upload_file(self, name: str, path_or_stream: Any) -> dict[str, Any]:
+        if hasattr(path_or_stream, "read"):
+            data = path_or_stream.read()
+            return self._upload_artifact(name, content=data.encode() if isinstance(data, str) else data)
+        return self._upload_artifact(name, path=Path(path_or_stream))
+
+    def tag(self, key: str, value: Any = None) -> None:
+        self.tags[key] = "" if value is None else str(value)
+        print(f"Attempted to tag the run: {key}={self.tags[key]}", file=sys.stderr)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.tag(key, value)
+
+    def get_metrics(self, name: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        return {k: (v[0] if len(v) == 1 else list(v)) for k, v in self.metrics.items() if name in (None, k)}
+
+    @property
+    def input_datasets(self) -> dict[str, str]:
+        raw = os.environ.get("RUNYARD_INPUTS")
+        return dict(json.loads(raw)) if raw else {}
+
+    def get_status(self) -> str:
+        return "Running"
+
+    def complete(self) -> None:
+        pass
+
+    def flush(self, timeout: float = 60.0) -> None:
+        pass
