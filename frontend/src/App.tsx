@@ -1,0 +1,74 @@
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { lazy, Suspense, useState } from "react";
+import { BrowserRouter, Navigate, Route, Routes, useParams } from "react-router-dom";
+import { ApiError } from "./api/client";
+import { EmptyState, Spinner } from "./components/Feedback";
+import { Layout } from "./features/Layout";
+import { SessionGate } from "./features/session";
+import { RunsPage } from "./pages/RunsPage";
+
+// Pages other than the run list load on demand so the first paint stays small.
+const RunPage = lazy(() => import("./pages/RunPage"));
+const CreateRunPage = lazy(() => import("./pages/CreateRunPage"));
+const EnvironmentsPage = lazy(() => import("./pages/EnvironmentsPage"));
+const DatasetsPage = lazy(() => import("./pages/DatasetsPage"));
+const ComputePage = lazy(() => import("./pages/ComputePage"));
+const AuditPage = lazy(() => import("./pages/AuditPage"));
+
+function makeQueryClient(): QueryClient {
+  const client: QueryClient = new QueryClient({
+    defaultOptions: {
+      queries: {
+        staleTime: 10_000,
+        refetchOnWindowFocus: false,
+        retry: (count, error) => !(error instanceof ApiError && error.status >= 400 && error.status < 500) && count < 2,
+      },
+    },
+    // An expired session shows the sign-in page instead of a wall of errors.
+    queryCache: new QueryCache({ onError: (error) => signedOutCheck(client, error) }),
+    mutationCache: new MutationCache({ onError: (error) => signedOutCheck(client, error) }),
+  });
+  return client;
+}
+
+function signedOutCheck(client: QueryClient, error: unknown) {
+  if (error instanceof ApiError && error.status === 401) client.setQueryData(["session"], null);
+}
+
+function RunRoute() {
+  const id = Number(useParams().id);
+  // A fresh page per run so its log and metric buffers never mix.
+  return <RunPage key={id} runId={id} />;
+}
+
+export function App() {
+  const [queryClient] = useState(makeQueryClient);
+  return (
+    <QueryClientProvider client={queryClient}>
+      <BrowserRouter>
+        <SessionGate>
+          <Suspense fallback={<Spinner />}>
+            <Routes>
+              <Route element={<Layout />}>
+                <Route index element={<Navigate to="/runs" replace />} />
+                <Route path="runs" element={<RunsPage />} />
+                <Route path="runs/new" element={<CreateRunPage />} />
+                <Route path="runs/:id" element={<RunRoute />} />
+                <Route path="environments" element={<EnvironmentsPage />} />
+                <Route path="environments/:id" element={<EnvironmentsPage />} />
+                <Route path="datasets" element={<DatasetsPage />} />
+                <Route path="datasets/:id" element={<DatasetsPage />} />
+                <Route path="compute" element={<ComputePage />} />
+                <Route path="audit" element={<AuditPage />} />
+                <Route
+                  path="*"
+                  element={<EmptyState title="Page not found">Use the menu to go to runs, environments or datasets.</EmptyState>}
+                />
+              </Route>
+            </Routes>
+          </Suspense>
+        </SessionGate>
+      </BrowserRouter>
+    </QueryClientProvider>
+  );
+}

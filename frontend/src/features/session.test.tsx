@@ -1,0 +1,49 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { fireEvent, render, screen } from "@testing-library/react";
+import { SessionGate, useCurrentUser } from "./session";
+
+function Me() {
+  const user = useCurrentUser();
+  return <p>Signed in as {user.username}</p>;
+}
+
+function renderGate() {
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  return render(
+    <QueryClientProvider client={client}>
+      <SessionGate>
+        <Me />
+      </SessionGate>
+    </QueryClientProvider>,
+  );
+}
+
+const json = (status: number, body: unknown) =>
+  Promise.resolve(new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } }));
+
+afterEach(() => vi.restoreAllMocks());
+
+test("signed out: the sign-in form; a wrong password says so; a right one lets you in", async () => {
+  const user = { id: 1, username: "alice", is_admin: false, teams: [{ id: 1, name: "Default", slug: "default" }] };
+  const fetchMock = vi
+    .spyOn(globalThis, "fetch")
+    .mockImplementationOnce(() => json(401, { detail: "Not signed in." }))
+    .mockImplementationOnce(() => json(400, { detail: "Invalid username or password." }))
+    .mockImplementationOnce(() => json(200, user));
+  document.cookie = "csrftoken=abc";
+  renderGate();
+  fireEvent.change(await screen.findByLabelText("Username"), { target: { value: "alice" } });
+  fireEvent.change(screen.getByLabelText("Password"), { target: { value: "nope" } });
+  fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+  expect(await screen.findByRole("alert")).toHaveTextContent("don't match");
+  fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
+  expect(await screen.findByText("Signed in as alice")).toBeInTheDocument();
+  const [, init] = fetchMock.mock.calls[2];
+  expect((init?.headers as Record<string, string>)["X-CSRFToken"]).toBe("abc");
+});
+
+test("a server that answers 200 without a user counts as signed out", async () => {
+  vi.spyOn(globalThis, "fetch").mockImplementationOnce(() => json(200, { authenticated: false }));
+  renderGate();
+  expect(await screen.findByRole("heading", { name: "Sign in" })).toBeInTheDocument();
+});

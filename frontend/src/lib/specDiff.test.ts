@@ -1,0 +1,35 @@
+import type { EnvironmentSpec } from "../api/types";
+import { diffSpecs } from "./specDiff";
+
+const base: EnvironmentSpec = {
+  python_version: "3.11",
+  pip_requirements: ["numpy==2.1.0", "pandas"],
+  conda_specification: "",
+  docker_base_image: "",
+  dockerfile: "",
+  environment_variables: { A: "1", B: "2" },
+};
+
+test("identical specs have no changes", () => {
+  expect(diffSpecs(base, { ...base })).toEqual([]);
+});
+
+test("reports packages, variables and plain fields separately", () => {
+  const next = {
+    ...base,
+    python_version: "3.12",
+    pip_requirements: ["numpy==2.2.0", "pandas"],
+    environment_variables: { A: "9", C: "3" },
+  };
+  expect(diffSpecs(base, next)).toEqual([
+    { field: "python_version", kind: "text", before: "3.11", after: "3.12" },
+    { field: "pip_requirements", kind: "list", added: ["numpy==2.2.0"], removed: ["numpy==2.1.0"] },
+    {
+      field: "environment_variables",
+      kind: "map",
+      added: [["C", "3"]],
+      removed: [["B", "2"]],
+      changed: [["A", "1", "9"]],
+    },
+  ]);
+});

@@ -1,0 +1,180 @@
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useNavigate, useSearchParams } from "react-router-dom";
+import { api } from "../api/client";
+import { useProcesses, useRun, useStatusHistory } from "../api/queries";
+import type { RunDetail } from "../api/types";
+import { ErrorNotice, Spinner } from "../components/Feedback";
+import { StatusBadge } from "../components/StatusBadge";
+import { Tabs } from "../components/Tabs";
+import { BuildLog } from "../features/BuildLog";
+import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
+import { LogViewer } from "../features/runs/LogViewer";
+import { MetricsPanel } from "../features/runs/MetricsPanel";
+import { RunOverview } from "../features/runs/RunOverview";
+import { StatusTimeline } from "../features/runs/StatusTimeline";
+import { formatDuration, formatRelative } from "../lib/format";
+import { isCancelable, isTerminal, runDuration, runTitle } from "../lib/runs";
+import { useDocumentTitle } from "../lib/useDocumentTitle";
+import { useNow } from "../lib/useNow";
+import { useRunStream, type StreamState } from "../lib/useRunStream";
+
+type TabKey = "overview" | "logs" | "metrics" | "artifacts" | "build";
+
+export default function RunPage({ runId }: { runId: number }) {
+  const run = useRun(runId);
+  const stream = useRunStream(runId);
+  const [params, setParams] = useSearchParams();
+  const tab = (params.get("tab") as TabKey) || "overview";
+  useDocumentTitle(run.data ? `#${run.data.id} ${runTitle(run.data)}` : `Run ${runId}`);
+
+  if (run.isPending) return <Spinner label="Loading run…" />;
+  if (run.isError) return <ErrorNotice error={run.error} onRetry={() => void run.refetch()} />;
+  const data = run.data;
+  const live = !isTerminal(data.status);
+  const tabs = [
+    { key: "overview" as const, label: "Overview" },
+    { key: "logs" as const, label: "Logs", badge: stream.logs.size ? stream.logs.size.toLocaleString() : undefined },
+    { key: "metrics" as const, label: "Metrics", badge: stream.metrics.names().length || undefined },
+    { key: "artifacts" as const, label: "Artifacts" },
+    ...(data.build ? [{ key: "build" as const, label: "Environment build" }] : []),
+  ];
+  return (
+    <section className="page">
+      <RunHeader run={data} streamState={stream.state} />
+      <Tabs
+        label="Run sections"
+        items={tabs}
+        selected={tab}
+        onSelect={(key) => setParams(key === "overview" ? {} : { tab: key }, { replace: true })}
+      />
+      <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} className="tab-panel">
+        {tab === "overview" && (
+          <>
+            <TimelineCard run={data} />
+            <RunOverview run={data} />
+          </>
+        )}
+        {tab === "logs" && <RunLogs run={data} stream={stream} />}
+        {tab === "metrics" && (
+          <MetricsPanel store={stream.metrics} version={stream.metricsVersion} loaded={stream.metricsLoaded} live={live} />
+        )}
+        {tab === "artifacts" && <ArtifactsPanel runId={data.id} finished={!live} />}
+        {tab === "build" && data.build && <BuildLog buildId={data.build} />}
+      </div>
+    </section>
+  );
+}
+
+function RunLogs({ run, stream }: { run: RunDetail; stream: ReturnType<typeof useRunStream> }) {
+  const processes = useProcesses(run.id);
+  const knownRanks = processes.data?.map((p) => p.rank) ?? [];
+  return (
+    <LogViewer
+      buffer={stream.logs}
+      version={stream.logVersion}
+      knownRanks={knownRanks}
+      downloadUrl={`/api/runs/${run.id}/logs/download/`}
+      live={!isTerminal(run.status)}
+    />
+  );
+}
+
+function TimelineCard({ run }: { run: RunDetail }) {
+  const history = useStatusHistory(run.id);
+  const now = useNow(!isTerminal(run.status));
+  return (
+    <section className="card">
+      <h2 className="card-title">Status timeline</h2>
+      {history.isPending ? (
+        <Spinner />
+      ) : history.isError ? (
+        <ErrorNotice error={history.error} />
+      ) : (
+        <StatusTimeline history={history.data} now={now} />
+      )}
+    </section>
+  );
+}
+
+function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamState }) {
+  const now = useNow(!!run.running_at && !run.ended_at);
+  const navigate = useNavigate();
+  return (
+    <header className="page-header run-header">
+      <div className="run-heading">
+        <div className="crumbs">
+          <Link to="/runs">Runs</Link> / <span>#{run.id}</span>
+        </div>
+        <h1>
+          {runTitle(run)} <StatusBadge status={run.status} queuePosition={run.queue_position} />
+        </h1>
+        <p className="muted">
+          {run.experiment} · {run.compute_target} · {run.environment} · by {run.submitted_by}{" "}
+          {formatRelative(run.created_at, now)}
+          {run.running_at && <> · ran {formatDuration(runDuration(run, now))}</>}
+          {run.exit_code != null && <> · exit code {run.exit_code}</>} <LiveIndicator state={streamState} live={!isTerminal(run.status)} />
+        </p>
+        {run.status === "Queued" && run.queue_position != null && (
+          <p className="notice notice-info">
+            Waiting for capacity on <strong>{run.compute_target}</strong>: position {run.queue_position} in its queue.
+          </p>
+        )}
+        {run.status === "Failed" && run.error && (
+          <details className="notice notice-danger">
+            <summary>{run.status_reason || "The run failed"}</summary>
+            <pre className="error-block">{run.error}</pre>
+          </details>
+        )}
+      </div>
+      <div className="header-actions">
+        {isCancelable(run.status) && <CancelButton runId={run.id} />}
+        <button type="button" className="btn" onClick={() => navigate(`/runs/new?from=${run.id}`)}>
+          Resubmit
+        </button>
+      </div>
+    </header>
+  );
+}
+
+function LiveIndicator({ state, live }: { state: StreamState; live: boolean }) {
+  if (!live) return null;
+  const text = state === "live" ? "live" : state === "closed" ? "not streaming" : "connecting…";
+  return (
+    <span className={`live live-${state}`} title="Log, status and metrics stream">
+      <span className="live-dot" aria-hidden="true" />
+      {text}
+    </span>
+  );
+}
+
+/** Two steps instead of window.confirm, which is easy to dismiss by accident and hard to test. */
+function CancelButton({ runId }: { runId: number }) {
+  const [confirming, setConfirming] = useState(false);
+  const queryClient = useQueryClient();
+  const cancel = useMutation({
+    mutationFn: () => api<RunDetail>(`/api/runs/${runId}/cancel/`, { method: "POST", json: {} }),
+    onSuccess: (run) => {
+      queryClient.setQueryData(["run", runId], run);
+      setConfirming(false);
+    },
+  });
+  if (!confirming)
+    return (
+      <button type="button" className="btn btn-danger-outline" onClick={() => setConfirming(true)}>
+        Cancel run
+      </button>
+    );
+  return (
+    <div className="confirm" role="group" aria-label="Confirm cancel">
+      <span>Stop every process of this run?</span>
+      <button type="button" className="btn btn-danger" onClick={() => cancel.mutate()} disabled={cancel.isPending} autoFocus>
+        {cancel.isPending ? "Canceling…" : "Yes, cancel run"}
+      </button>
+      <button type="button" className="btn" onClick={() => setConfirming(false)}>
+        Keep running
+      </button>
+      {cancel.isError && <ErrorNotice error={cancel.error} />}
+    </div>
+  );
+}
