@@ -1,0 +1,40 @@
+"""Loaded with ``-p tests.bootstrap`` before Django is set up: gives each test session
+and each pytest-xdist worker its own data dir (so its own SQLite test database and
+embedded Redis), and each worker its own Redis database with an external Redis, so
+parallel sessions never consume each other's Celery queues. Built environments and
+the uv cache are shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+INDEX = int(WORKER[2:]) if WORKER[2:].isdigit() else 0
+
+SESSION = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"{os.getpid()}")[:10]
+DATA_DIR = ROOT / ".runyard-data" / "tests" / f"{SESSION}-{WORKER}"
+os.environ["RUNYARD_DATA_DIR"] = str(DATA_DIR)
+os.environ.setdefault("RUNYARD_ENV_DIR", str(ROOT / ".runyard-data" / "test-envs"))
+os.environ.setdefault("RUNYARD_UV_CACHE_DIR", str(ROOT / ".runyard-data" / "uv-cache"))
+os.environ.setdefault("RUNYARD_CANCEL_GRACE_SECONDS", "3")
+os.environ.setdefault("RUNYARD_HEARTBEAT_SECONDS", "1")
+
+redis_url = os.environ.get("REDIS_URL")
+if redis_url and redis_url.startswith("redis"):
+    parsed = urlparse(redis_url)
+    os.environ["REDIS_URL"] = urlunparse(parsed._replace(path=f"/{10 + INDEX}"))
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """Stop this session's embedded Redis and remove its data dir."""
+    import shutil
+
+    from config.embedded_redis import stop
+    from datasets.mounts import unmount_under
+
+    unmount_under(DATA_DIR)
+    stop(DATA_DIR)
+    shutil.rmtree(DATA_DIR, ignore_errors=True)

@@ -1,0 +1,152 @@
+"""The slurm compute kind against a real two-node Slurm cluster: single, PyTorch
+2x2 gloo, MPI across nodes, TF_CONFIG, pending reason + cancel, failures, live logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from compute.models import ComputeTarget
+from runs.models import LogLine, Run
+from runs.status import Status
+from tests.conftest import Stack, wait_for
+from tests.executor.helpers import lines, submit, wait_status
+from tests.executor.test_distributed import ALL_REDUCE, MPI_HELLO, TF_PRINT
+
+pytestmark = [pytest.mark.slurm, pytest.mark.worker, pytest.mark.xdist_group("live")]
+
+
+@pytest.fixture(scope="session")
+def slurm_worker(live_stack: Stack, slurm_cluster: Any) -> Iterator[None]:
+    live_stack.start_worker("slurmer", queues="compute.slurm", concurrency=4)
+    yield
+    if "slurmer" in live_stack.procs:
+        live_stack.stop("slurmer")
+
+
+@pytest.fixture
+def slurm_target(live: Stack, world: Any, slurm_cluster: Any, slurm_worker: None) -> ComputeTarget:
+    shared = slurm_cluster.state_dir / "shared"
+    shared.mkdir(exist_ok=True)
+    return ComputeTarget.objects.create(
+        name="slurm",
+        kind="slurm",
+        max_nodes=2,
+        max_processes_per_node=4,
+        max_concurrent_runs=8,
+        config={
+            "partition": slurm_cluster.partition,
+            "shared_dir": str(shared),
+            "slurm_conf": str(slurm_cluster.conf_path),
+            # Both fake nodes share /dev/shm: Open MPI must talk over TCP.
+            "env": {"OMPI_MCA_btl": "self,tcp"},
+            "time_limit": 30,
+        },
+    )
+
+
+def test_single_process_run(slurm_target: ComputeTarget, world: Any) -> None:
+    script = "import os\nprint('hello from', os.environ['SLURMD_NODENAME'], os.environ['SLURM_JOB_ID'])\n"
+    run = wait_status(submit(world.alice, {"train.py": script}, compute_target="slurm")["id"], timeout=180)
+    assert run.status == Status.COMPLETED, run.error
+    assert lines(run.pk, rank=0)[0].startswith("hello from n1 ")
+    assert run.backend_state["job_id"] == int(lines(run.pk, rank=0)[0].split()[-1])
+
+
+@pytest.mark.slow
+def test_pytorch_two_nodes_two_processes_all_reduce(slurm_target: ComputeTarget, world: Any) -> None:
+    made = submit(
+        world.alice,
+        {"train.py": ALL_REDUCE},
+        compute_target="slurm",
+        environment="Runyard-PyTorch-2.13-CPU",
+        distributed={"type": "pytorch", "node_count": 2, "process_count": 4},
+    )
+    run = wait_status(made["id"], timeout=600)
+    assert run.status == Status.COMPLETED, run.error
+    for rank in range(4):
+        assert f"rank {rank} of 4 sum 10.0" in lines(run.pk, rank=rank), rank
+
+
+@pytest.mark.slow
+def test_mpi_two_nodes(slurm_target: ComputeTarget, world: Any) -> None:
+    script = MPI_HELLO + "import os\nprint('node', os.environ['SLURMD_NODENAME'])\n"
+    made = submit(
+        world.alice,
+        {"train.py": script},
+        compute_target="slurm",
+        environment="Runyard-MPI-3.11",
+        distributed={"type": "mpi", "node_count": 2, "process_count_per_node": 2},
+    )
+    run = wait_status(made["id"], timeout=600)
+    assert run.status == Status.COMPLETED, run.error
+    for rank in range(4):
+        assert f"mpi rank {rank} of 4 total 10" in lines(run.pk, rank=rank)
+    nodes = {t for r in range(4) for t in lines(run.pk, rank=r) if t.startswith("node ")}
+    assert nodes == {"node n1", "node n2"}
+
+
+def test_tf_config_from_the_allocation(slurm_target: ComputeTarget, world: Any) -> None:
+    made = submit(
+        world.alice,
+        {"train.py": TF_PRINT},
+        compute_target="slurm",
+        distributed={"type": "tensorflow", "worker_count": 2, "parameter_server_count": 1},
+    )
+    run = wait_status(made["id"], timeout=180)
+    assert run.status == Status.COMPLETED, run.error
+    configs = [json.loads(lines(run.pk, rank=r)[0].split(" ", 1)[1]) for r in range(3)]
+    cluster = configs[0]["cluster"]
+    assert len(cluster["worker"]) == 2 and len(cluster["ps"]) == 1 and len(set(cluster["worker"] + cluster["ps"])) == 3
+    assert [c["task"] for c in configs] == [
+        {"type": "worker", "index": 0},
+        {"type": "worker", "index": 1},
+        {"type": "ps", "index": 0},
+    ]
+
+
+def test_pending_job_shows_reason_and_can_be_canceled(slurm_target: ComputeTarget, world: Any) -> None:
+    # More nodes than the partition has: Slurm accepts the job and keeps it pending.
+    ComputeTarget.objects.filter(pk=slurm_target.pk).update(max_nodes=3)
+    made = submit(
+        world.alice,
+        {"train.py": "print('never')"},
+        compute_target="slurm",
+        distributed={"type": "mpi", "node_count": 3, "process_count_per_node": 1},
+    )
+    run = wait_for(
+        lambda: Run.objects.filter(pk=made["id"], status=Status.QUEUED, worker__gt="").first(),
+        timeout=120,
+        what="the job to be pending",
+    )
+    assert "Partition" in run.status_reason
+    assert world.alice.client.get(f"/api/runs/{run.pk}/").json()["status_reason"].startswith("waiting in the cluster")
+    world.alice.client.post(f"/api/runs/{run.pk}/cancel/")
+    run = wait_status(run.pk, timeout=120)
+    assert run.status == Status.CANCELED
+    assert "never" not in lines(run.pk, rank=0)
+
+
+def test_failing_script_fails_with_exit_code(slurm_target: ComputeTarget, world: Any) -> None:
+    made = submit(
+        world.alice, {"train.py": "import sys\nprint('bad', file=sys.stderr)\nsys.exit(7)\n"}, compute_target="slurm"
+    )
+    run = wait_status(made["id"], timeout=180)
+    assert run.status == Status.FAILED and run.exit_code == 7
+    assert "bad" in run.error
+
+
+def test_logs_arrive_while_running(slurm_target: ComputeTarget, world: Any) -> None:
+    script = "import time\nprint('first', flush=True)\ntime.sleep(8)\nprint('last')\n"
+    made = submit(world.alice, {"train.py": script}, compute_target="slurm")
+    wait_for(
+        lambda: LogLine.objects.filter(run_id=made["id"], rank=0, text="first").exists(),
+        timeout=120,
+        what="the first line while the job runs",
+    )
+    assert Run.objects.get(pk=made["id"]).status == Status.RUNNING
+    run = wait_status(made["id"], timeout=120)
+    assert run.status == Status.COMPLETED and lines(run.pk, rank=0) == ["first", "last"]

@@ -1,0 +1,216 @@
+"""The permission matrix: member, member of another team, admin, anonymous."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from datasets.models import Dataset
+from environments.models import Environment
+from runs.models import Experiment
+from tests.factories import make_run
+
+
+def custom_env(world: Any) -> Environment:
+    response = world.alice.client.post(
+        "/api/environments/", {"name": "alice-env", "spec": {"pip_requirements": ["six"]}}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return Environment.objects.get(pk=response.json()["id"])
+
+
+def test_anonymous_gets_401_everywhere_but_health_and_login(world: Any) -> None:
+    anon = APIClient()
+    for url in [
+        "/api/runs/",
+        "/api/environments/",
+        "/api/compute-targets/",
+        "/api/datasets/",
+        "/api/datastores/",
+        "/api/experiments/",
+        "/api/audit/events/",
+        "/api/auth/tokens/",
+        "/api/environment-versions/",
+        "/api/environment-builds/",
+        "/api/dataset-versions/",
+    ]:
+        assert anon.get(url).status_code in (401, 403), url
+    assert anon.get("/api/health/").status_code == 200
+    assert anon.get("/api/schema/").status_code in (401, 403) or anon.get("/api/schema/").status_code == 200
+
+
+def test_token_login_and_use(world: Any) -> None:
+    anon = APIClient()
+    bad = anon.post("/api/auth/token/", {"username": "alice", "password": "nope"}, format="json")
+    assert bad.status_code == 400
+    good = anon.post("/api/auth/token/", {"username": "alice", "password": "alice-pw-123!"}, format="json")
+    assert good.status_code == 201
+    key = good.json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/auth/session/").json()["username"] == "alice"
+    me = client.get("/api/runs/")
+    assert me.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION="Token ry_wrong")
+    assert client.get("/api/runs/").status_code == 401
+
+
+def test_session_login(world: Any) -> None:
+    client = APIClient(enforce_csrf_checks=False)
+    assert (
+        client.post("/api/auth/session/", {"username": "bob", "password": "bob-pw-123!"}, format="json").status_code
+        == 200
+    )
+    me = client.get("/api/auth/session/").json()
+    assert me["username"] == "bob" and me["teams"][0]["slug"] == "other"
+    assert client.delete("/api/auth/session/").status_code == 204
+    assert client.get("/api/auth/session/").json() == {"authenticated": False}
+    assert client.get("/api/runs/").status_code in (401, 403)
+
+
+def test_environment_matrix(world: Any) -> None:
+    env = custom_env(world)
+    url = f"/api/environments/{env.pk}/"
+    assert world.alice.client.get(url).status_code == 200
+    assert world.bob.client.get(url).status_code == 404  # another team's: invisible
+    assert world.admin.client.get(url).status_code == 200
+    assert world.bob.client.patch(url, {"description": "x"}, format="json").status_code == 404
+    assert world.alice.client.patch(url, {"description": "mine"}, format="json").status_code == 200
+    names_for_bob = {e["name"] for e in world.bob.client.get("/api/environments/").json()["results"]}
+    assert "alice-env" not in names_for_bob and "Runyard-Python-3.11" in names_for_bob
+    assert world.bob.client.delete(url).status_code == 404
+    assert world.alice.client.delete(url).status_code == 204
+
+
+def test_curated_environments_are_admin_only(world: Any) -> None:
+    curated = Environment.objects.get(name="Runyard-Python-3.11")
+    url = f"/api/environments/{curated.pk}/"
+    assert world.alice.client.get(url).status_code == 200
+    assert world.alice.client.patch(url, {"description": "hack"}, format="json").status_code == 403
+    assert (
+        world.alice.client.post(f"{url}versions/", {"spec": {"pip_requirements": ["x"]}}, format="json").status_code
+        == 403
+    )
+    assert world.alice.client.delete(url).status_code == 403
+    denied = world.alice.client.post("/api/environments/", {"name": "Runyard-Mine", "spec": {}}, format="json")
+    assert denied.status_code == 400 and "name" in denied.json()
+    denied = world.alice.client.post("/api/environments/", {"name": "Runyard-X", "curated": True}, format="json")
+    assert denied.status_code == 403
+    ok = world.admin.client.post(f"{url}versions/", {"spec": {"pip_requirements": ["six"]}}, format="json")
+    assert ok.status_code == 201 and ok.json()["version"] == 2
+    made = world.admin.client.post(
+        "/api/environments/",
+        {"name": "Runyard-New", "curated": True, "spec": {"python_version": "3.11"}},
+        format="json",
+    )
+    assert made.status_code == 201 and made.json()["team"] is None
+
+
+def test_versions_are_immutable_and_edits_add_versions(world: Any) -> None:
+    env = custom_env(world)
+    first = env.latest_version()
+    response = world.alice.client.patch(
+        f"/api/environments/{env.pk}/", {"spec": {"pip_requirements": ["six", "attrs"]}}, format="json"
+    )
+    assert response.status_code == 200
+    assert env.versions.count() == 2
+    first.refresh_from_db()
+    assert first.spec["pip_requirements"] == ["six"]
+    second = env.latest_version()
+    assert second.version == 2 and second.content_hash != first.content_hash
+    from django.core.exceptions import ValidationError
+
+    second.spec = {"python_version": "3.12"}
+    with pytest.raises(ValidationError):
+        second.save()
+    # Environment variables do not change what is built.
+    world.alice.client.patch(
+        f"/api/environments/{env.pk}/",
+        {"spec": {"pip_requirements": ["six", "attrs"], "environment_variables": {"A": "1"}}},
+        format="json",
+    )
+    assert env.latest_version().content_hash == second.content_hash
+
+
+def test_spec_validation_names_the_field(world: Any) -> None:
+    bad = world.alice.client.post(
+        "/api/environments/", {"name": "e1", "spec": {"python_version": "banana"}}, format="json"
+    )
+    assert bad.status_code == 400 and "python_version" in str(bad.json())
+    bad = world.alice.client.post(
+        "/api/environments/", {"name": "e2", "spec": {"environment_variables": {"1A": "x"}}}, format="json"
+    )
+    assert "environment_variables" in str(bad.json())
+    conda = "dependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n  - pip:\n    - six\n"
+    bad = world.alice.client.post(
+        "/api/environments/", {"name": "e3", "spec": {"conda_specification": conda}}, format="json"
+    )
+    assert bad.status_code == 400 and "cudatoolkit" in str(bad.json())
+    bad = world.alice.client.post("/api/environments/", {"name": "bad name!"}, format="json")
+    assert "name" in bad.json()
+
+
+def test_compute_targets_admin_write(world: Any) -> None:
+    assert world.alice.client.get("/api/compute-targets/").json()["results"][0]["name"] == "local"
+    body = {"name": "gpu-box", "kind": "docker", "max_nodes": 2, "config": {"base_url": "tcp://x", "password": "s3"}}
+    assert world.alice.client.post("/api/compute-targets/", body, format="json").status_code == 403
+    made = world.admin.client.post("/api/compute-targets/", body, format="json")
+    assert made.status_code == 201
+    assert made.json()["config"]["password"] == "********"
+    bad = world.admin.client.post(
+        "/api/compute-targets/", {"name": "l2", "kind": "local", "max_nodes": 3}, format="json"
+    )
+    assert bad.status_code == 400 and "max_nodes" in bad.json()
+
+
+def test_datasets_and_experiments_are_team_scoped(world: Any) -> None:
+    made = world.alice.client.post("/api/datasets/", {"name": "mnist"}, format="json")
+    assert made.status_code == 201
+    ds = Dataset.objects.get(name="mnist")
+    assert ds.team == world.team_a
+    assert world.bob.client.get(f"/api/datasets/{ds.pk}/").status_code == 404
+    assert world.admin.client.get(f"/api/datasets/{ds.pk}/").status_code == 200
+    assert world.alice.client.post("/api/experiments/", {"name": "exp1"}, format="json").status_code == 201
+    exp = Experiment.objects.get(name="exp1")
+    assert world.bob.client.delete(f"/api/experiments/{exp.pk}/").status_code == 404
+    spoof = world.bob.client.post("/api/experiments/", {"name": "x", "team": "default"}, format="json")
+    assert spoof.status_code == 400 and "team" in spoof.json()
+    assert world.bob.client.get("/api/datastores/").status_code == 200
+    assert world.bob.client.post("/api/datastores/", {"name": "s", "root_path": "/"}, format="json").status_code == 403
+
+
+def test_runs_are_team_scoped(world: Any) -> None:
+    run = make_run(world.alice.user, world.team_a)
+    assert world.alice.client.get(f"/api/runs/{run.pk}/").status_code == 200
+    assert world.bob.client.get(f"/api/runs/{run.pk}/").status_code == 404
+    assert world.bob.client.post(f"/api/runs/{run.pk}/cancel/").status_code == 404
+    assert world.admin.client.get(f"/api/runs/{run.pk}/").status_code == 200
+    assert [r["id"] for r in world.bob.client.get("/api/runs/").json()["results"]] == []
+    assert [r["id"] for r in world.alice.client.get("/api/runs/").json()["results"]] == [run.pk]
+
+
+def test_run_token_is_scoped_to_its_run(world: Any) -> None:
+    from runs.models import RunToken
+
+    run = make_run(world.alice.user, world.team_a)
+    other = make_run(world.alice.user, world.team_a)
+    key = RunToken.issue(run)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get(f"/api/runs/{run.pk}/").status_code == 200
+    assert (
+        client.post(
+            f"/api/runs/{run.pk}/metrics/", {"points": [{"name": "loss", "value": 1.5, "step": 1}]}, format="json"
+        ).status_code
+        == 201
+    )
+    assert client.get(f"/api/runs/{other.pk}/").status_code == 404
+    assert client.post(f"/api/runs/{run.pk}/cancel/").status_code == 403
+    assert client.get("/api/environments/").status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_schema_and_docs_for_signed_in_users(world: Any, path: str) -> None:
+    assert world.alice.client.get(path).status_code == 200
