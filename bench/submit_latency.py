@@ -1,0 +1,295 @@
+"""POST a run → its script's first statement runs, with a cached environment.
+
+The script's first statement is ``T0 = __import__("time").time()`` and it prints T0;
+the client notes ``time.time()`` just before the POST (same host, same clock). After a
+warm-up run (which builds or reuses the default environment), N runs are submitted one
+after the other, each once the previous one ended. Breakdown from the server's own
+timestamps: POST response time; POST→Queued (request parsing, snapshot store, rows);
+Queued→Preparing (Celery delivery + claim); Preparing→Starting (snapshot extraction,
+inputs, run token, environment cache hit); Starting→first statement (spawning the
+process + the interpreter's start-up); and, from the run's system log lines, the
+environment lookup alone. Target (DESIGN.md): p50 ≤ 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Api, Section, Stack, parse_at, pct, summary_ms, verdict
+
+SCRIPT = 'T0 = __import__("time").time()\nprint(f"T0 {T0!r}")\n'
+TARGET_P50 = 0.100
+
+
+def one(api: Api) -> dict[str, Any]:
+    t_post = time.time()
+    run = api.submit({"train.py": SCRIPT}, experiment="bench-latency")
+    t_resp = time.time()
+    final = api.wait_terminal(run["id"], timeout=120, interval=0.05)
+    if final["status"] != "Completed":
+        raise RuntimeError(f"run {run['id']} ended {final['status']}: {final.get('error')}")
+    history = {h["to"]: parse_at(h["at"]) for h in api.get(f"/api/runs/{run['id']}/status-history/")}
+    lines = api.all_logs(run["id"])
+    t0 = next(float(ln["text"].split()[1]) for ln in lines if ln["rank"] == 0 and ln["text"].startswith("T0 "))
+    system = {ln["text"].split(" ", 1)[0]: parse_at(ln["at"]) for ln in lines if ln["rank"] == -1}
+    env_lookup = None
+    if "Using" in system and "Snapshot" in system:
+        # "Snapshot extracted…" is logged before inputs/token/env; "Using cached
+        # environment…" right after the cache hit.
+        env_lookup = system["Using"] - system["Snapshot"]
+    return {
+        "id": run["id"],
+        "total": t0 - t_post,
+        "post": t_resp - t_post,
+        "to_queued": history["Queued"] - t_post,
+        "queued_preparing": history["Preparing"] - history["Queued"],
+        "preparing_starting": history["Starting"] - history["Preparing"],
+        "starting_t0": t0 - history["Starting"],
+        "starting_running": history["Running"] - history["Starting"],
+        "env_lookup": env_lookup,
+    }
+
+
+class Timers:
+    """Wraps functions in this process to add up the wall time of their calls."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.order: list[str] = []
+        self._restore: list[tuple[Any, str, Any]] = []
+
+    def wrap(self, owner: Any, name: str, label: str) -> None:
+        original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        func = original.__func__ if isinstance(original, classmethod) else original
+        self.order.append(label)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.total[label] = self.total.get(label, 0.0) + time.perf_counter() - t
+                self.calls[label] = self.calls.get(label, 0) + 1
+
+        self._restore.append((owner, name, original))
+        setattr(owner, name, classmethod(timed) if isinstance(original, classmethod) else timed)
+
+    def reset(self) -> None:
+        self.total.clear()
+        self.calls.clear()
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self._restore):
+            setattr(owner, name, original)
+
+
+def breakdown(stack: Stack, runs: int) -> list[str]:
+    """Submit (Django test client) and execute (``runs.executor.execute``) runs in this
+    process with the main steps timed, to see where POST→first statement goes."""
+    from django.test import Client
+
+    import compute.backends.local as local
+    from runs import api as runs_api
+    from runs import events, executor, materialize, snapshots, submission
+    from runs.models import LogLine, RunToken
+    from runs.tasks import execute_run
+
+    timers = Timers()
+    post: list[float] = []
+    total: list[float] = []
+    execute_to_t0: list[float] = []
+
+    def publish_only(run: Any, countdown: float | None = None) -> None:
+        # What enqueue costs (a Celery publish), to a queue no worker reads: this
+        # process executes the run itself below.
+        execute_run.apply_async(args=[run.pk], queue="bench.nobody", countdown=countdown)
+
+    submission_enqueue = submission.enqueue
+    submission.enqueue = publish_only
+    steps = [
+        (runs_api, "submit", "POST: submit()"),
+        (snapshots, "store", "POST:   snapshots.store (inspect + store the archive)"),
+        (submission, "record", "POST:   audit records"),
+        (submission, "transition", "POST:   transition → Queued"),
+        (submission, "enqueue", "POST:   enqueue (Celery publish)"),
+        (executor, "claim", "worker: claim (→ Preparing)"),
+        (snapshots, "extract", "worker:   snapshots.extract"),
+        (materialize, "inputs", "worker:   materialize.inputs"),
+        (RunToken, "issue", "worker:   RunToken.issue"),
+        (local, "ensure_venv", "worker:   ensure_venv (cache hit)"),
+        (executor, "transition", "worker: transitions (Preparing/Starting/Running…)"),
+        (local.LocalBackend, "start", "worker: LocalBackend.start (Popen)"),
+        (events, "status_changed", "any: events.status_changed (2 group_send, after commit)"),
+    ]
+    for owner, name, label in steps:
+        timers.wrap(owner, name, label)
+    client = Client()
+    from harness import make_tar
+
+    try:
+        for i in range(runs + 1):
+            if i == 1:
+                timers.reset()  # the first one warms imports and connections
+            upload = __import__("io").BytesIO(make_tar({"train.py": SCRIPT}))
+            upload.name = "src.tar.gz"
+            t_post = time.time()
+            response = client.post(
+                "/api/runs/",
+                {"snapshot": upload, "script": "train.py", "experiment": "bench-latency"},
+                headers={"Authorization": f"Token {stack.token}"},
+            )
+            t_resp = time.time()
+            assert response.status_code == 201, response.content[:500]
+            run_id = response.json()["id"]
+            t_exec = time.time()
+            executor.execute(run_id, "bench-inprocess")
+            text = LogLine.objects.filter(run_id=run_id, rank=0, text__startswith="T0 ").values_list("text", flat=True)
+            t0 = float(text.get().split()[1])
+            if i:
+                post.append(t_resp - t_post)
+                total.append(t0 - t_post)
+                execute_to_t0.append(t0 - t_exec)
+    finally:
+        timers.restore()
+        submission.enqueue = submission_enqueue
+    out = [
+        f"In-process breakdown ({runs} runs submitted with the Django test client and executed by "
+        "`runs.executor.execute` in the benchmark process, no Celery hop): POST "
+        f"{pct(post, 50) * 1000:.1f} ms, execute() start → first statement {pct(execute_to_t0, 50) * 1000:.1f} ms, "
+        f"total {pct(total, 50) * 1000:.1f} ms (p50). Time inside the main steps, mean per run:",
+        "",
+        "| step | calls per run | ms per run |",
+        "| --- | --- | --- |",
+    ]
+    for label in timers.order:
+        if label in timers.total:
+            out.append(f"| {label} | {timers.calls[label] / runs:g} | {timers.total[label] / runs * 1000:.1f} |")
+    out += ["", group_send_cost()]
+    return out
+
+
+def group_send_cost() -> str:
+    """One status message published as ``runs.events.send`` does it (``async_to_sync``
+    from a thread with no event loop: a new loop, so new Redis connections, each call)
+    vs. the same ``group_send`` on one long-lived loop (as ``LogWriter`` does)."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from runs import events
+
+    message = {"type": "run.status", "previous": "Queued", "run": {"id": 0, "status": "Preparing"}}
+    fresh = []
+    for _ in range(30):
+        t = time.perf_counter()
+        events.send("bench.nobody", message)
+        fresh.append(time.perf_counter() - t)
+    layer = get_channel_layer()
+    assert layer is not None
+    loop = asyncio.new_event_loop()
+    kept = []
+    try:
+        for _ in range(30):
+            t = time.perf_counter()
+            loop.run_until_complete(layer.group_send("bench.nobody", message))
+            kept.append(time.perf_counter() - t)
+    finally:
+        loop.close()
+    return (
+        f"One group message via `runs.events.send` (a new event loop per call): p50 {pct(fresh, 50) * 1000:.2f} ms; "
+        f"the same `group_send` on one long-lived loop: p50 {pct(kept, 50) * 1000:.2f} ms. Each status change "
+        "sends two (the run's group and the team's), after commit, inside `transition()`."
+    )
+
+
+def interpreter_startup(stack: Stack) -> float | None:
+    """Median start-up of the cached default environment's python (``-c pass``)."""
+    from environments.models import Environment
+
+    env = Environment.objects.get(name="Runyard-Python-3.11", curated=True)
+    version = env.versions.order_by("-version").first()
+    if version is None:
+        return None
+    python = Path(stack.env["RUNYARD_ENV_DIR"]) / version.content_hash / "bin" / "python"
+    if not python.exists():
+        return None
+    times = []
+    for _ in range(15):
+        t = time.perf_counter()
+        subprocess.run([str(python), "-c", "pass"], check=True)
+        times.append(time.perf_counter() - t)
+    return pct(times, 50)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10 runs instead of 50")
+    parser.add_argument("--runs", type=int)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    n = args.runs or (10 if args.quick else 50)
+    section = Section("submit_latency", "Submit → first statement (cached environment)", args.quick)
+    with Stack(args.data_dir) as stack:
+        api = stack.api()
+        t = time.monotonic()
+        warm = api.submit({"train.py": SCRIPT}, experiment="bench-latency")
+        final = api.wait_terminal(warm["id"], timeout=600)
+        print(f"warm-up run {warm['id']}: {final['status']} in {time.monotonic() - t:.1f}s", flush=True)
+        results = []
+        for i in range(n):
+            r = one(api)
+            results.append(r)
+            print(
+                f"run {r['id']:>4} #{i + 1:>2}: total {r['total'] * 1000:6.1f} ms  post {r['post'] * 1000:5.1f}  "
+                f"queued→prep {r['queued_preparing'] * 1000:5.1f}  prep→start {r['preparing_starting'] * 1000:5.1f}"
+                f"  start→T0 {r['starting_t0'] * 1000:5.1f}",
+                flush=True,
+            )
+        startup = interpreter_startup(stack)
+        api.close()
+        detail = breakdown(stack, 5 if args.quick else 20)
+
+    def col(key: str) -> list[float]:
+        return [r[key] for r in results if r[key] is not None]
+
+    total = col("total")
+    section.add(f"{n} runs one after the other, after one warm-up run; default environment (cache hit).")
+    section.add("")
+    section.add("| span | p50 | p95 | max |")
+    section.add("| --- | --- | --- | --- |")
+    rows = [
+        ("**POST → first statement (target p50 ≤ 100 ms)**", "total"),
+        ("POST response time (client)", "post"),
+        ("POST sent → Queued recorded", "to_queued"),
+        ("Queued → Preparing (Celery delivery + claim)", "queued_preparing"),
+        ("Preparing → Starting (snapshot, inputs, token, env)", "preparing_starting"),
+        ("  of which: snapshot extracted → cached env found (inputs, token, env)", "env_lookup"),
+        ("Starting → first statement (spawn + interpreter)", "starting_t0"),
+        ("Starting → Running recorded", "starting_running"),
+    ]
+    for label, key in rows:
+        values = col(key)
+        if values:
+            section.add(
+                f"| {label} | {pct(values, 50) * 1000:.1f} ms | {pct(values, 95) * 1000:.1f} ms | "
+                f"{max(values) * 1000:.1f} ms |"
+            )
+    section.add("")
+    if startup is not None:
+        section.add(f"Interpreter start-up alone (`venv/bin/python -c pass`, median of 15): {startup * 1000:.1f} ms.")
+    section.add(f"Result: {summary_ms(total)}; target p50 ≤ 100 ms {verdict(pct(total, 50) <= TARGET_P50)}.")
+    section.add("")
+    section.extend(detail)
+    section.write()
+
+
+if __name__ == "__main__":
+    main()
