@@ -15,7 +15,6 @@ once every deciding container ended, the rest are stopped.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +30,6 @@ from runs.logstore import SYSTEM_RANK
 REFRESH_SECONDS = 0.3
 NOT_DECIDING = ("helper", "ps")
 REST_GRACE_SECONDS = 3.0
-MPI_TAG = re.compile(r"\[\d+,(\d+)\]<(stdout|stderr)>:")
 
 
 @dataclass
@@ -59,44 +57,11 @@ def line_sink(ctx: RunContext, node: Node, stream: str) -> Callable[[str], None]
 
         return torch_sink
     if node.router == "mpi":
-        return MpiLines(write, stream)
+        return launch.MpiLines(write, SYSTEM_RANK, stream)
     if node.router == "none":
         return lambda text: write(SYSTEM_RANK, stream, f"[{node.name}] {text}")
     rank = node.ranks[0].rank if node.ranks else 0
     return lambda text: write(rank, stream, text)
-
-
-class MpiLines:
-    """Routes mpirun's ``--tag-output`` lines to ranks. An unbuffered rank writes a line's
-    text and its newline separately, and mpirun may put another rank's tagged output in
-    between (``[1,0]<stdout>:text[1,1]<stdout>:other``): text followed by another tag on
-    the same line is held per rank until that rank's newline arrives."""
-
-    def __init__(self, write: Callable[[int, str, str], None], stream: str) -> None:
-        self.write = write
-        self.stream = stream
-        self.pending: dict[tuple[int, str], str] = {}
-
-    def __call__(self, text: str) -> None:
-        tags = list(MPI_TAG.finditer(text))
-        if not tags:
-            self.write(SYSTEM_RANK, self.stream, text)
-            return
-        if tags[0].start() > 0:
-            self.write(SYSTEM_RANK, self.stream, text[: tags[0].start()])
-        for index, tag in enumerate(tags):
-            key = (int(tag.group(1)), tag.group(2))
-            end = tags[index + 1].start() if index + 1 < len(tags) else len(text)
-            piece = self.pending.pop(key, "") + text[tag.end() : end]
-            if index + 1 < len(tags):
-                self.pending[key] = piece  # its newline comes later
-            else:
-                self.write(key[0], key[1], piece)
-
-    def flush(self) -> None:
-        for (rank, stream), piece in self.pending.items():
-            self.write(rank, stream, piece)
-        self.pending.clear()
 
 
 def follow_logs(client: Any, ctx: RunContext, node: Node, since: int | None = None) -> None:
@@ -124,7 +89,7 @@ def follow_logs(client: Any, ctx: RunContext, node: Node, since: int | None = No
                 pass  # the container was removed under us: nothing more to read
             if pending:
                 sink(pending.decode("utf-8", errors="replace").rstrip("\r"))
-            if isinstance(sink, MpiLines):
+            if isinstance(sink, launch.MpiLines):
                 sink.flush()
 
         thread = threading.Thread(target=pump, name=f"{node.name}-{stream}", daemon=True)

@@ -197,15 +197,7 @@ class LocalBackend(Backend):
 
             return torch_sink
         if router == "mpi":
-
-            def mpi_sink(text: str) -> None:
-                parsed = launch.split_mpi_line(text)
-                if parsed is None:
-                    write(SYSTEM_RANK, stream, text)
-                else:
-                    write(parsed[0], parsed[1], parsed[2])
-
-            return mpi_sink
+            return launch.MpiLines(write, SYSTEM_RANK, stream)
         return lambda text: write(rank, stream, text)
 
     def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:

@@ -29,6 +29,10 @@ class OutputPump(threading.Thread):
             while True:
                 raw = self.pipe.readline(CHUNK)
                 if not raw:
+                    # A sink that holds partial lines (mpirun's spliced tags) gives them up.
+                    flush = getattr(self.sink, "flush", None)
+                    if flush is not None:
+                        flush()
                     return
                 self.sink(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
 

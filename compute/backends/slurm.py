@@ -107,15 +107,13 @@ class SlurmJob(Job):
         return None
 
     def all_started(self) -> bool:
-        info = self._refresh()
-        if info.get("state") in slurm_poll.TERMINAL:
-            return True
-        if info.get("state") not in ("RUNNING", "COMPLETING"):
-            return False
-        # srun creates each task's output file as the task starts.
+        # srun creates each task's output file as the task starts, so the files prove a
+        # start sooner than squeue's cached state (polled once a second per target).
         pattern = "node-*.out" if self.shape.mode == "pytorch" else "rank-*.out"
         expected = self.shape.nodes if self.shape.mode == "pytorch" else self.shape.world
-        return len(list(self.logdir.glob(pattern))) >= expected
+        if len(list(self.logdir.glob(pattern))) >= expected:
+            return True
+        return self._refresh().get("state") in slurm_poll.TERMINAL
 
     def poll(self) -> int | None:
         info = self._refresh()

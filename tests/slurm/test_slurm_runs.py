@@ -147,6 +147,13 @@ def test_logs_arrive_while_running(slurm_target: ComputeTarget, world: Any) -> N
         timeout=120,
         what="the first line while the job runs",
     )
-    assert Run.objects.get(pk=made["id"]).status == Status.RUNNING
+    # The run shows Running while its output streams (the executor notices the start
+    # within a poll interval of the first line being stored), long before "last".
+    wait_for(
+        lambda: Run.objects.get(pk=made["id"]).status == Status.RUNNING,
+        timeout=5,
+        what="Running while the job prints",
+    )
+    assert not LogLine.objects.filter(run_id=made["id"], text="last").exists()
     run = wait_status(made["id"], timeout=120)
     assert run.status == Status.COMPLETED and lines(run.pk, rank=0) == ["first", "last"]
