@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 
 from environments import spec as specs
 
@@ -54,18 +54,20 @@ class Environment(models.Model):
         return self.versions.order_by("-version").first()
 
     def add_version(self, spec: dict[str, Any], user: Any = None, description: str = "") -> EnvironmentVersion:
-        """Register a new version (callers hold a transaction); identical specs still count."""
+        """Register a new version; identical specs still count. The environment's row lock
+        serialises concurrent saves, so version numbers never collide."""
         normalized = specs.normalize(spec)
-        locked = Environment.objects.select_for_update().get(pk=self.pk)
-        last = locked.versions.order_by("-version").values_list("version", flat=True).first() or 0
-        return EnvironmentVersion.objects.create(
-            environment=self,
-            version=last + 1,
-            spec=normalized,
-            content_hash=specs.content_hash(normalized),
-            description=description,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-        )
+        with transaction.atomic():
+            locked = Environment.objects.select_for_update().get(pk=self.pk)
+            last = locked.versions.order_by("-version").values_list("version", flat=True).first() or 0
+            return EnvironmentVersion.objects.create(
+                environment=self,
+                version=last + 1,
+                spec=normalized,
+                content_hash=specs.content_hash(normalized),
+                description=description,
+                created_by=user if getattr(user, "is_authenticated", False) else None,
+            )
 
 
 class EnvironmentVersion(models.Model):
