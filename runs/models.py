@@ -85,10 +85,18 @@ class Run(models.Model):
             models.Index(fields=["team", "-created_at", "-id"], name="run_team_created"),
             # The run list filtered by status (?status=Running).
             models.Index(fields=["team", "status", "-created_at", "-id"], name="run_team_status_created"),
+            # The run list for admins (no team filter) and for members of several teams (team IN
+            # (...) is read in this order and filtered instead of sorted).
+            models.Index(fields=["-created_at", "-id"], name="run_created"),
+            # The same filtered by status.
+            models.Index(fields=["status", "-created_at", "-id"], name="run_status_created"),
             # An experiment's runs.
             models.Index(fields=["experiment", "-created_at", "-id"], name="run_experiment_created"),
             # Queue position and capacity: a target's queued/active runs in order.
             models.Index(fields=["compute_target", "status", "queued_at"], name="run_target_status"),
+            # Queue positions of a list page (runs.submission.queue_positions numbers a target's
+            # waiting runs, worker="", by queued_at, id): read from this index alone.
+            models.Index(fields=["compute_target", "status", "worker", "queued_at", "id"], name="run_queue_order"),
             # The heartbeat sweep: active runs with an old heartbeat.
             models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
         ]

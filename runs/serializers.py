@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Team
 from accounts.permissions import default_team
 from runs.models import Experiment, Run
-from runs.submission import queue_position
+from runs.submission import queue_position, queue_positions
 
 
 class JSONValueField(serializers.JSONField):
@@ -122,6 +123,78 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
 
     def get_queue_position(self, run: Run) -> int | None:
         return queue_position(run)
+
+
+# What run_list_data reads: RunListSerializer's fields as columns, names by join, and what
+# duration_seconds and queue positions need.
+RUN_LIST_COLUMNS = (
+    "id",
+    "display_name",
+    "status",
+    "status_reason",
+    "experiment__name",
+    "script",
+    "command",
+    "compute_target_id",
+    "compute_target__name",
+    "environment_version__environment__name",
+    "environment_version__version",
+    "distributed",
+    "tags",
+    "submitted_by__username",
+    "created_at",
+    "queued_at",
+    "starting_at",
+    "running_at",
+    "ended_at",
+    "exit_code",
+    "worker",
+)
+
+_timestamp = serializers.DateTimeField()
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else _timestamp.to_representation(value)
+
+
+def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """RunListSerializer's output (same keys, order and values) for rows of
+    ``RUN_LIST_COLUMNS``, with the page's queue positions in one query.
+
+    The run list uses this instead of the serializer: building model instances (with their
+    related rows) and serializing them field by field was most of a page's time.
+    """
+    positions = queue_positions(rows)
+    now = timezone.now()
+    data = []
+    for row in rows:
+        started = row["running_at"] or row["starting_at"]
+        data.append(
+            {
+                "id": row["id"],
+                "display_name": row["display_name"],
+                "status": row["status"],
+                "status_reason": row["status_reason"],
+                "experiment": row["experiment__name"],
+                "script": row["script"],
+                "command": row["command"],
+                "compute_target": row["compute_target__name"],
+                "environment": f"{row['environment_version__environment__name']}:{row['environment_version__version']}",
+                "distributed": row["distributed"],
+                "tags": row["tags"],
+                "submitted_by": row["submitted_by__username"],
+                "created_at": _iso(row["created_at"]),
+                "queued_at": _iso(row["queued_at"]),
+                "running_at": _iso(row["running_at"]),
+                "ended_at": _iso(row["ended_at"]),
+                # as Run.duration_seconds, with one "now" for the page
+                "duration_seconds": None if started is None else ((row["ended_at"] or now) - started).total_seconds(),
+                "exit_code": row["exit_code"],
+                "queue_position": positions.get(row["id"]),
+            }
+        )
+    return data
 
 
 class RunDetailSerializer(RunListSerializer):

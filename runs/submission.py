@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 from rest_framework import serializers
 
 from accounts.models import Team
@@ -169,6 +171,43 @@ def queue_position(run: Run) -> int | None:
         Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, pk__lt=run.pk)
     )
     return ahead.count() + 1
+
+
+def queue_positions(runs: Iterable[Mapping[str, Any]]) -> dict[int, int]:
+    """``queue_position`` of many runs (mappings with id, status, queued_at, worker and
+    compute_target_id) in one query: ``{run id: position}`` for the waiting ones.
+
+    A list page would otherwise count each waiting run's predecessors separately. Numbering
+    the targets' whole queues once (ROW_NUMBER in the same order) and keeping the page's rows
+    gives the same numbers; the outer SELECT is needed because a WHERE beside the window
+    would shrink the queue being numbered.
+    """
+    waiting = [r for r in runs if r["status"] == Status.QUEUED and r["queued_at"] is not None and not r["worker"]]
+    if not waiting:
+        return {}
+    numbered = (
+        Run.objects.filter(
+            compute_target_id__in={r["compute_target_id"] for r in waiting},
+            status=Status.QUEUED,
+            worker="",
+            queued_at__isnull=False,
+        )
+        .annotate(
+            queue_rank=Window(
+                RowNumber(), partition_by=[F("compute_target_id")], order_by=[F("queued_at").asc(), F("id").asc()]
+            )
+        )
+        .values("id", "queue_rank")
+        .order_by()  # the model's ordering would only add a sort
+    )
+    sql, params = numbered.query.sql_with_params()
+    ids = [r["id"] for r in waiting]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, queue_rank FROM ({sql}) numbered WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            [*params, *ids],
+        )
+        return {int(pk): int(rank) for pk, rank in cursor.fetchall()}
 
 
 def issue_run_token(run: Run) -> str:
