@@ -128,7 +128,9 @@ CHANNEL_LAYERS = {
         # The core layer (not pubsub): group_add is confirmed before it returns, which
         # the websocket catch-up relies on; dropped batches are refilled from the DB.
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL}], "capacity": 2000, "expiry": 60},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same as the layer's
+        # blocking BZPOPMIN: under load the idle reply came late and closed the websocket.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 2000, "expiry": 60},
     }
 }
 
