@@ -333,14 +333,14 @@ def components(stack: Stack, section: Section) -> None:
 
     from channels.db import aclose_old_connections
     from channels.layers import get_channel_layer
-    from django.db import connection, transaction
+    from django.db import connection
     from django.utils import timezone
 
     from accounts.models import Team
     from compute.backends.procs import OutputPump
     from compute.models import ComputeTarget
     from environments.models import EnvironmentVersion
-    from runs.logstore import LogWriter, Pending, _store_run_lines
+    from runs.logstore import LogWriter, Row, _store_run_lines, serialize
     from runs.models import Experiment, Run
 
     team = Team.objects.get(slug="default")
@@ -358,12 +358,12 @@ def components(stack: Stack, section: Section) -> None:
     text = "line 123456 abcdefghijklmnopqrstuvwxyz"
     seq = 0
 
-    def batch(size: int = 2000) -> list[tuple[int, Pending]]:
+    def batch(size: int = 2000) -> list[Row]:
         nonlocal seq
         out = []
         for _ in range(size):
             seq += 1
-            out.append((seq, Pending(0, "stdout", text, now)))
+            out.append((seq, 0, "stdout", text, now))
         return out
 
     def per_line(fn: Callable[[], object], lines: int) -> float:
@@ -372,47 +372,52 @@ def components(stack: Stack, section: Section) -> None:
         return (time.thread_time() - t) / lines * 1e6
 
     rows: list[tuple[str, float]] = []
-    # 1. the pipe reader: readline + decode + strip, handing each line to a sink
+    # 1. the pipe reader: read 64 KiB, decode, split, hand each line to a sink
     data = (text + "\n").encode() * 100_000
     pump = OutputPump(io.BytesIO(data), lambda _t: None, "bench")
-    rows.append(("OutputPump: read, decode, strip one line (pipe reader thread)", per_line(pump.run, 100_000)))
-    # 2. LogWriter.write → queue → flusher numbering, nothing stored or published
+    rows.append(
+        ("OutputPump: read, decode, split, one sink call per line (pipe reader thread)", per_line(pump.run, 100_000))
+    )
+    # 2. the pump into LogWriter (one item and one timestamp per read) → flusher numbering, nothing stored
+    writer = LogWriter(run.pk, start_seq=0, store=lambda _r, _b: None, group="bench.nobody")
+    t = time.process_time()
+    OutputPump(io.BytesIO(data), lambda t: writer.write(0, "stdout", t), "bench").run()
+    writer.close()
+    rows.append(
+        (
+            "OutputPump → LogWriter.write (per-read handover) + flusher batching, no store (both threads)",
+            (time.process_time() - t) / 100_000 * 1e6,
+        )
+    )
+    # 2b. a line written alone (Runyard's own lines, the docker backend): one item per line
     writer = LogWriter(run.pk, start_seq=0, store=lambda _r, _b: None, group="bench.nobody")
     t = time.process_time()
     for _ in range(50_000):
         writer.write(0, "stdout", text)
     writer.close()
     rows.append(
-        ("LogWriter.write + flusher batching, no store (both threads)", (time.process_time() - t) / 50_000 * 1e6)
+        ("LogWriter.write of single lines (no pump) + flusher, no store", (time.process_time() - t) / 50_000 * 1e6)
     )
-    # 3. storing: the ORM path (runs.logstore._store_run_lines) vs one executemany
+    # 3. storing: runs.logstore._store_run_lines (COPY on PostgreSQL, executemany elsewhere)
     batches = [batch() for _ in range(10)]
 
-    def orm() -> None:
+    def store() -> None:
         for b in batches:
             _store_run_lines(run.pk, b)
 
-    rows.append(("_store_run_lines: LogLine.objects.bulk_create + log_seq UPDATE (ORM)", per_line(orm, 20_000)))
+    how = "COPY" if connection.vendor == "postgresql" else "executemany"
+    rows.append((f"_store_run_lines: {how} + log_seq UPDATE, 2000-line batches", per_line(store, 20_000)))
     batches = [batch() for _ in range(10)]
-    sql = "INSERT INTO runs_logline (run_id, seq, rank, stream, text, at) VALUES (%s, %s, %s, %s, %s, %s)"
-    if connection.vendor == "sqlite":
-        sql = sql.replace("INSERT", "INSERT OR IGNORE")
-    else:
-        sql += " ON CONFLICT DO NOTHING"
 
-    def raw() -> None:
+    def retry() -> None:
         for b in batches:
-            with transaction.atomic(), connection.cursor() as cur:
-                cur.executemany(sql, [(run.pk, sq, p.rank, p.stream, p.text, p.at) for sq, p in b])
-                Run.objects.filter(pk=run.pk, log_seq__lt=b[-1][0]).update(log_seq=b[-1][0])
+            _store_run_lines(run.pk, b, copy=False)
 
-    rows.append(("same rows with cursor.executemany in one transaction (for comparison)", per_line(raw, 20_000)))
+    rows.append(("same, INSERT … ON CONFLICT DO NOTHING executemany (a retried batch)", per_line(retry, 20_000)))
     # 4. publishing a 2000-line batch to a group with one member (msgpack + Redis)
     layer = get_channel_layer()
-    message = {
-        "type": "run.logs",
-        "lines": [{"seq": i, "rank": 0, "stream": "stdout", "text": text, "at": now.isoformat()} for i in range(2000)],
-    }
+    lines = batch()
+    message = {"type": "run.logs", "first": lines[0][0], "last": lines[-1][0], "text": serialize(lines)}
     loop = asyncio.new_event_loop()
     if layer is not None:
         loop.run_until_complete(layer.group_add("bench.one", "specific.bench!x"))
@@ -426,18 +431,17 @@ def components(stack: Stack, section: Section) -> None:
             )
         )
         loop.run_until_complete(layer.group_discard("bench.one", "specific.bench!x"))
-    # 5. the consumer: JSON-encode a batch (send_json), and deflate it (permessage-deflate)
-    payload = {"type": "logs", "lines": message["lines"]}
+    # 5. serializing a batch, once per batch in the writer, and deflating it (permessage-deflate, per watcher)
     rows.append(
         (
-            "json.dumps of the batch (consumer send_json)",
-            per_line(lambda: [json.dumps(payload) for _ in range(10)], 20_000),
+            "logstore.serialize of the batch (once, in the worker)",
+            per_line(lambda: [serialize(lines) for _ in range(10)], 20_000),
         )
     )
-    encoded = json.dumps(payload).encode()
+    encoded = serialize(lines).encode()
     rows.append(
         (
-            "zlib deflate of the JSON (websocket compression)",
+            "zlib deflate of the JSON (websocket compression, per watcher)",
             per_line(lambda: [zlib.compressobj(wbits=-15).compress(encoded) for _ in range(10)], 20_000),
         )
     )
@@ -461,9 +465,9 @@ def components(stack: Stack, section: Section) -> None:
         section.add(f"| {label} | {value:.2f} |")
     section.add("")
     section.add(
-        f"Per websocket message (any size) each watcher's consumer also pays `aclose_old_connections()` — "
-        f"a hop to the sync thread and back — before `run_logs`: {hop:.0f} µs wall each (channels "
-        "`AsyncConsumer.dispatch`)."
+        f"`aclose_old_connections()` (channels `AsyncConsumer.dispatch`, a hop to the sync thread and back): "
+        f"{hop:.0f} µs wall each; run.* events no longer pay it (one per web process per batch reaches "
+        "`runs.consumers._RunFeed`, which hands it to the watchers in memory)."
     )
     section.add("")
 

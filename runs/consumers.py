@@ -2,17 +2,29 @@
 
 Catch-up algorithm (no gap, no duplicate): join the run's group first, then send
 stored lines with seq > ``after`` page by page; live batches are handled only after
-that (Channels delivers group messages to a consumer one at a time), and each line is
-forwarded only if its seq is above the last one sent. If a live batch starts beyond
-``last_sent + 1`` (a batch was published before the subscription took, or dropped),
-the gap is read from the database first: lines are always stored before published.
+that, one at a time, and each line is forwarded only if its seq is above the last one
+sent. If a live batch starts beyond ``last_sent + 1`` (a batch was published before
+the subscription took, or dropped), the gap is read from the database first: lines are
+always stored before published.
+
+Fan-out: a web process joins a run's group once (``_RunFeed``), however many watch the
+run here, and hands each event to its watchers in memory: one Redis message per batch
+per process instead of one per watcher. ``LogWriter`` serializes each batch once; a
+watcher forwards that text as is, splicing the batches that queued up while it was
+sending into one websocket message.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import weakref
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -22,7 +34,26 @@ from runs.events import group_name, status_payload, team_group_name
 from runs.models import Run
 from runs.status import TERMINAL
 
+log = logging.getLogger(__name__)
+
 PAGE = 5000
+# Events a watcher may have waiting; beyond it log batches are dropped and the watcher
+# reads the gap from the database once it has caught up with the rest.
+INBOX = 1000
+
+
+class _RunEventsDirect:
+    """Channels awaits ``aclose_old_connections()`` (a hop through the one sync thread)
+    before every handler; run.* handlers either touch no database or go through
+    ``database_sync_to_async``, which closes old connections itself."""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"].startswith("run."):
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is not None:
+                await handler(message)
+                return
+        await super().dispatch(message)  # type: ignore[misc]
 
 
 @database_sync_to_async
@@ -51,11 +82,82 @@ def _status(run_id: int) -> dict[str, Any]:
     return status_payload(Run.objects.get(pk=run_id))
 
 
-class RunConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class _RunFeed:
+    """This process's one membership of a run's group, shared by its watchers here."""
+
+    def __init__(self, layer: Any, run_id: int) -> None:
+        self.layer = layer
+        self.run_id = run_id
+        self.watchers: set[RunConsumer] = set()
+        self.channel = ""
+        self.task: asyncio.Task[None] | None = None
+        self.lock = asyncio.Lock()
+
+    @classmethod
+    async def subscribe(cls, layer: Any, run_id: int, watcher: RunConsumer) -> _RunFeed:
+        """Return once the group membership is in effect (the catch-up relies on it)."""
+        feeds = _feeds.setdefault(asyncio.get_running_loop(), {})
+        feed = feeds.get(run_id)
+        if feed is None:
+            feed = feeds[run_id] = cls(layer, run_id)
+        # Added before any await, so a watcher leaving meanwhile does not tear the feed down.
+        feed.watchers.add(watcher)
+        try:
+            async with feed.lock:
+                if feed.task is None:
+                    feed.channel = await layer.new_channel()
+                    await layer.group_add(group_name(run_id), feed.channel)
+                    feed.task = asyncio.create_task(feed._pump(), name=f"run-feed-{run_id}")
+        except BaseException:
+            await feed.unsubscribe(watcher)
+            raise
+        return feed
+
+    async def unsubscribe(self, watcher: RunConsumer) -> None:
+        self.watchers.discard(watcher)
+        if self.watchers:
+            return
+        feeds = _feeds.get(asyncio.get_running_loop(), {})
+        if feeds.get(self.run_id) is self:
+            del feeds[self.run_id]
+        if self.task is not None:
+            self.task.cancel()
+            await self.layer.group_discard(group_name(self.run_id), self.channel)
+
+    async def _pump(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis hiccup: watchers refill any gap from the database
+                log.warning("receiving events of run %s failed", self.run_id, exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            for watcher in list(self.watchers):
+                watcher.deliver(event)
+
+
+_feeds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _RunFeed]] = weakref.WeakKeyDictionary()
+
+
+def _logs_parts(event: dict[str, Any]) -> tuple[int, int, str] | None:
+    """(first seq, last seq, the websocket message) of a run.logs event."""
+    if "text" in event:
+        return event["first"], event["last"], event["text"]
+    lines = event.get("lines") or []  # published by a worker from before "text" existed
+    if not lines:
+        return None
+    return lines[0]["seq"], lines[-1]["seq"], json.dumps({"type": "logs", "lines": lines})
+
+
+class RunConsumer(_RunEventsDirect, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """``/ws/runs/<id>/?after=<seq>``: backlog, then live lines, statuses and metrics."""
 
     run_id: int
     last_sent: int
+    feed: _RunFeed | None = None
+    drainer: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
@@ -68,14 +170,59 @@ class RunConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.last_sent = max(0, int((query.get("after") or ["0"])[0]))
         except ValueError:
             self.last_sent = 0
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.wake = asyncio.Event()
+        self.behind = False
         await self.accept()
-        await self.channel_layer.group_add(group_name(self.run_id), self.channel_name)
+        self.feed = await _RunFeed.subscribe(self.channel_layer, self.run_id, self)
         await self.send_json({"type": "status", "run": await _status(self.run_id)})
         await self._catch_up()
+        self.drainer = asyncio.create_task(self._drain(), name=f"run-watcher-{self.run_id}")
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "run_id", None) is not None:
-            await self.channel_layer.group_discard(group_name(self.run_id), self.channel_name)
+        if self.drainer is not None:
+            self.drainer.cancel()
+        if self.feed is not None:
+            await self.feed.unsubscribe(self)
+            self.feed = None
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        if len(self.inbox) >= INBOX and event.get("type") == "run.logs":
+            self.behind = True
+            return
+        self.inbox.append(event)
+        self.wake.set()
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                if not self.inbox:
+                    if self.behind:
+                        self.behind = False
+                        await self._catch_up()
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                events = list(self.inbox)
+                self.inbox.clear()
+                logs: list[dict[str, Any]] = []
+                for event in events:
+                    if event.get("type") == "run.logs":
+                        logs.append(event)
+                        continue
+                    if logs:
+                        await self._forward_logs(logs)
+                        logs = []
+                    handler = getattr(self, get_handler_name(event), None)
+                    if handler is not None:
+                        await handler(event)
+                if logs:
+                    await self._forward_logs(logs)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the client reconnects with ?after= and loses nothing
+            log.warning("watcher of run %s failed", self.run_id, exc_info=True)
+            await self.close(code=1011)
 
     async def _catch_up(self, until: int | None = None) -> None:
         while True:
@@ -89,16 +236,33 @@ class RunConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if len(lines) < PAGE:
                 return
 
+    async def _forward_logs(self, events: list[dict[str, Any]]) -> None:
+        bodies: list[str] = []
+        count = 0
+        for event in events:
+            parts = _logs_parts(event)
+            if parts is None or parts[1] <= self.last_sent:
+                continue
+            first, last, text = parts
+            if first > self.last_sent + 1 or count >= PAGE:
+                await self._send_bodies(bodies)
+                bodies, count = [], 0
+                if first > self.last_sent + 1:
+                    await self._catch_up(until=first)
+            if first <= self.last_sent:  # partly sent by a catch-up: rare, so re-encode
+                fresh = [ln for ln in json.loads(text)["lines"] if ln["seq"] > self.last_sent]
+                text = json.dumps({"type": "logs", "lines": fresh})
+            bodies.append(text[len(logstore.LOGS_PREFIX) : -len(logstore.LOGS_SUFFIX)])
+            count += last - first + 1
+            self.last_sent = last
+        await self._send_bodies(bodies)
+
+    async def _send_bodies(self, bodies: list[str]) -> None:
+        if bodies:
+            await self.send(text_data=logstore.LOGS_PREFIX + ", ".join(bodies) + logstore.LOGS_SUFFIX)
+
     async def run_logs(self, event: dict[str, Any]) -> None:
-        lines = event["lines"]
-        if not lines or lines[-1]["seq"] <= self.last_sent:
-            return
-        if lines[0]["seq"] > self.last_sent + 1:
-            await self._catch_up(until=lines[0]["seq"])
-        fresh = [ln for ln in lines if ln["seq"] > self.last_sent]
-        if fresh:
-            await self.send_json({"type": "logs", "lines": fresh})
-            self.last_sent = fresh[-1]["seq"]
+        await self._forward_logs([event])
 
     async def run_status(self, event: dict[str, Any]) -> None:
         if event["run"]["id"] != self.run_id:
@@ -127,7 +291,7 @@ def _team_ids(scope: dict[str, Any]) -> list[int]:
     return list(user.memberships.values_list("team_id", flat=True))
 
 
-class TeamRunsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class TeamRunsConsumer(_RunEventsDirect, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """``/ws/runs/``: status changes of every run in the user's teams (the run list)."""
 
     groups_joined: list[str]

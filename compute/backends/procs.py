@@ -1,7 +1,9 @@
 """Process plumbing shared by backends that start local processes.
 
 - ``OutputPump`` reads a pipe in bounded chunks (an enormous line cannot exhaust
-  memory) and hands each line to a sink; backpressure comes from the sink's queue.
+  memory: it is handed over in ``CHUNK``-byte pieces) and hands each line to a sink,
+  the lines of one read inside one ``logstore.chunk()`` so they reach the run's log
+  writer together; backpressure comes from the writer's bounded buffer.
 - ``descendants`` walks /proc to find the rank processes a launcher (torchrun,
   mpirun) started, so "every rank started" and "every rank is gone" can be checked.
 """
@@ -15,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from runs import logstore
+
 CHUNK = 64 * 1024
 
 
@@ -25,16 +29,53 @@ class OutputPump(threading.Thread):
         self.sink = sink
 
     def run(self) -> None:
-        with self.pipe:
-            while True:
-                raw = self.pipe.readline(CHUNK)
-                if not raw:
-                    # A sink that holds partial lines (mpirun's spliced tags) gives them up.
-                    flush = getattr(self.sink, "flush", None)
-                    if flush is not None:
-                        flush()
-                    return
-                self.sink(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        read = getattr(self.pipe, "read1", None) or self.pipe.read
+        sink = self.sink
+        rest = b""  # an unfinished line, at most CHUNK bytes
+        try:
+            with self.pipe:
+                while data := read(CHUNK):
+                    with logstore.chunk():
+                        rest = self._lines(rest + data if rest else data, sink)
+        finally:
+            # The process is gone (or the pipe broke): what it printed last still counts.
+            with logstore.chunk():
+                if rest:
+                    sink(_text(rest))
+                # A sink that holds partial lines (mpirun's spliced tags) gives them up.
+                flush = getattr(sink, "flush", None)
+                if flush is not None:
+                    flush()
+
+    @staticmethod
+    def _lines(data: bytes, sink: Callable[[str], None]) -> bytes:
+        """Hand the complete lines of ``data`` to ``sink``; return the unfinished rest."""
+        end = data.rfind(b"\n") + 1
+        if end:
+            text = _text(data[:end])
+            if "\r" in text:
+                lines = [line.rstrip("\r") for line in text.split("\n")]
+            else:
+                lines = text.split("\n")
+            lines.pop()  # what follows the last newline: nothing
+            for line in lines:
+                if len(line) > CHUNK:
+                    for start in range(0, len(line), CHUNK):
+                        sink(line[start : start + CHUNK])
+                else:
+                    sink(line)
+            data = data[end:]
+        # A line longer than CHUNK goes out in CHUNK-byte pieces, so memory stays bounded.
+        while len(data) > CHUNK:
+            sink(_text(data[:CHUNK]))
+            data = data[CHUNK:]
+        return data
+
+
+def _text(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="replace")
+    # PostgreSQL text cannot hold NUL: one would make the whole batch fail to store.
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def _ppid_map() -> dict[int, int]:

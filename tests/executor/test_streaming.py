@@ -112,3 +112,70 @@ def test_enormous_line_is_clipped_and_memory_bounded(live: Any, world: Any) -> N
     assert texts[-1] == "after"
     assert max(len(t) for t in texts) < 20_000
     assert sum(t.count("x") for t in texts) <= 5_000_000
+
+
+BURST = """
+import os, sys
+n = int(sys.argv[1])
+out, err = sys.stdout, sys.stderr
+for start in range(0, n, 1000):
+    out.write("".join(f"out {i}\\n" for i in range(start, min(n, start + 1000))))
+    err.write("".join(f"err {i}\\r\\n" for i in range(start, min(n, start + 1000), 100)))
+    if start == n // 2:
+        out.write("y" * 100_000 + "\\n")  # longer than the pump's 64 KiB read
+    out.flush()
+    err.flush()
+out.write("no newline before the crash")
+out.flush()
+os._exit(3)
+"""
+
+
+def test_burst_from_a_crashing_process_loses_no_line(live: Any, world: Any) -> None:
+    from runs.models import LogLine, Run
+    from tests.executor.helpers import lines
+
+    n = 200_000
+    made = submit(world.alice, {"train.py": BURST}, arguments=[str(n)])
+    streamed, statuses = asyncio.run(collect(live.url, world.alice.key, made["id"]))
+    run = Run.objects.get(pk=made["id"])
+    assert statuses[-1] == "Failed" and run.exit_code == 3, run.error
+    seqs = list(LogLine.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] == run.log_seq, "gap or duplicate in the store"
+    assert [ln["seq"] for ln in streamed] == seqs, "gap, duplicate or reorder on the websocket"
+    stdout = lines(run.pk, rank=0, stream="stdout")
+    long_pieces = [t for t in stdout if t.startswith("y")]
+    # Lines longer than the pump's read are handed over in 64 KiB pieces, each clipped.
+    assert len(long_pieces) == 2 and all("more characters cut" in t for t in long_pieces)
+    assert [t for t in stdout if not t.startswith("y")] == [f"out {i}" for i in range(n)] + [
+        "no newline before the crash"
+    ]
+    assert lines(run.pk, rank=0, stream="stderr") == [f"err {i}" for i in range(0, n, 100)]
+    assert [ln["text"] for ln in streamed if ln["rank"] == 0] == lines(run.pk, rank=0)
+
+
+def test_many_watchers_each_get_every_line_once(live: Any, world: Any) -> None:
+    # Watchers of one run share one group membership per web process; each must still
+    # get the whole log, in order, whether it joined before or while the run prints.
+    from runs.models import Run
+    from tests.conftest import wait_for
+
+    script = CHATTY.replace("time.sleep(0.05)", "time.sleep(0.3)")
+    made = submit(world.alice, {"train.py": script}, arguments=["4000"])
+
+    async def everyone() -> list[tuple[list[dict[str, Any]], list[str]]]:
+        early = [asyncio.ensure_future(collect(live.url, world.alice.key, made["id"])) for _ in range(5)]
+        await asyncio.to_thread(
+            wait_for, lambda: Run.objects.get(pk=made["id"]).log_seq > 600, timeout=60, what="some lines"
+        )
+        late = [asyncio.ensure_future(collect(live.url, world.alice.key, made["id"], after=7)) for _ in range(3)]
+        return list(await asyncio.gather(*early, *late))
+
+    results = asyncio.run(everyone())
+    run = Run.objects.get(pk=made["id"])
+    assert run.status == Status.COMPLETED
+    for index, (got, statuses) in enumerate(results):
+        start = 8 if index >= 5 else 1
+        assert statuses[-1] == "Completed"
+        assert [ln["seq"] for ln in got] == list(range(start, run.log_seq + 1)), f"watcher {index}"
+        assert [ln["text"] for ln in got if ln["rank"] == 0][-1] == "line 3999"
