@@ -9,7 +9,8 @@ the API. The stack uses an empty uv cache and a private environment directory, s
 - cache hit: later runs reuse it: how long does Preparing take, and how much of it is
   the environment lookup (from the run's system log stamps, and timed in-process);
 - warm rebuild: the built venv directory (with its completion marker) is deleted and
-  its EnvironmentBuild row reset, uv's cache kept; the next run builds it again.
+  its EnvironmentBuild row reset, uv's cache kept; the next run builds it again (from
+  the pins the cold build recorded, offline, when uv's cache still has them).
 
 Targets (DESIGN.md): a cache hit adds ≤ 50 ms; a warm rebuild ≥ 10× faster than cold.
 """
@@ -30,12 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Api, Section, Stack, parse_at, pct, verdict
 
 SCRIPT = "import numpy, six, attrs\nprint('ok', numpy.__version__)\n"
+HEAVY_SCRIPT = "import pandas, scipy, sklearn, attrs\nprint('ok', pandas.__version__)\n"
 
 
-def one_run(api: Api, env_name: str) -> dict[str, Any]:
+def one_run(api: Api, env_name: str, script: str = SCRIPT) -> dict[str, Any]:
     from environments.models import BuildLogLine, EnvironmentBuild
 
-    run = api.submit({"train.py": SCRIPT}, environment=env_name, experiment="bench-env")
+    run = api.submit({"train.py": script}, environment=env_name, experiment="bench-env")
     final = api.wait_terminal(run["id"], timeout=600, interval=0.1)
     if final["status"] != "Completed":
         raise RuntimeError(f"run {run['id']} ended {final['status']}: {final.get('error')}")
@@ -48,10 +50,15 @@ def one_run(api: Api, env_name: str) -> dict[str, Any]:
     build = EnvironmentBuild.objects.get(pk=final["build"])
     stamps = list(BuildLogLine.objects.filter(build=build).order_by("seq").values_list("text", "at"))
     uv_said = [t.strip() for t, _ in stamps if t.strip().startswith(("Resolved", "Prepared", "Installed", "Audited"))]
-    at = {t.split(" ", 1)[0]: a for t, a in stamps}
-    venv_step = at["Installing:"] - at["Building"] if "Installing:" in at and "Building" in at else None
+    at = {t.split(" ", 1)[0].rstrip(":"): a for t, a in stamps}
+    # "Installing: …" (online) or "Installing the N packages of the previous build offline …"
+    venv_step = at["Installing"] - at["Building"] if "Installing" in at and "Building" in at else None
+    offline = any(t.startswith("Installing the ") and "offline" in t for t, _ in stamps)
+    fell_back = any(t.startswith("Offline install failed") for t, _ in stamps)
     return {
-        "uv": "; ".join(uv_said),
+        "uv": ("offline from recorded pins: " if offline and not fell_back else "")
+        + ("offline failed, online: " if fell_back else "")
+        + "; ".join(uv_said),
         "venv_step": venv_step.total_seconds() if venv_step is not None else None,
         "id": run["id"],
         "preparing": history["Starting"] - history["Preparing"],
@@ -71,11 +78,20 @@ def main() -> None:
         default="configured",
         help="configured: RUNYARD_PIP_* as set (here: local file:// mirrors); pypi: PyPI itself, no extra index",
     )
+    parser.add_argument(
+        "--heavy",
+        action="store_true",
+        help="a spec with bigger packages (pandas, scipy, scikit-learn) instead of numpy, six, attrs",
+    )
     args = parser.parse_args()
     hits_n, warm_n = (3, 1) if args.quick else (10, 3)
     key, title = "env_build", "Environment builds: cold, cache hit, warm rebuild"
     if args.index == "pypi":
         key, title = "env_build_pypi", title + " (packages from PyPI itself)"
+    packages, script = ["numpy", "six"], SCRIPT
+    if args.heavy:
+        key, title = key + "_heavy", title + " (bigger packages)"
+        packages, script = ["pandas", "scipy", "scikit-learn"], HEAVY_SCRIPT
     section = Section(key, title, args.quick)
     tmp = Path(tempfile.mkdtemp(prefix="runyard-bench-env-", dir="/tmp"))
     env_dir, uv_cache = tmp / "envs", tmp / "uv-cache"
@@ -91,16 +107,16 @@ def main() -> None:
             api = stack.api()
             tag = random.randint(1, 10**9)
             name = f"bench-env-{tag}"
-            requirements = ["numpy", "six", f"attrs!=0.0.{tag}"]
+            requirements = [*packages, f"attrs!=0.0.{tag}"]
             api.post_json(
                 "/api/environments/",
                 {"name": name, "spec": {"python_version": "3.11", "pip_requirements": requirements}},
             )
             version = EnvironmentVersion.objects.filter(environment__name=name).get()
             print(f"environment {name} hash {version.content_hash[:12]}; cold build…", flush=True)
-            cold = one_run(api, name)
+            cold = one_run(api, name, script)
             print(f"cold: build {cold['build_seconds']:.2f}s, preparing {cold['preparing']:.2f}s", flush=True)
-            hits = [one_run(api, name) for _ in range(hits_n)]
+            hits = [one_run(api, name, script) for _ in range(hits_n)]
             for h in hits:
                 print(f"hit: preparing {h['preparing'] * 1000:.1f} ms, lookup {(h['lookup'] or 0) * 1000:.1f} ms")
             # The lookup alone, in this process (same database, same directory).
@@ -117,7 +133,7 @@ def main() -> None:
                 EnvironmentBuild.objects.filter(pk=cold["build_id"]).update(
                     status=EnvironmentBuild.Status.PENDING, finished_at=None
                 )
-                warm = one_run(api, name)
+                warm = one_run(api, name, script)
                 warms.append(warm)
                 print(f"warm rebuild: build {warm['build_seconds']:.2f}s, preparing {warm['preparing']:.2f}s")
             api.close()

@@ -127,7 +127,7 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
         (local, "ensure_venv", "worker:   ensure_venv (cache hit)"),
         (executor, "transition", "worker: transitions (Preparing/Starting/Running…)"),
         (local.LocalBackend, "start", "worker: LocalBackend.start (Popen)"),
-        (events, "status_changed", "any: events.status_changed (2 group_send, after commit)"),
+        (events, "status_changed", "any: events.status_changed (2 messages queued, after commit)"),
     ]
     for owner, name, label in steps:
         timers.wrap(owner, name, label)
@@ -177,25 +177,33 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
 
 
 def group_send_cost() -> str:
-    """One status message published as ``runs.events.send`` does it (``async_to_sync``
-    from a thread with no event loop: a new loop, so new Redis connections, each call)
-    vs. the same ``group_send`` on one long-lived loop (as ``LogWriter`` does)."""
+    """One status message: what ``runs.events.send`` costs its caller now (a put on the
+    process's publisher queue), the same message until it is in Redis (send + flush),
+    the old way (``async_to_sync`` from a thread with no event loop: a new loop, so new
+    Redis connections, per call) and a bare ``group_send`` on one long-lived loop."""
     import asyncio
 
+    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     from runs import events
 
     message = {"type": "run.status", "previous": "Queued", "run": {"id": 0, "status": "Preparing"}}
-    fresh = []
+    layer = get_channel_layer()
+    assert layer is not None
+    queued, delivered, fresh, kept = [], [], [], []
+    events.flush()
     for _ in range(30):
         t = time.perf_counter()
         events.send("bench.nobody", message)
+        queued.append(time.perf_counter() - t)
+        events.flush()
+        delivered.append(time.perf_counter() - t)
+    for _ in range(30):
+        t = time.perf_counter()
+        async_to_sync(layer.group_send)("bench.nobody", message)
         fresh.append(time.perf_counter() - t)
-    layer = get_channel_layer()
-    assert layer is not None
     loop = asyncio.new_event_loop()
-    kept = []
     try:
         for _ in range(30):
             t = time.perf_counter()
@@ -204,8 +212,10 @@ def group_send_cost() -> str:
     finally:
         loop.close()
     return (
-        f"One group message via `runs.events.send` (a new event loop per call): p50 {pct(fresh, 50) * 1000:.2f} ms; "
-        f"the same `group_send` on one long-lived loop: p50 {pct(kept, 50) * 1000:.2f} ms. Each status change "
+        f"One group message via `runs.events.send`: p50 {pct(queued, 50) * 1000:.3f} ms for the caller (queued to "
+        f"the process's publisher thread), {pct(delivered, 50) * 1000:.2f} ms until published (send + flush); "
+        f"before, `async_to_sync(group_send)` with a new event loop per call: p50 {pct(fresh, 50) * 1000:.2f} ms; "
+        f"a bare `group_send` on one long-lived loop: p50 {pct(kept, 50) * 1000:.2f} ms. Each status change "
         "sends two (the run's group and the team's), after commit, inside `transition()`."
     )
 

@@ -5,13 +5,23 @@ finished build whose directory still has its completion marker is a cache hit. E
 take an exclusive file lock on ``<hash>.lock`` (so concurrent runs on any process of
 this host build once), look again (the lock holder may have just finished), and build
 into the final directory: ``uv venv`` then ``uv pip install`` with the server's index
-settings and a shared uv cache (what makes warm rebuilds fast). The marker file is
-written last; a failed or canceled build removes the directory and records the log.
+settings and a shared uv cache. The marker file is written last; a failed or canceled
+build removes the directory and records the log.
+
+A successful build also writes ``<hash>.pins.json`` next to its directory: the
+interpreter it used and what ``uv pip freeze`` says was installed. Rebuilding the same
+hash (its directory was removed) then skips both slow parts of a build: interpreter
+discovery (uv runs every Python on PATH, pyenv shims included: ~0.3 s) and resolution
+against every index. It installs exactly those pins with ``--offline --no-deps`` from
+uv's cache, so the rebuilt environment has the same packages as before. When that
+fails (the cache was pruned, the index settings changed, a broken pins file) the
+directory is recreated and built the ordinary, online way.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -22,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -33,6 +44,8 @@ from environments.spec import pip_requirements_of
 from runs.logstore import LogWriter, Pending
 
 MARKER = ".runyard-complete"
+PINS_SUFFIX = ".pins.json"
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 class BuildFailed(Exception):
@@ -175,9 +188,12 @@ def _adopt(row: EnvironmentBuild, path: Path) -> None:
         EnvironmentBuild.objects.filter(pk=row.pk).update(
             status=EnvironmentBuild.Status.SUCCEEDED, path=str(path), finished_at=now, last_used_at=now
         )
-    else:
+        row.refresh_from_db()
+    elif row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
+        # Every cached run passes here, before its launch: a write (a commit, an fsync
+        # on PostgreSQL) at most once per LAST_USED_PRECISION, and no read back.
         EnvironmentBuild.objects.filter(pk=row.pk).update(last_used_at=now)
-    row.refresh_from_db()
+        row.last_used_at = now
 
 
 def _build(
@@ -195,6 +211,7 @@ def _build(
     buildlog = BuildLog(row, say)
     spec = version.spec
     started = time.monotonic()
+    pins_file = path.parent / f"{version.content_hash}{PINS_SUFFIX}"
     try:
         shutil.rmtree(path, ignore_errors=True)
         uv = uv_binary()
@@ -203,26 +220,20 @@ def _build(
         buildlog(
             f"Building environment {version} (hash {version.content_hash[:12]}) with Python {spec['python_version']}"
         )
-        _stream(
-            [uv, "venv", "--python", spec["python_version"], "--python-preference", "only-system", str(path)],
-            env,
-            buildlog,
-            canceled,
-        )
         requirements = pip_requirements_of(spec)
-        if requirements:
-            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as reqfile:
-                reqfile.write("\n".join(requirements) + "\n")
-            try:
-                buildlog("Installing: " + ", ".join(requirements))
-                _stream(
-                    [uv, "pip", "install", "--python", str(path / "bin" / "python"), "-r", reqfile.name, *index_args()],
-                    env,
-                    buildlog,
-                    canceled,
-                )
-            finally:
-                os.unlink(reqfile.name)
+        built = _read_pins(pins_file) if requirements else None
+        python = built[0] if built else _find_python(uv, spec["python_version"], env)
+        _make_venv(uv, python, path, env, buildlog, canceled)
+        if built and not _install_pins(uv, path, built[1], env, buildlog, canceled):
+            buildlog("Building online instead.")
+            shutil.rmtree(path, ignore_errors=True)
+            python = _find_python(uv, spec["python_version"], env)
+            _make_venv(uv, python, path, env, buildlog, canceled)
+            built = None
+        if requirements and not built:
+            buildlog("Installing: " + ", ".join(requirements))
+            _install(uv, path, ["-r"], requirements, env, buildlog, canceled)
+            _write_pins(pins_file, python, uv, path, env, buildlog)
         (path / MARKER).write_text(version.content_hash)
         took = time.monotonic() - started
         buildlog(f"Environment ready in {took:.1f}s.")
@@ -250,6 +261,113 @@ def _build(
         raise BuildFailed(str(exc), tail) from None
     finally:
         buildlog.close()
+
+
+_pythons: dict[str, str] = {}
+
+
+def _find_python(uv: str, python_version: str, env: dict[str, str]) -> str:
+    """The system interpreter for ``python_version``, as ``uv venv --python`` would pick
+    it; remembered for this process, since uv's discovery runs every Python on PATH."""
+    known = _pythons.get(python_version)
+    if known and os.access(known, os.X_OK):
+        return known
+    found = subprocess.run(
+        # --system: like uv venv, never the virtualenv uv finds in the working directory.
+        [uv, "python", "find", "--system", python_version, "--python-preference", "only-system"],
+        env=env,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    if found.returncode != 0 or not found.stdout.strip():
+        # uv venv repeats the discovery and logs uv's own explanation of the failure.
+        return python_version
+    _pythons[python_version] = found.stdout.strip()
+    return _pythons[python_version]
+
+
+def _make_venv(
+    uv: str, python: str, path: Path, env: dict[str, str], say: Callable[[str], None], canceled: Callable[[], bool]
+) -> None:
+    _stream([uv, "venv", "--python", python, "--python-preference", "only-system", str(path)], env, say, canceled)
+
+
+def _install(
+    uv: str,
+    path: Path,
+    options: list[str],
+    requirements: list[str],
+    env: dict[str, str],
+    say: Callable[[str], None],
+    canceled: Callable[[], bool],
+) -> None:
+    """``uv pip install`` of ``requirements`` (given through a file: ``options`` end with ``-r``)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as reqfile:
+        reqfile.write("\n".join(requirements) + "\n")
+    try:
+        _stream(
+            [uv, "pip", "install", "--python", str(path / "bin" / "python"), *options, reqfile.name, *index_args()],
+            env,
+            say,
+            canceled,
+        )
+    finally:
+        os.unlink(reqfile.name)
+
+
+def _read_pins(pins_file: Path) -> tuple[str, list[str]] | None:
+    """(interpreter, pinned requirements) of an earlier build of this hash, if usable."""
+    try:
+        data = json.loads(pins_file.read_text())
+        python, pins = data["python"], data["pins"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(python, str) or not isinstance(pins, list) or not all(isinstance(p, str) for p in pins):
+        return None
+    if not pins or not os.access(python, os.X_OK):
+        return None
+    return python, pins
+
+
+def _install_pins(
+    uv: str,
+    path: Path,
+    pins: list[str],
+    env: dict[str, str],
+    say: Callable[[str], None],
+    canceled: Callable[[], bool],
+) -> bool:
+    say(f"Installing the {len(pins)} packages of the previous build offline, from uv's cache: " + ", ".join(pins))
+    try:
+        _install(uv, path, ["--offline", "--no-deps", "-r"], pins, env, say, canceled)
+    except BuildFailed as exc:
+        say(f"Offline install failed ({exc}).")
+        return False
+    return True
+
+
+def _write_pins(
+    pins_file: Path, python: str, uv: str, path: Path, env: dict[str, str], say: Callable[[str], None]
+) -> None:
+    frozen = subprocess.run(
+        [uv, "pip", "freeze", "--python", str(path / "bin" / "python")],
+        env=env,
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    pins = [line.strip() for line in frozen.stdout.splitlines() if line.strip() and not line.startswith("#")]
+    if frozen.returncode != 0 or not pins:
+        # Only a later rebuild gets slower: it resolves online as this build did.
+        say(f"Could not record the installed packages ({frozen.stderr.strip()[-300:]}).")
+        pins_file.unlink(missing_ok=True)
+        return
+    if not os.path.isabs(python):
+        python = str((path / "bin" / "python").resolve())
+    partial = pins_file.with_name(f"{pins_file.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"python": python, "pins": pins}, indent=1) + "\n")
+    os.replace(partial, pins_file)
 
 
 def _stream(cmd: list[str], env: dict[str, str], say: Callable[[str], None], canceled: Callable[[], bool]) -> None:

@@ -136,7 +136,7 @@ class Execution:
         self.run = Run.objects.select_related("compute_target", "environment_version__environment", "experiment").get(
             pk=run_id
         )
-        self.writer = LogWriter(run_id)
+        self.writer = LogWriter(run_id, start_seq=self.run.log_seq)
         self.heartbeat = Heartbeat(run_id)
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.time_limit_hit = False
@@ -206,11 +206,17 @@ class Execution:
             if self.canceled():
                 raise Stopped()
             prepared = self.prepared = backend.prepare_environment(ctx)
-            if prepared.get("build_id"):
-                Run.objects.filter(pk=run.pk).update(build_id=prepared["build_id"])
-            if self.canceled():
-                raise Stopped()
-            self.move(Status.STARTING, "environment ready")
+            # Recorded with the move to Starting (one write less before the launch),
+            # or alone when the run stops before it gets there.
+            build = {"build_id": prepared["build_id"]} if prepared.get("build_id") else {}
+            try:
+                if self.canceled():
+                    raise Stopped()
+                self.move(Status.STARTING, "environment ready", **build)
+            except Stopped:
+                if build:
+                    Run.objects.filter(pk=run.pk).update(**build)
+                raise
             job = backend.start(ctx, prepared)
             self.watch(job)
         except Stopped:

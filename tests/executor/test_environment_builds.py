@@ -1,13 +1,19 @@
-"""Environment builds: cached by content hash, built once under concurrency, and a
-broken requirement fails the run with the build log."""
+"""Environment builds: cached by content hash, built once under concurrency, rebuilt
+offline from the recorded pins, and a broken requirement fails the run with the
+build log."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from environments.builder import PINS_SUFFIX, uv_binary
 from environments.models import BuildLogLine, EnvironmentBuild
 from runs.models import Run
 from runs.status import Status
@@ -65,3 +71,68 @@ def test_broken_requirement_fails_the_run_with_the_build_log(live: Any, world: A
     build = EnvironmentBuild.objects.filter(status="failed").latest("created_at")
     assert name in build.error
     assert Run.objects.get(pk=run.pk).running_at is None
+
+
+DATEUTIL = "import dateutil\nprint('dateutil', dateutil.__version__)\n"
+
+
+def installed(venv: Path) -> list[str]:
+    frozen = subprocess.run(
+        [uv_binary(), "pip", "freeze", "--python", str(venv / "bin" / "python")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(frozen.stdout.split())
+
+
+def build_log(build_id: int) -> list[str]:
+    return list(BuildLogLine.objects.filter(build_id=build_id).order_by("seq").values_list("text", flat=True))
+
+
+def rebuild(world: Any, venv: Path) -> Run:
+    shutil.rmtree(venv)
+    run = wait_status(submit(world.alice, {"train.py": DATEUTIL}, environment="pinned")["id"], timeout=300)
+    assert run.status == Status.COMPLETED, run.error
+    return run
+
+
+def test_rebuild_installs_the_recorded_pins_offline_and_falls_back_online(live: Any, world: Any) -> None:
+    fresh_env(world, "pinned", "python-dateutil")  # has dependencies: --no-deps must still install them
+    first = wait_status(submit(world.alice, {"train.py": DATEUTIL}, environment="pinned")["id"], timeout=300)
+    assert first.status == Status.COMPLETED, first.error
+    build = EnvironmentBuild.objects.get(pk=first.build_id)
+    venv = Path(build.path)
+    packages = installed(venv)
+    home = (venv / "pyvenv.cfg").read_text().splitlines()[0]  # the base interpreter
+    assert len(packages) > 1 and any(p.startswith("python-dateutil==") for p in packages), packages
+    pins_file = venv.parent / f"{build.content_hash}{PINS_SUFFIX}"
+    recorded = json.loads(pins_file.read_text())
+    assert sorted(recorded["pins"]) == packages
+
+    # The venv is gone (pruned, disk cleaned): the rebuild installs the same pins offline.
+    second = rebuild(world, venv)
+    assert second.build_id == build.pk
+    log = build_log(build.pk)
+    assert any(t.startswith(f"Installing the {len(packages)} packages of the previous build offline") for t in log), log
+    assert not any(t.startswith(("Installing:", "Offline install failed")) for t in log), log
+    assert installed(venv) == packages
+    assert (venv / "pyvenv.cfg").read_text().splitlines()[0] == home
+    assert any("offline" in t for t in lines(second.pk, rank=-1))  # mirrored to the run's log
+
+    # Pins uv cannot install offline: the venv is recreated and built online.
+    pins_file.write_text(json.dumps({**recorded, "pins": ["no-such-package-runyard==1.0"]}))
+    rebuild(world, venv)
+    log = build_log(build.pk)
+    assert any(t.startswith("Offline install failed") for t in log), log
+    assert any(t.startswith("Installing: python-dateutil") for t in log), log
+    assert installed(venv) == packages
+    assert sorted(json.loads(pins_file.read_text())["pins"]) == packages  # recorded again
+
+    # A pins file that is not even JSON is ignored: an ordinary online build.
+    pins_file.write_text("not json {")
+    rebuild(world, venv)
+    log = build_log(build.pk)
+    assert any(t.startswith("Installing: python-dateutil") for t in log), log
+    assert not any("offline" in t for t in log), log
+    assert installed(venv) == packages
