@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_shutdown, worker_ready
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from runs import executor
+from runs import events, executor
 from runs.lifecycle import IllegalTransition, transition
 from runs.models import Run
 from runs.status import Status
@@ -74,14 +74,18 @@ def _move(run_id: int, to: str, reason: str, **fields: Any) -> bool:
         return False
 
 
-RESUMABLE_KINDS = ("slurm",)
-
-
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def resume_run(self: Any, run_id: int) -> None:
     """Re-attach to a run whose job outlived the worker that started it."""
     Run.objects.filter(pk=run_id).update(worker=self.request.hostname or "worker", heartbeat_at=timezone.now())
     executor.Execution(run_id).resume()
+
+
+@worker_process_shutdown.connect
+def flush_events(**kwargs: Any) -> None:
+    """Publish the status messages still queued before a pool process exits: billiard
+    ends it with ``os._exit``, so ``runs.events``' atexit flush would not run."""
+    events.flush()
 
 
 @worker_ready.connect
@@ -103,9 +107,12 @@ def recover_after_restart(sender: Any = None, **kwargs: Any) -> None:
         Status.NOT_RESPONDING,
         Status.CANCEL_REQUESTED,
     ]
+    # Ended runs still naming processes or containers: the sweep failed them while no
+    # worker ran, so nothing stopped what they started.
+    leftovers = Q(status__in=[Status.FAILED, Status.CANCELED], backend_state__has_any_keys=["pids", "containers"])
     abandoned = (
         Run.objects.filter(worker=hostname)
-        .filter(Q(status__in=active) | Q(status__in=[Status.FAILED, Status.CANCELED], backend_state__has_key="pids"))
+        .filter(Q(status__in=active) | leftovers)
         .filter(Q(backend_state__reaped__isnull=True) | Q(backend_state__reaped=False))
         .select_related("compute_target")
     )
@@ -116,7 +123,7 @@ def recover_after_restart(sender: Any = None, **kwargs: Any) -> None:
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
         Run.objects.filter(pk=run.pk).update(backend_state={**(run.backend_state or {}), "reaped": True})
-        if run.status in active and run.compute_target.kind in RESUMABLE_KINDS and run.backend_state.get("job_id"):
+        if run.status in active and get_backend(run.compute_target.kind).can_resume(run.backend_state or {}):
             resume_run.apply_async(args=[run.pk], queue=run.compute_target.queue)
             continue
         if run.status == Status.CANCEL_REQUESTED:

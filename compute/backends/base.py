@@ -129,6 +129,11 @@ class Backend(abc.ABC):
     def cleanup(self, ctx: RunContext, prepared: dict[str, Any]) -> None:
         """Remove per-run resources (containers, networks); called in every case."""
 
+    def can_resume(self, state: dict[str, Any]) -> bool:
+        """Whether ``state`` (a run's ``backend_state``) names a job that outlives its
+        worker, for a restarted worker to ``reattach`` to instead of failing the run."""
+        return False
+
     def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
         """Pick up a run a previous worker started (None: it cannot be resumed)."""
         return None

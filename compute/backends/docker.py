@@ -12,6 +12,10 @@ rendezvous on ``node0``; MPI runs mpirun in ``node0`` with a host file and a sma
 remote-shell agent (``docker_rsh``) serving in the other nodes (no sshd needed);
 TensorFlow gets one container per task with TF_CONFIG naming the containers.
 The executor owns the lifecycle; this module only starts, watches and removes.
+
+Containers outlive the worker: after a restart, a run whose containers are all still
+there (running or ended) is re-attached like a Slurm job (``reattach``), its logs
+continuing where the stored log ends; only what cannot be resumed is removed.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import docker.tls
 import docker.types
 
 from compute.backends.base import Backend, Job, ProcessInfo, RunContext
-from compute.backends.docker_job import DockerJob, Node, follow_logs
+from compute.backends.docker_job import DockerJob, Node, Position, follow_logs, sink_lines
 from environments.image_builder import build_location, ensure_image, image_build_row, requirement_names
 from environments.models import EnvironmentVersion
 from environments.spec import pip_requirements_of
@@ -71,6 +75,11 @@ def instance_id() -> str:
     from django.conf import settings
 
     return hashlib.sha256(str(settings.DATA_DIR).encode()).hexdigest()[:8]
+
+
+def name_prefix(run_id: int) -> str:
+    """What every container name of the run starts with."""
+    return f"runyard-{instance_id()}-{run_id}-"
 
 
 def run_label(run_id: int) -> dict[str, str]:
@@ -193,7 +202,10 @@ class DockerBackend(Backend):
             for k in range(nodes):
                 cmd = launch.torchrun(python, cfg, args, nnodes=nodes, node_rank=k, master="node0", port=RDZV_PORT)
                 ranks = [ProcessInfo(rank=k * per_node + i, node_rank=k, local_rank=i) for i in range(per_node)]
-                node = Node(f"{prefix}-node{k}", "worker", "torchrun", ranks, node_rank=k, per_node=per_node)
+                name = f"{prefix}-node{k}"
+                # torchrun's own lines name no rank: tagged per node so each node's are told apart.
+                tag = f"[{name}] " if nodes > 1 else ""
+                node = Node(name, "worker", "torchrun", ranks, node_rank=k, per_node=per_node, tag=tag)
                 plan.append((node, cmd, {}))
         elif kind == "mpi":
             nodes = int(cfg["node_count"])
@@ -285,52 +297,63 @@ class DockerBackend(Backend):
             ctx.system_log(f"Removed {len(removed)} container(s)/network(s) of the run.")
 
     # ---- recovery ------------------------------------------------------------------
+    def can_resume(self, state: dict[str, Any]) -> bool:
+        names = state.get("containers") or []
+        # Another install's containers (same database, other DATA_DIR) are not ours to watch.
+        return bool(names) and all(str(name).startswith(f"runyard-{instance_id()}-") for name in names)
+
     def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
-        """Rebuild the job from the stored container names; None when they are gone."""
+        """Rebuild the job from the stored container names, each stream's log continuing
+        after the last stored line. A container that is gone counts as killed, and the
+        run fails saying so."""
         names = list(state.get("containers") or [])
-        if not names:
+        if not self.can_resume(state):
             return None
+        from runs.models import LogLine
+
         client = client_for(ctx.target_config)
         existing = {c.name for c in client.containers.list(all=True, filters=_label_filter(ctx.run_id))}
-        if not set(names) <= existing:
-            return None
+        lines = LogLine.objects.filter(run_id=ctx.run_id)
+        saved = state.get("logs") or {}
         nodes = []
         for name in names:
-            role, router, node_rank, per_node = state["roles"][name]
+            role, router, node_rank, per_node, *rest = state["roles"][name]
             ranks = [ProcessInfo(rank=r, node_rank=node_rank, local_rank=lr, role=ro, host=name)
                      for r, lr, ro in state["ranks"][name]]  # fmt: skip
-            node = Node(name, role, router, ranks, node_rank=node_rank, per_node=per_node, status="running")
-            follow_logs(client, ctx, node, since=int(state.get("saved_at") or 0))
+            tag = str(rest[0]) if rest else ""
+            node = Node(name, role, router, ranks, node_rank=node_rank, per_node=per_node, tag=tag, status="running")
             nodes.append(node)
+            if name not in existing:
+                node.status, node.exit_code = "gone", 137
+                ctx.system_log(f"Container {name} was removed while no worker watched the run.")
+                continue
+            resume = {}
+            for stream in ("stdout", "stderr"):
+                position = Position.of_state((saved.get(name) or {}).get(stream))
+                stored = lines.filter(sink_lines(node, stream, name_prefix(ctx.run_id))).count()
+                # Fewer stored than the saved position counts: lines still queued in the
+                # dead worker's log writer were lost, so read this stream from its start.
+                resume[stream] = (position if stored >= position.lines else Position(), stored)
+            follow_logs(client, ctx, node, resume)
         return DockerJob(client, ctx, nodes, str(state.get("network", "")))
 
     def reap_orphans(self, state: dict[str, Any]) -> None:
-        """After a worker restart: a run whose containers all ended meanwhile is finished
-        from their exit codes (outputs collected, as if it had been watched); anything
-        still running is an orphan no worker watches, and is removed (the run then fails
-        as "worker lost", like a local run)."""
+        """After a worker restart: a run whose containers are all still there, running or
+        ended, is left for ``reattach`` (the restarted worker resumes it); the resources of
+        a run that cannot be resumed (a container gone, the run no longer active, another
+        install's state) are removed, and the run fails."""
         run_id = state.get("run_id")
         if not run_id or state.get("reaped"):
             return
         from runs.models import Run
+        from runs.status import ACTIVE, Status
 
         run = Run.objects.select_related("compute_target").filter(pk=run_id).first()
         if run is None:
             return
-        from runs.status import ACTIVE
-
-        if run.status not in ACTIVE:
-            with closing(client_for(run.compute_target.config)) as client:
-                remove_run_resources(client, int(run_id))
-            return
         with closing(client_for(run.compute_target.config)) as client:
-            containers = client.containers.list(all=True, filters=_label_filter(int(run_id)))
-            states = [c.attrs.get("State", {}).get("Status", "") for c in containers]
-            ended = bool(containers) and len(containers) == len(state.get("containers") or [])
-            ended = ended and all(s in ("exited", "stopped", "dead") for s in states)
-            if not ended:
-                remove_run_resources(client, int(run_id))
-                return
-        from runs.executor import Execution
-
-        Execution(int(run_id)).resume()  # reattach → the exit codes → finalize → cleanup
+            if self.can_resume(state) and run.status in (*ACTIVE, Status.NOT_RESPONDING):
+                present = {c.name for c in client.containers.list(all=True, filters=_label_filter(int(run_id)))}
+                if set(state["containers"]) <= present:
+                    return
+            remove_run_resources(client, int(run_id))

@@ -6,6 +6,12 @@ multiplexed stream cannot be demultiplexed while following), split into lines an
 routed to ranks: torchrun's ``[N]:`` prefixes and mpirun's ``[job,rank]<stream>:``
 tags go through ``runs.launch``; a plain container's lines belong to its one rank.
 
+Logs are followed with engine timestamps so a restarted worker continues each stream
+exactly where the stored log ends (``LogFollower``): Podman's compat API stamps entries
+to the second only, so a position is (timestamp, how many entries carried it), and the
+stored lines are counted in the database, because the position saved in
+``backend_state`` (every few seconds) trails or leads what the log writer committed.
+
 Container states are read with one inspect per container at most every
 ``REFRESH_SECONDS`` (the executor polls every 50 ms). A container whose role is
 ``helper`` (an MPI node running only the remote-launch agent) or ``ps`` (a
@@ -15,13 +21,16 @@ once every deciding container ended, the rest are stopped.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from calendar import timegm
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
+from django.db.models import Q
 
 from compute.backends.base import Job, ProcessInfo, RunContext
 from runs import launch
@@ -30,6 +39,8 @@ from runs.logstore import SYSTEM_RANK
 REFRESH_SECONDS = 0.3
 NOT_DECIDING = ("helper", "ps")
 REST_GRACE_SECONDS = 3.0
+# "<RFC 3339 time> " before every log entry: seconds only from Podman, nanoseconds from Docker.
+STAMP = re.compile(rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
 
 
 @dataclass
@@ -44,16 +55,17 @@ class Node:
     exit_code: int | None = None
     oom: bool = False
     pid: int | None = None
+    tag: str = ""  # prefix for lines no rank claims, when several containers write such lines
     readers: list[threading.Thread] = field(default_factory=list)
+    followers: dict[str, LogFollower] = field(default_factory=dict)
 
 
-def line_sink(ctx: RunContext, node: Node, stream: str) -> Callable[[str], None]:
-    write = ctx.write_log
+def line_sink(write: Callable[[int, str, str], None], node: Node, stream: str) -> Callable[[str], None]:
     if node.router == "torchrun":
 
         def torch_sink(text: str) -> None:
             parsed = launch.split_torchrun_line(text, node.node_rank, node.per_node)
-            write(*(parsed[0], stream, parsed[1]) if parsed else (SYSTEM_RANK, stream, text))
+            write(*(parsed[0], stream, parsed[1]) if parsed else (SYSTEM_RANK, stream, node.tag + text))
 
         return torch_sink
     if node.router == "mpi":
@@ -64,35 +76,139 @@ def line_sink(ctx: RunContext, node: Node, stream: str) -> Callable[[str], None]
     return lambda text: write(rank, stream, text)
 
 
-def follow_logs(client: Any, ctx: RunContext, node: Node, since: int | None = None) -> None:
-    """Start the two threads that stream ``node``'s stdout and stderr into the run's log."""
+def sink_lines(node: Node, stream: str, siblings: str) -> Q:
+    """The stored log lines ``line_sink`` wrote for ``node``'s ``stream`` (``siblings``:
+    the name prefix every container of the run shares, whose agents tag their lines)."""
+    if node.router == "torchrun":
+        ranks = [info.rank for info in node.ranks]
+        untagged = Q(rank=SYSTEM_RANK, stream=stream)
+        if node.tag:
+            untagged &= Q(text__startswith=node.tag)
+        return Q(rank__in=ranks, stream=stream) | untagged
+    if node.router == "mpi":
+        agents = Q(rank=SYSTEM_RANK, text__startswith=f"[{siblings}")
+        return Q(rank__gte=0, stream=stream) | (Q(rank=SYSTEM_RANK, stream=stream) & ~agents)
+    if node.router == "none":
+        return Q(rank=SYSTEM_RANK, stream=stream, text__startswith=f"[{node.name}] ")
+    return Q(rank=node.ranks[0].rank if node.ranks else 0, stream=stream)
+
+
+def stamp_key(stamp: str) -> tuple[int, int]:
+    """(UTC seconds, nanoseconds) of an engine log timestamp, for ordering."""
+    match = STAMP.match(stamp.encode() + b" ")
+    if match is None:
+        raise ValueError(f"not an engine log timestamp: {stamp!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    seconds = timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    zone = match.group(8).decode()
+    if zone != "Z":
+        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+        seconds -= offset if zone[0] == "+" else -offset
+    return seconds, int((match.group(7) or b"0").decode().ljust(9, "0"))
+
+
+@dataclass(frozen=True)
+class Position:
+    """A line boundary in one container stream: the last entry's timestamp, how many
+    entries up to it carried exactly that timestamp, and how many lines the sink wrote
+    up to there (all counted from the container's start)."""
+
+    stamp: str = ""
+    same: int = 0
+    lines: int = 0
+
+    def as_state(self) -> list[Any]:
+        return [self.stamp, self.same, self.lines]
+
+    @classmethod
+    def of_state(cls, saved: Any) -> Position:
+        return cls(str(saved[0]), int(saved[1]), int(saved[2])) if saved else cls()
+
+
+class LogFollower:
+    """Streams one container stream into the run's log from ``start``; the first
+    ``stored`` sink lines (counted from the container's start) are already in the log
+    and are dropped."""
+
+    def __init__(
+        self, client: Any, write: Callable[[int, str, str], None], node: Node, stream: str, start: Position, stored: int
+    ) -> None:
+        self.client = client
+        self.node = node
+        self.stream = stream
+        self.start = start
+        self.stored = stored
+        self._write = write
+        self.lines = start.lines
+        self.sink = line_sink(self.count, node, stream)
+        self.position = start  # last clean line boundary: what a restarted worker resumes from
+
+    def count(self, rank: int, stream: str, text: str) -> None:
+        self.lines += 1
+        if self.lines > self.stored:
+            self._write(rank, stream, text)
+
+    def _clean(self) -> bool:
+        # mpirun interleaves ranks: a line held for its newline would be lost on a resume from here.
+        return not (isinstance(self.sink, launch.MpiLines) and self.sink.pending)
+
+    def pump(self) -> None:
+        pending = b""
+        stamp, same = "", 0
+        resume_at = stamp_key(self.start.stamp) if self.start.stamp else None
+        # Both engines take whole seconds and include that second: every entry stamped
+        # like the last consumed one comes again, and is counted off.
+        since = {"since": resume_at[0]} if resume_at else {}
+        try:
+            entries = self.client.api.logs(
+                self.node.name,
+                stdout=self.stream == "stdout",
+                stderr=self.stream == "stderr",
+                stream=True,
+                follow=True,
+                timestamps=True,
+                **since,
+            )
+            for entry in entries:
+                # One frame per log entry; an entry without a newline is part of a longer line.
+                match = STAMP.match(entry)
+                if match is None:
+                    body = entry
+                else:
+                    body = entry[match.end() :]
+                    current = match.group(0)[:-1].decode()
+                    same = same + 1 if current == stamp else 1
+                    stamp = current
+                    if resume_at is not None:
+                        key = stamp_key(stamp)
+                        if key < resume_at or (key == resume_at and same <= self.start.same):
+                            continue
+                        resume_at = None
+                pending += body
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    self.sink(raw.decode("utf-8", errors="replace").rstrip("\r"))
+                if not pending and stamp and self._clean():
+                    self.position = Position(stamp, same, self.lines)
+        except (docker.errors.APIError, OSError, ValueError):
+            pass  # the container was removed under us: nothing more to read
+        if pending:
+            self.sink(pending.decode("utf-8", errors="replace").rstrip("\r"))
+        if isinstance(self.sink, launch.MpiLines):
+            self.sink.flush()
+        if stamp and resume_at is None:
+            self.position = Position(stamp, same, self.lines)
+
+
+def follow_logs(
+    client: Any, ctx: RunContext, node: Node, resume: dict[str, tuple[Position, int]] | None = None
+) -> None:
+    """Start the two threads that stream ``node``'s stdout and stderr into the run's log
+    (``resume``: per stream, where to continue and how many lines are stored already)."""
     for stream in ("stdout", "stderr"):
-        sink = line_sink(ctx, node, stream)
-
-        def pump(stream: str = stream, sink: Callable[[str], None] = sink) -> None:
-            pending = b""
-            try:
-                chunks = client.api.logs(
-                    node.name,
-                    stdout=stream == "stdout",
-                    stderr=stream == "stderr",
-                    stream=True,
-                    follow=True,
-                    **({"since": since} if since else {}),
-                )
-                for chunk in chunks:
-                    pending += chunk
-                    *complete, pending = pending.split(b"\n")
-                    for raw in complete:
-                        sink(raw.decode("utf-8", errors="replace").rstrip("\r"))
-            except (docker.errors.APIError, OSError, ValueError):
-                pass  # the container was removed under us: nothing more to read
-            if pending:
-                sink(pending.decode("utf-8", errors="replace").rstrip("\r"))
-            if isinstance(sink, launch.MpiLines):
-                sink.flush()
-
-        thread = threading.Thread(target=pump, name=f"{node.name}-{stream}", daemon=True)
+        start, stored = (resume or {}).get(stream, (Position(), 0))
+        follower = node.followers[stream] = LogFollower(client, ctx.write_log, node, stream, start, stored)
+        thread = threading.Thread(target=follower.pump, name=f"{node.name}-{stream}", daemon=True)
         thread.start()
         node.readers.append(thread)
 
@@ -170,6 +286,9 @@ class DockerJob(Job):
     def end_reason(self) -> str | None:
         if any(node.oom for node in self.nodes):
             return "A container ran out of memory (OOMKilled)."
+        gone = [node.name for node in self.nodes if node.status == "gone"]
+        if gone:
+            return f"Container {', '.join(gone)} was removed before the run ended."
         return None
 
     def signal_all(self, sig: int) -> None:
@@ -196,7 +315,13 @@ class DockerJob(Job):
             "run_id": self.ctx.run_id,
             "containers": [node.name for node in self.nodes],
             "network": self.network,
-            "roles": {node.name: [node.role, node.router, node.node_rank, node.per_node] for node in self.nodes},
+            "roles": {
+                node.name: [node.role, node.router, node.node_rank, node.per_node, node.tag] for node in self.nodes
+            },
             "ranks": {node.name: [[i.rank, i.local_rank, i.role] for i in node.ranks] for node in self.nodes},
+            "logs": {
+                node.name: {stream: f.position.as_state() for stream, f in node.followers.items()}
+                for node in self.nodes
+            },
             "saved_at": int(time.time()),
         }

@@ -218,6 +218,9 @@ class SlurmBackend(Backend):
         slurm_poll.forget(run.compute_target_id)
         return SlurmJob(ctx, job_id, logdir, shape)
 
+    def can_resume(self, state: dict[str, Any]) -> bool:
+        return bool(state.get("job_id"))
+
     def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
         if not state.get("job_id"):
             return None
