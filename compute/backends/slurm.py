@@ -215,7 +215,7 @@ class SlurmBackend(Backend):
             raise SlurmError(f"sbatch refused the job: {result.stderr.strip() or result.stdout.strip()}")
         job_id = int(result.stdout.strip().split(";")[0])
         ctx.system_log(f"Submitted Slurm job {job_id} ({shape.nodes} node(s), {shape.world} rank(s)).")
-        slurm_poll.forget(run.compute_target_id)
+        slurm_poll.forget(run.compute_target_id, new_job_id=job_id)
         return SlurmJob(ctx, job_id, logdir, shape)
 
     def can_resume(self, state: dict[str, Any]) -> bool:

@@ -45,9 +45,15 @@ def _key(target_id: int) -> str:
     return f"runyard:slurm:{target_id}"
 
 
-def forget(target_id: int) -> None:
-    """Drop the cached states (after sbatch/scancel the next read polls again)."""
-    _redis().delete(_key(target_id) + ":lock")
+def forget(target_id: int, new_job_id: int | None = None) -> None:
+    """After sbatch/scancel the next read polls again. A new job also drops any state
+    cached under its id: Slurm reuses job ids (a reinstalled controller starts at 1
+    again), and an ended job's state is otherwise kept as final."""
+    pipe = _redis().pipeline()
+    pipe.delete(_key(target_id) + ":lock")
+    if new_job_id is not None:
+        pipe.hdel(_key(target_id), str(new_job_id))
+    pipe.execute()
 
 
 def state(target_id: int, config: dict[str, Any], job_id: int) -> dict[str, str] | None:

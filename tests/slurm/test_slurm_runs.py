@@ -67,8 +67,9 @@ def test_pytorch_two_nodes_two_processes_all_reduce(slurm_target: ComputeTarget,
     )
     run = wait_status(made["id"], timeout=600)
     assert run.status == Status.COMPLETED, run.error
+    everything = list(LogLine.objects.filter(run_id=run.pk).order_by("seq").values_list("rank", "stream", "text"))
     for rank in range(4):
-        assert f"rank {rank} of 4 sum 10.0" in lines(run.pk, rank=rank), rank
+        assert f"rank {rank} of 4 sum 10.0" in lines(run.pk, rank=rank), (rank, everything)
 
 
 @pytest.mark.slow
@@ -157,3 +158,18 @@ def test_logs_arrive_while_running(slurm_target: ComputeTarget, world: Any) -> N
     assert not LogLine.objects.filter(run_id=made["id"], text="last").exists()
     run = wait_status(made["id"], timeout=120)
     assert run.status == Status.COMPLETED and lines(run.pk, rank=0) == ["first", "last"]
+
+
+def test_state_cached_under_a_reused_job_id_is_ignored(slurm_target: ComputeTarget, world: Any) -> None:
+    # Slurm reuses job ids (a reinstalled controller starts at 1 again): an ended job's
+    # cached state must not end the new job that now carries its id.
+    from compute.backends import slurm_poll
+
+    ended = {"state": "COMPLETED", "reason": "", "nodes": "", "exit_code": "0:0", "at": 0}
+    slurm_poll._redis().hset(
+        slurm_poll._key(slurm_target.pk), mapping={str(i): json.dumps(ended) for i in range(1, 2000)}
+    )
+    made = submit(world.alice, {"train.py": "import time\ntime.sleep(8)\nprint('fresh job')\n"}, compute_target="slurm")
+    run = wait_status(made["id"], timeout=180)
+    assert run.status == Status.COMPLETED, run.error
+    assert lines(run.pk, rank=0) == ["fresh job"]
