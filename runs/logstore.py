@@ -197,11 +197,9 @@ class LogWriter:
                 self._seq = seq
                 self._flush(rows, loop, layer)
         finally:
-            if layer is not None:
-                try:
-                    loop.run_until_complete(layer.close_pools()) if hasattr(layer, "close_pools") else None
-                except Exception:
-                    pass
+            # Closing the loop closes the channel layer's connections of this loop only
+            # (channels_redis wraps loop.close). The layer's close_pools() would close
+            # every loop's, including those other threads of this process are using.
             loop.close()
             connection.close()
 

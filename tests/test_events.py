@@ -89,3 +89,22 @@ def test_messages_still_queued_at_exit_are_published(watcher: Watcher) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=120)
     assert [m["n"] for m in watcher.receive(300)] == list(range(300))
+
+
+def test_a_log_writer_ending_does_not_break_the_publisher(watcher: Watcher) -> None:
+    """Each LogWriter publishes from a loop of its own on the process's one channel
+    layer; one ending must close its own connections only, not the ones the events
+    thread is using at that moment (that lost status messages in a worker)."""
+    from runs.logstore import LogWriter
+
+    events.send(watcher.group, {"type": "run.status", "n": -1})
+    assert events.flush()  # the publisher's loop holds an open connection from here on
+    stored: list[Any] = []
+    for n in range(20):
+        writer = LogWriter(0, start_seq=0, store=lambda _run, rows: stored.extend(rows), group=watcher.group + ".logs")
+        writer.write(0, "stdout", f"line {n}")
+        events.send(watcher.group, {"type": "run.status", "n": n})
+        writer.close()
+    assert events.flush()
+    assert [m["n"] for m in watcher.receive(21)] == [-1, *range(20)]
+    assert len(stored) == 20
