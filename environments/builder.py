@@ -30,7 +30,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +57,27 @@ class BuildFailed(Exception):
 
 class BuildCanceled(Exception):
     pass
+
+
+@contextmanager
+def build_lock(path: Path, what: str, say: Callable[[str], None], canceled: Callable[[], bool]) -> Iterator[None]:
+    """Hold the per-content-hash build lock: concurrent runs asking for the same
+    environment (on this host or another sharing the folder) build it once. Waiting is
+    said once in the build log and ends early when the run is canceled."""
+    with open(path, "w") as lock:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    say(f"Waiting for another build of {what} to finish…")
+                    waited = True
+                if canceled():
+                    raise BuildCanceled() from None
+                time.sleep(0.1)
+        yield
 
 
 @dataclass(frozen=True)
@@ -154,19 +176,7 @@ def ensure_venv(
         _adopt(row, path)
         return BuiltVenv(row, path, cache_hit=True)
     say = log or (lambda _text: None)
-    with open(root / f"{content_hash}.lock", "w") as lock:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    say(f"Waiting for another build of environment {content_hash[:12]} to finish…")
-                    waited = True
-                if canceled():
-                    raise BuildCanceled() from None
-                time.sleep(0.1)
+    with build_lock(root / f"{content_hash}.lock", f"environment {content_hash[:12]}", say, canceled):
         row.refresh_from_db()
         if _complete(path, content_hash):
             _adopt(row, path)

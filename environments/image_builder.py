@@ -17,7 +17,6 @@ are not part of the content hash, so they are applied when containers start.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import re
 import tarfile
@@ -31,7 +30,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from environments.builder import BuildCanceled, BuildFailed, BuildLog
+from environments.builder import BuildCanceled, BuildFailed, BuildLog, build_lock
 from environments.models import BuildLogLine, EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
 
@@ -190,19 +189,7 @@ def ensure_image(
         return BuiltImage(row, tag, cache_hit=True)
     say = log or (lambda _text: None)
     lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"image-{tag.split(':')[1]}.lock", "w") as lock:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    say(f"Waiting for another build of image {tag} to finish…")
-                    waited = True
-                if canceled():
-                    raise BuildCanceled() from None
-                time.sleep(0.2)
+    with build_lock(lock_dir / f"image-{tag.split(':')[1]}.lock", f"image {tag}", say, canceled):
         if image_exists(client, tag):
             _adopt(row, tag)
             say(f"Image {tag} was built meanwhile; reusing it.")
