@@ -142,6 +142,8 @@ class LogFollower:
         self.lines = start.lines
         self.sink = line_sink(self.count, node, stream)
         self.position = start  # last clean line boundary: what a restarted worker resumes from
+        self.pending = b""  # the start of a line whose newline has not come yet
+        self.stamp, self.same = "", 0  # the last consumed entry (see _read)
 
     def count(self, rank: int, stream: str, text: str) -> None:
         self.lines += 1
@@ -153,51 +155,62 @@ class LogFollower:
         return not (isinstance(self.sink, launch.MpiLines) and self.sink.pending)
 
     def pump(self) -> None:
-        pending = b""
-        stamp, same = "", 0
-        resume_at = stamp_key(self.start.stamp) if self.start.stamp else None
+        try:
+            self._read(follow=True, after=(self.start.stamp, self.start.same))
+            if self.stamp:
+                # Podman may end a follow when the container exits before it delivered the
+                # last entries (seen under load: a line cut after its first write). A plain
+                # read from the last consumed entry picks up whatever the follow missed.
+                self._read(follow=False, after=(self.stamp, self.same))
+        except (docker.errors.APIError, OSError, ValueError):
+            pass  # the container was removed under us: nothing more to read
+        if self.pending:
+            self.sink(self.pending.decode("utf-8", errors="replace").rstrip("\r"))
+            self.pending = b""
+        if isinstance(self.sink, launch.MpiLines):
+            self.sink.flush()
+        if self.stamp:
+            self.position = Position(self.stamp, self.same, self.lines)
+
+    def _read(self, *, follow: bool, after: tuple[str, int]) -> None:
+        """Consume the stream's entries that come after the ``after`` entry (its stamp, and
+        how many entries before it in the same read carried that stamp)."""
+        resume_at = stamp_key(after[0]) if after[0] else None
         # Both engines take whole seconds and include that second: every entry stamped
         # like the last consumed one comes again, and is counted off.
         since = {"since": resume_at[0]} if resume_at else {}
-        try:
-            entries = self.client.api.logs(
-                self.node.name,
-                stdout=self.stream == "stdout",
-                stderr=self.stream == "stderr",
-                stream=True,
-                follow=True,
-                timestamps=True,
-                **since,
-            )
-            for entry in entries:
-                # One frame per log entry; an entry without a newline is part of a longer line.
-                match = STAMP.match(entry)
-                if match is None:
-                    body = entry
-                else:
-                    body = entry[match.end() :]
-                    current = match.group(0)[:-1].decode()
-                    same = same + 1 if current == stamp else 1
-                    stamp = current
-                    if resume_at is not None:
-                        key = stamp_key(stamp)
-                        if key < resume_at or (key == resume_at and same <= self.start.same):
-                            continue
-                        resume_at = None
-                pending += body
-                *complete, pending = pending.split(b"\n")
-                for raw in complete:
-                    self.sink(raw.decode("utf-8", errors="replace").rstrip("\r"))
-                if not pending and stamp and self._clean():
-                    self.position = Position(stamp, same, self.lines)
-        except (docker.errors.APIError, OSError, ValueError):
-            pass  # the container was removed under us: nothing more to read
-        if pending:
-            self.sink(pending.decode("utf-8", errors="replace").rstrip("\r"))
-        if isinstance(self.sink, launch.MpiLines):
-            self.sink.flush()
-        if stamp and resume_at is None:
-            self.position = Position(stamp, same, self.lines)
+        stamp, same = "", 0
+        entries = self.client.api.logs(
+            self.node.name,
+            stdout=self.stream == "stdout",
+            stderr=self.stream == "stderr",
+            stream=True,
+            follow=follow,
+            timestamps=True,
+            **since,
+        )
+        for entry in entries:
+            # One frame per log entry; an entry without a newline is part of a longer line.
+            match = STAMP.match(entry)
+            if match is None:
+                body = entry
+            else:
+                body = entry[match.end() :]
+                current = match.group(0)[:-1].decode()
+                same = same + 1 if current == stamp else 1
+                stamp = current
+                if resume_at is not None:
+                    key = stamp_key(stamp)
+                    if key < resume_at or (key == resume_at and same <= after[1]):
+                        continue
+                    resume_at = None
+                self.stamp, self.same = stamp, same
+            self.pending += body
+            *complete, self.pending = self.pending.split(b"\n")
+            for raw in complete:
+                self.sink(raw.decode("utf-8", errors="replace").rstrip("\r"))
+            if not self.pending and self.stamp and self._clean():
+                self.position = Position(self.stamp, self.same, self.lines)
 
 
 def follow_logs(
