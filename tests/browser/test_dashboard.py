@@ -14,6 +14,7 @@ from compute.models import ComputeTarget
 from runs.models import Run
 from runs.status import Status
 from tests.browser.conftest import Browser, off_loop
+from tests.conftest import wait_for
 from tests.executor.helpers import submit, wait_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.xdist_group("live")]
@@ -123,7 +124,7 @@ def test_sign_in_create_environment_submit_and_watch_a_run(browser: Browser, wor
     log.get_by_text("epoch 1 loss").wait_for(timeout=90_000)
     # Seen while the script still had seconds of epochs to go: the lines stream in, live.
     assert log.get_by_text("done training").count() == 0
-    assert Run.objects.get(pk=run_id).status == Status.RUNNING
+    wait_for(lambda: Run.objects.get(pk=run_id).status == Status.RUNNING, timeout=60, what="Running")
     log.get_by_text("FOO is baz").wait_for()
     browser.screenshot("run-logs-live", full_page=False)
 

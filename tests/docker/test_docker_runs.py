@@ -94,7 +94,8 @@ def test_cancel_stops_the_container(docker_target: ComputeTarget, world: Any, do
     script = "import time\nprint('started', flush=True)\ntime.sleep(300)\n"
     made = submit(world.alice, {"train.py": script}, compute_target="docker")
     wait_for(lambda: "started" in lines(made["id"], rank=0), timeout=300, what="the script to start")
-    assert Run.objects.get(pk=made["id"]).status == Status.RUNNING
+    # The executor sees the container started within its next state refresh.
+    wait_for(lambda: Run.objects.get(pk=made["id"]).status == Status.RUNNING, timeout=60, what="Running")
     assert world.alice.client.post(f"/api/runs/{made['id']}/cancel/").status_code in (200, 202)
     run = wait_status(made["id"], timeout=60)
     assert run.status == Status.CANCELED
