@@ -251,7 +251,7 @@ def latency(stack: Stack, section: Section, seconds: float, rate: float) -> None
 
 
 # ---- (c) fan-out --------------------------------------------------------------------
-def fanout(stack: Stack, section: Section, watchers: int, rate: float, seconds: float, compression: str | None) -> None:
+def fanout(stack: Stack, section: Section, watchers: int, rate: float, seconds: float, compression: str) -> None:
     api = stack.api()
     delay = 3.0 + watchers * 0.05  # time for every watcher to connect before the first line
     run = api.submit(
@@ -274,12 +274,20 @@ def fanout(stack: Stack, section: Section, watchers: int, rate: float, seconds: 
     async def everyone() -> list[Watch]:
         deadline = time.monotonic() + delay + seconds + 180
         tasks = [
-            watch(stack.ws_url(run["id"]), stack.token, deadline, compression=compression, connected=connected)
+            watch(
+                stack.ws_url(run["id"]),
+                stack.token,
+                deadline,
+                compression=None if compression == "off" else compression,
+                connected=connected,
+            )
             for _ in range(watchers)
         ]
         return list(await asyncio.gather(*tasks))
 
+    client_cpu = time.process_time()
     results = asyncio.run(everyone())
+    client_cpu = time.process_time() - client_cpu
     cpu_line = cpu.report()
     final = api.wait_terminal(run["id"], timeout=60)
     expected = int(rate * seconds)
@@ -295,7 +303,7 @@ def fanout(stack: Stack, section: Section, watchers: int, rate: float, seconds: 
             per_watcher_p50.append(pct(lat, 50))
     section.add(
         f"### (c) fan-out: {watchers} watchers, one run printing {rate:g} lines/s for {seconds:g} s "
-        f"(client websocket compression: {compression or 'off'})"
+        f"(client websocket compression: {compression})"
     )
     section.add("")
     section.add(
@@ -315,11 +323,18 @@ def fanout(stack: Stack, section: Section, watchers: int, rate: float, seconds: 
             f"max {max(pooled) * 1000:.0f} ms; "
             f"per-watcher p50 from {min(per_watcher_p50) * 1000:.1f} to {max(per_watcher_p50) * 1000:.1f} ms"
         )
+        series = [received - float(text.split()[2]) for text, received, _ in results[0].rank0]
+        step = max(1, len(series) // 10)
+        section.add(
+            "- watcher 0's latency along the run (every tenth of its lines): "
+            + ", ".join(f"{v * 1000:.0f}" for v in series[::step])
+            + " ms"
+        )
         section.add(
             f"- delivered {sum(counts) / max(seconds, 1e-9):,.0f} lines/s in total to the watchers; "
             f"target (all complete, p50 ≤ 30 ms) {verdict(complete == watchers and pct(pooled, 50) <= 0.030)}"
         )
-    section.add(f"- {cpu_line}")
+    section.add(f"- {cpu_line}; of it the watchers (one asyncio process: inflate, JSON, checks) {client_cpu:.1f} s")
     section.add("")
     api.close()
 
@@ -478,7 +493,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["throughput", "latency", "fanout", "components"], action="append")
     parser.add_argument("--lines", type=int)
     parser.add_argument("--watchers", type=int)
-    parser.add_argument("--fanout-compression", choices=["deflate", "off"], default="deflate")
+    parser.add_argument("--fanout-compression", choices=["deflate", "off", "both"], default="both")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     only = set(args.only or ["throughput", "latency", "fanout", "components"])
@@ -495,8 +510,9 @@ def main() -> None:
         if "latency" in only:
             latency(stack, section, 2.0 if args.quick else 5.0, 1000.0)
         if "fanout" in only:
-            compression = None if args.fanout_compression == "off" else "deflate"
-            fanout(stack, section, watchers, 1000.0, 5.0 if args.quick else 10.0, compression)
+            for compression in ("deflate", "off"):
+                if args.fanout_compression in (compression, "both"):
+                    fanout(stack, section, watchers, 1000.0, 5.0 if args.quick else 10.0, compression)
         if "components" in only:
             components(stack, section)
     section.write()

@@ -179,3 +179,32 @@ def test_many_watchers_each_get_every_line_once(live: Any, world: Any) -> None:
         assert statuses[-1] == "Completed"
         assert [ln["seq"] for ln in got] == list(range(start, run.log_seq + 1)), f"watcher {index}"
         assert [ln["text"] for ln in got if ln["rank"] == 0][-1] == "line 3999"
+
+
+def test_run_feed_takes_every_waiting_event_in_one_receive(live: Any, world: Any) -> None:
+    # A web process busy sending must not fall behind its group's queue: what waited
+    # there comes out at once, in order, and as the events that were sent.
+    import random
+
+    from channels.layers import get_channel_layer
+
+    from runs.consumers import _RunFeed
+    from runs.events import group_name
+
+    run_id = random.randrange(10**9, 2 * 10**9)  # a group no live watcher is in
+    sent = [{"type": "run.logs", "first": i, "last": i, "text": f"batch {i}"} for i in range(1, 8)]
+    sent.append({"type": "run.status", "run": {"id": run_id, "status": "Completed"}})
+
+    async def scenario() -> list[list[dict[str, Any]]]:
+        layer = get_channel_layer()
+        feed = _RunFeed(layer, run_id)
+        feed.channel = await feed._new_channel()
+        await layer.group_add(group_name(run_id), feed.channel)
+        try:
+            for event in sent:
+                await layer.group_send(group_name(run_id), event)
+            return [await feed._receive()]
+        finally:
+            await layer.group_discard(group_name(run_id), feed.channel)
+
+    assert asyncio.run(scenario()) == [sent]
