@@ -242,7 +242,7 @@ def _build(
             built = None
         if requirements and not built:
             buildlog("Installing: " + ", ".join(requirements))
-            _install(uv, path, ["-r"], requirements, env, buildlog, canceled)
+            _install(uv, path, requirements, env, buildlog, canceled)
             _write_pins(pins_file, python, uv, path, env, buildlog)
         (path / MARKER).write_text(version.content_hash)
         took = time.monotonic() - started
@@ -306,18 +306,19 @@ def _make_venv(
 def _install(
     uv: str,
     path: Path,
-    options: list[str],
     requirements: list[str],
     env: dict[str, str],
     say: Callable[[str], None],
     canceled: Callable[[], bool],
+    options: tuple[str, ...] = (),
 ) -> None:
-    """``uv pip install`` of ``requirements`` (given through a file: ``options`` end with ``-r``)."""
+    """``uv pip install [options] -r <file of requirements>`` into the venv at ``path``."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as reqfile:
         reqfile.write("\n".join(requirements) + "\n")
     try:
+        python = str(path / "bin" / "python")
         _stream(
-            [uv, "pip", "install", "--python", str(path / "bin" / "python"), *options, reqfile.name, *index_args()],
+            [uv, "pip", "install", "--python", python, *options, "-r", reqfile.name, *index_args()],
             env,
             say,
             canceled,
@@ -350,7 +351,7 @@ def _install_pins(
 ) -> bool:
     say(f"Installing the {len(pins)} packages of the previous build offline, from uv's cache: " + ", ".join(pins))
     try:
-        _install(uv, path, ["--offline", "--no-deps", "-r"], pins, env, say, canceled)
+        _install(uv, path, pins, env, say, canceled, options=("--offline", "--no-deps"))
     except BuildFailed as exc:
         say(f"Offline install failed ({exc}).")
         return False

@@ -177,16 +177,6 @@ class _RunFeed:
 _feeds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _RunFeed]] = weakref.WeakKeyDictionary()
 
 
-def _logs_parts(event: dict[str, Any]) -> tuple[int, int, str] | None:
-    """(first seq, last seq, the websocket message) of a run.logs event."""
-    if "text" in event:
-        return event["first"], event["last"], event["text"]
-    lines = event.get("lines") or []  # published by a worker from before "text" existed
-    if not lines:
-        return None
-    return lines[0]["seq"], lines[-1]["seq"], json.dumps({"type": "logs", "lines": lines})
-
-
 class RunConsumer(_RunEventsDirect, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """``/ws/runs/<id>/?after=<seq>``: backlog, then live lines, statuses and metrics."""
 
@@ -276,10 +266,9 @@ class RunConsumer(_RunEventsDirect, AsyncJsonWebsocketConsumer):  # type: ignore
         bodies: list[str] = []
         count = 0
         for event in events:
-            parts = _logs_parts(event)
-            if parts is None or parts[1] <= self.last_sent:
+            first, last, text = event["first"], event["last"], event["text"]
+            if last <= self.last_sent:
                 continue
-            first, last, text = parts
             if first > self.last_sent + 1 or count >= PAGE:
                 await self._send_bodies(bodies)
                 bodies, count = [], 0
@@ -287,7 +276,7 @@ class RunConsumer(_RunEventsDirect, AsyncJsonWebsocketConsumer):  # type: ignore
                     await self._catch_up(until=first)
             if first <= self.last_sent:  # partly sent by a catch-up: rare, so re-encode
                 fresh = [ln for ln in json.loads(text)["lines"] if ln["seq"] > self.last_sent]
-                text = json.dumps({"type": "logs", "lines": fresh})
+                text = logstore.logs_message(fresh)
             bodies.append(text[len(logstore.LOGS_PREFIX) : -len(logstore.LOGS_SUFFIX)])
             count += last - first + 1
             self.last_sent = last

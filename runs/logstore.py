@@ -237,7 +237,13 @@ def serialize(rows: list[Row]) -> str:
         if stamp is None:
             stamp = stamps[at] = at.isoformat()
         lines.append({"seq": seq, "rank": rank, "stream": stream, "text": text, "at": stamp})
-    return json.dumps({"type": "logs", "lines": lines})
+    return logs_message(lines)
+
+
+def logs_message(lines: list[dict[str, Any]]) -> str:
+    """A "logs" websocket message, built around the constants the consumers cut off
+    when they splice batches."""
+    return LOGS_PREFIX + json.dumps(lines)[1:-1] + LOGS_SUFFIX
 
 
 def _last_seq(run_id: int) -> int:

@@ -244,7 +244,7 @@ class DockerBackend(Backend):
 
     def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
         client = client_for(ctx.target_config)
-        prefix = f"runyard-{instance_id()}-{ctx.run_id}"
+        prefix = name_prefix(ctx.run_id).rstrip("-")
         remove_run_resources(client, ctx.run_id)  # an earlier attempt's leftovers
         labels = run_label(ctx.run_id)
         network = client.networks.create(prefix, driver="bridge", labels=labels)
@@ -300,7 +300,8 @@ class DockerBackend(Backend):
     def can_resume(self, state: dict[str, Any]) -> bool:
         names = state.get("containers") or []
         # Another install's containers (same database, other DATA_DIR) are not ours to watch.
-        return bool(names) and all(str(name).startswith(f"runyard-{instance_id()}-") for name in names)
+        prefix = name_prefix(int(state.get("run_id") or 0))
+        return bool(names) and all(str(name).startswith(prefix) for name in names)
 
     def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
         """Rebuild the job from the stored container names, each stream's log continuing

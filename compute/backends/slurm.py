@@ -222,7 +222,7 @@ class SlurmBackend(Backend):
         return bool(state.get("job_id"))
 
     def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
-        if not state.get("job_id"):
+        if not self.can_resume(state):
             return None
         from runs.models import Run
 
