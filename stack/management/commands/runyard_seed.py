@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from accounts.seed import ensure_admin, seed
+from stack.seed import ensure_admin, seed
 
 
 class Command(BaseCommand):

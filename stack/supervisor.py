@@ -1,0 +1,176 @@
+"""Keeps the stack's processes up: restart what crashes, give up only on a crash loop.
+
+Algorithm (one loop, every ``TICK`` seconds):
+- a child process that exited while the supervisor is not stopping counts as a crash;
+  it is restarted after a backoff that doubles with each crash inside ``window``
+  seconds (1 s, 2 s, 4 s … capped at ``max_backoff``), with a log line saying so;
+- a *check* (a service the supervisor does not own as a child, e.g. the embedded
+  Redis, which daemonizes) is probed every ``CHECK_EVERY`` seconds and restarted the
+  same way when it stops answering;
+- more than ``max_crashes`` crashes of one child inside ``window`` seconds is a crash
+  loop: everything is stopped and ``run`` returns the reason, naming the child and its
+  last exit code.
+Children get SIGTERM when the supervisor dies (PR_SET_PDEATHSIG), so a killed
+supervisor leaves no orphans behind; a graceful stop is SIGTERM, a grace period, then
+SIGKILL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+TICK = 0.2
+CHECK_EVERY = 1.0
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel sends SIGTERM to the child when its parent thread exits."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux/glibc: the supervisor's own stop still signals every child
+
+
+@dataclass
+class _Watched:
+    name: str
+    crashes: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None
+    last_code: int | None = None
+
+
+@dataclass
+class _Child(_Watched):
+    # Called at every (re)start: a restarted worker gets a new node name.
+    argv: Callable[[], list[str]] = list
+    proc: subprocess.Popen[bytes] | None = None
+
+
+@dataclass
+class _Check(_Watched):
+    alive: Callable[[], bool] = lambda: True
+    restart: Callable[[], None] = lambda: None
+    checked_at: float = 0.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        env: dict[str, str],
+        say: Callable[[str], None],
+        *,
+        max_crashes: int = 5,
+        window: float = 60.0,
+        max_backoff: float = 30.0,
+        grace: float = 15.0,
+    ) -> None:
+        self.env = env
+        self.say = say
+        self.max_crashes = max_crashes
+        self.window = window
+        self.max_backoff = max_backoff
+        self.grace = grace
+        self.children: list[_Child] = []
+        self.checks: list[_Check] = []
+        self.stopping = threading.Event()
+
+    def add(self, name: str, argv: list[str] | Callable[[], list[str]]) -> None:
+        self.children.append(_Child(name, argv=argv if callable(argv) else lambda: list(argv)))
+
+    def add_check(self, name: str, alive: Callable[[], bool], restart: Callable[[], None]) -> None:
+        self.checks.append(_Check(name, alive=alive, restart=restart))
+
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.proc.pid for c in self.children if c.proc is not None and c.proc.poll() is None}
+
+    def _start(self, child: _Child) -> None:
+        child.proc = subprocess.Popen(child.argv(), env=self.env, preexec_fn=die_with_parent)
+        child.restart_at = None
+
+    def _crashed(self, watched: _Watched, now: float, what: str) -> str | None:
+        """Count a crash; schedule the restart or return the crash-loop reason."""
+        watched.crashes.append(now)
+        while watched.crashes and watched.crashes[0] < now - self.window:
+            watched.crashes.popleft()
+        if len(watched.crashes) > self.max_crashes:
+            return (
+                f"{watched.name} crashed {len(watched.crashes)} times in {self.window:g}s "
+                f"(last: {what}); stopping Runyard."
+            )
+        delay = min(self.max_backoff, 2.0 ** (len(watched.crashes) - 1))
+        watched.restart_at = now + delay
+        self.say(f"{watched.name} {what}; restarting it in {delay:g}s.")
+        return None
+
+    def run(self) -> str | None:
+        """Start everything and supervise until ``stop()``; return a crash-loop reason or None."""
+        for child in self.children:
+            self._start(child)
+        try:
+            while not self.stopping.wait(TICK):
+                reason = self._tick(time.monotonic())
+                if reason:
+                    self.say(reason)
+                    return reason
+            return None
+        finally:
+            self.stop_all()
+
+    def _tick(self, now: float) -> str | None:
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at and not self.stopping.is_set():
+                    self._start(child)
+                    self.say(f"{child.name} restarted (pid {child.proc.pid if child.proc else '?'}).")
+                continue
+            code = child.proc.poll() if child.proc is not None else None
+            if code is None or self.stopping.is_set():
+                continue
+            child.last_code = code
+            reason = self._crashed(child, now, f"exited with code {code}")
+            if reason:
+                return reason
+        for check in self.checks:
+            if check.restart_at is not None and now < check.restart_at:
+                continue
+            if check.restart_at is None and now - check.checked_at < CHECK_EVERY:
+                continue
+            check.checked_at = now
+            if check.restart_at is not None:
+                check.restart_at = None
+                try:
+                    check.restart()
+                    self.say(f"{check.name} restarted.")
+                except Exception as exc:  # a failed restart is one more crash
+                    reason = self._crashed(check, now, f"failed to restart ({exc})")
+                    if reason:
+                        return reason
+                continue
+            if not check.alive():
+                reason = self._crashed(check, now, "stopped answering")
+                if reason:
+                    return reason
+        return None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def stop_all(self) -> None:
+        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        for proc in running:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
