@@ -470,19 +470,9 @@ class Stack:
         return open(logdir / f"{name}.log", "ab")
 
     def _start_web(self) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            self.asgi_app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--ws",
-            "websockets",
-            "--no-access-log",
-        ]
+        from stack import processes
+
+        cmd = processes.web("127.0.0.1", self.port, app=self.asgi_app)
         self.procs["web"] = subprocess.Popen(
             cmd, cwd=ROOT, env=self.env, stdout=self._log("web"), stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -502,24 +492,9 @@ class Stack:
         wait_for(up, 90, "uvicorn to answer /api/health/")
 
     def _start_worker(self) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "runyard,compute.local",
-            "-c",
-            str(self.concurrency),
-            "-n",
-            self.worker_name,
-            "--loglevel",
-            "INFO",
-            "--without-mingle",
-            "--without-gossip",
-        ]
+        from stack import processes
+
+        cmd = processes.worker(self.worker_name, concurrency=self.concurrency)
         self.procs["worker"] = subprocess.Popen(
             cmd, cwd=ROOT, env=self.env, stdout=self._log("worker"), stderr=subprocess.STDOUT, start_new_session=True
         )

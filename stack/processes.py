@@ -35,13 +35,13 @@ class WorkerName:
         return f"runyard-{self.role}-{self.nonce or secrets.token_hex(3)}@{host or socket.gethostname()}"
 
 
-def web(host: str, port: int, python: str = sys.executable) -> list[str]:
+def web(host: str, port: int, python: str = sys.executable, app: str = "config.asgi:application") -> list[str]:
     """The ASGI server: pages, API and websockets."""
     return [
         python,
         "-m",
         "uvicorn",
-        "config.asgi:application",
+        app,
         "--host",
         host,
         "--port",
