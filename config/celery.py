@@ -13,4 +13,6 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Finds runs whose worker died (see runs.tasks.sweep_heartbeats).
     "sweep-heartbeats": {"task": "runs.tasks.sweep_heartbeats", "schedule": 5.0},
+    # Queued runs whose dispatch message was lost (see runs.dispatch).
+    "sweep-queues": {"task": "runs.tasks.sweep_queues", "schedule": 5.0},
 }

@@ -6,7 +6,7 @@ import logging
 
 # Beat runs these every few seconds; Celery's "received"/"succeeded" lines for them would
 # bury everything else in the worker's console.
-HOUSEKEEPING_TASKS = ("runs.tasks.sweep_heartbeats",)
+HOUSEKEEPING_TASKS = ("runs.tasks.sweep_heartbeats", "runs.tasks.sweep_queues")
 
 
 class QuietHousekeeping(logging.Filter):

@@ -224,6 +224,8 @@ RUNYARD: dict[str, Any] = {
     "CANCEL_GRACE_SECONDS": env_float("RUNYARD_CANCEL_GRACE_SECONDS", 10.0, minimum=0),
     "HEARTBEAT_SECONDS": env_float("RUNYARD_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
     "HEARTBEAT_TIMEOUT_SECONDS": env_float("RUNYARD_HEARTBEAT_TIMEOUT_SECONDS", 60.0, minimum=1),
+    # NotResponding -> Failed ("worker lost"); None: twice the heartbeat timeout.
+    "WORKER_LOST_SECONDS": env_float("RUNYARD_WORKER_LOST_SECONDS", 0.0, minimum=0) or None,
     "LOG_LINE_MAX_CHARS": env_int("RUNYARD_LOG_LINE_MAX_CHARS", 16384, minimum=80),
     "PIP_INDEX_URL": env_str("RUNYARD_PIP_INDEX_URL", ""),
     "PIP_EXTRA_INDEX_URLS": env_list("RUNYARD_PIP_EXTRA_INDEX_URLS", []),

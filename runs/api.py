@@ -30,7 +30,7 @@ from runs.serializers import (
     run_list_data,
 )
 from runs.status import Status
-from runs.submission import Submission, submit
+from runs.submission import Submission, earlier_submit, idempotency_key, submit
 
 
 class ExperimentViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Experiment]):
@@ -150,6 +150,12 @@ class RunViewSet(
 
     @extend_schema(request=SubmitSerializer, responses={201: RunDetailSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = idempotency_key(request)
+        replay = earlier_submit(request.user, key)
+        if replay is not None:
+            # A retried POST (the first answer was lost): the run it created, not a new one.
+            data = RunDetailSerializer(replay, context={"request": request}).data
+            return Response(data, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
         incoming = SubmitSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
@@ -180,6 +186,7 @@ class RunViewSet(
                 snapshot=data.get("snapshot"),
                 resubmit_of=resubmit,
                 inputs=data.get("inputs") or [],
+                idempotency_key=key,
             )
         )
         return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)

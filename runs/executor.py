@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from audit.services import record
@@ -72,8 +72,23 @@ class Stopped(Exception):
     """The run was canceled or hit its time limit while being prepared or run."""
 
 
+class ClaimFailed(Exception):
+    """The claim could not be attempted (the database refused or dropped the
+    connection); the run is untouched and still Queued."""
+
+
 def claim(run_id: int, worker: str) -> str:
-    """'claimed', 'busy' (no capacity yet: try later) or 'gone' (not Queued any more)."""
+    """'claimed', 'busy' (no capacity yet: try later) or 'gone' (not Queued any more).
+
+    Raises ClaimFailed when the database could not be asked."""
+    try:
+        return _claim(run_id, worker)
+    except DatabaseError as exc:
+        close_old_connections()
+        raise ClaimFailed(str(exc)) from exc
+
+
+def _claim(run_id: int, worker: str) -> str:
     with transaction.atomic():
         run = Run.objects.filter(pk=run_id).values("status", "compute_target_id", "worker").first()
         if run is None or run["status"] != Status.QUEUED or run["worker"]:
@@ -93,7 +108,7 @@ def claim(run_id: int, worker: str) -> str:
                 reason=f"claimed by {worker}",
                 only_from={Status.QUEUED},
                 where={"worker": ""},
-                fields={"worker": worker, "heartbeat_at": timezone.now()},
+                fields={"worker": worker, "worker_pid": os.getpid(), "heartbeat_at": timezone.now()},
             )
         except IllegalTransition:
             return "gone"
@@ -236,7 +251,7 @@ class Execution:
             self.heartbeat.stop_event.set()
             self.teardown()
             self.heartbeat.join(timeout=5)
-            from runs.submission import kick_queue
+            from runs.dispatch import kick_queue
 
             kick_queue(run.compute_target_id)
 

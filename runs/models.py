@@ -72,6 +72,12 @@ class Run(models.Model):
     error = models.TextField(blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # The pid of the worker process executing the run, on the worker's host: recovery
+    # tells a live owner from a dead one by it (names are reused, processes are not).
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    # A client's Idempotency-Key for the POST that created the run: a retried submit
+    # returns this run instead of creating another.
+    idempotency_key = models.CharField(max_length=200, blank=True)
     build = models.ForeignKey(
         "environments.EnvironmentBuild", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
@@ -99,6 +105,14 @@ class Run(models.Model):
             models.Index(fields=["compute_target", "status", "worker", "queued_at", "id"], name="run_queue_order"),
             # The heartbeat sweep: active runs with an old heartbeat.
             models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
+        ]
+        constraints = [
+            # One run per (submitter, Idempotency-Key); also the lookup of a retried submit.
+            models.UniqueConstraint(
+                fields=["submitted_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="run_idempotency_key",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from rest_framework import serializers
@@ -19,6 +19,7 @@ from compute.models import ComputeTarget
 from environments.models import Environment, EnvironmentVersion
 from runs import distributed as dist
 from runs import inputs, snapshots
+from runs.dispatch import enqueue_after_commit as enqueue
 from runs.lifecycle import transition
 from runs.models import Experiment, Run, RunToken
 from runs.status import Status
@@ -42,6 +43,25 @@ class Submission:
     snapshot: IO[bytes] | None = None
     resubmit_of: Run | None = None
     inputs: list[Any] = field(default_factory=list)
+    idempotency_key: str = ""
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(request: Any) -> str:
+    """The request's Idempotency-Key header ("" when absent), checked."""
+    key = str(request.headers.get(IDEMPOTENCY_HEADER, "")).strip()
+    if len(key) > 200 or not key.isprintable():
+        raise serializers.ValidationError({IDEMPOTENCY_HEADER: ["Use at most 200 printable characters."]})
+    return key
+
+
+def earlier_submit(user: Any, key: str) -> Run | None:
+    """The run an earlier POST with this Idempotency-Key created, if any."""
+    if not key or not getattr(user, "is_authenticated", False):
+        return None
+    return Run.objects.filter(submitted_by=user, idempotency_key=key).first()
 
 
 def _environment(sub: Submission) -> EnvironmentVersion:
@@ -114,6 +134,26 @@ def submit(sub: Submission) -> Run:
             {"inputs": [f"Input name(s) also used in arguments: {', '.join(sorted(clash))}."]}
         )
     resolved_inputs += extra
+    try:
+        return _create(sub, shape, env_version, target, sha, size, files, resolved_inputs)
+    except IntegrityError:
+        # Two POSTs with one Idempotency-Key raced: the other one created the run.
+        earlier = earlier_submit(sub.user, sub.idempotency_key)
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _create(
+    sub: Submission,
+    shape: dict[str, Any] | None,
+    env_version: EnvironmentVersion,
+    target: ComputeTarget,
+    sha: str,
+    size: int,
+    files: list[str],
+    resolved_inputs: list[Any],
+) -> Run:
     with transaction.atomic():
         experiment, _ = Experiment.objects.get_or_create(
             team=sub.team, name=sub.experiment, defaults={"created_by": sub.user}
@@ -135,6 +175,7 @@ def submit(sub: Submission) -> Run:
             snapshot_sha256=sha,
             snapshot_size=size,
             snapshot_files=len(files),
+            idempotency_key=sub.idempotency_key,
         )
         inputs.attach(run, resolved_inputs)
         record(
@@ -155,12 +196,6 @@ def submit(sub: Submission) -> Run:
         record("runs.run.launched", actor=sub.user, obj=run, changes={"queue": target.queue})
         transaction.on_commit(lambda: enqueue(run))
     return run
-
-
-def enqueue(run: Run, countdown: float | None = None) -> None:
-    from runs.tasks import execute_run
-
-    execute_run.apply_async(args=[run.pk], queue=run.compute_target.queue, countdown=countdown)
 
 
 def queue_position(run: Run) -> int | None:
@@ -212,15 +247,3 @@ def queue_positions(runs: Iterable[Mapping[str, Any]]) -> dict[int, int]:
 
 def issue_run_token(run: Run) -> str:
     return RunToken.issue(run)
-
-
-def kick_queue(target_id: int) -> None:
-    """A slot freed up: queue the target's oldest waiting run's task at once."""
-    waiting = (
-        Run.objects.filter(compute_target_id=target_id, status=Status.QUEUED, worker="")
-        .select_related("compute_target")
-        .order_by("queued_at", "id")
-        .first()
-    )
-    if waiting is not None:
-        enqueue(waiting)

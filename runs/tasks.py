@@ -1,4 +1,5 @@
-"""Celery tasks: run execution (per compute-target queue) and the heartbeat sweep.
+"""Celery tasks: run execution (per compute-target queue), the heartbeat and queue
+sweeps, and starting recovery in each worker.
 
 Tasks take ids and look everything else up; they are queued after commit.
 """
@@ -6,16 +7,17 @@ Tasks take ids and look everything else up; they are queued after commit.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_process_shutdown, worker_ready
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from runs import events, executor
+from runs import dispatch, events, executor, recovery
 from runs.lifecycle import IllegalTransition, transition
 from runs.models import Run
 from runs.status import Status
@@ -25,13 +27,30 @@ SWEEP_SECONDS = 5.0
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
-def execute_run(self: Any, run_id: int) -> str:
+def execute_run(self: Any, run_id: int, token: str | None = None, attempt: int = 0) -> str:
+    """Claim and execute a run (see ``runs.dispatch`` for the loop this message is)."""
     worker = self.request.hostname or "worker"
-    outcome = executor.execute(run_id, worker)
+    queue = (self.request.delivery_info or {}).get("routing_key") or f"compute.{_target_name(run_id)}"
+    try:
+        outcome = executor.execute(run_id, worker)
+    except executor.ClaimFailed as exc:
+        # The claim never happened (database unreachable, too many connections): the run
+        # is still Queued. Try again with backoff instead of dropping the message.
+        delay = dispatch.retry_delay(attempt)
+        log.warning("claiming run %s failed (%s); retrying in %gs", run_id, exc.__cause__ or exc, delay)
+        _again(run_id, queue, token, delay, attempt + 1)
+        return "retry"
     if outcome == "busy":
-        queue = (self.request.delivery_info or {}).get("routing_key") or f"compute.{_target_name(run_id)}"
-        execute_run.apply_async(args=[run_id], queue=queue, countdown=1.0)
+        _again(run_id, queue, token, 1.0, 0)
     return outcome
+
+
+def _again(run_id: int, queue: str, token: str | None, delay: float, attempt: int) -> None:
+    if not dispatch.owns_loop(run_id, token):
+        return  # a newer dispatch loop took over this run
+    if token is not None:
+        dispatch.client().set(dispatch.mark_key(run_id), token, ex=dispatch.MARK_TTL)
+    execute_run.apply_async(args=[run_id], kwargs={"token": token, "attempt": attempt}, queue=queue, countdown=delay)
 
 
 def _target_name(run_id: int) -> str:
@@ -39,11 +58,19 @@ def _target_name(run_id: int) -> str:
 
 
 @shared_task(ignore_result=True)
+def sweep_queues() -> int:
+    """Waiting runs whose dispatch message was lost get a new one (``runs.dispatch``)."""
+    return dispatch.sweep_queues()
+
+
+@shared_task(ignore_result=True)
 def sweep_heartbeats() -> dict[str, int]:
     """Active runs whose worker stopped beating go NotResponding, then Failed.
 
     A run is NotResponding after HEARTBEAT_TIMEOUT without a heartbeat and Failed
-    ("worker lost") after twice that; a pending cancel simply completes.
+    ("worker lost") after WORKER_LOST_SECONDS (default twice that); a pending cancel
+    simply completes. This is the backstop for hosts where no worker runs any more:
+    a live worker's recoverer (``runs.recovery``) ends or resumes such runs sooner.
     """
     timeout = timedelta(seconds=float(settings.RUNYARD["HEARTBEAT_TIMEOUT_SECONDS"]))
     now = timezone.now()
@@ -55,9 +82,10 @@ def sweep_heartbeats() -> dict[str, int]:
     for run_id in stale.filter(owned).values_list("pk", flat=True):
         if _move(run_id, Status.NOT_RESPONDING, f"no heartbeat for {timeout.total_seconds():g}s"):
             counts["not_responding"] += 1
-    for run_id in stale.filter(status=Status.NOT_RESPONDING, heartbeat_at__lt=now - 2 * timeout).values_list(
-        "pk", flat=True
-    ):
+    lost = float(settings.RUNYARD.get("WORKER_LOST_SECONDS") or 2 * timeout.total_seconds())
+    for run_id in stale.filter(
+        status=Status.NOT_RESPONDING, heartbeat_at__lt=now - timedelta(seconds=lost)
+    ).values_list("pk", flat=True):
         if _move(run_id, Status.FAILED, "worker lost", error="The worker running this run stopped responding."):
             counts["failed"] += 1
     for run_id in stale.filter(status=Status.CANCEL_REQUESTED).values_list("pk", flat=True):
@@ -77,7 +105,9 @@ def _move(run_id: int, to: str, reason: str, **fields: Any) -> bool:
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def resume_run(self: Any, run_id: int) -> None:
     """Re-attach to a run whose job outlived the worker that started it."""
-    Run.objects.filter(pk=run_id).update(worker=self.request.hostname or "worker", heartbeat_at=timezone.now())
+    Run.objects.filter(pk=run_id).update(
+        worker=self.request.hostname or "worker", worker_pid=os.getpid(), heartbeat_at=timezone.now()
+    )
     executor.Execution(run_id).resume()
 
 
@@ -89,44 +119,52 @@ def flush_events(**kwargs: Any) -> None:
 
 
 @worker_ready.connect
-def recover_after_restart(sender: Any = None, **kwargs: Any) -> None:
-    """Runs this worker was executing when it died cannot be resumed: stop what is
-    left of their processes and end them, so none stays Running. Runs the sweep
-    already failed ("worker lost") get their leftover processes reaped too."""
-    from django.db.models import Q
+def start_recovery(sender: Any = None, **kwargs: Any) -> None:
+    """In the worker's main process: reap what runs ended while no worker ran left
+    behind, then keep recovering runs whose worker died (``runs.recovery``)."""
+    hostname = getattr(sender, "hostname", "") or ""
+    queues = _consumed_queues(sender)
+    reap_leftovers(queues)
+    global _recoverer
+    _recoverer = recovery.Recoverer(hostname, queues)
+    _recoverer.start()
 
+
+_recoverer: recovery.Recoverer | None = None
+
+
+@worker_shutting_down.connect
+def stop_recovery(**kwargs: Any) -> None:
+    if _recoverer is not None:
+        _recoverer.stop_event.set()
+
+
+def _consumed_queues(consumer: Any) -> list[str]:
+    try:
+        return sorted(q.name for q in consumer.task_consumer.queues)
+    except AttributeError:
+        return sorted(consumer.app.amqp.queues.consume_from) if consumer is not None else []
+
+
+def reap_leftovers(queues: list[str]) -> None:
+    """Ended runs still naming processes or containers: the sweep failed them while no
+    worker ran, so nothing stopped what they started."""
     from compute.backends import get_backend
 
-    hostname = getattr(sender, "hostname", "") or ""
-    log.info("recovering runs of %s", hostname)
-    active = [
-        Status.PREPARING,
-        Status.STARTING,
-        Status.RUNNING,
-        Status.FINALIZING,
-        Status.NOT_RESPONDING,
-        Status.CANCEL_REQUESTED,
-    ]
-    # Ended runs still naming processes or containers: the sweep failed them while no
-    # worker ran, so nothing stopped what they started.
-    leftovers = Q(status__in=[Status.FAILED, Status.CANCELED], backend_state__has_any_keys=["pids", "containers"])
-    abandoned = (
-        Run.objects.filter(worker=hostname)
-        .filter(Q(status__in=active) | leftovers)
+    names = [q.removeprefix("compute.") for q in queues if q.startswith("compute.")]
+    leftovers = (
+        Run.objects.filter(
+            status__in=[Status.FAILED, Status.CANCELED],
+            compute_target__name__in=names,
+            backend_state__has_any_keys=["pids", "containers"],
+        )
         .filter(Q(backend_state__reaped__isnull=True) | Q(backend_state__reaped=False))
         .select_related("compute_target")
     )
-    for run in abandoned:
-        log.info("reaping run %s (%s): %s", run.pk, run.status, run.backend_state)
+    for run in leftovers:
+        log.info("reaping leftovers of run %s (%s): %s", run.pk, run.status, run.backend_state)
         try:
             get_backend(run.compute_target.kind).reap_orphans(run.backend_state or {})
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
         Run.objects.filter(pk=run.pk).update(backend_state={**(run.backend_state or {}), "reaped": True})
-        if run.status in active and get_backend(run.compute_target.kind).can_resume(run.backend_state or {}):
-            resume_run.apply_async(args=[run.pk], queue=run.compute_target.queue)
-            continue
-        if run.status == Status.CANCEL_REQUESTED:
-            _move(run.pk, Status.CANCELED, "canceled (worker restarted)")
-        elif run.status in active:
-            _move(run.pk, Status.FAILED, "worker lost", error=f"Worker {hostname} restarted while the run was active.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from runyard.exceptions import UserErrorException
@@ -88,7 +89,12 @@ class Experiment:
         bar = ProgressBar(size, "Uploading snapshot", enabled=show_progress)
         try:
             item = self.workspace.client.post_multipart(
-                "/api/runs/", fields, [FilePart("snapshot", "snapshot.tar.gz", path=archive)], on_bytes=bar.update
+                "/api/runs/",
+                fields,
+                [FilePart("snapshot", "snapshot.tar.gz", path=archive)],
+                on_bytes=bar.update,
+                # One key per submit: a retry after a lost answer cannot create a second run.
+                idempotency_key=uuid.uuid4().hex,
             )
         finally:
             bar.close()

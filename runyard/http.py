@@ -11,6 +11,7 @@ import json
 import mimetypes
 import os
 import shutil
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +26,10 @@ from runyard.exceptions import WebserviceException, describe_error_body
 
 CHUNK = 1 << 20
 USER_AGENT = f"runyard-sdk/{__version__}"
+# Idempotent POSTs (run submission) are retried on these: 0 is "could not connect".
+RETRY_STATUSES = frozenset({0, 502, 503, 504})
+RETRIES = 3
+RETRY_BACKOFF = 1.0
 
 
 @dataclass(frozen=True)
@@ -200,12 +205,26 @@ class Client:
         files: list[FilePart],
         on_bytes: Callable[[int], None] | None = None,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
-        body = MultipartBody(fields, files, on_bytes)
-        headers = {"Content-Type": body.content_type, "Content-Length": str(len(body))}
-        with self.open("POST", path, data=iter(body), headers=headers, timeout=timeout or 3600) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
+        """POST a multipart form. With an ``idempotency_key`` the request is retried
+        (with the same key, so the server creates one object at most) when the server
+        cannot be reached or answers 502/503/504."""
+        attempts = RETRIES + 1 if idempotency_key else 1
+        for attempt in range(attempts):
+            body = MultipartBody(fields, files, on_bytes if attempt == 0 else None)
+            headers = {"Content-Type": body.content_type, "Content-Length": str(len(body))}
+            if idempotency_key:
+                headers["Idempotency-Key"] = idempotency_key
+            try:
+                with self.open("POST", path, data=iter(body), headers=headers, timeout=timeout or 3600) as response:
+                    raw = response.read()
+                return json.loads(raw) if raw else None
+            except WebserviceException as exc:
+                if attempt + 1 >= attempts or exc.status not in RETRY_STATUSES:
+                    raise
+                time.sleep(RETRY_BACKOFF * 2**attempt)
+        raise AssertionError("unreachable")
 
     def download(self, path: str, destination: str | os.PathLike[str], params: dict[str, Any] | None = None) -> Path:
         target = Path(destination)

@@ -1,0 +1,75 @@
+"""The queue never stalls and a dead executor never leaves a run behind: a lost
+dispatch message is sent again by the sweep, a killed pool child's run is ended (and
+its ranks stopped) within seconds by its worker's recoverer, and a retried submit with
+the same Idempotency-Key creates one run."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from runs import dispatch
+from runs.models import Run
+from runs.status import Status
+from tests.conftest import make_tar, wait_for
+from tests.executor.helpers import lines, submit, wait_status
+from tests.executor.test_cancel_and_limits import SLEEPER, alive, pids_of
+
+pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
+
+
+def test_a_run_whose_dispatch_message_was_lost_still_runs(live: Any, world: Any) -> None:
+    from config.celery import app
+
+    live.stop("runner")  # nothing consumes the message: it can be lost for real
+    try:
+        made = submit(world.alice, {"train.py": "print('ran after all')"})
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("compute.local")  # the message is gone…
+        dispatch.client().delete(dispatch.mark_key(made["id"]))  # …and its mark expired
+    finally:
+        live.start_worker("runner")
+    assert Run.objects.get(pk=made["id"]).status == Status.QUEUED
+    assert dispatch.sweep_queues() == 1
+    assert dispatch.sweep_queues() == 0  # the new loop's mark is fresh: no second message
+    run = wait_status(made["id"])
+    assert run.status == Status.COMPLETED
+    assert lines(made["id"], rank=0) == ["ran after all"]
+
+
+def test_a_killed_pool_child_ends_its_run_and_its_ranks(live: Any, world: Any) -> None:
+    made = submit(world.alice, {"train.py": SLEEPER})
+    wait_for(lambda: len(pids_of(made["id"])) == 2, timeout=60, what="the script to start")
+    pids = pids_of(made["id"])
+    run = wait_status(made["id"], {Status.RUNNING})
+    assert run.worker_pid and run.worker_pid != os.getpid()
+    os.kill(run.worker_pid, signal.SIGKILL)
+    # The worker's recoverer notices the dead executor, not the heartbeat timeout (60 s).
+    run = wait_status(made["id"], timeout=45)
+    assert run.status == Status.FAILED and run.status_reason == "worker lost"
+    wait_for(lambda: not any(alive(p) for p in pids), timeout=30, what="the run's processes to be stopped")
+    # The worker itself lives on and takes the next run.
+    after = submit(world.alice, {"train.py": "print('next')"})
+    assert wait_status(after["id"]).status == Status.COMPLETED
+
+
+def test_a_retried_submit_creates_one_run(live: Any, world: Any) -> None:
+    def post(actor: Any, key: str) -> Any:
+        data = {"snapshot": make_tar({"train.py": "print(1)"}), "script": "train.py", "experiment": "idem"}
+        return actor.client.post("/api/runs/", data, format="multipart", HTTP_IDEMPOTENCY_KEY=key)
+
+    first = post(world.alice, "k-123")
+    again = post(world.alice, "k-123")
+    assert first.status_code == 201 and again.status_code == 200, again.content
+    assert again.json()["id"] == first.json()["id"] and again["Idempotent-Replayed"] == "true"
+    assert Run.objects.filter(idempotency_key="k-123").count() == 1
+    # The key is the submitter's own: another user's same key is another run.
+    other = post(world.bob, "k-123")
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    bad = post(world.alice, "x" * 201)
+    assert bad.status_code == 400 and "Idempotency-Key" in bad.json()
+    wait_status(first.json()["id"])
+    wait_status(other.json()["id"])
