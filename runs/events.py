@@ -80,10 +80,15 @@ class _Publisher:
                 if layer is None:
                     continue
                 group, message = item
-                try:
-                    loop.run_until_complete(layer.group_send(group, message))
-                except Exception:  # a watcher-only feature must never break the run itself
-                    log.warning("could not publish to %s", group, exc_info=True)
+                for attempt in (1, 2):
+                    try:
+                        loop.run_until_complete(layer.group_send(group, message))
+                        break
+                    except Exception:  # a watcher-only feature must never break the run itself
+                        # After a Redis restart the first call finds the pooled connection
+                        # closed by the server; the second one reconnects.
+                        if attempt == 2:
+                            log.warning("could not publish to %s", group, exc_info=True)
         finally:
             loop.close()
 

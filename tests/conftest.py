@@ -138,6 +138,28 @@ class Stack:
         assert proc.poll() is None, (self.logdir / f"worker-{name}.log").read_text()[-3000:]
         return proc
 
+    def start_web(self, port: int) -> None:
+        log = open(self.logdir / "web.log", "ab")  # noqa: SIM115 - owned by the child process
+        self.procs["web"] = subprocess.Popen(
+            processes.web("127.0.0.1", port),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def web_up() -> bool:
+            if self.procs["web"].poll() is not None:
+                raise AssertionError((self.logdir / "web.log").read_text()[-3000:])
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        wait_for(web_up, timeout=60, what="the ASGI server")
+
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.pop(name)
         if proc.poll() is None:
@@ -162,26 +184,7 @@ def live_stack(
         "PYTHONUNBUFFERED": "1",
     }
     stack = Stack(f"http://127.0.0.1:{port}", env, {}, logdir)
-    web_log = open(logdir / "web.log", "ab")  # noqa: SIM115 - owned by the child process
-    stack.procs["web"] = subprocess.Popen(
-        processes.web("127.0.0.1", port),
-        cwd=ROOT,
-        env=env,
-        stdout=web_log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-    def web_up() -> bool:
-        if stack.procs["web"].poll() is not None:
-            raise AssertionError((logdir / "web.log").read_text()[-3000:])
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    wait_for(web_up, timeout=60, what="the ASGI server")
+    stack.start_web(port)
     stack.start_worker("runner")
     try:
         yield stack
