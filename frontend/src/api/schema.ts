@@ -839,7 +839,9 @@ export interface components {
             object_id: string;
             object_repr: string;
             team: number | null;
-            changes: unknown;
+            readonly changes: {
+                [key: string]: unknown;
+            };
             ip: string | null;
             request_id: string;
             /** @description api, admin, web, worker, sdk */
