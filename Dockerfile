@@ -3,6 +3,8 @@
 FROM node:20-bookworm-slim AS frontend
 WORKDIR /src/frontend
 COPY frontend/package.json frontend/package-lock.json ./
+# The API type generator's own package (a file: dev dependency; see its package.json).
+COPY frontend/tools/openapi/package.json tools/openapi/
 RUN npm ci --no-audit --no-fund
 COPY frontend/ ./
 RUN npm run build

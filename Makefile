@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-server
 DEV_STAMP := $(VENV)/.installed-dev
 FRONTEND_STAMP := frontend/dist/index.html
+NODE_STAMP := frontend/node_modules/.package-lock.json
 
 # .PHONY targets are commands, not files.
-.PHONY: run test install install-dev frontend lint typecheck migrations-check clean bench
+.PHONY: run test install install-dev frontend schema lint typecheck migrations-check clean bench
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PY) not found); set PY=..."; exit 1; }
@@ -26,12 +27,20 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 install: $(STAMP)
 install-dev: $(DEV_STAMP)
 
-$(FRONTEND_STAMP): $(shell find frontend/src frontend/index.html frontend/package.json -type f 2>/dev/null)
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json frontend/tools/openapi/package.json
 	@command -v npm >/dev/null 2>&1 || { echo "npm is needed to build the web app (install Node.js 20+)"; exit 1; }
 	cd frontend && (npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error)
+	@touch $(NODE_STAMP)
+
+$(FRONTEND_STAMP): $(NODE_STAMP) $(shell find frontend/src frontend/index.html -type f 2>/dev/null)
 	cd frontend && npm run build
 
 frontend: $(FRONTEND_STAMP)
+
+# The OpenAPI schema (docs/openapi.yaml) and the web app's types generated from it
+# (frontend/src/api/schema.ts): run after changing a serializer or an @extend_schema.
+schema: install-dev $(NODE_STAMP)
+	$(BIN)/python scripts/api_types.py
 
 run: install frontend
 	$(BIN)/python manage.py runyard_serve
@@ -50,6 +59,7 @@ test: install-dev frontend
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/python scripts/api_types.py --check
 	cd frontend && npm test --silent
 	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist loadgroup $(PYTEST_ARGS)
 

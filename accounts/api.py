@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import authenticate, login, logout
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken, Team
 from accounts.permissions import is_admin, user_pk
 from audit.services import record
+from config.responses import VALIDATION_ERROR, ErrorSerializer
 
 
 class CredentialsSerializer(serializers.Serializer[Any]):
@@ -41,6 +42,7 @@ class UserSerializer(serializers.Serializer[Any]):
     def get_is_admin(self, user: Any) -> bool:
         return is_admin(user)
 
+    @extend_schema_field(TeamSerializer(many=True))
     def get_teams(self, user: Any) -> Any:
         return TeamSerializer(Team.objects.filter(memberships__user=user).order_by("memberships__id"), many=True).data
 
@@ -49,6 +51,25 @@ class TokenSerializer(serializers.ModelSerializer[ApiToken]):
     class Meta:
         model = ApiToken
         fields = ["id", "name", "key_prefix", "created_at", "last_used_at", "expires_at"]
+
+
+class TokenIssuedSerializer(serializers.Serializer[Any]):
+    token = serializers.CharField(help_text="The key: shown this once, send it as `Authorization: Token <key>`.")
+    user = UserSerializer()
+
+
+class SessionSerializer(serializers.Serializer[Any]):
+    """The signed-in user's fields when ``authenticated``, else only ``authenticated``."""
+
+    authenticated = serializers.BooleanField()
+    id = serializers.IntegerField(required=False)
+    username = serializers.CharField(required=False)
+    is_admin = serializers.BooleanField(required=False)
+    teams = TeamSerializer(many=True, required=False)
+
+
+# 400: a missing field, or {"detail": ...} for wrong credentials; 429: too many attempts.
+_SIGN_IN_ERRORS = {400: VALIDATION_ERROR, 429: ErrorSerializer}
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -71,7 +92,7 @@ class ObtainTokenView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=CredentialsSerializer, responses={201: None})
+    @extend_schema(request=CredentialsSerializer, responses={201: TokenIssuedSerializer, **_SIGN_IN_ERRORS})
     def post(self, request: Request) -> Response:
         user, data = _check_credentials(request)
         if user is None:
@@ -89,14 +110,14 @@ class SessionView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(responses=UserSerializer)
+    @extend_schema(responses=SessionSerializer)
     def get(self, request: Request) -> Response:
         # 200 either way: "not signed in" is an answer, not an error (browsers log 401s).
         if not request.user.is_authenticated:
             return Response({"authenticated": False})
         return Response({"authenticated": True, **UserSerializer(request.user).data})
 
-    @extend_schema(request=CredentialsSerializer, responses=UserSerializer)
+    @extend_schema(request=CredentialsSerializer, responses={200: UserSerializer, **_SIGN_IN_ERRORS})
     def post(self, request: Request) -> Response:
         user, _ = _check_credentials(request)
         if user is None:

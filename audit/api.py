@@ -9,9 +9,12 @@ from rest_framework import serializers, viewsets
 
 from accounts.permissions import is_admin, team_ids
 from audit.models import AuditEvent
+from config.responses import documented_json
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
+    changes = documented_json({"type": "object", "additionalProperties": {}}, read_only=True)
+
     class Meta:
         model = AuditEvent
         fields = [

@@ -184,7 +184,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.responses.ResponseSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -196,6 +196,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "runs.status.Status",
         "BuildStatusEnum": "environments.models.EnvironmentBuild.Status",
+        "InputModeEnum": "runs.models.RunInput.Mode",
+        "LogStreamEnum": "runs.models.LogLine.Stream",
+        "MetricKindEnum": "runs.models.Metric.Kind",
+        "MpiTypeEnum": [("mpi", "mpi")],
+        "PyTorchTypeEnum": [("pytorch", "pytorch")],
+        "TensorflowTypeEnum": [("tensorflow", "tensorflow")],
     },
 }
 

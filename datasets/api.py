@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,8 +20,10 @@ from accounts.models import Team
 from accounts.permissions import SIGNED_IN, AdminWriteOrReadOnly, default_team, is_admin, scope_to_teams, team_ids
 from audit.mixins import AuditedViewSetMixin, snapshot
 from audit.services import diff, record
+from config.responses import CONFLICT, STRING_MAP, VALIDATION_ERROR, documented_json
 from datasets import services
 from datasets.models import Dataset, DatasetFile, DatasetVersion, Datastore
+from datasets.responses import DatastoreListingSerializer, DatastoreUploadedSerializer, UploadConflictSerializer
 from datasets.uploads import StreamingMultiPartParser
 
 UPLOAD_PARSERS = [StreamingMultiPartParser, parsers.JSONParser, parsers.FormParser]
@@ -84,7 +86,7 @@ class _Spool:
 
 # ---- datastores -----------------------------------------------------------------------
 class DatastoreSerializer(serializers.ModelSerializer[Datastore]):
-    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Datastore
@@ -106,6 +108,7 @@ class DatastoreSerializer(serializers.ModelSerializer[Datastore]):
         return attrs
 
 
+@extend_schema_view(destroy=extend_schema(responses={204: None, 400: VALIDATION_ERROR, 409: CONFLICT}))
 class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
     """Everyone signed in reads and uploads (unless read-only); admins register and edit."""
 
@@ -164,7 +167,7 @@ class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
                 },
             }
         },
-        responses={200: {"type": "object", "properties": {"uploaded": {"type": "array", "items": {"type": "string"}}}}},
+        responses={200: DatastoreUploadedSerializer, 400: VALIDATION_ERROR, 409: UploadConflictSerializer},
     )
     @action(detail=True, methods=["post"], parser_classes=UPLOAD_PARSERS)
     def upload(self, request: Request, pk: str | None = None) -> Response:
@@ -185,7 +188,9 @@ class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
                 raise _error(exc) from None
         return Response({"uploaded": done})
 
-    @extend_schema(parameters=[OpenApiParameter("path", str)])
+    @extend_schema(
+        parameters=[OpenApiParameter("path", str)], responses={200: DatastoreListingSerializer, 400: VALIDATION_ERROR}
+    )
     @action(detail=True, methods=["get"])
     def files(self, request: Request, pk: str | None = None) -> Response:
         """One folder of the datastore: its files and subfolders (at most 1000 entries)."""
@@ -204,8 +209,9 @@ class DatasetFileSerializer(serializers.ModelSerializer[DatasetFile]):
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
-    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    datastore: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    datastore: Any = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    tags = documented_json(STRING_MAP, required=False)
     dataset_name = serializers.CharField(source="dataset.name", read_only=True)
 
     class Meta:
@@ -242,7 +248,7 @@ class DatasetVersionDetailSerializer(DatasetVersionSerializer):
 
 class DatasetSerializer(serializers.ModelSerializer[Dataset]):
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
-    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     latest_version = serializers.SerializerMethodField()
     version_count = serializers.SerializerMethodField()
 
@@ -251,6 +257,7 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
         validators: list[Any] = []  # uniqueness per team is checked in validate()
         fields = ["id", "name", "team", "description", "latest_version", "version_count", "created_by", "created_at"]
 
+    @extend_schema_field(DatasetVersionSerializer(allow_null=True))
     def get_latest_version(self, dataset: Dataset) -> dict[str, Any] | None:
         latest = dataset.versions.select_related("datastore", "created_by").order_by("-version").first()
         return DatasetVersionSerializer(latest).data if latest else None
@@ -328,6 +335,7 @@ def _register(dataset: Dataset, request: Request) -> DatasetVersion:
         raise _error(exc) from None
 
 
+@extend_schema_view(destroy=extend_schema(responses={204: None, 409: CONFLICT}))
 class DatasetViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Dataset]):
     """File datasets of the user's teams; each registration adds an immutable version."""
 
@@ -351,9 +359,11 @@ class DatasetViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Dataset]):
             return _conflict(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(methods=["GET"], responses=DatasetVersionSerializer(many=True), filters=False)
     @extend_schema(
+        methods=["POST"],
         request=VERSION_UPLOAD_SCHEMA,
-        responses={200: DatasetVersionSerializer(many=True), 201: DatasetVersionSerializer},
+        responses={201: DatasetVersionSerializer, 400: VALIDATION_ERROR},
     )
     @action(detail=True, methods=["get", "post"], parser_classes=UPLOAD_PARSERS)
     def versions(self, request: Request, pk: str | None = None) -> Response:
@@ -371,7 +381,7 @@ class DatasetViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Dataset]):
             version = _register(dataset, request)
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=VERSION_UPLOAD_SCHEMA, responses={201: DatasetVersionSerializer})
+    @extend_schema(request=VERSION_UPLOAD_SCHEMA, responses={201: DatasetVersionSerializer, 400: VALIDATION_ERROR})
     @action(detail=False, methods=["post"], parser_classes=UPLOAD_PARSERS)
     def register(self, request: Request) -> Response:
         """Azure's ``dataset.register(ws, name)``: create the dataset named ``name`` if it
@@ -403,6 +413,10 @@ class DatasetViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Dataset]):
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    partial_update=extend_schema(responses={200: DatasetVersionSerializer, 400: VALIDATION_ERROR}),
+    destroy=extend_schema(responses={204: None, 409: CONFLICT}),
+)
 class DatasetVersionViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -7,7 +7,13 @@ from typing import Any
 import django_filters
 from django.db import transaction
 from django.db.models import Count, Q
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -18,13 +24,22 @@ from accounts.permissions import SIGNED_IN, default_team, is_admin, team_ids
 from audit.mixins import snapshot
 from audit.services import diff, record
 from config.api import body
+from config.responses import NOT_FOUND, VALIDATION_ERROR, documented_json
 from environments import spec as specs
 from environments.models import RESERVED_PREFIX, BuildLogLine, Environment, EnvironmentBuild, EnvironmentVersion
+from environments.responses import (
+    BuildLogPageSerializer,
+    EnvironmentSpecSerializer,
+    EnvironmentVersionCreateSerializer,
+)
 
 
 class EnvironmentVersionSerializer(serializers.ModelSerializer[EnvironmentVersion]):
     environment_name = serializers.CharField(source="environment.name", read_only=True)
-    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    spec = documented_json(EnvironmentSpecSerializer, read_only=True)
 
     class Meta:
         model = EnvironmentVersion
@@ -48,7 +63,9 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
     version_description = serializers.CharField(write_only=True, required=False, allow_blank=True)
     latest_version = serializers.SerializerMethodField()
     version_count = serializers.IntegerField(read_only=True)
-    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Environment
@@ -67,6 +84,7 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
             "created_at",
         ]
 
+    @extend_schema_field(EnvironmentVersionSerializer(allow_null=True))
     def get_latest_version(self, env: Environment) -> dict[str, Any] | None:
         latest = env.latest_version()
         return EnvironmentVersionSerializer(latest).data if latest else None
@@ -134,6 +152,7 @@ class EnvironmentFilter(django_filters.FilterSet):
         fields = ["name", "curated", "team"]
 
 
+@extend_schema_view(destroy=extend_schema(responses={204: None, 400: VALIDATION_ERROR}))
 class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
     """Curated environments are visible to all; custom ones to their team."""
 
@@ -188,8 +207,13 @@ class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
         )
         instance.delete()
 
-    @extend_schema(request=EnvironmentSerializer, responses=EnvironmentVersionSerializer(many=True))
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(methods=["GET"], responses=EnvironmentVersionSerializer(many=True), filters=False)
+    @extend_schema(
+        methods=["POST"],
+        request=EnvironmentVersionCreateSerializer,
+        responses={201: EnvironmentVersionSerializer, 400: VALIDATION_ERROR},
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def versions(self, request: Request, pk: str | None = None) -> Response:
         """GET lists versions, newest first; POST {"spec": {...}} registers a new one."""
         env = self.get_object()
@@ -209,7 +233,7 @@ class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
 
 
 class EnvironmentBuildSerializer(serializers.ModelSerializer[EnvironmentBuild]):
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = EnvironmentBuild
@@ -237,7 +261,7 @@ class EnvironmentVersionViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentVersion
 
     @extend_schema(
         request=inline_serializer("BuildRequest", {"compute_target": serializers.CharField(required=False)}),
-        responses={202: EnvironmentBuildSerializer},
+        responses={202: EnvironmentBuildSerializer, 400: VALIDATION_ERROR},
     )
     @action(detail=True, methods=["post"])
     def build(self, request: Request, pk: str | None = None) -> Response:
@@ -284,6 +308,10 @@ class EnvironmentBuildViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentBuild]):
             builds = builds.filter(content_hash__in=visible)
         return builds.order_by("-created_at")
 
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)],
+        responses={200: BuildLogPageSerializer, 400: VALIDATION_ERROR, 404: NOT_FOUND},
+    )
     @action(detail=True, methods=["get"])
     def log(self, request: Request, pk: str | None = None) -> Response:
         """Lines after ``?after=<seq>`` (default 0), at most ``?limit=`` (default 1000)."""

@@ -8,6 +8,7 @@ import django_filters
 from django.db.models import Q
 from django.db.models.fields.json import KeyTransform
 from django.http import FileResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, parsers, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,14 +19,26 @@ from accounts.authentication import RunScope
 from accounts.permissions import SIGNED_IN, TeamObjectPermission, default_team, scope_to_teams
 from audit.mixins import AuditedViewSetMixin
 from config.api import NewestFirstCursorPagination, body
+from config.responses import NOT_FOUND, VALIDATION_ERROR
 from runs import artifacts, cancellation, logstore, metricstore
 from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
     RUN_LIST_COLUMNS,
+    ArtifactSerializer,
+    ArtifactStoredSerializer,
+    ArtifactUploadSerializer,
+    CancelSerializer,
     ExperimentSerializer,
+    LogPageSerializer,
     MetricPointSerializer,
+    MetricSeriesSerializer,
+    MetricsStoredSerializer,
     RunDetailSerializer,
+    RunInputSerializer,
     RunListSerializer,
+    RunProcessSerializer,
+    RunTagsSerializer,
+    StatusChangeSerializer,
     SubmitSerializer,
     run_list_data,
 )
@@ -148,7 +161,7 @@ class RunViewSet(
             return RunListSerializer
         return RunDetailSerializer
 
-    @extend_schema(request=SubmitSerializer, responses={201: RunDetailSerializer})
+    @extend_schema(request=SubmitSerializer, responses={201: RunDetailSerializer, 400: VALIDATION_ERROR})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = idempotency_key(request)
         replay = earlier_submit(request.user, key)
@@ -191,6 +204,7 @@ class RunViewSet(
         )
         return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=CancelSerializer, responses=RunDetailSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Ask for the run to stop: SIGTERM to every rank, a grace period, then SIGKILL."""
@@ -198,7 +212,8 @@ class RunViewSet(
         run = cancellation.request_cancel(run, request.user, reason=str(body(request).get("reason", "")))
         return Response(RunDetailSerializer(run, context={"request": request}).data)
 
-    @action(detail=True, methods=["get"], url_path="status-history")
+    @extend_schema(responses=StatusChangeSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], url_path="status-history", pagination_class=None)
     def status_history(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
         rows = RunStatusChange.objects.filter(run=run).select_related("actor").order_by("at", "id")
@@ -215,7 +230,8 @@ class RunViewSet(
             ]
         )
 
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses=RunProcessSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], pagination_class=None)
     def processes(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
         return Response(
@@ -236,7 +252,8 @@ class RunViewSet(
             ]
         )
 
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses=RunInputSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], pagination_class=None)
     def inputs(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
         return Response(
@@ -255,7 +272,8 @@ class RunViewSet(
         )
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int), OpenApiParameter("rank", int), OpenApiParameter("limit", int)]
+        parameters=[OpenApiParameter("after", int), OpenApiParameter("rank", int), OpenApiParameter("limit", int)],
+        responses={200: LogPageSerializer, 400: VALIDATION_ERROR},
     )
     @action(detail=True, methods=["get"])
     def logs(self, request: Request, pk: str | None = None) -> Response:
@@ -276,6 +294,7 @@ class RunViewSet(
             }
         )
 
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     @action(detail=True, methods=["get"], url_path="logs/download")
     def logs_download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         run = self.get_object()
@@ -283,7 +302,12 @@ class RunViewSet(
         response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.log"'
         return response
 
-    @extend_schema(request=MetricPointSerializer(many=True))
+    @extend_schema(methods=["GET"], parameters=[OpenApiParameter("name", str)], responses=MetricSeriesSerializer)
+    @extend_schema(
+        methods=["POST"],
+        request=MetricPointSerializer(many=True),
+        responses={201: MetricsStoredSerializer, 400: VALIDATION_ERROR},
+    )
     @action(detail=True, methods=["get", "post"])
     def metrics(self, request: Request, pk: str | None = None) -> Response:
         """GET: points grouped by name (``?name=`` for one). POST: a batch of points."""
@@ -296,7 +320,13 @@ class RunViewSet(
             return Response({"stored": stored}, status=status.HTTP_201_CREATED)
         return Response(metricstore.grouped(run.pk, request.query_params.get("name")))
 
-    @action(detail=True, methods=["get", "post"], parser_classes=[parsers.MultiPartParser])
+    @extend_schema(methods=["GET"], responses=ArtifactSerializer(many=True), filters=False)
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": ArtifactUploadSerializer},
+        responses={201: ArtifactStoredSerializer, 400: VALIDATION_ERROR},
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=[parsers.MultiPartParser], pagination_class=None)
     def artifacts(self, request: Request, pk: str | None = None) -> Response:
         """GET lists artifacts; POST uploads one (``file`` + ``name``)."""
         run = self.get_object()
@@ -314,7 +344,10 @@ class RunViewSet(
             ]
         )
 
-    @extend_schema(parameters=[OpenApiParameter("path", str, required=True)])
+    @extend_schema(
+        parameters=[OpenApiParameter("path", str, required=True)],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: NOT_FOUND},
+    )
     @action(detail=True, methods=["get"], url_path="artifacts/download")
     def artifact_download(self, request: Request, pk: str | None = None) -> FileResponse:
         run = self.get_object()
@@ -324,6 +357,7 @@ class RunViewSet(
             raise exceptions.NotFound(f"No artifact '{path}' on run {run.pk}.")
         return FileResponse(open(artifacts.file_of(art), "rb"), as_attachment=True, filename=path.rsplit("/", 1)[-1])
 
+    @extend_schema(request=RunTagsSerializer, responses={200: RunTagsSerializer, 400: VALIDATION_ERROR})
     @action(detail=True, methods=["post"])
     def tag(self, request: Request, pk: str | None = None) -> Response:
         """Merge ``{"tags": {...}}`` into the run's tags (the in-run SDK's run.tag)."""

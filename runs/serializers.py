@@ -6,11 +6,14 @@ import json
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Team
 from accounts.permissions import default_team
-from runs.models import Experiment, Run
+from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
+from runs.models import Experiment, LogLine, Metric, Run, RunInput
+from runs.status import Status
 from runs.submission import queue_position, queue_positions
 
 
@@ -85,12 +88,76 @@ class SubmitSerializer(serializers.Serializer[Any]):
         return value.strip()
 
 
+class MpiConfigSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["mpi"])
+    node_count = serializers.IntegerField()
+    process_count_per_node = serializers.IntegerField()
+
+
+class PyTorchConfigSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["pytorch"])
+    node_count = serializers.IntegerField()
+    process_count = serializers.IntegerField()
+    communication_backend = serializers.ChoiceField(choices=["gloo", "nccl", "mpi"])
+
+
+class TensorflowConfigSerializer(serializers.Serializer[Any]):
+    type = serializers.ChoiceField(choices=["tensorflow"])
+    worker_count = serializers.IntegerField()
+    parameter_server_count = serializers.IntegerField()
+
+
+# A run's stored ``distributed`` (as runs.distributed.validate normalizes it: every key set).
+# No discriminator: openapi-typescript would then drop ``type`` from a nullable reference,
+# and each member's one-value ``type`` enum already tells them apart.
+DISTRIBUTED_CONFIG = PolymorphicProxySerializer(
+    component_name="DistributedConfig",
+    serializers=[MpiConfigSerializer, PyTorchConfigSerializer, TensorflowConfigSerializer],
+    resource_type_field_name=None,
+)
+
+# RunInputSerializer.mode makes this component (settings ENUM_NAME_OVERRIDES names it).
+_INPUT_MODE = {"$ref": "#/components/schemas/InputModeEnum"}
+# A run argument as submitted: plain values, or a dataset / datastore placeholder (runs.inputs).
+RUN_ARGUMENT: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {
+            "type": "object",
+            "title": "DatasetArgument",
+            "properties": {
+                "dataset": {"type": "string"},
+                "version": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["latest"]}]},
+                "mode": _INPUT_MODE,
+                "name": {"type": "string"},
+            },
+            "required": ["dataset"],
+        },
+        {
+            "type": "object",
+            "title": "DatastoreArgument",
+            "properties": {
+                "datastore": {"type": "string"},
+                "path": {"type": "string"},
+                "mode": _INPUT_MODE,
+                "name": {"type": "string"},
+            },
+            "required": ["datastore"],
+        },
+    ]
+}
+
+
 class RunListSerializer(serializers.ModelSerializer[Run]):
     experiment = serializers.CharField(source="experiment.name")
     compute_target = serializers.CharField(source="compute_target.name")
     environment = serializers.SerializerMethodField()
     submitted_by = serializers.CharField(source="submitted_by.username")
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    command = documented_json(STRING_LIST, read_only=True, help_text="Used instead of script when given.")
+    distributed = documented_json(DISTRIBUTED_CONFIG, read_only=True, allow_null=True)
+    tags = documented_json(STRING_MAP, read_only=True)
     queue_position = serializers.SerializerMethodField()
 
     class Meta:
@@ -197,9 +264,19 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return data
 
 
+class RunEnvironmentVersionSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    environment = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    content_hash = serializers.CharField()
+    curated = serializers.BooleanField()
+
+
 class RunDetailSerializer(RunListSerializer):
     environment_version = serializers.SerializerMethodField()
     portal_url = serializers.SerializerMethodField()
+    arguments = documented_json({"type": "array", "items": RUN_ARGUMENT}, read_only=True)
 
     class Meta(RunListSerializer.Meta):
         fields = [
@@ -223,6 +300,7 @@ class RunDetailSerializer(RunListSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(RunEnvironmentVersionSerializer)
     def get_environment_version(self, run: Run) -> dict[str, Any]:
         version = run.environment_version
         return {
@@ -244,7 +322,7 @@ class MetricPointSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=255)
     value = serializers.FloatField(required=False, allow_null=True)
     payload = serializers.JSONField(required=False, allow_null=True)
-    kind = serializers.ChoiceField(choices=["scalar", "list", "row", "image"], default="scalar")
+    kind = serializers.ChoiceField(choices=Metric.Kind.choices, default=Metric.Kind.SCALAR)
     step = serializers.IntegerField(required=False, allow_null=True)
     time = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -252,3 +330,97 @@ class MetricPointSerializer(serializers.Serializer[Any]):
         if attrs["kind"] == "scalar" and attrs.get("value") is None:
             raise serializers.ValidationError({"value": ["A scalar metric needs a value."]})
         return attrs
+
+
+# ---- response bodies of the run actions (schema; the views build them) ----------------
+class StatusChangeSerializer(serializers.Serializer[Any]):
+    at = serializers.DateTimeField()
+    to = serializers.ChoiceField(choices=Status.choices)
+    reason = serializers.CharField()
+    actor = serializers.CharField(allow_null=True, help_text="Username; null for the system.")
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # "from" is a Python keyword, so it cannot be a class attribute.
+        fields = super().get_fields()
+        return {"at": fields.pop("at"), "from": serializers.ChoiceField(choices=Status.choices), **fields}
+
+
+class RunProcessSerializer(serializers.Serializer[Any]):
+    rank = serializers.IntegerField()
+    node_rank = serializers.IntegerField()
+    local_rank = serializers.IntegerField()
+    role = serializers.CharField()
+    host = serializers.CharField()
+    pid = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    exit_code = serializers.IntegerField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class RunInputSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    mode = serializers.ChoiceField(choices=RunInput.Mode.choices)
+    local_path = serializers.CharField()
+    dataset = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True)
+    datastore = serializers.CharField(allow_null=True)
+    datastore_path = serializers.CharField()
+
+
+class LogLineSerializer(serializers.Serializer[Any]):
+    seq = serializers.IntegerField()
+    rank = serializers.IntegerField(help_text="-1 for lines from Runyard itself.")
+    stream = serializers.ChoiceField(choices=LogLine.Stream.choices)
+    text = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class LogPageSerializer(serializers.Serializer[Any]):
+    run = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    last_seq = serializers.IntegerField(help_text="The run's last stored line.")
+    lines = LogLineSerializer(many=True)
+    next_after = serializers.IntegerField(help_text="Pass as ``after`` for the next page.")
+
+
+class ArtifactStoredSerializer(serializers.Serializer[Any]):
+    path = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
+class ArtifactSerializer(ArtifactStoredSerializer):
+    created_at = serializers.DateTimeField()
+
+
+class ArtifactUploadSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField()
+    name = serializers.CharField(required=False, help_text="Path in the run's outputs; default: the file's name")
+
+
+class MetricValueSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=Metric.Kind.choices)
+    value = serializers.FloatField(allow_null=True)
+    payload = serializers.JSONField(allow_null=True)
+    step = serializers.IntegerField(allow_null=True)
+    at = serializers.DateTimeField()
+
+
+class MetricSeriesSerializer(KeyedSerializer):
+    """Each metric's points, oldest first, by metric name."""
+
+    values = MetricValueSerializer
+    as_list = True
+
+
+class MetricsStoredSerializer(serializers.Serializer[Any]):
+    stored = serializers.IntegerField()
+
+
+class CancelSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(required=False, allow_blank=True)
+
+
+class RunTagsSerializer(serializers.Serializer[Any]):
+    tags = documented_json(STRING_MAP)

@@ -1,45 +1,23 @@
-export type RunStatus =
-  | "NotStarted"
-  | "Queued"
-  | "Preparing"
-  | "Starting"
-  | "Running"
-  | "Finalizing"
-  | "Completed"
-  | "Failed"
-  | "CancelRequested"
-  | "Canceled"
-  | "NotResponding";
+// The app's names for the API's shapes. The shapes are generated from the server's OpenAPI
+// schema into ./schema.ts (`make schema`; `make test` fails when it is stale): change a
+// serializer, regenerate, and the compiler shows every use that no longer fits. Written
+// here: names, the websocket payloads (not in the OpenAPI schema) and generic pages.
+import { runStatusEnumValues, type components } from "./schema";
 
-export const ALL_STATUSES: RunStatus[] = [
-  "NotStarted",
-  "Queued",
-  "Preparing",
-  "Starting",
-  "Running",
-  "Finalizing",
-  "Completed",
-  "Failed",
-  "CancelRequested",
-  "Canceled",
-  "NotResponding",
-];
+type Schemas = components["schemas"];
 
-export const TERMINAL_STATUSES: RunStatus[] = ["Completed", "Failed", "Canceled"];
+export type RunStatus = Schemas["RunStatusEnum"];
 
-export interface Team {
-  id: number;
-  name: string;
-  slug: string;
-}
+/** Every run status, in lifecycle order (the server's runs.status.Status). */
+export const ALL_STATUSES: readonly RunStatus[] = runStatusEnumValues;
 
-export interface SessionUser {
-  id: number;
-  username: string;
-  is_admin: boolean;
-  teams: Team[];
-}
+/** runs.status.TERMINAL: a run in one of these never changes again. */
+export const TERMINAL_STATUSES: readonly RunStatus[] = ["Completed", "Failed", "Canceled"];
 
+export type Team = Schemas["Team"];
+export type SessionUser = Schemas["User"];
+
+/** A list page: cursor pages (runs) have no count, offset pages do. */
 export interface Page<T> {
   count?: number;
   next: string | null;
@@ -47,259 +25,44 @@ export interface Page<T> {
   results: T[];
 }
 
-export type DistributedConfig =
-  | { type: "mpi"; node_count: number; process_count_per_node: number }
-  | { type: "pytorch"; node_count: number; process_count: number; communication_backend: string }
-  | { type: "tensorflow"; worker_count: number; parameter_server_count: number };
+export type DistributedConfig = Schemas["DistributedConfig"];
+export type RunArgument = Schemas["RunDetail"]["arguments"][number];
+export type DatasetArgument = Extract<RunArgument, { dataset: string }>;
+export type DatastoreArgument = Extract<RunArgument, { datastore: string }>;
 
-export interface DatasetArgument {
-  dataset: string;
-  version: number | "latest";
-  mode: "mount" | "download";
-  name?: string;
-}
-
-export type RunArgument = string | number | DatasetArgument | { datastore: string; path: string; mode: string };
-
-export interface RunSummary {
-  id: number;
-  display_name: string;
-  status: RunStatus;
-  status_reason: string;
-  experiment: string;
-  script: string;
-  command: string[];
-  compute_target: string;
-  environment: string;
-  distributed: DistributedConfig | null;
-  tags: Record<string, string>;
-  submitted_by: string;
-  created_at: string;
-  queued_at: string | null;
-  running_at: string | null;
-  ended_at: string | null;
-  duration_seconds: number | null;
-  exit_code: number | null;
-  queue_position: number | null;
-}
-
-export interface RunDetail extends RunSummary {
-  arguments: RunArgument[];
-  environment_version: { id: number; name: string; version: number; content_hash: string; curated: boolean };
-  max_run_duration_seconds: number | null;
-  preparing_at: string | null;
-  starting_at: string | null;
-  finalizing_at: string | null;
-  error: string;
-  heartbeat_at: string | null;
-  worker: string;
-  snapshot_sha256: string;
-  snapshot_size: number;
-  snapshot_files: number;
-  resubmitted_from: number | null;
-  build: number | null;
-  log_seq: number;
-}
+export type RunSummary = Schemas["RunList"];
+export type RunDetail = Schemas["RunDetail"];
 
 /** What status websocket messages carry: a subset of the run. */
-export interface RunStatusPayload {
-  id: number;
-  status: RunStatus;
-  status_reason: string;
-  exit_code: number | null;
-  error: string;
-  queued_at: string | null;
-  running_at: string | null;
-  ended_at: string | null;
-}
+export type RunStatusPayload = Pick<
+  RunDetail,
+  "id" | "status" | "status_reason" | "exit_code" | "error" | "queued_at" | "running_at" | "ended_at"
+>;
 
-export interface StatusChange {
-  at: string;
-  from: RunStatus;
-  to: RunStatus;
-  reason: string;
-  actor: string | null;
-}
+export type StatusChange = Schemas["StatusChange"];
+export type RunProcess = Schemas["RunProcess"];
+export type RunInput = Schemas["RunInput"];
+export type LogLine = Schemas["LogLine"];
+export type LogPage = Schemas["LogPage"];
 
-export interface RunProcess {
-  rank: number;
-  node_rank: number;
-  local_rank: number;
-  role: string;
-  host: string;
-  pid: number | null;
-  status: string;
-  exit_code: number | null;
-  started_at: string | null;
-  ended_at: string | null;
-}
+/** A metric point; websocket messages also name the metric. */
+export type MetricPoint = Schemas["MetricValue"] & { name?: string };
 
-export interface RunInput {
-  name: string;
-  mode: "mount" | "download";
-  local_path: string;
-  dataset: string | null;
-  version: number | null;
-  datastore: string | null;
-  datastore_path: string;
-}
+export type Artifact = Schemas["Artifact"];
 
-export interface LogLine {
-  seq: number;
-  rank: number;
-  stream: "stdout" | "stderr" | "system";
-  text: string;
-  at: string;
-}
+export type EnvironmentSpec = Schemas["EnvironmentSpec"];
+export type EnvironmentVersion = Schemas["EnvironmentVersion"];
+export type Environment = Schemas["Environment"];
+export type EnvironmentBuild = Schemas["EnvironmentBuild"];
+export type BuildLogLine = Schemas["BuildLogLine"];
+export type BuildLogPage = Schemas["BuildLogPage"];
 
-export interface MetricPoint {
-  name?: string;
-  kind: "scalar" | "list" | "row" | "image";
-  value: number | null;
-  payload: unknown;
-  step: number | null;
-  at: string;
-}
+export type ComputeTarget = Schemas["ComputeTarget"];
+export type Experiment = Schemas["Experiment"];
 
-export interface Artifact {
-  path: string;
-  size: number;
-  sha256: string;
-  created_at: string;
-}
+export type Datastore = Schemas["Datastore"];
+export type DatasetVersion = Schemas["DatasetVersion"];
+export type Dataset = Schemas["Dataset"];
+export type DatasetFile = Schemas["DatasetFile"];
 
-export interface EnvironmentSpec {
-  python_version: string;
-  pip_requirements: string[];
-  conda_specification: string;
-  docker_base_image: string;
-  dockerfile: string;
-  environment_variables: Record<string, string>;
-}
-
-export interface EnvironmentVersion {
-  id: number;
-  environment: number;
-  environment_name: string;
-  version: number;
-  spec: EnvironmentSpec;
-  content_hash: string;
-  description: string;
-  created_by: string | null;
-  created_at: string;
-}
-
-export interface Environment {
-  id: number;
-  name: string;
-  team: string | null;
-  curated: boolean;
-  description: string;
-  latest_version: EnvironmentVersion | null;
-  version_count: number;
-  created_by: string | null;
-  created_at: string;
-}
-
-export interface EnvironmentBuild {
-  id: number;
-  content_hash: string;
-  kind: string;
-  location: string;
-  status: string;
-  path: string;
-  error: string;
-  log_seq: number;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  last_used_at: string | null;
-  duration_seconds: number | null;
-}
-
-export interface BuildLogLine {
-  seq: number;
-  text: string;
-  at: string;
-}
-
-export interface ComputeTarget {
-  id: number;
-  name: string;
-  kind: string;
-  description: string;
-  max_concurrent_runs: number;
-  max_nodes: number;
-  max_processes_per_node: number;
-  config: Record<string, unknown>;
-  enabled: boolean;
-  queue: string;
-  running_runs: number;
-  queued_runs: number;
-  can_run: string[];
-  created_at: string;
-}
-
-export interface Experiment {
-  id: number;
-  name: string;
-  team: string;
-  description: string;
-  run_count: number;
-  created_at: string;
-}
-
-export interface Datastore {
-  id: number;
-  name: string;
-  root_path: string;
-  read_only: boolean;
-  is_default: boolean;
-  description: string;
-}
-
-export interface DatasetVersion {
-  id: number;
-  dataset: number;
-  version: number;
-  description: string;
-  tags: Record<string, string>;
-  /** The datastore's name (older servers sent its id). */
-  datastore: string | number | null;
-  source_path: string;
-  total_size: number;
-  file_count: number;
-  created_by: string | null;
-  created_at: string;
-}
-
-export interface Dataset {
-  id: number;
-  name: string;
-  team: string;
-  description: string;
-  latest_version: DatasetVersion | null;
-  created_at: string;
-}
-
-export interface DatasetFile {
-  path: string;
-  size: number;
-  sha256: string;
-}
-
-export interface AuditEvent {
-  id: number;
-  at: string;
-  actor: number | null;
-  actor_name: string;
-  action: string;
-  object_type: string;
-  object_id: string;
-  object_repr: string;
-  team: number | null;
-  changes: Record<string, unknown>;
-  ip: string | null;
-  request_id: string;
-  via: string;
-}
+export type AuditEvent = Schemas["AuditEvent"];

@@ -1,0 +1,39 @@
+"""Response (and small request) shapes of the environments API that no model serializer
+gives: the spec's fields, a version registration, a page of a build's log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from config.responses import STRING_MAP, documented_json
+from environments.models import EnvironmentBuild
+
+
+class EnvironmentSpecSerializer(serializers.Serializer[Any]):
+    """A spec as environments.spec.normalize stores it: every key present."""
+
+    python_version = serializers.CharField()
+    pip_requirements = serializers.ListField(child=serializers.CharField())
+    conda_specification = serializers.CharField(allow_blank=True)
+    docker_base_image = serializers.CharField(allow_blank=True)
+    dockerfile = serializers.CharField(allow_blank=True)
+    environment_variables = documented_json(STRING_MAP)
+
+
+class EnvironmentVersionCreateSerializer(serializers.Serializer[Any]):
+    spec = serializers.JSONField(help_text="The new version's spec (keys as in EnvironmentSpec).")
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class BuildLogLineSerializer(serializers.Serializer[Any]):
+    seq = serializers.IntegerField()
+    text = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class BuildLogPageSerializer(serializers.Serializer[Any]):
+    build = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=EnvironmentBuild.Status.choices)
+    lines = BuildLogLineSerializer(many=True)
