@@ -8,6 +8,7 @@ shape; no other code path changes.
 from __future__ import annotations
 
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +114,17 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _redis = env_redis_url("REDIS_URL")
+# Management commands that never talk to Redis must not start the embedded server (and
+# leave it running behind them: `make test`'s makemigrations --check did).
+_OFFLINE_COMMANDS = {"makemigrations", "migrate", "showmigrations", "sqlmigrate", "spectacular", "check", "help"}
+_PROGRAM = Path(sys.argv[0]).name if sys.argv else ""
+_OFFLINE = (_PROGRAM == "manage.py" and len(sys.argv) > 1 and sys.argv[1] in _OFFLINE_COMMANDS) or (
+    _PROGRAM in ("mypy", "dmypy")  # the django-stubs plugin imports these settings
+)
 if _redis is None:
-    from config.embedded_redis import ensure_running
+    from config.embedded_redis import ensure_running, socket_path
 
-    _sock = ensure_running(DATA_DIR)
+    _sock = socket_path(DATA_DIR) if _OFFLINE else ensure_running(DATA_DIR)
     REDIS_URL = f"unix://{_sock}"
     CELERY_BROKER_URL = f"redis+socket://{_sock}"
 else:
