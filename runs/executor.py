@@ -188,12 +188,14 @@ class Execution:
         if run.max_run_duration_seconds:
             self.deadline = time.monotonic() + run.max_run_duration_seconds
         self.heartbeat.start()
-        backend = get_backend(run.compute_target.kind)
-        workdir = self.workdir = backend.workdir(run.pk, run.compute_target.config)
-        self.backend = backend
         ctx: RunContext | None = None
         prepared: dict[str, Any] = self.prepared
         try:
+            # Inside the try: a target that cannot even name a run directory (a Slurm
+            # target without shared_dir) must fail the run, not leave it Preparing with
+            # a live heartbeat.
+            backend = self.backend = get_backend(run.compute_target.kind)
+            workdir = self.workdir = backend.workdir(run.pk, run.compute_target.config)
             self.writer.system(f"Preparing run {run.pk} on {run.compute_target.name} ({run.worker}).")
             materialize.release(run, workdir)  # mounts a crashed earlier attempt left behind
             shutil.rmtree(workdir, ignore_errors=True)

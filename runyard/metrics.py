@@ -38,6 +38,9 @@ def point_to_api(point: Point) -> dict[str, Any]:
     return out
 
 
+UNREACHABLE_EXIT_SECONDS = 5.0
+
+
 class MetricBatcher:
     """Queue of metric points for one run, sent by a background thread."""
 
@@ -56,6 +59,8 @@ class MetricBatcher:
         self.dropped = 0
         self.last_error: str | None = None
         self._warned_nonfinite = False
+        self._warned_unreachable = False
+        self._closing = False
         _LIVE_BATCHERS.add(self)
 
     # ---- the hot path ------------------------------------------------------------------
@@ -112,6 +117,7 @@ class MetricBatcher:
     def _send_with_retries(self, batch: list[Point], deadline: float | None) -> bool:
         payload = [point_to_api(p) for p in batch]
         delay = 0.5
+        started = time.monotonic()
         for attempt in range(self.max_retries + 1):
             try:
                 self._send(payload)
@@ -122,7 +128,20 @@ class MetricBatcher:
                 status = getattr(exc, "status", 0)
                 if 400 <= status < 500 and status not in (408, 429):
                     return False  # the server refuses this data: retrying will not help
+                if not self._warned_unreachable:
+                    # Said at once (in the run's log), not after the retries run out.
+                    self._warned_unreachable = True
+                    print(f"runyard: cannot send metrics, retrying: {exc}", file=sys.stderr, flush=True)
                 if attempt == self.max_retries or (deadline is not None and time.monotonic() + delay > deadline):
+                    return False
+                if (
+                    self._closing
+                    and not self.sent
+                    and status == 0
+                    and time.monotonic() - started + delay > UNREACHABLE_EXIT_SECONDS
+                ):
+                    # The server was never reached: a minute of retries at exit would only
+                    # keep the run alive after its work is done.
                     return False
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -142,6 +161,7 @@ class MetricBatcher:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
+        self._closing = True
         self._drain(give_up_after=timeout)
 
 

@@ -73,3 +73,18 @@ def test_a_retried_submit_creates_one_run(live: Any, world: Any) -> None:
     assert bad.status_code == 400 and "Idempotency-Key" in bad.json()
     wait_status(first.json()["id"])
     wait_status(other.json()["id"])
+
+
+def test_a_target_that_cannot_prepare_fails_the_run_with_the_reason(live: Any, world: Any) -> None:
+    from compute.models import ComputeTarget
+
+    # Registered before configs were validated (or edited in the database): no shared_dir.
+    ComputeTarget.objects.create(name="broken-slurm", kind="slurm", config={})
+    live.start_worker("broken", queues="compute.broken-slurm", concurrency=1)
+    try:
+        made = submit(world.alice, {"train.py": "print('never')"}, compute_target="broken-slurm")
+        run = wait_status(made["id"], timeout=60)
+        assert run.status == Status.FAILED and "shared_dir" in run.error
+        assert any("shared_dir" in text for text in lines(made["id"]))
+    finally:
+        live.stop("broken")

@@ -7,10 +7,11 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from runyard.metrics import MetricBatcher
+from runyard.metrics import UNREACHABLE_EXIT_SECONDS, MetricBatcher
 from runyard.offline_run import OfflineRun
 from runyard.run import Run, metric_value
 from tests.sdk.fake_server import fake_runyard
@@ -49,6 +50,23 @@ def test_failed_batches_are_retried_not_lost() -> None:
     batcher.add("a", 1.0)
     batcher.flush()
     assert calls == [1, 1, 1] and batcher.sent == 1 and batcher.dropped == 0
+
+
+def test_an_unreachable_server_is_said_at_once_and_does_not_hold_the_exit(capsys: Any) -> None:
+    from runyard.exceptions import WebserviceException
+
+    attempts: list[float] = []
+
+    def unreachable(points: list[dict[str, Any]]) -> None:
+        attempts.append(time.monotonic())
+        raise WebserviceException("Cannot reach Runyard at http://10.9.9.9:1: Connection refused", 0)
+
+    batcher = MetricBatcher(unreachable, interval=60)
+    batcher.add("a", 1.0)
+    batcher.close()  # at exit: never reached, so it gives up after a few seconds, not a minute
+    err = capsys.readouterr().err
+    assert err.count("cannot send metrics, retrying") == 1 and "Cannot reach Runyard" in err
+    assert batcher.dropped == 1 and attempts[-1] - attempts[0] <= UNREACHABLE_EXIT_SECONDS
 
 
 def test_script_exiting_without_flush_loses_nothing(tmp_path: Path) -> None:
