@@ -70,8 +70,12 @@ def store_root(store: Datastore) -> Path:
 def store_path(store: Datastore, rel: str) -> Path:
     try:
         return storage.inside(store_root(store), rel)
+    except archives.UnsafeArchive as exc:
+        if exc.reason is not archives.Reason.ESCAPE:
+            raise DatasetError(str(exc), "path") from None
     except storage.StorageError:
-        raise DatasetError(f"'{rel}' is outside datastore '{store.name}'.", "path") from None
+        pass
+    raise DatasetError(f"'{rel}' is outside datastore '{store.name}'.", "path")
 
 
 def default_datastore() -> Datastore:
