@@ -395,6 +395,29 @@ def _is_zip(raw: IO[bytes]) -> bool:
     return head in (b"PK\x03\x04", b"PK\x05\x06")
 
 
+def _zip_declared_entries(raw: IO[bytes]) -> int:
+    """The entry count of the end-of-central-directory record (zip64's when it says so).
+
+    zipfile builds an object per central-directory entry before anything can be checked,
+    and a small zip can hold millions of entries: an honest count refuses it first."""
+    size = raw.seek(0, 2)
+    raw.seek(max(0, size - 22 - 0xFFFF))  # the record, then at most a 64 KiB comment
+    tail = raw.read()
+    raw.seek(0)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return 0  # zipfile will say what is wrong
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    locator = tail.rfind(b"PK\x06\x07", 0, at)
+    if count == 0xFFFF and locator >= 0:
+        raw.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+        record = raw.read(56)
+        raw.seek(0)
+        if record[:4] == b"PK\x06\x06":
+            count = int.from_bytes(record[32:40], "little")
+    return count
+
+
 def entries(archive: Path, limits: Limits, *, field: str = "archive") -> Iterator[tuple[Member, MemberReader | None]]:
     """Each member in archive order, with a reader for files (None for folders), after
     its header passed every check. Read a member before asking for the next one.
@@ -402,6 +425,11 @@ def entries(archive: Path, limits: Limits, *, field: str = "archive") -> Iterato
     scan = _Scan(limits, archive.stat().st_size, field)
     with open(archive, "rb") as raw:
         if _is_zip(raw):
+            if _zip_declared_entries(raw) > limits.max_entries:
+                raise scan.refuse(
+                    f"The archive has more than the limit of {limits.max_entries} files and folders.",
+                    Reason.TOO_MANY_ENTRIES,
+                )
             try:
                 zf = zipfile.ZipFile(raw)
             except (*_READ_ERRORS, ValueError) as exc:

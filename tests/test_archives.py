@@ -179,6 +179,20 @@ def test_entry_count_at_the_limit_passes_and_one_more_is_refused(tmp_path: Path,
     assert exc.reason is Reason.TOO_MANY_ENTRIES and "more than the limit of 5 files and folders" in str(exc)
 
 
+@pytest.mark.parametrize("count", [10, 70_000])  # 70 000 needs the zip64 end record
+def test_zip_entry_count_is_read_from_the_end_record_before_the_directory(tmp_path: Path, count: int) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(count):
+            zf.writestr(f"f{i}", b"")
+    data = bytearray(buf.getvalue())
+    first = data.index(b"PK\x01\x02")
+    data[first : first + 4] = b"XXXX"  # zipfile would stop at this broken directory entry
+    exc = refused(write(tmp_path / "many.zip", bytes(data)), Limits(MIB, count - 1, MIB, 200))
+    assert exc.reason is Reason.TOO_MANY_ENTRIES, str(exc)
+    assert refused(write(tmp_path / "many.zip", bytes(data)), Limits(MIB, count, MIB, 200)).reason is Reason.CORRUPT
+
+
 # ---- members ----------------------------------------------------------------------------
 BAD_MEMBERS: dict[str, tuple[list[tarfile.TarInfo | tuple[str, bytes]], Reason, str]] = {
     "symlink": ([entry("link", tarfile.SYMTYPE, "/etc/passwd")], Reason.LINK, "'link' is a link"),
