@@ -378,3 +378,17 @@ def test_artifact_paths_are_cleaned_too(world: Any) -> None:
         )
         assert response.status_code == 400 and message in " ".join(response.json()["name"]), response.content
     assert not run.artifacts.exists()
+
+
+def test_resubmitting_a_snapshot_that_fails_todays_limits_answers_400(world: Any, settings: Any) -> None:
+    from tests.conftest import make_tar
+
+    first = world.alice.client.post(
+        "/api/runs/", {"snapshot": make_tar({"train.py": "x" * 5000}), "script": "train.py"}, format="multipart"
+    )
+    assert first.status_code == 201, first.content
+    settings.RUNYARD = {**settings.RUNYARD, "SNAPSHOT_MAX_BYTES": 1000}
+    again = world.alice.client.post("/api/runs/", {"resubmit_of": first.json()["id"]}, format="json")
+    assert again.status_code == 400, again.content
+    assert "1000 bytes" in " ".join(again.json()["resubmit_of"])
+    assert Run.objects.count() == 1
