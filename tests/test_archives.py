@@ -392,3 +392,21 @@ def test_resubmitting_a_snapshot_that_fails_todays_limits_answers_400(world: Any
     assert again.status_code == 400, again.content
     assert "1000 bytes" in " ".join(again.json()["resubmit_of"])
     assert Run.objects.count() == 1
+
+
+def test_the_script_path_is_cleaned_like_the_snapshot_members(world: Any) -> None:
+    from tests.conftest import make_tar
+
+    made = world.alice.client.post(
+        "/api/runs/",
+        {"snapshot": make_tar({"src/train.py": "print(1)"}), "script": "./src//train.py"},
+        format="multipart",
+    )
+    assert made.status_code == 201, made.content
+    assert Run.objects.get(pk=made.json()["id"]).script == "src/train.py"
+    for script, message in (("../train.py", "escapes"), ("/src/train.py", "absolute path")):
+        response = world.alice.client.post(
+            "/api/runs/", {"snapshot": make_tar({"train.py": "x"}), "script": script}, format="multipart"
+        )
+        assert response.status_code == 400 and message in " ".join(response.json()["script"]), response.content
+        assert "Must be a path inside the snapshot" in " ".join(response.json()["script"])
