@@ -298,9 +298,7 @@ class MemberReader:
         size = CHUNK if size < 0 else min(size, CHUNK)
         try:
             chunk = self.src.read(size)
-        except UnsafeArchive:
-            raise
-        except (*_READ_ERRORS, NotImplementedError, RuntimeError) as exc:
+        except _READ_ERRORS as exc:
             raise self.scan.refuse(f"Member '{self.member.path}' is corrupt: {exc}", Reason.CORRUPT) from None
         self.read_bytes += len(chunk)
         if self.counts:
