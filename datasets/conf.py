@@ -5,30 +5,22 @@ The keys (all optional; see README's configuration table):
 - ``DATASET_DIR``: where blobs and version trees live (same filesystem for hard links).
 - ``DATASTORE_ROOTS``: folders that registered datastores must lie under
   (``RUNYARD_DATASTORE_ROOTS``; default: the data dir's ``datastores/``).
-- ``DATASET_ARCHIVE_MAX_BYTES`` / ``_MAX_FILES`` / ``_MAX_RATIO``: what an uploaded zip
-  or tar may unpack to; the ratio (unpacked ÷ packed) stops zip bombs.
+- ``DATASET_ARCHIVE_MAX_BYTES`` / ``_MAX_FILES`` / ``_MAX_FILE_BYTES`` / ``_MAX_RATIO``:
+  what an uploaded zip or tar may unpack to (in all, entries, one file); the ratio
+  (unpacked ÷ packed) stops zip bombs.
 - ``DATASET_READONLY_MOUNTS``: bind-mount mounted inputs read-only when running as root.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from common.archives import Limits
+
 GIB = 1024**3
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    max_bytes: int
-    max_files: int
-    max_ratio: float
-    # Below this many unpacked bytes the ratio is not checked: tiny files of zeros
-    # compress 1000× and harm nobody.
-    ratio_floor: int = 1024 * 1024
 
 
 def _cfg() -> dict[str, Any]:
@@ -52,11 +44,13 @@ def default_datastore_root() -> Path:
     return Path(settings.DATA_DIR) / "datastores" / "default"
 
 
-def archive_limits() -> ArchiveLimits:
+def archive_limits() -> Limits:
     cfg = _cfg()
-    return ArchiveLimits(
-        max_bytes=int(cfg.get("DATASET_ARCHIVE_MAX_BYTES", 20 * GIB)),
-        max_files=int(cfg.get("DATASET_ARCHIVE_MAX_FILES", 100_000)),
+    max_bytes = int(cfg.get("DATASET_ARCHIVE_MAX_BYTES", 20 * GIB))
+    return Limits(
+        max_bytes=max_bytes,
+        max_entries=int(cfg.get("DATASET_ARCHIVE_MAX_FILES", 100_000)),
+        max_entry_bytes=int(cfg.get("DATASET_ARCHIVE_MAX_FILE_BYTES") or max_bytes),
         max_ratio=float(cfg.get("DATASET_ARCHIVE_MAX_RATIO", 200.0)),
     )
 

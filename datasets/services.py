@@ -23,7 +23,8 @@ from django.db import transaction
 from django.db.models import Max
 
 from audit.services import record
-from datasets import archives, storage
+from common import archives
+from datasets import storage
 from datasets.conf import archive_limits, datastore_roots
 from datasets.models import Dataset, DatasetFile, DatasetVersion, Datastore
 
@@ -69,8 +70,12 @@ def store_root(store: Datastore) -> Path:
 def store_path(store: Datastore, rel: str) -> Path:
     try:
         return storage.inside(store_root(store), rel)
+    except archives.UnsafeArchive as exc:
+        if exc.reason is not archives.Reason.ESCAPE:
+            raise DatasetError(str(exc), "path") from None
     except storage.StorageError:
-        raise DatasetError(f"'{rel}' is outside datastore '{store.name}'.", "path") from None
+        pass
+    raise DatasetError(f"'{rel}' is outside datastore '{store.name}'.", "path")
 
 
 def default_datastore() -> Datastore:
@@ -107,7 +112,7 @@ def upload_to_datastore(
     root = store_root(store)
     plan: list[tuple[Any, str, Path]] = []
     try:
-        target = archives.clean_path(target_path, "target_path") if target_path else ""
+        target = archives.clean_path(target_path, "target_path", empty_ok=True) if target_path else ""
         rels = [archives.clean_path(u.name, "File") for u in uploads]
         archives.check_tree(rels, "File")
     except archives.UnsafeArchive as exc:
@@ -201,12 +206,15 @@ def _from_uploads(uploads: list[Any], ingest: storage.Ingest) -> None:
 
 
 def _from_archive(archive: Any, ingest: storage.Ingest) -> None:
-    limits = archive_limits()
+    # One streaming pass: a refusal midway leaves only temp files, which the caller drops.
     try:
-        for member, stream in archives.iter_files(Path(archive.tmp), limits):
-            ingest.files.append(storage.spool(stream, member.path))
+        for member, stream in archives.entries(Path(archive.tmp), archive_limits()):
+            if stream is not None:
+                ingest.files.append(storage.spool(stream, member.path))
     except archives.UnsafeArchive as exc:
         raise DatasetError(str(exc), "archive") from None
+    if not ingest.files:
+        raise DatasetError("The archive has no files.", "archive")
 
 
 def _from_datastore(store: Datastore, rel: str, ingest: storage.Ingest) -> str:

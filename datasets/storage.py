@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from common.archives import clean_path
 from datasets.conf import dataset_dir, datastore_roots
 
 log = logging.getLogger(__name__)
@@ -312,9 +313,13 @@ def allowed_root_of(path: Path) -> Path | None:
 
 
 def inside(base: Path, rel: str) -> Path:
-    """``base/rel`` resolved, refusing anything (``..``, symlinks) that ends up outside base."""
+    """``base/rel`` resolved, refusing anything that ends up outside base (through a symlink).
+
+    ``rel`` is cleaned first (a leading ``/`` means the datastore's root): a path that
+    ``clean_path`` refuses (NUL, ``..``, …) raises its UnsafeArchive.
+    """
     base = base.resolve()
-    path = (base / rel.lstrip("/")).resolve()
+    path = (base / clean_path(rel.lstrip("/"), "Path", field="path", empty_ok=True)).resolve()
     if path != base and base not in path.parents:
         raise StorageError(f"'{rel}' is outside the datastore.")
     return path

@@ -5,7 +5,7 @@ response (a folder of 10k files would run out of file descriptors) and cuts each
 filename down to its last component. For dataset and datastore uploads this parser
 instead writes each part in chunks to a closed temp file under the dataset store's
 ``tmp/``, hashing it on the way, and keeps the filename as the relative path (checked
-later with ``archives.clean_path``). A body that ends inside a part marks the upload
+later with ``common.archives.clean_path``). A body that ends inside a part marks the upload
 as interrupted; the view refuses it and every temp file is removed.
 """
 
@@ -102,7 +102,7 @@ class SpoolingUploadHandler(FileUploadHandler):
 class _PathKeepingParser(DjangoMultiPartParser):
     def sanitize_file_name(self, file_name: str) -> str | None:
         # Keep the relative path (the browser's webkitRelativePath, the SDK's path):
-        # it is validated, not trusted, by archives.clean_path before any use.
+        # it is validated, not trusted, by common.archives.clean_path before any use.
         name = html.unescape(file_name).replace("\\", "/").strip()
         return name or None
 

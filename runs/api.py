@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from accounts.authentication import RunScope
 from accounts.permissions import SIGNED_IN, TeamObjectPermission, default_team, scope_to_teams
 from audit.mixins import AuditedViewSetMixin
+from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
 from config.responses import NOT_FOUND, VALIDATION_ERROR
 from runs import artifacts, cancellation, logstore, metricstore
@@ -335,7 +336,10 @@ class RunViewSet(
             name = body(request).get("name") or (upload.name if upload else "")
             if upload is None:
                 raise serializers.ValidationError({"file": ["This field is required."]})
-            art = artifacts.save_upload(run, name, upload)
+            try:
+                art = artifacts.save_upload(run, name, upload)
+            except UnsafeArchive as exc:
+                raise serializers.ValidationError({exc.field: [str(exc)]}) from None
             return Response({"path": art.path, "size": art.size, "sha256": art.sha256}, status=status.HTTP_201_CREATED)
         return Response(
             [
@@ -351,7 +355,10 @@ class RunViewSet(
     @action(detail=True, methods=["get"], url_path="artifacts/download")
     def artifact_download(self, request: Request, pk: str | None = None) -> FileResponse:
         run = self.get_object()
-        path = request.query_params.get("path", "")
+        try:
+            path = artifacts.clean_name(request.query_params.get("path", ""), field="path")
+        except UnsafeArchive as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         art = run.artifacts.filter(path=path).first()
         if art is None:
             raise exceptions.NotFound(f"No artifact '{path}' on run {run.pk}.")

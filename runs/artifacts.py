@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
 from django.conf import settings
-from rest_framework import serializers
 
+from common.archives import clean_path
 from runs.models import Artifact, Run
 
 
@@ -22,11 +22,9 @@ def file_of(art: Artifact) -> Path:
     return root_of(art.run_id) / art.path
 
 
-def _safe(name: str) -> str:
-    parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "/")]
-    if not parts or any(p == ".." for p in parts):
-        raise serializers.ValidationError({"name": [f"'{name}' is not a relative path inside the run."]})
-    return "/".join(parts)
+def clean_name(name: str, field: str = "name") -> str:
+    """An artifact's relative path inside the run, or UnsafeArchive naming ``field``."""
+    return clean_path(name, "Artifact", field=field)
 
 
 def _digest(path: Path) -> str:
@@ -38,7 +36,7 @@ def _digest(path: Path) -> str:
 
 
 def save_upload(run: Run, name: str, upload: IO[bytes]) -> Artifact:
-    rel = _safe(name)
+    rel = clean_name(name)
     dest = root_of(run.pk) / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")

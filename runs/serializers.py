@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from accounts.models import Team
 from accounts.permissions import default_team
+from common.archives import UnsafeArchive, clean_path
 from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
 from runs.status import Status
@@ -83,9 +84,12 @@ class SubmitSerializer(serializers.Serializer[Any]):
         return {str(k): "" if v is None else str(v) for k, v in (value or {}).items()}
 
     def validate_script(self, value: str) -> str:
-        if value.startswith("/") or ".." in value.split("/"):
-            raise serializers.ValidationError("Must be a path inside the snapshot.")
-        return value.strip()
+        if not value.strip():
+            return ""  # a command instead: submit() says when neither is given
+        try:  # cleaned as the snapshot's members were, so "./train.py" finds "train.py"
+            return clean_path(value.strip(), "Script", field="script")
+        except UnsafeArchive as exc:
+            raise serializers.ValidationError(f"Must be a path inside the snapshot: {exc}") from None
 
 
 class MpiConfigSerializer(serializers.Serializer[Any]):

@@ -106,7 +106,10 @@ def _snapshot(sub: Submission) -> tuple[str, int, list[str]]:
         previous = sub.resubmit_of
         if not snapshots.path_of(previous.snapshot_sha256).exists():
             raise serializers.ValidationError({"resubmit_of": ["That run's snapshot is no longer stored."]})
-        members = snapshots.inspect(snapshots.path_of(previous.snapshot_sha256))
+        try:  # stored under older limits, it must still pass today's
+            members = snapshots.inspect(snapshots.path_of(previous.snapshot_sha256))
+        except snapshots.UnsafeArchive as exc:
+            raise serializers.ValidationError({"resubmit_of": [str(exc)]}) from None
         return previous.snapshot_sha256, previous.snapshot_size, [m.path for m in members if not m.is_dir]
     raise serializers.ValidationError(
         {"snapshot": ["Upload a zip or tar of the source directory, or give resubmit_of."]}

@@ -1,0 +1,1 @@
+"""Code shared by the domain + API side and the worker side."""
