@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection
+from django.db import OperationalError, connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -15,12 +15,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+DATABASE_BUSY_RETRY_SECONDS = 2
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus Django model validation errors as 400 with field names."""
+    """DRF's handler, plus Django model validation errors as 400 with field names, and a
+    database that refused or dropped the connection (every pooled connection busy,
+    ``max_connections`` reached, a restart) as 503 with Retry-After: a client may retry,
+    and a request that failed this way committed nothing."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = serializers.ValidationError(detail)
+    if isinstance(exc, OperationalError):
+        return Response(
+            {"detail": "The database is busy or unreachable; retry shortly."},
+            status=503,
+            headers={"Retry-After": str(DATABASE_BUSY_RETRY_SECONDS)},
+        )
     return drf_exception_handler(exc, context)
 
 

@@ -108,6 +108,20 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+elif env_str("RUNYARD_PROCESS", "") == "web":
+    # The web process (config/asgi.py says so) keeps one bounded psycopg pool instead of
+    # a persistent connection per thread (uvicorn's thread pool alone held 29 idle
+    # connections): it never holds more than RUNYARD_DB_POOL_SIZE; a request that waits
+    # longer than the pool timeout answers 503 (config.api.exception_handler). Workers
+    # keep plain connections: a pool does not survive Celery's fork of pool processes.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = "runyard-web"
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("RUNYARD_DB_POOL_SIZE", 8, minimum=1),
+        "timeout": env_float("RUNYARD_DB_POOL_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+        "max_idle": 60.0,  # idle connections above min_size go back to the server
+    }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

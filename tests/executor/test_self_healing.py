@@ -88,3 +88,58 @@ def test_a_target_that_cannot_prepare_fails_the_run_with_the_reason(live: Any, w
         assert any("shared_dir" in text for text in lines(made["id"]))
     finally:
         live.stop("broken")
+
+
+def test_a_burst_of_submits_stays_within_the_web_pool(live: Any, world: Any) -> None:
+    """Every submit of a burst is created once or refused cleanly, and the web process
+    holds at most its pool's connections (PostgreSQL only: SQLite has none)."""
+    import concurrent.futures
+
+    import requests
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("connection pooling applies to PostgreSQL")
+    import threading
+
+    from django.db import connections
+
+    peak = {"web": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        # One connection of its own, closed at the end: the posting threads use none.
+        try:
+            while not done.wait(0.05):
+                with connections["default"].cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runyard-web'")
+                    peak["web"] = max(peak["web"], int(cursor.fetchone()[0]))
+        finally:
+            connections.close_all()
+
+    def post(i: int) -> int:
+        response = requests.post(
+            f"{live.url}/api/runs/",
+            headers={"Authorization": f"Token {world.alice.key}", "Idempotency-Key": f"burst-{i}"},
+            data={"script": "train.py", "experiment": "burst"},
+            files={"snapshot": ("s.tar.gz", make_tar({"train.py": "print('ok')"}).getvalue())},
+            timeout=120,
+        )
+        return response.status_code
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
+            codes = list(pool.map(post, range(120)))
+    finally:
+        done.set()
+        sampler.join(timeout=30)
+    assert set(codes) <= {201, 503}, codes
+    created = Run.objects.filter(experiment__name="burst")
+    assert created.count() == codes.count(201) and codes.count(201) > 0
+    limit = int(django_settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 8))
+    assert 1 <= peak["web"] <= limit, f"the web process held {peak['web']} connections (pool of {limit})"
+    for run_id in created.values_list("pk", flat=True):
+        assert wait_status(run_id, timeout=300).status == Status.COMPLETED
