@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
 
 import pytest
@@ -57,6 +58,10 @@ def test_torchrun_gloo_all_reduce_two_ranks(live: Any, world: Any) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("mpirun") is None,
+    reason="no mpirun here: apt-get install openmpi-bin (or scripts/install-system-deps.sh core)",
+)
 def test_mpirun_mpi4py_two_ranks(live: Any, world: Any) -> None:
     made = submit(
         world.alice,

@@ -474,7 +474,7 @@ def _start_slirp(state_dir: Path, pid: int, exit_fd: int, timeout: float) -> int
     return proc.pid
 
 
-def start_engine(state_dir: Path, *, timeout: float = 90.0, log_level: str = "warn") -> Engine:
+def start_engine(state_dir: Path, *, timeout: float = 300.0, log_level: str = "warn") -> Engine:
     """Start (or reuse) the private Podman service of ``state_dir``; wait until it answers.
 
     Raises EngineError, with the tail of the service's log, if it does not answer a
@@ -722,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--base-image", action="store_true", help="start: also ensure " + BASE_TAG)
     parser.add_argument("--cache-dir", type=Path, default=None, help=f"rootfs cache (default {DEFAULT_CACHE_DIR})")
-    parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir.resolve()
     if args.command == "start":
