@@ -119,7 +119,8 @@ def recover(node: str, queues: Iterable[str]) -> Recovered:
             backend.reap_orphans(state)
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
-        if run.status != Status.CANCEL_REQUESTED and backend.can_resume(state):
+        if backend.can_resume(state):
+            # A pending cancel included: the resumed execution stops the job itself.
             resume_run.apply_async(args=[run.pk], queue=run.compute_target.queue)
             done.resumed += 1
             continue
