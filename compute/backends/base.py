@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from environments.models import EnvironmentVersion
+from runs.distributed import Rank
 
 
 @dataclass
@@ -44,6 +45,10 @@ class ProcessInfo:
     host: str = ""
     pid: int | None = None
     exit_code: int | None = None
+
+    @classmethod
+    def of(cls, rank: Rank) -> ProcessInfo:
+        return cls(rank=rank.rank, node_rank=rank.node_rank, local_rank=rank.local_rank, role=rank.role)
 
 
 class Job(abc.ABC):
