@@ -249,3 +249,18 @@ def test_tensorflow_on_slurm_leaves_tf_config_to_the_task_helper() -> None:
 def test_loopback_runs_one_node_only() -> None:
     with pytest.raises(PlanError, match="node_count=2"):
         plan(Shape(Kind.MPI, 2, 1), ENTRY, loopback())
+
+
+def test_slurm_script_leaves_only_the_master_address_to_the_node_shell() -> None:
+    import subprocess
+
+    from compute.backends.slurm_script import shell
+
+    words = ("python", f"--rdzv-endpoint={SLURM_MASTER}:29400", "it's $HOME", "${RUNYARD_MASTER")
+    out = subprocess.run(
+        ["bash", "-c", f"RUNYARD_MASTER=10.1.2.3; printf '%s\\n' {shell(words)}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.splitlines() == ["python", "--rdzv-endpoint=10.1.2.3:29400", "it's $HOME", "${RUNYARD_MASTER"]
