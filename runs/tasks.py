@@ -96,6 +96,7 @@ def recover_after_restart(sender: Any = None, **kwargs: Any) -> None:
     from django.db.models import Q
 
     from compute.backends import get_backend
+    from compute.backends.base import Target
 
     hostname = getattr(sender, "hostname", "") or ""
     log.info("recovering runs of %s", hostname)
@@ -119,7 +120,9 @@ def recover_after_restart(sender: Any = None, **kwargs: Any) -> None:
     for run in abandoned:
         log.info("reaping run %s (%s): %s", run.pk, run.status, run.backend_state)
         try:
-            get_backend(run.compute_target.kind).reap_orphans(run.backend_state or {})
+            get_backend(run.compute_target.kind).reap_orphans(
+                run.backend_state or {}, Target.of(run.compute_target), active=run.status in active
+            )
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
         Run.objects.filter(pk=run.pk).update(backend_state={**(run.backend_state or {}), "reaped": True})

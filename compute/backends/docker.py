@@ -32,7 +32,7 @@ import docker.errors
 import docker.tls
 import docker.types
 
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext
+from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.docker_job import DockerJob, Node, Position, follow_logs, sink_lines
 from environments.image_builder import build_location, ensure_image, image_build_row, requirement_names
 from environments.models import EnvironmentVersion
@@ -138,12 +138,12 @@ class DockerBackend(Backend):
         return image_build_row(version.content_hash, build_location(config, needs_mpi(version, Shape())))
 
     def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
-        mpi = needs_mpi(ctx.env_version, Shape.of(ctx.distributed))
-        with closing(client_for(ctx.target_config)) as client:
+        mpi = needs_mpi(ctx.env_version, ctx.shape)
+        with closing(client_for(ctx.target.config)) as client:
             built = ensure_image(
                 ctx.env_version,
                 client,
-                ctx.target_config,
+                ctx.target.config,
                 mpi=mpi,
                 log=ctx.system_log,
                 canceled=ctx.canceled,
@@ -157,7 +157,7 @@ class DockerBackend(Backend):
     def _container_env(self, ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in ctx.env.items() if k not in HOST_ONLY}
         env["PYTHONPATH"] = IN_CONTAINER_SDK
-        public_url = ctx.target_config.get("public_url")
+        public_url = ctx.target.config.get("public_url")
         if public_url:
             env["RUNYARD_URL"] = str(public_url).rstrip("/")
         if os.getuid() != 0:
@@ -166,7 +166,7 @@ class DockerBackend(Backend):
         return env
 
     def _host_config(self, client: docker.DockerClient, ctx: RunContext, mpi_agent: bool) -> dict[str, Any]:
-        config = ctx.target_config
+        config = ctx.target.config
         binds: dict[str, dict[str, str]] = {
             str(ctx.workdir): {"bind": str(ctx.workdir), "mode": "rw"},
             str(self.sdk_dir(config)): {"bind": IN_CONTAINER_SDK, "mode": "ro"},
@@ -191,7 +191,7 @@ class DockerBackend(Backend):
 
     def _plan(self, ctx: RunContext, prefix: str) -> list[tuple[Node, NodePlan]]:
         """Every container of the run (its ``Node``) with the plan it carries out."""
-        shape = Shape.of(ctx.distributed)
+        shape = ctx.shape
         hosts = ctx.workdir / ".runyard" / "hostfile"
         if shape.kind is Kind.MPI and shape.nodes > 1:
             hosts.parent.mkdir(parents=True, exist_ok=True)
@@ -220,7 +220,7 @@ class DockerBackend(Backend):
         return out
 
     def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
-        client = client_for(ctx.target_config)
+        client = client_for(ctx.target.config)
         prefix = name_prefix(ctx.run_id).rstrip("-")
         remove_run_resources(client, ctx.run_id)  # an earlier attempt's leftovers
         labels = run_label(ctx.run_id)
@@ -268,7 +268,7 @@ class DockerBackend(Backend):
         return job
 
     def cleanup(self, ctx: RunContext, prepared: dict[str, Any]) -> None:
-        with closing(client_for(ctx.target_config)) as client:
+        with closing(client_for(ctx.target.config)) as client:
             removed = remove_run_resources(client, ctx.run_id)
         if removed:
             ctx.system_log(f"Removed {len(removed)} container(s)/network(s) of the run.")
@@ -287,11 +287,8 @@ class DockerBackend(Backend):
         names = list(state.get("containers") or [])
         if not self.can_resume(state):
             return None
-        from runs.models import LogLine
-
-        client = client_for(ctx.target_config)
+        client = client_for(ctx.target.config)
         existing = {c.name for c in client.containers.list(all=True, filters=_label_filter(ctx.run_id))}
-        lines = LogLine.objects.filter(run_id=ctx.run_id)
         saved = state.get("logs") or {}
         nodes = []
         for name in names:
@@ -308,14 +305,14 @@ class DockerBackend(Backend):
             resume = {}
             for stream in ("stdout", "stderr"):
                 position = Position.of_state((saved.get(name) or {}).get(stream))
-                stored = lines.filter(sink_lines(node, stream, name_prefix(ctx.run_id))).count()
+                stored = ctx.stored_lines(sink_lines(node, stream, name_prefix(ctx.run_id)))
                 # Fewer stored than the saved position counts: lines still queued in the
                 # dead worker's log writer were lost, so read this stream from its start.
                 resume[stream] = (position if stored >= position.lines else Position(), stored)
             follow_logs(client, ctx, node, resume)
         return DockerJob(client, ctx, nodes, str(state.get("network", "")))
 
-    def reap_orphans(self, state: dict[str, Any]) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
         """After a worker restart: a run whose containers are all still there, running or
         ended, is left for ``reattach`` (the restarted worker resumes it); the resources of
         a run that cannot be resumed (a container gone, the run no longer active, another
@@ -323,14 +320,8 @@ class DockerBackend(Backend):
         run_id = state.get("run_id")
         if not run_id or state.get("reaped"):
             return
-        from runs.models import Run
-        from runs.status import ACTIVE, Status
-
-        run = Run.objects.select_related("compute_target").filter(pk=run_id).first()
-        if run is None:
-            return
-        with closing(client_for(run.compute_target.config)) as client:
-            if self.can_resume(state) and run.status in (*ACTIVE, Status.NOT_RESPONDING):
+        with closing(client_for(target.config)) as client:
+            if self.can_resume(state) and active:
                 present = {c.name for c in client.containers.list(all=True, filters=_label_filter(int(run_id)))}
                 if set(state["containers"]) <= present:
                     return

@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext
+from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.procs import OutputPump, cmdline, descendants, exists, signal_tree
 from environments.builder import ensure_venv
 from execution.plan import Entry, Network, Placement, plan
 from runs import launch
-from runs.distributed import Shape
 from runs.logstore import SYSTEM_RANK
 
 
@@ -134,7 +133,7 @@ class LocalBackend(Backend):
 
     def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
         built = ensure_venv(
-            ctx.env_version, self.env_root(ctx.target_config), log=ctx.system_log, canceled=ctx.canceled
+            ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
@@ -208,13 +207,13 @@ class LocalBackend(Backend):
         exports = sorted(k for k in env if k.startswith(("RUNYARD_", "PYTHON")) or k in ctx.env)
         placement = Placement(Network.LOOPBACK, python, ctx.run_id, free_port=free_port, mpi_exports=tuple(exports))
         launchers = []
-        for node in plan(Shape.of(ctx.distributed), Entry(tuple(ctx.entrypoint), ctx.is_command), placement):
+        for node in plan(ctx.shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement):
             ranks = [ProcessInfo.of(rank) for rank in node.ranks]
             env = self._env(ctx, prepared, dict(node.env))
             launchers.append(self._spawn(ctx, list(node.command), env, ranks, node.role, node.spawns, node.router))
         return LocalJob(ctx, launchers)
 
-    def reap_orphans(self, state: dict[str, Any]) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
         # A pid may have been reused since: only processes carrying this run's id count.
         marker = f"RUNYARD_RUN_ID={state.get('run_id')}".encode()
         pids = [int(p) for p in state.get("pids", [])]

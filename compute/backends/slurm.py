@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from compute.backends import slurm_poll
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext
+from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.filetail import FileTail
 from compute.backends.slurm_script import sbatch_options, script
 from environments.builder import ensure_venv
@@ -66,10 +66,8 @@ class SlurmJob(Job):
         self.logdir = logdir
         self.nodes = nodes
         self.by_name = {node.name: node for node in nodes}  # srun task files: rank-3.out, node-1.err
-        self.config = ctx.target_config
-        from runs.models import Run
-
-        self.target_id = Run.objects.filter(pk=ctx.run_id).values_list("compute_target_id", flat=True).get()
+        self.config = ctx.target.config
+        self.target_id = ctx.target.id
         self.info: dict[str, str] = {}
         self.final_state = ""
         self.tail = FileTail(logdir, "*-*.[oe][ur][tr]", self._line, offsets)
@@ -88,7 +86,7 @@ class SlurmJob(Job):
         self.ctx.write_log(rank, stream, text)
 
     def _refresh(self) -> dict[str, str]:
-        self.info = slurm_poll.state(self.target_id, self.config, self.job_id) or self.info
+        self.info = slurm_poll.state(self.target_id, self.config, self.job_id, self.ctx.active_job_ids) or self.info
         return self.info
 
     def processes(self) -> list[ProcessInfo]:
@@ -152,7 +150,7 @@ class SlurmJob(Job):
             "job_id": self.job_id,
             "logdir": str(self.logdir),
             "offsets": dict(self.tail.offsets),
-            "mode": str(Shape.of(self.ctx.distributed).kind),
+            "mode": str(self.ctx.shape.kind),
         }
 
 
@@ -172,16 +170,16 @@ class SlurmBackend(Backend):
 
     def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
         built = ensure_venv(
-            ctx.env_version, self.env_root(ctx.target_config), log=ctx.system_log, canceled=ctx.canceled
+            ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
         return {"venv": str(built.path), "build_id": built.build.pk}
 
-    def _plan(self, ctx: RunContext, max_nodes: int, venv: Path | None = None) -> tuple[Shape, list[NodePlan]]:
+    def _plan(self, ctx: RunContext, venv: Path | None = None) -> tuple[Shape, list[NodePlan]]:
         """The shape as placed on the allocation, and its srun tasks (``venv``: None when
         re-attaching, where only the tasks' ranks and files matter)."""
-        shape = Shape.of(ctx.distributed)
+        shape = ctx.shape
         placement = Placement(
             Network.SLURM,
             str(venv / "bin" / "python") if venv else "python",
@@ -189,23 +187,20 @@ class SlurmBackend(Backend):
             rdzv_port=random.randint(20000, 40000),
             tf_port=random.randint(41000, 60000),
             task_helper=str(TASK_HELPER),
-            max_nodes=max_nodes,
+            max_nodes=ctx.target.max_nodes,
         )
         return placed(shape, placement), plan(shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
 
     def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
-        from runs.models import Run
-
-        run = Run.objects.select_related("compute_target").get(pk=ctx.run_id)
         venv = Path(prepared["venv"])
-        shape, nodes = self._plan(ctx, run.compute_target.max_nodes, venv)
+        shape, nodes = self._plan(ctx, venv)
         logdir = ctx.workdir / ".runyard"
         logdir.mkdir(parents=True, exist_ok=True)
-        config = ctx.target_config
+        config = ctx.target.config
         files = script(
             shape=shape,
             nodes=nodes,
-            options=sbatch_options(config, shape, len(nodes), ctx.run_id, run.max_run_duration_seconds),
+            options=sbatch_options(config, shape, len(nodes), ctx.run_id, ctx.limits.max_run_duration_seconds),
             workdir=ctx.workdir,
             logdir=logdir,
             venv=venv,
@@ -222,7 +217,7 @@ class SlurmBackend(Backend):
             raise SlurmError(f"sbatch refused the job: {result.stderr.strip() or result.stdout.strip()}")
         job_id = int(result.stdout.strip().split(";")[0])
         ctx.system_log(f"Submitted Slurm job {job_id} ({shape.nodes} node(s), {shape.world_size} rank(s)).")
-        slurm_poll.forget(run.compute_target_id, new_job_id=job_id)
+        slurm_poll.forget(ctx.target.id, new_job_id=job_id)
         return SlurmJob(ctx, job_id, logdir, nodes)
 
     def can_resume(self, state: dict[str, Any]) -> bool:
@@ -231,11 +226,8 @@ class SlurmBackend(Backend):
     def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
         if not self.can_resume(state):
             return None
-        from runs.models import Run
-
-        run = Run.objects.select_related("compute_target").get(pk=ctx.run_id)
-        _, nodes = self._plan(ctx, run.compute_target.max_nodes)
+        _, nodes = self._plan(ctx)
         return SlurmJob(ctx, int(state["job_id"]), Path(state["logdir"]), nodes, state.get("offsets"))
 
-    def reap_orphans(self, state: dict[str, Any]) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
         """A Slurm job outlives its worker by design: a restarted worker re-attaches."""
