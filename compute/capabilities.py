@@ -4,36 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from runs.distributed import Shape
+
 MULTI_NODE_KINDS = ("docker", "slurm")
 
 
-def node_count(distributed: dict[str, Any] | None) -> int:
-    if not distributed:
-        return 1
-    kind = distributed.get("type")
-    if kind in ("mpi", "pytorch"):
-        return int(distributed.get("node_count", 1))
-    return 1
-
-
-def processes_per_node(distributed: dict[str, Any] | None) -> int:
-    if not distributed:
-        return 1
-    kind = distributed.get("type")
-    if kind == "mpi":
-        return int(distributed.get("process_count_per_node", 1))
-    if kind == "pytorch":
-        nodes = int(distributed.get("node_count", 1))
-        return max(1, int(distributed.get("process_count", 1)) // max(nodes, 1))
-    if kind == "tensorflow":
-        return int(distributed.get("worker_count", 1)) + int(distributed.get("parameter_server_count", 0))
-    return 1
-
-
 def check(target: Any, distributed: dict[str, Any] | None) -> list[str]:
-    """Return the reasons ``target`` cannot run this shape (empty when it can)."""
+    """Return the reasons ``target`` cannot run this (validated) config (empty when it can)."""
     problems = []
-    nodes = node_count(distributed)
+    shape = Shape.of(distributed)
+    nodes = shape.nodes
     if nodes > 1 and target.kind not in MULTI_NODE_KINDS:
         problems.append(
             f"node_count={nodes} needs a multi-node compute kind ({', '.join(MULTI_NODE_KINDS)}); "
@@ -41,7 +21,7 @@ def check(target: Any, distributed: dict[str, Any] | None) -> list[str]:
         )
     elif nodes > target.max_nodes:
         problems.append(f"node_count={nodes} exceeds '{target.name}' max_nodes={target.max_nodes}.")
-    per_node = processes_per_node(distributed)
+    per_node = shape.processes_per_node
     if per_node > target.max_processes_per_node:
         problems.append(
             f"{per_node} processes per node exceed '{target.name}' "

@@ -33,13 +33,14 @@ from django.utils import timezone
 
 from audit.services import record
 from compute.backends import get_backend
-from compute.backends.base import Job, RunContext
+from compute.backends.base import Job, Limits, RunContext, Target
 from compute.models import ComputeTarget
 from environments.builder import BuildCanceled, BuildFailed
 from runs import artifacts, materialize, snapshots
+from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter
-from runs.models import Run, RunProcess, RunToken
+from runs.models import LogLine, Run, RunProcess, RunToken
 from runs.status import ACTIVE, TERMINAL, Status
 
 log = logging.getLogger(__name__)
@@ -206,20 +207,7 @@ class Execution:
             token = RunToken.issue(run)
             env = self.run_env(token, inputs_env, backend.sdk_dir(run.compute_target.config))
             entry = [str(a) for a in (run.command or [run.script])] + arguments
-            ctx = self.ctx = RunContext(
-                run_id=run.pk,
-                workdir=workdir,
-                entrypoint=entry,
-                is_command=bool(run.command),
-                distributed=run.distributed,
-                env_version=run.environment_version,
-                env=env,
-                target_config=run.compute_target.config,
-                write_log=self.write_log,
-                system_log=self.writer.system,
-                canceled=self.canceled,
-                mounts=mounts,
-            )
+            ctx = self.ctx = self.context(entry, env, mounts)
             if self.canceled():
                 raise Stopped()
             prepared = self.prepared = backend.prepare_environment(ctx)
@@ -266,19 +254,7 @@ class Execution:
         if run.max_run_duration_seconds and run.starting_at:
             elapsed = (timezone.now() - run.starting_at).total_seconds()
             self.deadline = time.monotonic() + run.max_run_duration_seconds - elapsed
-        ctx = RunContext(
-            run_id=run.pk,
-            workdir=self.workdir,
-            entrypoint=[run.script],
-            is_command=bool(run.command),
-            distributed=run.distributed,
-            env_version=run.environment_version,
-            env={},
-            target_config=run.compute_target.config,
-            write_log=self.write_log,
-            system_log=self.writer.system,
-            canceled=self.canceled,
-        )
+        ctx = self.context([run.script], {}, [])
         self.backend, self.ctx = backend, ctx
         job = backend.reattach(ctx, run.backend_state or {})
         self.heartbeat.start()
@@ -297,6 +273,27 @@ class Execution:
             self.heartbeat.stop_event.set()
             self.teardown()
             self.heartbeat.join(timeout=5)
+
+    def context(self, entry: list[str], env: dict[str, str], mounts: list[tuple[Path, str, bool]]) -> RunContext:
+        """What the backend is told about the run: backends never read its rows."""
+        run = self.run
+        return RunContext(
+            run_id=run.pk,
+            workdir=self.workdir,
+            entrypoint=entry,
+            is_command=bool(run.command),
+            shape=Shape.of(run.distributed),
+            env_version=run.environment_version,
+            env=env,
+            target=Target.of(run.compute_target),
+            limits=Limits(run.max_run_duration_seconds),
+            write_log=self.write_log,
+            system_log=self.writer.system,
+            canceled=self.canceled,
+            stored_lines=lambda match: LogLine.objects.filter(run_id=run.pk).filter(match).count(),
+            active_job_ids=lambda: target_job_ids(run.compute_target_id),
+            mounts=mounts,
+        )
 
     def teardown(self) -> None:
         """Release everything the run held (containers, mounts, its directory) and
@@ -474,6 +471,14 @@ class Execution:
         if current == Status.CANCEL_REQUESTED:
             run = transition(self.run.pk, Status.CANCELED, reason=self.heartbeat.reason or "canceled")
             record("runs.run.canceled", actor=None, obj=run, changes={"reason": run.status_reason}, via="worker")
+
+
+def target_job_ids(target_id: int) -> list[int]:
+    """The job ids (``backend_state.job_id``) of the target's runs that may still hold a job."""
+    ids = Run.objects.filter(
+        compute_target_id=target_id, status__in=[*ACTIVE, Status.QUEUED, Status.NOT_RESPONDING]
+    ).values_list("backend_state__job_id", flat=True)
+    return [int(i) for i in ids if i]
 
 
 def execute(run_id: int, worker: str) -> str:

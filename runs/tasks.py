@@ -150,6 +150,7 @@ def reap_leftovers(queues: list[str]) -> None:
     """Ended runs still naming processes or containers: the sweep failed them while no
     worker ran, so nothing stopped what they started."""
     from compute.backends import get_backend
+    from compute.backends.base import Target
 
     names = [q.removeprefix("compute.") for q in queues if q.startswith("compute.")]
     leftovers = (
@@ -164,7 +165,9 @@ def reap_leftovers(queues: list[str]) -> None:
     for run in leftovers:
         log.info("reaping leftovers of run %s (%s): %s", run.pk, run.status, run.backend_state)
         try:
-            get_backend(run.compute_target.kind).reap_orphans(run.backend_state or {})
+            get_backend(run.compute_target.kind).reap_orphans(
+                run.backend_state or {}, Target.of(run.compute_target), active=run.status in active
+            )
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
         Run.objects.filter(pk=run.pk).update(backend_state={**(run.backend_state or {}), "reaped": True})

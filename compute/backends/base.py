@@ -3,7 +3,8 @@
 The executor (``runs.executor``) owns the lifecycle: claiming, statuses, heartbeats,
 cancel, time limit, finalizing. A backend only knows how to make an environment
 ready, start a run's ranks, report when they have all started and when they ended,
-and stop them.
+and stop them. It never reads the run's rows: what it needs about the run and its
+target comes in the ``RunContext``, resolved by the executor.
 """
 
 from __future__ import annotations
@@ -12,12 +13,41 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q
 
 from environments.models import EnvironmentVersion
+from runs.distributed import Rank, Shape
+
+if TYPE_CHECKING:
+    from compute.models import ComputeTarget
 
 
-@dataclass
+@dataclass(frozen=True)
+class Target:
+    """The compute target a run executes on."""
+
+    id: int
+    name: str
+    kind: str
+    max_nodes: int
+    max_processes_per_node: int
+    config: dict[str, Any]  # kind-specific settings
+
+    @classmethod
+    def of(cls, target: ComputeTarget) -> Target:
+        return cls(
+            target.pk, target.name, target.kind, target.max_nodes, target.max_processes_per_node, dict(target.config)
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_run_duration_seconds: int | None = None  # the executor stops the run then; Slurm's limit backs it up
+
+
+@dataclass(frozen=True)
 class RunContext:
     """Everything a backend needs about one run, resolved by the executor."""
 
@@ -25,13 +55,20 @@ class RunContext:
     workdir: Path  # the run's directory: snapshot extracted here, outputs/ under it
     entrypoint: list[str]  # script + arguments (or command), placeholders resolved
     is_command: bool
-    distributed: dict[str, Any] | None
+    shape: Shape
     env_version: EnvironmentVersion
     env: dict[str, str]  # variables for every rank (spec variables + RUNYARD_*)
-    target_config: dict[str, Any]
+    target: Target
+    limits: Limits
     write_log: Callable[[int, str, str], None]  # (rank, stream, text)
     system_log: Callable[[str], None]
     canceled: Callable[[], bool]
+    # How many of the run's stored log lines match (fields rank, stream, text): a
+    # re-attached container stream skips what is stored already.
+    stored_lines: Callable[[Q], int]
+    # The job ids the target's active runs stored in their backend_state (Slurm reads
+    # every one of them with one squeue).
+    active_job_ids: Callable[[], list[int]]
     mounts: list[tuple[Path, str, bool]] = field(default_factory=list)  # (host path, run path, read-only)
 
 
@@ -44,6 +81,10 @@ class ProcessInfo:
     host: str = ""
     pid: int | None = None
     exit_code: int | None = None
+
+    @classmethod
+    def of(cls, rank: Rank) -> ProcessInfo:
+        return cls(rank=rank.rank, node_rank=rank.node_rank, local_rank=rank.local_rank, role=rank.role)
 
 
 class Job(abc.ABC):
@@ -138,5 +179,6 @@ class Backend(abc.ABC):
         """Pick up a run a previous worker started (None: it cannot be resumed)."""
         return None
 
-    def reap_orphans(self, state: dict[str, Any]) -> None:
-        """Stop what a previous worker left running for a run it can no longer finish."""
+    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
+        """Stop what a previous worker left running for a run it can no longer finish
+        (``active``: the run is still active, so a restarted worker may resume it)."""

@@ -32,12 +32,13 @@ import docker.errors
 import docker.tls
 import docker.types
 
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext
+from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.docker_job import DockerJob, Node, Position, follow_logs, sink_lines
 from environments.image_builder import build_location, ensure_image, image_build_row, requirement_names
 from environments.models import EnvironmentVersion
 from environments.spec import pip_requirements_of
-from runs import launch
+from execution.plan import Entry, Network, NodePlan, Placement, Role, Router, hostfile, plan
+from runs.distributed import Kind, Shape
 
 RSH_AGENT = Path(__file__).with_name("docker_rsh.py")
 IN_CONTAINER_SDK = "/opt/runyard/sdk"
@@ -114,9 +115,9 @@ def remove_run_resources(client: docker.DockerClient, run_id: int) -> list[str]:
     return removed
 
 
-def needs_mpi(version: EnvironmentVersion, distributed: dict[str, Any] | None) -> bool:
+def needs_mpi(version: EnvironmentVersion, shape: Shape) -> bool:
     wants_mpi4py = "mpi4py" in requirement_names(pip_requirements_of(version.spec))
-    return wants_mpi4py or (distributed or {}).get("type") == "mpi"
+    return wants_mpi4py or shape.kind is Kind.MPI
 
 
 def _lock_dir() -> Path:
@@ -131,18 +132,18 @@ class DockerBackend(Backend):
     # ---- environments ------------------------------------------------------------
     def build_environment(self, version: EnvironmentVersion, config: dict[str, Any]) -> Any:
         with closing(client_for(config)) as client:
-            return ensure_image(version, client, config, mpi=needs_mpi(version, None), lock_dir=_lock_dir())
+            return ensure_image(version, client, config, mpi=needs_mpi(version, Shape()), lock_dir=_lock_dir())
 
     def build_record(self, version: EnvironmentVersion, config: dict[str, Any]) -> Any:
-        return image_build_row(version.content_hash, build_location(config, needs_mpi(version, None)))
+        return image_build_row(version.content_hash, build_location(config, needs_mpi(version, Shape())))
 
     def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
-        mpi = needs_mpi(ctx.env_version, ctx.distributed)
-        with closing(client_for(ctx.target_config)) as client:
+        mpi = needs_mpi(ctx.env_version, ctx.shape)
+        with closing(client_for(ctx.target.config)) as client:
             built = ensure_image(
                 ctx.env_version,
                 client,
-                ctx.target_config,
+                ctx.target.config,
                 mpi=mpi,
                 log=ctx.system_log,
                 canceled=ctx.canceled,
@@ -156,7 +157,7 @@ class DockerBackend(Backend):
     def _container_env(self, ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in ctx.env.items() if k not in HOST_ONLY}
         env["PYTHONPATH"] = IN_CONTAINER_SDK
-        public_url = ctx.target_config.get("public_url")
+        public_url = ctx.target.config.get("public_url")
         if public_url:
             env["RUNYARD_URL"] = str(public_url).rstrip("/")
         if os.getuid() != 0:
@@ -165,7 +166,7 @@ class DockerBackend(Backend):
         return env
 
     def _host_config(self, client: docker.DockerClient, ctx: RunContext, mpi_agent: bool) -> dict[str, Any]:
-        config = ctx.target_config
+        config = ctx.target.config
         binds: dict[str, dict[str, str]] = {
             str(ctx.workdir): {"bind": str(ctx.workdir), "mode": "rw"},
             str(self.sdk_dir(config)): {"bind": IN_CONTAINER_SDK, "mode": "ro"},
@@ -188,68 +189,44 @@ class DockerBackend(Backend):
             options["device_requests"] = [docker.types.DeviceRequest(count=count, capabilities=[["gpu"]])]
         return dict(client.api.create_host_config(**options))
 
-    def _plan(self, ctx: RunContext, prefix: str) -> list[tuple[Node, list[str], dict[str, str]]]:
-        """(node, command, extra environment) for every container of the run."""
-        python = "python3"
-        entry = ctx.entrypoint if ctx.is_command else [python, *ctx.entrypoint]
-        cfg = ctx.distributed or {}
-        kind = cfg.get("type")
-        plan: list[tuple[Node, list[str], dict[str, str]]] = []
-        if kind == "pytorch":
-            nodes = int(cfg["node_count"])
-            per_node = int(cfg["process_count"]) // nodes
-            args = ["--no-python", *ctx.entrypoint] if ctx.is_command else ctx.entrypoint
-            for k in range(nodes):
-                cmd = launch.torchrun(python, cfg, args, nnodes=nodes, node_rank=k, master="node0", port=RDZV_PORT)
-                ranks = [ProcessInfo(rank=k * per_node + i, node_rank=k, local_rank=i) for i in range(per_node)]
-                name = f"{prefix}-node{k}"
-                # torchrun's own lines name no rank: tagged per node so each node's are told apart.
-                tag = f"[{name}] " if nodes > 1 else ""
-                node = Node(name, "worker", "torchrun", ranks, node_rank=k, per_node=per_node, tag=tag)
-                plan.append((node, cmd, {}))
-        elif kind == "mpi":
-            nodes = int(cfg["node_count"])
-            per_node = int(cfg["process_count_per_node"])
-            ranks = [
-                ProcessInfo(rank=r, node_rank=r // per_node, local_rank=r % per_node) for r in range(nodes * per_node)
-            ]
-            extra = ["--mca", "btl", "self,tcp"]
-            if nodes > 1:
-                hostfile = ctx.workdir / ".runyard" / "hostfile"
-                hostfile.parent.mkdir(parents=True, exist_ok=True)
-                hostfile.write_text("".join(f"node{k} slots={per_node}\n" for k in range(nodes)))
-                extra += ["--hostfile", str(hostfile), "--mca", "plm_rsh_agent", f"{python} {IN_CONTAINER_RSH}",
-                          "--mca", "plm_rsh_no_tree_spawn", "1"]  # fmt: skip
-            names = sorted(self._container_env(ctx, {}))
-            cmd = launch.mpirun(python, cfg, ctx.entrypoint[1:] if ctx.is_command else ctx.entrypoint, names, extra)
-            if ctx.is_command:
-                cmd[cmd.index(python)] = ctx.entrypoint[0]
-            for k in range(1, nodes):
-                helper = Node(f"{prefix}-node{k}", "helper", "none", [], node_rank=k)
-                plan.append((helper, [python, IN_CONTAINER_RSH, "serve"], {}))
-            plan.append((Node(f"{prefix}-node0", "launcher", "mpi", ranks), cmd, {}))
-        elif kind == "tensorflow":
-            tasks = launch.tf_tasks(cfg)
-            workers = [f"worker{i}:{TF_PORT}" for t, i, _ in tasks if t == "worker"]
-            ps = [f"ps{i}:{TF_PORT}" for t, i, _ in tasks if t == "ps"]
-            for task_type, index, rank in tasks:
-                info = ProcessInfo(rank=rank, node_rank=rank, role=task_type)
-                tf = {"TF_CONFIG": launch.tf_config(workers, ps, task_type, index), "RUNYARD_RANK": str(rank)}
-                plan.append((Node(f"{prefix}-{task_type}{index}", task_type, "plain", [info]), entry, tf))
-        else:
-            plan.append(
-                (Node(f"{prefix}-node0", "worker", "plain", [ProcessInfo(rank=0)]), entry, {"RUNYARD_RANK": "0"})
-            )
-        return plan
+    def _plan(self, ctx: RunContext, prefix: str) -> list[tuple[Node, NodePlan]]:
+        """Every container of the run (its ``Node``) with the plan it carries out."""
+        shape = ctx.shape
+        hosts = ctx.workdir / ".runyard" / "hostfile"
+        if shape.kind is Kind.MPI and shape.nodes > 1:
+            hosts.parent.mkdir(parents=True, exist_ok=True)
+            hosts.write_text(hostfile(shape))
+        placement = Placement(
+            Network.CONTAINERS,
+            "python3",
+            ctx.run_id,
+            rdzv_port=RDZV_PORT,
+            tf_port=TF_PORT,
+            mpi_exports=tuple(sorted(self._container_env(ctx, {}))),
+            mpi_hostfile=str(hosts),
+            rsh_agent=IN_CONTAINER_RSH,
+        )
+        nodes = plan(shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
+        torchruns = sum(node.router is Router.TORCHRUN for node in nodes)
+        out = []
+        for node in nodes:
+            name = f"{prefix}-{node.name}"
+            # torchrun's own lines name no rank: tagged per node so each node's are told apart.
+            tag = f"[{name}] " if node.router is Router.TORCHRUN and torchruns > 1 else ""
+            per_node = len(node.ranks) if node.router is Router.TORCHRUN else 1
+            ranks = [ProcessInfo.of(rank) for rank in node.ranks]
+            container = Node(name, node.role, node.router, ranks, node_rank=node.node_rank, per_node=per_node, tag=tag)
+            out.append((container, node))
+        return out
 
     def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
-        client = client_for(ctx.target_config)
+        client = client_for(ctx.target.config)
         prefix = name_prefix(ctx.run_id).rstrip("-")
         remove_run_resources(client, ctx.run_id)  # an earlier attempt's leftovers
         labels = run_label(ctx.run_id)
         network = client.networks.create(prefix, driver="bridge", labels=labels)
-        plan = self._plan(ctx, prefix)
-        mpi_agent = any(node.role == "helper" for node, _, _ in plan)
+        planned = self._plan(ctx, prefix)
+        mpi_agent = any(node.role == Role.HELPER for node, _ in planned)
         common = {"RUNYARD_RSH_TOKEN": secrets.token_hex(16)} if mpi_agent else {}
         if mpi_agent:
             common.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
@@ -258,14 +235,14 @@ class DockerBackend(Backend):
         nodes: list[Node] = []
         job = DockerJob(client, ctx, nodes, str(network.name))
         try:
-            for node, command, extra in plan:
-                alias = node.name.rsplit("-", 1)[1]  # node0, worker1, ps0: what peers dial
+            for node, planned_node in planned:
+                alias = planned_node.name  # node0, worker1, ps0: what peers dial
                 client.api.create_container(
                     prepared["image"],
-                    command=command,
+                    command=list(planned_node.command),
                     name=node.name,
                     hostname=alias,
-                    environment=self._container_env(ctx, {**common, **extra}),
+                    environment=self._container_env(ctx, {**common, **planned_node.env}),
                     working_dir=str(ctx.workdir),
                     labels={**labels, "io.runyard.node": alias, "io.runyard.role": node.role},
                     host_config=host_config,
@@ -291,7 +268,7 @@ class DockerBackend(Backend):
         return job
 
     def cleanup(self, ctx: RunContext, prepared: dict[str, Any]) -> None:
-        with closing(client_for(ctx.target_config)) as client:
+        with closing(client_for(ctx.target.config)) as client:
             removed = remove_run_resources(client, ctx.run_id)
         if removed:
             ctx.system_log(f"Removed {len(removed)} container(s)/network(s) of the run.")
@@ -310,11 +287,8 @@ class DockerBackend(Backend):
         names = list(state.get("containers") or [])
         if not self.can_resume(state):
             return None
-        from runs.models import LogLine
-
-        client = client_for(ctx.target_config)
+        client = client_for(ctx.target.config)
         existing = {c.name for c in client.containers.list(all=True, filters=_label_filter(ctx.run_id))}
-        lines = LogLine.objects.filter(run_id=ctx.run_id)
         saved = state.get("logs") or {}
         nodes = []
         for name in names:
@@ -331,14 +305,14 @@ class DockerBackend(Backend):
             resume = {}
             for stream in ("stdout", "stderr"):
                 position = Position.of_state((saved.get(name) or {}).get(stream))
-                stored = lines.filter(sink_lines(node, stream, name_prefix(ctx.run_id))).count()
+                stored = ctx.stored_lines(sink_lines(node, stream, name_prefix(ctx.run_id)))
                 # Fewer stored than the saved position counts: lines still queued in the
                 # dead worker's log writer were lost, so read this stream from its start.
                 resume[stream] = (position if stored >= position.lines else Position(), stored)
             follow_logs(client, ctx, node, resume)
         return DockerJob(client, ctx, nodes, str(state.get("network", "")))
 
-    def reap_orphans(self, state: dict[str, Any]) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
         """After a worker restart: a run whose containers are all still there, running or
         ended, is left for ``reattach`` (the restarted worker resumes it); the resources of
         a run that cannot be resumed (a container gone, the run no longer active, another
@@ -346,14 +320,8 @@ class DockerBackend(Backend):
         run_id = state.get("run_id")
         if not run_id or state.get("reaped"):
             return
-        from runs.models import Run
-        from runs.status import ACTIVE, Status
-
-        run = Run.objects.select_related("compute_target").filter(pk=run_id).first()
-        if run is None:
-            return
-        with closing(client_for(run.compute_target.config)) as client:
-            if self.can_resume(state) and run.status in (*ACTIVE, Status.NOT_RESPONDING):
+        with closing(client_for(target.config)) as client:
+            if self.can_resume(state) and active:
                 present = {c.name for c in client.containers.list(all=True, filters=_label_filter(int(run_id)))}
                 if set(state["containers"]) <= present:
                     return

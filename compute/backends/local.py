@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext
+from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.procs import OutputPump, cmdline, descendants, exists, signal_tree
 from environments.builder import ensure_venv
+from execution.plan import Entry, Network, Placement, plan
 from runs import launch
 from runs.logstore import SYSTEM_RANK
 
@@ -132,7 +133,7 @@ class LocalBackend(Backend):
 
     def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
         built = ensure_venv(
-            ctx.env_version, self.env_root(ctx.target_config), log=ctx.system_log, canceled=ctx.canceled
+            ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
@@ -202,54 +203,17 @@ class LocalBackend(Backend):
 
     def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
         python = prepared["python"]
-        entry = ctx.entrypoint if ctx.is_command else [python, *ctx.entrypoint]
-        cfg = ctx.distributed or {}
-        kind = cfg.get("type")
-        if kind == "pytorch":
-            per_node = int(cfg["process_count"]) // int(cfg["node_count"])
-            entry_args = ["--no-python", *ctx.entrypoint] if ctx.is_command else ctx.entrypoint
-            cmd = launch.torchrun(python, cfg, entry_args, port=free_port(), run_id=ctx.run_id)
-            ranks = [ProcessInfo(rank=i, local_rank=i) for i in range(per_node)]
-            env = self._env(ctx, prepared, dict(launch.TORCHRUN_ENV))
-            launchers = [self._spawn(ctx, cmd, env, ranks, "worker", per_node, "torchrun")]
-        elif kind == "mpi":
-            env = self._env(ctx, prepared)
-            names = sorted(k for k in env if k.startswith(("RUNYARD_", "PYTHON")) or k in ctx.env)
-            np = int(cfg["process_count_per_node"])
-            cmd = launch.mpirun(
-                python,
-                cfg,
-                ctx.entrypoint if not ctx.is_command else ctx.entrypoint[1:],
-                names,
-                extra=["--mca", "btl", "self,tcp"],
-            )
-            if ctx.is_command:
-                cmd[cmd.index(python)] = ctx.entrypoint[0]
-            ranks = [ProcessInfo(rank=i, local_rank=i) for i in range(np)]
-            launchers = [self._spawn(ctx, cmd, env, ranks, "worker", np, "mpi")]
-        elif kind == "tensorflow":
-            tasks = launch.tf_tasks(cfg)
-            ports = {(t, i): free_port() for t, i, _ in tasks}
-            workers = [f"127.0.0.1:{ports[('worker', i)]}" for t, i, _ in tasks if t == "worker"]
-            ps = [f"127.0.0.1:{ports[('ps', i)]}" for t, i, _ in tasks if t == "ps"]
-            launchers = []
-            for task_type, index, rank in tasks:
-                env = self._env(
-                    ctx,
-                    prepared,
-                    {
-                        "TF_CONFIG": launch.tf_config(workers, ps, task_type, index),
-                        "RUNYARD_RANK": str(rank),
-                    },
-                )
-                info = ProcessInfo(rank=rank, local_rank=rank, role=task_type)
-                launchers.append(self._spawn(ctx, entry, env, [info], task_type, 0, "plain"))
-        else:
-            env = self._env(ctx, prepared, {"RUNYARD_RANK": "0"})
-            launchers = [self._spawn(ctx, entry, env, [ProcessInfo(rank=0)], "worker", 0, "plain")]
+        env = self._env(ctx, prepared)
+        exports = sorted(k for k in env if k.startswith(("RUNYARD_", "PYTHON")) or k in ctx.env)
+        placement = Placement(Network.LOOPBACK, python, ctx.run_id, free_port=free_port, mpi_exports=tuple(exports))
+        launchers = []
+        for node in plan(ctx.shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement):
+            ranks = [ProcessInfo.of(rank) for rank in node.ranks]
+            env = self._env(ctx, prepared, dict(node.env))
+            launchers.append(self._spawn(ctx, list(node.command), env, ranks, node.role, node.spawns, node.router))
         return LocalJob(ctx, launchers)
 
-    def reap_orphans(self, state: dict[str, Any]) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
         # A pid may have been reused since: only processes carrying this run's id count.
         marker = f"RUNYARD_RUN_ID={state.get('run_id')}".encode()
         pids = [int(p) for p in state.get("pids", [])]

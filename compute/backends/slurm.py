@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from compute.backends import slurm_poll
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext
+from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.filetail import FileTail
-from compute.backends.slurm_script import Shape, sbatch_options, script, shape_of
+from compute.backends.slurm_script import sbatch_options, script
 from environments.builder import ensure_venv
+from execution.plan import Entry, Network, NodePlan, Placement, Router, placed, plan
 from runs import launch
+from runs.distributed import Shape
 from runs.logstore import SYSTEM_RANK
 
 TASK_HELPER = Path(__file__).with_name("slurm_task.py")
@@ -57,48 +59,42 @@ def shared_dir(config: dict[str, Any]) -> Path:
 
 class SlurmJob(Job):
     def __init__(
-        self, ctx: RunContext, job_id: int, logdir: Path, shape: Shape, offsets: dict[str, int] | None = None
+        self, ctx: RunContext, job_id: int, logdir: Path, nodes: list[NodePlan], offsets: dict[str, int] | None = None
     ) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.logdir = logdir
-        self.shape = shape
-        self.config = ctx.target_config
-        from runs.models import Run
-
-        self.target_id = Run.objects.filter(pk=ctx.run_id).values_list("compute_target_id", flat=True).get()
+        self.nodes = nodes
+        self.by_name = {node.name: node for node in nodes}  # srun task files: rank-3.out, node-1.err
+        self.config = ctx.target.config
+        self.target_id = ctx.target.id
         self.info: dict[str, str] = {}
         self.final_state = ""
         self.tail = FileTail(logdir, "*-*.[oe][ur][tr]", self._line, offsets)
         self.tail.start()
 
     def _line(self, name: str, text: str) -> None:
-        kind, index = name.split(".")[0].split("-")
+        node = self.by_name.get(name.split(".")[0])
         stream = "stderr" if name.endswith(".err") else "stdout"
-        if kind == "node":
-            parsed = launch.split_torchrun_line(text, int(index), self.shape.per_node)
+        if node is None or not node.ranks:
+            rank = SYSTEM_RANK
+        elif node.router is Router.TORCHRUN:
+            parsed = launch.split_torchrun_line(text, node.node_rank, len(node.ranks))
             rank, text = parsed if parsed else (SYSTEM_RANK, text)
         else:
-            rank = int(index)
+            rank = node.ranks[0].rank
         self.ctx.write_log(rank, stream, text)
 
     def _refresh(self) -> dict[str, str]:
-        self.info = slurm_poll.state(self.target_id, self.config, self.job_id) or self.info
+        self.info = slurm_poll.state(self.target_id, self.config, self.job_id, self.ctx.active_job_ids) or self.info
         return self.info
 
     def processes(self) -> list[ProcessInfo]:
-        nodes = self.info.get("nodes", "")
-        per = max(1, self.shape.per_node if self.shape.mode == "pytorch" else (self.shape.tasks_per_node or 1))
-        return [
-            ProcessInfo(rank=r, node_rank=r // per, local_rank=r % per, role=self._role(r), host=nodes)
-            for r in range(self.shape.world)
-        ]
-
-    def _role(self, rank: int) -> str:
-        cfg = self.ctx.distributed or {}
-        if self.shape.mode == "tensorflow" and rank >= int(cfg.get("worker_count", 0)):
-            return "ps"
-        return "worker"
+        hosts = self.info.get("nodes", "")
+        infos = [ProcessInfo.of(rank) for node in self.nodes for rank in node.ranks]
+        for info in infos:
+            info.host = hosts
+        return infos
 
     def pending_reason(self) -> str | None:
         info = self._refresh()
@@ -109,9 +105,7 @@ class SlurmJob(Job):
     def all_started(self) -> bool:
         # srun creates each task's output file as the task starts, so the files prove a
         # start sooner than squeue's cached state (polled once a second per target).
-        pattern = "node-*.out" if self.shape.mode == "pytorch" else "rank-*.out"
-        expected = self.shape.nodes if self.shape.mode == "pytorch" else self.shape.world
-        if len(list(self.logdir.glob(pattern))) >= expected:
+        if all((self.logdir / f"{node.name}.out").exists() for node in self.nodes):
             return True
         return self._refresh().get("state") in slurm_poll.TERMINAL
 
@@ -156,7 +150,7 @@ class SlurmJob(Job):
             "job_id": self.job_id,
             "logdir": str(self.logdir),
             "offsets": dict(self.tail.offsets),
-            "mode": self.shape.mode,
+            "mode": str(self.ctx.shape.kind),
         }
 
 
@@ -176,34 +170,42 @@ class SlurmBackend(Backend):
 
     def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
         built = ensure_venv(
-            ctx.env_version, self.env_root(ctx.target_config), log=ctx.system_log, canceled=ctx.canceled
+            ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
         return {"venv": str(built.path), "build_id": built.build.pk}
 
-    def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
-        from runs.models import Run
+    def _plan(self, ctx: RunContext, venv: Path | None = None) -> tuple[Shape, list[NodePlan]]:
+        """The shape as placed on the allocation, and its srun tasks (``venv``: None when
+        re-attaching, where only the tasks' ranks and files matter)."""
+        shape = ctx.shape
+        placement = Placement(
+            Network.SLURM,
+            str(venv / "bin" / "python") if venv else "python",
+            ctx.run_id,
+            rdzv_port=random.randint(20000, 40000),
+            tf_port=random.randint(41000, 60000),
+            task_helper=str(TASK_HELPER),
+            max_nodes=ctx.target.max_nodes,
+        )
+        return placed(shape, placement), plan(shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
 
-        run = Run.objects.select_related("compute_target").get(pk=ctx.run_id)
-        shape = shape_of(ctx.distributed, run.compute_target.max_nodes)
+    def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
+        venv = Path(prepared["venv"])
+        shape, nodes = self._plan(ctx, venv)
         logdir = ctx.workdir / ".runyard"
         logdir.mkdir(parents=True, exist_ok=True)
-        config = ctx.target_config
+        config = ctx.target.config
         files = script(
             shape=shape,
-            options=sbatch_options(config, shape, ctx.run_id, run.max_run_duration_seconds),
+            nodes=nodes,
+            options=sbatch_options(config, shape, len(nodes), ctx.run_id, ctx.limits.max_run_duration_seconds),
             workdir=ctx.workdir,
             logdir=logdir,
-            venv=Path(prepared["venv"]),
-            entry=ctx.entrypoint,
-            is_command=ctx.is_command,
+            venv=venv,
             mpi_plugin=str(config.get("mpi", "pmix")),
-            rdzv_port=random.randint(20000, 40000),
-            tf_base_port=random.randint(41000, 60000),
-            task_helper=TASK_HELPER,
             run_id=ctx.run_id,
-            distributed=ctx.distributed,
         )
         for path, text in files.items():
             path.write_text(text)
@@ -214,9 +216,9 @@ class SlurmBackend(Backend):
         if result.returncode != 0:
             raise SlurmError(f"sbatch refused the job: {result.stderr.strip() or result.stdout.strip()}")
         job_id = int(result.stdout.strip().split(";")[0])
-        ctx.system_log(f"Submitted Slurm job {job_id} ({shape.nodes} node(s), {shape.world} rank(s)).")
-        slurm_poll.forget(run.compute_target_id, new_job_id=job_id)
-        return SlurmJob(ctx, job_id, logdir, shape)
+        ctx.system_log(f"Submitted Slurm job {job_id} ({shape.nodes} node(s), {shape.world_size} rank(s)).")
+        slurm_poll.forget(ctx.target.id, new_job_id=job_id)
+        return SlurmJob(ctx, job_id, logdir, nodes)
 
     def can_resume(self, state: dict[str, Any]) -> bool:
         return bool(state.get("job_id"))
@@ -224,11 +226,8 @@ class SlurmBackend(Backend):
     def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
         if not self.can_resume(state):
             return None
-        from runs.models import Run
+        _, nodes = self._plan(ctx)
+        return SlurmJob(ctx, int(state["job_id"]), Path(state["logdir"]), nodes, state.get("offsets"))
 
-        run = Run.objects.select_related("compute_target").get(pk=ctx.run_id)
-        shape = shape_of(ctx.distributed, run.compute_target.max_nodes)
-        return SlurmJob(ctx, int(state["job_id"]), Path(state["logdir"]), shape, state.get("offsets"))
-
-    def reap_orphans(self, state: dict[str, Any]) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
         """A Slurm job outlives its worker by design: a restarted worker re-attaches."""

@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -56,7 +57,10 @@ def forget(target_id: int, new_job_id: int | None = None) -> None:
     pipe.execute()
 
 
-def state(target_id: int, config: dict[str, Any], job_id: int) -> dict[str, str] | None:
+def state(
+    target_id: int, config: dict[str, Any], job_id: int, active_job_ids: Callable[[], list[int]]
+) -> dict[str, str] | None:
+    """``job_id``'s state; ``active_job_ids``: every job of the target to read with it."""
     key = _key(target_id)
     client = _redis()
     cached = client.hget(key, str(job_id))
@@ -66,25 +70,15 @@ def state(target_id: int, config: dict[str, Any], job_id: int) -> dict[str, str]
             return info  # type: ignore[no-any-return]
     interval_ms = int(float(config.get("poll_seconds", INTERVAL_SECONDS)) * 1000)
     if client.set(key + ":lock", "1", nx=True, px=interval_ms):
-        poll_all(target_id, config, extra=[job_id])
+        poll_all(target_id, config, [*active_job_ids(), job_id])
         cached = client.hget(key, str(job_id))
     return json.loads(cached) if cached else None
 
 
-def active_job_ids(target_id: int) -> list[int]:
-    from runs.models import Run
-    from runs.status import ACTIVE, Status
-
-    ids = Run.objects.filter(
-        compute_target_id=target_id, status__in=[*ACTIVE, Status.QUEUED, Status.NOT_RESPONDING]
-    ).values_list("backend_state__job_id", flat=True)
-    return [int(i) for i in ids if i]
-
-
-def poll_all(target_id: int, config: dict[str, Any], extra: list[int] | None = None) -> dict[int, dict[str, Any]]:
+def poll_all(target_id: int, config: dict[str, Any], job_ids: list[int]) -> dict[int, dict[str, Any]]:
     from compute.backends.slurm import command_env
 
-    ids = sorted(set(active_job_ids(target_id)) | set(extra or []))
+    ids = sorted(set(job_ids))
     if not ids:
         return {}
     env = command_env(config)

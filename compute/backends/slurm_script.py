@@ -1,58 +1,35 @@
-"""The sbatch script for a run: one allocation, ranks launched with srun.
+"""The sbatch script that carries out a run's launch plan: one allocation, srun tasks.
+
+Each ``NodePlan`` is one srun task writing its own files (``rank-%t.out/err``, or
+``node-%t`` for a torchrun per node), which the worker follows while the job runs:
 
 - single process: one srun task;
 - MPI: ``-N nodes --ntasks-per-node ppn`` and ``srun --mpi=<pmix>`` starts every rank;
-- PyTorch: one srun task per node running torchrun, c10d rendezvous on the first
-  node's address, ``process_count / node_count`` processes per node;
+- PyTorch: one srun task per node running its torchrun (``torchrun.sh`` picks the
+  node's command by ``SLURM_NODEID``), after the batch script resolved the first node's
+  address for the c10d rendezvous;
 - TensorFlow: one srun task per worker / parameter server, each given its TF_CONFIG by
   ``slurm_task.py`` from the allocation's node list and its task id.
 
-Every task writes its own files (``rank-%t.out/err``, ``node-%t`` for torchrun), which
-the worker follows while the job runs. The script records srun's exit code last.
+The script records srun's exit code last.
 """
 
 from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runs.launch import TORCHRUN_ENV
+from execution.plan import SLURM_MASTER, SLURM_MASTER_VAR, NodePlan, Router
+from runs.distributed import Kind, Shape
 
 
-@dataclass(frozen=True)
-class Shape:
-    nodes: int
-    tasks_per_node: int | None
-    ntasks: int
-    world: int
-    per_node: int  # rank processes per node (torchrun) or per task
-    mode: str  # single | mpi | pytorch | tensorflow
-
-
-def shape_of(distributed: dict[str, Any] | None, max_nodes: int) -> Shape:
-    cfg = distributed or {}
-    kind = cfg.get("type")
-    if kind == "mpi":
-        nodes, ppn = int(cfg["node_count"]), int(cfg["process_count_per_node"])
-        return Shape(nodes, ppn, nodes * ppn, nodes * ppn, ppn, "mpi")
-    if kind == "pytorch":
-        nodes = int(cfg["node_count"])
-        per_node = int(cfg["process_count"]) // nodes
-        return Shape(nodes, 1, nodes, nodes * per_node, per_node, "pytorch")
-    if kind == "tensorflow":
-        total = int(cfg["worker_count"]) + int(cfg["parameter_server_count"])
-        nodes = max(1, min(max_nodes, total))
-        return Shape(nodes, math.ceil(total / nodes), total, total, 1, "tensorflow")
-    return Shape(1, 1, 1, 1, 1, "single")
-
-
-def sbatch_options(config: dict[str, Any], shape: Shape, run_id: int, max_seconds: int | None) -> list[str]:
-    opts = [f"--job-name=runyard-{run_id}", f"--nodes={shape.nodes}", f"--ntasks={shape.ntasks}"]
-    if shape.tasks_per_node:
-        opts.append(f"--ntasks-per-node={shape.tasks_per_node}")
+def sbatch_options(config: dict[str, Any], shape: Shape, tasks: int, run_id: int, max_seconds: int | None) -> list[str]:
+    """``shape`` as placed on the allocation (``execution.plan.placed``), ``tasks`` srun tasks."""
+    opts = [f"--job-name=runyard-{run_id}", f"--nodes={shape.nodes}", f"--ntasks={tasks}"]
+    opts.append(f"--ntasks-per-node={math.ceil(tasks / shape.nodes)}")
     for key, flag in (("partition", "--partition"), ("account", "--account"), ("qos", "--qos")):
         if config.get(key):
             opts.append(f"{flag}={config[key]}")
@@ -74,70 +51,49 @@ def sbatch_options(config: dict[str, Any], shape: Shape, run_id: int, max_second
     return opts
 
 
+def shell(words: tuple[str, ...] | list[str]) -> str:
+    """Quoted for bash, except the plan's reference to the master address, which the
+    node's shell expands (a word is single-quoted around it)."""
+    return shlex.join(words).replace(SLURM_MASTER, f"'\"{SLURM_MASTER}\"'")
+
+
+def _exports(env: Mapping[str, str]) -> str:
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
+
+
 def script(
     *,
     shape: Shape,
+    nodes: list[NodePlan],
     options: list[str],
     workdir: Path,
     logdir: Path,
     venv: Path,
-    entry: list[str],
-    is_command: bool,
     mpi_plugin: str,
-    rdzv_port: int,
-    tf_base_port: int,
-    task_helper: Path,
     run_id: int,
-    distributed: dict[str, Any] | None,
 ) -> dict[Path, str]:
     """The batch script (first) and any helper files, by path."""
     extra: dict[Path, str] = {}
-    python = str(venv / "bin" / "python")
-    program = entry if is_command else [python, *entry]
-    q = shlex.join
-    files = f"--output={logdir}/rank-%t.out --error={logdir}/rank-%t.err"
-    if shape.mode == "mpi":
-        launch = f"srun --mpi={mpi_plugin} {files} {q(program)}"
-    elif shape.mode == "pytorch":
-        torchrun = [
-            python,
-            "-m",
-            "torch.distributed.run",
-            f"--nnodes={shape.nodes}",
-            f"--nproc-per-node={shape.per_node}",
-            "--rdzv-backend=c10d",
-            f"--rdzv-id=runyard-{run_id}",
-            "--tee=3",
-        ]
-        user = ["--no-python", *entry] if is_command else entry
-        # Every node looks local when nodes share a host: only node 0 hosts the store.
+    stem = nodes[0].name.rsplit("-", 1)[0]  # rank / node: srun's %t is the task's index in the plan
+    files = f"--output={logdir}/{stem}-%t.out --error={logdir}/{stem}-%t.err"
+    if nodes[0].router is Router.TORCHRUN:
+        branches = "".join(f"{k})\n{_exports(node.env)}exec {shell(node.command)} ;;\n" for k, node in enumerate(nodes))
         extra[logdir / "torchrun.sh"] = f"""#!/bin/bash
-export TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE='{TORCHRUN_ENV["TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"]}'
-host=0; [ "$SLURM_NODEID" = 0 ] && host=1
-exec {q(torchrun)} --rdzv-endpoint="$RUNYARD_MASTER:{rdzv_port}" --rdzv-conf=is_host=$host \\
-  --node-rank="$SLURM_NODEID" {q(user)}
+case "$SLURM_NODEID" in
+{branches}*) echo "Runyard: no torchrun planned for node $SLURM_NODEID" >&2; exit 1 ;;
+esac
 """
         launch = (
             'first=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)\n'
-            "export RUNYARD_MASTER=$(scontrol -o show node \"$first\" | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2)\n"
-            f"srun --ntasks-per-node=1 --output={logdir}/node-%t.out --error={logdir}/node-%t.err "
-            f"bash {logdir}/torchrun.sh"
+            f"export {SLURM_MASTER_VAR}=$(scontrol -o show node \"$first\" | grep -o 'NodeAddr=[^ ]*' | cut -d= -f2)\n"
+            f"srun --ntasks-per-node=1 {files} bash {logdir}/torchrun.sh"
         )
-    elif shape.mode == "tensorflow":
-        cfg = distributed or {}
-        helper = [
-            python,
-            str(task_helper),
-            "tf",
-            str(cfg["worker_count"]),
-            str(cfg["parameter_server_count"]),
-            str(tf_base_port),
-            "--",
-            *program,
-        ]
-        launch = f"srun {files} {q(helper)}"
     else:
-        launch = f"srun --ntasks=1 {files} {q(program)}"
+        # Every task runs the same command: srun starts them all (MPI: through PMIx).
+        first = nodes[0]
+        assert all(node.command == first.command and node.env == first.env for node in nodes)
+        flags = {Kind.MPI: f" --mpi={mpi_plugin}", Kind.SINGLE: " --ntasks=1"}.get(shape.kind, "")
+        launch = f"{_exports(first.env)}srun{flags} {files} {shell(first.command)}"
     header = "\n".join(f"#SBATCH {o}" for o in options)
     batch = f"""#!/bin/bash
 {header}

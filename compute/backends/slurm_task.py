@@ -6,16 +6,17 @@ TF_CONFIG from the allocation, then becomes the user's program.
 Slurm places task ids in blocks per node (the default distribution), so task ``t``
 runs on the node whose block holds ``t``; its address is that node's NodeAddr and
 its port ``BASE_PORT + t``. Tasks ``0..WORKERS-1`` are workers, the rest are
-parameter servers.
+parameter servers. TF_CONFIG itself is written by ``execution/tfconfig.py`` (standard
+library only too), as for every other compute kind.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 
 def tasks_per_node(spec: str) -> list[int]:
@@ -41,16 +42,12 @@ def node_addresses(nodelist: str) -> list[str]:
     return addresses
 
 
-def tf_config(workers: int, ps: int, base_port: int, task: int, addresses: list[str], counts: list[int]) -> str:
+def endpoints(tasks: int, base_port: int, addresses: list[str], counts: list[int]) -> list[str]:
+    """Every task's ``host:port``: task ids fill the nodes in blocks."""
     hosts: list[str] = []
     for address, count in zip(addresses, counts, strict=False):
         hosts += [address] * count
-    endpoints = [f"{hosts[t]}:{base_port + t}" for t in range(workers + ps)]
-    cluster = {"worker": endpoints[:workers]}
-    if ps:
-        cluster["ps"] = endpoints[workers:]
-    kind, index = ("worker", task) if task < workers else ("ps", task - workers)
-    return json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}, "environment": "cloud"})
+    return [f"{hosts[t]}:{base_port + t}" for t in range(tasks)]
 
 
 def main(argv: list[str]) -> None:
@@ -59,19 +56,18 @@ def main(argv: list[str]) -> None:
     command = argv[split + 1 :]
     if mode != "tf":
         raise SystemExit(f"unknown mode {mode}")
+    from execution.tfconfig import tf_config
+
     workers, ps, base_port = (int(p) for p in params)
     task = int(os.environ["SLURM_PROCID"])
-    os.environ["TF_CONFIG"] = tf_config(
-        workers,
-        ps,
-        base_port,
-        task,
-        node_addresses(os.environ["SLURM_JOB_NODELIST"]),
-        tasks_per_node(os.environ["SLURM_TASKS_PER_NODE"]),
-    )
+    addresses = node_addresses(os.environ["SLURM_JOB_NODELIST"])
+    counts = tasks_per_node(os.environ["SLURM_TASKS_PER_NODE"])
+    os.environ["TF_CONFIG"] = tf_config(endpoints(workers + ps, base_port, addresses, counts), workers, task)
     os.environ["RUNYARD_RANK"] = str(task)
     os.execvp(command[0], command)
 
 
 if __name__ == "__main__":
+    # Started by path on a node: the project's ``execution`` package sits two levels up.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     main(sys.argv[1:])
