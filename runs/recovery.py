@@ -91,6 +91,7 @@ class Recovered:
 def recover(node: str, queues: Iterable[str]) -> Recovered:
     """One pass of step 2 and 3 above, for the runs of targets on ``queues``."""
     from compute.backends import get_backend
+    from compute.backends.base import Target
     from runs.lifecycle import IllegalTransition, transition
     from runs.tasks import resume_run
 
@@ -116,7 +117,8 @@ def recover(node: str, queues: Iterable[str]) -> Recovered:
         state = run.backend_state or {}
         log.info("run %s (%s) lost its worker %s: recovering", run.pk, run.status, row["worker"])
         try:
-            backend.reap_orphans(state)
+            # Still active: what can be resumed (containers, a Slurm job) is left running.
+            backend.reap_orphans(state, Target.of(run.compute_target), active=True)
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
         if backend.can_resume(state):

@@ -166,7 +166,7 @@ def reap_leftovers(queues: list[str]) -> None:
         log.info("reaping leftovers of run %s (%s): %s", run.pk, run.status, run.backend_state)
         try:
             get_backend(run.compute_target.kind).reap_orphans(
-                run.backend_state or {}, Target.of(run.compute_target), active=run.status in active
+                run.backend_state or {}, Target.of(run.compute_target), active=False
             )
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
