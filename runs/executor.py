@@ -34,6 +34,7 @@ from django.utils import timezone
 from audit.services import record
 from compute.backends import get_backend
 from compute.backends.base import Job, RunContext
+from compute.configs import ConfigError
 from compute.models import ComputeTarget
 from environments.builder import BuildCanceled, BuildFailed
 from runs import artifacts, materialize, snapshots
@@ -174,11 +175,12 @@ class Execution:
             self.deadline = time.monotonic() + run.max_run_duration_seconds
         self.heartbeat.start()
         backend = get_backend(run.compute_target.kind)
-        workdir = self.workdir = backend.workdir(run.pk, run.compute_target.config)
         self.backend = backend
         ctx: RunContext | None = None
         prepared: dict[str, Any] = self.prepared
         try:
+            run.compute_target.typed_config  # noqa: B018 - a target saved unvalidated fails here, saying why
+            workdir = self.workdir = backend.workdir(run.pk, run.compute_target.config)
             self.writer.system(f"Preparing run {run.pk} on {run.compute_target.name} ({run.worker}).")
             materialize.release(run, workdir)  # mounts a crashed earlier attempt left behind
             shutil.rmtree(workdir, ignore_errors=True)
@@ -225,6 +227,8 @@ class Execution:
             self.end_stopped()
         except BuildFailed as exc:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
+        except ConfigError as exc:
+            self.fail(f"Compute target '{run.compute_target.name}' has an invalid config: {exc}")
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)
             self.writer.system("Runyard error:\n" + traceback.format_exc())
