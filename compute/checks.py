@@ -44,7 +44,7 @@ def test_connection(target: Any) -> Result:
         config, warnings = configs.parse(target.kind, target.config)
     except configs.ConfigError as exc:
         return _result([Check("config", False, "; ".join(exc.messages()))])
-    checks = [Check("config", True, "; ".join(warnings) or "valid")]
+    checks = [Check("config", True, "valid" + (f" ({'; '.join(warnings)})" if warnings else ""))]
     runner = {"local": _local, "docker": _docker, "slurm": _slurm}[target.kind]
     runner(config, checks)  # type: ignore[operator]
     return _result(checks)
