@@ -237,7 +237,21 @@ export interface ComputeTarget {
   running_runs: number;
   queued_runs: number;
   can_run: string[];
+  /** Unknown config keys, or the errors of a config saved without validation. */
+  warnings: string[];
   created_at: string;
+}
+
+/** POST /api/compute-targets/{id}/test/ (admins). */
+export interface ConnectionCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ConnectionTest {
+  ok: boolean;
+  checks: ConnectionCheck[];
 }
 
 export interface Experiment {
