@@ -138,6 +138,11 @@ def _docker(config: configs.DockerConfig, checks: list[Check]) -> None:
 
     def connect() -> str:
         nonlocal client
+        tls = config.tls
+        for key in ("ca_cert", "client_cert", "client_key"):
+            path = getattr(tls, key) if tls is not None else None
+            if path is not None and not path.is_file():
+                raise RuntimeError(f"tls.{key} {path} is not a file on this host")
         client = docker_client(config, min(config.api_timeout, TIMEOUT_SECONDS))
         if not client.ping():
             raise RuntimeError(f"{config.base_url} answered the ping with an error")
