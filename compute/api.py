@@ -45,7 +45,13 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
             "warnings",
             "created_at",
         ]
-        extra_kwargs = {"max_nodes": {"help_text": "Default: 1 for local, 2 for docker, 4 for slurm."}}
+        extra_kwargs = {
+            "max_nodes": {
+                "help_text": "Default: "
+                + ", ".join(f"{n} for {kind}" for kind, n in capabilities.DEFAULT_MAX_NODES.items())
+                + "."
+            }
+        }
 
     def get_can_run(self, target: ComputeTarget) -> list[str]:
         return capabilities.can_run(target)
