@@ -348,11 +348,10 @@ CONFIGS: dict[str, type[LocalConfig] | type[DockerConfig] | type[SlurmConfig]] =
 }
 
 
-def keys(kind: str) -> list[str]:
-    return [f.name for f in fields(CONFIGS[kind])]
-
-
-def _build(cls: type[T], raw: Mapping[str, Any], prefix: str, errors: dict[str, list[str]], warnings: list[str]) -> T:
+def _build(
+    cls: type[T], raw: Mapping[str, Any], prefix: str, errors: dict[str, list[str]], warnings: list[str]
+) -> T | None:
+    """``cls`` from ``raw``, or None with every problem added to ``errors``."""
     known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     for key in raw:
         if key not in known:
@@ -360,29 +359,27 @@ def _build(cls: type[T], raw: Mapping[str, Any], prefix: str, errors: dict[str, 
             hint = f" (did you mean '{guess[0]}'?)" if guess else ""
             warnings.append(f"config.{prefix}{key} is not a known key{hint}.")
     values: dict[str, Any] = {}
+    mine: dict[str, list[str]] = {}
     for spec in fields(cls):  # type: ignore[arg-type]
         path, value = prefix + spec.name, raw.get(spec.name)
         if value is None or value == "":
             if spec.default is MISSING and spec.default_factory is MISSING:
-                errors.setdefault(path, []).append("This key is required.")
+                mine.setdefault(path, []).append("This key is required.")
             continue
         try:
             nested = spec.metadata.get("nested")
-            if nested is not None:
-                if not isinstance(value, dict):
-                    raise Invalid("Must be an object.")
-                before = len(errors)
-                values[spec.name] = _build(nested, value, f"{path}.", errors, warnings)
-                if len(errors) == before:
-                    for key, msgs in values[spec.name].check().items():
-                        errors.setdefault(f"{path}.{key}", []).extend(msgs)
-            else:
+            if nested is None:
                 values[spec.name] = spec.metadata["parse"](value)
+            elif not isinstance(value, dict):
+                raise Invalid("Must be an object.")
+            elif (inner := _build(nested, value, f"{path}.", mine, warnings)) is not None:
+                values[spec.name] = inner
+                for key, msgs in inner.check().items():
+                    mine.setdefault(f"{path}.{key}", []).extend(msgs)
         except Invalid as exc:
-            errors.setdefault(path, []).append(str(exc))
-    if errors:
-        return None  # type: ignore[return-value]  # the caller raises
-    return cls(**values)
+            mine.setdefault(path, []).append(str(exc))
+    errors.update(mine)
+    return None if mine else cls(**values)
 
 
 def parse(kind: str, raw: Any) -> tuple[TargetConfig, list[str]]:
@@ -396,6 +393,6 @@ def parse(kind: str, raw: Any) -> tuple[TargetConfig, list[str]]:
     errors: dict[str, list[str]] = {}
     warnings: list[str] = []
     config = _build(CONFIGS[kind], raw, "", errors, warnings)
-    if errors:
+    if config is None:
         raise ConfigError(errors)
     return config, warnings

@@ -86,6 +86,9 @@ def test_every_problem_is_reported_at_once(world: Any) -> None:
     assert response.status_code == 400
     body = response.json()
     assert set(body["config"]) == {"gpus", "shm_size", "memory"} and "name" in body
+    both = create(world, "docker", {"base_url": "bad", "tls": {"ca_cert": "/ca.pem", "client_cert": "/c.pem"}})
+    assert both.status_code == 400 and set(both.json()["config"]) == {"base_url", "tls"}
+    assert list(both.json()["config"]["tls"]) == ["client_key"]
 
 
 def test_values_are_not_echoed_in_errors(world: Any) -> None:
