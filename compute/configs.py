@@ -88,16 +88,23 @@ def absolute_path(value: Any) -> Path:
     return Path(out)
 
 
+_INT_MAX = 2**53  # far above any real limit; keeps arithmetic on the values exact
+
+
 def _integer(value: Any) -> int:
     if isinstance(value, bool):
         raise Invalid("Must be a whole number.")
+    whole_float = isinstance(value, float) and value.is_integer()
+    digits = isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 20
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise Invalid("Must be a whole number.")
+        out = value
+    elif whole_float or digits:
+        out = int(value)
+    else:
+        raise Invalid("Must be a whole number.")
+    if abs(out) > _INT_MAX:
+        raise Invalid("Must be a whole number below 2**53.")
+    return out
 
 
 def positive_int(value: Any) -> int:
@@ -131,9 +138,12 @@ def size(value: Any) -> int:
     if isinstance(value, bool):
         raise Invalid(SIZE_HINT)
     if isinstance(value, int):
-        out = value
+        out = _integer(value)
     elif isinstance(value, str) and (match := _SIZE.match(value.strip())):
-        out = int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+        number = float(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+        if not number < _INT_MAX:
+            raise Invalid(SIZE_HINT)
+        out = int(number)
     else:
         raise Invalid(SIZE_HINT)
     if out < 1:
@@ -146,8 +156,8 @@ def duration_minutes(value: Any) -> int:
     if isinstance(value, bool):
         raise Invalid(DURATION_HINT)
     if isinstance(value, int):
-        minutes = value
-    elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
+        minutes = _integer(value)
+    elif isinstance(value, str) and len(value) < 40 and (match := _DURATION.match(value.strip())):
         days, first, second, third = (int(g) if g is not None else None for g in match.groups())
         assert first is not None
         if days is not None:  # D-H, D-H:M, D-H:M:S
@@ -159,7 +169,7 @@ def duration_minutes(value: Any) -> int:
             seconds, tail = first * 60 + (second or 0), [second]
         if any(part is not None and part >= 60 for part in tail):
             raise Invalid(DURATION_HINT)
-        minutes = math.ceil(seconds / 60)
+        minutes = -(-seconds // 60)
     else:
         raise Invalid(DURATION_HINT)
     if minutes < 1:
@@ -336,7 +346,7 @@ class SlurmConfig:
         if self.cpus_per_task:
             opts.append(f"--cpus-per-task={self.cpus_per_task}")
         if self.mem_per_task_mb:
-            opts.append(f"--mem-per-cpu={math.ceil(self.mem_per_task_mb / (self.cpus_per_task or 1))}M")
+            opts.append(f"--mem-per-cpu={-(-self.mem_per_task_mb // (self.cpus_per_task or 1))}M")
         return opts + list(self.extra_sbatch_args)
 
 

@@ -324,3 +324,25 @@ def test_a_run_on_a_target_saved_without_validation_fails_saying_why(world: Any,
     assert run.status == Status.FAILED
     assert run.error == "Compute target 'broken' has an invalid config: shared_dir: This key is required."
     assert run.error in lines(run_id)
+
+
+ODD_VALUES: list[Any] = [0, -1, 1.5, float("nan"), float("inf"), True, [], {}, "x", "/abs", ["x", 1], {"a": {}}]
+ODD_VALUES += ["1e400", "\n", "9" * 400]
+
+
+@pytest.mark.parametrize("kind", ["local", "docker", "slurm"])
+def test_no_value_of_any_key_raises_anything_but_config_error(kind: str) -> None:
+    from dataclasses import fields
+
+    names = [f.name for f in fields(configs.CONFIGS[kind])] + ["tls.ca_cert", "tls.verify"]
+    for name in names:
+        for value in ODD_VALUES:
+            raw: dict[str, Any] = {"shared_dir": "/s"} if kind == "slurm" else {}
+            if name.startswith("tls."):
+                raw["tls"] = {name[4:]: value}
+            else:
+                raw[name] = value
+            try:
+                configs.parse(kind, raw)
+            except configs.ConfigError as exc:
+                assert exc.messages()
