@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Q
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from accounts.permissions import SIGNED_IN, AdminWriteOrReadOnly
 from audit.mixins import AuditedViewSetMixin
 from audit.services import mask
+from compute import capabilities, checks
 from compute.models import ComputeTarget
 from runs.status import ACTIVE, Status
 
@@ -19,6 +24,7 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
     running_runs = serializers.IntegerField(read_only=True)
     queued_runs = serializers.IntegerField(read_only=True)
     can_run = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = ComputeTarget
@@ -36,14 +42,23 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
             "running_runs",
             "queued_runs",
             "can_run",
+            "warnings",
             "created_at",
         ]
+        extra_kwargs = {
+            "max_nodes": {
+                "help_text": "Default: "
+                + ", ".join(f"{n} for {kind}" for kind, n in capabilities.DEFAULT_MAX_NODES.items())
+                + "."
+            }
+        }
 
     def get_can_run(self, target: ComputeTarget) -> list[str]:
-        kinds = ["single", "pytorch", "mpi", "tensorflow"]
-        if target.max_nodes > 1:
-            kinds.append("multi-node")
-        return kinds
+        return capabilities.can_run(target)
+
+    def get_warnings(self, target: ComputeTarget) -> list[str]:
+        """Unknown config keys (ignored by the backends), and the errors of a config saved unvalidated."""
+        return target.config_warnings
 
     def to_representation(self, instance: ComputeTarget) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -51,20 +66,28 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
         return data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        target = ComputeTarget(
-            **{
-                **(
-                    {}
-                    if self.instance is None
-                    else {f.name: getattr(self.instance, f.name) for f in ComputeTarget._meta.fields}
-                ),
-                **attrs,
-            }
-        )
-        target.clean()
-        if not isinstance(attrs.get("config", {}), dict):
-            raise serializers.ValidationError({"config": ["Must be an object."]})
+        instance = self.instance
+        current = {} if instance is None else {f.name: getattr(instance, f.name) for f in ComputeTarget._meta.fields}
+        target = ComputeTarget(**{**current, **attrs})
+        problems, config_error = target.problems()
+        errors: dict[str, Any] = dict(problems)
+        if config_error is not None:
+            errors["config"] = config_error.detail()
+        if errors:
+            raise serializers.ValidationError(errors)
+        attrs["max_nodes"] = target.max_nodes  # the kind's default when none was given
         return attrs
+
+
+class ConnectionCheckSerializer(serializers.Serializer[checks.Check]):
+    name = serializers.CharField()
+    ok = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class ConnectionTestSerializer(serializers.Serializer[checks.Result]):
+    ok = serializers.BooleanField(help_text="True when every check passed.")
+    checks = ConnectionCheckSerializer(many=True)
 
 
 class ComputeTargetViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[ComputeTarget]):
@@ -78,3 +101,16 @@ class ComputeTargetViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[ComputeTar
             running_runs=Count("runs", filter=Q(runs__status__in=ACTIVE)),
             queued_runs=Count("runs", filter=Q(runs__status=Status.QUEUED)),
         ).order_by("name")
+
+    @extend_schema(
+        request=None,
+        responses={200: ConnectionTestSerializer},
+        description=(
+            "Admins: check from the server that the target is reachable (local: sandbox and uv; "
+            "docker: engine ping and version; slurm: SLURM_CONF, shared_dir, sinfo, sbatch --test-only)."
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        result = checks.test_connection(self.get_object())
+        return Response(ConnectionTestSerializer(result).data)

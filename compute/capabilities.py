@@ -28,3 +28,20 @@ def check(target: Any, distributed: dict[str, Any] | None) -> list[str]:
             f"max_processes_per_node={target.max_processes_per_node}."
         )
     return problems
+
+
+# A new target's max_nodes when none is given: one for a one-node kind, a few for a
+# multi-node one, so what a new target says it can run (``can_run``) is what it runs.
+DEFAULT_MAX_NODES = {"local": 1, "docker": 2, "slurm": 4}
+
+RUN_KINDS = ("single", "pytorch", "mpi", "tensorflow")
+
+
+def default_max_nodes(kind: str) -> int:
+    return DEFAULT_MAX_NODES.get(kind, 1)
+
+
+def can_run(target: Any) -> list[str]:
+    """The run shapes ``target`` accepts, as the dashboard lists them."""
+    multi = target.kind in MULTI_NODE_KINDS and (target.max_nodes or 0) > 1
+    return [*RUN_KINDS, *(["multi-node"] if multi else [])]

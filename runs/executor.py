@@ -34,6 +34,7 @@ from django.utils import timezone
 from audit.services import record
 from compute.backends import get_backend
 from compute.backends.base import Job, Limits, RunContext, Target
+from compute.configs import ConfigError
 from compute.models import ComputeTarget
 from environments.builder import BuildCanceled, BuildFailed
 from runs import artifacts, materialize, snapshots
@@ -193,9 +194,10 @@ class Execution:
         prepared: dict[str, Any] = self.prepared
         try:
             # Inside the try: a target that cannot even name a run directory (a Slurm
-            # target without shared_dir) must fail the run, not leave it Preparing with
-            # a live heartbeat.
+            # target without shared_dir, saved before configs were validated) must fail
+            # the run saying why, not leave it Preparing with a live heartbeat.
             backend = self.backend = get_backend(run.compute_target.kind)
+            run.compute_target.typed_config  # noqa: B018 - raises ConfigError naming the key
             workdir = self.workdir = backend.workdir(run.pk, run.compute_target.config)
             self.writer.system(f"Preparing run {run.pk} on {run.compute_target.name} ({run.worker}).")
             materialize.release(run, workdir)  # mounts a crashed earlier attempt left behind
@@ -230,6 +232,8 @@ class Execution:
             self.end_stopped()
         except BuildFailed as exc:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
+        except ConfigError as exc:
+            self.fail(f"Compute target '{run.compute_target.name}' has an invalid config: {exc}")
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)
             self.writer.system("Runyard error:\n" + traceback.format_exc())

@@ -51,17 +51,17 @@ def seed() -> list[str]:
             description="The default datastore, under the data directory.",
         )
         created.append("datastore workspaceblobstore")
-    _, made = ComputeTarget.objects.get_or_create(
-        name="local",
-        defaults={
-            "kind": "local",
-            "description": "Processes on the worker's own host.",
-            "max_concurrent_runs": 4,
-            "max_nodes": 1,
-            "max_processes_per_node": 8,
-        },
-    )
-    if made:
+    if not ComputeTarget.objects.filter(name="local").exists():
+        local = ComputeTarget(
+            name="local",
+            kind="local",
+            description="Processes on the worker's own host.",
+            max_concurrent_runs=4,
+            max_nodes=1,
+            max_processes_per_node=8,
+        )
+        local.full_clean()  # the same checks as a target an admin registers
+        local.save()
         created.append("compute target local")
     for item in CURATED:
         env, made = Environment.objects.get_or_create(

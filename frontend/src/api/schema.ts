@@ -181,6 +181,23 @@ export interface paths {
         patch: operations["compute_targets_partial_update"];
         trace?: never;
     };
+    "/api/compute-targets/{id}/test/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Admins: check from the server that the target is reachable (local: sandbox and uv; docker: engine ping and version; slurm: SLURM_CONF, shared_dir, sinfo, sbatch --test-only). */
+        post: operations["compute_targets_test_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dataset-versions/": {
         parameters: {
             query?: never;
@@ -886,7 +903,10 @@ export interface components {
             description: string;
             /** Format: int64 */
             max_concurrent_runs: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Default: 1 for local, 2 for docker, 4 for slurm.
+             */
             max_nodes: number;
             /** Format: int64 */
             max_processes_per_node: number;
@@ -896,6 +916,8 @@ export interface components {
             readonly running_runs: number;
             readonly queued_runs: number;
             readonly can_run: string[];
+            /** @description Unknown config keys (ignored by the backends), and the errors of a config saved unvalidated. */
+            readonly warnings: string[];
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -912,7 +934,10 @@ export interface components {
             description?: string;
             /** Format: int64 */
             max_concurrent_runs?: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Default: 1 for local, 2 for docker, 4 for slurm.
+             */
             max_nodes?: number;
             /** Format: int64 */
             max_processes_per_node?: number;
@@ -924,6 +949,16 @@ export interface components {
             detail: string;
             runs?: number[];
             versions?: string[];
+        };
+        ConnectionCheck: {
+            name: string;
+            ok: boolean;
+            detail: string;
+        };
+        ConnectionTest: {
+            /** @description True when every check passed. */
+            ok: boolean;
+            checks: components["schemas"]["ConnectionCheck"][];
         };
         CredentialsRequest: {
             username: string;
@@ -1398,7 +1433,10 @@ export interface components {
             description?: string;
             /** Format: int64 */
             max_concurrent_runs?: number;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Default: 1 for local, 2 for docker, 4 for slurm.
+             */
             max_nodes?: number;
             /** Format: int64 */
             max_processes_per_node?: number;
@@ -2122,6 +2160,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ComputeTarget"];
+                };
+            };
+        };
+    };
+    compute_targets_test_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this compute target. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionTest"];
                 };
             };
         };

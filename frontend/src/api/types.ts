@@ -58,6 +58,8 @@ export type BuildLogLine = Schemas["BuildLogLine"];
 export type BuildLogPage = Schemas["BuildLogPage"];
 
 export type ComputeTarget = Schemas["ComputeTarget"];
+export type ConnectionCheck = Schemas["ConnectionCheck"];
+export type ConnectionTest = Schemas["ConnectionTest"];
 export type Experiment = Schemas["Experiment"];
 
 export type Datastore = Schemas["Datastore"];

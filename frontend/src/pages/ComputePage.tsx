@@ -1,11 +1,14 @@
 import { Link } from "react-router-dom";
 import { useComputeTargets } from "../api/queries";
 import { EmptyState, ErrorNotice, Spinner } from "../components/Feedback";
+import { ConnectionTestButton } from "../features/compute/ConnectionTest";
+import { useCurrentUser } from "../features/session";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { useRunFeed } from "../lib/useRunFeed";
 
 export default function ComputePage() {
   useDocumentTitle("Compute");
+  const user = useCurrentUser();
   useRunFeed();
   const targets = useComputeTargets({ live: true });
   return (
@@ -72,6 +75,14 @@ export default function ComputePage() {
                   ))}
                 </div>
                 <p className="muted small mono">queue {t.queue}</p>
+                {user.is_admin && t.warnings.length > 0 && (
+                  <ul className="notice notice-warning small" aria-label={`Config warnings of ${t.name}`}>
+                    {t.warnings.map((w) => (
+                      <li key={w}>{w}</li>
+                    ))}
+                  </ul>
+                )}
+                {user.is_admin && <ConnectionTestButton target={t} />}
               </article>
             );
           })}
