@@ -21,8 +21,7 @@ from compute.backends.base import Backend, Job, ProcessInfo, RunContext
 from compute.backends.filetail import FileTail
 from compute.backends.slurm_script import Shape, sbatch_options, script, shape_of
 from environments.builder import ensure_venv
-from runs import launch
-from runs.logstore import SYSTEM_RANK
+from execution.lines import RoutedStream, RouteKind, Router
 
 TASK_HELPER = Path(__file__).with_name("slurm_task.py")
 END_REASONS = {
@@ -69,18 +68,22 @@ class SlurmJob(Job):
         self.target_id = Run.objects.filter(pk=ctx.run_id).values_list("compute_target_id", flat=True).get()
         self.info: dict[str, str] = {}
         self.final_state = ""
+        self.routes: dict[str, RoutedStream] = {}  # per log file
         self.tail = FileTail(logdir, "*-*.[oe][ur][tr]", self._line, offsets)
         self.tail.start()
 
     def _line(self, name: str, text: str) -> None:
-        kind, index = name.split(".")[0].split("-")
-        stream = "stderr" if name.endswith(".err") else "stdout"
-        if kind == "node":
-            parsed = launch.split_torchrun_line(text, int(index), self.shape.per_node)
-            rank, text = parsed if parsed else (SYSTEM_RANK, text)
-        else:
-            rank = int(index)
-        self.ctx.write_log(rank, stream, text)
+        route = self.routes.get(name)
+        if route is None:
+            # node-K.out/err: torchrun on node K (its ranks' lines prefixed); rank-N.*: rank N.
+            kind, index = name.split(".")[0].split("-")
+            stream = "stderr" if name.endswith(".err") else "stdout"
+            if kind == "node":
+                router = Router(RouteKind.TORCHRUN, node_rank=int(index), per_node=self.shape.per_node)
+            else:
+                router = Router(RouteKind.PLAIN, ranks=(int(index),))
+            route = self.routes[name] = router.stream(stream, self.ctx.write_log)
+        route(text)
 
     def _refresh(self) -> dict[str, str]:
         self.info = slurm_poll.state(self.target_id, self.config, self.job_id) or self.info
