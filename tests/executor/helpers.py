@@ -40,23 +40,26 @@ def lines(run_id: int, rank: int | None = None, stream: str | None = None) -> li
 # A rank whose output tests the line reader end to end: NUL, invalid UTF-8, a character
 # split between two writes, CRLF and progress-bar CRs, and last a 10 MB line without a
 # newline (cut into 64 KiB pieces by the reader, each stored clipped to LOG_LINE_MAX_CHARS).
-NASTY_OUTPUT = r"""
+NASTY_PIECES = (
+    b"nul:\x00:end\n",
+    b"bad:\xff\xfe:end\n",
+    "split:\u65e5".encode()[:-1],
+    "\u65e5".encode()[-1:] + b":end\r\n",
+    b"\r 10%\r 50%\r100%\n",
+)
+NASTY_OUTPUT = f"""
 import sys, time
 out = sys.stdout.buffer
-def say(data):
-    out.write(data)
+for piece in {NASTY_PIECES!r}:
+    out.write(piece)
     out.flush()
-say(b"nul:\x00:end\n")
-say(b"bad:\xff\xfe:end\n")
-say("split:\u65e5".encode()[:-1])
-time.sleep(0.3)
-say("\u65e5".encode()[-1:] + b":end\r\n")
-say(b"\r 10%\r 50%\r100%\n")
-sys.stderr.buffer.write(b"err:\x00\n")
+    time.sleep(0.2)
+sys.stderr.buffer.write(b"err:\\x00\\n")
 sys.stderr.flush()
-time.sleep(0.3)
-say(b"z" * (10 * 1024 * 1024))
+out.write(b"z" * (10 * 1024 * 1024))
+out.flush()
 """
+NASTY_STDOUT_BYTES = sum(map(len, NASTY_PIECES)) + 10 * 1024 * 1024
 NASTY_STDOUT_HEAD = ["nul:\ufffd:end", "bad:\ufffd\ufffd:end", "split:\u65e5:end", " 10%", " 50%", "100%"]
 
 
