@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
+from compute.backends.base import ProcessInfo
+from compute.backends.docker_job import Node, line_sink, sink_lines
 from execution.lines import LineReader, RoutedStream, RouteKind, Router, split_torchrun_line
+from runs.models import LogLine
+from tests.factories import make_run
 
 SYSTEM = -1
 LIMIT = 64 * 1024
@@ -249,3 +256,53 @@ def test_torchrun_prefixes_local_and_global() -> None:
     assert split_torchrun_line("[1]:x", node_rank=1, per_node=2) == (3, "x")
     assert split_torchrun_line("[rank3]:y", node_rank=0, per_node=2) == (3, "y")
     assert split_torchrun_line("no prefix", 0, 2) is None
+
+
+# Docker resumes a container's stream by counting the stored lines its router wrote.
+
+
+def _store(run: Any, rows: list[tuple[int, str, str]]) -> None:
+    now = timezone.now()
+    LogLine.objects.bulk_create(
+        [LogLine(run=run, seq=i, rank=r, stream=s, text=t, at=now) for i, (r, s, t) in enumerate(rows, 1)]
+    )
+
+
+@pytest.mark.django_db
+def test_docker_sink_lines_count_exactly_what_each_nodes_router_wrote(world: Any) -> None:
+    prefix = "runyard-x-7-"
+    ranks = [[ProcessInfo(rank=0), ProcessInfo(rank=1)], [ProcessInfo(rank=2), ProcessInfo(rank=3)]]
+    torch = [
+        Node(f"{prefix}node{k}", "worker", "torchrun", ranks[k], node_rank=k, per_node=2, tag=f"[{prefix}node{k}] ")
+        for k in (0, 1)
+    ]
+    launcher = Node(f"{prefix}node0", "launcher", "mpi", [ProcessInfo(rank=0), ProcessInfo(rank=1)])
+    agent = Node(f"{prefix}node1", "helper", "none", [], node_rank=1)
+    plain = Node(f"{prefix}ps0", "ps", "plain", [ProcessInfo(rank=2, role="ps")])
+    cases: list[tuple[list[Node], list[tuple[Node, str, list[str]]]]] = [
+        (
+            torch,
+            [
+                (torch[0], "stdout", ["[0]:a", "[1]:b", "torchrun: up"]),
+                (torch[1], "stdout", ["[0]:c", "torchrun: up"]),
+                (torch[1], "stderr", ["[1]:warn"]),
+            ],
+        ),
+        ([launcher, agent], [(launcher, "stdout", ["[1,0]<stdout>:x", "mpirun: hi"]), (agent, "stdout", ["orted"])]),
+        ([plain], [(plain, "stderr", ["serving"])]),
+    ]
+    for nodes, output in cases:
+        run = make_run(world.alice.user, world.team_a)
+        written: dict[tuple[str, str], int] = {}
+        rows: list[tuple[int, str, str]] = []
+        for node, stream, texts in output:
+            sink = line_sink(lambda r, s, t, rows=rows: rows.append((r, s, t)), node, stream)
+            for text in texts:
+                sink(text)
+            sink.flush()
+            written[(node.name, stream)] = len(texts)
+        _store(run, rows)
+        for node in nodes:
+            for stream in ("stdout", "stderr"):
+                counted = LogLine.objects.filter(run=run).filter(sink_lines(node, stream, prefix)).count()
+                assert counted == written.get((node.name, stream), 0), (node.name, node.router, stream)
