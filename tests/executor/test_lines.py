@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import pytest
@@ -306,3 +308,21 @@ def test_docker_sink_lines_count_exactly_what_each_nodes_router_wrote(world: Any
             for stream in ("stdout", "stderr"):
                 counted = LogLine.objects.filter(run=run).filter(sink_lines(node, stream, prefix)).count()
                 assert counted == written.get((node.name, stream), 0), (node.name, node.router, stream)
+
+
+# The venv build log (uv's output) goes through the same reader.
+
+
+def test_build_step_output_is_read_by_the_line_reader() -> None:
+    from environments.builder import _stream
+
+    got: list[str] = []
+    script = (
+        "import sys; out = sys.stdout.buffer; "
+        "out.write(b'Resolved \\x00 \\xff\\r\\nx\\rDownloading 50%\\rDownloading 100%\\n'); out.flush(); "
+        "sys.stderr.write('warning: from stderr\\n'); sys.stderr.flush(); "
+        "out.write(b'y' * (3 * 65536 + 5))"
+    )
+    _stream([sys.executable, "-c", script], dict(os.environ), got.append, lambda: False)
+    assert got[:5] == ["Resolved \ufffd \ufffd", "x", "Downloading 50%", "Downloading 100%", "warning: from stderr"]
+    assert got[5:] == ["y" * LIMIT + MARK] * 3 + ["y" * 5]
