@@ -258,6 +258,8 @@ RUNYARD: dict[str, Any] = {
     # NotResponding -> Failed ("worker lost"); None: twice the heartbeat timeout.
     "WORKER_LOST_SECONDS": env_float("RUNYARD_WORKER_LOST_SECONDS", 0.0, minimum=0) or None,
     "LOG_LINE_MAX_CHARS": env_int("RUNYARD_LOG_LINE_MAX_CHARS", 16384, minimum=80),
+    # The line reader cuts a longer line (from a rank or a build) into marked pieces.
+    "MAX_LOG_LINE_BYTES": env_int("RUNYARD_MAX_LOG_LINE_BYTES", 64 * 1024, minimum=80),
     "PIP_INDEX_URL": env_str("RUNYARD_PIP_INDEX_URL", ""),
     "PIP_EXTRA_INDEX_URLS": env_list("RUNYARD_PIP_EXTRA_INDEX_URLS", []),
     "PIP_FIND_LINKS": env_list("RUNYARD_PIP_FIND_LINKS", []),

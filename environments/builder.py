@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from environments.models import BuildLogLine, EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
+from execution.lines import read_lines
 from runs.logstore import LogWriter, Pending
 
 MARKER = ".runyard-complete"
@@ -389,9 +390,6 @@ def _stream(cmd: list[str], env: dict[str, str], say: Callable[[str], None], can
         stderr=subprocess.STDOUT,
         env=env,
         start_new_session=True,
-        text=True,
-        errors="replace",
-        bufsize=1,
     )
     assert proc.stdout is not None
     stop = threading.Event()
@@ -408,8 +406,8 @@ def _stream(cmd: list[str], env: dict[str, str], say: Callable[[str], None], can
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        for line in proc.stdout:
-            say(line.rstrip("\n"))
+        for line in read_lines(proc.stdout):
+            say(line)
         code = proc.wait()
     finally:
         stop.set()

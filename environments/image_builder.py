@@ -33,6 +33,7 @@ from django.utils import timezone
 from environments.builder import BuildCanceled, BuildFailed, BuildLog, build_lock
 from environments.models import BuildLogLine, EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
+from execution.lines import LineReader
 
 DEFAULT_BASE_IMAGE = "runyard/base:py311"
 IMAGE_REPOSITORY = "runyard-env"
@@ -243,21 +244,19 @@ def _build(
             buildlog(f"Building image {tag} for environment {version} (hash {version.content_hash[:12]}):")
             for line in dockerfile.splitlines():
                 buildlog(f"  {line}")
-            pending = ""
+            reader = LineReader()
             for chunk in _stream_build(client, fileobj, tag, version):
                 if canceled():
                     # The Engine API has no build cancel: stop reading; the engine finishes or drops it.
                     raise BuildCanceled()
                 if chunk.get("error"):
-                    if pending:
-                        buildlog(pending)
+                    for text in reader.flush():
+                        buildlog(text)
                     raise BuildFailed(f"the image build failed: {chunk['error'].strip()}", "")
-                pending += str(chunk.get("stream") or chunk.get("status") or "")
-                *complete, pending = pending.split("\n")
-                for text in complete:
-                    buildlog(text.rstrip("\r"))
-            if pending:
-                buildlog(pending)
+                for text in reader.feed_text(str(chunk.get("stream") or chunk.get("status") or "")):
+                    buildlog(text)
+            for text in reader.flush():
+                buildlog(text)
         if not image_exists(client, tag):
             raise BuildFailed(f"the engine reported no error but has no image {tag}", "")
         buildlog(f"Image {tag} ready in {time.monotonic() - started:.1f}s.")

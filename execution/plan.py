@@ -35,9 +35,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from execution.lines import RouteKind
 from execution.tfconfig import tf_config
 from runs.distributed import Kind, Rank, Shape
-from runs.launch import TORCHRUN_ENV
 
 MPI_BASE = ("--allow-run-as-root", "--oversubscribe", "--tag-output", "--mca", "btl", "self,tcp")
 # Slurm allocates the nodes after submission: the batch script resolves the first node's
@@ -52,11 +52,10 @@ class Network(StrEnum):
     SLURM = "slurm"
 
 
-class Router(StrEnum):
-    PLAIN = "plain"  # every line is the node's one rank's
-    TORCHRUN = "torchrun"  # torchrun's ``[rankN]:`` prefixes name the rank; unprefixed lines are its own
-    MPI = "mpi"  # mpirun's ``[job,rank]<stream>:`` tags name the rank
-    AGENT = "none"  # a helper's own lines: no rank
+# torchrun's --tee prefixes lines with the *local* rank by default; with a rendezvous
+# (c10d) global ranks are assigned at run time, so ask torchrun for the global rank
+# (execution.lines reads either prefix).
+TORCHRUN_ENV = {"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE": "[rank${rank}]:"}
 
 
 class Role(StrEnum):
@@ -105,13 +104,13 @@ class NodePlan:
     ranks: tuple[Rank, ...]
     command: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)  # added to the run's variables
-    router: Router = Router.PLAIN
+    router: RouteKind = RouteKind.PLAIN
     node_rank: int = 0
 
     @property
     def spawns(self) -> int:
         """Rank processes this launcher starts as its children (0: it is the rank)."""
-        return len(self.ranks) if self.router in (Router.TORCHRUN, Router.MPI) else 0
+        return len(self.ranks) if self.router in (RouteKind.TORCHRUN, RouteKind.MPI) else 0
 
 
 class PlanError(ValueError):
@@ -146,7 +145,7 @@ def plan(shape: Shape, entry: Entry, placement: Placement) -> list[NodePlan]:
                 shape.ranks[k * per : (k + 1) * per],
                 torchrun(shape, entry, placement, node_rank=k, master=master, port=port),
                 dict(TORCHRUN_ENV),
-                Router.TORCHRUN,
+                RouteKind.TORCHRUN,
                 node_rank=k,
             )
             for k in range(shape.nodes)
@@ -156,10 +155,10 @@ def plan(shape: Shape, entry: Entry, placement: Placement) -> list[NodePlan]:
         if slurm:
             return [NodePlan(f"rank-{r.rank}", Role.WORKER, (r,), program, node_rank=r.node_rank) for r in shape.ranks]
         helpers = [
-            NodePlan(f"node{k}", Role.HELPER, (), (python, placement.rsh_agent, "serve"), {}, Router.AGENT, k)
+            NodePlan(f"node{k}", Role.HELPER, (), (python, placement.rsh_agent, "serve"), {}, RouteKind.AGENT, k)
             for k in range(1, shape.nodes)
         ]
-        launcher = NodePlan("node0", Role.LAUNCHER, shape.ranks, mpirun(shape, program, placement), {}, Router.MPI)
+        launcher = NodePlan("node0", Role.LAUNCHER, shape.ranks, mpirun(shape, program, placement), {}, RouteKind.MPI)
         return [*helpers, launcher]
     if shape.kind is Kind.TENSORFLOW:
         return _tensorflow(shape, program, placement)

@@ -37,7 +37,8 @@ from compute.backends.docker_job import DockerJob, Node, Position, follow_logs, 
 from environments.image_builder import build_location, ensure_image, image_build_row, requirement_names
 from environments.models import EnvironmentVersion
 from environments.spec import pip_requirements_of
-from execution.plan import Entry, Network, NodePlan, Placement, Role, Router, hostfile, plan
+from execution.lines import RouteKind
+from execution.plan import Entry, Network, NodePlan, Placement, Role, hostfile, plan
 from runs.distributed import Kind, Shape
 
 RSH_AGENT = Path(__file__).with_name("docker_rsh.py")
@@ -207,13 +208,13 @@ class DockerBackend(Backend):
             rsh_agent=IN_CONTAINER_RSH,
         )
         nodes = plan(shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
-        torchruns = sum(node.router is Router.TORCHRUN for node in nodes)
+        torchruns = sum(node.router is RouteKind.TORCHRUN for node in nodes)
         out = []
         for node in nodes:
             name = f"{prefix}-{node.name}"
             # torchrun's own lines name no rank: tagged per node so each node's are told apart.
-            tag = f"[{name}] " if node.router is Router.TORCHRUN and torchruns > 1 else ""
-            per_node = len(node.ranks) if node.router is Router.TORCHRUN else 1
+            tag = f"[{name}] " if node.router is RouteKind.TORCHRUN and torchruns > 1 else ""
+            per_node = len(node.ranks) if node.router is RouteKind.TORCHRUN else 1
             ranks = [ProcessInfo.of(rank) for rank in node.ranks]
             container = Node(name, node.role, node.router, ranks, node_rank=node.node_rank, per_node=per_node, tag=tag)
             out.append((container, node))

@@ -2,9 +2,8 @@
 
 One ``Node`` per container. Each container's stdout and stderr are followed by two
 threads (``container.logs(stream=True, follow=True)`` per stream: the compat API's
-multiplexed stream cannot be demultiplexed while following), split into lines and
-routed to ranks: torchrun's ``[N]:`` prefixes and mpirun's ``[job,rank]<stream>:``
-tags go through ``runs.launch``; a plain container's lines belong to its one rank.
+multiplexed stream cannot be demultiplexed while following), split into lines by the
+line reader and routed to ranks by the node's router (``execution.lines``).
 
 Logs are followed with engine timestamps so a restarted worker continues each stream
 exactly where the stored log ends (``LogFollower``): Podman's compat API stamps entries
@@ -33,7 +32,7 @@ import docker.errors
 from django.db.models import Q
 
 from compute.backends.base import Job, ProcessInfo, RunContext
-from runs import launch
+from execution.lines import LineReader, RoutedStream, RouteKind, Router
 from runs.logstore import SYSTEM_RANK
 
 REFRESH_SECONDS = 0.3
@@ -60,37 +59,34 @@ class Node:
     followers: dict[str, LogFollower] = field(default_factory=dict)
 
 
-def line_sink(write: Callable[[int, str, str], None], node: Node, stream: str) -> Callable[[str], None]:
-    if node.router == "torchrun":
+def router_of(node: Node) -> Router:
+    kind = RouteKind(node.router)
+    # An agent's lines carry its container's name, so the nodes' agents are told apart.
+    tag = f"[{node.name}] " if kind is RouteKind.AGENT else node.tag
+    ranks = tuple(info.rank for info in node.ranks) or (0,)
+    return Router(kind, node_rank=node.node_rank, per_node=node.per_node, ranks=ranks, tag=tag)
 
-        def torch_sink(text: str) -> None:
-            parsed = launch.split_torchrun_line(text, node.node_rank, node.per_node)
-            write(*(parsed[0], stream, parsed[1]) if parsed else (SYSTEM_RANK, stream, node.tag + text))
 
-        return torch_sink
-    if node.router == "mpi":
-        return launch.MpiLines(write, SYSTEM_RANK, stream)
-    if node.router == "none":
-        return lambda text: write(SYSTEM_RANK, stream, f"[{node.name}] {text}")
-    rank = node.ranks[0].rank if node.ranks else 0
-    return lambda text: write(rank, stream, text)
+def line_sink(write: Callable[[int, str, str], None], node: Node, stream: str) -> RoutedStream:
+    return router_of(node).stream(stream, write)
 
 
 def sink_lines(node: Node, stream: str, siblings: str) -> Q:
-    """The stored log lines ``line_sink`` wrote for ``node``'s ``stream`` (``siblings``:
-    the name prefix every container of the run shares, whose agents tag their lines)."""
-    if node.router == "torchrun":
-        ranks = [info.rank for info in node.ranks]
+    """The stored log lines ``node``'s router wrote for its ``stream`` (``siblings``:
+    the name prefix every container of the run shares, whose agents tag their lines).
+    Mirrors ``execution.lines.Router``: a change to what a router writes changes this."""
+    router = router_of(node)
+    if router.kind is RouteKind.TORCHRUN:
         untagged = Q(rank=SYSTEM_RANK, stream=stream)
-        if node.tag:
-            untagged &= Q(text__startswith=node.tag)
-        return Q(rank__in=ranks, stream=stream) | untagged
-    if node.router == "mpi":
+        if router.tag:
+            untagged &= Q(text__startswith=router.tag)
+        return Q(rank__in=[info.rank for info in node.ranks], stream=stream) | untagged
+    if router.kind is RouteKind.MPI:
         agents = Q(rank=SYSTEM_RANK, text__startswith=f"[{siblings}")
         return Q(rank__gte=0, stream=stream) | (Q(rank=SYSTEM_RANK, stream=stream) & ~agents)
-    if node.router == "none":
-        return Q(rank=SYSTEM_RANK, stream=stream, text__startswith=f"[{node.name}] ")
-    return Q(rank=node.ranks[0].rank if node.ranks else 0, stream=stream)
+    if router.kind is RouteKind.AGENT:
+        return Q(rank=SYSTEM_RANK, stream=stream, text__startswith=router.tag)
+    return Q(rank=router.ranks[0], stream=stream)
 
 
 def stamp_key(stamp: str) -> tuple[int, int]:
@@ -141,8 +137,8 @@ class LogFollower:
         self._write = write
         self.lines = start.lines
         self.sink = line_sink(self.count, node, stream)
+        self.reader = LineReader()  # holds the start of a line whose newline has not come yet
         self.position = start  # last clean line boundary: what a restarted worker resumes from
-        self.pending = b""  # the start of a line whose newline has not come yet
         self.stamp, self.same = "", 0  # the last consumed entry (see _read)
 
     def count(self, rank: int, stream: str, text: str) -> None:
@@ -151,8 +147,9 @@ class LogFollower:
             self._write(rank, stream, text)
 
     def _clean(self) -> bool:
-        # mpirun interleaves ranks: a line held for its newline would be lost on a resume from here.
-        return not (isinstance(self.sink, launch.MpiLines) and self.sink.pending)
+        # Inside a line, or mpirun's interleaved ranks hold one for its newline: a line
+        # held here would be lost on a resume from here.
+        return not self.reader.held and not self.sink.holding
 
     def pump(self) -> None:
         try:
@@ -164,11 +161,9 @@ class LogFollower:
                 self._read(follow=False, after=(self.stamp, self.same))
         except (docker.errors.APIError, OSError, ValueError):
             pass  # the container was removed under us: nothing more to read
-        if self.pending:
-            self.sink(self.pending.decode("utf-8", errors="replace").rstrip("\r"))
-            self.pending = b""
-        if isinstance(self.sink, launch.MpiLines):
-            self.sink.flush()
+        for text in self.reader.flush():
+            self.sink(text)
+        self.sink.flush()
         if self.stamp:
             self.position = Position(self.stamp, self.same, self.lines)
 
@@ -205,11 +200,9 @@ class LogFollower:
                         continue
                     resume_at = None
                 self.stamp, self.same = stamp, same
-            self.pending += body
-            *complete, self.pending = self.pending.split(b"\n")
-            for raw in complete:
-                self.sink(raw.decode("utf-8", errors="replace").rstrip("\r"))
-            if not self.pending and self.stamp and self._clean():
+            for text in self.reader.feed(body):
+                self.sink(text)
+            if self.stamp and self._clean():
                 self.position = Position(self.stamp, self.same, self.lines)
 
 

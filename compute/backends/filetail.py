@@ -1,8 +1,10 @@
 """Follows files that other hosts write into a shared directory (per-rank logs).
 
-Each file is read from a byte offset in bounded chunks; a partial last line waits for
-its newline (or is flushed at the end). Offsets are exposed so a restarted worker
-can resume where the previous one stopped.
+Each file is read from a byte offset in bounded chunks through its own
+``execution.lines.LineReader``; an unfinished last line waits for its line end (or
+is flushed at the end). ``offsets`` are exact line boundaries (where the last line
+handed to the sink ended, a cut piece included), so a restarted worker resumes there
+and neither loses nor repeats a line.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-CHUNK = 256 * 1024
-MAX_PARTIAL = 64 * 1024
+from execution.lines import READ_BYTES, LineReader
 
 
 class FileTail(threading.Thread):
@@ -29,7 +30,8 @@ class FileTail(threading.Thread):
         self.pattern = pattern
         self.sink = sink
         self.offsets: dict[str, int] = dict(offsets or {})
-        self.partial: dict[str, bytes] = {}
+        self.read_to: dict[str, int] = dict(self.offsets)  # bytes read: the boundary + what the reader holds
+        self.readers: dict[str, LineReader] = {}
         self.interval = interval
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
@@ -49,30 +51,22 @@ class FileTail(threading.Thread):
 
     def _read(self, path: Path, final: bool) -> None:
         name = path.name
-        offset = self.offsets.get(name, 0)
+        reader = self.readers.get(name) or self.readers.setdefault(name, LineReader())
+        offset = self.read_to.get(name, 0)
         try:
             with open(path, "rb") as f:
                 f.seek(offset)
-                while True:
-                    data = f.read(CHUNK)
-                    if not data:
-                        break
+                while data := f.read(READ_BYTES):
                     offset += len(data)
-                    self._emit(name, self.partial.pop(name, b"") + data)
+                    for line in reader.feed(data):
+                        self.sink(name, line)
         except FileNotFoundError:
-            return
-        self.offsets[name] = offset
-        rest = self.partial.get(name)
-        if rest and (final or len(rest) > MAX_PARTIAL):
-            self.sink(name, rest.decode("utf-8", errors="replace"))
-            self.partial.pop(name, None)
-
-    def _emit(self, name: str, data: bytes) -> None:
-        *lines, rest = data.split(b"\n")
-        for line in lines:
-            self.sink(name, line.decode("utf-8", errors="replace").rstrip("\r"))
-        if rest:
-            self.partial[name] = rest
+            pass  # removed under us: what was read still counts
+        if final:
+            for line in reader.flush():
+                self.sink(name, line)
+        self.read_to[name] = offset
+        self.offsets[name] = offset - reader.held
 
     def finish(self) -> None:
         self.stop_event.set()

@@ -17,9 +17,8 @@ from typing import Any
 from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.procs import OutputPump, cmdline, descendants, exists, signal_tree
 from environments.builder import ensure_venv
+from execution.lines import RoutedStream, RouteKind, Router
 from execution.plan import Entry, Network, Placement, plan
-from runs import launch
-from runs.logstore import SYSTEM_RANK
 
 
 def free_port() -> int:
@@ -184,22 +183,10 @@ class LocalBackend(Backend):
             launcher.pumps.append(pump)
         return launcher
 
-    def _sink(self, ctx: RunContext, router: str, rank: int, stream: str, ranks: list[ProcessInfo]) -> Any:
-        write = ctx.write_log
-        if router == "torchrun":
-            per_node = len(ranks)
-
-            def torch_sink(text: str) -> None:
-                parsed = launch.split_torchrun_line(text, 0, per_node)
-                if parsed is None:
-                    write(SYSTEM_RANK, stream, text)
-                else:
-                    write(parsed[0], stream, parsed[1])
-
-            return torch_sink
-        if router == "mpi":
-            return launch.MpiLines(write, SYSTEM_RANK, stream)
-        return lambda text: write(rank, stream, text)
+    def _sink(self, ctx: RunContext, router: str, rank: int, stream: str, ranks: list[ProcessInfo]) -> RoutedStream:
+        numbers = tuple(info.rank for info in ranks) or (rank,)
+        route = Router(RouteKind(router), node_rank=0, per_node=len(ranks) or 1, ranks=numbers)
+        return route.stream(stream, ctx.write_log)
 
     def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
         python = prepared["python"]

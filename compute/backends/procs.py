@@ -1,9 +1,9 @@
 """Process plumbing shared by backends that start local processes.
 
-- ``OutputPump`` reads a pipe in bounded chunks (an enormous line cannot exhaust
-  memory: it is handed over in ``CHUNK``-byte pieces) and hands each line to a sink,
-  the lines of one read inside one ``logstore.chunk()`` so they reach the run's log
-  writer together; backpressure comes from the writer's bounded buffer.
+- ``OutputPump`` reads a pipe and hands each line (``execution.lines.LineReader``:
+  bounded, decoded, NUL-free) to a sink, the lines of one read inside one
+  ``logstore.chunk()`` so they reach the run's log writer together; backpressure
+  comes from the writer's bounded buffer.
 - ``descendants`` walks /proc to find the rank processes a launcher (torchrun,
   mpirun) started, so "every rank started" and "every rank is gone" can be checked.
 """
@@ -17,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from execution.lines import READ_BYTES, LineReader
 from runs import logstore
-
-CHUNK = 64 * 1024
 
 
 class OutputPump(threading.Thread):
@@ -31,51 +30,22 @@ class OutputPump(threading.Thread):
     def run(self) -> None:
         read = getattr(self.pipe, "read1", None) or self.pipe.read
         sink = self.sink
-        rest = b""  # an unfinished line, at most CHUNK bytes
+        reader = LineReader()
         try:
             with self.pipe:
-                while data := read(CHUNK):
+                while data := read(READ_BYTES):
                     with logstore.chunk():
-                        rest = self._lines(rest + data if rest else data, sink)
+                        for line in reader.feed(data):
+                            sink(line)
         finally:
             # The process is gone (or the pipe broke): what it printed last still counts.
             with logstore.chunk():
-                if rest:
-                    sink(_text(rest))
+                for line in reader.flush():
+                    sink(line)
                 # A sink that holds partial lines (mpirun's spliced tags) gives them up.
                 flush = getattr(sink, "flush", None)
                 if flush is not None:
                     flush()
-
-    @staticmethod
-    def _lines(data: bytes, sink: Callable[[str], None]) -> bytes:
-        """Hand the complete lines of ``data`` to ``sink``; return the unfinished rest."""
-        end = data.rfind(b"\n") + 1
-        if end:
-            text = _text(data[:end])
-            if "\r" in text:
-                lines = [line.rstrip("\r") for line in text.split("\n")]
-            else:
-                lines = text.split("\n")
-            lines.pop()  # what follows the last newline: nothing
-            for line in lines:
-                if len(line) > CHUNK:
-                    for start in range(0, len(line), CHUNK):
-                        sink(line[start : start + CHUNK])
-                else:
-                    sink(line)
-            data = data[end:]
-        # A line longer than CHUNK goes out in CHUNK-byte pieces, so memory stays bounded.
-        while len(data) > CHUNK:
-            sink(_text(data[:CHUNK]))
-            data = data[CHUNK:]
-        return data
-
-
-def _text(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace")
-    # PostgreSQL text cannot hold NUL: one would make the whole batch fail to store.
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def _ppid_map() -> dict[int, int]:

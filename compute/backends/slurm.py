@@ -21,10 +21,9 @@ from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.filetail import FileTail
 from compute.backends.slurm_script import sbatch_options, script
 from environments.builder import ensure_venv
-from execution.plan import Entry, Network, NodePlan, Placement, Router, placed, plan
-from runs import launch
+from execution.lines import RoutedStream, RouteKind, Router
+from execution.plan import Entry, Network, NodePlan, Placement, placed, plan
 from runs.distributed import Shape
-from runs.logstore import SYSTEM_RANK
 
 TASK_HELPER = Path(__file__).with_name("slurm_task.py")
 END_REASONS = {
@@ -70,20 +69,24 @@ class SlurmJob(Job):
         self.target_id = ctx.target.id
         self.info: dict[str, str] = {}
         self.final_state = ""
+        self.routes: dict[str, RoutedStream] = {}  # per log file
         self.tail = FileTail(logdir, "*-*.[oe][ur][tr]", self._line, offsets)
         self.tail.start()
 
     def _line(self, name: str, text: str) -> None:
-        node = self.by_name.get(name.split(".")[0])
-        stream = "stderr" if name.endswith(".err") else "stdout"
-        if node is None or not node.ranks:
-            rank = SYSTEM_RANK
-        elif node.router is Router.TORCHRUN:
-            parsed = launch.split_torchrun_line(text, node.node_rank, len(node.ranks))
-            rank, text = parsed if parsed else (SYSTEM_RANK, text)
-        else:
-            rank = node.ranks[0].rank
-        self.ctx.write_log(rank, stream, text)
+        route = self.routes.get(name)
+        if route is None:
+            # node-K.out/err: torchrun on node K (its ranks' lines prefixed); rank-N.*: rank N.
+            node = self.by_name.get(name.split(".")[0])
+            stream = "stderr" if name.endswith(".err") else "stdout"
+            if node is None or not node.ranks:
+                router = Router(RouteKind.AGENT)  # a file no planned node writes: system rank
+            elif node.router is RouteKind.TORCHRUN:
+                router = Router(RouteKind.TORCHRUN, node_rank=node.node_rank, per_node=len(node.ranks))
+            else:
+                router = Router(RouteKind.PLAIN, ranks=(node.ranks[0].rank,))
+            route = self.routes[name] = router.stream(stream, self.ctx.write_log)
+        route(text)
 
     def _refresh(self) -> dict[str, str]:
         self.info = slurm_poll.state(self.target_id, self.config, self.job_id, self.ctx.active_job_ids) or self.info

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from execution.plan import SLURM_MASTER, SLURM_MASTER_VAR, NodePlan, Router
+from execution.lines import RouteKind
+from execution.plan import SLURM_MASTER, SLURM_MASTER_VAR, NodePlan
 from runs.distributed import Kind, Shape
 
 
@@ -76,7 +77,7 @@ def script(
     extra: dict[Path, str] = {}
     stem = nodes[0].name.rsplit("-", 1)[0]  # rank / node: srun's %t is the task's index in the plan
     files = f"--output={logdir}/{stem}-%t.out --error={logdir}/{stem}-%t.err"
-    if nodes[0].router is Router.TORCHRUN:
+    if nodes[0].router is RouteKind.TORCHRUN:
         branches = "".join(f"{k})\n{_exports(node.env)}exec {shell(node.command)} ;;\n" for k, node in enumerate(nodes))
         extra[logdir / "torchrun.sh"] = f"""#!/bin/bash
 case "$SLURM_NODEID" in

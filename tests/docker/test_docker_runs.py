@@ -15,7 +15,7 @@ from runs.models import Artifact, Run, RunProcess
 from runs.status import Status
 from tests.conftest import wait_for
 from tests.docker.helpers import leftovers
-from tests.executor.helpers import lines, submit, wait_status
+from tests.executor.helpers import NASTY_OUTPUT, assert_nasty_log, lines, submit, wait_status
 
 pytestmark = [pytest.mark.docker, pytest.mark.worker, pytest.mark.xdist_group("live")]
 
@@ -127,3 +127,14 @@ def test_build_requested_through_the_api(docker_target: ComputeTarget, world: An
     )
     assert (build.kind, build.status) == ("image", "succeeded"), build.error
     assert docker_client.images.get(build.path)
+
+
+def test_nul_invalid_utf8_and_a_10_mb_line_reach_the_log(
+    docker_target: ComputeTarget, world: Any, docker_client: Any
+) -> None:
+    # A NUL from a container once went to the database as is: PostgreSQL refuses it, and
+    # with it the whole batch of lines; a line without newline grew a buffer without bound.
+    run = wait_status(submit(world.alice, {"train.py": NASTY_OUTPUT}, compute_target="docker")["id"], timeout=600)
+    assert run.status == Status.COMPLETED, run.error
+    assert_nasty_log(run.pk)
+    assert leftovers(docker_client, run.pk) == []

@@ -35,3 +35,48 @@ def lines(run_id: int, rank: int | None = None, stream: str | None = None) -> li
     if stream is not None:
         rows = rows.filter(stream=stream)
     return list(rows.values_list("text", flat=True))
+
+
+# A rank whose output tests the line reader end to end: NUL, invalid UTF-8, a character
+# split between two writes, CRLF and progress-bar CRs, and last a 10 MB line without a
+# newline (cut into 64 KiB pieces by the reader, each stored clipped to LOG_LINE_MAX_CHARS).
+NASTY_PIECES = (
+    b"nul:\x00:end\n",
+    b"bad:\xff\xfe:end\n",
+    "split:\u65e5".encode()[:-1],
+    "\u65e5".encode()[-1:] + b":end\r\n",
+    b"\r 10%\r 50%\r100%\n",
+)
+NASTY_OUTPUT = f"""
+import sys, time
+out = sys.stdout.buffer
+for piece in {NASTY_PIECES!r}:
+    out.write(piece)
+    out.flush()
+    time.sleep(0.2)
+sys.stderr.buffer.write(b"err:\\x00\\n")
+sys.stderr.flush()
+out.write(b"z" * (10 * 1024 * 1024))
+out.flush()
+"""
+NASTY_STDOUT_BYTES = sum(map(len, NASTY_PIECES)) + 10 * 1024 * 1024
+NASTY_STDOUT_HEAD = ["nul:\ufffd:end", "bad:\ufffd\ufffd:end", "split:\u65e5:end", " 10%", " 50%", "100%"]
+
+
+def assert_nasty_log(run_id: int, rank: int = 0) -> None:
+    """What NASTY_OUTPUT leaves in the stored log of ``rank``."""
+    from django.conf import settings
+
+    out = lines(run_id, rank=rank, stream="stdout")
+    assert out[: len(NASTY_STDOUT_HEAD)] == NASTY_STDOUT_HEAD, out[:8]
+    assert lines(run_id, rank=rank, stream="stderr") == ["err:\ufffd"]
+    pieces = out[len(NASTY_STDOUT_HEAD) :]
+    cut = int(settings.RUNYARD["MAX_LOG_LINE_BYTES"])
+    assert len(pieces) == 10 * 1024 * 1024 // cut, [p[-60:] for p in pieces[:3]]
+    clip = int(settings.RUNYARD["LOG_LINE_MAX_CHARS"])
+    # Stored pieces are clipped: the reader's marker (a further 29 characters) is cut with the rest.
+    marked = f" …[{cut - clip + len(f' …[line cut at {cut} bytes]')} more characters cut]"
+    assert all(p == "z" * clip + marked for p in pieces[:-1]), {p[clip:] for p in pieces}
+    assert pieces[-1] == "z" * clip + f" …[{cut - clip} more characters cut]"  # the last piece: no reader marker
+    seqs = list(LogLine.objects.filter(run_id=run_id).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))

@@ -8,7 +8,7 @@ import pytest
 
 from runs.models import Artifact, LogLine, RunStatusChange
 from runs.status import Status
-from tests.executor.helpers import lines, submit, wait_status
+from tests.executor.helpers import NASTY_OUTPUT, assert_nasty_log, lines, submit, wait_status
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
 
@@ -101,3 +101,9 @@ def test_submission_validation_names_fields(live: Any, world: Any) -> None:
         "/api/runs/", {"snapshot": make_tar({"a.py": ""}), "script": "a.py", "tags": "[1"}, format="multipart"
     )
     assert "tags" in bad.json()
+
+
+def test_nul_invalid_utf8_and_a_10_mb_line_reach_the_log(live: Any, world: Any) -> None:
+    run = wait_status(submit(world.alice, {"train.py": NASTY_OUTPUT})["id"])
+    assert run.status == Status.COMPLETED, run.error
+    assert_nasty_log(run.pk)

@@ -7,9 +7,10 @@ import threading
 from typing import Any
 
 import pytest
+from django.conf import settings
 
-from compute.backends.procs import CHUNK, OutputPump
-from runs import launch
+from compute.backends.procs import OutputPump
+from execution.lines import RouteKind, Router
 from runs.logstore import LogWriter
 from runs.models import LogLine
 from tests.factories import make_run
@@ -40,7 +41,7 @@ def stored(run_id: int) -> list[tuple[int, int, str, str]]:
 def test_spliced_mpi_lines_are_routed_and_flushed_at_eof(world: Any) -> None:
     run = make_run(world.alice.user, world.team_a)
     writer = LogWriter(run.pk)
-    sink = launch.MpiLines(writer.write, -1, "stdout")
+    sink = Router(RouteKind.MPI).stream("stdout", writer.write)
     pump_bytes(
         [
             b"[1,0]<stdout>:rank 0 text[1,1]<stdout>:rank 1 line\n",
@@ -62,7 +63,8 @@ def test_spliced_mpi_lines_are_routed_and_flushed_at_eof(world: Any) -> None:
 def test_lines_split_across_reads_and_longer_than_a_read(world: Any) -> None:
     run = make_run(world.alice.user, world.team_a)
     writer = LogWriter(run.pk)
-    long = b"z" * (CHUNK * 2 + 10)
+    piece = int(settings.RUNYARD["MAX_LOG_LINE_BYTES"])
+    long = b"z" * (piece * 2 + 10)
     pump_bytes([b"ab", b"c\r\nd", b"\n\n", long[:100], long[100:] + b"\ntail"], lambda t: writer.write(0, "stdout", t))
     writer.close()
     texts = [text for _seq, _rank, _stream, text in stored(run.pk)]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from execution.lines import RouteKind
 from execution.plan import (
     SLURM_MASTER,
     Entry,
@@ -15,7 +16,6 @@ from execution.plan import (
     Placement,
     PlanError,
     Role,
-    Router,
     hostfile,
     plan,
 )
@@ -111,7 +111,7 @@ def test_single_process(placement: Placement) -> None:
     assert node.command == (placement.python, "train.py", "--lr", "0.1")
     assert node.env == {"RUNYARD_RANK": "0"}
     assert node.ranks == (Rank(0, 0, 0, "worker"),)
-    assert (node.router, node.role, node.spawns) == (Router.PLAIN, Role.WORKER, 0)
+    assert (node.router, node.role, node.spawns) == (RouteKind.PLAIN, Role.WORKER, 0)
     assert node.name == ("rank-0" if placement.network is Network.SLURM else "node0")
 
 
@@ -128,7 +128,7 @@ def test_pytorch_on_loopback_is_one_static_torchrun() -> None:
         "--tee=3", "--master-addr=127.0.0.1", "--master-port=40000", "train.py", "--lr", "0.1",
     )  # fmt: skip
     assert node.env == {"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE": "[rank${rank}]:"}
-    assert (node.router, node.spawns) == (Router.TORCHRUN, 3)
+    assert (node.router, node.spawns) == (RouteKind.TORCHRUN, 3)
     assert [(r.rank, r.local_rank) for r in node.ranks] == [(0, 0), (1, 1), (2, 2)]
 
 
@@ -142,7 +142,7 @@ def test_pytorch_in_containers_is_a_torchrun_per_node_meeting_on_node0() -> None
     assert [n.name for n in nodes] == ["node0", "node1"]
     assert [n.node_rank for n in nodes] == [0, 1]
     for k, node in enumerate(nodes):
-        assert node.router is Router.TORCHRUN
+        assert node.router is RouteKind.TORCHRUN
         assert f"--node-rank={k}" in node.command and "--nnodes=2" in node.command
         assert "--master-addr=node0" in node.command and "--master-port=29500" in node.command
         assert [(r.rank, r.node_rank, r.local_rank) for r in node.ranks] == [(2 * k, k, 0), (2 * k + 1, k, 1)]
@@ -167,7 +167,7 @@ def test_mpi_on_loopback_is_one_mpirun() -> None:
         "mpirun", "--allow-run-as-root", "--oversubscribe", "--tag-output", "--mca", "btl", "self,tcp",
         "-np", "2", "-x", "PATH", "-x", "RUNYARD_RUN_ID", "/env/bin/python", "train.py", "--lr", "0.1",
     )  # fmt: skip
-    assert (node.router, node.role, node.spawns, node.env) == (Router.MPI, Role.LAUNCHER, 2, {})
+    assert (node.router, node.role, node.spawns, node.env) == (RouteKind.MPI, Role.LAUNCHER, 2, {})
     assert [r.rank for r in node.ranks] == [0, 1]
 
 
@@ -181,11 +181,11 @@ def test_mpi_in_containers_starts_agents_first_then_mpirun_with_the_host_file() 
     nodes = plan(shape, ENTRY, containers(mpi_hostfile="/run/hosts", rsh_agent="/opt/rsh.py"))
     helpers, launcher = nodes[:-1], nodes[-1]
     assert [(n.name, n.role, n.router, n.node_rank, n.ranks) for n in helpers] == [
-        ("node1", Role.HELPER, Router.AGENT, 1, ()),
-        ("node2", Role.HELPER, Router.AGENT, 2, ()),
+        ("node1", Role.HELPER, RouteKind.AGENT, 1, ()),
+        ("node2", Role.HELPER, RouteKind.AGENT, 2, ()),
     ]
     assert all(n.command == ("python3", "/opt/rsh.py", "serve") for n in helpers)
-    assert (launcher.name, launcher.role, launcher.router) == ("node0", Role.LAUNCHER, Router.MPI)
+    assert (launcher.name, launcher.role, launcher.router) == ("node0", Role.LAUNCHER, RouteKind.MPI)
     words = launcher.command
     assert words[words.index("--hostfile") + 1] == "/run/hosts"
     assert "python3 /opt/rsh.py" in words and words[words.index("-np") + 1] == "6"
@@ -196,7 +196,7 @@ def test_mpi_in_containers_starts_agents_first_then_mpirun_with_the_host_file() 
 def test_mpi_on_slurm_is_one_srun_task_per_rank() -> None:
     nodes = plan(Shape(Kind.MPI, 2, 2), ENTRY, slurm())
     assert [n.name for n in nodes] == ["rank-0", "rank-1", "rank-2", "rank-3"]
-    assert all(n.router is Router.PLAIN and n.command == ("/shared/env/bin/python", *ENTRY.args) for n in nodes)
+    assert all(n.router is RouteKind.PLAIN and n.command == ("/shared/env/bin/python", *ENTRY.args) for n in nodes)
     assert [(n.ranks[0].rank, n.node_rank) for n in nodes] == [(0, 0), (1, 0), (2, 1), (3, 1)]
 
 
@@ -207,9 +207,9 @@ TF = Shape(Kind.TENSORFLOW, 1, 3, worker_count=2, parameter_server_count=1)
 def test_tensorflow_on_loopback_gives_each_task_its_port() -> None:
     nodes = plan(TF, ENTRY, loopback())
     assert [(n.name, n.role, n.router) for n in nodes] == [
-        ("worker0", Role.WORKER, Router.PLAIN),
-        ("worker1", Role.WORKER, Router.PLAIN),
-        ("ps0", Role.PS, Router.PLAIN),
+        ("worker0", Role.WORKER, RouteKind.PLAIN),
+        ("worker1", Role.WORKER, RouteKind.PLAIN),
+        ("ps0", Role.PS, RouteKind.PLAIN),
     ]
     configs = [json.loads(n.env["TF_CONFIG"]) for n in nodes]
     assert configs[0]["cluster"] == {"worker": ["127.0.0.1:40000", "127.0.0.1:40001"], "ps": ["127.0.0.1:40002"]}

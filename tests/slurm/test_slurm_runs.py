@@ -13,7 +13,7 @@ from compute.models import ComputeTarget
 from runs.models import LogLine, Run
 from runs.status import Status
 from tests.conftest import Stack, wait_for
-from tests.executor.helpers import lines, submit, wait_status
+from tests.executor.helpers import NASTY_OUTPUT, NASTY_STDOUT_BYTES, assert_nasty_log, lines, submit, wait_status
 from tests.executor.test_distributed import ALL_REDUCE, MPI_HELLO, TF_PRINT
 
 pytestmark = [pytest.mark.slurm, pytest.mark.worker, pytest.mark.xdist_group("live")]
@@ -138,6 +138,15 @@ def test_failing_script_fails_with_exit_code(slurm_target: ComputeTarget, world:
     run = wait_status(made["id"], timeout=180)
     assert run.status == Status.FAILED and run.exit_code == 7
     assert "bad" in run.error
+
+
+def test_nul_invalid_utf8_and_a_10_mb_line_reach_the_log(slurm_target: ComputeTarget, world: Any) -> None:
+    # Read back from the rank's output file on the shared directory (FileTail).
+    run = wait_status(submit(world.alice, {"train.py": NASTY_OUTPUT}, compute_target="slurm")["id"], timeout=300)
+    assert run.status == Status.COMPLETED, run.error
+    assert_nasty_log(run.pk)
+    # Read to the end, the last line (no newline) flushed.
+    assert run.backend_state["offsets"]["rank-0.out"] == NASTY_STDOUT_BYTES
 
 
 def test_logs_arrive_while_running(slurm_target: ComputeTarget, world: Any) -> None:
