@@ -49,4 +49,15 @@ class EnvironmentVersionAdmin(AuditedAdmin):
 class EnvironmentBuildAdmin(AuditedAdmin):
     list_display = ["content_hash", "kind", "location", "status", "started_at", "finished_at"]
     list_filter = ["kind", "status"]
-    readonly_fields = ["content_hash", "kind", "location", "path", "log_seq", "started_at", "finished_at"]
+    # Its status moves only through the model's transitions (environments.builds).
+    readonly_fields = [
+        "content_hash",
+        "kind",
+        "location",
+        "status",
+        "attempt",
+        "path",
+        "log_seq",
+        "started_at",
+        "finished_at",
+    ]

@@ -1,12 +1,9 @@
-"""Virtualenv builds with uv, keyed by the spec's content hash and built once.
+"""Virtualenv builds with uv: the uv steps of the one build lifecycle (``environments.builds``).
 
-Algorithm: find-or-create the EnvironmentBuild row for (venv, location, hash). A
-finished build whose directory still has its completion marker is a cache hit. Else
-take an exclusive file lock on ``<hash>.lock`` (so concurrent runs on any process of
-this host build once), look again (the lock holder may have just finished), and build
-into the final directory: ``uv venv`` then ``uv pip install`` with the server's index
-settings and a shared uv cache. The marker file is written last; a failed or canceled
-build removes the directory and records the log.
+A venv build lives in ``<root>/<content hash>``; its lock is ``<root>/<hash>.lock``. A
+directory holding the completion marker (written last) with the hash is a finished
+build. The steps: ``uv venv`` then ``uv pip install`` with the server's index settings
+and a shared uv cache; a failed or canceled build removes the directory.
 
 A successful build also writes ``<hash>.pins.json`` next to its directory: the
 interpreter it used and what ``uv pip freeze`` says was installed. Rebuilding the same
@@ -20,7 +17,6 @@ directory is recreated and built the ordinary, online way.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -29,56 +25,20 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from environments.models import BuildLogLine, EnvironmentBuild, EnvironmentVersion
+from environments.builds import BuildCanceled, Builder, BuildFailed, Canceled, Say, ensure
+from environments.models import EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
 from execution.lines import read_lines
-from runs.logstore import LogWriter, Pending
+
+__all__ = ["BuildCanceled", "BuildFailed", "BuiltVenv", "build_row", "ensure_venv"]
 
 MARKER = ".runyard-complete"
 PINS_SUFFIX = ".pins.json"
-LAST_USED_PRECISION = timedelta(minutes=1)
-
-
-class BuildFailed(Exception):
-    def __init__(self, message: str, log_tail: str) -> None:
-        super().__init__(message)
-        self.log_tail = log_tail
-
-
-class BuildCanceled(Exception):
-    pass
-
-
-@contextmanager
-def build_lock(path: Path, what: str, say: Callable[[str], None], canceled: Callable[[], bool]) -> Iterator[None]:
-    """Hold the per-content-hash build lock: concurrent runs asking for the same
-    environment (on this host or another sharing the folder) build it once. Waiting is
-    said once in the build log and ends early when the run is canceled."""
-    with open(path, "w") as lock:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    say(f"Waiting for another build of {what} to finish…")
-                    waited = True
-                if canceled():
-                    raise BuildCanceled() from None
-                time.sleep(0.1)
-        yield
 
 
 @dataclass(frozen=True)
@@ -116,162 +76,89 @@ def index_args() -> list[str]:
 
 
 def build_row(content_hash: str, location: str) -> EnvironmentBuild:
-    for _ in range(3):
-        row = EnvironmentBuild.objects.filter(kind="venv", location=location, content_hash=content_hash).first()
-        if row is not None:
-            return row
-        try:
-            with transaction.atomic():
-                return EnvironmentBuild.objects.create(kind="venv", location=location, content_hash=content_hash)
-        except IntegrityError:
-            continue
-    raise RuntimeError("could not create the build record")
-
-
-class BuildLog:
-    """Stores a build's lines (numbered) and mirrors them to a callback (the run's log)."""
-
-    def __init__(self, build: EnvironmentBuild, mirror: Callable[[str], None] | None) -> None:
-        self.build = build
-        self.mirror = mirror
-        self.lines: list[str] = []
-        self.writer = LogWriter(build.pk, start_seq=0, store=_store_build_lines, group=f"build.{build.pk}")
-
-    def __call__(self, text: str) -> None:
-        self.lines.append(text)
-        if len(self.lines) > 400:
-            del self.lines[:200]
-        self.writer.write(0, "stdout", text)
-        if self.mirror:
-            self.mirror(text)
-
-    def tail(self, n: int = 40) -> str:
-        return "\n".join(self.lines[-n:])
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def _store_build_lines(build_id: int, numbered: list[tuple[int, Pending]]) -> None:
-    BuildLogLine.objects.bulk_create(
-        [BuildLogLine(build_id=build_id, seq=seq, text=p.text) for seq, p in numbered],
-        ignore_conflicts=True,
-    )
-    EnvironmentBuild.objects.filter(pk=build_id).update(log_seq=numbered[-1][0])
+    return EnvironmentBuild.for_content(EnvironmentBuild.Kind.VENV, location, content_hash)
 
 
 def ensure_venv(
     version: EnvironmentVersion,
     root: Path,
     *,
-    log: Callable[[str], None] | None = None,
-    canceled: Callable[[], bool] = lambda: False,
+    log: Say | None = None,
+    canceled: Canceled = lambda: False,
 ) -> BuiltVenv:
     """Return a ready virtualenv for ``version`` under ``root``, building it if needed."""
-    root.mkdir(parents=True, exist_ok=True)
-    location = str(root)
-    content_hash = version.content_hash
-    path = root / content_hash
-    row = build_row(content_hash, location)
-    if _complete(path, content_hash):
-        _adopt(row, path)
-        return BuiltVenv(row, path, cache_hit=True)
-    say = log or (lambda _text: None)
-    with build_lock(root / f"{content_hash}.lock", f"environment {content_hash[:12]}", say, canceled):
-        row.refresh_from_db()
-        if _complete(path, content_hash):
-            _adopt(row, path)
-            say(f"Environment {content_hash[:12]} was built meanwhile; reusing it.")
-            return BuiltVenv(row, path, cache_hit=True)
-        return _build(version, row, path, say, canceled)
+    builder = VenvBuilder(version, root)
+    ensured = ensure(builder, log=log, canceled=canceled)
+    return BuiltVenv(ensured.build, builder.path, ensured.cache_hit)
 
 
-def _complete(path: Path, content_hash: str) -> bool:
-    # The marker is written last, so a directory that has it holds a finished build,
-    # even one this database never recorded (a shared env cache, a restored database).
-    marker = path / MARKER
-    return marker.exists() and marker.read_text().strip() == content_hash
+@dataclass(frozen=True)
+class VenvBuilder(Builder):
+    version: EnvironmentVersion
+    root: Path
 
+    kind = EnvironmentBuild.Kind.VENV
+    failure = "the environment build failed"
 
-def _adopt(row: EnvironmentBuild, path: Path) -> None:
-    now = timezone.now()
-    if row.status != EnvironmentBuild.Status.SUCCEEDED:
-        EnvironmentBuild.objects.filter(pk=row.pk).update(
-            status=EnvironmentBuild.Status.SUCCEEDED, path=str(path), finished_at=now, last_used_at=now
-        )
-        row.refresh_from_db()
-    elif row.last_used_at is None or now - row.last_used_at > LAST_USED_PRECISION:
-        # Every cached run passes here, before its launch: a write (a commit, an fsync
-        # on PostgreSQL) at most once per LAST_USED_PRECISION, and no read back.
-        EnvironmentBuild.objects.filter(pk=row.pk).update(last_used_at=now)
-        row.last_used_at = now
+    @property
+    def content_hash(self) -> str:
+        return self.version.content_hash
 
+    @property
+    def path(self) -> Path:
+        return self.root / self.content_hash
 
-def _build(
-    version: EnvironmentVersion,
-    row: EnvironmentBuild,
-    path: Path,
-    say: Callable[[str], None],
-    canceled: Callable[[], bool],
-) -> BuiltVenv:
-    EnvironmentBuild.objects.filter(pk=row.pk).update(
-        status=EnvironmentBuild.Status.BUILDING, started_at=timezone.now(), finished_at=None, error="", log_seq=0
-    )
-    BuildLogLine.objects.filter(build=row).delete()
-    row.refresh_from_db()
-    buildlog = BuildLog(row, say)
-    spec = version.spec
-    started = time.monotonic()
-    pins_file = path.parent / f"{version.content_hash}{PINS_SUFFIX}"
-    try:
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    @property
+    def artifact(self) -> str:
+        return str(self.path)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / f"{self.content_hash}.lock"
+
+    @property
+    def what(self) -> str:
+        return f"environment {self.content_hash[:12]}"
+
+    def ready(self) -> bool:
+        # The marker is written last, so a directory that has it holds a finished build,
+        # even one this database never recorded (a shared env cache, a restored database).
+        marker = self.path / MARKER
+        return marker.exists() and marker.read_text().strip() == self.content_hash
+
+    def ready_message(self, seconds: float) -> str:
+        return f"Environment ready in {seconds:.1f}s."
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def build(self, say: Say, canceled: Canceled) -> None:
+        version, path, spec = self.version, self.path, self.version.spec
+        pins_file = self.root / f"{version.content_hash}{PINS_SUFFIX}"
         shutil.rmtree(path, ignore_errors=True)
         uv = uv_binary()
         cache = Path(settings.RUNYARD["UV_CACHE_DIR"])
         env = {**os.environ, "UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
-        buildlog(
-            f"Building environment {version} (hash {version.content_hash[:12]}) with Python {spec['python_version']}"
-        )
+        say(f"Building environment {version} (hash {version.content_hash[:12]}) with Python {spec['python_version']}")
         requirements = pip_requirements_of(spec)
         built = _read_pins(pins_file) if requirements else None
         python = built[0] if built else _find_python(uv, spec["python_version"], env)
-        _make_venv(uv, python, path, env, buildlog, canceled)
-        if built and not _install_pins(uv, path, built[1], env, buildlog, canceled):
-            buildlog("Building online instead.")
+        _make_venv(uv, python, path, env, say, canceled)
+        if built and not _install_pins(uv, path, built[1], env, say, canceled):
+            say("Building online instead.")
             shutil.rmtree(path, ignore_errors=True)
             python = _find_python(uv, spec["python_version"], env)
-            _make_venv(uv, python, path, env, buildlog, canceled)
+            _make_venv(uv, python, path, env, say, canceled)
             built = None
         if requirements and not built:
-            buildlog("Installing: " + ", ".join(requirements))
-            _install(uv, path, requirements, env, buildlog, canceled)
-            _write_pins(pins_file, python, uv, path, env, buildlog)
+            say("Installing: " + ", ".join(requirements))
+            _install(uv, path, requirements, env, say, canceled)
+            _write_pins(pins_file, python, uv, path, env, say)
         (path / MARKER).write_text(version.content_hash)
-        took = time.monotonic() - started
-        buildlog(f"Environment ready in {took:.1f}s.")
-        EnvironmentBuild.objects.filter(pk=row.pk).update(
-            status=EnvironmentBuild.Status.SUCCEEDED,
-            path=str(path),
-            finished_at=timezone.now(),
-            last_used_at=timezone.now(),
-        )
-        row.refresh_from_db()
-        return BuiltVenv(row, path, cache_hit=False)
-    except BuildCanceled:
-        shutil.rmtree(path, ignore_errors=True)
-        buildlog("Build canceled.")
-        EnvironmentBuild.objects.filter(pk=row.pk).update(
-            status=EnvironmentBuild.Status.FAILED, error="canceled", finished_at=timezone.now()
-        )
-        raise
-    except BuildFailed as exc:
-        shutil.rmtree(path, ignore_errors=True)
-        tail = buildlog.tail()
-        EnvironmentBuild.objects.filter(pk=row.pk).update(
-            status=EnvironmentBuild.Status.FAILED, error=f"{exc}\n{tail}", finished_at=timezone.now()
-        )
-        raise BuildFailed(str(exc), tail) from None
-    finally:
-        buildlog.close()
 
 
 _pythons: dict[str, str] = {}
@@ -298,9 +185,7 @@ def _find_python(uv: str, python_version: str, env: dict[str, str]) -> str:
     return _pythons[python_version]
 
 
-def _make_venv(
-    uv: str, python: str, path: Path, env: dict[str, str], say: Callable[[str], None], canceled: Callable[[], bool]
-) -> None:
+def _make_venv(uv: str, python: str, path: Path, env: dict[str, str], say: Say, canceled: Canceled) -> None:
     _stream([uv, "venv", "--python", python, "--python-preference", "only-system", str(path)], env, say, canceled)
 
 
@@ -309,8 +194,8 @@ def _install(
     path: Path,
     requirements: list[str],
     env: dict[str, str],
-    say: Callable[[str], None],
-    canceled: Callable[[], bool],
+    say: Say,
+    canceled: Canceled,
     options: tuple[str, ...] = (),
 ) -> None:
     """``uv pip install [options] -r <file of requirements>`` into the venv at ``path``."""
@@ -347,8 +232,8 @@ def _install_pins(
     path: Path,
     pins: list[str],
     env: dict[str, str],
-    say: Callable[[str], None],
-    canceled: Callable[[], bool],
+    say: Say,
+    canceled: Canceled,
 ) -> bool:
     say(f"Installing the {len(pins)} packages of the previous build offline, from uv's cache: " + ", ".join(pins))
     try:
@@ -359,9 +244,7 @@ def _install_pins(
     return True
 
 
-def _write_pins(
-    pins_file: Path, python: str, uv: str, path: Path, env: dict[str, str], say: Callable[[str], None]
-) -> None:
+def _write_pins(pins_file: Path, python: str, uv: str, path: Path, env: dict[str, str], say: Say) -> None:
     frozen = subprocess.run(
         [uv, "pip", "freeze", "--python", str(path / "bin" / "python")],
         env=env,
@@ -382,7 +265,7 @@ def _write_pins(
     os.replace(partial, pins_file)
 
 
-def _stream(cmd: list[str], env: dict[str, str], say: Callable[[str], None], canceled: Callable[[], bool]) -> None:
+def _stream(cmd: list[str], env: dict[str, str], say: Say, canceled: Canceled) -> None:
     """Run a build step, streaming its output; stop it (whole group) on cancel."""
     proc = subprocess.Popen(
         cmd,

@@ -1,11 +1,9 @@
-"""Container-image builds of environments through the Docker Engine API.
+"""Container-image builds through the Docker Engine API: the Docker steps of the one
+build lifecycle (``environments.builds``).
 
-The image builder follows the venv builder's algorithm (``environments.builder``):
-find-or-create the EnvironmentBuild row (kind ``image``, location = the engine's URL,
-path = the image tag); an image with the tag already in the engine is a cache hit;
-else take an exclusive file lock on the worker host, look again, and build. The build
-log is streamed into the build's BuildLog (and mirrored into the run's log); a failed
-build raises ``BuildFailed`` with the log's tail.
+An image build's row has kind ``image``, location = the engine's URL (the MPI variant
+is a separate build) and path = the image tag; an image with the tag already in the
+engine is a finished build. The lock is a file on the worker host.
 
 What is built (``dockerfile_for``): the environment's Dockerfile, or ``FROM`` its base
 image (default: the target's ``base_image``), then the target's extra CA certificates,
@@ -21,17 +19,12 @@ import io
 import re
 import tarfile
 import tempfile
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
-
-from environments.builder import BuildCanceled, BuildFailed, BuildLog, build_lock
-from environments.models import BuildLogLine, EnvironmentBuild, EnvironmentVersion
+from environments.builds import BuildCanceled, Builder, BuildFailed, Canceled, Say, ensure
+from environments.models import EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
 from execution.lines import LineReader
 
@@ -58,16 +51,7 @@ def build_location(config: dict[str, Any], mpi: bool = False) -> str:
 
 
 def image_build_row(content_hash: str, location: str) -> EnvironmentBuild:
-    for _ in range(3):
-        row = EnvironmentBuild.objects.filter(kind="image", location=location, content_hash=content_hash).first()
-        if row is not None:
-            return row
-        try:
-            with transaction.atomic():
-                return EnvironmentBuild.objects.create(kind="image", location=location, content_hash=content_hash)
-        except IntegrityError:
-            continue
-    raise RuntimeError("could not create the build record")
+    return EnvironmentBuild.for_content(EnvironmentBuild.Kind.IMAGE, location, content_hash)
 
 
 def _normalized(name: str) -> str:
@@ -178,111 +162,92 @@ def ensure_image(
     config: dict[str, Any],
     *,
     mpi: bool = False,
-    log: Callable[[str], None] | None = None,
-    canceled: Callable[[], bool] = lambda: False,
+    log: Say | None = None,
+    canceled: Canceled = lambda: False,
     lock_dir: Path,
 ) -> BuiltImage:
     """Return the engine's image for ``version``, building it if the engine lacks it."""
-    tag = image_tag(version.content_hash, mpi)
-    row = image_build_row(version.content_hash, build_location(config, mpi))
-    if image_exists(client, tag):
-        _adopt(row, tag)
-        return BuiltImage(row, tag, cache_hit=True)
-    say = log or (lambda _text: None)
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with build_lock(lock_dir / f"image-{tag.split(':')[1]}.lock", f"image {tag}", say, canceled):
-        if image_exists(client, tag):
-            _adopt(row, tag)
-            say(f"Image {tag} was built meanwhile; reusing it.")
-            return BuiltImage(row, tag, cache_hit=True)
-        return _build(version, client, config, row, tag, mpi, say, canceled)
+    builder = ImageBuilder(version, client, config, mpi, lock_dir)
+    ensured = ensure(builder, log=log, canceled=canceled)
+    return BuiltImage(ensured.build, builder.tag, ensured.cache_hit)
 
 
-def _adopt(row: EnvironmentBuild, tag: str) -> None:
-    now = timezone.now()
-    fields: dict[str, Any] = {"last_used_at": now}
-    if row.status != EnvironmentBuild.Status.SUCCEEDED or row.path != tag:
-        fields.update(status=EnvironmentBuild.Status.SUCCEEDED, path=tag, finished_at=now)
-    EnvironmentBuild.objects.filter(pk=row.pk).update(**fields)
-    row.refresh_from_db()
+@dataclass(frozen=True)
+class ImageBuilder(Builder):
+    version: EnvironmentVersion
+    client: Any
+    config: dict[str, Any]
+    mpi: bool
+    lock_dir: Path
 
+    kind = EnvironmentBuild.Kind.IMAGE
+    failure = "the image build failed"
 
-def _stream_build(client: Any, fileobj: Any, tag: str, version: EnvironmentVersion) -> Iterator[dict[str, Any]]:
-    return iter(
-        client.api.build(
-            fileobj=fileobj,
-            custom_context=True,
-            tag=tag,
-            rm=True,
-            forcerm=True,
-            decode=True,
-            labels={"io.runyard.content-hash": version.content_hash},
-        )
-    )
+    @property
+    def content_hash(self) -> str:
+        return self.version.content_hash
 
+    @property
+    def tag(self) -> str:
+        return image_tag(self.content_hash, self.mpi)
 
-def _build(
-    version: EnvironmentVersion,
-    client: Any,
-    config: dict[str, Any],
-    row: EnvironmentBuild,
-    tag: str,
-    mpi: bool,
-    say: Callable[[str], None],
-    canceled: Callable[[], bool],
-) -> BuiltImage:
-    EnvironmentBuild.objects.filter(pk=row.pk).update(
-        status=EnvironmentBuild.Status.BUILDING, started_at=timezone.now(), finished_at=None, error="", log_seq=0
-    )
-    BuildLogLine.objects.filter(build=row).delete()
-    row.refresh_from_db()
-    buildlog = BuildLog(row, say)
-    started = time.monotonic()
-    try:
-        fileobj, dockerfile = _context(version, config, mpi)
+    @property
+    def location(self) -> str:
+        return build_location(self.config, self.mpi)
+
+    @property
+    def artifact(self) -> str:
+        return self.tag
+
+    @property
+    def lock_path(self) -> Path:
+        return self.lock_dir / f"image-{self.tag.split(':')[1]}.lock"
+
+    @property
+    def what(self) -> str:
+        return f"image {self.tag}"
+
+    def ready(self) -> bool:
+        return image_exists(self.client, self.tag)
+
+    def ready_message(self, seconds: float) -> str:
+        return f"Image {self.tag} ready in {seconds:.1f}s."
+
+    def build(self, say: Say, canceled: Canceled) -> None:
+        version, tag = self.version, self.tag
+        fileobj, dockerfile = _context(version, self.config, self.mpi)
         with fileobj:
-            buildlog(f"Building image {tag} for environment {version} (hash {version.content_hash[:12]}):")
+            say(f"Building image {tag} for environment {version} (hash {version.content_hash[:12]}):")
             for line in dockerfile.splitlines():
-                buildlog(f"  {line}")
-            reader = LineReader()
-            for chunk in _stream_build(client, fileobj, tag, version):
-                if canceled():
-                    # The Engine API has no build cancel: stop reading; the engine finishes or drops it.
-                    raise BuildCanceled()
-                if chunk.get("error"):
-                    for text in reader.flush():
-                        buildlog(text)
-                    raise BuildFailed(f"the image build failed: {chunk['error'].strip()}", "")
-                for text in reader.feed_text(str(chunk.get("stream") or chunk.get("status") or "")):
-                    buildlog(text)
-            for text in reader.flush():
-                buildlog(text)
-        if not image_exists(client, tag):
+                say(f"  {line}")
+            _stream_build(self.client, fileobj, tag, version, say, canceled)
+        if not self.ready():
             raise BuildFailed(f"the engine reported no error but has no image {tag}", "")
-        buildlog(f"Image {tag} ready in {time.monotonic() - started:.1f}s.")
-        now = timezone.now()
-        EnvironmentBuild.objects.filter(pk=row.pk).update(
-            status=EnvironmentBuild.Status.SUCCEEDED, path=tag, finished_at=now, last_used_at=now
-        )
-        row.refresh_from_db()
-        return BuiltImage(row, tag, cache_hit=False)
-    except BuildCanceled:
-        buildlog("Build canceled.")
-        EnvironmentBuild.objects.filter(pk=row.pk).update(
-            status=EnvironmentBuild.Status.FAILED, error="canceled", finished_at=timezone.now()
-        )
-        raise
-    except BuildFailed as exc:
-        tail = buildlog.tail()
-        EnvironmentBuild.objects.filter(pk=row.pk).update(
-            status=EnvironmentBuild.Status.FAILED, error=f"{exc}\n{tail}", finished_at=timezone.now()
-        )
-        raise BuildFailed(str(exc), tail) from None
-    except Exception as exc:  # engine unreachable, bad Dockerfile path, …: a failed build too
-        tail = buildlog.tail()
-        EnvironmentBuild.objects.filter(pk=row.pk).update(
-            status=EnvironmentBuild.Status.FAILED, error=f"{exc}\n{tail}", finished_at=timezone.now()
-        )
-        raise BuildFailed(f"the image build failed: {exc}", tail) from None
-    finally:
-        buildlog.close()
+
+
+def _stream_build(
+    client: Any, fileobj: Any, tag: str, version: EnvironmentVersion, say: Say, canceled: Canceled
+) -> None:
+    """Send the context to the engine and stream the build's output, line by line."""
+    chunks = client.api.build(
+        fileobj=fileobj,
+        custom_context=True,
+        tag=tag,
+        rm=True,
+        forcerm=True,
+        decode=True,
+        labels={"io.runyard.content-hash": version.content_hash},
+    )
+    reader = LineReader()
+    for chunk in chunks:
+        if canceled():
+            # The Engine API has no build cancel: stop reading; the engine finishes or drops it.
+            raise BuildCanceled()
+        if chunk.get("error"):
+            for text in reader.flush():
+                say(text)
+            raise BuildFailed(f"the image build failed: {chunk['error'].strip()}", "")
+        for text in reader.feed_text(str(chunk.get("stream") or chunk.get("status") or "")):
+            say(text)
+    for text in reader.flush():
+        say(text)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from environments import spec as specs
 
@@ -96,9 +98,33 @@ class EnvironmentVersion(models.Model):
         super().save(*args, **kwargs)
 
 
+class IllegalBuildTransition(Exception):
+    """The build row is not in a status this move may start from (or another builder
+    moved it first)."""
+
+    def __init__(self, build_id: int, current: str, target: str) -> None:
+        super().__init__(f"Build {build_id} cannot move from {current} to {target}.")
+        self.build_id = build_id
+        self.current = current
+        self.target = target
+
+
+# A cache hit records when the build was last used at most this often: every cached
+# run passes through adopt() before its launch, and each write is a commit.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
 class EnvironmentBuild(models.Model):
     """A materialised environment (a virtualenv or an image), shared by every version
-    and every environment whose spec has the same content hash, per location."""
+    and every environment whose spec has the same content hash, per location.
+
+    Its status changes only through the methods below (the one place, like
+    ``runs.lifecycle`` for runs). Each is a conditional UPDATE on the status this
+    instance last saw, so of several racing callers one wins and the others get
+    IllegalBuildTransition. ``start`` numbers the attempt, and only that attempt may
+    ``succeed`` or ``fail``: a builder that was superseded cannot overwrite the outcome
+    of the build that replaced it.
+    """
 
     class Kind(models.TextChoices):
         VENV = "venv", "Virtualenv"
@@ -110,6 +136,8 @@ class EnvironmentBuild(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    CANCELED_ERROR = "canceled"
+
     content_hash = models.CharField(max_length=64)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     location = models.CharField(max_length=255, help_text="Where the build lives: a directory or an engine URL.")
@@ -117,6 +145,7 @@ class EnvironmentBuild(models.Model):
     path = models.CharField(max_length=500, blank=True, help_text="Venv directory or image tag.")
     error = models.TextField(blank=True)
     log_seq = models.PositiveBigIntegerField(default=0)
+    attempt = models.PositiveIntegerField(default=0, help_text="How many times this build was started.")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -136,6 +165,87 @@ class EnvironmentBuild(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    @classmethod
+    def for_content(cls, kind: str, location: str, content_hash: str) -> EnvironmentBuild:
+        """The row of this build, created on first use (racing creators share one)."""
+        for _ in range(3):
+            row = cls.objects.filter(kind=kind, location=location, content_hash=content_hash).first()
+            if row is not None:
+                return row
+            try:
+                with transaction.atomic():
+                    return cls.objects.create(kind=kind, location=location, content_hash=content_hash)
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not create the build record")
+
+    # ---- transitions ---------------------------------------------------------------
+    def start(self) -> None:
+        """Begin a new attempt, its log replacing the last one's. Legal from every
+        status, BUILDING included: the caller holds the build lock, so a row still
+        BUILDING belongs to a builder that died."""
+        now = timezone.now()
+        with transaction.atomic():
+            self._move(
+                self.Status.BUILDING,
+                set(self.Status),
+                {"attempt": self.attempt + 1, "started_at": now, "finished_at": None, "error": "", "log_seq": 0},
+            )
+            BuildLogLine.objects.filter(build=self).delete()
+
+    def succeed(self, path: str) -> None:
+        """This attempt built ``path`` (a venv directory or an image tag)."""
+        now = timezone.now()
+        self._move(
+            self.Status.SUCCEEDED, {self.Status.BUILDING}, {"path": path, "finished_at": now, "last_used_at": now}
+        )
+
+    def fail(self, error: str) -> None:
+        self._move(self.Status.FAILED, {self.Status.BUILDING}, {"error": error, "finished_at": timezone.now()})
+
+    def cancel(self) -> None:
+        """A canceled build is a failed one (no build status of its own), so the next
+        run that needs it builds it again."""
+        self.fail(self.CANCELED_ERROR)
+
+    def adopt(self, path: str, *, lock_held: bool = False) -> None:
+        """A finished build of this hash was found at ``path`` (built by an attempt
+        this database may never have recorded: a shared cache, a restored database).
+
+        Without the build lock a BUILDING row is refused: its builder may be about to
+        record the outcome. With it, the builder is known dead and the found build
+        wins. An already-succeeded row only has its last use refreshed, at most once
+        per LAST_USED_PRECISION and without a read back."""
+        for _ in range(3):
+            now = timezone.now()
+            if self.status == self.Status.SUCCEEDED and self.path == path:
+                if self.last_used_at is None or now - self.last_used_at > LAST_USED_PRECISION:
+                    EnvironmentBuild.objects.filter(pk=self.pk).update(last_used_at=now)
+                    self.last_used_at = now
+                return
+            if self.status == self.Status.BUILDING and not lock_held:
+                raise IllegalBuildTransition(self.pk, self.status, self.Status.SUCCEEDED)
+            try:
+                fields = {"path": path, "error": "", "finished_at": now, "last_used_at": now}
+                self._move(self.Status.SUCCEEDED, set(self.Status), fields)
+                return
+            except IllegalBuildTransition:
+                self.refresh_from_db()  # another caller moved it first: look again
+                continue
+        raise IllegalBuildTransition(self.pk, self.status, self.Status.SUCCEEDED)
+
+    def _move(self, to: str, allowed: set[str], fields: dict[str, Any]) -> None:
+        if self.status not in allowed:
+            raise IllegalBuildTransition(self.pk, self.status, to)
+        seen = {"status": self.status, "attempt": self.attempt}
+        if EnvironmentBuild.objects.filter(pk=self.pk, **seen).update(status=to, **fields) != 1:
+            # Not read back into this instance: its attempt is its builder's claim on the row.
+            current = EnvironmentBuild.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            raise IllegalBuildTransition(self.pk, current or "deleted", to)
+        self.status = to
+        for name, value in fields.items():
+            setattr(self, name, value)
 
 
 class BuildLogLine(models.Model):

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from compute.backends import get_backend
 from compute.models import ComputeTarget
-from environments.builder import BuildCanceled, BuildFailed
+from environments.builds import BuildCanceled, BuildFailed
 from environments.models import EnvironmentVersion
 
 log = logging.getLogger(__name__)

@@ -5,6 +5,7 @@ network of a run."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -30,6 +31,13 @@ print("warning line", file=sys.stderr)
 """
 
 
+def _never_built(requirement: str) -> list[str]:
+    """``requirement`` plus a never-seen exclusion: a content hash of its own, so the
+    test builds cold whatever ran before it in this engine."""
+    name = requirement.split("=", 1)[0]
+    return [requirement, f"{name}!=0.0.{uuid.uuid4().int % 10**9}"]
+
+
 def _environment(world: Any, name: str, spec: dict[str, Any]) -> Environment:
     env = Environment.objects.create(name=name, team=world.team_a)
     env.add_version(spec)
@@ -39,7 +47,9 @@ def _environment(world: Any, name: str, spec: dict[str, Any]) -> Environment:
 def test_image_build_with_pip_packages_run_and_cache_hit(
     docker_target: ComputeTarget, world: Any, docker_client: Any
 ) -> None:
-    _environment(world, "six-env", {"pip_requirements": ["six==1.16.0"], "environment_variables": {"GREETING": "hi"}})
+    _environment(
+        world, "six-env", {"pip_requirements": _never_built("six==1.16.0"), "environment_variables": {"GREETING": "hi"}}
+    )
     first = wait_status(
         submit(world.alice, {"train.py": SIX_SCRIPT}, compute_target="docker", environment="six-env")["id"], timeout=600
     )
@@ -113,7 +123,7 @@ def test_time_limit_stops_the_run(docker_target: ComputeTarget, world: Any, dock
 
 
 def test_build_requested_through_the_api(docker_target: ComputeTarget, world: Any, docker_client: Any) -> None:
-    env = _environment(world, "api-built", {"pip_requirements": ["six==1.16.0"]})
+    env = _environment(world, "api-built", {"pip_requirements": _never_built("six==1.16.0")})
     version = env.versions.get()
     response = world.alice.client.post(
         f"/api/environment-versions/{version.pk}/build/", {"compute_target": "docker"}, format="json"
