@@ -16,12 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.db.models import Q
+
 from compute.backends import slurm_poll
 from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.filetail import FileTail
 from compute.backends.slurm_script import sbatch_options, script
 from environments.builder import ensure_venv
-from execution.lines import RoutedStream, RouteKind, Router
+from execution.lines import SYSTEM_RANK, RoutedStream, RouteKind, Router
 from execution.plan import Entry, Network, NodePlan, Placement, placed, plan
 from runs.distributed import Shape
 
@@ -58,7 +60,7 @@ def shared_dir(config: dict[str, Any]) -> Path:
 
 class SlurmJob(Job):
     def __init__(
-        self, ctx: RunContext, job_id: int, logdir: Path, nodes: list[NodePlan], offsets: dict[str, int] | None = None
+        self, ctx: RunContext, job_id: int, logdir: Path, nodes: list[NodePlan], saved: dict[str, Any] | None = None
     ) -> None:
         self.ctx = ctx
         self.job_id = job_id
@@ -70,22 +72,49 @@ class SlurmJob(Job):
         self.info: dict[str, str] = {}
         self.final_state = ""
         self.routes: dict[str, RoutedStream] = {}  # per log file
-        self.tail = FileTail(logdir, "*-*.[oe][ur][tr]", self._line, offsets)
+        self.torchruns = sum(node.router is RouteKind.TORCHRUN for node in nodes)
+        resume = saved is not None
+        self.tail = FileTail(
+            logdir,
+            "*-*.[oe][ur][tr]",
+            self._line,
+            (saved or {}).get("offsets"),
+            lines=(saved or {}).get("lines"),
+            stored=self._stored if resume else None,
+        )
         self.tail.start()
+
+    def _router(self, name: str) -> Router:
+        # node-K.out/err: torchrun on node K (its ranks' lines prefixed); rank-N.*: rank N.
+        node = self.by_name.get(name.split(".")[0])
+        if node is None or not node.ranks:
+            return Router(RouteKind.AGENT)  # a file no planned node writes: system rank
+        if node.router is RouteKind.TORCHRUN:
+            # torchrun's own lines name no rank: tagged per node when several write them,
+            # so each node's are told apart (and counted apart on a resume).
+            tag = f"[{node.name}] " if self.torchruns > 1 else ""
+            return Router(RouteKind.TORCHRUN, node_rank=node.node_rank, per_node=len(node.ranks), tag=tag)
+        return Router(RouteKind.PLAIN, ranks=(node.ranks[0].rank,))
+
+    def _stored(self, name: str) -> int:
+        """How many lines of log file ``name`` the run's log already holds."""
+        router = self._router(name)
+        stream = "stderr" if name.endswith(".err") else "stdout"
+        if router.kind is RouteKind.TORCHRUN:
+            node = self.by_name[name.split(".")[0]]
+            untagged = Q(rank=SYSTEM_RANK, stream=stream)
+            if router.tag:
+                untagged &= Q(text__startswith=router.tag)
+            return self.ctx.stored_lines(Q(rank__in=[r.rank for r in node.ranks], stream=stream) | untagged)
+        if router.kind is RouteKind.AGENT:
+            return self.ctx.stored_lines(Q(rank=SYSTEM_RANK, stream=stream))
+        return self.ctx.stored_lines(Q(rank=router.ranks[0], stream=stream))
 
     def _line(self, name: str, text: str) -> None:
         route = self.routes.get(name)
         if route is None:
-            # node-K.out/err: torchrun on node K (its ranks' lines prefixed); rank-N.*: rank N.
-            node = self.by_name.get(name.split(".")[0])
             stream = "stderr" if name.endswith(".err") else "stdout"
-            if node is None or not node.ranks:
-                router = Router(RouteKind.AGENT)  # a file no planned node writes: system rank
-            elif node.router is RouteKind.TORCHRUN:
-                router = Router(RouteKind.TORCHRUN, node_rank=node.node_rank, per_node=len(node.ranks))
-            else:
-                router = Router(RouteKind.PLAIN, ranks=(node.ranks[0].rank,))
-            route = self.routes[name] = router.stream(stream, self.ctx.write_log)
+            route = self.routes[name] = self._router(name).stream(stream, self.ctx.write_log)
         route(text)
 
     def _refresh(self) -> dict[str, str]:
@@ -153,6 +182,7 @@ class SlurmJob(Job):
             "job_id": self.job_id,
             "logdir": str(self.logdir),
             "offsets": dict(self.tail.offsets),
+            "lines": dict(self.tail.lines),
             "mode": str(self.ctx.shape.kind),
         }
 
@@ -230,7 +260,7 @@ class SlurmBackend(Backend):
         if not self.can_resume(state):
             return None
         _, nodes = self._plan(ctx)
-        return SlurmJob(ctx, int(state["job_id"]), Path(state["logdir"]), nodes, state.get("offsets"))
+        return SlurmJob(ctx, int(state["job_id"]), Path(state["logdir"]), nodes, state)
 
     def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
         """A Slurm job outlives its worker by design: a restarted worker re-attaches."""

@@ -182,3 +182,47 @@ def test_state_cached_under_a_reused_job_id_is_ignored(slurm_target: ComputeTarg
     run = wait_status(made["id"], timeout=180)
     assert run.status == Status.COMPLETED, run.error
     assert lines(run.pk, rank=0) == ["fresh job"]
+
+
+MPI_TICKS = """
+import os, time
+rank = int(os.environ.get("OMPI_COMM_WORLD_RANK") or os.environ.get("PMIX_RANK") or os.environ["SLURM_PROCID"])
+for i in range(40):
+    print(f"rank {rank} tick {i}", flush=True)
+    time.sleep(0.25)
+"""
+
+
+def test_worker_restart_resumes_running_and_pending_jobs_with_exact_logs(
+    slurm_target: ComputeTarget, world: Any, live: Stack
+) -> None:
+    import signal
+
+    # The running job holds every CPU of both nodes, so the second one waits in Slurm.
+    running = submit(
+        world.alice,
+        {"train.py": MPI_TICKS},
+        compute_target="slurm",
+        distributed={"type": "mpi", "node_count": 2, "process_count_per_node": 4},
+    )["id"]
+    wait_for(
+        lambda: LogLine.objects.filter(run_id=running, text__contains="tick 3").count() >= 8,
+        timeout=180,
+        what="every rank of the first job to print",
+    )
+    pending = submit(world.alice, {"train.py": "print('waited my turn')"}, compute_target="slurm")["id"]
+    wait_for(
+        lambda: Run.objects.filter(pk=pending, status=Status.QUEUED, worker__gt="").exists(),
+        timeout=120,
+        what="the second job to be pending in Slurm",
+    )
+    live.stop("slurmer", signal.SIGKILL)  # mid-stream, with one job pending
+    live.start_worker("slurmer", queues="compute.slurm", concurrency=4)
+    first = wait_status(running, timeout=240)
+    assert first.status == Status.COMPLETED, first.error
+    for rank in range(8):
+        assert lines(running, rank=rank, stream="stdout") == [f"rank {rank} tick {i}" for i in range(40)], rank
+    second = wait_status(pending, timeout=240)
+    assert second.status == Status.COMPLETED, second.error
+    assert lines(pending, rank=0) == ["waited my turn"]
+    assert any("re-attached" in t for t in lines(pending, stream="system"))
