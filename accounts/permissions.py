@@ -56,6 +56,41 @@ def default_team(request: Request, requested: Team | None) -> Team:
     return membership.team
 
 
+TEAM_IS_FIXED = "An object's team cannot change after it is created; an admin can move it."
+
+
+def checked_team(request: Request, instance: Model | None, attrs: dict[str, Any]) -> Team:
+    """The team a write leaves a team-owned object in.
+
+    Create: the team asked for if the user is a member of it (``default_team``). Update: the
+    object's own team; naming another one is a move, which only admins may make (their
+    views audit it with ``audit.mixins.record_move``). A member who could move an object
+    into another team could plant it there (an environment that runs in their runs)."""
+    if instance is None:
+        return default_team(request, attrs.get("team"))
+    current: Team = getattr(instance, "team")  # noqa: B009 - any team-owned model
+    requested = attrs.get("team", current)
+    if requested == current:
+        return current
+    if not is_admin(request.user):
+        raise serializers.ValidationError({"team": [TEAM_IS_FIXED]})
+    if requested is None:
+        raise serializers.ValidationError({"team": ["Name the team to move it to."]})
+    return requested  # type: ignore[no-any-return]
+
+
+def owning_team_id(obj: Model) -> int | None:
+    """The id of the team that owns ``obj`` (a row with ``team``, or one under a dataset,
+    an environment or a run); None for shared rows (curated environments, their versions)."""
+    if hasattr(obj, "team_id"):
+        return None if obj.team_id is None else int(obj.team_id)
+    for owner in ("dataset", "environment", "run"):
+        parent = getattr(obj, owner, None)
+        if isinstance(parent, Model):
+            return owning_team_id(parent)
+    return None
+
+
 class UserTokenOnly(permissions.BasePermission):
     """Run tokens act on their own run only; views that accept them say so."""
 
@@ -77,10 +112,15 @@ class AdminWriteOrReadOnly(permissions.BasePermission):
 
 
 class TeamObjectPermission(permissions.BasePermission):
-    """Object-level check for team-owned rows (queryset scoping already hides others')."""
+    """Reads and writes of a team-owned row need membership of its team (admins: any).
+
+    Querysets scoped to the user's teams already answer 404 for others' rows; this holds
+    the same rule where a view's queryset is wider or an action reaches a row another way."""
+
+    message = "You are not a member of the team that owns this."
 
     def has_object_permission(self, request: Request, view: Any, obj: Model) -> bool:
-        team_id = getattr(obj, "team_id", None)
+        team_id = owning_team_id(obj)
         return team_id is None or is_admin(request.user) or team_id in team_ids(request)
 
 

@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Team
-from accounts.permissions import SIGNED_IN, default_team, is_admin, team_ids
-from audit.mixins import snapshot
+from accounts.permissions import SIGNED_IN, TeamObjectPermission, checked_team, is_admin, team_ids
+from audit.mixins import record_move, snapshot
 from audit.services import diff, record
 from config.api import body
 from environments import spec as specs
@@ -106,12 +106,13 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
             raise serializers.ValidationError(
                 {"name": [f"Names beginning with '{RESERVED_PREFIX}' are reserved for curated environments."]}
             )
-        elif instance is None:
-            attrs["team"] = default_team(request, attrs.get("team"))
-            if Environment.objects.filter(team=attrs["team"], name=name).exists():
-                raise serializers.ValidationError({"name": [f"An environment '{name}' already exists in this team."]})
-        if instance is None and curated and Environment.objects.filter(curated=True, name=name).exists():
+        else:
+            attrs["team"] = checked_team(request, instance, attrs)
+        others = Environment.objects.exclude(pk=instance.pk) if instance else Environment.objects.all()
+        if curated and others.filter(curated=True, name=name).exists():
             raise serializers.ValidationError({"name": [f"A curated environment '{name}' already exists."]})
+        if not curated and others.filter(team=attrs["team"], name=name).exists():
+            raise serializers.ValidationError({"name": [f"An environment '{name}' already exists in this team."]})
         return attrs
 
 
@@ -166,7 +167,7 @@ class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
     def perform_update(self, serializer: Any) -> None:
         spec = serializer.validated_data.pop("spec", None)
         note = serializer.validated_data.pop("version_description", "")
-        before = snapshot(serializer.instance)
+        before, old_team = snapshot(serializer.instance), serializer.instance.team
         env = serializer.save()
         changes = diff(before, snapshot(env))
         if spec is not None:
@@ -175,6 +176,7 @@ class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
             changes["spec"] = version.spec
         changes["curated"] = env.curated
         record("environments.environment.updated", actor=self.request.user, obj=env, changes=changes)
+        record_move(self.request.user, env, old_team)
 
     def perform_destroy(self, instance: Environment) -> None:
         if EnvironmentVersion.objects.filter(environment=instance, runs__isnull=False).exists():
@@ -233,6 +235,7 @@ class EnvironmentBuildSerializer(serializers.ModelSerializer[EnvironmentBuild]):
 
 class EnvironmentVersionViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentVersion]):
     serializer_class = EnvironmentVersionSerializer
+    permission_classes = [*SIGNED_IN, TeamObjectPermission]
     filterset_fields = ["environment", "version", "content_hash"]
 
     @extend_schema(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.fields.json import KeyTransform
 from django.http import FileResponse, StreamingHttpResponse
@@ -45,6 +46,13 @@ class ExperimentViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Experiment]):
     def perform_create(self, serializer: Any) -> None:
         serializer.validated_data["created_by"] = self.request.user
         super().perform_create(serializer)
+
+    @transaction.atomic
+    def perform_update(self, serializer: Any) -> None:
+        super().perform_update(serializer)
+        # An experiment's runs are in its team: an admin's move takes them along.
+        experiment = serializer.instance
+        Run.objects.filter(experiment=experiment).exclude(team=experiment.team).update(team=experiment.team)
 
 
 class RunFilter(django_filters.FilterSet):
@@ -324,8 +332,6 @@ class RunViewSet(
         tags = body(request).get("tags")
         if not isinstance(tags, dict) or not all(isinstance(k, str) for k in tags):
             raise serializers.ValidationError({"tags": ["Must be an object of name: value."]})
-        from django.db import transaction
-
         with transaction.atomic():
             locked = Run.objects.select_for_update().get(pk=run.pk)
             locked.tags = {**locked.tags, **{k: "" if v is None else str(v) for k, v in tags.items()}}

@@ -214,3 +214,64 @@ def test_run_token_is_scoped_to_its_run(world: Any) -> None:
 @pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
 def test_schema_and_docs_for_signed_in_users(world: Any, path: str) -> None:
     assert world.alice.client.get(path).status_code == 200
+
+
+# ---- writes: an object's team is fixed for members; admins move with an audit entry ----
+def _team_owned(world: Any) -> dict[str, str]:
+    """One object of each team-owned kind that can be PATCHed, in team A: kind -> URL."""
+    env = custom_env(world)
+    exp = world.alice.client.post("/api/experiments/", {"name": "exp"}, format="json").json()
+    ds = world.alice.client.post("/api/datasets/", {"name": "ds-a"}, format="json").json()
+    return {
+        "environment": f"/api/environments/{env.pk}/",
+        "experiment": f"/api/experiments/{exp['id']}/",
+        "dataset": f"/api/datasets/{ds['id']}/",
+    }
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_members_cannot_move_objects_to_another_team(world: Any, method: str) -> None:
+    for kind, url in _team_owned(world).items():
+        before = world.alice.client.get(url).json()
+        body = {"name": before["name"], "team": "other"}
+        moved = getattr(world.alice.client, method)(url, body, format="json")
+        assert moved.status_code == 400 and "team" in moved.json(), (kind, moved.content)
+        assert world.alice.client.get(url).json()["team"] == "default", kind
+        # Bob (team B) cannot pull it over either: he cannot even see it.
+        assert getattr(world.bob.client, method)(url, body, format="json").status_code == 404, kind
+    names = {e["name"] for e in world.bob.client.get("/api/environments/").json()["results"]}
+    assert "alice-env" not in names
+
+
+def test_admins_move_objects_with_an_audit_entry_in_the_old_team(world: Any) -> None:
+    from audit.models import AuditEvent
+
+    urls = _team_owned(world)
+    run = make_run(world.alice.user, world.team_a)  # in experiment "exp"
+    for kind, url in urls.items():
+        moved = world.admin.client.patch(url, {"team": "other"}, format="json")
+        assert moved.status_code == 200 and moved.json()["team"] == "other", (kind, moved.content)
+        event = AuditEvent.objects.get(action__endswith=f".{kind}.moved")
+        assert event.team == world.team_a and event.changes == {"team": ["default", "other"]}
+        assert event.actor == world.admin.user
+        assert world.bob.client.get(url).status_code == 200 and world.alice.client.get(url).status_code == 404
+    run.refresh_from_db()
+    assert run.team == world.team_b  # an experiment's runs go with it
+    assert world.bob.client.get(f"/api/runs/{run.pk}/").status_code == 200
+
+
+def test_a_move_or_rename_onto_a_taken_name_is_a_400_naming_name(world: Any) -> None:
+    urls = _team_owned(world)
+    world.bob.client.post("/api/experiments/", {"name": "exp"}, format="json")
+    world.bob.client.post("/api/datasets/", {"name": "ds-a"}, format="json")
+    world.bob.client.post("/api/environments/", {"name": "alice-env"}, format="json")
+    for kind, url in urls.items():
+        clash = world.admin.client.patch(url, {"team": "other"}, format="json")
+        assert clash.status_code == 400 and "name" in clash.json(), (kind, clash.content)
+    world.alice.client.post("/api/experiments/", {"name": "exp-b"}, format="json")
+    world.alice.client.post("/api/environments/", {"name": "env-b"}, format="json")
+    for url, taken in [(urls["experiment"], "exp-b"), (urls["environment"], "env-b")]:
+        for method in ("patch", "put"):
+            clash = getattr(world.alice.client, method)(url, {"name": taken}, format="json")
+            assert clash.status_code == 400 and "name" in clash.json(), (url, clash.content)
+    assert world.alice.client.put(urls["experiment"], {"name": "exp-c"}, format="json").status_code == 200
