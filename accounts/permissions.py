@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Model, QuerySet
-from rest_framework import permissions, serializers
+from django.http import HttpRequest
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 
 from accounts.authentication import RunScope
@@ -91,15 +94,60 @@ def owning_team_id(obj: Model) -> int | None:
     return None
 
 
-class UserTokenOnly(permissions.BasePermission):
-    """Run tokens act on their own run only; views that accept them say so."""
+# ---- run tokens: what user code inside a run may do -----------------------------------
+RunCheck = Callable[[RunScope, Mapping[str, Any]], bool]
 
-    message = "A run token may only be used for its own run."
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if isinstance(request.auth, RunScope):
-            return bool(getattr(view, "allow_run_token", False))
-        return True
+def own_run(scope: RunScope, url_kwargs: Mapping[str, Any]) -> bool:
+    """The URL's run (``pk``) is the token's run."""
+    return str(url_kwargs.get("pk", "")) == str(scope.run_id)
+
+
+@dataclass(frozen=True)
+class RunTokenRoute:
+    method: str
+    route: str  # the URL pattern's name (router basename + action)
+
+
+# The one allow-list. A run token is handed to user code, which may be anyone's pip
+# package: it reaches what the in-run SDK calls (runyard/run.py, logging_mixin.py,
+# logstream.py: details, logs, metrics, files, tags, inputs) on its own run, and nothing
+# else. Any route not here, present or future, answers 403 to it. Inputs are made local
+# by the worker from the database and listed by ``inputs/`` and RUNYARD_INPUTS, so no
+# dataset route is needed in-run; the worker itself uses no run token.
+RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
+    RunTokenRoute("GET", "run-detail"): own_run,
+    RunTokenRoute("GET", "run-logs"): own_run,
+    RunTokenRoute("GET", "run-logs-download"): own_run,
+    RunTokenRoute("GET", "run-metrics"): own_run,
+    RunTokenRoute("POST", "run-metrics"): own_run,
+    RunTokenRoute("GET", "run-artifacts"): own_run,
+    RunTokenRoute("POST", "run-artifacts"): own_run,
+    RunTokenRoute("GET", "run-artifact-download"): own_run,
+    RunTokenRoute("POST", "run-tag"): own_run,
+    RunTokenRoute("GET", "run-inputs"): own_run,
+}
+RUN_TOKEN_DENIED = "A run token may only read and log to its own run; this needs a user token."
+
+
+def enforce_run_token(request: HttpRequest, scope: RunScope) -> None:
+    """Raise unless the request is on ``RUN_TOKEN_ALLOWED`` for the token's own run.
+
+    Called by the authentication class as it accepts a run token, so it holds for every
+    view that takes token authentication, whatever permission classes the view sets."""
+    match = getattr(request, "resolver_match", None)
+    method = "GET" if request.method == "HEAD" else str(request.method)
+    check = RUN_TOKEN_ALLOWED.get(RunTokenRoute(method, match.url_name or "")) if match else None
+    if check is None:
+        raise exceptions.PermissionDenied(RUN_TOKEN_DENIED)
+    if not check(scope, match.kwargs if match else {}):
+        raise exceptions.NotFound("Not found: a run token reaches its own run only.")
+
+
+def run_token_may_watch(auth: Any, run_id: int | None) -> bool:
+    """Websockets: a run token watches its own run's feed (``/ws/runs/<id>/``) only,
+    never a team's run list (``run_id`` None). Other credentials: not decided here."""
+    return not isinstance(auth, RunScope) or (run_id is not None and auth.run_id == run_id)
 
 
 class AdminWriteOrReadOnly(permissions.BasePermission):
@@ -125,4 +173,4 @@ class TeamObjectPermission(permissions.BasePermission):
 
 
 # What every view requires; views add their own checks after these.
-SIGNED_IN: list[type[permissions.BasePermission]] = [permissions.IsAuthenticated, UserTokenOnly]
+SIGNED_IN: list[type[permissions.BasePermission]] = [permissions.IsAuthenticated]

@@ -123,13 +123,6 @@ class RunViewSet(
     pagination_class = RunPagination
     filterset_class = RunFilter
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
-    allow_run_token = True
-    run_token_actions = {"retrieve", "metrics", "artifacts", "tag", "inputs"}
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        if isinstance(request.auth, RunScope) and self.action not in self.run_token_actions:
-            raise exceptions.PermissionDenied("A run token may only read its run and log metrics and files.")
 
     def get_queryset(self) -> Any:
         runs = Run.objects.select_related(

@@ -211,6 +211,79 @@ def test_run_token_is_scoped_to_its_run(world: Any) -> None:
     assert client.get("/api/environments/").status_code == 403
 
 
+def test_run_token_cannot_touch_its_submitters_account(world: Any) -> None:
+    """The token user code gets must not list or revoke the submitter's API tokens (an
+    admin's when an admin submitted), nor act as the submitter anywhere else."""
+    from accounts.models import ApiToken
+    from accounts.permissions import RUN_TOKEN_DENIED
+    from runs.models import RunToken
+
+    run = make_run(world.admin.user, world.team_a)
+    other = make_run(world.admin.user, world.team_a)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {RunToken.issue(run)}")
+    token = ApiToken.objects.get(user=world.admin.user)
+    for method, url in [
+        ("get", "/api/auth/tokens/"),
+        ("delete", f"/api/auth/tokens/{token.pk}/"),
+        ("get", "/api/auth/session/"),
+        ("delete", "/api/auth/session/"),
+        ("get", "/api/auth/teams/"),
+        ("get", "/api/runs/"),
+        ("post", "/api/runs/"),
+        ("post", f"/api/runs/{run.pk}/cancel/"),
+        ("get", "/api/datasets/"),
+        ("get", "/api/audit/events/"),
+        ("post", "/api/compute-targets/"),
+        ("get", "/api/schema/"),
+    ]:
+        denied = getattr(client, method)(url)
+        assert denied.status_code == 403, (method, url, denied.content)
+        assert RUN_TOKEN_DENIED in denied.content.decode()
+    assert ApiToken.objects.filter(pk=token.pk).exists()
+    # Its own run's in-run routes work; the same routes on another run do not exist for it.
+    assert client.get(f"/api/runs/{run.pk}/metrics/").status_code == 200
+    assert client.post(f"/api/runs/{run.pk}/tag/", {"tags": {"a": "1"}}, format="json").status_code == 200
+    assert client.get(f"/api/runs/{run.pk}/artifacts/").status_code == 200
+    assert client.get(f"/api/runs/{run.pk}/logs/").status_code == 200
+    assert client.get(f"/api/runs/{run.pk}/inputs/").status_code == 200
+    for url in [f"/api/runs/{other.pk}/metrics/", f"/api/runs/{other.pk}/tag/"]:
+        assert client.post(url, {"tags": {"a": "1"}, "points": []}, format="json").status_code == 404, url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_token_websocket_watches_its_own_run_only(world: Any) -> None:
+    import asyncio
+
+    from asgiref.testing import ApplicationCommunicator
+
+    from config.asgi import application
+    from runs.models import RunToken
+
+    run = make_run(world.alice.user, world.team_a)
+    other = make_run(world.alice.user, world.team_a)
+    key = RunToken.issue(run)
+
+    async def connects(path: str) -> bool:
+        scope = {
+            "type": "websocket",
+            "path": path,
+            "query_string": b"",
+            "headers": [(b"authorization", f"Token {key}".encode())],
+            "subprotocols": [],
+        }
+        comm = ApplicationCommunicator(application, scope)
+        await comm.send_input({"type": "websocket.connect"})
+        answer = await comm.receive_output(timeout=30)
+        await comm.send_input({"type": "websocket.disconnect", "code": 1000})
+        await comm.wait(timeout=30)
+        return bool(answer["type"] == "websocket.accept")
+
+    assert asyncio.run(connects(f"/ws/runs/{run.pk}/"))
+    assert not asyncio.run(connects(f"/ws/runs/{other.pk}/"))
+    assert not asyncio.run(connects("/ws/runs/"))  # the team's run list
+
+
 @pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
 def test_schema_and_docs_for_signed_in_users(world: Any, path: str) -> None:
     assert world.alice.client.get(path).status_code == 200
