@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection
+from django.db import IntegrityError, connection
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
@@ -15,13 +15,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.pagination import int_param
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus Django model validation errors as 400 with field names."""
+    """DRF's handler, plus Django model validation errors as 400 with field names, and a
+    unique constraint hit (two writers racing past a view's own check) as a 409."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = serializers.ValidationError(detail)
+    if isinstance(exc, IntegrityError):
+        exc = Conflict()
     return drf_exception_handler(exc, context)
+
+
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "This conflicts with an existing object (a name already taken?); nothing was changed."
+    default_code = "conflict"
 
 
 class NewestFirstCursorPagination(CursorPagination):
@@ -31,6 +42,9 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 500
     ordering = ("-created_at", "-id")
+
+    def get_page_size(self, request: Request) -> int:
+        return int_param(request, "limit", self.page_size, minimum=1, maximum=self.max_page_size)
 
 
 @extend_schema(responses={200: inline_serializer("Health", {"status": serializers.CharField()})})

@@ -18,6 +18,7 @@ from accounts.permissions import SIGNED_IN, TeamObjectPermission, checked_team, 
 from audit.mixins import record_move, snapshot
 from audit.services import diff, record
 from config.api import body
+from config.pagination import int_param
 from environments import spec as specs
 from environments.models import RESERVED_PREFIX, BuildLogLine, Environment, EnvironmentBuild, EnvironmentVersion
 
@@ -291,8 +292,8 @@ class EnvironmentBuildViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentBuild]):
     def log(self, request: Request, pk: str | None = None) -> Response:
         """Lines after ``?after=<seq>`` (default 0), at most ``?limit=`` (default 1000)."""
         build = self.get_object()
-        after = _int_param(request, "after", 0)
-        limit = min(_int_param(request, "limit", 1000), 10000)
+        after = int_param(request, "after", 0)
+        limit = min(int_param(request, "limit", 1000), 10000)
         lines = BuildLogLine.objects.filter(build=build, seq__gt=after).order_by("seq")[:limit]
         return Response(
             {
@@ -301,16 +302,3 @@ class EnvironmentBuildViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentBuild]):
                 "lines": [{"seq": ln.seq, "text": ln.text, "at": ln.at} for ln in lines],
             }
         )
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise serializers.ValidationError({name: ["Must be an integer."]}) from None
-    if value < 0:
-        raise serializers.ValidationError({name: ["Must not be negative."]})
-    return value

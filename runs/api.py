@@ -19,6 +19,7 @@ from accounts.authentication import RunScope
 from accounts.permissions import SIGNED_IN, TeamObjectPermission, default_team, scope_to_teams
 from audit.mixins import AuditedViewSetMixin
 from config.api import NewestFirstCursorPagination, body
+from config.pagination import int_param
 from runs import artifacts, cancellation, logstore, metricstore
 from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
@@ -91,7 +92,7 @@ class RunFilter(django_filters.FilterSet):
     def filter_text(self, queryset: Any, name: str, value: str) -> Any:
         text = value.strip()
         query = Q(display_name__icontains=text) | Q(script__icontains=text) | Q(experiment__name__icontains=text)
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # not "²", which isdigit() but int() refuses
             query |= Q(pk=int(text))
         return queryset.filter(query)
 
@@ -255,10 +256,10 @@ class RunViewSet(
     def logs(self, request: Request, pk: str | None = None) -> Response:
         """Stored log lines with seq > ``after``, optionally of one rank, at most ``limit``."""
         run = self.get_object()
-        after = _int_param(request, "after", 0)
-        limit = min(_int_param(request, "limit", 1000), 10000)
+        after = int_param(request, "after", 0)
+        limit = min(int_param(request, "limit", 1000), 10000)
         rank_raw = request.query_params.get("rank")
-        rank = None if rank_raw in (None, "") else _int_param(request, "rank", 0, allow_negative=True)
+        rank = None if rank_raw in (None, "") else int_param(request, "rank", 0, minimum=None)
         lines = logstore.page(run.pk, after=after, rank=rank, limit=limit)
         return Response(
             {
@@ -330,16 +331,3 @@ class RunViewSet(
             locked.tags = {**locked.tags, **{k: "" if v is None else str(v) for k, v in tags.items()}}
             locked.save(update_fields=["tags"])
         return Response({"tags": locked.tags})
-
-
-def _int_param(request: Request, name: str, default: int, allow_negative: bool = False) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise serializers.ValidationError({name: ["Must be an integer."]}) from None
-    if value < 0 and not allow_negative:
-        raise serializers.ValidationError({name: ["Must not be negative."]})
-    return value
