@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, connection
+from django.db import DataError, IntegrityError, connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -19,13 +19,19 @@ from config.pagination import int_param
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus Django model validation errors as 400 with field names, and a
-    unique constraint hit (two writers racing past a view's own check) as a 409."""
+    """DRF's handler, plus Django model validation errors as 400 with field names, a
+    unique constraint hit (two writers racing past a view's own check) as a 409, and a
+    value the database refuses as a 400."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = serializers.ValidationError(detail)
     if isinstance(exc, IntegrityError):
         exc = Conflict()
+    elif isinstance(exc, DataError):
+        # A value the database cannot store or compare (NUL in PostgreSQL text, a time
+        # zone offset beyond ±15:59): the input's fault, not the server's.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+        exc = serializers.ValidationError({"detail": [f"A value in this request cannot be stored: {first_line}"]})
     return drf_exception_handler(exc, context)
 
 

@@ -44,3 +44,36 @@ def test_a_unique_constraint_hit_is_a_409(world: Any) -> None:
 
     response = exception_handler(IntegrityError("UNIQUE constraint failed"), {})
     assert response is not None and response.status_code == 409 and "detail" in response.data
+
+
+@pytest.mark.parametrize(
+    ("url", "param"),
+    [
+        ("/api/auth/teams/", "search"),
+        ("/api/environments/", "name"),
+        ("/api/runs/", "q"),
+        ("/api/datastores/1/files/", "path"),
+    ],
+)
+def test_nul_in_a_query_parameter_is_a_400_naming_it(world: Any, url: str, param: str) -> None:
+    """PostgreSQL text cannot hold NUL: it would fail in the database as a 500."""
+    response = world.alice.client.get(url, {param: "a\x00b"})
+    assert response.status_code == 400 and param in response.json(), response.content
+
+
+def test_a_value_the_database_refuses_is_a_400() -> None:
+    """NUL in a body field or a time zone offset PostgreSQL cannot hold (DataError)."""
+    from django.db import DataError
+
+    from config.api import exception_handler
+
+    response = exception_handler(DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), {})
+    assert response is not None and response.status_code == 400 and "NUL" in str(response.data)
+
+
+def test_values_postgresql_refuses_are_4xx(world: Any) -> None:
+    """Found by tests/test_api_fuzz.py on PostgreSQL (SQLite stores or compares them)."""
+    made = world.alice.client.post("/api/datasets/", {"name": "d1", "team": "de\x00fault"}, format="json")
+    assert made.status_code == 400, made.content
+    far = world.alice.client.get("/api/runs/", {"created_before": "0361-06-03T10:48:56+20:15"})
+    assert far.status_code in (200, 400), far.content
