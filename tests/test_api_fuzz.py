@@ -9,6 +9,7 @@ to a savepoint before the next one. Commit hooks (Celery tasks: builds, runs) ne
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,8 @@ from runs.models import RunToken
 from tests.conftest import World, make_tar
 from tests.factories import make_run
 
-EXAMPLES = 20
+# Per operation; CI may go deeper (the run stays reproducible for a given number).
+EXAMPLES = int(os.environ.get("RUNYARD_FUZZ_EXAMPLES", "20"))
 
 SCHEMA = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
