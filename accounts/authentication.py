@@ -52,7 +52,12 @@ class TokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Token <key>'.")
-        return resolve_key(header[1].decode(errors="replace"))
+        user, auth = resolve_key(header[1].decode(errors="replace"))
+        if isinstance(auth, RunScope):
+            from accounts.permissions import enforce_run_token
+
+            enforce_run_token(request._request, auth)
+        return user, auth
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Model, QuerySet
-from rest_framework import permissions, serializers
+from django.http import HttpRequest
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 
 from accounts.authentication import RunScope
@@ -56,15 +59,95 @@ def default_team(request: Request, requested: Team | None) -> Team:
     return membership.team
 
 
-class UserTokenOnly(permissions.BasePermission):
-    """Run tokens act on their own run only; views that accept them say so."""
+TEAM_IS_FIXED = "An object's team cannot change after it is created; an admin can move it."
 
-    message = "A run token may only be used for its own run."
 
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if isinstance(request.auth, RunScope):
-            return bool(getattr(view, "allow_run_token", False))
-        return True
+def checked_team(request: Request, instance: Model | None, attrs: dict[str, Any]) -> Team:
+    """The team a write leaves a team-owned object in.
+
+    Create: the team asked for if the user is a member of it (``default_team``). Update: the
+    object's own team; naming another one is a move, which only admins may make (their
+    views audit it with ``audit.mixins.record_move``). A member who could move an object
+    into another team could plant it there (an environment that runs in their runs)."""
+    if instance is None:
+        return default_team(request, attrs.get("team"))
+    current: Team = getattr(instance, "team")  # noqa: B009 - any team-owned model
+    requested = attrs.get("team", current)
+    if requested == current:
+        return current
+    if not is_admin(request.user):
+        raise serializers.ValidationError({"team": [TEAM_IS_FIXED]})
+    if requested is None:
+        raise serializers.ValidationError({"team": ["Name the team to move it to."]})
+    return requested  # type: ignore[no-any-return]
+
+
+def owning_team_id(obj: Model) -> int | None:
+    """The id of the team that owns ``obj`` (a row with ``team``, or one under a dataset,
+    an environment or a run); None for shared rows (curated environments, their versions)."""
+    if hasattr(obj, "team_id"):
+        return None if obj.team_id is None else int(obj.team_id)
+    for owner in ("dataset", "environment", "run"):
+        parent = getattr(obj, owner, None)
+        if isinstance(parent, Model):
+            return owning_team_id(parent)
+    return None
+
+
+# ---- run tokens: what user code inside a run may do -----------------------------------
+RunCheck = Callable[[RunScope, Mapping[str, Any]], bool]
+
+
+def own_run(scope: RunScope, url_kwargs: Mapping[str, Any]) -> bool:
+    """The URL's run (``pk``) is the token's run."""
+    return str(url_kwargs.get("pk", "")) == str(scope.run_id)
+
+
+@dataclass(frozen=True)
+class RunTokenRoute:
+    method: str
+    route: str  # the URL pattern's name (router basename + action)
+
+
+# The one allow-list. A run token is handed to user code, which may be anyone's pip
+# package: it reaches what the in-run SDK calls (runyard/run.py, logging_mixin.py,
+# logstream.py: details, logs, metrics, files, tags, inputs) on its own run, and nothing
+# else. Any route not here, present or future, answers 403 to it. Inputs are made local
+# by the worker from the database and listed by ``inputs/`` and RUNYARD_INPUTS, so no
+# dataset route is needed in-run; the worker itself uses no run token.
+RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
+    RunTokenRoute("GET", "run-detail"): own_run,
+    RunTokenRoute("GET", "run-logs"): own_run,
+    RunTokenRoute("GET", "run-logs-download"): own_run,
+    RunTokenRoute("GET", "run-metrics"): own_run,
+    RunTokenRoute("POST", "run-metrics"): own_run,
+    RunTokenRoute("GET", "run-artifacts"): own_run,
+    RunTokenRoute("POST", "run-artifacts"): own_run,
+    RunTokenRoute("GET", "run-artifact-download"): own_run,
+    RunTokenRoute("POST", "run-tag"): own_run,
+    RunTokenRoute("GET", "run-inputs"): own_run,
+}
+RUN_TOKEN_DENIED = "A run token may only read and log to its own run; this needs a user token."
+
+
+def enforce_run_token(request: HttpRequest, scope: RunScope) -> None:
+    """Raise unless the request is on ``RUN_TOKEN_ALLOWED`` for the token's own run.
+
+    Called by the authentication class as it accepts a run token, so it holds for every
+    view that takes token authentication, whatever permission classes the view sets."""
+    match = getattr(request, "resolver_match", None)
+    method = "GET" if request.method == "HEAD" else str(request.method)
+    check = RUN_TOKEN_ALLOWED.get(RunTokenRoute(method, match.url_name or "")) if match else None
+    if check is None:
+        raise exceptions.PermissionDenied(RUN_TOKEN_DENIED)
+    if not check(scope, match.kwargs if match else {}):
+        raise exceptions.NotFound("Not found: a run token reaches its own run only.")
+
+
+def run_token_may_watch(auth: Any, run_id: int | None) -> bool:
+    """Websockets: a run token watches its own run's feed (``/ws/runs/<id>/``) only,
+    never a team's run list (``run_id`` None). Other credentials: not decided here."""
+    return not isinstance(auth, RunScope) or (run_id is not None and auth.run_id == run_id)
 
 
 class AdminWriteOrReadOnly(permissions.BasePermission):
@@ -77,12 +160,17 @@ class AdminWriteOrReadOnly(permissions.BasePermission):
 
 
 class TeamObjectPermission(permissions.BasePermission):
-    """Object-level check for team-owned rows (queryset scoping already hides others')."""
+    """Reads and writes of a team-owned row need membership of its team (admins: any).
+
+    Querysets scoped to the user's teams already answer 404 for others' rows; this holds
+    the same rule where a view's queryset is wider or an action reaches a row another way."""
+
+    message = "You are not a member of the team that owns this."
 
     def has_object_permission(self, request: Request, view: Any, obj: Model) -> bool:
-        team_id = getattr(obj, "team_id", None)
+        team_id = owning_team_id(obj)
         return team_id is None or is_admin(request.user) or team_id in team_ids(request)
 
 
 # What every view requires; views add their own checks after these.
-SIGNED_IN: list[type[permissions.BasePermission]] = [permissions.IsAuthenticated, UserTokenOnly]
+SIGNED_IN: list[type[permissions.BasePermission]] = [permissions.IsAuthenticated]

@@ -24,6 +24,21 @@ def snapshot(obj: Model) -> dict[str, Any]:
     }
 
 
+def record_move(actor: Any, obj: Model, old_team: Any) -> None:
+    """An admin moved ``obj`` to another team: one event in the old team's trail (so its
+    members see where the object went) besides the ``updated`` one in the new team's."""
+    new_team = getattr(obj, "team", None)
+    if old_team == new_team:
+        return
+    record(
+        action_name(obj, "moved"),
+        actor=actor,
+        obj=obj,
+        team=old_team,
+        changes={"team": [getattr(old_team, "slug", None), getattr(new_team, "slug", None)]},
+    )
+
+
 class AuditedViewSetMixin:
     """Records ``<app>.<model>.created|updated|deleted`` with the changed fields."""
 
@@ -35,9 +50,10 @@ class AuditedViewSetMixin:
 
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
         assert serializer.instance is not None
-        before = snapshot(serializer.instance)
+        before, old_team = snapshot(serializer.instance), getattr(serializer.instance, "team", None)
         obj = serializer.save()
         record(action_name(obj, "updated"), actor=self.request.user, obj=obj, changes=diff(before, snapshot(obj)))
+        record_move(self.request.user, obj, old_team)
 
     def perform_destroy(self, instance: Model) -> None:
         action = action_name(instance, "deleted")

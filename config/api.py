@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError, connection
+from django.db import DataError, IntegrityError, OperationalError, connection
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
@@ -15,24 +15,41 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.pagination import int_param
+
 DATABASE_BUSY_RETRY_SECONDS = 2
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus Django model validation errors as 400 with field names, and a
-    database that refused or dropped the connection (every pooled connection busy,
-    ``max_connections`` reached, a restart) as 503 with Retry-After: a client may retry,
-    and a request that failed this way committed nothing."""
+    """DRF's handler, plus Django model validation errors as 400 with field names, a
+    unique constraint hit (two writers racing past a view's own check) as a 409, a
+    value the database refuses as a 400, and a database that refused or dropped the
+    connection (every pooled connection busy, ``max_connections`` reached, a restart)
+    as 503 with Retry-After: a client may retry, and a request that failed this way
+    committed nothing."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = serializers.ValidationError(detail)
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, IntegrityError):
+        exc = Conflict()
+    elif isinstance(exc, DataError):
+        # A value the database cannot store or compare (NUL in PostgreSQL text, a time
+        # zone offset beyond ±15:59): the input's fault, not the server's.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+        exc = serializers.ValidationError({"detail": [f"A value in this request cannot be stored: {first_line}"]})
+    elif isinstance(exc, OperationalError):
         return Response(
             {"detail": "The database is busy or unreachable; retry shortly."},
             status=503,
             headers={"Retry-After": str(DATABASE_BUSY_RETRY_SECONDS)},
         )
     return drf_exception_handler(exc, context)
+
+
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "This conflicts with an existing object (a name already taken?); nothing was changed."
+    default_code = "conflict"
 
 
 class NewestFirstCursorPagination(CursorPagination):
@@ -42,6 +59,9 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 500
     ordering = ("-created_at", "-id")
+
+    def get_page_size(self, request: Request) -> int:
+        return int_param(request, "limit", self.page_size, minimum=1, maximum=self.max_page_size)
 
 
 @extend_schema(responses={200: inline_serializer("Health", {"status": serializers.CharField()})})

@@ -11,13 +11,20 @@ from typing import Any
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
+from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Team
-from accounts.permissions import SIGNED_IN, AdminWriteOrReadOnly, default_team, is_admin, scope_to_teams, team_ids
+from accounts.permissions import (
+    SIGNED_IN,
+    AdminWriteOrReadOnly,
+    TeamObjectPermission,
+    checked_team,
+    default_team,
+    scope_to_teams,
+)
 from audit.mixins import AuditedViewSetMixin, snapshot
 from audit.services import diff, record
 from config.responses import CONFLICT, STRING_MAP, VALIDATION_ERROR, documented_json
@@ -266,15 +273,15 @@ class DatasetSerializer(serializers.ModelSerializer[Dataset]):
         return dataset.versions.count()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.instance is None:
-            attrs["team"] = default_team(self.context["request"], attrs.get("team"))
-            if Dataset.objects.filter(team=attrs["team"], name=attrs["name"]).exists():
-                raise serializers.ValidationError({"name": [f"A dataset '{attrs['name']}' already exists."]})
-        else:
-            if "name" in attrs and attrs["name"] != self.instance.name:
-                raise serializers.ValidationError({"name": ["A dataset's name cannot change (runs refer to it)."]})
-            if "team" in attrs and attrs["team"] != self.instance.team:
-                raise serializers.ValidationError({"team": ["A dataset cannot move to another team."]})
+        if self.instance is not None and "name" in attrs and attrs["name"] != self.instance.name:
+            raise serializers.ValidationError({"name": ["A dataset's name cannot change (runs refer to it)."]})
+        attrs["team"] = checked_team(self.context["request"], self.instance, attrs)
+        name = attrs.get("name", self.instance.name if self.instance else "")
+        taken = Dataset.objects.filter(team=attrs["team"], name=name)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError({"name": [f"A dataset '{name}' already exists in this team."]})
         return attrs
 
 
@@ -340,7 +347,7 @@ class DatasetViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Dataset]):
     """File datasets of the user's teams; each registration adds an immutable version."""
 
     serializer_class = DatasetSerializer
-    permission_classes = SIGNED_IN
+    permission_classes = [*SIGNED_IN, TeamObjectPermission]
     filterset_fields = ["name"]
     search_fields = ["name", "description"]
 
@@ -428,7 +435,7 @@ class DatasetVersionViewSet(
     that a run uses cannot be deleted (409 names the runs)."""
 
     serializer_class = DatasetVersionSerializer
-    permission_classes = SIGNED_IN
+    permission_classes = [*SIGNED_IN, TeamObjectPermission]
     filterset_fields = ["dataset", "version"]
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
@@ -440,11 +447,6 @@ class DatasetVersionViewSet(
 
     def get_serializer_class(self) -> Any:
         return DatasetVersionDetailSerializer if self.action == "retrieve" else DatasetVersionSerializer
-
-    def check_object_permissions(self, request: Request, obj: Any) -> None:
-        super().check_object_permissions(request, obj)
-        if not is_admin(request.user) and obj.dataset.team_id not in team_ids(request):
-            raise exceptions.PermissionDenied()
 
     def perform_update(self, serializer: Any) -> None:
         before = snapshot(serializer.instance)

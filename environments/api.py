@@ -20,10 +20,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Team
-from accounts.permissions import SIGNED_IN, default_team, is_admin, team_ids
-from audit.mixins import snapshot
+from accounts.permissions import SIGNED_IN, TeamObjectPermission, checked_team, is_admin, team_ids
+from audit.mixins import record_move, snapshot
 from audit.services import diff, record
 from config.api import body
+from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR, documented_json
 from environments import spec as specs
 from environments.models import RESERVED_PREFIX, BuildLogLine, Environment, EnvironmentBuild, EnvironmentVersion
@@ -124,12 +125,13 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
             raise serializers.ValidationError(
                 {"name": [f"Names beginning with '{RESERVED_PREFIX}' are reserved for curated environments."]}
             )
-        elif instance is None:
-            attrs["team"] = default_team(request, attrs.get("team"))
-            if Environment.objects.filter(team=attrs["team"], name=name).exists():
-                raise serializers.ValidationError({"name": [f"An environment '{name}' already exists in this team."]})
-        if instance is None and curated and Environment.objects.filter(curated=True, name=name).exists():
+        else:
+            attrs["team"] = checked_team(request, instance, attrs)
+        others = Environment.objects.exclude(pk=instance.pk) if instance else Environment.objects.all()
+        if curated and others.filter(curated=True, name=name).exists():
             raise serializers.ValidationError({"name": [f"A curated environment '{name}' already exists."]})
+        if not curated and others.filter(team=attrs["team"], name=name).exists():
+            raise serializers.ValidationError({"name": [f"An environment '{name}' already exists in this team."]})
         return attrs
 
 
@@ -185,7 +187,7 @@ class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
     def perform_update(self, serializer: Any) -> None:
         spec = serializer.validated_data.pop("spec", None)
         note = serializer.validated_data.pop("version_description", "")
-        before = snapshot(serializer.instance)
+        before, old_team = snapshot(serializer.instance), serializer.instance.team
         env = serializer.save()
         changes = diff(before, snapshot(env))
         if spec is not None:
@@ -194,6 +196,7 @@ class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
             changes["spec"] = version.spec
         changes["curated"] = env.curated
         record("environments.environment.updated", actor=self.request.user, obj=env, changes=changes)
+        record_move(self.request.user, env, old_team)
 
     def perform_destroy(self, instance: Environment) -> None:
         if EnvironmentVersion.objects.filter(environment=instance, runs__isnull=False).exists():
@@ -257,6 +260,7 @@ class EnvironmentBuildSerializer(serializers.ModelSerializer[EnvironmentBuild]):
 
 class EnvironmentVersionViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentVersion]):
     serializer_class = EnvironmentVersionSerializer
+    permission_classes = [*SIGNED_IN, TeamObjectPermission]
     filterset_fields = ["environment", "version", "content_hash"]
 
     @extend_schema(
@@ -316,8 +320,8 @@ class EnvironmentBuildViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentBuild]):
     def log(self, request: Request, pk: str | None = None) -> Response:
         """Lines after ``?after=<seq>`` (default 0), at most ``?limit=`` (default 1000)."""
         build = self.get_object()
-        after = _int_param(request, "after", 0)
-        limit = min(_int_param(request, "limit", 1000), 10000)
+        after = int_param(request, "after", 0)
+        limit = min(int_param(request, "limit", 1000), 10000)
         lines = BuildLogLine.objects.filter(build=build, seq__gt=after).order_by("seq")[:limit]
         return Response(
             {
@@ -326,16 +330,3 @@ class EnvironmentBuildViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentBuild]):
                 "lines": [{"seq": ln.seq, "text": ln.text, "at": ln.at} for ln in lines],
             }
         )
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise serializers.ValidationError({name: ["Must be an integer."]}) from None
-    if value < 0:
-        raise serializers.ValidationError({name: ["Must not be negative."]})
-    return value

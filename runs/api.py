@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.fields.json import KeyTransform
 from django.http import FileResponse, StreamingHttpResponse
@@ -20,6 +21,7 @@ from accounts.permissions import SIGNED_IN, TeamObjectPermission, default_team, 
 from audit.mixins import AuditedViewSetMixin
 from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
+from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
 from runs import artifacts, cancellation, logstore, metricstore
 from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
@@ -60,6 +62,13 @@ class ExperimentViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Experiment]):
         serializer.validated_data["created_by"] = self.request.user
         super().perform_create(serializer)
 
+    @transaction.atomic
+    def perform_update(self, serializer: Any) -> None:
+        super().perform_update(serializer)
+        # An experiment's runs are in its team: an admin's move takes them along.
+        experiment = serializer.instance
+        Run.objects.filter(experiment=experiment).exclude(team=experiment.team).update(team=experiment.team)
+
 
 class RunFilter(django_filters.FilterSet):
     # status=A&status=B is one IN on a column of the run: no duplicates to remove, and DISTINCT
@@ -97,7 +106,7 @@ class RunFilter(django_filters.FilterSet):
     def filter_text(self, queryset: Any, name: str, value: str) -> Any:
         text = value.strip()
         query = Q(display_name__icontains=text) | Q(script__icontains=text) | Q(experiment__name__icontains=text)
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # not "²", which isdigit() but int() refuses
             query |= Q(pk=int(text))
         return queryset.filter(query)
 
@@ -129,13 +138,6 @@ class RunViewSet(
     pagination_class = RunPagination
     filterset_class = RunFilter
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
-    allow_run_token = True
-    run_token_actions = {"retrieve", "metrics", "artifacts", "tag", "inputs"}
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        if isinstance(request.auth, RunScope) and self.action not in self.run_token_actions:
-            raise exceptions.PermissionDenied("A run token may only read its run and log metrics and files.")
 
     def get_queryset(self) -> Any:
         runs = Run.objects.select_related(
@@ -280,10 +282,10 @@ class RunViewSet(
     def logs(self, request: Request, pk: str | None = None) -> Response:
         """Stored log lines with seq > ``after``, optionally of one rank, at most ``limit``."""
         run = self.get_object()
-        after = _int_param(request, "after", 0)
-        limit = min(_int_param(request, "limit", 1000), 10000)
+        after = int_param(request, "after", 0)
+        limit = min(int_param(request, "limit", 1000), 10000)
         rank_raw = request.query_params.get("rank")
-        rank = None if rank_raw in (None, "") else _int_param(request, "rank", 0, allow_negative=True)
+        rank = None if rank_raw in (None, "") else int_param(request, "rank", 0, minimum=None)
         lines = logstore.page(run.pk, after=after, rank=rank, limit=limit)
         return Response(
             {
@@ -372,23 +374,8 @@ class RunViewSet(
         tags = body(request).get("tags")
         if not isinstance(tags, dict) or not all(isinstance(k, str) for k in tags):
             raise serializers.ValidationError({"tags": ["Must be an object of name: value."]})
-        from django.db import transaction
-
         with transaction.atomic():
             locked = Run.objects.select_for_update().get(pk=run.pk)
             locked.tags = {**locked.tags, **{k: "" if v is None else str(v) for k, v in tags.items()}}
             locked.save(update_fields=["tags"])
         return Response({"tags": locked.tags})
-
-
-def _int_param(request: Request, name: str, default: int, allow_negative: bool = False) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise serializers.ValidationError({name: ["Must be an integer."]}) from None
-    if value < 0 and not allow_negative:
-        raise serializers.ValidationError({name: ["Must not be negative."]})
-    return value

@@ -38,6 +38,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels_redis.core import RedisChannelLayer
 
 from accounts.authentication import RunScope
+from accounts.permissions import run_token_may_watch
 from runs import logstore
 from runs.events import group_name, status_payload, team_group_name
 from runs.models import Run
@@ -77,7 +78,7 @@ def _visible_run(scope: dict[str, Any], run_id: int) -> Run | None:
     if run is None:
         return None
     if isinstance(auth, RunScope):
-        return run if auth.run_id == run_id else None
+        return run if run_token_may_watch(auth, run_id) else None
     if user.is_superuser or user.is_staff or user.memberships.filter(team_id=run.team_id).exists():
         return run
     return None
@@ -309,7 +310,7 @@ def _team_ids(scope: dict[str, Any]) -> list[int]:
     from accounts.models import Team
 
     user = scope.get("user")
-    if user is None or not user.is_authenticated or isinstance(scope.get("token_auth"), RunScope):
+    if user is None or not user.is_authenticated:
         return []
     if user.is_superuser or user.is_staff:
         return list(Team.objects.values_list("id", flat=True))
@@ -326,6 +327,9 @@ class TeamRunsConsumer(_RunEventsDirect, AsyncJsonWebsocketConsumer):  # type: i
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
+            return
+        if not run_token_may_watch(self.scope.get("token_auth"), None):
+            await self.close(code=4403)
             return
         await self.accept()
         self.groups_joined = [team_group_name(t) for t in teams]

@@ -10,7 +10,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from accounts.models import Team
-from accounts.permissions import default_team
+from accounts.permissions import checked_team
 from common.archives import UnsafeArchive, clean_path
 from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
@@ -49,10 +49,13 @@ class ExperimentSerializer(serializers.ModelSerializer[Experiment]):
         return experiment.runs.count()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.instance is None:
-            attrs["team"] = default_team(self.context["request"], attrs.get("team"))
-            if Experiment.objects.filter(team=attrs["team"], name=attrs["name"]).exists():
-                raise serializers.ValidationError({"name": [f"An experiment '{attrs['name']}' already exists."]})
+        attrs["team"] = checked_team(self.context["request"], self.instance, attrs)
+        name = attrs.get("name", self.instance.name if self.instance else "")
+        taken = Experiment.objects.filter(team=attrs["team"], name=name)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError({"name": [f"An experiment '{name}' already exists in this team."]})
         return attrs
 
 

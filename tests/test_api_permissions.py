@@ -211,6 +211,140 @@ def test_run_token_is_scoped_to_its_run(world: Any) -> None:
     assert client.get("/api/environments/").status_code == 403
 
 
+def test_run_token_cannot_touch_its_submitters_account(world: Any) -> None:
+    """The token user code gets must not list or revoke the submitter's API tokens (an
+    admin's when an admin submitted), nor act as the submitter anywhere else."""
+    from accounts.models import ApiToken
+    from accounts.permissions import RUN_TOKEN_DENIED
+    from runs.models import RunToken
+
+    run = make_run(world.admin.user, world.team_a)
+    other = make_run(world.admin.user, world.team_a)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {RunToken.issue(run)}")
+    token = ApiToken.objects.get(user=world.admin.user)
+    for method, url in [
+        ("get", "/api/auth/tokens/"),
+        ("delete", f"/api/auth/tokens/{token.pk}/"),
+        ("get", "/api/auth/session/"),
+        ("delete", "/api/auth/session/"),
+        ("get", "/api/auth/teams/"),
+        ("get", "/api/runs/"),
+        ("post", "/api/runs/"),
+        ("post", f"/api/runs/{run.pk}/cancel/"),
+        ("get", "/api/datasets/"),
+        ("get", "/api/audit/events/"),
+        ("post", "/api/compute-targets/"),
+        ("get", "/api/schema/"),
+    ]:
+        denied = getattr(client, method)(url)
+        assert denied.status_code == 403, (method, url, denied.content)
+        assert RUN_TOKEN_DENIED in denied.content.decode()
+    assert ApiToken.objects.filter(pk=token.pk).exists()
+    # Its own run's in-run routes work; the same routes on another run do not exist for it.
+    assert client.get(f"/api/runs/{run.pk}/metrics/").status_code == 200
+    assert client.post(f"/api/runs/{run.pk}/tag/", {"tags": {"a": "1"}}, format="json").status_code == 200
+    assert client.get(f"/api/runs/{run.pk}/artifacts/").status_code == 200
+    assert client.get(f"/api/runs/{run.pk}/logs/").status_code == 200
+    assert client.get(f"/api/runs/{run.pk}/inputs/").status_code == 200
+    for url in [f"/api/runs/{other.pk}/metrics/", f"/api/runs/{other.pk}/tag/"]:
+        assert client.post(url, {"tags": {"a": "1"}, "points": []}, format="json").status_code == 404, url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_token_websocket_watches_its_own_run_only(world: Any) -> None:
+    import asyncio
+
+    from asgiref.testing import ApplicationCommunicator
+
+    from config.asgi import application
+    from runs.models import RunToken
+
+    run = make_run(world.alice.user, world.team_a)
+    other = make_run(world.alice.user, world.team_a)
+    key = RunToken.issue(run)
+
+    async def connects(path: str) -> bool:
+        scope = {
+            "type": "websocket",
+            "path": path,
+            "query_string": b"",
+            "headers": [(b"authorization", f"Token {key}".encode())],
+            "subprotocols": [],
+        }
+        comm = ApplicationCommunicator(application, scope)
+        await comm.send_input({"type": "websocket.connect"})
+        answer = await comm.receive_output(timeout=30)
+        await comm.send_input({"type": "websocket.disconnect", "code": 1000})
+        await comm.wait(timeout=30)
+        return bool(answer["type"] == "websocket.accept")
+
+    assert asyncio.run(connects(f"/ws/runs/{run.pk}/"))
+    assert not asyncio.run(connects(f"/ws/runs/{other.pk}/"))
+    assert not asyncio.run(connects("/ws/runs/"))  # the team's run list
+
+
 @pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
 def test_schema_and_docs_for_signed_in_users(world: Any, path: str) -> None:
     assert world.alice.client.get(path).status_code == 200
+
+
+# ---- writes: an object's team is fixed for members; admins move with an audit entry ----
+def _team_owned(world: Any) -> dict[str, str]:
+    """One object of each team-owned kind that can be PATCHed, in team A: kind -> URL."""
+    env = custom_env(world)
+    exp = world.alice.client.post("/api/experiments/", {"name": "exp"}, format="json").json()
+    ds = world.alice.client.post("/api/datasets/", {"name": "ds-a"}, format="json").json()
+    return {
+        "environment": f"/api/environments/{env.pk}/",
+        "experiment": f"/api/experiments/{exp['id']}/",
+        "dataset": f"/api/datasets/{ds['id']}/",
+    }
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_members_cannot_move_objects_to_another_team(world: Any, method: str) -> None:
+    for kind, url in _team_owned(world).items():
+        before = world.alice.client.get(url).json()
+        body = {"name": before["name"], "team": "other"}
+        moved = getattr(world.alice.client, method)(url, body, format="json")
+        assert moved.status_code == 400 and "team" in moved.json(), (kind, moved.content)
+        assert world.alice.client.get(url).json()["team"] == "default", kind
+        # Bob (team B) cannot pull it over either: he cannot even see it.
+        assert getattr(world.bob.client, method)(url, body, format="json").status_code == 404, kind
+    names = {e["name"] for e in world.bob.client.get("/api/environments/").json()["results"]}
+    assert "alice-env" not in names
+
+
+def test_admins_move_objects_with_an_audit_entry_in_the_old_team(world: Any) -> None:
+    from audit.models import AuditEvent
+
+    urls = _team_owned(world)
+    run = make_run(world.alice.user, world.team_a)  # in experiment "exp"
+    for kind, url in urls.items():
+        moved = world.admin.client.patch(url, {"team": "other"}, format="json")
+        assert moved.status_code == 200 and moved.json()["team"] == "other", (kind, moved.content)
+        event = AuditEvent.objects.get(action__endswith=f".{kind}.moved")
+        assert event.team == world.team_a and event.changes == {"team": ["default", "other"]}
+        assert event.actor == world.admin.user
+        assert world.bob.client.get(url).status_code == 200 and world.alice.client.get(url).status_code == 404
+    run.refresh_from_db()
+    assert run.team == world.team_b  # an experiment's runs go with it
+    assert world.bob.client.get(f"/api/runs/{run.pk}/").status_code == 200
+
+
+def test_a_move_or_rename_onto_a_taken_name_is_a_400_naming_name(world: Any) -> None:
+    urls = _team_owned(world)
+    world.bob.client.post("/api/experiments/", {"name": "exp"}, format="json")
+    world.bob.client.post("/api/datasets/", {"name": "ds-a"}, format="json")
+    world.bob.client.post("/api/environments/", {"name": "alice-env"}, format="json")
+    for kind, url in urls.items():
+        clash = world.admin.client.patch(url, {"team": "other"}, format="json")
+        assert clash.status_code == 400 and "name" in clash.json(), (kind, clash.content)
+    world.alice.client.post("/api/experiments/", {"name": "exp-b"}, format="json")
+    world.alice.client.post("/api/environments/", {"name": "env-b"}, format="json")
+    for url, taken in [(urls["experiment"], "exp-b"), (urls["environment"], "env-b")]:
+        for method in ("patch", "put"):
+            clash = getattr(world.alice.client, method)(url, {"name": taken}, format="json")
+            assert clash.status_code == 400 and "name" in clash.json(), (url, clash.content)
+    assert world.alice.client.put(urls["experiment"], {"name": "exp-c"}, format="json").status_code == 200

@@ -1,0 +1,288 @@
+"""The permission matrix, generated from the OpenAPI schema: every operation × {anonymous,
+member of another team, member, admin, run token of a run of the member's team}.
+
+Every operation must be classified in ``MATRIX`` (a new one that is not fails
+``test_every_operation_is_classified``). Each operation is then called by every role on
+team A's objects, each call rolled back to a savepoint, and the outcome must match its
+class. What a run token may do comes from ``accounts.permissions.RUN_TOKEN_ALLOWED``
+itself: allowed there (and on its own run) or 403. The hand-written cases are in
+tests/test_api_permissions.py.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.urls import resolve
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken
+from accounts.permissions import RUN_TOKEN_ALLOWED, RUN_TOKEN_DENIED, RunTokenRoute
+from audit.models import AuditEvent
+from compute.models import ComputeTarget
+from datasets.models import Datastore
+from environments.models import Environment, EnvironmentBuild
+from runs.models import RunToken
+from tests.conftest import World, make_tar
+from tests.factories import make_run
+
+
+class Access(enum.Enum):
+    PUBLIC = "anyone; no credentials are read (a run token's are ignored)"
+    ANYONE = "anyone, signed in or not; credentials are read"
+    SIGNED_IN = "any signed-in user; lists hold only the user's teams' objects"
+    CREATE_IN_TEAM = "any signed-in user, into a team they are a member of"
+    TEAM = "members of the object's team, and admins"
+    OWN = "the signed-in user's own object only (not even admins see others')"
+    ADMIN = "admins only"
+
+
+A = Access
+MATRIX: dict[tuple[str, str], Access] = {
+    ("GET", "/api/health/"): A.PUBLIC,
+    ("POST", "/api/auth/token/"): A.PUBLIC,
+    ("GET", "/api/auth/session/"): A.ANYONE,
+    ("POST", "/api/auth/session/"): A.ANYONE,
+    ("DELETE", "/api/auth/session/"): A.ANYONE,
+    ("GET", "/api/auth/tokens/"): A.SIGNED_IN,
+    ("DELETE", "/api/auth/tokens/{id}/"): A.OWN,
+    ("GET", "/api/auth/teams/"): A.SIGNED_IN,
+    ("GET", "/api/auth/teams/{id}/"): A.TEAM,
+    ("GET", "/api/audit/events/"): A.SIGNED_IN,
+    ("GET", "/api/audit/events/{id}/"): A.TEAM,
+    # Compute targets and datastores are shared: everyone reads, admins write.
+    ("GET", "/api/compute-targets/"): A.SIGNED_IN,
+    ("POST", "/api/compute-targets/"): A.ADMIN,
+    ("GET", "/api/compute-targets/{id}/"): A.SIGNED_IN,
+    ("PUT", "/api/compute-targets/{id}/"): A.ADMIN,
+    ("PATCH", "/api/compute-targets/{id}/"): A.ADMIN,
+    ("DELETE", "/api/compute-targets/{id}/"): A.ADMIN,
+    ("GET", "/api/datastores/"): A.SIGNED_IN,
+    ("POST", "/api/datastores/"): A.ADMIN,
+    ("GET", "/api/datastores/{id}/"): A.SIGNED_IN,
+    ("PUT", "/api/datastores/{id}/"): A.ADMIN,
+    ("PATCH", "/api/datastores/{id}/"): A.ADMIN,
+    ("DELETE", "/api/datastores/{id}/"): A.ADMIN,
+    ("GET", "/api/datastores/{id}/files/"): A.SIGNED_IN,
+    ("POST", "/api/datastores/{id}/upload/"): A.SIGNED_IN,  # datastore team scoping: later work
+    ("GET", "/api/datasets/"): A.SIGNED_IN,
+    ("POST", "/api/datasets/"): A.CREATE_IN_TEAM,
+    ("POST", "/api/datasets/register/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/datasets/{id}/"): A.TEAM,
+    ("PUT", "/api/datasets/{id}/"): A.TEAM,
+    ("PATCH", "/api/datasets/{id}/"): A.TEAM,
+    ("DELETE", "/api/datasets/{id}/"): A.TEAM,
+    ("GET", "/api/datasets/{id}/versions/"): A.TEAM,
+    ("POST", "/api/datasets/{id}/versions/"): A.TEAM,
+    ("GET", "/api/dataset-versions/"): A.SIGNED_IN,
+    ("GET", "/api/dataset-versions/{id}/"): A.TEAM,
+    ("PATCH", "/api/dataset-versions/{id}/"): A.TEAM,
+    ("DELETE", "/api/dataset-versions/{id}/"): A.TEAM,
+    ("GET", "/api/environments/"): A.SIGNED_IN,
+    ("POST", "/api/environments/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/environments/{id}/"): A.TEAM,
+    ("PUT", "/api/environments/{id}/"): A.TEAM,
+    ("PATCH", "/api/environments/{id}/"): A.TEAM,
+    ("DELETE", "/api/environments/{id}/"): A.TEAM,
+    ("GET", "/api/environments/{id}/versions/"): A.TEAM,
+    ("POST", "/api/environments/{id}/versions/"): A.TEAM,
+    ("GET", "/api/environment-versions/"): A.SIGNED_IN,
+    ("GET", "/api/environment-versions/{id}/"): A.TEAM,
+    ("POST", "/api/environment-versions/{id}/build/"): A.TEAM,
+    ("GET", "/api/environment-builds/"): A.SIGNED_IN,
+    ("GET", "/api/environment-builds/{id}/"): A.TEAM,
+    ("GET", "/api/environment-builds/{id}/log/"): A.TEAM,
+    ("GET", "/api/experiments/"): A.SIGNED_IN,
+    ("POST", "/api/experiments/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/experiments/{id}/"): A.TEAM,
+    ("PUT", "/api/experiments/{id}/"): A.TEAM,
+    ("PATCH", "/api/experiments/{id}/"): A.TEAM,
+    ("DELETE", "/api/experiments/{id}/"): A.TEAM,
+    ("GET", "/api/runs/"): A.SIGNED_IN,
+    ("POST", "/api/runs/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/runs/{id}/"): A.TEAM,
+    ("GET", "/api/runs/{id}/artifacts/"): A.TEAM,
+    ("POST", "/api/runs/{id}/artifacts/"): A.TEAM,
+    ("GET", "/api/runs/{id}/artifacts/download/"): A.TEAM,
+    ("POST", "/api/runs/{id}/cancel/"): A.TEAM,
+    ("GET", "/api/runs/{id}/inputs/"): A.TEAM,
+    ("GET", "/api/runs/{id}/logs/"): A.TEAM,
+    ("GET", "/api/runs/{id}/logs/download/"): A.TEAM,
+    ("GET", "/api/runs/{id}/metrics/"): A.TEAM,
+    ("POST", "/api/runs/{id}/metrics/"): A.TEAM,
+    ("GET", "/api/runs/{id}/processes/"): A.TEAM,
+    ("GET", "/api/runs/{id}/status-history/"): A.TEAM,
+    ("POST", "/api/runs/{id}/tag/"): A.TEAM,
+}
+
+
+def schema_operations() -> set[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return {
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+
+def test_every_operation_is_classified() -> None:
+    operations = schema_operations()
+    unclassified = sorted(operations - set(MATRIX))
+    assert not unclassified, f"classify these operations in MATRIX: {unclassified}"
+    assert not sorted(set(MATRIX) - operations), "MATRIX names operations the schema no longer has"
+
+
+def test_the_run_token_allow_list_names_real_operations() -> None:
+    """Every allow-list entry is a route of the schema (a renamed route must not linger)."""
+    routes = set()
+    for method, path in MATRIX:
+        concrete = path.replace("{id}", "1")
+        routes.add(RunTokenRoute(method, resolve(concrete).url_name or ""))
+    assert set(RUN_TOKEN_ALLOWED) <= routes, sorted(set(RUN_TOKEN_ALLOWED) - routes, key=str)
+
+
+@dataclass
+class Objects:
+    """Team A's objects, by the collection path their URLs start with: the id to put in
+    ``{id}`` (and the id a list must not show to team B; None for shared kinds)."""
+
+    ids: dict[str, int | None]
+    query: dict[str, dict[str, str]]
+    run_token: str
+    other_run: int
+
+    def url(self, path: str) -> str:
+        if "{id}" not in path:
+            return path
+        return path.replace("{id}", str(self.ids[path.split("{id}")[0]]))
+
+
+def team_a_objects(world: World) -> Objects:
+    alice = world.alice.client
+    made = alice.post(
+        "/api/environments/", {"name": "matrix-env", "spec": {"pip_requirements": ["six==1.16.0"]}}, format="json"
+    )
+    assert made.status_code == 201, made.content
+    env = Environment.objects.get(pk=made.json()["id"])
+    version = env.latest_version()
+    assert version is not None
+    build = EnvironmentBuild.objects.create(content_hash=version.content_hash, kind="venv", location="matrix")
+    registered = alice.post("/api/datasets/register/", {"name": "matrix-ds", "files": [make_tar({"a.txt": "a"})]})
+    assert registered.status_code == 201, registered.content
+    run = make_run(world.alice.user, world.team_a)
+    other = make_run(world.alice.user, world.team_a)
+    artifact = io.BytesIO(b"weights")
+    artifact.name = "model.txt"
+    uploaded = alice.post(f"/api/runs/{run.pk}/artifacts/", {"file": artifact, "name": "outputs/model.txt"})
+    assert uploaded.status_code == 201, uploaded.content
+    event = AuditEvent.objects.filter(team=world.team_a).first()
+    assert event is not None
+    ids: dict[str, int | None] = {
+        "/api/runs/": run.pk,
+        "/api/experiments/": run.experiment_id,
+        "/api/environments/": env.pk,
+        "/api/environment-versions/": version.pk,
+        "/api/environment-builds/": build.pk,
+        "/api/datasets/": registered.json()["dataset"],
+        "/api/dataset-versions/": registered.json()["id"],
+        "/api/audit/events/": event.pk,
+        "/api/auth/teams/": world.team_a.pk,
+        "/api/auth/tokens/": ApiToken.objects.get(user=world.alice.user).pk,
+        "/api/datastores/": Datastore.objects.get(is_default=True).pk,
+        "/api/compute-targets/": ComputeTarget.objects.get(name="local").pk,
+    }
+    return Objects(
+        ids=ids,
+        query={"/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"}},
+        run_token=RunToken.issue(run),
+        other_run=other.pk,
+    )
+
+
+SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/"}
+BODY = {"name": "matrix-new", "team": "default"}  # team A's slug
+
+
+def call(client: APIClient, method: str, url: str, query: dict[str, str]) -> Any:
+    """One request, rolled back: every call sees the same objects."""
+    with transaction.atomic():
+        if method == "GET":
+            response = client.get(url, query)
+        else:
+            response = getattr(client, method.lower())(url, BODY, format="json")
+        transaction.set_rollback(True)
+    assert response.status_code < 500, (method, url, response.status_code)
+    return response
+
+
+def allowed(response: Any) -> bool:
+    return response.status_code not in (401, 403, 404)
+
+
+def listed_ids(response: Any) -> set[int]:
+    data = response.json()
+    rows = data.get("results", data) if isinstance(data, dict) else data
+    return {row["id"] for row in rows if isinstance(row, dict) and "id" in row}
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(MATRIX), ids=lambda v: str(v))
+def test_permission_matrix(world: World, method: str, path: str) -> None:
+    access = MATRIX[(method, path)]
+    objects = team_a_objects(world)
+    url, query = objects.url(path), objects.query.get(path, {})
+    outcome = f"{method} {path} ({access.name})"
+
+    # Anonymous: refused everywhere but the public operations.
+    anon = call(APIClient(), method, url, query)
+    if access in (A.PUBLIC, A.ANYONE):
+        assert allowed(anon), (outcome, anon.status_code)
+    else:
+        assert anon.status_code in (401, 403), (outcome, anon.status_code)
+
+    # Member of team A, admin.
+    alice = call(world.alice.client, method, url, query)
+    admin = call(world.admin.client, method, url, query)
+    if access is A.ADMIN:
+        assert alice.status_code == 403, (outcome, alice.status_code)
+        assert allowed(admin), (outcome, admin.status_code, admin.content)
+    elif access is A.OWN:
+        assert allowed(alice), (outcome, alice.status_code, alice.content)
+        assert admin.status_code == 404, (outcome, admin.status_code)
+    else:
+        assert allowed(alice), (outcome, alice.status_code, alice.content)
+        assert allowed(admin), (outcome, admin.status_code, admin.content)
+
+    # Member of team B: never reaches team A's objects, never creates in team A.
+    bob = call(world.bob.client, method, url, query)
+    if access in (A.TEAM, A.OWN):
+        assert bob.status_code in (403, 404), (outcome, bob.status_code)
+    elif access is A.ADMIN:
+        assert bob.status_code == 403, (outcome, bob.status_code)
+    elif access is A.CREATE_IN_TEAM:
+        assert bob.status_code == 400 and "team" in bob.json(), (outcome, bob.content)
+    elif access is A.SIGNED_IN:
+        assert allowed(bob), (outcome, bob.status_code)
+        hidden = objects.ids.get(path)
+        if method == "GET" and path not in SHARED_LISTS and hidden is not None:
+            assert hidden not in listed_ids(bob), (outcome, "team A's object listed to team B")
+
+    # A run token of a run of team A: the allow-list on its own run, nothing else.
+    token = APIClient()
+    token.credentials(HTTP_AUTHORIZATION=f"Token {objects.run_token}")
+    as_token = call(token, method, url, query)
+    if RunTokenRoute(method, resolve(url).url_name or "") in RUN_TOKEN_ALLOWED:
+        assert allowed(as_token), (outcome, as_token.status_code, as_token.content)
+        elsewhere = call(token, method, url.replace(f"/{objects.ids['/api/runs/']}/", f"/{objects.other_run}/"), query)
+        assert elsewhere.status_code == 404, (outcome, "another run", elsewhere.status_code)
+    elif access is A.PUBLIC:
+        assert allowed(as_token), (outcome, as_token.status_code)
+    else:
+        assert as_token.status_code == 403, (outcome, as_token.status_code)
+        assert RUN_TOKEN_DENIED in as_token.content.decode(), outcome
