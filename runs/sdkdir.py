@@ -32,6 +32,7 @@ def sdk_path(root: Path | None = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent))
         shutil.copytree(source, staging / "runyard", ignore=shutil.ignore_patterns("__pycache__"))
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide it from sandboxed runs' uid
         try:
             os.replace(staging, target)
         except OSError:  # another worker process got there first

@@ -1,0 +1,1 @@
+"""Running user code: how rank processes are started and confined."""
