@@ -36,6 +36,7 @@ from compute.backends import get_backend
 from compute.backends.base import Job, RunContext
 from compute.models import ComputeTarget
 from environments.builder import BuildCanceled, BuildFailed
+from execution.sandbox import SandboxUnavailable
 from runs import artifacts, materialize, snapshots
 from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter
@@ -225,6 +226,8 @@ class Execution:
             self.end_stopped()
         except BuildFailed as exc:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
+        except SandboxUnavailable as exc:
+            self.fail(str(exc))
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)
             self.writer.system("Runyard error:\n" + traceback.format_exc())
