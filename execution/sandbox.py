@@ -315,19 +315,26 @@ def hand_over(run_dir: Path, spec: SandboxSpec) -> None:
     are left alone; the worker later reads outputs as root."""
     if os.geteuid() != 0:
         return
+    from datasets.mounts import mounts_under
+
     uid, gid = spec.uid, spec.gid
+    run_dir = run_dir.resolve()
+    # Bind mounts of the same filesystem are invisible to os.path.ismount.
+    mounted = {str(p) for p in mounts_under(run_dir)}
     os.lchown(run_dir, uid, gid)
     for top, dirs, files in os.walk(run_dir):
         keep = []
         for name in dirs:
             path = os.path.join(top, name)
-            if os.path.ismount(path) or os.path.islink(path):
+            if path in mounted or os.path.ismount(path) or os.path.islink(path):
                 continue
             os.lchown(path, uid, gid)
             keep.append(name)
         dirs[:] = keep
         for name in files:
-            os.lchown(os.path.join(top, name), uid, gid)
+            path = os.path.join(top, name)
+            if path not in mounted:  # a single-file dataset input is a mount point too
+                os.lchown(path, uid, gid)
 
 
 __all__ = [

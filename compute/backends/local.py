@@ -108,7 +108,7 @@ class LocalJob(Job):
         # Workers are done: parameter servers serve forever by design, so stop them.
         for launcher in self.launchers:
             if launcher.role == "ps" and launcher.proc.poll() is None:
-                signal_tree([launcher.proc.pid], 15)
+                _signal([launcher.proc.pid, *descendants(launcher.proc.pid)], signal.SIGTERM)
                 try:
                     launcher.proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
@@ -126,12 +126,7 @@ class LocalJob(Job):
         return pids
 
     def signal_all(self, sig: int) -> None:
-        pids = self._all_pids() + list(self.seen)
-        if sig != signal.SIGKILL:
-            # bwrap dies of SIGTERM at once, and its death SIGKILLs the sandbox: the ranks
-            # would lose their grace. It exits by itself once they have.
-            pids = [pid for pid in pids if not sandbox.is_wrapper(cmdline(pid))]
-        signal_tree(pids, sig)
+        _signal(self._all_pids() + list(self.seen), sig)
 
     def alive(self) -> bool:
         for launcher in self.launchers:
@@ -148,6 +143,14 @@ class LocalJob(Job):
         self._all_pids()
         pids = sorted(self.seen | {launcher.proc.pid for launcher in self.launchers})
         return {"run_id": self.ctx.run_id, "pids": pids}
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    if sig != signal.SIGKILL:
+        # bwrap dies of SIGTERM at once, and its death SIGKILLs the sandbox: the ranks
+        # would lose their grace. It exits by itself once they have.
+        pids = [pid for pid in pids if not sandbox.is_wrapper(cmdline(pid))]
+    signal_tree(pids, sig)
 
 
 def _environ(pid: int) -> bytes:
