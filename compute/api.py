@@ -5,13 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Q
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
 from accounts.permissions import SIGNED_IN, AdminWriteOrReadOnly
 from audit.mixins import AuditedViewSetMixin
 from audit.services import mask
 from compute.models import ComputeTarget
+from execution import sandbox
 from runs.status import ACTIVE, Status
+
+
+class IsolationSerializer(serializers.Serializer[Any]):
+    sandboxed = serializers.BooleanField()
+    summary = serializers.CharField()
 
 
 class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
@@ -19,6 +26,7 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
     running_runs = serializers.IntegerField(read_only=True)
     queued_runs = serializers.IntegerField(read_only=True)
     can_run = serializers.SerializerMethodField()
+    isolation = serializers.SerializerMethodField()
 
     class Meta:
         model = ComputeTarget
@@ -36,6 +44,7 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
             "running_runs",
             "queued_runs",
             "can_run",
+            "isolation",
             "created_at",
         ]
 
@@ -44,6 +53,15 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
         if target.max_nodes > 1:
             kinds.append("multi-node")
         return kinds
+
+    @extend_schema_field(IsolationSerializer(allow_null=True))
+    def get_isolation(self, target: ComputeTarget) -> dict[str, Any] | None:
+        """For ``local``: whether run scripts are sandboxed (as this server sees it);
+        other kinds isolate runs in containers or cluster jobs (see the README)."""
+        if target.kind != "local":
+            return None
+        status = sandbox.status()
+        return {"sandboxed": status.sandboxed, "summary": status.describe()}
 
     def to_representation(self, instance: ComputeTarget) -> dict[str, Any]:
         data = super().to_representation(instance)

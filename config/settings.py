@@ -240,6 +240,7 @@ RUNYARD: dict[str, Any] = {
     # The unprivileged uid/gid scripts run as (nobody/nogroup on Debian; no account needed).
     "SANDBOX_UID": env_int("RUNYARD_SANDBOX_UID", 65534, minimum=1),
     "SANDBOX_GID": env_int("RUNYARD_SANDBOX_GID", 65534, minimum=1),
+    "SANDBOX_BWRAP": env_str("RUNYARD_SANDBOX_BWRAP", "bwrap"),  # bubblewrap: a name on PATH or a path
     # Extra host paths every sandbox sees read-only (e.g. /opt/cuda, a shared model cache).
     "SANDBOX_RO_PATHS": env_list("RUNYARD_SANDBOX_RO_PATHS", []),
 }

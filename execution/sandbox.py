@@ -114,8 +114,14 @@ class Status:
         if self.sandboxed:
             return f"sandboxed ({self.detail})"
         if self.mode is Mode.OFF:
-            return "UNSANDBOXED: RUNYARD_SANDBOX=off, run scripts have the worker's OS user and see the data dir"
-        return f"REFUSED: sandboxing is required but {self.detail}; local runs fail until it is fixed"
+            return (
+                "UNSANDBOXED (RUNYARD_SANDBOX=off): run scripts act as the worker's OS user and can read "
+                "the data dir, the database and other runs"
+            )
+        return (
+            f"REFUSED: the sandbox is required but {self.detail}; local runs fail until bubblewrap works "
+            "or RUNYARD_SANDBOX=off is set"
+        )
 
 
 def mode() -> Mode:
@@ -125,7 +131,15 @@ def mode() -> Mode:
 
 
 def bwrap_path() -> str | None:
-    return shutil.which("bwrap")
+    from django.conf import settings
+
+    return shutil.which(settings.RUNYARD["SANDBOX_BWRAP"])
+
+
+def _missing() -> str:
+    from django.conf import settings
+
+    return f"bubblewrap ({settings.RUNYARD['SANDBOX_BWRAP']}) is not installed (apt-get install bubblewrap)"
 
 
 @functools.lru_cache(maxsize=4)
@@ -146,11 +160,15 @@ def status() -> Status:
     current = mode()
     bwrap = bwrap_path()
     if bwrap is None:
-        return Status(current, False, "bubblewrap is not installed (apt-get install bubblewrap)")
+        return Status(current, False, _missing())
     if current is Mode.OFF:
         return Status(current, True, bwrap)
+    from django.conf import settings
+
     problem = _probe(bwrap)
-    return Status(current, problem is None, problem or bwrap)
+    uid, gid = settings.RUNYARD["SANDBOX_UID"], settings.RUNYARD["SANDBOX_GID"]
+    who = f"uid {uid}:{gid}" if os.geteuid() == 0 else f"the worker's uid {os.geteuid()}"
+    return Status(current, problem is None, problem or f"bubblewrap {bwrap}, as {who}")
 
 
 def require() -> bool:
@@ -255,7 +273,7 @@ def wrap(argv: Sequence[str], spec: SandboxSpec, bwrap: str | None = None) -> li
     """``argv`` as a bubblewrap command that runs it inside ``spec``'s sandbox."""
     bwrap = bwrap or bwrap_path()
     if bwrap is None:
-        raise SandboxUnavailable("bubblewrap is not installed (apt-get install bubblewrap)")
+        raise SandboxUnavailable(_missing())
     out = [bwrap, *_namespaces(), "--die-with-parent", "--new-session", "--hostname", socket.gethostname()]
     if not spec.network:
         out.append("--unshare-net")

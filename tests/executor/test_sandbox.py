@@ -257,3 +257,37 @@ def test_ranks_die_with_the_worker_process_that_started_them(live: Any, world: A
     finally:
         live.stop("sandbox-doomed")
         live.start_worker("runner")
+
+
+def test_a_required_sandbox_that_cannot_start_fails_the_run_with_the_reason(live: Any, world: Any) -> None:
+    live.stop("runner")
+    saved = dict(live.env)
+    live.env["RUNYARD_SANDBOX_BWRAP"] = "/nonexistent/bwrap"
+    try:
+        live.start_worker("no-bwrap", queues="compute.local", concurrency=1)
+        made = submit(world.alice, {"train.py": "print('ran unsandboxed')"})
+        run = wait_status(made["id"], timeout=120)
+    finally:
+        live.env.clear()
+        live.env.update(saved)
+        if "no-bwrap" in live.procs:
+            live.stop("no-bwrap")
+        live.start_worker("runner")
+    assert run.status == Status.FAILED
+    assert "refuses to run unsandboxed" in run.error and "/nonexistent/bwrap" in run.error
+    assert "RUNYARD_SANDBOX=off" in run.error
+    assert "ran unsandboxed" not in lines(run.pk)
+    assert run.build_id is None  # refused before any environment build
+
+
+def test_compute_page_says_whether_local_runs_are_sandboxed(world: Any, settings: Any) -> None:
+    def local() -> Any:
+        targets = world.alice.client.get("/api/compute-targets/").json()["results"]
+        return next(t for t in targets if t["kind"] == "local")["isolation"]
+
+    assert local()["sandboxed"] is True and "bubblewrap" in local()["summary"]
+    settings.RUNYARD = {**settings.RUNYARD, "SANDBOX": "off"}
+    assert local() == {"sandboxed": False, "summary": sandbox.status().describe()}
+    assert "UNSANDBOXED" in local()["summary"]
+    settings.RUNYARD = {**settings.RUNYARD, "SANDBOX": "on", "SANDBOX_BWRAP": "/nonexistent/bwrap"}
+    assert local()["sandboxed"] is False and local()["summary"].startswith("REFUSED")

@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from accounts.seed import ensure_admin, seed
+from execution import sandbox
 
 
 class Command(BaseCommand):
@@ -45,6 +46,9 @@ class Command(BaseCommand):
                 f"Redis: {'embedded' if settings.REDIS_EMBEDDED else 'external'}   data: {settings.DATA_DIR}\n"
             )
         )
+        isolation = sandbox.status()
+        line = f"  Local runs: {isolation.describe()}\n"
+        self.stdout.write(self.style.SUCCESS(line) if isolation.sandboxed else self.style.ERROR(line))
         python = sys.executable
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # Runs and SDKs reach the API here unless a public URL was configured.

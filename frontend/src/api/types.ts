@@ -237,6 +237,8 @@ export interface ComputeTarget {
   running_runs: number;
   queued_runs: number;
   can_run: string[];
+  /** For `local` targets: whether run scripts run in the bubblewrap sandbox (null for other kinds). */
+  isolation: { sandboxed: boolean; summary: string } | null;
   created_at: string;
 }
 

@@ -15,6 +15,7 @@ const target: ComputeTarget = {
   running_runs: 0,
   queued_runs: 0,
   can_run: ["single"],
+  isolation: { sandboxed: true, summary: "sandboxed" },
   created_at: "",
 };
 
