@@ -91,8 +91,10 @@ class SandboxSpec:
     # Dataset inputs as (stored source, path in the run): read-only.
     mounts: tuple[tuple[Path, Path], ...] = ()
     extra_ro: tuple[Path, ...] = ()  # operator-configured extra read-only paths
-    writable: tuple[Path, ...] = ()  # besides the run dir (a build's target and cache)
-    uid: int = 65534
+    writable: tuple[Path, ...] = ()  # besides the run dir (a build's cache)
+    # None: keep the worker's uid but drop every capability (builds, whose files and
+    # shared cache the worker owns); else, when the worker is root, become this uid.
+    uid: int | None = 65534
     gid: int = 65534
     network: bool = True
     env: dict[str, str] = field(default_factory=dict)  # set inside (HOME, TMPDIR)
@@ -185,6 +187,24 @@ def require() -> bool:
             "or set RUNYARD_SANDBOX=off to run scripts with the worker's own powers."
         )
     return True
+
+
+def build_spec(venv: Path, *, readable: Iterable[Path] = ()) -> SandboxSpec | None:
+    """For a build step that runs package code (``uv pip install`` runs build backends):
+    its virtualenv and uv's cache writable, ``readable`` (uv, the requirements file)
+    read-only. None where the sandbox is off or unavailable: builds then run as before,
+    and local runs are refused before their build (``require``)."""
+    from django.conf import settings
+
+    if not status().sandboxed:
+        return None
+    return SandboxSpec(
+        run_dir=venv,
+        extra_ro=tuple(readable),
+        writable=(Path(settings.RUNYARD["UV_CACHE_DIR"]),),
+        uid=None,
+        env={"HOME": "/tmp", "TMPDIR": "/tmp"},
+    )
 
 
 def spec_for(
@@ -298,7 +318,9 @@ def wrap(argv: Sequence[str], spec: SandboxSpec, bwrap: str | None = None) -> li
     for device in sorted(Path("/dev").glob("nvidia*")):
         args.bind(device, device, dev=True)
     binds: list[tuple[Path, Path, bool]] = []
-    ro = [*(interpreter_prefixes(spec.env_dir) if spec.env_dir else []), spec.env_dir, spec.sdk_dir, *spec.extra_ro]
+    # A build's run dir is the virtualenv it fills: its interpreter is needed too.
+    prefixes = interpreter_prefixes(spec.env_dir or spec.run_dir)
+    ro = [*prefixes, spec.env_dir, spec.sdk_dir, *spec.extra_ro]
     binds += [(p, p, False) for p in ro if p is not None]
     binds += [(spec.run_dir, spec.run_dir, True)] + [(p, p, True) for p in spec.writable]
     for source, target in spec.mounts:
@@ -312,13 +334,25 @@ def wrap(argv: Sequence[str], spec: SandboxSpec, bwrap: str | None = None) -> li
     for key, value in spec.env.items():
         out += ["--setenv", key, value]
     out += ["--chdir", str(spec.run_dir)]
-    if os.geteuid() == 0:
+    if spec.uid is None:
+        out += ["--cap-drop", "ALL"]
+    elif os.geteuid() == 0:
         # Bubblewrap keeps root inside when started by root: drop it, with every group and capability.
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         out += ["--", setpriv, "--reuid", str(spec.uid), "--regid", str(spec.gid), "--clear-groups"]
         out += ["--inh-caps=-all", "--bounding-set=-all"]
     out += ["--", *argv]
     return out
+
+
+def unwrap(argv: Sequence[str]) -> list[str]:
+    """The command a ``wrap``ped command line runs (``argv`` itself if not wrapped)."""
+    if not is_wrapper(argv) or "--" not in argv:
+        return list(argv)
+    inner = list(argv[argv.index("--") + 1 :])
+    if inner and os.path.basename(inner[0]) == "setpriv" and "--" in inner:
+        inner = inner[inner.index("--") + 1 :]
+    return inner
 
 
 def is_wrapper(args: Sequence[str]) -> bool:
@@ -331,7 +365,7 @@ def hand_over(run_dir: Path, spec: SandboxSpec) -> None:
     """Give the run dir (snapshot, outputs/, downloaded inputs) to the sandbox uid so the
     script can write where it could before. Mount points (read-only datasets) and links
     are left alone; the worker later reads outputs as root."""
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or spec.uid is None:
         return
     from datasets.mounts import mounts_under
 
@@ -360,10 +394,12 @@ __all__ = [
     "SandboxSpec",
     "SandboxUnavailable",
     "Status",
+    "build_spec",
     "hand_over",
     "is_wrapper",
     "require",
     "spec_for",
     "status",
+    "unwrap",
     "wrap",
 ]

@@ -291,3 +291,112 @@ def test_compute_page_says_whether_local_runs_are_sandboxed(world: Any, settings
     assert "UNSANDBOXED" in local()["summary"]
     settings.RUNYARD = {**settings.RUNYARD, "SANDBOX": "on", "SANDBOX_BWRAP": "/nonexistent/bwrap"}
     assert local()["sandboxed"] is False and local()["summary"].startswith("REFUSED")
+
+
+BACKEND = r'''
+"""A PEP 517 build backend that probes the sandbox instead of building."""
+import json, os, socket
+
+TARGETS = json.loads(__TARGETS__)
+
+
+def _probe():
+    report = {}
+    for name, path in TARGETS["read"].items():
+        try:
+            open(path, "rb").read(64)
+            report[name] = True
+        except OSError:
+            report[name] = False
+    try:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(TARGETS["redis"])
+        report["redis"] = True
+    except OSError:
+        report["redis"] = False
+    try:
+        open(TARGETS["elsewhere"], "w").write("pwned")
+        report["write elsewhere"] = True
+    except OSError:
+        report["write elsewhere"] = False
+    report["uid"] = os.getuid()
+    report["capabilities"] = [l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1]
+    report["processes"] = len([p for p in os.listdir("/proc") if p.isdigit()])
+    return report
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    raise RuntimeError("BUILDPROBE " + json.dumps(_probe(), sort_keys=True))
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("BUILDPROBE " + json.dumps(_probe(), sort_keys=True))
+'''
+
+
+def _sdist(folder: Path, targets: dict[str, Any]) -> Path:
+    import io
+    import tarfile
+
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "probe_backend"\nbackend-path = ["."]\n',
+        "probe_backend.py": BACKEND.replace("__TARGETS__", repr(json.dumps(targets))),
+        "PKG-INFO": "Metadata-Version: 2.1\nName: runyard-build-probe\nVersion: 0.1\n",
+    }
+    path = folder / "runyard_build_probe-0.1.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"runyard_build_probe-0.1/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_package_build_script_finds_nothing_either(live: Any, world: Any, tmp_path: Path) -> None:
+    """``uv pip install`` runs packages' build backends: that code is sandboxed too (it
+    keeps the worker's uid, without any capability, to fill its venv and uv's cache)."""
+    import http.server
+    import threading
+
+    from config.embedded_redis import socket_path
+
+    data = Path(settings.DATA_DIR)
+    other_env = next(p for p in Path(settings.RUNYARD["ENV_DIR"]).iterdir() if (p / "pyvenv.cfg").exists())
+    tag = uuid.uuid4().hex
+    targets = {
+        "read": {"secret_key": str(data / "secret_key"), "database": str(connection.settings_dict["NAME"])},
+        "redis": str(socket_path(data)),
+        "elsewhere": str(other_env / f"pwned-{tag}"),
+    }
+    served = tmp_path / tag
+    served.mkdir()
+    _sdist(served, targets)
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{tag}/runyard_build_probe-0.1.tar.gz"
+        spec = {"pip_requirements": [f"runyard-build-probe @ {url}"]}
+        created = world.alice.client.post(
+            "/api/environments/", {"name": f"probe-{tag[:8]}", "spec": spec}, format="json"
+        )
+        assert created.status_code == 201, created.content
+        made = submit(world.alice, {"train.py": "print('never')"}, environment=f"probe-{tag[:8]}")
+        run = wait_status(made["id"], timeout=300)
+    finally:
+        server.shutdown()
+    assert run.status == Status.FAILED
+    assert "Environment build failed: 'uv pip' exited with code 1" in run.error
+    text = run.error + "\n" + "\n".join(lines(run.pk))
+    line = next(t for t in text.splitlines() if "RuntimeError: BUILDPROBE " in t)
+    report = json.loads(line.split("BUILDPROBE ", 1)[1])
+    assert report["secret_key"] is False and report["database"] is False, report
+    assert report["redis"] is False and report["write elsewhere"] is False, report
+    assert not (other_env / f"pwned-{tag}").exists()
+    assert int(report["capabilities"], 16) == 0, report
+    assert report["processes"] <= 6, report  # its own PID namespace: init, uv, the backend's Python
