@@ -41,9 +41,9 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    """One of ``choices`` (case-insensitive); an empty value is refused, not taken as a choice."""
+    """One of ``choices`` (case-insensitive); unset or empty gives the default."""
     value = _raw(name)
-    if value is None:
+    if not value:
         return default
     if value.lower() not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")

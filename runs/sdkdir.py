@@ -37,4 +37,6 @@ def sdk_path(root: Path | None = None) -> Path:
             os.replace(staging, target)
         except OSError:  # another worker process got there first
             shutil.rmtree(staging, ignore_errors=True)
+    elif target.stat().st_mode & 0o755 != 0o755:
+        target.chmod(0o755)  # a copy made before runs were sandboxed
     return target
