@@ -168,6 +168,8 @@ def status() -> Status:
     from django.conf import settings
 
     problem = _probe(bwrap)
+    if problem is None and os.geteuid() == 0 and shutil.which("setpriv") is None:
+        problem = "setpriv is not installed (apt-get install util-linux); it drops root inside the sandbox"
     uid, gid = settings.RUNYARD["SANDBOX_UID"], settings.RUNYARD["SANDBOX_GID"]
     who = f"uid {uid}:{gid}" if os.geteuid() == 0 else f"the worker's uid {os.geteuid()}"
     return Status(current, problem is None, problem or f"bubblewrap {bwrap}, as {who}")
@@ -228,8 +230,19 @@ def spec_for(
         writable=tuple(writable),
         uid=int(conf["SANDBOX_UID"]),
         gid=int(conf["SANDBOX_GID"]),
-        env={"HOME": "/tmp", "TMPDIR": "/tmp"},
+        env={"HOME": "/tmp", "TMPDIR": "/tmp", **_user(int(conf["SANDBOX_UID"]))},
     )
+
+
+def _user(uid: int) -> dict[str, str]:
+    """USER/LOGNAME for the uid (getpass.getuser() reads them first): not the worker's."""
+    import pwd
+
+    try:
+        name = pwd.getpwuid(uid).pw_name if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        name = "runyard"
+    return {"USER": name, "LOGNAME": name}
 
 
 def _namespaces() -> list[str]:

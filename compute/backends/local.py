@@ -44,12 +44,14 @@ class _Launcher:
         self.expected = expected  # rank processes it spawns itself (0: it is the rank)
         self.sandboxed = sandboxed  # proc is bubblewrap; the launcher command runs under it
         self.pumps: list[OutputPump] = []
+        self._command: int | None = None if sandboxed else proc.pid
 
     def command_pid(self) -> int | None:
         """The launcher command's own pid (None while the sandbox is still starting it)."""
-        if not self.sandboxed:
-            return self.proc.pid
-        return next((pid for pid in descendants(self.proc.pid) if not sandbox.is_wrapper(cmdline(pid))), None)
+        if self._command is None:
+            inner = (pid for pid in descendants(self.proc.pid) if not sandbox.is_wrapper(cmdline(pid)))
+            self._command = next(inner, None)
+        return self._command
 
 
 class LocalJob(Job):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import uuid
 from pathlib import Path
@@ -81,7 +82,7 @@ print("PROBE " + json.dumps(report, sort_keys=True), flush=True)
 # What a run may do.
 write("/tmp/private-" + targets["tag"])
 print("SEEN", json.dumps({
-    "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+    "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(), "user": os.environ.get("USER"),
     "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
 }), flush=True)
 from runyard import Run
@@ -204,6 +205,7 @@ def test_a_hostile_run_finds_nothing(live: Any, world: Any) -> None:
         settings.RUNYARD["SANDBOX_GID"],
         [],
     )
+    assert seen["user"] == pwd.getpwuid(settings.RUNYARD["SANDBOX_UID"]).pw_name, seen
     assert len(seen["processes"]) <= 3, seen  # its own PID namespace: init, the script, /proc's reader
     # What a run may do still works: the API with its token, a metric, outputs/.
     assert Metric.objects.filter(run=run, name="probe_metric", value=1.5).exists()
