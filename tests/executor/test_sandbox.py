@@ -10,6 +10,7 @@ die with a cancel and with the worker process that started them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pwd
@@ -402,3 +403,46 @@ def test_a_package_build_script_finds_nothing_either(live: Any, world: Any, tmp_
     assert not (other_env / f"pwned-{tag}").exists()
     assert int(report["capabilities"], 16) == 0, report
     assert report["processes"] <= 6, report  # its own PID namespace: init, uv, the backend's Python
+
+
+def test_dataset_inputs_are_read_only_and_nothing_beside_them_shows(tmp_path: Path) -> None:
+    """``wrap`` alone, on a run dir whose inputs are a link to a stored tree (the
+    fallback without bind mounts) and a copy: the link resolves, read-only, and the
+    store's other trees and the run dir's neighbours stay hidden."""
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    (store / "tree-a").mkdir(parents=True)
+    (store / "tree-a" / "data.csv").write_text("1,2\n")
+    (store / "tree-b").mkdir()
+    (store / "tree-b" / "other-team.csv").write_text("secret\n")
+    (tmp_path / "neighbour.txt").write_text("not yours")
+    run = tmp_path / "work" / "7"
+    (run / "inputs").mkdir(parents=True)
+    (run / "inputs" / "train").symlink_to(store / "tree-a", target_is_directory=True)
+    spec = sandbox.spec_for(run, mounts=[(store / "tree-a", run / "inputs" / "train")])
+    sandbox.hand_over(run, spec)
+    script = (
+        "import errno, json, os\n"
+        "out = {'data': open('inputs/train/data.csv').read()}\n"
+        "for name, path in [('write', 'inputs/train/new.csv'), ('own', 'outputs.txt')]:\n"
+        "    try:\n"
+        "        open(path, 'w').write('x'); out[name] = 'written'\n"
+        "    except OSError as exc:\n"
+        "        out[name] = errno.errorcode[exc.errno]\n"
+        f"out['store'] = sorted(os.listdir({str(store)!r}))\n"
+        f"out['neighbour'] = os.path.exists({str(tmp_path / 'neighbour.txt')!r})\n"
+        "print(json.dumps(out))\n"
+    )
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    spec = dataclasses.replace(spec, extra_ro=(Path(sys.base_prefix),))  # an interpreter, no venv here
+    done = subprocess.run(sandbox.wrap([str(python), "-c", script], spec), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["data"] == "1,2\n"
+    assert out["write"] == "EROFS"  # a read-only bind, whoever the uid
+    assert out["own"] == "written"
+    assert out["store"] == ["tree-a"]  # the other tree is not there
+    assert out["neighbour"] is False
+    assert not (store / "tree-a" / "new.csv").exists()
