@@ -13,9 +13,10 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     RUNYARD_DATA_DIR=/data
-# Open MPI for MpiConfiguration runs on the local compute kind.
+# Open MPI for MpiConfiguration runs on the local compute kind; bubblewrap (and
+# util-linux's setpriv) for its sandbox.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends openmpi-bin libopenmpi-dev gcc \
+    && apt-get install -y --no-install-recommends openmpi-bin libopenmpi-dev gcc bubblewrap util-linux \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./

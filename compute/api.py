@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -16,7 +16,13 @@ from audit.mixins import AuditedViewSetMixin
 from audit.services import mask
 from compute import capabilities, checks
 from compute.models import ComputeTarget
+from execution import sandbox
 from runs.status import ACTIVE, Status
+
+
+class IsolationSerializer(serializers.Serializer[Any]):
+    sandboxed = serializers.BooleanField()
+    summary = serializers.CharField()
 
 
 class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
@@ -25,6 +31,7 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
     queued_runs = serializers.IntegerField(read_only=True)
     can_run = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
+    isolation = serializers.SerializerMethodField()
 
     class Meta:
         model = ComputeTarget
@@ -43,6 +50,7 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
             "queued_runs",
             "can_run",
             "warnings",
+            "isolation",
             "created_at",
         ]
         extra_kwargs = {
@@ -59,6 +67,15 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
     def get_warnings(self, target: ComputeTarget) -> list[str]:
         """Unknown config keys (ignored by the backends), and the errors of a config saved unvalidated."""
         return target.config_warnings
+
+    @extend_schema_field(IsolationSerializer(allow_null=True))
+    def get_isolation(self, target: ComputeTarget) -> dict[str, Any] | None:
+        """For ``local``: whether run scripts are sandboxed (as this server sees it);
+        other kinds isolate runs in containers or cluster jobs (see the README)."""
+        if target.kind != "local":
+            return None
+        status = sandbox.status()
+        return {"sandboxed": status.sandboxed, "summary": status.describe()}
 
     def to_representation(self, instance: ComputeTarget) -> dict[str, Any]:
         data = super().to_representation(instance)

@@ -14,6 +14,7 @@ from typing import Any
 
 from config.env import (
     env_bool,
+    env_choice,
     env_database,
     env_float,
     env_int,
@@ -269,6 +270,15 @@ RUNYARD: dict[str, Any] = {
     "DATASET_ARCHIVE_MAX_FILE_BYTES": env_int("RUNYARD_DATASET_ARCHIVE_MAX_FILE_BYTES", 0, minimum=0),
     "DATASET_ARCHIVE_MAX_RATIO": env_float("RUNYARD_DATASET_ARCHIVE_MAX_RATIO", 200.0, minimum=1),
     "DATASET_READONLY_MOUNTS": env_bool("RUNYARD_DATASET_READONLY_MOUNTS", True),
+    # Local runs in a bubblewrap sandbox (execution/sandbox.py): "on" (required: runs
+    # fail when bubblewrap cannot be used) or "off" (scripts run as the worker's user).
+    "SANDBOX": env_choice("RUNYARD_SANDBOX", "on", ("on", "off")),
+    # The unprivileged uid/gid scripts run as (nobody/nogroup on Debian; no account needed).
+    "SANDBOX_UID": env_int("RUNYARD_SANDBOX_UID", 65534, minimum=1),
+    "SANDBOX_GID": env_int("RUNYARD_SANDBOX_GID", 65534, minimum=1),
+    "SANDBOX_BWRAP": env_str("RUNYARD_SANDBOX_BWRAP", "bwrap"),  # bubblewrap: a name on PATH or a path
+    # Extra host paths every sandbox sees read-only (e.g. /opt/cuda, a shared model cache).
+    "SANDBOX_RO_PATHS": env_list("RUNYARD_SANDBOX_RO_PATHS", []),
 }
 # The SDK uploads folders in batches of up to 500 files per request.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("RUNYARD_UPLOAD_MAX_FILES", 10_000, minimum=1)

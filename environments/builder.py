@@ -33,6 +33,7 @@ from django.conf import settings
 from environments.builds import BuildCanceled, Builder, BuildFailed, Canceled, Say, ensure
 from environments.models import EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
+from execution import sandbox
 from execution.lines import read_lines
 
 __all__ = ["BuildCanceled", "BuildFailed", "BuiltVenv", "build_row", "ensure_venv"]
@@ -198,17 +199,16 @@ def _install(
     canceled: Canceled,
     options: tuple[str, ...] = (),
 ) -> None:
-    """``uv pip install [options] -r <file of requirements>`` into the venv at ``path``."""
+    """``uv pip install [options] -r <file of requirements>`` into the venv at ``path``.
+
+    Sandboxed like runs where bubblewrap works: package build scripts are user code."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as reqfile:
         reqfile.write("\n".join(requirements) + "\n")
     try:
         python = str(path / "bin" / "python")
-        _stream(
-            [uv, "pip", "install", "--python", python, *options, "-r", reqfile.name, *index_args()],
-            env,
-            say,
-            canceled,
-        )
+        cmd = [uv, "pip", "install", "--python", python, *options, "-r", reqfile.name, *index_args()]
+        confined = sandbox.build_spec(path, readable=[Path(uv), Path(reqfile.name)])
+        _stream(sandbox.wrap(cmd, confined) if confined else cmd, env, say, canceled)
     finally:
         os.unlink(reqfile.name)
 
@@ -298,4 +298,5 @@ def _stream(cmd: list[str], env: dict[str, str], say: Say, canceled: Canceled) -
     if canceled():
         raise BuildCanceled()
     if code != 0:
-        raise BuildFailed(f"'{Path(cmd[0]).name} {cmd[1]}' exited with code {code}", "")
+        shown = sandbox.unwrap(cmd)
+        raise BuildFailed(f"'{Path(shown[0]).name} {shown[1]}' exited with code {code}", "")

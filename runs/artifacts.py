@@ -50,8 +50,12 @@ def save_upload(run: Run, name: str, upload: IO[bytes]) -> Artifact:
 
 
 def collect(run: Run, outputs_dir: Path) -> int:
-    """Copy every regular file under ``outputs_dir`` into the run's artifacts."""
-    if not outputs_dir.is_dir():
+    """Copy every regular file under ``outputs_dir`` into the run's artifacts.
+
+    The worker reads as root what a sandboxed script wrote: a link (``outputs`` itself
+    included) is never followed, since it may name any path of the host, such as the
+    data dir the script cannot see."""
+    if outputs_dir.is_symlink() or not outputs_dir.is_dir():
         return 0
     count = 0
     base = outputs_dir.resolve()

@@ -37,6 +37,7 @@ from compute.backends.base import Job, Limits, RunContext, Target
 from compute.configs import ConfigError
 from compute.models import ComputeTarget
 from environments.builder import BuildCanceled, BuildFailed
+from execution.sandbox import SandboxUnavailable
 from runs import artifacts, materialize, snapshots
 from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
@@ -234,6 +235,8 @@ class Execution:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
         except ConfigError as exc:
             self.fail(f"Compute target '{run.compute_target.name}' has an invalid config: {exc}")
+        except SandboxUnavailable as exc:
+            self.fail(str(exc))
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)
             self.writer.system("Runyard error:\n" + traceback.format_exc())

@@ -32,8 +32,11 @@ def sdk_path(root: Path | None = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent))
         shutil.copytree(source, staging / "runyard", ignore=shutil.ignore_patterns("__pycache__"))
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide it from sandboxed runs' uid
         try:
             os.replace(staging, target)
         except OSError:  # another worker process got there first
             shutil.rmtree(staging, ignore_errors=True)
+    elif target.stat().st_mode & 0o755 != 0o755:
+        target.chmod(0o755)  # a copy made before runs were sandboxed
     return target

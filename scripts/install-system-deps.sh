@@ -2,8 +2,9 @@
 # Install, only where missing, the Debian (bookworm) packages Runyard's tests and
 # compute kinds need. Safe to run again: with everything present it does nothing and
 # needs no network. Usage (as root, or with sudo): scripts/install-system-deps.sh [GROUP…]
-#   core        openmpi-bin libopenmpi-dev (MPI runs, mpi4py builds), nodejs npm (the web
-#               app), chromium (browser tests), docker-compose (validates docker-compose.yml)
+#   core        openmpi-bin libopenmpi-dev (MPI runs, mpi4py builds), bubblewrap util-linux
+#               (the local runs' sandbox), nodejs npm (the web app), chromium (browser
+#               tests), docker-compose (validates docker-compose.yml)
 #   slurm       slurmctld slurmd slurm-client munge: the private test cluster
 #               (tests/infra/slurm_cluster.py)
 #   containers  podman runc conmon netavark aardvark-dns iptables slirp4netns iproute2
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 declare -A GROUPS_OF=(
-  [core]="openmpi-bin libopenmpi-dev nodejs npm chromium docker-compose"
+  [core]="openmpi-bin libopenmpi-dev bubblewrap util-linux nodejs npm chromium docker-compose"
   [slurm]="slurmctld slurmd slurm-client munge"
   [containers]="podman runc conmon netavark aardvark-dns iptables slirp4netns iproute2 util-linux catatonit
                 uidmap fuse-overlayfs mmdebstrap gpg debian-archive-keyring ca-certificates"

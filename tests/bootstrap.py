@@ -7,6 +7,7 @@ the uv cache are shared."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -21,6 +22,10 @@ os.environ.setdefault("RUNYARD_ENV_DIR", str(ROOT / ".runyard-data" / "test-envs
 os.environ.setdefault("RUNYARD_UV_CACHE_DIR", str(ROOT / ".runyard-data" / "uv-cache"))
 os.environ.setdefault("RUNYARD_CANCEL_GRACE_SECONDS", "3")
 os.environ.setdefault("RUNYARD_HEARTBEAT_SECONDS", "1")
+# Without bubblewrap, local runs would all be refused: the suite runs them unsandboxed
+# and the sandbox tests (tests/executor/test_sandbox.py) skip with the install hint.
+if shutil.which("bwrap") is None:
+    os.environ.setdefault("RUNYARD_SANDBOX", "off")
 
 redis_url = os.environ.get("REDIS_URL")
 if redis_url and redis_url.startswith("redis"):
@@ -30,8 +35,6 @@ if redis_url and redis_url.startswith("redis"):
 
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     """Stop this session's embedded Redis and remove its data dir."""
-    import shutil
-
     from config.embedded_redis import stop
     from datasets.mounts import unmount_under
 

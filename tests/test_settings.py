@@ -28,6 +28,13 @@ def test_typed_helpers_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("X_REDIS", "http://localhost:6379")
     with pytest.raises(ImproperlyConfigured, match="X_REDIS"):
         env.env_redis_url("X_REDIS")
+    monkeypatch.setenv("X_MODE", "of")
+    with pytest.raises(ImproperlyConfigured, match="X_MODE"):
+        env.env_choice("X_MODE", "on", ("on", "off"))
+    monkeypatch.setenv("X_MODE", "")  # turning the sandbox off takes an explicit "off"
+    assert env.env_choice("X_MODE", "on", ("on", "off")) == "on"
+    monkeypatch.setenv("X_MODE", "OFF")
+    assert env.env_choice("X_MODE", "on", ("on", "off")) == "off"
     monkeypatch.setenv("X_PORT", "70000")
     with pytest.raises(ImproperlyConfigured, match="maximum"):
         env.env_int("X_PORT", 1, maximum=65535)
@@ -45,7 +52,13 @@ def test_good_values_parse(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "http"), ("DEBUG", "perhaps"), ("DATABASE_URL", "bogus://"), ("REDIS_URL", "localhost:6379")],
+    [
+        ("PORT", "http"),
+        ("DEBUG", "perhaps"),
+        ("DATABASE_URL", "bogus://"),
+        ("REDIS_URL", "localhost:6379"),
+        ("RUNYARD_SANDBOX", "maybe"),
+    ],
 )
 def test_startup_refuses_malformed_values(name: str, value: str, tmp_path: Path) -> None:
     environ = {**os.environ, name: value, "RUNYARD_DATA_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"}

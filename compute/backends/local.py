@@ -3,11 +3,17 @@
 Each launcher (the script itself, torchrun, mpirun, or one process per TensorFlow
 task) starts in its own session, so its process group holds its ranks; rank pids are
 found under it through /proc. Environments are virtualenvs built by uv.
+
+Every launcher runs inside a bubblewrap sandbox (``execution.sandbox``) unless that is
+explicitly off. The host's /proc still shows the sandboxed processes under the
+``bwrap`` process (with their host pids), so discovery and signals work the same; the
+sandbox's own two processes are skipped when looking for ranks and spared SIGTERM.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -17,6 +23,7 @@ from typing import Any
 from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
 from compute.backends.procs import OutputPump, cmdline, descendants, exists, signal_tree
 from environments.builder import ensure_venv
+from execution import sandbox
 from execution.lines import RoutedStream, RouteKind, Router
 from execution.plan import Entry, Network, Placement, plan
 
@@ -28,12 +35,23 @@ def free_port() -> int:
 
 
 class _Launcher:
-    def __init__(self, proc: subprocess.Popen[bytes], ranks: list[ProcessInfo], role: str, expected: int) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], ranks: list[ProcessInfo], role: str, expected: int, sandboxed: bool
+    ) -> None:
         self.proc = proc
         self.ranks = ranks
         self.role = role
         self.expected = expected  # rank processes it spawns itself (0: it is the rank)
+        self.sandboxed = sandboxed  # proc is bubblewrap; the launcher command runs under it
         self.pumps: list[OutputPump] = []
+        self._command: int | None = None if sandboxed else proc.pid
+
+    def command_pid(self) -> int | None:
+        """The launcher command's own pid (None while the sandbox is still starting it)."""
+        if self._command is None:
+            inner = (pid for pid in descendants(self.proc.pid) if not sandbox.is_wrapper(cmdline(pid)))
+            self._command = next(inner, None)
+        return self._command
 
 
 class LocalJob(Job):
@@ -47,8 +65,11 @@ class LocalJob(Job):
 
     def _rank_pids(self, launcher: _Launcher) -> list[int]:
         marker = self._script_marker()
+        root = launcher.command_pid()
+        if root is None:
+            return []
         pids = []
-        for pid in descendants(launcher.proc.pid):
+        for pid in descendants(root):
             args = cmdline(pid)
             if marker and marker in args and "torch.distributed.run" not in args:
                 pids.append(pid)
@@ -66,12 +87,18 @@ class LocalJob(Job):
                 pids = sorted(self._rank_pids(launcher))
                 for info, pid in zip(launcher.ranks, pids, strict=False):
                     info.pid = info.pid or pid
+            elif launcher.sandboxed:
+                for info in launcher.ranks:
+                    info.pid = info.pid or launcher.command_pid()
         return [info for launcher in self.launchers for info in launcher.ranks]
 
     def all_started(self) -> bool:
         for launcher in self.launchers:
-            running = launcher.expected and launcher.proc.poll() is None
-            if running and len(self._rank_pids(launcher)) < launcher.expected:
+            if launcher.proc.poll() is not None:
+                continue
+            if launcher.expected and len(self._rank_pids(launcher)) < launcher.expected:
+                return False
+            if launcher.sandboxed and launcher.command_pid() is None:
                 return False
         return True
 
@@ -83,7 +110,7 @@ class LocalJob(Job):
         # Workers are done: parameter servers serve forever by design, so stop them.
         for launcher in self.launchers:
             if launcher.role == "ps" and launcher.proc.poll() is None:
-                signal_tree([launcher.proc.pid], 15)
+                _signal([launcher.proc.pid, *descendants(launcher.proc.pid)], signal.SIGTERM)
                 try:
                     launcher.proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
@@ -101,7 +128,7 @@ class LocalJob(Job):
         return pids
 
     def signal_all(self, sig: int) -> None:
-        signal_tree(self._all_pids() + list(self.seen), sig)
+        _signal(self._all_pids() + list(self.seen), sig)
 
     def alive(self) -> bool:
         for launcher in self.launchers:
@@ -120,6 +147,14 @@ class LocalJob(Job):
         return {"run_id": self.ctx.run_id, "pids": pids}
 
 
+def _signal(pids: list[int], sig: int) -> None:
+    if sig != signal.SIGKILL:
+        # bwrap dies of SIGTERM at once, and its death SIGKILLs the sandbox: the ranks
+        # would lose their grace. It exits by itself once they have.
+        pids = [pid for pid in pids if not sandbox.is_wrapper(cmdline(pid))]
+    signal_tree(pids, sig)
+
+
 def _environ(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/environ").read_bytes()
@@ -131,6 +166,7 @@ class LocalBackend(Backend):
     kind = "local"
 
     def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
+        sandbox.require()  # refused before a build, not after
         built = ensure_venv(
             ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
@@ -161,6 +197,16 @@ class LocalBackend(Backend):
         expected: int,
         router: str,
     ) -> _Launcher:
+        sandboxed = sandbox.require()
+        if sandboxed:
+            spec = sandbox.spec_for(
+                ctx.workdir,
+                env_dir=Path(env["VIRTUAL_ENV"]),
+                sdk_dir=self.sdk_dir(ctx.target.config),
+                mounts=[(source, Path(path)) for source, path, _ in ctx.mounts],
+            )
+            sandbox.hand_over(ctx.workdir, spec)
+            cmd = sandbox.wrap(cmd, spec)
         proc = subprocess.Popen(
             cmd,
             cwd=ctx.workdir,
@@ -171,10 +217,10 @@ class LocalBackend(Backend):
             start_new_session=True,
         )
         for info in ranks:
-            if not expected:
+            if not expected and not sandboxed:
                 info.pid = proc.pid
             info.host = socket.gethostname()
-        launcher = _Launcher(proc, ranks, role, expected)
+        launcher = _Launcher(proc, ranks, role, expected, sandboxed)
         assert proc.stdout is not None and proc.stderr is not None
         for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
             sink = self._sink(ctx, router, ranks[0].rank if ranks else 0, stream, ranks)

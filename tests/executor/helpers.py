@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from runs.models import LogLine, Run
@@ -80,3 +82,28 @@ def assert_nasty_log(run_id: int, rank: int = 0) -> None:
     assert pieces[-1] == "z" * clip + f" …[{cut - clip} more characters cut]"  # the last piece: no reader marker
     seqs = list(LogLine.objects.filter(run_id=run_id).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def run_pids(run_id: int) -> list[int]:
+    """Host pids of every process carrying the run's id (its ranks, their children and
+    the sandbox around them), from the host's /proc: a sandboxed script sees only its
+    own PID namespace, so the pids it prints are not these."""
+    marker = f"RUNYARD_RUN_ID={run_id}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            try:
+                environ = Path(entry.path, "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -8,6 +8,7 @@ import os
 import signal
 import tarfile
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from compute.models import ComputeTarget
 from runs.models import Run, RunProcess, RunStatusChange
 from runs.status import Status
 from tests.conftest import wait_for
-from tests.executor.helpers import lines, submit, wait_status
+from tests.executor.helpers import alive, lines, run_pids, submit, wait_status
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
 
@@ -31,25 +32,25 @@ time.sleep(600)
 """
 
 
-def pids_of(run_id: int) -> list[int]:
+def printed_pids(run_id: int) -> list[int]:
     for text in lines(run_id, rank=0):
         if text.startswith("pids "):
             return [int(p) for p in text.split()[1:]]
     return []
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+def pids_of(run_id: int) -> list[int]:
+    """Once the script printed its two pids: the host pids of every process of the run
+    (the printed ones are PID-namespace pids inside the sandbox)."""
+    wait_for(lambda: len(printed_pids(run_id)) == 2, timeout=60, what="the script to start")
+    pids = run_pids(run_id)
+    assert len(pids) >= 2, pids
+    return pids
 
 
 @pytest.mark.parametrize("mode", ["polite", "ignore-term"])
 def test_cancel_kills_every_process(live: Any, world: Any, mode: str) -> None:
     made = submit(world.alice, {"train.py": SLEEPER}, arguments=[mode])
-    wait_for(lambda: len(pids_of(made["id"])) == 2, timeout=60, what="the script to start")
     pids = pids_of(made["id"])
     wait_status(made["id"], {Status.RUNNING})
     response = world.alice.client.post(f"/api/runs/{made['id']}/cancel/")
@@ -80,18 +81,20 @@ def test_cancel_while_environment_builds(live: Any, world: Any) -> None:
 
 
 def test_time_limit_fails_the_run(live: Any, world: Any) -> None:
-    made = submit(world.alice, {"train.py": SLEEPER}, max_run_duration_seconds=2)
+    # Long enough for the test to see the processes before the limit stops them.
+    made = submit(world.alice, {"train.py": SLEEPER}, max_run_duration_seconds=10)
+    pids = pids_of(made["id"])
     run = wait_status(made["id"], timeout=60)
     assert run.status == Status.FAILED
-    assert "max_run_duration_seconds=2" in run.status_reason
+    assert "max_run_duration_seconds=10" in run.status_reason
     assert "time limit" in run.error
-    assert not any(alive(p) for p in pids_of(run.pk))
+    assert not any(alive(p) for p in pids)
 
 
 def test_capacity_is_enforced_and_queue_positions_shown(live: Any, world: Any) -> None:
     ComputeTarget.objects.filter(name="local").update(max_concurrent_runs=1)
     first = submit(world.alice, {"train.py": SLEEPER})
-    wait_for(lambda: len(pids_of(first["id"])) == 2, timeout=60, what="first run to start")
+    pids_of(first["id"])
     second = submit(world.alice, {"train.py": "print('second ran')"})
     third = submit(world.alice, {"train.py": "print('third ran')"})
     detail = world.alice.client.get(f"/api/runs/{third['id']}/").json()
@@ -107,7 +110,7 @@ def test_capacity_is_enforced_and_queue_positions_shown(live: Any, world: Any) -
 def test_cancel_queued_run_is_immediate(live: Any, world: Any) -> None:
     ComputeTarget.objects.filter(name="local").update(max_concurrent_runs=1)
     first = submit(world.alice, {"train.py": SLEEPER})
-    wait_for(lambda: len(pids_of(first["id"])) == 2, timeout=60, what="first run to start")
+    pids_of(first["id"])
     queued = submit(world.alice, {"train.py": "print('must not run')"})
     response = world.alice.client.post(f"/api/runs/{queued['id']}/cancel/")
     assert response.json()["status"] == Status.CANCELED
@@ -125,7 +128,6 @@ def test_killed_worker_leaves_run_failed_never_running(live: Any, world: Any, se
     live.start_worker("doomed", queues="compute.local", concurrency=1)
     try:
         made = submit(world.alice, {"train.py": SLEEPER})
-        wait_for(lambda: len(pids_of(made["id"])) == 2, timeout=60, what="the script to start")
         pids = pids_of(made["id"])
         live.stop("doomed", signal.SIGKILL)
         settings.RUNYARD = {**settings.RUNYARD, "HEARTBEAT_TIMEOUT_SECONDS": 1.0}
@@ -148,7 +150,6 @@ def test_restarted_worker_fails_its_abandoned_runs(live: Any, world: Any) -> Non
     live.start_worker("phoenix", queues="runyard,compute.local", concurrency=1)
     try:
         made = submit(world.alice, {"train.py": SLEEPER})
-        wait_for(lambda: len(pids_of(made["id"])) == 2, timeout=60, what="the script to start")
         pids = pids_of(made["id"])
         live.stop("phoenix", signal.SIGKILL)
         live.start_worker("phoenix", queues="runyard,compute.local", concurrency=1)
@@ -222,10 +223,29 @@ def test_snapshot_size_limit_names_the_limit(world: Any, settings: Any) -> None:
     assert response.status_code == 400 and "1000 bytes" in str(response.json())
 
 
+WAIT_FOR_GO = """
+import os, time
+print(os.getpid(), flush=True)
+deadline = time.monotonic() + 120
+while not os.path.exists("go") and time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
+
+
 def test_processes_are_recorded(live: Any, world: Any) -> None:
-    made = submit(world.alice, {"train.py": "import os\nprint(os.getpid())"})
+    """The recorded pid is the rank's host pid: in the sandbox's PID namespace the
+    script knows itself by another number, the last one of the host's NSpid."""
+    from django.conf import settings
+
+    made = submit(world.alice, {"train.py": WAIT_FOR_GO})
+    printed = int(wait_for(lambda: lines(made["id"], rank=0), timeout=60, what="the script to start")[0])
+    proc = wait_for(lambda: RunProcess.objects.filter(run_id=made["id"], pid__isnull=False).first(), timeout=60)
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    assert status.split("NSpid:")[1].split("\n")[0].split()[-1] == str(printed)
+    assert "train.py" in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
+    (Path(settings.RUNYARD["WORK_DIR"]) / str(made["id"]) / "go").touch()
     run = wait_status(made["id"])
     proc = RunProcess.objects.get(run=run)
-    assert proc.rank == 0 and proc.pid == int(lines(run.pk, rank=0)[0]) and proc.status == "ended"
+    assert proc.rank == 0 and proc.status == "ended"
     assert proc.exit_code == 0
     assert os.uname().nodename == proc.host or proc.host

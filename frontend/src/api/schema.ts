@@ -918,6 +918,7 @@ export interface components {
             readonly can_run: string[];
             /** @description Unknown config keys (ignored by the backends), and the errors of a config saved unvalidated. */
             readonly warnings: string[];
+            readonly isolation: components["schemas"]["Isolation"] | null;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1179,6 +1180,10 @@ export interface components {
          * @enum {string}
          */
         InputModeEnum: "mount" | "download";
+        Isolation: {
+            sandboxed: boolean;
+            summary: string;
+        };
         LogLine: {
             seq: number;
             /** @description -1 for lines from Runyard itself. */

@@ -38,6 +38,14 @@ export default function ComputePage() {
                   {!t.enabled && <span className="badge badge-warning">disabled</span>}
                 </header>
                 {t.description && <p className="muted">{t.description}</p>}
+                {t.isolation &&
+                  (t.isolation.sandboxed ? (
+                    <p className="muted small">Scripts run {t.isolation.summary}</p>
+                  ) : (
+                    <p className="notice notice-danger" role="alert">
+                      <strong>Warning:</strong> local runs are {t.isolation.summary}
+                    </p>
+                  ))}
                 <dl className="stats">
                   <div>
                     <dt>Running</dt>

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from execution import sandbox
 from stack import instance, processes
 from stack.seed import ensure_admin, seed
 from stack.supervisor import Supervisor
@@ -57,6 +58,9 @@ class Command(BaseCommand):
                 f"Redis: {'embedded' if settings.REDIS_EMBEDDED else 'external'}   data: {settings.DATA_DIR}\n"
             )
         )
+        isolation = sandbox.status()
+        line = f"  Local runs: {isolation.describe()}\n"
+        self.stdout.write(self.style.SUCCESS(line) if isolation.sandboxed else self.style.ERROR(line))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # Runs and SDKs reach the API here unless a public URL was configured.
         env.setdefault("RUNYARD_PUBLIC_URL", url.rstrip("/"))

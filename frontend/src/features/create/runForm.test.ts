@@ -16,6 +16,7 @@ const target: ComputeTarget = {
   queued_runs: 0,
   can_run: ["single"],
   warnings: [],
+  isolation: { sandboxed: true, summary: "sandboxed" },
   created_at: "",
 };
 
