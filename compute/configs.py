@@ -363,7 +363,7 @@ def _build(
 ) -> T | None:
     """``cls`` from ``raw``, or None with every problem added to ``errors``."""
     known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    for key in raw:
+    for key in sorted(raw, key=str):  # sorted: PostgreSQL's jsonb does not keep the order given
         if key not in known:
             guess = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f" (did you mean '{guess[0]}'?)" if guess else ""

@@ -63,6 +63,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("PUT", "/api/compute-targets/{id}/"): A.ADMIN,
     ("PATCH", "/api/compute-targets/{id}/"): A.ADMIN,
     ("DELETE", "/api/compute-targets/{id}/"): A.ADMIN,
+    ("POST", "/api/compute-targets/{id}/test/"): A.ADMIN,
     ("GET", "/api/datastores/"): A.SIGNED_IN,
     ("POST", "/api/datastores/"): A.ADMIN,
     ("GET", "/api/datastores/{id}/"): A.SIGNED_IN,

@@ -369,7 +369,8 @@ def test_artifact_paths_are_cleaned_too(world: Any) -> None:
 
     run = make_run(world.alice.user, world.team_a)
     response = world.alice.client.get(f"/api/runs/{run.pk}/artifacts/download/", {"path": "a\x00b"})
-    assert response.status_code == 400 and "NUL byte" in " ".join(response.json()["path"])
+    # Refused by the API's NUL check before the path cleaner sees it; either names the field.
+    assert response.status_code == 400 and "NUL" in " ".join(response.json()["path"])
     for name, message in (("../up.txt", "escapes"), ("/etc/x", "absolute path"), ("a\x00b", "NUL byte")):
         upload = io.BytesIO(b"data")
         upload.name = "x.bin"

@@ -396,8 +396,7 @@ def test_a_package_build_script_finds_nothing_either(live: Any, world: Any, tmp_
     assert run.status == Status.FAILED
     assert "Environment build failed: 'uv pip' exited with code 1" in run.error
     text = run.error + "\n" + "\n".join(lines(run.pk))
-    line = next(t for t in text.splitlines() if "RuntimeError: BUILDPROBE " in t)
-    report = json.loads(line.split("BUILDPROBE ", 1)[1])
+    report = _probe_report(text)
     assert report["secret_key"] is False and report["database"] is False, report
     assert report["redis"] is False and report["write elsewhere"] is False, report
     assert not (other_env / f"pwned-{tag}").exists()
@@ -446,3 +445,21 @@ def test_dataset_inputs_are_read_only_and_nothing_beside_them_shows(tmp_path: Pa
     assert out["store"] == ["tree-a"]  # the other tree is not there
     assert out["neighbour"] is False
     assert not (store / "tree-a" / "new.csv").exists()
+
+
+def _probe_report(text: str) -> dict[str, Any]:
+    """The build probe's JSON report from the build output. uv may wrap a long error
+    line (seen under load in CI): the report's pieces are joined back until it parses."""
+    all_lines = text.splitlines()
+    start = next(i for i, t in enumerate(all_lines) if "RuntimeError: BUILDPROBE " in t)
+    raw = all_lines[start].split("BUILDPROBE ", 1)[1]
+    for following in [*all_lines[start + 1 :], None]:
+        try:
+            parsed = json.loads(raw)
+            assert isinstance(parsed, dict)
+            return parsed
+        except json.JSONDecodeError:
+            if following is None:
+                raise
+            raw += " " + following.strip()
+    raise AssertionError("no probe report")
