@@ -315,11 +315,25 @@ def wrap(argv: Sequence[str], spec: SandboxSpec, bwrap: str | None = None) -> li
     out += ["--proc", "/proc", "--dev", "/dev"]
     out += ["--perms", "1777", "--tmpfs", "/dev/shm", "--perms", "1777", "--tmpfs", "/tmp"]
     args = _Args()
+    out += _system_binds(args)
+    _run_binds(args, spec)
+    out += args.argv
+    for key, value in spec.env.items():
+        out += ["--setenv", key, value]
+    out += ["--chdir", str(spec.run_dir)]
+    out += _drop_user(spec)
+    out += ["--", *argv]
+    return out
+
+
+def _system_binds(args: _Args) -> list[str]:
+    """Bind the system read-only into ``args``; return the merged-/usr links to recreate."""
+    links: list[str] = []
     root = Path("/")
     for name in SYSTEM_DIRS:
         path = root / name
         if path.is_symlink():
-            out += ["--symlink", os.readlink(path), str(path)]
+            links += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args.bind(path, path)
     for name in ETC_ALLOWED:
@@ -330,6 +344,11 @@ def wrap(argv: Sequence[str], spec: SandboxSpec, bwrap: str | None = None) -> li
         args.bind(Path("/sys"), Path("/sys"))  # CPU topology for hwloc (MPI) and torch
     for device in sorted(Path("/dev").glob("nvidia*")):
         args.bind(device, device, dev=True)
+    return links
+
+
+def _run_binds(args: _Args, spec: SandboxSpec) -> None:
+    """The interpreter, environment, SDK and inputs read-only; the run dir writable."""
     binds: list[tuple[Path, Path, bool]] = []
     # A build's run dir is the virtualenv it fills: its interpreter is needed too.
     prefixes = interpreter_prefixes(spec.env_dir or spec.run_dir)
@@ -343,19 +362,26 @@ def wrap(argv: Sequence[str], spec: SandboxSpec, bwrap: str | None = None) -> li
     # Parents before children: a dataset mounted inside the run dir goes on top of it.
     for source, dest, writable in sorted(binds, key=lambda b: len(b[1].parts)):
         args.bind(source, dest, writable=writable)
-    out += args.argv
-    for key, value in spec.env.items():
-        out += ["--setenv", key, value]
-    out += ["--chdir", str(spec.run_dir)]
+
+
+def _drop_user(spec: SandboxSpec) -> list[str]:
     if spec.uid is None:
-        out += ["--cap-drop", "ALL"]
-    elif os.geteuid() == 0:
-        # Bubblewrap keeps root inside when started by root: drop it, with every group and capability.
-        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-        out += ["--", setpriv, "--reuid", str(spec.uid), "--regid", str(spec.gid), "--clear-groups"]
-        out += ["--inh-caps=-all", "--bounding-set=-all"]
-    out += ["--", *argv]
-    return out
+        return ["--cap-drop", "ALL"]
+    if os.geteuid() != 0:
+        return []
+    # Bubblewrap keeps root inside when started by root: drop it, with every group and capability.
+    setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+    return [
+        "--",
+        setpriv,
+        "--reuid",
+        str(spec.uid),
+        "--regid",
+        str(spec.gid),
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+    ]
 
 
 def unwrap(argv: Sequence[str]) -> list[str]:

@@ -125,6 +125,9 @@ class Supervisor:
             self.stop_all()
 
     def _tick(self, now: float) -> str | None:
+        return self._tick_children(now) or self._tick_checks(now)
+
+    def _tick_children(self, now: float) -> str | None:
         for child in self.children:
             if child.restart_at is not None:
                 if now >= child.restart_at and not self.stopping.is_set():
@@ -138,10 +141,12 @@ class Supervisor:
             reason = self._crashed(child, now, f"exited with code {code}")
             if reason:
                 return reason
+        return None
+
+    def _tick_checks(self, now: float) -> str | None:
         for check in self.checks:
-            if check.restart_at is not None and now < check.restart_at:
-                continue
-            if check.restart_at is None and now - check.checked_at < CHECK_EVERY:
+            due = check.restart_at if check.restart_at is not None else check.checked_at + CHECK_EVERY
+            if now < due:
                 continue
             check.checked_at = now
             if check.restart_at is not None:
@@ -153,8 +158,7 @@ class Supervisor:
                     reason = self._crashed(check, now, f"failed to restart ({exc})")
                     if reason:
                         return reason
-                continue
-            if not check.alive():
+            elif not check.alive():
                 reason = self._crashed(check, now, "stopped answering")
                 if reason:
                     return reason
