@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
-from compute.backends.procs import OutputPump, cmdline, descendants, exists, signal_tree
+from compute.backends.procs import OutputPump, cmdline, descendants, die_with_parent, exists, signal_tree
 from environments.builder import ensure_venv
 from execution import sandbox
 from execution.lines import RoutedStream, RouteKind, Router
@@ -215,6 +215,8 @@ class LocalBackend(Backend):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            # Sandboxed: bubblewrap's --die-with-parent does it.
+            preexec_fn=None if sandboxed else die_with_parent,
         )
         for info in ranks:
             if not expected and not sandboxed:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import threading
@@ -46,6 +47,19 @@ class OutputPump(threading.Thread):
                 flush = getattr(sink, "flush", None)
                 if flush is not None:
                     flush()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the kernel SIGKILLs the child when the thread that started it
+    exits (a killed worker process leaves no rank behind; bubblewrap's
+    --die-with-parent does the same for sandboxed ranks)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass  # not glibc: the recoverer still reaps what a dead worker left
 
 
 def _ppid_map() -> dict[int, int]:
