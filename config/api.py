@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from common.errors import InvalidInput
 from config.pagination import int_param
 
 DATABASE_BUSY_RETRY_SECONDS = 2
@@ -27,6 +28,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     connection (every pooled connection busy, ``max_connections`` reached, a restart)
     as 503 with Retry-After: a client may retry, and a request that failed this way
     committed nothing."""
+    if isinstance(exc, InvalidInput):
+        exc = serializers.ValidationError(exc.errors)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = serializers.ValidationError(detail)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import exceptions
-
 from audit.services import record
+from common.errors import InvalidInput
 from runs.lifecycle import IllegalTransition, transition
 from runs.models import Run
 from runs.status import TERMINAL, Status
@@ -16,14 +15,14 @@ def request_cancel(run: Run, user: Any, reason: str = "") -> Run:
     """Queued or not-yet-started runs end Canceled at once; active ones go to
     CancelRequested and their executor stops them (SIGTERM, grace, SIGKILL)."""
     if run.status in TERMINAL:
-        raise exceptions.ValidationError({"status": [f"Run {run.pk} already ended ({run.status})."]})
+        raise InvalidInput({"status": [f"Run {run.pk} already ended ({run.status})."]})
     why = reason or f"canceled by {user.get_username()}"
     try:
         run = transition(run.pk, Status.CANCEL_REQUESTED, reason=why, actor=user)
     except IllegalTransition as exc:
         if exc.current == Status.CANCEL_REQUESTED:
             return Run.objects.get(pk=run.pk)
-        raise exceptions.ValidationError({"status": [str(exc)]}) from None
+        raise InvalidInput({"status": [str(exc)]}) from None
     record("runs.run.cancel_requested", actor=user, obj=run, changes={"reason": why})
     if run.queued_at is None or run.preparing_at is None:
         # Nobody executes it yet: nothing to stop.

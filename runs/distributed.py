@@ -11,6 +11,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from common.errors import InvalidInput
+
 
 class _Base(serializers.Serializer[Any]):
     type = serializers.ChoiceField(choices=["mpi", "pytorch", "tensorflow"])
@@ -52,16 +54,16 @@ def validate(raw: Any) -> dict[str, Any] | None:
     if raw in (None, "", {}):
         return None
     if not isinstance(raw, dict):
-        raise serializers.ValidationError({"distributed": ["Must be an object with a 'type'."]})
+        raise InvalidInput({"distributed": ["Must be an object with a 'type'."]})
     kind = raw.get("type")
     if kind not in _BY_TYPE:
-        raise serializers.ValidationError({"distributed": {"type": ["Must be one of: mpi, pytorch, tensorflow."]}})
+        raise InvalidInput({"distributed": {"type": ["Must be one of: mpi, pytorch, tensorflow."]}})
     serializer = _BY_TYPE[kind](data=raw)
     if not serializer.is_valid():
-        raise serializers.ValidationError({"distributed": serializer.errors})
+        raise InvalidInput({"distributed": serializer.errors})
     unknown = set(raw) - set(serializer.fields)
     if unknown:
-        raise serializers.ValidationError({"distributed": {k: [f"Not a field of {kind} configs."] for k in unknown}})
+        raise InvalidInput({"distributed": {k: [f"Not a field of {kind} configs."] for k in unknown}})
     return dict(serializer.validated_data)
 
 

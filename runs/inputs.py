@@ -19,9 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rest_framework import serializers
-
 from accounts.models import Team
+from common.errors import InvalidInput
 from datasets.models import Dataset, DatasetVersion, Datastore
 from runs.models import Run, RunInput
 
@@ -64,8 +63,8 @@ def input_name(arg: dict[str, Any]) -> str:
     return _identifier(f"{arg['datastore']}_{rel}" if rel else str(arg["datastore"]))
 
 
-def _fail(where: str, message: str) -> serializers.ValidationError:
-    return serializers.ValidationError({where.split("[", 1)[0]: [f"{where}: {message}"]})
+def _fail(where: str, message: str) -> InvalidInput:
+    return InvalidInput({where.split("[", 1)[0]: [f"{where}: {message}"]})
 
 
 def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[ResolvedInput]:

@@ -10,10 +10,10 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
-from rest_framework import serializers
 
 from accounts.models import Team
 from audit.services import record
+from common.errors import InvalidInput
 from compute import capabilities
 from compute.models import ComputeTarget
 from environments.models import Environment, EnvironmentVersion
@@ -53,7 +53,7 @@ def idempotency_key(request: Any) -> str:
     """The request's Idempotency-Key header ("" when absent), checked."""
     key = str(request.headers.get(IDEMPOTENCY_HEADER, "")).strip()
     if len(key) > 200 or not key.isprintable():
-        raise serializers.ValidationError({IDEMPOTENCY_HEADER: ["Use at most 200 printable characters."]})
+        raise InvalidInput({IDEMPOTENCY_HEADER: ["Use at most 200 printable characters."]})
     return key
 
 
@@ -69,29 +69,27 @@ def _environment(sub: Submission) -> EnvironmentVersion:
     if ":" in name and sub.environment_version is None:
         name, _, raw_version = name.rpartition(":")
         if not raw_version.isdigit():
-            raise serializers.ValidationError({"environment": ["Use NAME or NAME:VERSION."]})
+            raise InvalidInput({"environment": ["Use NAME or NAME:VERSION."]})
         sub.environment_version = int(raw_version)
     env = Environment.objects.filter(Q(curated=True) | Q(team=sub.team), name=name).first()
     if env is None:
-        raise serializers.ValidationError({"environment": [f"No environment named '{name}' in your team or curated."]})
+        raise InvalidInput({"environment": [f"No environment named '{name}' in your team or curated."]})
     versions = env.versions.order_by("-version")
     version = versions.filter(version=sub.environment_version).first() if sub.environment_version else versions.first()
     if version is None:
-        raise serializers.ValidationError(
-            {"environment_version": [f"Environment '{name}' has no version {sub.environment_version}."]}
-        )
+        raise InvalidInput({"environment_version": [f"Environment '{name}' has no version {sub.environment_version}."]})
     return version
 
 
 def _target(sub: Submission, shape: dict[str, Any] | None) -> ComputeTarget:
     target = ComputeTarget.objects.filter(name=sub.compute_target).first()
     if target is None:
-        raise serializers.ValidationError({"compute_target": [f"No compute target named '{sub.compute_target}'."]})
+        raise InvalidInput({"compute_target": [f"No compute target named '{sub.compute_target}'."]})
     if not target.enabled:
-        raise serializers.ValidationError({"compute_target": [f"Compute target '{target.name}' is disabled."]})
+        raise InvalidInput({"compute_target": [f"Compute target '{target.name}' is disabled."]})
     problems = capabilities.check(target, shape)
     if problems:
-        raise serializers.ValidationError({"distributed": problems})
+        raise InvalidInput({"distributed": problems})
     return target
 
 
@@ -100,42 +98,36 @@ def _snapshot(sub: Submission) -> tuple[str, int, list[str]]:
         try:
             stored = snapshots.store(sub.snapshot)
         except snapshots.UnsafeArchive as exc:
-            raise serializers.ValidationError({"snapshot": [str(exc)]}) from None
+            raise InvalidInput({"snapshot": [str(exc)]}) from None
         return stored.sha256, stored.size, stored.files
     if sub.resubmit_of is not None:
         previous = sub.resubmit_of
         if not snapshots.path_of(previous.snapshot_sha256).exists():
-            raise serializers.ValidationError({"resubmit_of": ["That run's snapshot is no longer stored."]})
+            raise InvalidInput({"resubmit_of": ["That run's snapshot is no longer stored."]})
         try:  # stored under older limits, it must still pass today's
             members = snapshots.inspect(snapshots.path_of(previous.snapshot_sha256))
         except snapshots.UnsafeArchive as exc:
-            raise serializers.ValidationError({"resubmit_of": [str(exc)]}) from None
+            raise InvalidInput({"resubmit_of": [str(exc)]}) from None
         return previous.snapshot_sha256, previous.snapshot_size, [m.path for m in members if not m.is_dir]
-    raise serializers.ValidationError(
-        {"snapshot": ["Upload a zip or tar of the source directory, or give resubmit_of."]}
-    )
+    raise InvalidInput({"snapshot": ["Upload a zip or tar of the source directory, or give resubmit_of."]})
 
 
 def submit(sub: Submission) -> Run:
     """Create a run and queue it on its compute target once the transaction commits."""
     if not sub.script and not sub.command:
-        raise serializers.ValidationError({"script": ["Give a script (or a command)."]})
+        raise InvalidInput({"script": ["Give a script (or a command)."]})
     shape = dist.validate(sub.distributed)
     env_version = _environment(sub)
     target = _target(sub, shape)
     sha, size, files = _snapshot(sub)
     if sub.script and sub.script not in files:
         listed = ", ".join(f for f in files if f.endswith(".py"))[:300] or "none"
-        raise serializers.ValidationError(
-            {"script": [f"'{sub.script}' is not in the snapshot. Python files in it: {listed}."]}
-        )
+        raise InvalidInput({"script": [f"'{sub.script}' is not in the snapshot. Python files in it: {listed}."]})
     resolved_inputs = inputs.resolve(sub.team, sub.arguments)
     extra = inputs.resolve(sub.team, sub.inputs, where="inputs")
     clash = {i.name for i in resolved_inputs} & {i.name for i in extra}
     if clash:
-        raise serializers.ValidationError(
-            {"inputs": [f"Input name(s) also used in arguments: {', '.join(sorted(clash))}."]}
-        )
+        raise InvalidInput({"inputs": [f"Input name(s) also used in arguments: {', '.join(sorted(clash))}."]})
     resolved_inputs += extra
     try:
         return _create(sub, shape, env_version, target, sha, size, files, resolved_inputs)
