@@ -1095,9 +1095,12 @@ export interface components {
             conda_specification: string;
             docker_base_image: string;
             dockerfile: string;
+            /** @description Secret values read back as *** (a URL's password only); send *** to keep one. */
             environment_variables: {
                 [key: string]: string;
             };
+            /** @description Names of the variables whose values are write-only. */
+            secret_variables: string[];
         };
         EnvironmentVersion: {
             readonly id: number;
