@@ -320,10 +320,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         get: operations["datastores_list"];
         put?: never;
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         post: operations["datastores_create"];
         delete?: never;
         options?: never;
@@ -338,16 +346,32 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         get: operations["datastores_retrieve"];
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         put: operations["datastores_update"];
         post?: never;
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         delete: operations["datastores_destroy"];
         options?: never;
         head?: never;
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         patch: operations["datastores_partial_update"];
         trace?: never;
     };
@@ -996,6 +1020,8 @@ export interface components {
         Datastore: {
             readonly id: number;
             name: string;
+            /** @description The owning team; null: shared by all teams (only admins upload, but into the default datastore every team uploads to its own folder). */
+            team: string | null;
             root_path: string;
             read_only: boolean;
             is_default: boolean;
@@ -1028,6 +1054,8 @@ export interface components {
         };
         DatastoreRequest: {
             name: string;
+            /** @description The owning team; null: shared by all teams (only admins upload, but into the default datastore every team uploads to its own folder). */
+            team?: string | null;
             root_path: string;
             read_only?: boolean;
             is_default?: boolean;
@@ -1421,6 +1449,8 @@ export interface components {
         };
         PatchedDatastoreRequest: {
             name?: string;
+            /** @description The owning team; null: shared by all teams (only admins upload, but into the default datastore every team uploads to its own folder). */
+            team?: string | null;
             root_path?: string;
             read_only?: boolean;
             is_default?: boolean;
@@ -2724,6 +2754,7 @@ export interface operations {
         parameters: {
             query?: {
                 path?: string;
+                team?: string;
             };
             header?: never;
             path: {
@@ -2771,6 +2802,8 @@ export interface operations {
                     files?: string[];
                     target_path?: string;
                     overwrite?: boolean;
+                    /** @description Whose folder of the default datastore. */
+                    team?: string;
                 };
             };
         };
