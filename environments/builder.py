@@ -228,7 +228,9 @@ def _build(
         cache = Path(settings.RUNYARD["UV_CACHE_DIR"])
         env = {**os.environ, "UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
         buildlog(
-            f"Building environment {version} (hash {version.content_hash[:12]}) with Python {spec['python_version']}"
+            # A build is shared by every team whose environment has this hash: its log
+            # names the hash, never one team's environment.
+            f"Building environment {version.content_hash[:12]} with Python {spec['python_version']}"
         )
         requirements = pip_requirements_of(spec)
         built = _read_pins(pins_file) if requirements else None

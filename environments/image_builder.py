@@ -240,7 +240,7 @@ def _build(
     try:
         fileobj, dockerfile = _context(version, config, mpi)
         with fileobj:
-            buildlog(f"Building image {tag} for environment {version} (hash {version.content_hash[:12]}):")
+            buildlog(f"Building image {tag} for environment {version.content_hash[:12]}:")
             for line in dockerfile.splitlines():
                 buildlog(f"  {line}")
             pending = ""

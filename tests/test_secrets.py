@@ -166,5 +166,5 @@ def test_a_run_gets_its_secrets_and_its_log_shows_stars(live: Any, world: Any) -
     assert f"plain: {MASK} lr: 0.1" in stored and f"stderr key {MASK}" in stored
     assert f"key: {MASK}" in streamed
     build_text = "\n".join(BuildLogLine.objects.values_list("text", flat=True))
-    assert OPENAI not in build_text and "hush-hush-value" not in build_text
+    assert OPENAI not in build_text and "hush-hush-value" not in build_text and "sec-run" not in build_text
     assert Run.objects.filter(pk=made["id"], error__contains=OPENAI).count() == 0
