@@ -168,3 +168,25 @@ def test_a_run_gets_its_secrets_and_its_log_shows_stars(live: Any, world: Any) -
     build_text = "\n".join(BuildLogLine.objects.values_list("text", flat=True))
     assert OPENAI not in build_text and "hush-hush-value" not in build_text and "sec-run" not in build_text
     assert Run.objects.filter(pk=made["id"], error__contains=OPENAI).count() == 0
+
+
+@pytest.mark.worker
+@pytest.mark.xdist_group("live")
+def test_the_sdk_reads_secrets_masked_and_keeps_them_on_register(live: Any, world: Any) -> None:
+    from runyard import Environment as SdkEnvironment
+    from runyard import Workspace
+
+    ws = Workspace(live.url, world.alice.key)
+    env = SdkEnvironment("sdk-secrets")
+    env.environment_variables = {"OPENAI_KEY": OPENAI, "MY_VAR": "my-own-secret", "LR": "0.1"}
+    env.secret_variables = {"MY_VAR"}
+    env.register(ws)
+    fetched = SdkEnvironment.get(ws, "sdk-secrets")
+    assert fetched.environment_variables == {"OPENAI_KEY": MASK, "MY_VAR": MASK, "LR": "0.1"}
+    assert fetched.secret_variables == {"MY_VAR", "OPENAI_KEY"}
+    fetched.environment_variables["LR"] = "0.2"
+    fetched.register(ws)
+    latest = Environment.objects.get(name="sdk-secrets").latest_version()
+    assert latest is not None and latest.version == 2
+    assert latest.secret_values == {"OPENAI_KEY": OPENAI, "MY_VAR": "my-own-secret"}
+    assert latest.spec["environment_variables"]["LR"] == "0.2"
