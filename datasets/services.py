@@ -250,7 +250,7 @@ def _from_datastore(store: Datastore, rel: str, ingest: storage.Ingest, team: An
             ingest.files.append(storage.spool(stream, rel_file))
     if not ingest.files:
         raise DatasetError(f"Path '{rel}' of datastore '{store.name}' holds no files.", "path")
-    return source.relative_to(store_root(store)).as_posix()
+    return source.relative_to(view_root(store, team)).as_posix()
 
 
 def clean_tags(value: Any) -> dict[str, str]:

@@ -113,7 +113,8 @@ def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[
                 raise _fail(label, str(exc)) from None
             if not source.exists():
                 raise _fail(label, f"datastore '{store.name}' has no path '{rel}'.")
-            clean = source.relative_to(services.store_root(store)).as_posix()
+            # As the team sees it: materialize resolves it in the run's team's view again.
+            clean = source.relative_to(services.view_root(store, team)).as_posix()
             item = ResolvedInput(
                 index, input_name(arg), mode, datastore=store, datastore_path="" if clean == "." else clean
             )
