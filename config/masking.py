@@ -63,15 +63,15 @@ class Masker:
     contains another is masked whole. Values shorter than MIN_MASKED_LENGTH are left
     alone (they would match everywhere)."""
 
-    __slots__ = ("_pattern",)
+    __slots__ = ("_forms", "_pattern")
 
     def __init__(self, values: Iterable[str]) -> None:
         forms: set[str] = set()
         for value in values:
             if len(value) >= MIN_MASKED_LENGTH:
                 forms |= {form for form in encodings(value) if len(form) >= MIN_MASKED_LENGTH}
-        ordered = sorted(forms, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._forms = tuple(sorted(forms, key=len, reverse=True))
+        self._pattern = re.compile("|".join(map(re.escape, self._forms))) if self._forms else None
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -79,7 +79,12 @@ class Masker:
     def __call__(self, text: str) -> str:
         if self._pattern is None:
             return text
-        return self._pattern.sub(MASK, text)
+        # Most lines hold no secret: substring tests (C speed) skip the regex for them,
+        # about twice as fast as letting the alternation scan every position.
+        for form in self._forms:
+            if form in text:
+                return self._pattern.sub(MASK, text)
+        return text
 
 
 NO_MASK = Masker(())
