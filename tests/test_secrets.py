@@ -190,3 +190,33 @@ def test_the_sdk_reads_secrets_masked_and_keeps_them_on_register(live: Any, worl
     assert latest is not None and latest.version == 2
     assert latest.secret_values == {"OPENAI_KEY": OPENAI, "MY_VAR": "my-own-secret"}
     assert latest.spec["environment_variables"]["LR"] == "0.2"
+
+
+def test_the_migration_moves_existing_secret_values_out_of_specs(transactional_db: Any) -> None:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("environments", "0001_initial")], [("environments", "0002_secret_values")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    env = old.get_model("environments", "Environment").objects.create(name="legacy")
+    spec = {"python_version": "3.11", "environment_variables": {"OPENAI_KEY": OPENAI, "DATABASE_URL": DB_URL, "A": "1"}}
+    old.get_model("environments", "EnvironmentVersion").objects.create(
+        environment=env, version=1, spec=spec, content_hash="h" * 64
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    version = Environment.objects.get(name="legacy").latest_version()
+    assert version is not None
+    assert version.spec["environment_variables"] == {
+        "A": "1",
+        "DATABASE_URL": f"postgres://app:{MASK}@db.internal:5432/prod",
+        "OPENAI_KEY": MASK,
+    }
+    assert version.spec["secret_variables"] == ["DATABASE_URL", "OPENAI_KEY"]
+    assert version.secret_values == {"OPENAI_KEY": OPENAI, "DATABASE_URL": DB_URL}
+    assert version.content_hash == "h" * 64
