@@ -7,6 +7,7 @@ part to disk (``datasets.uploads``); a part's filename is its relative path.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.db import transaction
@@ -86,6 +87,9 @@ class _Spool:
 
 
 # ---- datastores -----------------------------------------------------------------------
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
+
+
 class DatastoreSerializer(serializers.ModelSerializer[Datastore]):
     created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     team = serializers.SlugRelatedField(
@@ -155,8 +159,8 @@ class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
     def _acting_team(self, request: Request) -> Team | None:
         """Whose folder of the default datastore a request sees: ``team`` if given, else
         the user's first team (an admin with no team sees the whole datastore)."""
-        slug = _data(request).get("team") or request.query_params.get("team")
-        requested = Team.objects.filter(slug=str(slug)).first() if slug else None
+        slug = str(_data(request).get("team") or request.query_params.get("team") or "")
+        requested = Team.objects.filter(slug=slug).first() if _SLUG.fullmatch(slug) else None
         if slug and requested is None:
             raise serializers.ValidationError({"team": [f"No team '{slug}'."]})
         if requested is None and is_admin(request.user) and not team_ids(request):

@@ -74,6 +74,9 @@ def test_the_default_datastore_gives_each_team_its_own_folder(world: Any) -> Non
     peek = world.bob.client.get(f"/api/datastores/{_default_id()}/files/", {"path": f"../{world.team_a.slug}"})
     assert peek.status_code == 400
     # A new team sees an empty folder, not an error.
+    for bad in ("nope", "a\x00b", "../x"):
+        refused = world.alice.client.get(f"/api/datastores/{_default_id()}/files/", {"team": bad})
+        assert refused.status_code == 400 and "team" in refused.json(), bad
     Team.objects.create(name="Third", slug="third")
     fresh = world.admin.client.get(f"/api/datastores/{_default_id()}/files/", {"team": "third"})
     assert fresh.status_code == 200 and fresh.json()["entries"] == []
