@@ -155,3 +155,25 @@ class BuildLogLine(models.Model):
     class Meta:
         ordering = ["build", "seq"]
         constraints = [models.UniqueConstraint(fields=["build", "seq"], name="build_log_seq_unique")]
+
+
+class TeamSecret(models.Model):
+    """A value a team's runs get without anyone reading it back: an environment
+    variable whose value is ``${secret:NAME}`` receives it at launch (and the run's log
+    masks it). Write-only in the API; stored in the database as given."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=128)
+    value = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team", "name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="team_secret_name_per_team")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -13,15 +13,22 @@ password part. Registering a new version with ``***`` (or a URL whose password i
 ``***``) as the value of a variable that was secret keeps the previous version's
 value, so a client that read the masked spec can change other fields and save it
 back, as the SDK and the web app do.
+
+A team secret (environments.models.TeamSecret, set through ``/api/team-secrets/``) is
+referenced by a variable whose whole value is ``${secret:NAME}``: the reference is
+stored and shown as is, and the run gets the secret of its own team, masked in its log.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from config.masking import MASK, URL_CREDENTIALS, looks_secret_name, mask_url_passwords, url_passwords
+
+TEAM_SECRET_REFERENCE = re.compile(r"^\$\{secret:(?P<name>[A-Za-z_][A-Za-z0-9_.-]{0,127})\}$")
 
 
 class Kind(enum.Enum):
@@ -62,6 +69,9 @@ def split_variables(
             elif MASK in url_passwords(value) and url_passwords(old):
                 # The URL changed but its password was left masked: keep the password.
                 real, kind = _with_password(value, url_passwords(old)[0]), Kind.URL_PASSWORD
+        if kind is None and TEAM_SECRET_REFERENCE.match(real):
+            public[name] = real  # a reference, not a secret: resolved at launch
+            continue
         if kind is None:
             if name in forced or looks_secret_name(name):
                 kind = Kind.WHOLE
@@ -93,13 +103,45 @@ def public_spec(spec: dict[str, Any], previous: Any = None) -> tuple[dict[str, A
     return {**spec, "environment_variables": split.public, "secret_variables": split.secret_names}, split.secret_values
 
 
-def run_variables(version: Any) -> dict[str, str]:
-    """The variables a run of ``version`` gets: the real values."""
-    return {**version.spec.get("environment_variables", {}), **version.secret_values}
+class MissingTeamSecret(Exception):
+    pass
 
 
-def masked_values(version: Any) -> list[str]:
-    """What to mask in the logs of a run of ``version``."""
+def team_secret_references(version: Any) -> dict[str, str]:
+    """{variable: team secret name} for the variables whose value is ``${secret:NAME}``."""
+    out: dict[str, str] = {}
+    for variable, value in version.spec.get("environment_variables", {}).items():
+        match = TEAM_SECRET_REFERENCE.match(value)
+        if match:
+            out[variable] = match.group("name")
+    return out
+
+
+def _team_values(version: Any, team: Any) -> dict[str, str]:
+    from environments.models import TeamSecret
+
+    wanted = team_secret_references(version)
+    if not wanted:
+        return {}
+    found = dict(TeamSecret.objects.filter(team=team, name__in=set(wanted.values())).values_list("name", "value"))
+    missing = sorted({name for name in wanted.values() if name not in found})
+    if missing:
+        raise MissingTeamSecret(
+            f"Team '{team.slug}' has no secret {', '.join(repr(m) for m in missing)} "
+            "(referenced as ${secret:NAME} by the environment)."
+        )
+    return {variable: found[name] for variable, name in wanted.items()}
+
+
+def run_variables(version: Any, team: Any = None) -> dict[str, str]:
+    """The variables a run of ``version`` for ``team`` gets: the real values, with team
+    secrets in place of their ``${secret:NAME}`` references."""
+    resolved = _team_values(version, team) if team is not None else {}
+    return {**version.spec.get("environment_variables", {}), **version.secret_values, **resolved}
+
+
+def masked_values(version: Any, team: Any = None) -> list[str]:
+    """What to mask in the logs of a run of ``version`` for ``team``."""
     public = version.spec.get("environment_variables", {})
     out: list[str] = []
     for name, real in version.secret_values.items():
@@ -107,4 +149,12 @@ def masked_values(version: Any) -> list[str]:
             out.append(real)
         else:
             out.extend(url_passwords(real))
+    if team is not None:
+        try:
+            out.extend(_team_values(version, team).values())
+        except MissingTeamSecret:  # the run fails on it at launch; mask the ones there are
+            from environments.models import TeamSecret
+
+            names = set(team_secret_references(version).values())
+            out.extend(TeamSecret.objects.filter(team=team, name__in=names).values_list("value", flat=True))
     return out

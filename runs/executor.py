@@ -154,7 +154,9 @@ class Execution:
             pk=run_id
         )
         self.writer = LogWriter(
-            run_id, start_seq=self.run.log_seq, mask=Masker(env_secrets.masked_values(self.run.environment_version))
+            run_id,
+            start_seq=self.run.log_seq,
+            mask=Masker(env_secrets.masked_values(self.run.environment_version, self.run.team)),
         )
         self.heartbeat = Heartbeat(run_id)
         self.stderr_tail: deque[str] = deque(maxlen=20)
@@ -245,6 +247,8 @@ class Execution:
             self.end_stopped()
         except BuildFailed as exc:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
+        except env_secrets.MissingTeamSecret as exc:
+            self.fail(str(exc))
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)
             self.writer.system("Runyard error:\n" + traceback.format_exc())
@@ -327,7 +331,7 @@ class Execution:
     def run_env(self, token: str, inputs_env: dict[str, str], sdk_dir: Path) -> dict[str, str]:
         run = self.run
         env = {k: v for k, v in os.environ.items() if k in INHERITED}
-        env.update(env_secrets.run_variables(run.environment_version))
+        env.update(env_secrets.run_variables(run.environment_version, run.team))
         sdk = str(sdk_dir)
         env.update(
             {

@@ -220,3 +220,64 @@ def test_the_migration_moves_existing_secret_values_out_of_specs(transactional_d
     assert version.spec["secret_variables"] == ["DATABASE_URL", "OPENAI_KEY"]
     assert version.secret_values == {"OPENAI_KEY": OPENAI, "DATABASE_URL": DB_URL}
     assert version.content_hash == "h" * 64
+
+
+HF = "hf_team_value_9876543210"
+
+
+def test_team_secrets_are_write_only_and_team_scoped(world: Any) -> None:
+    made = world.alice.client.post("/api/team-secrets/", {"name": "hf", "value": HF}, format="json")
+    assert made.status_code == 201, made.content
+    assert made.json()["set"] is True and "value" not in made.json() and made.json()["team"] == world.team_a.slug
+    listed = world.alice.client.get("/api/team-secrets/")
+    assert [s["name"] for s in listed.json()["results"]] == ["hf"] and HF not in listed.content.decode()
+    assert world.bob.client.get("/api/team-secrets/").json()["results"] == []
+    assert world.bob.client.patch(f"/api/team-secrets/{made.json()['id']}/", {"value": "x"}).status_code == 404
+    again = world.alice.client.post("/api/team-secrets/", {"name": "hf", "value": "2"}, format="json")
+    assert again.status_code == 400 and "name" in again.json()
+    bad = world.alice.client.post("/api/team-secrets/", {"name": "no spaces", "value": "v"}, format="json")
+    assert bad.status_code == 400 and "name" in bad.json()
+    changed = world.alice.client.patch(f"/api/team-secrets/{made.json()['id']}/", {"value": HF + "2"}, format="json")
+    assert changed.status_code == 200
+    assert world.alice.client.delete(f"/api/team-secrets/{made.json()['id']}/").status_code == 204
+    trail = json.dumps(list(AuditEvent.objects.values("changes", "object_repr")))
+    assert HF not in trail and "environments.teamsecret.updated" in json.dumps(
+        list(AuditEvent.objects.values_list("action", flat=True))
+    )
+
+
+def test_a_reference_to_a_team_secret_is_kept_as_is(world: Any) -> None:
+    made = world.alice.client.post(
+        "/api/environments/",
+        {"name": "ref", "spec": {"environment_variables": {"HF_TOKEN": "${secret:hf}"}}},
+        format="json",
+    )
+    spec = made.json()["latest_version"]["spec"]
+    assert spec["environment_variables"] == {"HF_TOKEN": "${secret:hf}"} and spec["secret_variables"] == []
+
+
+USES_TEAM_SECRET = """
+import os
+value = os.environ["HF_TOKEN"]
+print("hf:", value)
+assert value == "HF_VALUE", value
+""".replace("HF_VALUE", HF)
+
+
+@pytest.mark.worker
+@pytest.mark.xdist_group("live")
+def test_a_run_gets_its_teams_secret_masked_and_fails_clearly_without_it(live: Any, world: Any) -> None:
+    world.alice.client.post(
+        "/api/environments/",
+        {"name": "uses-hf", "spec": {"environment_variables": {"HF_TOKEN": "${secret:hf}"}}},
+        format="json",
+    )
+    missing = submit(world.alice, {"train.py": USES_TEAM_SECRET}, environment="uses-hf")
+    failed = wait_status(missing["id"])
+    assert failed.status == "Failed" and "no secret 'hf'" in failed.error
+    world.alice.client.post("/api/team-secrets/", {"name": "hf", "value": HF}, format="json")
+    made = submit(world.alice, {"train.py": USES_TEAM_SECRET}, environment="uses-hf")
+    run = wait_status(made["id"])
+    stored = lines(made["id"])
+    assert run.status == "Completed", (run.error, stored)
+    assert f"hf: {MASK}" in stored and HF not in "\n".join(stored)

@@ -830,6 +830,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/team-secrets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        get: operations["team_secrets_list"];
+        put?: never;
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        post: operations["team_secrets_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/team-secrets/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        get: operations["team_secrets_retrieve"];
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        put: operations["team_secrets_update"];
+        post?: never;
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        delete: operations["team_secrets_destroy"];
+        options?: never;
+        head?: never;
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        patch: operations["team_secrets_partial_update"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1408,6 +1446,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Team"][];
         };
+        PaginatedTeamSecretList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["TeamSecret"][];
+        };
         PaginatedTokenList: {
             /** @example 123 */
             count: number;
@@ -1469,6 +1522,12 @@ export interface components {
             name?: string;
             team?: string;
             description?: string;
+        };
+        PatchedTeamSecretRequest: {
+            team?: string;
+            name?: string;
+            /** @description Write-only: never shown again. */
+            value?: string;
         };
         PyTorchConfig: {
             type: components["schemas"]["PyTorchTypeEnum"];
@@ -1671,6 +1730,25 @@ export interface components {
             readonly id: number;
             name: string;
             slug: string;
+        };
+        TeamSecret: {
+            readonly id: number;
+            team: string;
+            name: string;
+            /** @description Always true: a secret exists only with a value. */
+            readonly set: boolean;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        TeamSecretRequest: {
+            team?: string;
+            name: string;
+            /** @description Write-only: never shown again. */
+            value: string;
         };
         TensorflowConfig: {
             type: components["schemas"]["TensorflowTypeEnum"];
@@ -3878,6 +3956,192 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunTags"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    team_secrets_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedTeamSecretList"];
+                };
+            };
+        };
+    };
+    team_secrets_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamSecretRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TeamSecretRequest"];
+                "multipart/form-data": components["schemas"]["TeamSecretRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSecret"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    team_secrets_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team secret. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSecret"];
+                };
+            };
+        };
+    };
+    team_secrets_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team secret. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamSecretRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TeamSecretRequest"];
+                "multipart/form-data": components["schemas"]["TeamSecretRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSecret"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    team_secrets_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team secret. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    team_secrets_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team secret. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedTeamSecretRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedTeamSecretRequest"];
+                "multipart/form-data": components["schemas"]["PatchedTeamSecretRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSecret"];
                 };
             };
             /** @description Bad input, by field. */
