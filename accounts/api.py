@@ -8,17 +8,20 @@ from django.contrib.auth import authenticate, login, logout
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from accounts import login_limits
 from accounts.models import ApiToken, Team
 from accounts.permissions import is_admin, user_pk
 from audit.services import record
-from config.responses import VALIDATION_ERROR, ErrorSerializer
+from config.clientip import client_ip
+from config.responses import FORBIDDEN, VALIDATION_ERROR, ErrorSerializer
 
 
 class CredentialsSerializer(serializers.Serializer[Any]):
@@ -68,17 +71,31 @@ class SessionSerializer(serializers.Serializer[Any]):
     teams = TeamSerializer(many=True, required=False)
 
 
-# 400: a missing field, or {"detail": ...} for wrong credentials; 429: too many attempts.
+# 400: a missing field, or {"detail": ...} for wrong credentials; 429: too many attempts
+# (a lockout, with Retry-After); 403 (session sign-in): no CSRF token.
 _SIGN_IN_ERRORS = {400: VALIDATION_ERROR, 429: ErrorSerializer}
 
 
 class LoginThrottle(AnonRateThrottle):
+    """A rate on top of the lockouts, keyed by the real client address: DRF's own key
+    believes any X-Forwarded-For."""
+
     rate = "30/min"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        # "Who am I" (the web app asks on every load) is not a sign-in.
+        return request.method != "POST" or super().allow_request(request, view)
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request.META)
 
 
 def _check_credentials(request: Request) -> Any:
     data = CredentialsSerializer(data=request.data)
     data.is_valid(raise_exception=True)
+    locked = login_limits.lockout(request, data.validated_data["username"])
+    if locked is not None:
+        raise exceptions.Throttled(wait=locked.retry_after, detail=locked.message)
     user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
     if user is None or not user.is_active:
         return None, data
@@ -117,8 +134,12 @@ class SessionView(APIView):
             return Response({"authenticated": False})
         return Response({"authenticated": True, **UserSerializer(request.user).data})
 
-    @extend_schema(request=CredentialsSerializer, responses={200: UserSerializer, **_SIGN_IN_ERRORS})
+    @extend_schema(request=CredentialsSerializer, responses={200: UserSerializer, 403: FORBIDDEN, **_SIGN_IN_ERRORS})
     def post(self, request: Request) -> Response:
+        # Signing in sets a session cookie, so it needs the CSRF token like any cookie
+        # write (login CSRF: a page elsewhere signing the browser in as someone else).
+        # DRF checks CSRF for signed-in sessions only.
+        SessionAuthentication().enforce_csrf(request)
         user, _ = _check_credentials(request)
         if user is None:
             return Response({"detail": "Invalid username or password."}, status=status.HTTP_400_BAD_REQUEST)

@@ -70,3 +70,20 @@ class ApiToken(models.Model):
         key = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, key_hash=hash_key(key), key_prefix=key[:10])
         return token, key
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in, kept for the login limits' window (accounts.login_limits).
+
+    In the database rather than a per-process cache, so every web process counts the
+    same failures; rows older than the window are deleted as new ones come in."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip = models.CharField(max_length=45, db_index=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip} at {self.at:%Y-%m-%d %H:%M:%S}"

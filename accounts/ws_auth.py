@@ -1,9 +1,11 @@
-"""Websocket authentication: the session cookie, or ``?token=`` / an Authorization header."""
+"""Websocket authentication: the session cookie, or an Authorization header.
+
+A token in the URL (``?token=``) is not accepted: URLs end up in logs (the server's,
+a proxy's); clients send ``Authorization: Token <key>`` instead."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
@@ -32,8 +34,6 @@ class _TokenMiddleware:
                 parts = value.decode(errors="replace").split()
                 if len(parts) == 2 and parts[0].lower() in ("token", "bearer"):
                     key = parts[1]
-        if key is None:
-            key = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [None])[0]
         scope = dict(scope)
         scope["token_auth"] = None
         if key:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from audit.context import RequestContext, current
+from config.clientip import client_ip
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -22,7 +23,7 @@ class RequestContextMiddleware:
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         path = request.path
         via = "admin" if path.startswith("/admin/") else "api" if path.startswith("/api/") else "web"
-        token = current.set(RequestContext(request_id=request_id, ip=request.META.get("REMOTE_ADDR"), via=via))
+        token = current.set(RequestContext(request_id=request_id, ip=client_ip(request.META) or None, via=via))
         try:
             response = self.get_response(request)
         finally:

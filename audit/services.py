@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
 
 from audit.context import current
 from audit.models import AuditEvent
+from config.masking import NO_MASK, Masker, looks_secret_name, mask_url_passwords
 
-_SECRET = re.compile(r"(pass(word)?|secret|token|api[_-]?key|private[_-]?key|credential|auth)", re.I)
 MASK = "********"
 
 
-def is_secret_name(name: str) -> bool:
-    return bool(_SECRET.search(name))
-
-
-def mask(value: Any, key: str = "") -> Any:
-    """Mask values whose key looks secret, recursively through dicts and lists."""
-    if key and is_secret_name(key) and value not in (None, ""):
+def mask(value: Any, key: str = "", masker: Masker = NO_MASK) -> Any:
+    """Mask, recursively through dicts and lists: values whose key looks secret, the
+    passwords of URLs in any string, and the known secret values ``masker`` holds
+    wherever they appear (a value can hide under an innocent key)."""
+    if key and looks_secret_name(key) and value not in (None, ""):
         return MASK
     if isinstance(value, dict):
-        return {k: mask(v, str(k)) for k, v in value.items()}
+        return {k: mask(v, str(k), masker) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask(v) for v in value]
+        return [mask(v, "", masker) for v in value]
+    if isinstance(value, str):
+        return masker(mask_url_passwords(value))
     return value
 
 
@@ -52,9 +52,12 @@ def record(
     object_repr: str = "",
     team: Any = None,
     via: str = "",
+    secret_values: Iterable[str] = (),
 ) -> AuditEvent:
-    """Append one audit event; ``changes`` is masked before it is stored."""
+    """Append one audit event; ``changes`` (and the object's name) are masked before
+    they are stored: by key, URL passwords, and ``secret_values`` by value."""
     context = current.get()
+    masker = Masker(secret_values) if secret_values else NO_MASK
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     return AuditEvent.objects.create(
@@ -63,9 +66,9 @@ def record(
         action=action,
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
-        object_repr=(object_repr or (str(obj) if obj is not None else ""))[:200],
+        object_repr=masker(object_repr or (str(obj) if obj is not None else ""))[:200],
         team=team if team is not None else _team_of(obj),
-        changes=mask(changes or {}),
+        changes=mask(changes or {}, "", masker),
         ip=context.ip,
         request_id=context.request_id,
         via=via or context.via or "worker",
@@ -78,7 +81,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     for name in sorted(set(before) | set(after)):
         if before.get(name) != after.get(name):
             old, new = before.get(name), after.get(name)
-            if is_secret_name(name):
+            if looks_secret_name(name):
                 old, new = (MASK if old else old), (MASK if new else new)
             out[name] = [old, new]
     return out

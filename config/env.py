@@ -120,3 +120,16 @@ def env_redis_url(name: str) -> str | None:
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} has a malformed port.") from None
     return value
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of IP addresses or CIDR networks, checked, as strings."""
+    import ipaddress
+
+    out = []
+    for item in env_list(name, default):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network.") from None
+    return out

@@ -19,6 +19,7 @@ from config.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_path,
     env_redis_url,
     env_str,
@@ -46,6 +47,9 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+# Reverse proxies whose X-Forwarded-For (and, with TLS, X-Forwarded-Proto) is believed:
+# addresses or networks. Default none: the peer's address is the client's.
+TRUSTED_PROXIES = env_networks("RUNYARD_TRUSTED_PROXIES", [])
 # Where runs and SDKs reach the API; the default suits a single host.
 PUBLIC_URL = env_str("RUNYARD_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 
@@ -71,6 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "config.middleware.RejectNulInQueryMiddleware",
@@ -175,6 +180,22 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
+# Every sign-in (API token, web app session, admin) passes the login limits.
+AUTHENTICATION_BACKENDS = ["accounts.login_limits.LimitedModelBackend"]
+
+# Behind TLS (RUNYARD_TLS=true): cookies only over HTTPS, and HSTS. The proxy's
+# X-Forwarded-Proto says a request came over HTTPS only when there are trusted proxies.
+TLS = env_bool("RUNYARD_TLS", False)
+if TLS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("RUNYARD_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("RUNYARD_HSTS_INCLUDE_SUBDOMAINS", False)
+    if TRUSTED_PROXIES:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -231,12 +252,23 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"quiet_housekeeping": {"()": "config.logfilters.QuietHousekeeping"}},
+    "filters": {
+        "quiet_housekeeping": {"()": "config.logfilters.QuietHousekeeping"},
+        "redact_tokens": {"()": "config.logfilters.RedactTokens"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["quiet_housekeeping"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["quiet_housekeeping", "redact_tokens"],
+        }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # uvicorn's own handlers print its records: the filter sits on the logger.
+        "uvicorn.error": {"filters": ["redact_tokens"]},
+    },
 }
 
 # Executor knobs.
@@ -279,6 +311,11 @@ RUNYARD: dict[str, Any] = {
     "SANDBOX_BWRAP": env_str("RUNYARD_SANDBOX_BWRAP", "bwrap"),  # bubblewrap: a name on PATH or a path
     # Extra host paths every sandbox sees read-only (e.g. /opt/cuda, a shared model cache).
     "SANDBOX_RO_PATHS": env_list("RUNYARD_SANDBOX_RO_PATHS", []),
+    # Login limits (accounts.login_limits): failures per account / per client address
+    # within the window before sign-ins are refused until the window has passed.
+    "LOGIN_ACCOUNT_LIMIT": env_int("RUNYARD_LOGIN_ACCOUNT_LIMIT", 5, minimum=1),
+    "LOGIN_IP_LIMIT": env_int("RUNYARD_LOGIN_IP_LIMIT", 20, minimum=1),
+    "LOGIN_WINDOW_SECONDS": env_int("RUNYARD_LOGIN_WINDOW_SECONDS", 900, minimum=1),
 }
 # The SDK uploads folders in batches of up to 500 files per request.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("RUNYARD_UPLOAD_MAX_FILES", 10_000, minimum=1)

@@ -13,7 +13,7 @@ from datasets.models import Dataset, DatasetFile, DatasetVersion, Datastore
 class DatastoreAdmin(AuditedAdmin):
     """Root paths are checked against RUNYARD_DATASTORE_ROOTS by ``Datastore.clean``."""
 
-    list_display = ["name", "root_path", "read_only", "is_default", "created_at"]
+    list_display = ["name", "team", "root_path", "read_only", "is_default", "created_at"]
     search_fields = ["name", "root_path"]
     readonly_fields = ["created_by", "created_at"]
 

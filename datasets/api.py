@@ -7,11 +7,13 @@ part to disk (``datasets.uploads``); a part's filename is its relative path.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, parsers, serializers, status, viewsets
+from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,7 +25,9 @@ from accounts.permissions import (
     TeamObjectPermission,
     checked_team,
     default_team,
+    is_admin,
     scope_to_teams,
+    team_ids,
 )
 from audit.mixins import AuditedViewSetMixin, snapshot
 from audit.services import diff, record
@@ -92,12 +96,33 @@ class _Spool:
 
 
 # ---- datastores -----------------------------------------------------------------------
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
+
+
 class DatastoreSerializer(serializers.ModelSerializer[Datastore]):
     created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    team = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Team.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The owning team; null: shared by all teams (only admins upload, but into the default "
+        "datastore every team uploads to its own folder).",
+    )
 
     class Meta:
         model = Datastore
-        fields = ["id", "name", "root_path", "read_only", "is_default", "description", "created_by", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "team",
+            "root_path",
+            "read_only",
+            "is_default",
+            "description",
+            "created_by",
+            "created_at",
+        ]
         validators: list[Any] = []  # one default: handled in perform_create/update
         extra_kwargs: dict[str, Any] = {"is_default": {"validators": []}}
 
@@ -108,6 +133,9 @@ class DatastoreSerializer(serializers.ModelSerializer[Datastore]):
             raise serializers.ValidationError(str(exc)) from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        team = attrs.get("team", self.instance.team if self.instance else None)
+        if attrs.get("is_default", self.instance.is_default if self.instance else False) and team is not None:
+            raise serializers.ValidationError({"team": ["The default datastore is shared: it has no team."]})
         if self.instance is not None and self.instance.is_default and attrs.get("is_default") is False:
             raise serializers.ValidationError(
                 {"is_default": ["There must be a default datastore: make another one the default instead."]}
@@ -117,18 +145,36 @@ class DatastoreSerializer(serializers.ModelSerializer[Datastore]):
 
 @extend_schema_view(destroy=extend_schema(responses={204: None, 400: VALIDATION_ERROR, 409: CONFLICT}))
 class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
-    """Everyone signed in reads and uploads (unless read-only); admins register and edit."""
+    """Shared datastores and the user's teams' (admins: all); admins register and edit.
+    Members upload to their team's datastores and to their team's folder of the default
+    one; other shared datastores are read-only for them."""
 
     serializer_class = DatastoreSerializer
     permission_classes = [*SIGNED_IN, AdminWriteOrReadOnly]
-    queryset = Datastore.objects.select_related("created_by").order_by("name")
     filterset_fields = ["name", "is_default", "read_only"]
     search_fields = ["name", "description"]
+
+    def get_queryset(self) -> Any:
+        stores = Datastore.objects.select_related("created_by", "team")
+        if not is_admin(self.request.user):
+            stores = stores.filter(Q(team__isnull=True) | Q(team__in=team_ids(self.request)))
+        return stores.order_by("name")
 
     def get_permissions(self) -> list[Any]:
         if self.action == "upload":
             return [p() for p in SIGNED_IN]
         return list(super().get_permissions())
+
+    def _acting_team(self, request: Request) -> Team | None:
+        """Whose folder of the default datastore a request sees: ``team`` if given, else
+        the user's first team (an admin with no team sees the whole datastore)."""
+        slug = str(_data(request).get("team") or request.query_params.get("team") or "")
+        requested = Team.objects.filter(slug=slug).first() if _SLUG.fullmatch(slug) else None
+        if slug and requested is None:
+            raise serializers.ValidationError({"team": [f"No team '{slug}'."]})
+        if requested is None and is_admin(request.user) and not team_ids(request):
+            return None
+        return default_team(request, requested)
 
     @transaction.atomic
     def perform_create(self, serializer: Any) -> None:
@@ -171,6 +217,7 @@ class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
                     "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
                     "target_path": {"type": "string"},
                     "overwrite": {"type": "boolean"},
+                    "team": {"type": "string", "description": "Whose folder of the default datastore."},
                 },
             }
         },
@@ -180,6 +227,8 @@ class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
     def upload(self, request: Request, pk: str | None = None) -> Response:
         """Upload files (each part's filename is its path) under ``target_path``."""
         store = self.get_object()
+        if store.team_id is None and not store.is_default and not is_admin(request.user):
+            raise exceptions.PermissionDenied(f"Datastore '{store.name}' is shared: only admins upload to it.")
         with _Spool(request):
             try:
                 done = services.upload_to_datastore(
@@ -188,6 +237,7 @@ class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
                     str(_data(request).get("target_path") or ""),
                     _bool(_data(request).get("overwrite")),
                     request.user,
+                    self._acting_team(request),
                 )
             except services.DatasetError as exc:
                 if exc.field == "overwrite":
@@ -196,14 +246,17 @@ class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
         return Response({"uploaded": done})
 
     @extend_schema(
-        parameters=[OpenApiParameter("path", str)], responses={200: DatastoreListingSerializer, 400: VALIDATION_ERROR}
+        parameters=[OpenApiParameter("path", str), OpenApiParameter("team", str)],
+        responses={200: DatastoreListingSerializer, 400: VALIDATION_ERROR},
     )
     @action(detail=True, methods=["get"])
     def files(self, request: Request, pk: str | None = None) -> Response:
         """One folder of the datastore: its files and subfolders (at most 1000 entries)."""
         store = self.get_object()
         try:
-            return Response(services.list_datastore(store, request.query_params.get("path", "")))
+            return Response(
+                services.list_datastore(store, request.query_params.get("path", ""), team=self._acting_team(request))
+            )
         except services.DatasetError as exc:
             raise _error(exc) from None
 
@@ -307,7 +360,7 @@ VERSION_UPLOAD_SCHEMA = {
 }
 
 
-def _source(request: Request) -> services.Source:
+def _source(request: Request, team: Team) -> services.Source:
     data = _data(request)
     uploads = list(request.FILES.getlist("files")) if hasattr(request.FILES, "getlist") else []
     archives = list(request.FILES.getlist("archive")) if hasattr(request.FILES, "getlist") else []
@@ -315,7 +368,7 @@ def _source(request: Request) -> services.Source:
         raise serializers.ValidationError({"archive": ["Send one archive per version."]})
     store = None
     if data.get("datastore"):
-        store = Datastore.objects.filter(name=str(data["datastore"])).first()
+        store = services.visible_datastores(team).filter(name=str(data["datastore"])).first()
         if store is None:
             raise serializers.ValidationError({"datastore": [f"No datastore named '{data['datastore']}'."]})
     elif data.get("path"):
@@ -333,7 +386,7 @@ def _register(dataset: Dataset, request: Request) -> DatasetVersion:
     try:
         return services.create_version(
             dataset,
-            _source(request),
+            _source(request, dataset.team),
             actor=request.user,
             description=str(_data(request).get("description") or ""),
             tags=services.clean_tags(tags),

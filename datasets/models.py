@@ -23,10 +23,22 @@ class Datastore(models.Model):
     """A folder on the worker hosts that datasets can be stored in or referenced from.
 
     The default datastore lives under the data dir; admins register others, which must
-    lie under one of the roots allowed by ``RUNYARD_DATASTORE_ROOTS``.
+    lie under one of the roots allowed by ``RUNYARD_DATASTORE_ROOTS``. A datastore with
+    a ``team`` is that team's (its members read and upload); one without is shared:
+    everyone reads it, only admins write to it, except the default datastore, where
+    every team reads and writes its own folder ``teams/<team-slug>/`` (see
+    datasets.services.view_root).
     """
 
     name = models.CharField(max_length=64, unique=True, validators=[DATASTORE_NAME])
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The team that owns it; empty: shared by all teams (read-only for non-admins).",
+    )
     root_path = models.CharField(max_length=500)
     read_only = models.BooleanField(default=False)
     is_default = models.BooleanField(default=False)

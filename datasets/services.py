@@ -12,6 +12,7 @@ stray blob is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from audit.services import record
 from common import archives
@@ -67,15 +68,41 @@ def store_root(store: Datastore) -> Path:
     return root.resolve()
 
 
-def store_path(store: Datastore, rel: str) -> Path:
+TEAM_FOLDERS = "teams"
+
+
+def team_folder(store: Datastore, team: Any) -> str:
+    """The folder of ``team`` in the shared default datastore ("" elsewhere): there each
+    team sees, uploads to and registers from its own folder only, so no team reads or
+    overwrites another's files while every team keeps a default datastore."""
+    if team is None or not store.is_default or store.team_id is not None:
+        return ""
+    return f"{TEAM_FOLDERS}/{team.slug}"
+
+
+def view_root(store: Datastore, team: Any = None) -> Path:
+    """The root that paths given by (or shown to) ``team`` are relative to."""
+    root = store_root(store)
+    folder = team_folder(store, team)
+    return root / folder if folder else root
+
+
+def store_path(store: Datastore, rel: str, team: Any = None) -> Path:
+    """``rel`` inside the datastore as ``team`` sees it (its own folder of the default
+    datastore); recorded paths are relative to ``store_root`` and resolved with no team."""
     try:
-        return storage.inside(store_root(store), rel)
+        return storage.inside(view_root(store, team), rel)
     except archives.UnsafeArchive as exc:
         if exc.reason is not archives.Reason.ESCAPE:
             raise DatasetError(str(exc), "path") from None
     except storage.StorageError:
         pass
     raise DatasetError(f"'{rel}' is outside datastore '{store.name}'.", "path")
+
+
+def visible_datastores(team: Any) -> Any:
+    """Datastores ``team`` may name: the shared ones and its own."""
+    return Datastore.objects.filter(Q(team__isnull=True) | Q(team=team))
 
 
 def default_datastore() -> Datastore:
@@ -102,14 +129,16 @@ def datastore_users(store: Datastore) -> tuple[list[str], list[int]]:
 
 
 def upload_to_datastore(
-    store: Datastore, uploads: list[Any], target_path: str, overwrite: bool, actor: Any
+    store: Datastore, uploads: list[Any], target_path: str, overwrite: bool, actor: Any, team: Any = None
 ) -> list[str]:
-    """Move received parts into the datastore under ``target_path``; return their paths."""
+    """Move received parts into the datastore under ``target_path`` (in ``team``'s
+    folder of the default datastore); return their paths as ``team`` sees them."""
     if store.read_only:
         raise DatasetError(f"Datastore '{store.name}' is read-only.", "datastore")
     if not uploads:
         raise DatasetError("Send one or more files in 'files'.", "files")
-    root = store_root(store)
+    root = view_root(store, team)
+    root.mkdir(parents=True, exist_ok=True)
     plan: list[tuple[Any, str, Path]] = []
     try:
         target = archives.clean_path(target_path, "target_path", empty_ok=True) if target_path else ""
@@ -151,11 +180,14 @@ def upload_to_datastore(
     return done
 
 
-def list_datastore(store: Datastore, rel: str, limit: int = 1000) -> dict[str, Any]:
-    folder = store_path(store, rel)
+def list_datastore(store: Datastore, rel: str, limit: int = 1000, team: Any = None) -> dict[str, Any]:
+    folder = store_path(store, rel, team)
+    if not folder.exists() and not rel.strip("/") and team_folder(store, team):
+        with contextlib.suppress(OSError):  # a team's folder of the default datastore, never used yet
+            folder.mkdir(parents=True, exist_ok=True)
     if not folder.exists():
         raise DatasetError(f"Datastore '{store.name}' has no path '{rel}'.", "path")
-    root = store_root(store)
+    root = view_root(store, team)
     entries: list[dict[str, Any]] = []
     truncated = False
     if folder.is_file():
@@ -217,8 +249,8 @@ def _from_archive(archive: Any, ingest: storage.Ingest) -> None:
         raise DatasetError("The archive has no files.", "archive")
 
 
-def _from_datastore(store: Datastore, rel: str, ingest: storage.Ingest) -> str:
-    source = store_path(store, rel)
+def _from_datastore(store: Datastore, rel: str, ingest: storage.Ingest, team: Any) -> str:
+    source = store_path(store, rel, team)
     if not source.exists():
         raise DatasetError(f"Datastore '{store.name}' has no path '{rel}'.", "path")
     for rel_file, path in storage.walk_files(source):
@@ -226,7 +258,7 @@ def _from_datastore(store: Datastore, rel: str, ingest: storage.Ingest) -> str:
             ingest.files.append(storage.spool(stream, rel_file))
     if not ingest.files:
         raise DatasetError(f"Path '{rel}' of datastore '{store.name}' holds no files.", "path")
-    return source.relative_to(store_root(store)).as_posix()
+    return source.relative_to(view_root(store, team)).as_posix()
 
 
 def clean_tags(value: Any) -> dict[str, str]:
@@ -257,7 +289,7 @@ def create_version(
             _from_archive(source.archive, ingest)
         else:
             assert source.datastore is not None
-            source_path = _from_datastore(source.datastore, source.path, ingest)
+            source_path = _from_datastore(source.datastore, source.path, ingest, dataset.team)
         with storage.blob_lock():
             for item in ingest.files:
                 if storage.adopt(item):

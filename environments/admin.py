@@ -38,9 +38,12 @@ class EnvironmentVersionAdmin(AuditedAdmin):
 
     def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
         if not change:
+            from environments import secrets
             from environments import spec as specs
 
-            obj.spec = specs.normalize(obj.spec)
+            obj.spec, obj.secret_values = secrets.public_spec(
+                specs.normalize(obj.spec), obj.environment.latest_version()
+            )
             obj.content_hash = specs.content_hash(obj.spec)
         super().save_model(request, obj, form, change)
 

@@ -181,6 +181,7 @@ class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
             actor=self.request.user,
             obj=env,
             changes={"curated": env.curated, "spec": version.spec, "version": version.version},
+            secret_values=version.secret_values.values(),
         )
 
     @transaction.atomic
@@ -194,8 +195,16 @@ class EnvironmentViewSet(viewsets.ModelViewSet[Environment]):
             version = env.add_version(spec, self.request.user, note)
             changes["version"] = version.version
             changes["spec"] = version.spec
+        latest = env.latest_version()
+        secret_values = list(latest.secret_values.values()) if latest else []
         changes["curated"] = env.curated
-        record("environments.environment.updated", actor=self.request.user, obj=env, changes=changes)
+        record(
+            "environments.environment.updated",
+            actor=self.request.user,
+            obj=env,
+            changes=changes,
+            secret_values=secret_values,
+        )
         record_move(self.request.user, env, old_team)
 
     def perform_destroy(self, instance: Environment) -> None:

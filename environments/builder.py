@@ -144,7 +144,9 @@ class VenvBuilder(Builder):
         uv = uv_binary()
         cache = Path(settings.RUNYARD["UV_CACHE_DIR"])
         env = {**os.environ, "UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
-        say(f"Building environment {version} (hash {version.content_hash[:12]}) with Python {spec['python_version']}")
+        # A build is shared by every team whose environment has this hash: its log names
+        # the hash, never one team's environment.
+        say(f"Building environment {version.content_hash[:12]} with Python {spec['python_version']}")
         requirements = pip_requirements_of(spec)
         built = _read_pins(pins_file) if requirements else None
         python = built[0] if built else _find_python(uv, spec["python_version"], env)

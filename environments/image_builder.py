@@ -217,7 +217,7 @@ class ImageBuilder(Builder):
         version, tag = self.version, self.tag
         fileobj, dockerfile = _context(version, self.config, self.mpi)
         with fileobj:
-            say(f"Building image {tag} for environment {version} (hash {version.content_hash[:12]}):")
+            say(f"Building image {tag} for environment {version.content_hash[:12]}:")
             for line in dockerfile.splitlines():
                 say(f"  {line}")
             _stream_build(self.client, fileobj, tag, version, say, canceled)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from environments import secrets
 from environments import spec as specs
 
 RESERVED_PREFIX = "Runyard-"
@@ -57,16 +58,19 @@ class Environment(models.Model):
 
     def add_version(self, spec: dict[str, Any], user: Any = None, description: str = "") -> EnvironmentVersion:
         """Register a new version; identical specs still count. The environment's row lock
-        serialises concurrent saves, so version numbers never collide."""
+        serialises concurrent saves, so version numbers never collide. Secret values
+        are kept apart from the stored spec; ``***`` for one keeps the previous value."""
         normalized = specs.normalize(spec)
         with transaction.atomic():
             locked = Environment.objects.select_for_update().get(pk=self.pk)
-            last = locked.versions.order_by("-version").values_list("version", flat=True).first() or 0
+            previous = locked.versions.order_by("-version").first()
+            public, secret_values = secrets.public_spec(normalized, previous)
             return EnvironmentVersion.objects.create(
                 environment=self,
-                version=last + 1,
-                spec=normalized,
-                content_hash=specs.content_hash(normalized),
+                version=(previous.version if previous else 0) + 1,
+                spec=public,
+                secret_values=secret_values,
+                content_hash=specs.content_hash(public),
                 description=description,
                 created_by=user if getattr(user, "is_authenticated", False) else None,
             )
@@ -78,6 +82,8 @@ class EnvironmentVersion(models.Model):
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField()
     spec = models.JSONField()
+    # Real values of the spec's secret_variables: write-only, never serialized.
+    secret_values = models.JSONField(default=dict, blank=True, editable=False)
     content_hash = models.CharField(max_length=64, db_index=True)
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -259,3 +265,25 @@ class BuildLogLine(models.Model):
     class Meta:
         ordering = ["build", "seq"]
         constraints = [models.UniqueConstraint(fields=["build", "seq"], name="build_log_seq_unique")]
+
+
+class TeamSecret(models.Model):
+    """A value a team's runs get without anyone reading it back: an environment
+    variable whose value is ``${secret:NAME}`` receives it at launch (and the run's log
+    masks it). Write-only in the API; stored in the database as given."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=128)
+    value = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team", "name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="team_secret_name_per_team")]
+
+    def __str__(self) -> str:
+        return self.name

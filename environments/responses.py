@@ -19,7 +19,12 @@ class EnvironmentSpecSerializer(serializers.Serializer[Any]):
     conda_specification = serializers.CharField(allow_blank=True)
     docker_base_image = serializers.CharField(allow_blank=True)
     dockerfile = serializers.CharField(allow_blank=True)
-    environment_variables = documented_json(STRING_MAP)
+    environment_variables = documented_json(
+        STRING_MAP, help_text="Secret values read back as *** (a URL's password only); send *** to keep one."
+    )
+    secret_variables = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the variables whose values are write-only."
+    )
 
 
 class EnvironmentVersionCreateSerializer(serializers.Serializer[Any]):

@@ -7,6 +7,8 @@ A spec is a plain dict::
 
 The content hash covers what a build depends on (Python, packages, image), not
 environment variables: those are applied at launch, so changing one never rebuilds.
+``secret_variables`` names the variables to keep secret besides those whose name
+looks secret (environments.secrets keeps their values out of the stored spec).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "docker_base_image": "",
     "dockerfile": "",
     "environment_variables": {},
+    "secret_variables": [],
 }
 _PY_VERSION = re.compile(r"^3\.\d{1,2}(\.\d{1,2})?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -97,6 +100,15 @@ def normalize(raw: dict[str, Any] | None) -> dict[str, Any]:
         if not isinstance(value, (str, int, float, bool)):
             errors.setdefault("environment_variables", []).append(f"'{name}' must have a string value.")
     spec["environment_variables"] = {str(k): str(v) for k, v in sorted(variables.items())}
+
+    secret_names = spec["secret_variables"]
+    if not isinstance(secret_names, list) or not all(isinstance(n, str) for n in secret_names):
+        errors["secret_variables"] = ["Must be a list of variable names."]
+        secret_names = []
+    for name in secret_names:
+        if name not in spec["environment_variables"]:
+            errors.setdefault("secret_variables", []).append(f"'{name}' is not one of the environment_variables.")
+    spec["secret_variables"] = sorted(set(secret_names))
 
     if errors:
         raise ValidationError(errors)

@@ -36,6 +36,8 @@ from compute.backends import get_backend
 from compute.backends.base import Job, Limits, RunContext, Target
 from compute.configs import ConfigError
 from compute.models import ComputeTarget
+from config.masking import Masker
+from environments import secrets as env_secrets
 from environments.builder import BuildCanceled, BuildFailed
 from execution.sandbox import SandboxUnavailable
 from runs import artifacts, materialize, snapshots
@@ -154,7 +156,11 @@ class Execution:
         self.run = Run.objects.select_related("compute_target", "environment_version__environment", "experiment").get(
             pk=run_id
         )
-        self.writer = LogWriter(run_id, start_seq=self.run.log_seq)
+        self.writer = LogWriter(
+            run_id,
+            start_seq=self.run.log_seq,
+            mask=Masker(env_secrets.masked_values(self.run.environment_version, self.run.team)),
+        )
         self.heartbeat = Heartbeat(run_id)
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.time_limit_hit = False
@@ -174,7 +180,8 @@ class Execution:
 
     def write_log(self, rank: int, stream: str, text: str) -> None:
         if stream == "stderr":
-            self.stderr_tail.append(text if rank < 0 else f"[rank {rank}] {text}")
+            text_ = self.writer.mask(text)
+            self.stderr_tail.append(text_ if rank < 0 else f"[rank {rank}] {text_}")
         self.writer.write(rank, stream, text)
 
     def move(self, to: str, reason: str = "", **fields: Any) -> None:
@@ -235,7 +242,7 @@ class Execution:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
         except ConfigError as exc:
             self.fail(f"Compute target '{run.compute_target.name}' has an invalid config: {exc}")
-        except SandboxUnavailable as exc:
+        except (SandboxUnavailable, env_secrets.MissingTeamSecret) as exc:
             self.fail(str(exc))
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)
@@ -328,7 +335,7 @@ class Execution:
     def run_env(self, token: str, inputs_env: dict[str, str], sdk_dir: Path) -> dict[str, str]:
         run = self.run
         env = {k: v for k, v in os.environ.items() if k in INHERITED}
-        env.update(run.environment_version.spec.get("environment_variables", {}))
+        env.update(env_secrets.run_variables(run.environment_version, run.team))
         sdk = str(sdk_dir)
         env.update(
             {

@@ -102,17 +102,18 @@ def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[
                 raise _fail(label, str(exc)) from None
             item = ResolvedInput(index, input_name(arg), mode, dataset_version=version)
         else:
-            store = Datastore.objects.filter(name=str(arg["datastore"])).first()
+            store = services.visible_datastores(team).filter(name=str(arg["datastore"])).first()
             if store is None:
                 raise _fail(label, f"no datastore named '{arg['datastore']}'.")
             rel = str(arg.get("path") or "").strip()
             try:
-                source = services.store_path(store, rel)
+                source = services.store_path(store, rel, team)
             except services.DatasetError as exc:
                 raise _fail(label, str(exc)) from None
             if not source.exists():
                 raise _fail(label, f"datastore '{store.name}' has no path '{rel}'.")
-            clean = source.relative_to(services.store_root(store)).as_posix()
+            # As the team sees it: materialize resolves it in the run's team's view again.
+            clean = source.relative_to(services.view_root(store, team)).as_posix()
             item = ResolvedInput(
                 index, input_name(arg), mode, datastore=store, datastore_path="" if clean == "." else clean
             )

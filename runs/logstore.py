@@ -34,6 +34,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from config.masking import NO_MASK, Masker
 from runs.events import group_name
 from runs.models import LogLine, Run
 
@@ -106,8 +107,12 @@ class LogWriter:
         start_seq: int | None = None,
         store: Callable[[int, list[tuple[int, Pending]]], None] | None = None,
         group: str | None = None,
+        mask: Masker = NO_MASK,
     ) -> None:
         self.run_id = run_id
+        # Secret values (and their encodings) become *** before a line is stored or
+        # published; the flusher applies it, once per line, off the readers' threads.
+        self.mask = mask
         self.group = group or group_name(run_id)
         self._custom_store = store
         self._limit = int(settings.RUNYARD["LOG_LINE_MAX_CHARS"])
@@ -190,10 +195,11 @@ class LogWriter:
             while (taken := self._take()) is not None:
                 rows: list[Row] = []
                 seq = self._seq
+                mask = self.mask
                 for at, lines in taken:
                     for rank, stream, text in lines:
                         seq += 1
-                        rows.append((seq, rank, stream, text, at))
+                        rows.append((seq, rank, stream, mask(text) if mask else text, at))
                 self._seq = seq
                 self._flush(rows, loop, layer)
         finally:

@@ -113,7 +113,7 @@ def _one(run: Run, item: RunInput, workdir: Path, say: Callable[[str], None]) ->
     assert store is not None
     label = f"datastore {store.name}:/{item.datastore_path}"
     try:
-        source = services.store_path(store, item.datastore_path)
+        source = services.store_path(store, item.datastore_path, run.team)
     except services.DatasetError as exc:
         raise InputError(f"Input '{item.name}' ({label}): {exc}") from None
     if not source.exists():

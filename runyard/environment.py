@@ -86,6 +86,10 @@ class Environment:
         self.python = PythonSection()
         self.docker = DockerSection()
         self.environment_variables: dict[str, str] = {}
+        # Names whose values the server keeps write-only (besides names that look
+        # secret, which it treats so by itself). Read back, such a value is "***";
+        # registering "***" again keeps the server's value.
+        self.secret_variables: set[str] = set()
         self.description = ""
         self.curated = False
         self._workspace: Workspace | None = None
@@ -105,7 +109,7 @@ class Environment:
         deps.check_installable()
         if self.docker.base_image and self.docker.base_dockerfile:
             raise UserErrorException("Set either env.docker.base_image or env.docker.base_dockerfile, not both.")
-        return {
+        spec: dict[str, Any] = {
             "python_version": deps.get_python_version() or DEFAULT_PYTHON,
             "pip_requirements": deps.pip_packages,
             "conda_specification": "",
@@ -113,6 +117,10 @@ class Environment:
             "dockerfile": self.docker.base_dockerfile or "",
             "environment_variables": {str(k): str(v) for k, v in sorted(self.environment_variables.items())},
         }
+        secret = sorted(n for n in self.secret_variables if n in self.environment_variables)
+        if secret:
+            spec["secret_variables"] = secret
+        return spec
 
     def is_unchanged(self) -> bool:
         """True when this object still matches the version it was fetched or registered as."""
@@ -133,6 +141,7 @@ class Environment:
         self.docker.base_image = spec.get("docker_base_image") or None
         self.docker.base_dockerfile = spec.get("dockerfile") or None
         self.environment_variables = dict(spec.get("environment_variables") or {})
+        self.secret_variables = set(spec.get("secret_variables") or [])
 
     @classmethod
     def _from_api(cls, item: dict[str, Any], version: dict[str, Any] | None, workspace: Workspace) -> Environment:

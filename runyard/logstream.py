@@ -88,8 +88,8 @@ class LogFollower:
         url = websocket_url(self.client, self.run_id, self.last_seq)
         try:
             socket = connect(url, additional_headers=headers, open_timeout=15, max_size=2**24)
-        except TypeError:  # websockets < 14 names it extra_headers: use the query parameter instead
-            socket = connect(f"{url}&token={self.client.token or ''}", open_timeout=15, max_size=2**24)
+        except TypeError:  # websockets < 14 names it extra_headers (a token in the URL would reach logs)
+            socket = connect(url, extra_headers=headers, open_timeout=15, max_size=2**24)
         with socket:
             catch_up_to: int | None = None
             idle = 0.0

@@ -47,6 +47,9 @@ def web(host: str, port: int, python: str = sys.executable, app: str = "config.a
         "--port",
         str(port),
         "--no-access-log",
+        # X-Forwarded-For is read by config.clientip, from RUNYARD_TRUSTED_PROXIES only;
+        # uvicorn's own handling would believe any local peer.
+        "--no-proxy-headers",
         "--ws",
         "websockets",
     ]

@@ -79,7 +79,7 @@ def test_making_another_datastore_default_moves_the_flag(world: Any, roots: Path
 
 
 def test_upload_into_a_datastore_then_list_it(world: Any, roots: Path, dataset_store: Path) -> None:
-    store = make_store(world, roots)
+    store = make_store(world, roots, team=world.team_a.slug)  # members upload to their team's datastores
     url = f"/api/datastores/{store['id']}/upload/"
     parts = [Part("a.txt", "A"), Part("deep/b.txt", "B")]
     response = post_parts(world.alice.client, url, {"target_path": "incoming/"}, parts)
@@ -104,10 +104,10 @@ def test_upload_into_a_datastore_then_list_it(world: Any, roots: Path, dataset_s
 
 
 def test_upload_refuses_read_only_datastores_and_escaping_paths(world: Any, roots: Path) -> None:
-    read_only = make_store(world, roots, name="frozen", read_only=True)
+    read_only = make_store(world, roots, name="frozen", read_only=True, team=world.team_a.slug)
     response = post_parts(world.alice.client, f"/api/datastores/{read_only['id']}/upload/", {}, [Part("a", "A")])
     assert response.status_code == 400 and "read-only" in str(response.json())
-    store = make_store(world, roots)
+    store = make_store(world, roots, team=world.team_a.slug)
     url = f"/api/datastores/{store['id']}/upload/"
     for name in ("../escape.txt", "/etc/passwd", "a/../../b"):
         response = post_parts(world.alice.client, url, {}, [Part(name, "x")])

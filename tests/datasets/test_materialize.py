@@ -84,7 +84,8 @@ def test_mount_is_read_only_even_for_root_and_download_is_a_copy(world: Any, mni
 def test_datareference_style_datastore_paths(world: Any, tmp_path: Path, settings: Any) -> None:
     from datasets.services import default_datastore
 
-    root = Path(default_datastore().root_path)
+    # A team sees its own folder of the default datastore (datasets.services.team_folder).
+    root = Path(default_datastore().root_path) / "teams" / world.team_a.slug
     (root / "refs" / "sub").mkdir(parents=True, exist_ok=True)
     (root / "refs" / "sub" / "x.txt").write_text("ref")
     (root / "refs" / "single.txt").write_text("one")

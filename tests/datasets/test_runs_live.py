@@ -150,7 +150,8 @@ def test_run_can_read_input_datasets_through_the_sdk(live: Any, world: Any, clea
 def test_datareference_style_datastore_path_in_the_arguments(live: Any, world: Any, clean_mounts: None) -> None:
     store = default_datastore()
     folder_name = f"ref-{uuid.uuid4().hex[:8]}"
-    root = Path(store.root_path) / folder_name
+    # A team sees its own folder of the default datastore (datasets.services.team_folder).
+    root = Path(store.root_path) / "teams" / world.team_a.slug / folder_name
     (root / "sub").mkdir(parents=True)
     (root / "sub" / "x.txt").write_text("from the datastore")
     script = (

@@ -337,10 +337,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         get: operations["datastores_list"];
         put?: never;
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         post: operations["datastores_create"];
         delete?: never;
         options?: never;
@@ -355,16 +363,32 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         get: operations["datastores_retrieve"];
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         put: operations["datastores_update"];
         post?: never;
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         delete: operations["datastores_destroy"];
         options?: never;
         head?: never;
-        /** @description Everyone signed in reads and uploads (unless read-only); admins register and edit. */
+        /**
+         * @description Shared datastores and the user's teams' (admins: all); admins register and edit.
+         *     Members upload to their team's datastores and to their team's folder of the default
+         *     one; other shared datastores are read-only for them.
+         */
         patch: operations["datastores_partial_update"];
         trace?: never;
     };
@@ -823,6 +847,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/team-secrets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        get: operations["team_secrets_list"];
+        put?: never;
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        post: operations["team_secrets_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/team-secrets/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        get: operations["team_secrets_retrieve"];
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        put: operations["team_secrets_update"];
+        post?: never;
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        delete: operations["team_secrets_destroy"];
+        options?: never;
+        head?: never;
+        /** @description A team's secrets: names and whether they are set; values are write-only. */
+        patch: operations["team_secrets_partial_update"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1032,6 +1094,8 @@ export interface components {
         Datastore: {
             readonly id: number;
             name: string;
+            /** @description The owning team; null: shared by all teams (only admins upload, but into the default datastore every team uploads to its own folder). */
+            team: string | null;
             root_path: string;
             read_only: boolean;
             is_default: boolean;
@@ -1064,6 +1128,8 @@ export interface components {
         };
         DatastoreRequest: {
             name: string;
+            /** @description The owning team; null: shared by all teams (only admins upload, but into the default datastore every team uploads to its own folder). */
+            team?: string | null;
             root_path: string;
             read_only?: boolean;
             is_default?: boolean;
@@ -1131,9 +1197,12 @@ export interface components {
             conda_specification: string;
             docker_base_image: string;
             dockerfile: string;
+            /** @description Secret values read back as *** (a URL's password only); send *** to keep one. */
             environment_variables: {
                 [key: string]: string;
             };
+            /** @description Names of the variables whose values are write-only. */
+            secret_variables: string[];
         };
         EnvironmentVersion: {
             readonly id: number;
@@ -1417,6 +1486,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Team"][];
         };
+        PaginatedTeamSecretList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["TeamSecret"][];
+        };
         PaginatedTokenList: {
             /** @example 123 */
             count: number;
@@ -1461,6 +1545,8 @@ export interface components {
         };
         PatchedDatastoreRequest: {
             name?: string;
+            /** @description The owning team; null: shared by all teams (only admins upload, but into the default datastore every team uploads to its own folder). */
+            team?: string | null;
             root_path?: string;
             read_only?: boolean;
             is_default?: boolean;
@@ -1479,6 +1565,12 @@ export interface components {
             name?: string;
             team?: string;
             description?: string;
+        };
+        PatchedTeamSecretRequest: {
+            team?: string;
+            name?: string;
+            /** @description Write-only: never shown again. */
+            value?: string;
         };
         PyTorchConfig: {
             type: components["schemas"]["PyTorchTypeEnum"];
@@ -1682,6 +1774,25 @@ export interface components {
             name: string;
             slug: string;
         };
+        TeamSecret: {
+            readonly id: number;
+            team: string;
+            name: string;
+            /** @description Always true: a secret exists only with a value. */
+            readonly set: boolean;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        TeamSecretRequest: {
+            team?: string;
+            name: string;
+            /** @description Write-only: never shown again. */
+            value: string;
+        };
         TensorflowConfig: {
             type: components["schemas"]["TensorflowTypeEnum"];
             worker_count: number;
@@ -1836,6 +1947,15 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             429: {
@@ -2777,6 +2897,7 @@ export interface operations {
         parameters: {
             query?: {
                 path?: string;
+                team?: string;
             };
             header?: never;
             path: {
@@ -2824,6 +2945,8 @@ export interface operations {
                     files?: string[];
                     target_path?: string;
                     overwrite?: boolean;
+                    /** @description Whose folder of the default datastore. */
+                    team?: string;
                 };
             };
         };
@@ -3898,6 +4021,192 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunTags"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    team_secrets_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedTeamSecretList"];
+                };
+            };
+        };
+    };
+    team_secrets_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamSecretRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TeamSecretRequest"];
+                "multipart/form-data": components["schemas"]["TeamSecretRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSecret"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    team_secrets_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team secret. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSecret"];
+                };
+            };
+        };
+    };
+    team_secrets_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team secret. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamSecretRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TeamSecretRequest"];
+                "multipart/form-data": components["schemas"]["TeamSecretRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSecret"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    team_secrets_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team secret. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    team_secrets_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team secret. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedTeamSecretRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedTeamSecretRequest"];
+                "multipart/form-data": components["schemas"]["PatchedTeamSecretRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSecret"];
                 };
             };
             /** @description Bad input, by field. */

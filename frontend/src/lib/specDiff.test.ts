@@ -8,6 +8,7 @@ const base: EnvironmentSpec = {
   docker_base_image: "",
   dockerfile: "",
   environment_variables: { A: "1", B: "2" },
+  secret_variables: [],
 };
 
 test("identical specs have no changes", () => {

@@ -12,6 +12,7 @@ export const SPEC_LABELS: Record<keyof EnvironmentSpec, string> = {
   docker_base_image: "Docker base image",
   dockerfile: "Dockerfile",
   environment_variables: "Environment variables",
+  secret_variables: "Secret variables",
 };
 
 /** What changed between two versions, field by field (packages as added/removed, not as text). */
@@ -22,6 +23,12 @@ export function diffSpecs(before: EnvironmentSpec, after: EnvironmentSpec): Spec
   const added = b.filter((r) => !a.includes(r));
   const removed = a.filter((r) => !b.includes(r));
   if (added.length || removed.length) changes.push({ field: "pip_requirements", kind: "list", added, removed });
+  const sa = before.secret_variables ?? [];
+  const sb = after.secret_variables ?? [];
+  const madeSecret = sb.filter((n) => !sa.includes(n));
+  const madePlain = sa.filter((n) => !sb.includes(n));
+  if (madeSecret.length || madePlain.length)
+    changes.push({ field: "secret_variables", kind: "list", added: madeSecret, removed: madePlain });
 
   const va = before.environment_variables ?? {};
   const vb = after.environment_variables ?? {};

@@ -17,6 +17,8 @@ interface Draft {
   docker_base_image: string;
   dockerfile: string;
   environment_variables: KeyValue[];
+  /** Write-only variables: shown as ***; saving *** back keeps the stored value. */
+  secret_variables: string[];
   version_description: string;
 }
 
@@ -32,6 +34,7 @@ function draftFrom(env: Environment | null): Draft {
     docker_base_image: spec?.docker_base_image ?? "",
     dockerfile: spec?.dockerfile ?? "",
     environment_variables: Object.entries(spec?.environment_variables ?? {}).map(([key, value]) => ({ key, value })),
+    secret_variables: spec?.secret_variables ?? [],
     version_description: "",
   };
 }
@@ -48,6 +51,9 @@ function specFrom(draft: Draft): EnvironmentSpec {
     dockerfile: draft.dockerfile,
     environment_variables: Object.fromEntries(
       draft.environment_variables.filter((kv) => kv.key.trim()).map((kv) => [kv.key.trim(), kv.value]),
+    ),
+    secret_variables: draft.secret_variables.filter((name) =>
+      draft.environment_variables.some((kv) => kv.key.trim() === name),
     ),
   };
 }

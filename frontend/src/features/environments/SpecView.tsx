@@ -44,6 +44,7 @@ export function SpecView({ spec }: { spec: EnvironmentSpec }) {
             {vars.map(([k, v]) => (
               <li key={k}>
                 {k}={v}
+                {spec.secret_variables?.includes(k) && <span className="muted"> (secret)</span>}
               </li>
             ))}
           </ul>
