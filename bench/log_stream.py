@@ -352,9 +352,9 @@ def components(stack: Stack, section: Section) -> None:
     from django.utils import timezone
 
     from accounts.models import Team
-    from compute.backends.procs import OutputPump
     from compute.models import ComputeTarget
     from environments.models import EnvironmentVersion
+    from execution.backends.procs import OutputPump
     from runs.logstore import LogWriter, Row, _store_run_lines, serialize
     from runs.models import Experiment, Run
 

@@ -92,15 +92,16 @@ class Timers:
 
 
 def breakdown(stack: Stack, runs: int) -> list[str]:
-    """Submit (Django test client) and execute (``runs.executor.execute``) runs in this
+    """Submit (Django test client) and execute (``execution.executor.execute``) runs in this
     process with the main steps timed, to see where POST→first statement goes."""
     from django.test import Client
 
-    import compute.backends.local as local
+    import execution.backends.local as local
+    from execution import executor, materialize
+    from execution.tasks import execute_run
     from runs import api as runs_api
-    from runs import events, executor, materialize, snapshots, submission
+    from runs import events, snapshots, submission
     from runs.models import LogLine, RunToken
-    from runs.tasks import execute_run
 
     timers = Timers()
     post: list[float] = []
@@ -162,7 +163,7 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
         submission.enqueue = submission_enqueue
     out = [
         f"In-process breakdown ({runs} runs submitted with the Django test client and executed by "
-        "`runs.executor.execute` in the benchmark process, no Celery hop): POST "
+        "`execution.executor.execute` in the benchmark process, no Celery hop): POST "
         f"{pct(post, 50) * 1000:.1f} ms, execute() start → first statement {pct(execute_to_t0, 50) * 1000:.1f} ms, "
         f"total {pct(total, 50) * 1000:.1f} ms (p50). Time inside the main steps, mean per run:",
         "",

@@ -11,8 +11,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
-    # Finds runs whose worker died (see runs.tasks.sweep_heartbeats).
-    "sweep-heartbeats": {"task": "runs.tasks.sweep_heartbeats", "schedule": 5.0},
+    # Finds runs whose worker died (see execution.tasks.sweep_heartbeats).
+    "sweep-heartbeats": {"task": "execution.tasks.sweep_heartbeats", "schedule": 5.0},
     # Queued runs whose dispatch message was lost (see runs.dispatch).
-    "sweep-queues": {"task": "runs.tasks.sweep_queues", "schedule": 5.0},
+    "sweep-queues": {"task": "execution.tasks.sweep_queues", "schedule": 5.0},
 }

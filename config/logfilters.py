@@ -7,7 +7,7 @@ import re
 
 # Beat runs these every few seconds; Celery's "received"/"succeeded" lines for them would
 # bury everything else in the worker's console.
-HOUSEKEEPING_TASKS = ("runs.tasks.sweep_heartbeats", "runs.tasks.sweep_queues")
+HOUSEKEEPING_TASKS = ("execution.tasks.sweep_heartbeats", "execution.tasks.sweep_queues")
 
 
 class QuietHousekeeping(logging.Filter):

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "compute",
     "datasets",
     "runs",
+    "execution",
     "stack",
 ]
 

@@ -280,9 +280,9 @@ class EnvironmentVersionViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentVersion
     def build(self, request: Request, pk: str | None = None) -> Response:
         """Queue a build of this version on a compute target (default ``local``);
         follow it with ``/api/environment-builds/{id}/`` and its ``log/``."""
-        from compute.backends import get_backend
         from compute.models import ComputeTarget
         from environments.tasks import build_environment
+        from execution.backends import get_backend
 
         version = self.get_object()
         name = body(request).get("compute_target") or "local"

@@ -5,7 +5,7 @@ records) holds a secret variable as ``***`` and lists its name in
 ``secret_variables``; a URL with credentials (``scheme://user:password@host``) keeps
 everything but its password, shown as ``***``. The real values live in
 ``EnvironmentVersion.secret_values``, which no serializer exposes: only the run's
-environment (runs.executor) and its log masker read them.
+environment (execution.executor) and its log masker read them.
 
 A variable is secret when its name is listed in the spec's ``secret_variables``, or
 its name looks secret (config.masking); a URL with a password is secret in its

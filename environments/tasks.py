@@ -6,10 +6,10 @@ import logging
 
 from celery import shared_task
 
-from compute.backends import get_backend
 from compute.models import ComputeTarget
 from environments.builds import BuildCanceled, BuildFailed
 from environments.models import EnvironmentVersion
+from execution.backends import get_backend
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """TF_CONFIG, the one way it is written (standard library only: Slurm nodes import it
-through ``compute/backends/slurm_task.py``, where the addresses are known only at run time)."""
+through ``execution/backends/slurm_task.py``, where the addresses are known only at run time)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def enqueue(run: Run, countdown: float | None = None) -> None:
 
 
 def send(run_id: int, queue: str, token: str, countdown: float | None = None) -> None:
-    from runs.tasks import execute_run
+    from execution.tasks import execute_run
 
     client().set(mark_key(run_id), token, ex=MARK_TTL)
     execute_run.apply_async(args=[run_id], kwargs={"token": token}, queue=queue, countdown=countdown)

@@ -9,7 +9,7 @@ An argument may be an object instead of a string (Azure ML's ``as_named_input(na
 ``version`` is a number or "latest" (the default); ``mode`` defaults to "mount";
 ``name`` defaults to the dataset's name (or datastore + path), made identifier-safe.
 At submission each is resolved (the dataset version pinned) and recorded as a RunInput;
-at Preparing ``runs.materialize`` makes it a local path and puts that path where the
+at Preparing ``execution.materialize`` makes it a local path and puts that path where the
 object was.
 """
 

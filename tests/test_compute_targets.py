@@ -315,7 +315,7 @@ def test_slurm_check_with_a_missing_slurm_conf(world: Any, tmp_path: Path) -> No
 
 
 def test_a_run_on_a_target_saved_without_validation_fails_saying_why(world: Any, transactional_db: Any) -> None:
-    from runs import executor
+    from execution import executor
 
     ComputeTarget.objects.create(name="broken", kind="slurm", max_nodes=2, config={"partition": "x"})
     run_id = submit(world.alice, {"train.py": "print('never')\n"}, compute_target="broken")["id"]

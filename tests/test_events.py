@@ -61,7 +61,7 @@ def test_a_forked_child_publishes_and_flushes_at_pool_shutdown(watcher: Watcher)
     worker_process_shutdown hook must publish what it still holds."""
     from celery.signals import worker_process_shutdown
 
-    import runs.tasks  # noqa: F401 - connects the worker_process_shutdown hook
+    import execution.tasks  # noqa: F401 - connects the worker_process_shutdown hook
 
     events.send(watcher.group, {"type": "run.status", "n": -1})  # the parent's publisher is running
     assert events.flush()

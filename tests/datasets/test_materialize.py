@@ -1,4 +1,4 @@
-"""runs.materialize without the live stack: download copies, read-only mounts, the
+"""execution.materialize without the live stack: download copies, read-only mounts, the
 DataReference style, placeholder replacement and release()."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from datasets import mounts
-from runs import inputs, materialize
+from execution import materialize
+from runs import inputs
 from runs.models import Run, RunInput
 from tests.datasets.helpers import create_dataset, folder, register
 from tests.factories import make_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compute.backends.docker import _label_filter
+from execution.backends.docker import _label_filter
 
 
 def leftovers(client: Any, run_id: int) -> list[str]:

@@ -122,7 +122,7 @@ def test_cancel_queued_run_is_immediate(live: Any, world: Any) -> None:
 def test_killed_worker_leaves_run_failed_never_running(live: Any, world: Any, settings: Any) -> None:
     """SIGKILL the worker executing a run: the sweep marks it NotResponding, then
     Failed (worker lost); a restarted worker reaps the orphaned processes."""
-    from runs.tasks import sweep_heartbeats
+    from execution.tasks import sweep_heartbeats
 
     live.stop("runner")
     live.start_worker("doomed", queues="compute.local", concurrency=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compute.backends.filetail import FileTail
+from execution.backends.filetail import FileTail
 from execution.lines import LineReader
 
 

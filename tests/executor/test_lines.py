@@ -10,8 +10,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from compute.backends.base import ProcessInfo
-from compute.backends.docker_job import Node, line_sink, sink_lines
+from execution.backends.base import ProcessInfo
+from execution.backends.docker_job import Node, line_sink, sink_lines
 from execution.lines import LineReader, RoutedStream, RouteKind, Router, split_torchrun_line
 from runs.models import LogLine
 from tests.factories import make_run

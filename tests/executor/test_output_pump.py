@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from compute.backends.procs import OutputPump
+from execution.backends.procs import OutputPump
 from execution.lines import RouteKind, Router
 from runs.logstore import LogWriter
 from runs.models import LogLine

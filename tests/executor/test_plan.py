@@ -254,7 +254,7 @@ def test_loopback_runs_one_node_only() -> None:
 def test_slurm_script_leaves_only_the_master_address_to_the_node_shell() -> None:
     import subprocess
 
-    from compute.backends.slurm_script import shell
+    from execution.backends.slurm_script import shell
 
     words = ("python", f"--rdzv-endpoint={SLURM_MASTER}:29400", "it's $HOME", "${RUNYARD_MASTER")
     out = subprocess.run(

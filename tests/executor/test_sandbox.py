@@ -23,8 +23,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from compute.backends.procs import descendants
 from execution import sandbox
+from execution.backends.procs import descendants
 from runs.models import Artifact, Metric
 from runs.status import Status
 from tests.conftest import wait_for
@@ -120,7 +120,7 @@ def _other_team_blob(world: Any) -> Path:
 def test_a_hostile_run_finds_nothing(live: Any, world: Any) -> None:
     from config.embedded_redis import socket_path
     from datasets.storage import root as dataset_root
-    from runs.sdkdir import sdk_path
+    from execution.sdkdir import sdk_path
     from stack.seed import ensure_admin
 
     ensure_admin()  # writes the data dir's admin-password file

@@ -172,7 +172,7 @@ def test_logs_arrive_while_running(slurm_target: ComputeTarget, world: Any) -> N
 def test_state_cached_under_a_reused_job_id_is_ignored(slurm_target: ComputeTarget, world: Any) -> None:
     # Slurm reuses job ids (a reinstalled controller starts at 1 again): an ended job's
     # cached state must not end the new job that now carries its id.
-    from compute.backends import slurm_poll
+    from execution.backends import slurm_poll
 
     ended = {"state": "COMPLETED", "reason": "", "nodes": "", "exit_code": "0:0", "at": 0}
     slurm_poll._redis().hset(

@@ -32,11 +32,11 @@ import docker.errors
 import docker.tls
 import docker.types
 
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
-from compute.backends.docker_job import DockerJob, Node, Position, follow_logs, sink_lines
 from environments.image_builder import build_location, ensure_image, image_build_row, requirement_names
 from environments.models import EnvironmentVersion
 from environments.spec import pip_requirements_of
+from execution.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from execution.backends.docker_job import DockerJob, Node, Position, follow_logs, sink_lines
 from execution.lines import RouteKind
 from execution.plan import Entry, Network, NodePlan, Placement, Role, hostfile, plan
 from runs.distributed import Kind, Shape

@@ -1,6 +1,6 @@
 """The interface every compute backend implements, and what the executor hands it.
 
-The executor (``runs.executor``) owns the lifecycle: claiming, statuses, heartbeats,
+The executor (``execution.executor``) owns the lifecycle: claiming, statuses, heartbeats,
 cancel, time limit, finalizing. A backend only knows how to make an environment
 ready, start a run's ranks, report when they have all started and when they ended,
 and stop them. It never reads the run's rows: what it needs about the run and its
@@ -163,7 +163,7 @@ class Backend(abc.ABC):
 
     def sdk_dir(self, config: dict[str, Any]) -> Path:
         """Where the runs' copy of the SDK lives (put on their PYTHONPATH)."""
-        from runs.sdkdir import sdk_path
+        from execution.sdkdir import sdk_path
 
         return sdk_path()
 

@@ -31,7 +31,7 @@ from typing import Any
 import docker.errors
 from django.db.models import Q
 
-from compute.backends.base import Job, ProcessInfo, RunContext
+from execution.backends.base import Job, ProcessInfo, RunContext
 from execution.lines import LineReader, RoutedStream, RouteKind, Router
 from runs.logstore import SYSTEM_RANK
 

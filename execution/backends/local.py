@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
-from compute.backends.procs import OutputPump, cmdline, descendants, die_with_parent, exists, signal_tree
 from environments.builder import ensure_venv
 from execution import sandbox
+from execution.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from execution.backends.procs import OutputPump, cmdline, descendants, die_with_parent, exists, signal_tree
 from execution.lines import RoutedStream, RouteKind, Router
 from execution.plan import Entry, Network, Placement, plan
 

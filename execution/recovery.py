@@ -90,10 +90,10 @@ class Recovered:
 
 def recover(node: str, queues: Iterable[str]) -> Recovered:
     """One pass of step 2 and 3 above, for the runs of targets on ``queues``."""
-    from compute.backends import get_backend
-    from compute.backends.base import Target
+    from execution.backends import get_backend
+    from execution.backends.base import Target
+    from execution.tasks import resume_run
     from runs.lifecycle import IllegalTransition, transition
-    from runs.tasks import resume_run
 
     here = host_of(node) or socket.gethostname()
     names = [q.removeprefix("compute.") for q in queues if q.startswith("compute.")]

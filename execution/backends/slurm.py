@@ -18,11 +18,11 @@ from typing import Any
 
 from django.db.models import Q
 
-from compute.backends import slurm_poll
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
-from compute.backends.filetail import FileTail
-from compute.backends.slurm_script import sbatch_options, script
 from environments.builder import ensure_venv
+from execution.backends import slurm_poll
+from execution.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from execution.backends.filetail import FileTail
+from execution.backends.slurm_script import sbatch_options, script
 from execution.lines import SYSTEM_RANK, RoutedStream, RouteKind, Router
 from execution.plan import Entry, Network, NodePlan, Placement, placed, plan
 from runs.distributed import Shape
@@ -194,7 +194,7 @@ class SlurmBackend(Backend):
         return shared_dir(config) / "runs" / str(run_id)
 
     def sdk_dir(self, config: dict[str, Any]) -> Path:
-        from runs.sdkdir import sdk_path
+        from execution.sdkdir import sdk_path
 
         return sdk_path(shared_dir(config) / "sdk")
 

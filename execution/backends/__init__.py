@@ -1,21 +1,21 @@
-"""One backend module per compute kind, behind ``compute.backends.base.Backend``."""
+"""One backend module per compute kind, behind ``execution.backends.base.Backend``."""
 
 from __future__ import annotations
 
-from compute.backends.base import Backend
+from execution.backends.base import Backend
 
 
 def get_backend(kind: str) -> Backend:
     if kind == "local":
-        from compute.backends.local import LocalBackend
+        from execution.backends.local import LocalBackend
 
         return LocalBackend()
     if kind == "slurm":
-        from compute.backends.slurm import SlurmBackend
+        from execution.backends.slurm import SlurmBackend
 
         return SlurmBackend()
     if kind == "docker":
-        from compute.backends.docker import DockerBackend
+        from execution.backends.docker import DockerBackend
 
         return DockerBackend()
     raise ValueError(f"No backend for compute kind '{kind}' on this worker.")

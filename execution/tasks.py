@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from runs import dispatch, events, executor, recovery
+from execution import executor, recovery
+from runs import dispatch, events
 from runs.lifecycle import IllegalTransition, transition
 from runs.models import Run
 from runs.status import Status
@@ -70,7 +71,7 @@ def sweep_heartbeats() -> dict[str, int]:
     A run is NotResponding after HEARTBEAT_TIMEOUT without a heartbeat and Failed
     ("worker lost") after WORKER_LOST_SECONDS (default twice that); a pending cancel
     simply completes. This is the backstop for hosts where no worker runs any more:
-    a live worker's recoverer (``runs.recovery``) ends or resumes such runs sooner.
+    a live worker's recoverer (``execution.recovery``) ends or resumes such runs sooner.
     """
     timeout = timedelta(seconds=float(settings.RUNYARD["HEARTBEAT_TIMEOUT_SECONDS"]))
     now = timezone.now()
@@ -121,7 +122,7 @@ def flush_events(**kwargs: Any) -> None:
 @worker_ready.connect
 def start_recovery(sender: Any = None, **kwargs: Any) -> None:
     """In the worker's main process: reap what runs ended while no worker ran left
-    behind, then keep recovering runs whose worker died (``runs.recovery``)."""
+    behind, then keep recovering runs whose worker died (``execution.recovery``)."""
     hostname = getattr(sender, "hostname", "") or ""
     queues = _consumed_queues(sender)
     reap_leftovers(queues)
@@ -149,8 +150,8 @@ def _consumed_queues(consumer: Any) -> list[str]:
 def reap_leftovers(queues: list[str]) -> None:
     """Ended runs still naming processes or containers: the sweep failed them while no
     worker ran, so nothing stopped what they started."""
-    from compute.backends import get_backend
-    from compute.backends.base import Target
+    from execution.backends import get_backend
+    from execution.backends.base import Target
 
     names = [q.removeprefix("compute.") for q in queues if q.startswith("compute.")]
     leftovers = (

@@ -32,15 +32,16 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 
 from audit.services import record
-from compute.backends import get_backend
-from compute.backends.base import Job, Limits, RunContext, Target
 from compute.configs import ConfigError
 from compute.models import ComputeTarget
 from config.masking import Masker
 from environments import secrets as env_secrets
 from environments.builder import BuildCanceled, BuildFailed
+from execution import materialize
+from execution.backends import get_backend
+from execution.backends.base import Job, Limits, RunContext, Target
 from execution.sandbox import SandboxUnavailable
-from runs import artifacts, materialize, snapshots
+from runs import artifacts, snapshots
 from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter

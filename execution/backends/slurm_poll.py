@@ -76,7 +76,7 @@ def state(
 
 
 def poll_all(target_id: int, config: dict[str, Any], job_ids: list[int]) -> dict[int, dict[str, Any]]:
-    from compute.backends.slurm import command_env
+    from execution.backends.slurm import command_env
 
     ids = sorted(set(job_ids))
     if not ids:
