@@ -35,20 +35,36 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REQ_FORBIDDEN = re.compile(r"[\n\r;`$]|^\s*-(?!-?e\b)")
 
 
+Errors = dict[str, list[str]]
+
+
 def normalize(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate a spec and return its canonical form; errors name the field."""
+    """Validate a spec and return its canonical form; errors name the field.
+
+    Each group of fields is checked by its own function, which canonicalizes its part
+    of ``spec`` in place and adds what it refuses to ``errors``; all problems are
+    reported at once."""
     raw = dict(raw or {})
     unknown = set(raw) - set(DEFAULTS)
-    errors: dict[str, list[str]] = {}
+    errors: Errors = {}
     if unknown:
         errors["spec"] = [f"Unknown field(s): {', '.join(sorted(unknown))}."]
     spec = {**DEFAULTS, **{k: v for k, v in raw.items() if k in DEFAULTS}}
+    for check in (_python_version, _pip_requirements, _texts, _conda, _variables, _secret_names):
+        check(spec, errors)
+    if errors:
+        raise ValidationError(errors)
+    return spec
 
+
+def _python_version(spec: dict[str, Any], errors: Errors) -> None:
     version = str(spec["python_version"]).strip()
     if not _PY_VERSION.match(version):
         errors["python_version"] = [f"'{version}' is not a Python version like 3.11."]
     spec["python_version"] = version
 
+
+def _pip_requirements(spec: dict[str, Any], errors: Errors) -> None:
     reqs = spec["pip_requirements"]
     if isinstance(reqs, str):
         reqs = reqs.splitlines()
@@ -67,29 +83,37 @@ def normalize(raw: dict[str, Any] | None) -> dict[str, Any]:
         cleaned.append(req)
     spec["pip_requirements"] = cleaned
 
+
+def _texts(spec: dict[str, Any], errors: Errors) -> None:
     for key in ("conda_specification", "docker_base_image", "dockerfile"):
         if not isinstance(spec[key], str):
             errors[key] = ["Must be a string."]
             spec[key] = ""
         spec[key] = spec[key].strip()
-    if spec["conda_specification"]:
-        from environments.conda import conda_only_packages, pip_part
-
-        try:
-            refused = conda_only_packages(spec["conda_specification"])
-            pip_part(spec["conda_specification"])
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
-        else:
-            if refused:
-                errors["conda_specification"] = [
-                    "Conda-only packages cannot be installed (Runyard builds with pip/uv): "
-                    + ", ".join(refused)
-                    + ". Move them to the pip section or use a Docker base image that has them."
-                ]
     if spec["docker_base_image"] and spec["dockerfile"]:
         errors["dockerfile"] = ["Give either docker_base_image or dockerfile, not both."]
 
+
+def _conda(spec: dict[str, Any], errors: Errors) -> None:
+    if not spec["conda_specification"]:
+        return
+    from environments.conda import conda_only_packages, pip_part
+
+    try:
+        refused = conda_only_packages(spec["conda_specification"])
+        pip_part(spec["conda_specification"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        return
+    if refused:
+        errors["conda_specification"] = [
+            "Conda-only packages cannot be installed (Runyard builds with pip/uv): "
+            + ", ".join(refused)
+            + ". Move them to the pip section or use a Docker base image that has them."
+        ]
+
+
+def _variables(spec: dict[str, Any], errors: Errors) -> None:
     variables = spec["environment_variables"]
     if not isinstance(variables, dict):
         errors["environment_variables"] = ["Must be an object of NAME: value."]
@@ -101,6 +125,8 @@ def normalize(raw: dict[str, Any] | None) -> dict[str, Any]:
             errors.setdefault("environment_variables", []).append(f"'{name}' must have a string value.")
     spec["environment_variables"] = {str(k): str(v) for k, v in sorted(variables.items())}
 
+
+def _secret_names(spec: dict[str, Any], errors: Errors) -> None:
     secret_names = spec["secret_variables"]
     if not isinstance(secret_names, list) or not all(isinstance(n, str) for n in secret_names):
         errors["secret_variables"] = ["Must be a list of variable names."]
@@ -109,10 +135,6 @@ def normalize(raw: dict[str, Any] | None) -> dict[str, Any]:
         if name not in spec["environment_variables"]:
             errors.setdefault("secret_variables", []).append(f"'{name}' is not one of the environment_variables.")
     spec["secret_variables"] = sorted(set(secret_names))
-
-    if errors:
-        raise ValidationError(errors)
-    return spec
 
 
 def content_hash(spec: dict[str, Any]) -> str:

@@ -69,54 +69,17 @@ def _fail(where: str, message: str) -> InvalidInput:
 
 def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[ResolvedInput]:
     """Check every placeholder and pin what it refers to; errors name the argument."""
-    from datasets import services
-
     out: list[ResolvedInput] = []
     names: set[str] = set()
     for index, arg in enumerate(arguments):
         if isinstance(arg, (str, int, float)):
             continue
         label = f"{where}[{index}]"
-        if not is_placeholder(arg):
-            raise _fail(
-                label,
-                "must be a string, a number, or a dataset input "
-                '({"dataset": name, "mode": "mount"|"download"} or {"datastore": name, "path": p}).',
-            )
-        if "dataset" in arg and "datastore" in arg:
-            raise _fail(label, "give either 'dataset' or 'datastore', not both.")
-        allowed = DATASET_KEYS if "dataset" in arg else DATASTORE_KEYS
-        unknown = sorted(set(arg) - allowed)
-        if unknown:
-            raise _fail(label, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
-        mode = arg.get("mode") or "mount"
-        if mode not in MODES:
-            raise _fail(label, f"mode must be 'mount' or 'download', not {mode!r}.")
+        mode = _checked_shape(arg, label)
         if "dataset" in arg:
-            dataset = Dataset.objects.filter(team=team, name=str(arg["dataset"])).first()
-            if dataset is None:
-                raise _fail(label, f"no dataset named '{arg['dataset']}' in team '{team.slug}'.")
-            try:
-                version = services.resolve_version(dataset, arg.get("version"))
-            except services.DatasetError as exc:
-                raise _fail(label, str(exc)) from None
-            item = ResolvedInput(index, input_name(arg), mode, dataset_version=version)
+            item = _dataset_input(team, arg, index, mode, label)
         else:
-            store = services.visible_datastores(team).filter(name=str(arg["datastore"])).first()
-            if store is None:
-                raise _fail(label, f"no datastore named '{arg['datastore']}'.")
-            rel = str(arg.get("path") or "").strip()
-            try:
-                source = services.store_path(store, rel, team)
-            except services.DatasetError as exc:
-                raise _fail(label, str(exc)) from None
-            if not source.exists():
-                raise _fail(label, f"datastore '{store.name}' has no path '{rel}'.")
-            # As the team sees it: materialize resolves it in the run's team's view again.
-            clean = source.relative_to(services.view_root(store, team)).as_posix()
-            item = ResolvedInput(
-                index, input_name(arg), mode, datastore=store, datastore_path="" if clean == "." else clean
-            )
+            item = _datastore_input(team, arg, index, mode, label)
         if not _NAME.match(item.name):
             raise _fail(
                 label,
@@ -127,6 +90,57 @@ def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[
         names.add(item.name)
         out.append(item)
     return out
+
+
+def _checked_shape(arg: Any, label: str) -> str:
+    """The placeholder's mode, once its keys are known to be right."""
+    if not is_placeholder(arg):
+        raise _fail(
+            label,
+            "must be a string, a number, or a dataset input "
+            '({"dataset": name, "mode": "mount"|"download"} or {"datastore": name, "path": p}).',
+        )
+    if "dataset" in arg and "datastore" in arg:
+        raise _fail(label, "give either 'dataset' or 'datastore', not both.")
+    allowed = DATASET_KEYS if "dataset" in arg else DATASTORE_KEYS
+    unknown = sorted(set(arg) - allowed)
+    if unknown:
+        raise _fail(label, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
+    mode = str(arg.get("mode") or "mount")
+    if mode not in MODES:
+        raise _fail(label, f"mode must be 'mount' or 'download', not {mode!r}.")
+    return mode
+
+
+def _dataset_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
+    from datasets import services
+
+    dataset = Dataset.objects.filter(team=team, name=str(arg["dataset"])).first()
+    if dataset is None:
+        raise _fail(label, f"no dataset named '{arg['dataset']}' in team '{team.slug}'.")
+    try:
+        version = services.resolve_version(dataset, arg.get("version"))
+    except services.DatasetError as exc:
+        raise _fail(label, str(exc)) from None
+    return ResolvedInput(index, input_name(arg), mode, dataset_version=version)
+
+
+def _datastore_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
+    from datasets import services
+
+    store = services.visible_datastores(team).filter(name=str(arg["datastore"])).first()
+    if store is None:
+        raise _fail(label, f"no datastore named '{arg['datastore']}'.")
+    rel = str(arg.get("path") or "").strip()
+    try:
+        source = services.store_path(store, rel, team)
+    except services.DatasetError as exc:
+        raise _fail(label, str(exc)) from None
+    if not source.exists():
+        raise _fail(label, f"datastore '{store.name}' has no path '{rel}'.")
+    # As the team sees it: materialize resolves it in the run's team's view again.
+    clean = source.relative_to(services.view_root(store, team)).as_posix()
+    return ResolvedInput(index, input_name(arg), mode, datastore=store, datastore_path="" if clean == "." else clean)
 
 
 def attach(run: Run, resolved: list[ResolvedInput]) -> None:

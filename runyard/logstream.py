@@ -81,47 +81,53 @@ class LogFollower:
 
     def _follow_websocket(self) -> bool:
         """One connection; True when the run ended and every line was delivered."""
-        from websockets.sync.client import connect
-
         self.transport = "websocket"
-        headers = {"Authorization": f"Token {self.client.token}"} if self.client.token else {}
-        url = websocket_url(self.client, self.run_id, self.last_seq)
-        try:
-            socket = connect(url, additional_headers=headers, open_timeout=15, max_size=2**24)
-        except TypeError:  # websockets < 14 names it extra_headers (a token in the URL would reach logs)
-            socket = connect(url, extra_headers=headers, open_timeout=15, max_size=2**24)
-        with socket:
-            catch_up_to: int | None = None
+        with self._connect() as socket:
+            catch_up_to: int | None = None  # once the run ended: its last sequence number
             idle = 0.0
             while True:
                 try:
                     raw = socket.recv(timeout=5)
                 except TimeoutError:
                     idle += 5
-                    if catch_up_to is not None and self.last_seq >= catch_up_to:
-                        return True
                     if idle >= 15:  # quiet: make sure the run has not ended unseen
                         idle = 0.0
-                        details = self.client.get(f"/api/runs/{self.run_id}/")
-                        self._set_status(details)
-                        if self.finished:
-                            catch_up_to = int(details.get("log_seq") or 0)
-                            if self.last_seq >= catch_up_to:
-                                return True
+                        catch_up_to = self._ended_at(catch_up_to)
+                    if catch_up_to is not None and self.last_seq >= catch_up_to:
+                        return True
                     continue
                 idle = 0.0
-                message = json.loads(raw)
-                kind = message.get("type")
-                if kind == "logs":
-                    self._deliver(message.get("lines", []))
-                elif kind == "status":
-                    self._set_status(message.get("run", {}))
-                    if self.finished and message.get("previous") is not None:
-                        return True  # a live terminal status comes after the final lines
-                    if self.finished:  # the run had already ended when we connected: read to its last line
-                        catch_up_to = int(self.client.get(f"/api/runs/{self.run_id}/").get("log_seq") or 0)
-                if catch_up_to is not None and self.last_seq >= catch_up_to:
+                ended, catch_up_to = self._handle(json.loads(raw), catch_up_to)
+                if ended or (catch_up_to is not None and self.last_seq >= catch_up_to):
                     return True
+
+    def _connect(self) -> Any:
+        from websockets.sync.client import connect
+
+        headers = {"Authorization": f"Token {self.client.token}"} if self.client.token else {}
+        url = websocket_url(self.client, self.run_id, self.last_seq)
+        try:
+            return connect(url, additional_headers=headers, open_timeout=15, max_size=2**24)
+        except TypeError:  # websockets < 14 names it extra_headers (a token in the URL would reach logs)
+            return connect(url, extra_headers=headers, open_timeout=15, max_size=2**24)
+
+    def _ended_at(self, catch_up_to: int | None) -> int | None:
+        details = self.client.get(f"/api/runs/{self.run_id}/")
+        self._set_status(details)
+        return int(details.get("log_seq") or 0) if self.finished else catch_up_to
+
+    def _handle(self, message: dict[str, Any], catch_up_to: int | None) -> tuple[bool, int | None]:
+        """Deliver one websocket message; (the run ended with its last line seen, catch-up target)."""
+        kind = message.get("type")
+        if kind == "logs":
+            self._deliver(message.get("lines", []))
+        elif kind == "status":
+            self._set_status(message.get("run", {}))
+            if self.finished and message.get("previous") is not None:
+                return True, catch_up_to  # a live terminal status comes after the final lines
+            if self.finished:  # the run had already ended when we connected: read to its last line
+                catch_up_to = int(self.client.get(f"/api/runs/{self.run_id}/").get("log_seq") or 0)
+        return False, catch_up_to
 
     def poll(self) -> dict[str, Any]:
         self.transport = "polling"
