@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from compute.backends.base import Backend
 
 
-def get_backend(kind: str) -> Backend:
+def get_backend(kind: str) -> Backend[Any]:
     if kind == "local":
         from compute.backends.local import LocalBackend
 
