@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from audit.services import record
 from compute.backends import get_backend
-from compute.backends.base import Job, Limits, RunContext, Target
+from compute.backends.base import Backend, Job, Limits, Prepared, RunContext, Target
 from compute.configs import ConfigError
 from compute.models import ComputeTarget
 from environments.builder import BuildCanceled, BuildFailed
@@ -159,9 +159,9 @@ class Execution:
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.time_limit_hit = False
         self.deadline: float | None = None
-        self.backend: Any = None
+        self.backend: Backend[Any, Any] | None = None
         self.ctx: RunContext[Any] | None = None
-        self.prepared: dict[str, Any] = {}
+        self.prepared: Prepared | None = None  # once the environment is ready
         self.torn_down = False
         self.workdir = Path(settings.RUNYARD["WORK_DIR"]) / str(run_id)
 
@@ -192,7 +192,6 @@ class Execution:
             self.deadline = time.monotonic() + run.max_run_duration_seconds
         self.heartbeat.start()
         ctx: RunContext[Any] | None = None
-        prepared: dict[str, Any] = self.prepared
         try:
             # Inside the try: a target that cannot even name a run directory (a Slurm
             # target without shared_dir, saved before configs were validated) must fail
@@ -216,14 +215,12 @@ class Execution:
             prepared = self.prepared = backend.prepare_environment(ctx)
             # Recorded with the move to Starting (one write less before the launch),
             # or alone when the run stops before it gets there.
-            build = {"build_id": prepared["build_id"]} if prepared.get("build_id") else {}
             try:
                 if self.canceled():
                     raise Stopped()
-                self.move(Status.STARTING, "environment ready", **build)
+                self.move(Status.STARTING, "environment ready", build_id=prepared.build_id)
             except Stopped:
-                if build:
-                    Run.objects.filter(pk=run.pk).update(**build)
+                Run.objects.filter(pk=run.pk).update(build_id=prepared.build_id)
                 raise
             job = backend.start(ctx, prepared)
             self.watch(job)

@@ -7,7 +7,7 @@ from typing import Any
 from compute.backends.base import Backend
 
 
-def get_backend(kind: str) -> Backend[Any]:
+def get_backend(kind: str) -> Backend[Any, Any]:
     if kind == "local":
         from compute.backends.local import LocalBackend
 

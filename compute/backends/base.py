@@ -49,6 +49,33 @@ class Target(Generic[C]):
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """What ``prepare_environment`` made ready, for ``start`` (each backend its own kind)."""
+
+    build_id: int  # the EnvironmentBuild the run uses, recorded on the run
+    cache_hit: bool
+
+
+@dataclass(frozen=True)
+class PreparedVenv(Prepared):
+    """A virtualenv (local: on this host; Slurm: in the shared directory)."""
+
+    venv: Path
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+
+@dataclass(frozen=True)
+class PreparedImage(Prepared):
+    image: str  # the engine's tag
+
+
+P = TypeVar("P", bound=Prepared)
+
+
+@dataclass(frozen=True)
 class Limits:
     max_run_duration_seconds: int | None = None  # the executor stops the run then; Slurm's limit backs it up
 
@@ -132,17 +159,17 @@ class Job(abc.ABC):
         return {}
 
 
-class Backend(abc.ABC, Generic[C]):
-    """``C``: the kind's config (``compute.configs``)."""
+class Backend(abc.ABC, Generic[C, P]):
+    """``C``: the kind's config (``compute.configs``); ``P``: what its ``prepare_environment`` returns."""
 
     kind: str
 
     @abc.abstractmethod
-    def prepare_environment(self, ctx: RunContext[C]) -> dict[str, Any]:
+    def prepare_environment(self, ctx: RunContext[C]) -> P:
         """Make the run's environment ready; return what ``start`` needs (paths, image)."""
 
     @abc.abstractmethod
-    def start(self, ctx: RunContext[C], prepared: dict[str, Any]) -> Job:
+    def start(self, ctx: RunContext[C], prepared: P) -> Job:
         """Start every rank; return at once."""
 
     def env_root(self, config: C) -> Path:
@@ -175,8 +202,9 @@ class Backend(abc.ABC, Generic[C]):
 
         return sdk_path()
 
-    def cleanup(self, ctx: RunContext[C], prepared: dict[str, Any]) -> None:
-        """Remove per-run resources (containers, networks); called in every case."""
+    def cleanup(self, ctx: RunContext[C], prepared: P | None) -> None:
+        """Remove per-run resources (containers, networks); called in every case
+        (``prepared``: None when the run ended before its environment was ready)."""
 
     def can_resume(self, state: dict[str, Any]) -> bool:
         """Whether ``state`` (a run's ``backend_state``) names a job that outlives its

@@ -32,7 +32,7 @@ import docker.errors
 import docker.tls
 import docker.types
 
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from compute.backends.base import Backend, Job, PreparedImage, ProcessInfo, RunContext, Target
 from compute.backends.docker_job import DockerJob, Node, Position, follow_logs, sink_lines
 from compute.configs import DockerConfig, TlsConfig
 from environments.image_builder import build_location, ensure_image, image_build_row, requirement_names
@@ -125,7 +125,7 @@ def _lock_dir() -> Path:
     return Path(settings.RUNYARD["ENV_DIR"]) / "image-locks"
 
 
-class DockerBackend(Backend[DockerConfig]):
+class DockerBackend(Backend[DockerConfig, PreparedImage]):
     kind = "docker"
 
     # ---- environments ------------------------------------------------------------
@@ -136,7 +136,7 @@ class DockerBackend(Backend[DockerConfig]):
     def build_record(self, version: EnvironmentVersion, config: DockerConfig) -> Any:
         return image_build_row(version.content_hash, build_location(config, needs_mpi(version, Shape())))
 
-    def prepare_environment(self, ctx: RunContext[DockerConfig]) -> dict[str, Any]:
+    def prepare_environment(self, ctx: RunContext[DockerConfig]) -> PreparedImage:
         mpi = needs_mpi(ctx.env_version, ctx.shape)
         with closing(client_for(ctx.target.config)) as client:
             built = ensure_image(
@@ -150,7 +150,7 @@ class DockerBackend(Backend[DockerConfig]):
             )
         if built.cache_hit:
             ctx.system_log(f"Using cached image {built.tag} for environment {ctx.env_version}.")
-        return {"image": built.tag, "build_id": built.build.pk, "cache_hit": built.cache_hit}
+        return PreparedImage(built.build.pk, built.cache_hit, built.tag)
 
     # ---- containers ----------------------------------------------------------------
     def _container_env(self, ctx: RunContext[DockerConfig], extra: dict[str, str]) -> dict[str, str]:
@@ -219,7 +219,7 @@ class DockerBackend(Backend[DockerConfig]):
             out.append((container, node))
         return out
 
-    def start(self, ctx: RunContext[DockerConfig], prepared: dict[str, Any]) -> Job:
+    def start(self, ctx: RunContext[DockerConfig], prepared: PreparedImage) -> Job:
         client = client_for(ctx.target.config)
         prefix = name_prefix(ctx.run_id).rstrip("-")
         remove_run_resources(client, ctx.run_id)  # an earlier attempt's leftovers
@@ -238,7 +238,7 @@ class DockerBackend(Backend[DockerConfig]):
             for node, planned_node in planned:
                 alias = planned_node.name  # node0, worker1, ps0: what peers dial
                 client.api.create_container(
-                    prepared["image"],
+                    prepared.image,
                     command=list(planned_node.command),
                     name=node.name,
                     hostname=alias,
@@ -264,10 +264,10 @@ class DockerBackend(Backend[DockerConfig]):
             job.close()
             remove_run_resources(client, ctx.run_id)
             raise DockerError(f"Container {failed} of run {ctx.run_id} failed to start: {exc}") from exc
-        ctx.system_log(f"Started {len(nodes)} container(s) on network {network.name} from image {prepared['image']}.")
+        ctx.system_log(f"Started {len(nodes)} container(s) on network {network.name} from image {prepared.image}.")
         return job
 
-    def cleanup(self, ctx: RunContext[DockerConfig], prepared: dict[str, Any]) -> None:
+    def cleanup(self, ctx: RunContext[DockerConfig], prepared: PreparedImage | None) -> None:
         with closing(client_for(ctx.target.config)) as client:
             removed = remove_run_resources(client, ctx.run_id)
         if removed:

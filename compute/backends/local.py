@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from compute.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from compute.backends.procs import OutputPump, cmdline, descendants, exists, signal_tree
 from compute.configs import LocalConfig
 from environments.builder import ensure_venv
@@ -163,30 +163,25 @@ def _environ(pid: int) -> bytes:
         return b""
 
 
-class LocalBackend(Backend[LocalConfig]):
+class LocalBackend(Backend[LocalConfig, PreparedVenv]):
     kind = "local"
 
-    def prepare_environment(self, ctx: RunContext[LocalConfig]) -> dict[str, Any]:
+    def prepare_environment(self, ctx: RunContext[LocalConfig]) -> PreparedVenv:
         sandbox.require()  # refused before a build, not after
         built = ensure_venv(
             ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
-        return {
-            "python": str(built.python),
-            "venv": str(built.path),
-            "build_id": built.build.pk,
-            "cache_hit": built.cache_hit,
-        }
+        return PreparedVenv(built.build.pk, built.cache_hit, built.path)
 
     def _env(
-        self, ctx: RunContext[LocalConfig], prepared: dict[str, Any], extra: dict[str, str] | None = None
+        self, ctx: RunContext[LocalConfig], prepared: PreparedVenv, extra: dict[str, str] | None = None
     ) -> dict[str, str]:
-        venv_bin = str(Path(prepared["venv"]) / "bin")
+        venv_bin = str(prepared.venv / "bin")
         env = dict(ctx.env)
         env["PATH"] = venv_bin + os.pathsep + env.get("PATH", os.defpath)
-        env["VIRTUAL_ENV"] = prepared["venv"]
+        env["VIRTUAL_ENV"] = str(prepared.venv)
         env.update(extra or {})
         return env
 
@@ -239,8 +234,8 @@ class LocalBackend(Backend[LocalConfig]):
         route = Router(RouteKind(router), node_rank=0, per_node=len(ranks) or 1, ranks=numbers)
         return route.stream(stream, ctx.write_log)
 
-    def start(self, ctx: RunContext[LocalConfig], prepared: dict[str, Any]) -> Job:
-        python = prepared["python"]
+    def start(self, ctx: RunContext[LocalConfig], prepared: PreparedVenv) -> Job:
+        python = str(prepared.python)
         env = self._env(ctx, prepared)
         exports = sorted(k for k in env if k.startswith(("RUNYARD_", "PYTHON")) or k in ctx.env)
         placement = Placement(Network.LOOPBACK, python, ctx.run_id, free_port=free_port, mpi_exports=tuple(exports))

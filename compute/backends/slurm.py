@@ -20,7 +20,7 @@ from typing import Any
 from django.db.models import Q
 
 from compute.backends import slurm_poll
-from compute.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from compute.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from compute.backends.filetail import FileTail
 from compute.backends.slurm_script import sbatch_options, script
 from compute.configs import SlurmConfig
@@ -192,7 +192,7 @@ class SlurmJob(Job):
         }
 
 
-class SlurmBackend(Backend[SlurmConfig]):
+class SlurmBackend(Backend[SlurmConfig, PreparedVenv]):
     kind = "slurm"
 
     def workdir(self, run_id: int, config: SlurmConfig) -> Path:
@@ -206,13 +206,13 @@ class SlurmBackend(Backend[SlurmConfig]):
     def env_root(self, config: SlurmConfig) -> Path:
         return config.shared_dir / "envs"
 
-    def prepare_environment(self, ctx: RunContext[SlurmConfig]) -> dict[str, Any]:
+    def prepare_environment(self, ctx: RunContext[SlurmConfig]) -> PreparedVenv:
         built = ensure_venv(
             ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
-        return {"venv": str(built.path), "build_id": built.build.pk}
+        return PreparedVenv(built.build.pk, built.cache_hit, built.path)
 
     def _plan(self, ctx: RunContext[SlurmConfig], venv: Path | None = None) -> tuple[Shape, list[NodePlan]]:
         """The shape as placed on the allocation, and its srun tasks (``venv``: None when
@@ -229,8 +229,8 @@ class SlurmBackend(Backend[SlurmConfig]):
         )
         return placed(shape, placement), plan(shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
 
-    def start(self, ctx: RunContext[SlurmConfig], prepared: dict[str, Any]) -> Job:
-        venv = Path(prepared["venv"])
+    def start(self, ctx: RunContext[SlurmConfig], prepared: PreparedVenv) -> Job:
+        venv = prepared.venv
         shape, nodes = self._plan(ctx, venv)
         logdir = ctx.workdir / ".runyard"
         logdir.mkdir(parents=True, exist_ok=True)
