@@ -120,20 +120,9 @@ def _local(config: configs.LocalConfig, checks: list[Check]) -> None:
 
 
 # ---- docker ---------------------------------------------------------------------------
-def docker_client(config: configs.DockerConfig, timeout: int | None = None) -> Any:
-    """A docker SDK client for the target's engine (``base_url`` and ``tls``)."""
-    import docker
-
-    tls: Any = False
-    if config.tls is not None:
-        cert = (str(config.tls.client_cert), str(config.tls.client_key)) if config.tls.client_cert else None
-        ca = str(config.tls.ca_cert) if config.tls.ca_cert else None
-        verify = config.tls.verify if config.tls.verify is not None else bool(ca)
-        tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=ca if (verify and ca) else verify)
-    return docker.DockerClient(base_url=config.base_url, tls=tls, timeout=timeout or config.api_timeout)
-
-
 def _docker(config: configs.DockerConfig, checks: list[Check]) -> None:
+    from execution.backends.docker import client_for  # the runs' own client
+
     client: Any = None
 
     def connect() -> str:
@@ -143,7 +132,7 @@ def _docker(config: configs.DockerConfig, checks: list[Check]) -> None:
             path = getattr(tls, key) if tls is not None else None
             if path is not None and not path.is_file():
                 raise RuntimeError(f"tls.{key} {path} is not a file on this host")
-        client = docker_client(config, min(config.api_timeout, TIMEOUT_SECONDS))
+        client = client_for(config, min(config.api_timeout, TIMEOUT_SECONDS))
         if not client.ping():
             raise RuntimeError(f"{config.base_url} answered the ping with an error")
         return f"{config.base_url} answers"
@@ -166,14 +155,6 @@ def _docker(config: configs.DockerConfig, checks: list[Check]) -> None:
 
 
 # ---- slurm ----------------------------------------------------------------------------
-def slurm_env(config: configs.SlurmConfig) -> dict[str, str]:
-    """The worker's environment without an enclosing allocation's variables, with SLURM_CONF."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))}
-    if config.slurm_conf:
-        env["SLURM_CONF"] = str(config.slurm_conf)
-    return env
-
-
 def _command(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
     if shutil.which(args[0], path=env.get("PATH")) is None:
         raise RuntimeError(f"{args[0]} is not installed on this host")
@@ -187,7 +168,9 @@ def _command(args: list[str], env: dict[str, str], cwd: Path | None = None) -> s
 
 
 def _slurm(config: configs.SlurmConfig, checks: list[Check]) -> None:
-    env = slurm_env(config)
+    from execution.backends.slurm import command_env  # what the runs' sbatch and squeue see
+
+    env = command_env(config)
 
     def slurm_conf() -> str:
         path = config.slurm_conf

@@ -280,6 +280,7 @@ class EnvironmentVersionViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentVersion
     def build(self, request: Request, pk: str | None = None) -> Response:
         """Queue a build of this version on a compute target (default ``local``);
         follow it with ``/api/environment-builds/{id}/`` and its ``log/``."""
+        from compute.configs import ConfigError
         from compute.models import ComputeTarget
         from environments.tasks import build_environment
         from execution.backends import get_backend
@@ -289,7 +290,13 @@ class EnvironmentVersionViewSet(viewsets.ReadOnlyModelViewSet[EnvironmentVersion
         target = ComputeTarget.objects.filter(name=name).first()
         if target is None:
             raise serializers.ValidationError({"compute_target": [f"No compute target named '{name}'."]})
-        record_ = get_backend(target.kind).build_record(version, target.config)
+        try:
+            config = target.typed_config
+        except ConfigError as exc:  # a row saved before configs were validated
+            raise serializers.ValidationError(
+                {"compute_target": [f"Compute target '{name}' has an invalid config: {exc}"]}
+            ) from None
+        record_ = get_backend(target.kind).build_record(version, config)
         transaction.on_commit(lambda: build_environment.apply_async(args=[version.pk, target.pk], queue=target.queue))
         record(
             "environments.environmentversion.build",

@@ -19,10 +19,12 @@ import io
 import re
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compute.configs import DockerConfig
 from environments.builds import BuildCanceled, Builder, BuildFailed, Canceled, Say, ensure
 from environments.models import EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
@@ -45,9 +47,9 @@ def image_tag(content_hash: str, mpi: bool = False) -> str:
     return f"{IMAGE_REPOSITORY}:{content_hash[:32]}{'-mpi' if mpi else ''}"
 
 
-def build_location(config: dict[str, Any], mpi: bool = False) -> str:
+def build_location(config: DockerConfig, mpi: bool = False) -> str:
     # The MPI variant of an image is a separate build of the same content hash.
-    return str(config.get("base_url") or "unix:///var/run/docker.sock") + (" (mpi)" if mpi else "")
+    return config.base_url + (" (mpi)" if mpi else "")
 
 
 def image_build_row(content_hash: str, location: str) -> EnvironmentBuild:
@@ -62,33 +64,32 @@ def requirement_names(requirements: list[str]) -> set[str]:
     return {_normalized(m.group(1)) for r in requirements if (m := _NAME.match(r))}
 
 
-def matching_wheels(wheel_dirs: list[str], requirements: list[str]) -> list[Path]:
+def matching_wheels(wheel_dirs: Sequence[Path], requirements: list[str]) -> list[Path]:
     """Wheels in ``wheel_dirs`` whose distribution name a requirement names."""
     wanted = requirement_names(requirements)
     found = []
     for folder in wheel_dirs:
-        for wheel in sorted(Path(folder).glob("*.whl")):
+        for wheel in sorted(folder.glob("*.whl")):
             if _normalized(wheel.name.split("-", 1)[0]) in wanted:
                 found.append(wheel)
     return found
 
 
-def ca_certificates(config: dict[str, Any]) -> list[tuple[str, bytes]]:
+def ca_certificates(config: DockerConfig) -> list[tuple[str, bytes]]:
     """(file name, PEM bytes) of ``extra_ca_certs``: paths on the worker host or PEM text."""
     out = []
-    for index, item in enumerate(config.get("extra_ca_certs") or []):
-        text = str(item)
+    for index, text in enumerate(config.extra_ca_certs):
         data = text.encode() if "-----BEGIN" in text else Path(text).read_bytes()
         out.append((f"runyard-extra-{index}.crt", data))
     return out
 
 
-def dockerfile_for(spec: dict[str, Any], config: dict[str, Any], *, mpi: bool, cas: int, wheels: bool) -> str:
+def dockerfile_for(spec: dict[str, Any], config: DockerConfig, *, mpi: bool, cas: int, wheels: bool) -> str:
     requirements = pip_requirements_of(spec)
     if spec.get("dockerfile"):
         lines = [spec["dockerfile"].rstrip(), "USER root"]
     else:
-        lines = [f"FROM {spec.get('docker_base_image') or config.get('base_image') or DEFAULT_BASE_IMAGE}"]
+        lines = [f"FROM {spec.get('docker_base_image') or config.base_image or DEFAULT_BASE_IMAGE}"]
     if cas:
         # Trusted before anything is downloaded, so pip and apt work behind an intercepting proxy.
         lines += [
@@ -103,9 +104,9 @@ def dockerfile_for(spec: dict[str, Any], config: dict[str, Any], *, mpi: bool, c
         )
     if requirements:
         index = []
-        if config.get("pip_index_url"):
-            index += ["--index-url", config["pip_index_url"]]
-        for url in config.get("pip_extra_index_urls") or []:
+        if config.pip_index_url:
+            index += ["--index-url", config.pip_index_url]
+        for url in config.pip_extra_index_urls:
             index += ["--extra-index-url", url]
         if wheels:
             lines.append("COPY runyard-wheels/ /tmp/runyard-wheels/")
@@ -121,10 +122,10 @@ def dockerfile_for(spec: dict[str, Any], config: dict[str, Any], *, mpi: bool, c
     return "\n".join(lines) + "\n"
 
 
-def _context(version: EnvironmentVersion, config: dict[str, Any], mpi: bool) -> tuple[Any, str]:
+def _context(version: EnvironmentVersion, config: DockerConfig, mpi: bool) -> tuple[Any, str]:
     """A tar build context in a temporary file (wheels may be hundreds of MB)."""
     requirements = pip_requirements_of(version.spec)
-    wheels = matching_wheels(list(config.get("pip_wheel_dirs") or []), requirements)
+    wheels = matching_wheels(config.pip_wheel_dirs, requirements)
     cas = ca_certificates(config)
     dockerfile = dockerfile_for(version.spec, config, mpi=mpi, cas=len(cas), wheels=bool(wheels))
     fileobj = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
@@ -159,7 +160,7 @@ def image_exists(client: Any, tag: str) -> bool:
 def ensure_image(
     version: EnvironmentVersion,
     client: Any,
-    config: dict[str, Any],
+    config: DockerConfig,
     *,
     mpi: bool = False,
     log: Say | None = None,
@@ -176,7 +177,7 @@ def ensure_image(
 class ImageBuilder(Builder):
     version: EnvironmentVersion
     client: Any
-    config: dict[str, Any]
+    config: DockerConfig
     mpi: bool
     lock_dir: Path
 

@@ -21,7 +21,7 @@ def build_environment(version_id: int, target_id: int) -> str:
     version = EnvironmentVersion.objects.select_related("environment").get(pk=version_id)
     target = ComputeTarget.objects.get(pk=target_id)
     try:
-        get_backend(target.kind).build_environment(version, target.config)
+        get_backend(target.kind).build_environment(version, target.typed_config)
     except (BuildFailed, BuildCanceled) as exc:
         log.info("build of %s on %s failed: %s", version, target.name, exc)
         return "failed"

@@ -39,7 +39,7 @@ from environments import secrets as env_secrets
 from environments.builder import BuildCanceled, BuildFailed
 from execution import materialize
 from execution.backends import get_backend
-from execution.backends.base import Job, Limits, RunContext, Target
+from execution.backends.base import Backend, Job, Limits, Prepared, RunContext, Target
 from execution.sandbox import SandboxUnavailable
 from runs import artifacts, snapshots
 from runs.distributed import Shape
@@ -166,9 +166,9 @@ class Execution:
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.time_limit_hit = False
         self.deadline: float | None = None
-        self.backend: Any = None
-        self.ctx: RunContext | None = None
-        self.prepared: dict[str, Any] = {}
+        self.backend: Backend[Any, Any] | None = None
+        self.ctx: RunContext[Any] | None = None
+        self.prepared: Prepared | None = None  # once the environment is ready
         self.torn_down = False
         self.workdir = Path(settings.RUNYARD["WORK_DIR"]) / str(run_id)
 
@@ -199,15 +199,14 @@ class Execution:
         if run.max_run_duration_seconds:
             self.deadline = time.monotonic() + run.max_run_duration_seconds
         self.heartbeat.start()
-        ctx: RunContext | None = None
-        prepared: dict[str, Any] = self.prepared
+        ctx: RunContext[Any] | None = None
         try:
             # Inside the try: a target that cannot even name a run directory (a Slurm
             # target without shared_dir, saved before configs were validated) must fail
             # the run saying why, not leave it Preparing with a live heartbeat.
             backend = self.backend = get_backend(run.compute_target.kind)
-            run.compute_target.typed_config  # noqa: B018 - raises ConfigError naming the key
-            workdir = self.workdir = backend.workdir(run.pk, run.compute_target.config)
+            target = Target.of(run.compute_target)  # raises ConfigError naming the key
+            workdir = self.workdir = backend.workdir(run.pk, target.config)
             self.writer.system(f"Preparing run {run.pk} on {run.compute_target.name} ({run.worker}).")
             materialize.release(run, workdir)  # mounts a crashed earlier attempt left behind
             shutil.rmtree(workdir, ignore_errors=True)
@@ -216,22 +215,20 @@ class Execution:
             self.writer.system(f"Snapshot extracted: {len(files)} files.")
             arguments, inputs_env, mounts = materialize.inputs(run, workdir, self.writer.system)
             token = RunToken.issue(run)
-            env = self.run_env(token, inputs_env, backend.sdk_dir(run.compute_target.config))
+            env = self.run_env(token, inputs_env, backend.sdk_dir(target.config))
             entry = [str(a) for a in (run.command or [run.script])] + arguments
-            ctx = self.ctx = self.context(entry, env, mounts)
+            ctx = self.ctx = self.context(target, entry, env, mounts)
             if self.canceled():
                 raise Stopped()
             prepared = self.prepared = backend.prepare_environment(ctx)
             # Recorded with the move to Starting (one write less before the launch),
             # or alone when the run stops before it gets there.
-            build = {"build_id": prepared["build_id"]} if prepared.get("build_id") else {}
             try:
                 if self.canceled():
                     raise Stopped()
-                self.move(Status.STARTING, "environment ready", **build)
+                self.move(Status.STARTING, "environment ready", build_id=prepared.build_id)
             except Stopped:
-                if build:
-                    Run.objects.filter(pk=run.pk).update(**build)
+                Run.objects.filter(pk=run.pk).update(build_id=prepared.build_id)
                 raise
             job = backend.start(ctx, prepared)
             self.watch(job)
@@ -265,11 +262,12 @@ class Execution:
         (a Slurm job outlives the worker); otherwise fail it as worker lost."""
         run = self.run
         backend = get_backend(run.compute_target.kind)
-        self.workdir = backend.workdir(run.pk, run.compute_target.config)
+        target = Target.of(run.compute_target)
+        self.workdir = backend.workdir(run.pk, target.config)
         if run.max_run_duration_seconds and run.starting_at:
             elapsed = (timezone.now() - run.starting_at).total_seconds()
             self.deadline = time.monotonic() + run.max_run_duration_seconds - elapsed
-        ctx = self.context([run.script], {}, [])
+        ctx = self.context(target, [run.script], {}, [])
         self.backend, self.ctx = backend, ctx
         job = backend.reattach(ctx, run.backend_state or {})
         self.heartbeat.start()
@@ -289,7 +287,9 @@ class Execution:
             self.teardown()
             self.heartbeat.join(timeout=5)
 
-    def context(self, entry: list[str], env: dict[str, str], mounts: list[tuple[Path, str, bool]]) -> RunContext:
+    def context(
+        self, target: Target[Any], entry: list[str], env: dict[str, str], mounts: list[tuple[Path, str, bool]]
+    ) -> RunContext[Any]:
         """What the backend is told about the run: backends never read its rows."""
         run = self.run
         return RunContext(
@@ -300,7 +300,7 @@ class Execution:
             shape=Shape.of(run.distributed),
             env_version=run.environment_version,
             env=env,
-            target=Target.of(run.compute_target),
+            target=target,
             limits=Limits(run.max_run_duration_seconds),
             write_log=self.write_log,
             system_log=self.writer.system,

@@ -37,3 +37,20 @@ def test_build_endpoint_builds_on_the_target(live: Any, world: Any) -> None:
     assert bad.status_code == 400 and "compute_target" in bad.json()
     other = world.bob.client.post(f"/api/environment-versions/{version.pk}/build/", {}, format="json")
     assert other.status_code == 404
+
+
+def test_a_target_with_an_invalid_stored_config_is_refused(world: Any) -> None:
+    from compute.models import ComputeTarget
+
+    # Saved before configs were validated (or edited in the database): no shared_dir.
+    ComputeTarget.objects.create(name="raw-slurm", kind="slurm", config={"partition": "x"})
+    made = world.alice.client.post("/api/environments/", {"name": "unbuilt", "spec": {}}, format="json")
+    assert made.status_code == 201, made.content
+    version = Environment.objects.get(name="unbuilt").latest_version()
+    response = world.alice.client.post(
+        f"/api/environment-versions/{version.pk}/build/", {"compute_target": "raw-slurm"}, format="json"
+    )
+    assert response.status_code == 400 and response.json() == {
+        "compute_target": ["Compute target 'raw-slurm' has an invalid config: shared_dir: This key is required."]
+    }
+    assert not EnvironmentBuild.objects.exists()

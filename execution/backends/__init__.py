@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from execution.backends.base import Backend
 
 
-def get_backend(kind: str) -> Backend:
+def get_backend(kind: str) -> Backend[Any, Any]:
     if kind == "local":
         from execution.backends.local import LocalBackend
 

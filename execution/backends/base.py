@@ -13,19 +13,24 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django.db.models import Q
 
+from compute.configs import TargetConfig
 from environments.models import EnvironmentVersion
 from runs.distributed import Rank, Shape
 
 if TYPE_CHECKING:
     from compute.models import ComputeTarget
 
+# A backend's config type: ``get_backend(kind)`` and ``ComputeTarget.typed_config``
+# both follow the target's kind, so a backend only ever sees its own kind's config.
+C = TypeVar("C", bound=TargetConfig)
+
 
 @dataclass(frozen=True)
-class Target:
+class Target(Generic[C]):
     """The compute target a run executes on."""
 
     id: int
@@ -33,13 +38,41 @@ class Target:
     kind: str
     max_nodes: int
     max_processes_per_node: int
-    config: dict[str, Any]  # kind-specific settings
+    config: C  # the kind's validated settings
 
     @classmethod
-    def of(cls, target: ComputeTarget) -> Target:
-        return cls(
-            target.pk, target.name, target.kind, target.max_nodes, target.max_processes_per_node, dict(target.config)
+    def of(cls, target: ComputeTarget) -> Target[Any]:
+        """``configs.ConfigError`` (naming the key) if the stored config is invalid."""
+        return Target(
+            target.pk, target.name, target.kind, target.max_nodes, target.max_processes_per_node, target.typed_config
         )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare_environment`` made ready, for ``start`` (each backend its own kind)."""
+
+    build_id: int  # the EnvironmentBuild the run uses, recorded on the run
+    cache_hit: bool
+
+
+@dataclass(frozen=True)
+class PreparedVenv(Prepared):
+    """A virtualenv (local: on this host; Slurm: in the shared directory)."""
+
+    venv: Path
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+
+@dataclass(frozen=True)
+class PreparedImage(Prepared):
+    image: str  # the engine's tag
+
+
+P = TypeVar("P", bound=Prepared)
 
 
 @dataclass(frozen=True)
@@ -48,7 +81,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class RunContext:
+class RunContext(Generic[C]):
     """Everything a backend needs about one run, resolved by the executor."""
 
     run_id: int
@@ -58,7 +91,7 @@ class RunContext:
     shape: Shape
     env_version: EnvironmentVersion
     env: dict[str, str]  # variables for every rank (spec variables + RUNYARD_*)
-    target: Target
+    target: Target[C]
     limits: Limits
     write_log: Callable[[int, str, str], None]  # (rank, stream, text)
     system_log: Callable[[str], None]
@@ -126,59 +159,62 @@ class Job(abc.ABC):
         return {}
 
 
-class Backend(abc.ABC):
+class Backend(abc.ABC, Generic[C, P]):
+    """``C``: the kind's config (``compute.configs``); ``P``: what its ``prepare_environment`` returns."""
+
     kind: str
 
     @abc.abstractmethod
-    def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
+    def prepare_environment(self, ctx: RunContext[C]) -> P:
         """Make the run's environment ready; return what ``start`` needs (paths, image)."""
 
     @abc.abstractmethod
-    def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
+    def start(self, ctx: RunContext[C], prepared: P) -> Job:
         """Start every rank; return at once."""
 
-    def env_root(self, config: dict[str, Any]) -> Path:
+    def env_root(self, config: C) -> Path:
         """Where this target's virtualenvs are built (a venv-based backend)."""
         from django.conf import settings
 
         return Path(settings.RUNYARD["ENV_DIR"])
 
-    def build_environment(self, version: EnvironmentVersion, config: dict[str, Any]) -> Any:
+    def build_environment(self, version: EnvironmentVersion, config: C) -> Any:
         """Build (or reuse) ``version``'s environment for this target, outside any run."""
         from environments.builder import ensure_venv
 
         return ensure_venv(version, self.env_root(config))
 
-    def build_record(self, version: EnvironmentVersion, config: dict[str, Any]) -> Any:
+    def build_record(self, version: EnvironmentVersion, config: C) -> Any:
         """The EnvironmentBuild row this target's build of ``version`` uses."""
         from environments.builder import build_row
 
         return build_row(version.content_hash, str(self.env_root(config)))
 
-    def workdir(self, run_id: int, config: dict[str, Any]) -> Path:
+    def workdir(self, run_id: int, config: C) -> Path:
         """The run's directory (on a cluster: inside the directory every node sees)."""
         from django.conf import settings
 
         return Path(settings.RUNYARD["WORK_DIR"]) / str(run_id)
 
-    def sdk_dir(self, config: dict[str, Any]) -> Path:
+    def sdk_dir(self, config: C) -> Path:
         """Where the runs' copy of the SDK lives (put on their PYTHONPATH)."""
         from execution.sdkdir import sdk_path
 
         return sdk_path()
 
-    def cleanup(self, ctx: RunContext, prepared: dict[str, Any]) -> None:
-        """Remove per-run resources (containers, networks); called in every case."""
+    def cleanup(self, ctx: RunContext[C], prepared: P | None) -> None:
+        """Remove per-run resources (containers, networks); called in every case
+        (``prepared``: None when the run ended before its environment was ready)."""
 
     def can_resume(self, state: dict[str, Any]) -> bool:
         """Whether ``state`` (a run's ``backend_state``) names a job that outlives its
         worker, for a restarted worker to ``reattach`` to instead of failing the run."""
         return False
 
-    def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
+    def reattach(self, ctx: RunContext[C], state: dict[str, Any]) -> Job | None:
         """Pick up a run a previous worker started (None: it cannot be resumed)."""
         return None
 
-    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target[C], active: bool) -> None:
         """Stop what a previous worker left running for a run it can no longer finish
         (``active``: the run is still active, so a restarted worker may resume it)."""

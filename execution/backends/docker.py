@@ -32,10 +32,11 @@ import docker.errors
 import docker.tls
 import docker.types
 
+from compute.configs import DockerConfig, TlsConfig
 from environments.image_builder import build_location, ensure_image, image_build_row, requirement_names
 from environments.models import EnvironmentVersion
 from environments.spec import pip_requirements_of
-from execution.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from execution.backends.base import Backend, Job, PreparedImage, ProcessInfo, RunContext, Target
 from execution.backends.docker_job import DockerJob, Node, Position, follow_logs, sink_lines
 from execution.lines import RouteKind
 from execution.plan import Entry, Network, NodePlan, Placement, Role, hostfile, plan
@@ -56,20 +57,17 @@ class DockerError(RuntimeError):
     pass
 
 
-def client_for(config: dict[str, Any]) -> docker.DockerClient:
-    """A client for the target's engine: ``base_url`` (unix:// or tcp://) and ``tls``."""
-    tls: Any = False
-    options = config.get("tls") or {}
-    if options:
-        cert = (options["client_cert"], options["client_key"]) if options.get("client_cert") else None
-        tls = docker.tls.TLSConfig(
-            client_cert=cert, ca_cert=options.get("ca_cert"), verify=options.get("verify", options.get("ca_cert"))
-        )
-    return docker.DockerClient(
-        base_url=config.get("base_url") or "unix:///var/run/docker.sock",
-        tls=tls,
-        timeout=int(config.get("api_timeout", 300)),
-    )
+def client_for(config: DockerConfig, timeout: int | None = None) -> docker.DockerClient:
+    """A client for the target's engine (``base_url`` and ``tls``): the runs' and the
+    connection check's (which passes a shorter ``timeout`` than ``api_timeout``)."""
+    tls: docker.tls.TLSConfig | bool = False
+    if config.tls is not None and config.tls != TlsConfig():  # "tls": {} asks for nothing
+        options = config.tls
+        cert = (str(options.client_cert), str(options.client_key)) if options.client_cert else None
+        ca = str(options.ca_cert) if options.ca_cert else None
+        verify = options.verify if options.verify is not None else bool(ca)  # default: verify when a CA is given
+        tls = docker.tls.TLSConfig(client_cert=cert, ca_cert=ca, verify=ca if (verify and ca) else verify)
+    return docker.DockerClient(base_url=config.base_url, tls=tls, timeout=timeout or config.api_timeout)
 
 
 def instance_id() -> str:
@@ -127,18 +125,18 @@ def _lock_dir() -> Path:
     return Path(settings.RUNYARD["ENV_DIR"]) / "image-locks"
 
 
-class DockerBackend(Backend):
+class DockerBackend(Backend[DockerConfig, PreparedImage]):
     kind = "docker"
 
     # ---- environments ------------------------------------------------------------
-    def build_environment(self, version: EnvironmentVersion, config: dict[str, Any]) -> Any:
+    def build_environment(self, version: EnvironmentVersion, config: DockerConfig) -> Any:
         with closing(client_for(config)) as client:
             return ensure_image(version, client, config, mpi=needs_mpi(version, Shape()), lock_dir=_lock_dir())
 
-    def build_record(self, version: EnvironmentVersion, config: dict[str, Any]) -> Any:
+    def build_record(self, version: EnvironmentVersion, config: DockerConfig) -> Any:
         return image_build_row(version.content_hash, build_location(config, needs_mpi(version, Shape())))
 
-    def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
+    def prepare_environment(self, ctx: RunContext[DockerConfig]) -> PreparedImage:
         mpi = needs_mpi(ctx.env_version, ctx.shape)
         with closing(client_for(ctx.target.config)) as client:
             built = ensure_image(
@@ -152,21 +150,23 @@ class DockerBackend(Backend):
             )
         if built.cache_hit:
             ctx.system_log(f"Using cached image {built.tag} for environment {ctx.env_version}.")
-        return {"image": built.tag, "build_id": built.build.pk, "cache_hit": built.cache_hit}
+        return PreparedImage(built.build.pk, built.cache_hit, built.tag)
 
     # ---- containers ----------------------------------------------------------------
-    def _container_env(self, ctx: RunContext, extra: dict[str, str]) -> dict[str, str]:
+    def _container_env(self, ctx: RunContext[DockerConfig], extra: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in ctx.env.items() if k not in HOST_ONLY}
         env["PYTHONPATH"] = IN_CONTAINER_SDK
-        public_url = ctx.target.config.get("public_url")
+        public_url = ctx.target.config.public_url
         if public_url:
-            env["RUNYARD_URL"] = str(public_url).rstrip("/")
+            env["RUNYARD_URL"] = public_url.rstrip("/")
         if os.getuid() != 0:
             env["HOME"] = "/tmp"
         env.update(extra)
         return env
 
-    def _host_config(self, client: docker.DockerClient, ctx: RunContext, mpi_agent: bool) -> dict[str, Any]:
+    def _host_config(
+        self, client: docker.DockerClient, ctx: RunContext[DockerConfig], mpi_agent: bool
+    ) -> dict[str, Any]:
         config = ctx.target.config
         binds: dict[str, dict[str, str]] = {
             str(ctx.workdir): {"bind": str(ctx.workdir), "mode": "rw"},
@@ -178,19 +178,18 @@ class DockerBackend(Backend):
         if mpi_agent:
             binds[str(RSH_AGENT)] = {"bind": IN_CONTAINER_RSH, "mode": "ro"}
         options: dict[str, Any] = {"binds": binds, "init": True}
-        if config.get("shm_size"):
-            options["shm_size"] = config["shm_size"]
-        if config.get("cpus"):
-            options["nano_cpus"] = int(float(config["cpus"]) * 1e9)
-        if config.get("memory"):
-            options["mem_limit"] = config["memory"]
-        gpus = config.get("gpus")
-        if gpus:
-            count = -1 if gpus == "all" else int(gpus)
+        if config.shm_size:
+            options["shm_size"] = config.shm_size
+        if config.cpus:
+            options["nano_cpus"] = int(config.cpus * 1e9)
+        if config.memory:
+            options["mem_limit"] = config.memory
+        if config.gpus:
+            count = -1 if config.gpus == "all" else config.gpus
             options["device_requests"] = [docker.types.DeviceRequest(count=count, capabilities=[["gpu"]])]
         return dict(client.api.create_host_config(**options))
 
-    def _plan(self, ctx: RunContext, prefix: str) -> list[tuple[Node, NodePlan]]:
+    def _plan(self, ctx: RunContext[DockerConfig], prefix: str) -> list[tuple[Node, NodePlan]]:
         """Every container of the run (its ``Node``) with the plan it carries out."""
         shape = ctx.shape
         hosts = ctx.workdir / ".runyard" / "hostfile"
@@ -220,7 +219,7 @@ class DockerBackend(Backend):
             out.append((container, node))
         return out
 
-    def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
+    def start(self, ctx: RunContext[DockerConfig], prepared: PreparedImage) -> Job:
         client = client_for(ctx.target.config)
         prefix = name_prefix(ctx.run_id).rstrip("-")
         remove_run_resources(client, ctx.run_id)  # an earlier attempt's leftovers
@@ -239,7 +238,7 @@ class DockerBackend(Backend):
             for node, planned_node in planned:
                 alias = planned_node.name  # node0, worker1, ps0: what peers dial
                 client.api.create_container(
-                    prepared["image"],
+                    prepared.image,
                     command=list(planned_node.command),
                     name=node.name,
                     hostname=alias,
@@ -265,10 +264,10 @@ class DockerBackend(Backend):
             job.close()
             remove_run_resources(client, ctx.run_id)
             raise DockerError(f"Container {failed} of run {ctx.run_id} failed to start: {exc}") from exc
-        ctx.system_log(f"Started {len(nodes)} container(s) on network {network.name} from image {prepared['image']}.")
+        ctx.system_log(f"Started {len(nodes)} container(s) on network {network.name} from image {prepared.image}.")
         return job
 
-    def cleanup(self, ctx: RunContext, prepared: dict[str, Any]) -> None:
+    def cleanup(self, ctx: RunContext[DockerConfig], prepared: PreparedImage | None) -> None:
         with closing(client_for(ctx.target.config)) as client:
             removed = remove_run_resources(client, ctx.run_id)
         if removed:
@@ -281,7 +280,7 @@ class DockerBackend(Backend):
         prefix = name_prefix(int(state.get("run_id") or 0))
         return bool(names) and all(str(name).startswith(prefix) for name in names)
 
-    def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
+    def reattach(self, ctx: RunContext[DockerConfig], state: dict[str, Any]) -> Job | None:
         """Rebuild the job from the stored container names, each stream's log continuing
         after the last stored line. A container that is gone counts as killed, and the
         run fails saying so."""
@@ -313,7 +312,7 @@ class DockerBackend(Backend):
             follow_logs(client, ctx, node, resume)
         return DockerJob(client, ctx, nodes, str(state.get("network", "")))
 
-    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target[DockerConfig], active: bool) -> None:
         """After a worker restart: a run whose containers are all still there, running or
         ended, is left for ``reattach`` (the restarted worker resumes it); the resources of
         a run that cannot be resumed (a container gone, the run no longer active, another

@@ -31,6 +31,7 @@ from typing import Any
 import docker.errors
 from django.db.models import Q
 
+from compute.configs import DockerConfig
 from execution.backends.base import Job, ProcessInfo, RunContext
 from execution.lines import LineReader, RoutedStream, RouteKind, Router
 from runs.logstore import SYSTEM_RANK
@@ -207,7 +208,7 @@ class LogFollower:
 
 
 def follow_logs(
-    client: Any, ctx: RunContext, node: Node, resume: dict[str, tuple[Position, int]] | None = None
+    client: Any, ctx: RunContext[DockerConfig], node: Node, resume: dict[str, tuple[Position, int]] | None = None
 ) -> None:
     """Start the two threads that stream ``node``'s stdout and stderr into the run's log
     (``resume``: per stream, where to continue and how many lines are stored already)."""
@@ -220,7 +221,7 @@ def follow_logs(
 
 
 class DockerJob(Job):
-    def __init__(self, client: Any, ctx: RunContext, nodes: list[Node], network: str) -> None:
+    def __init__(self, client: Any, ctx: RunContext[DockerConfig], nodes: list[Node], network: str) -> None:
         self.client = client
         self.ctx = ctx
         self.nodes = nodes

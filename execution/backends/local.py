@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from compute.configs import LocalConfig
 from environments.builder import ensure_venv
 from execution import sandbox
-from execution.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from execution.backends.procs import OutputPump, cmdline, descendants, die_with_parent, exists, signal_tree
 from execution.lines import RoutedStream, RouteKind, Router
 from execution.plan import Entry, Network, Placement, plan
@@ -55,7 +56,7 @@ class _Launcher:
 
 
 class LocalJob(Job):
-    def __init__(self, ctx: RunContext, launchers: list[_Launcher]) -> None:
+    def __init__(self, ctx: RunContext[LocalConfig], launchers: list[_Launcher]) -> None:
         self.ctx = ctx
         self.launchers = launchers
         self.seen: set[int] = set()
@@ -162,34 +163,31 @@ def _environ(pid: int) -> bytes:
         return b""
 
 
-class LocalBackend(Backend):
+class LocalBackend(Backend[LocalConfig, PreparedVenv]):
     kind = "local"
 
-    def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
+    def prepare_environment(self, ctx: RunContext[LocalConfig]) -> PreparedVenv:
         sandbox.require()  # refused before a build, not after
         built = ensure_venv(
             ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
-        return {
-            "python": str(built.python),
-            "venv": str(built.path),
-            "build_id": built.build.pk,
-            "cache_hit": built.cache_hit,
-        }
+        return PreparedVenv(built.build.pk, built.cache_hit, built.path)
 
-    def _env(self, ctx: RunContext, prepared: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, str]:
-        venv_bin = str(Path(prepared["venv"]) / "bin")
+    def _env(
+        self, ctx: RunContext[LocalConfig], prepared: PreparedVenv, extra: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        venv_bin = str(prepared.venv / "bin")
         env = dict(ctx.env)
         env["PATH"] = venv_bin + os.pathsep + env.get("PATH", os.defpath)
-        env["VIRTUAL_ENV"] = prepared["venv"]
+        env["VIRTUAL_ENV"] = str(prepared.venv)
         env.update(extra or {})
         return env
 
     def _spawn(
         self,
-        ctx: RunContext,
+        ctx: RunContext[LocalConfig],
         cmd: list[str],
         env: dict[str, str],
         ranks: list[ProcessInfo],
@@ -231,13 +229,15 @@ class LocalBackend(Backend):
             launcher.pumps.append(pump)
         return launcher
 
-    def _sink(self, ctx: RunContext, router: str, rank: int, stream: str, ranks: list[ProcessInfo]) -> RoutedStream:
+    def _sink(
+        self, ctx: RunContext[LocalConfig], router: str, rank: int, stream: str, ranks: list[ProcessInfo]
+    ) -> RoutedStream:
         numbers = tuple(info.rank for info in ranks) or (rank,)
         route = Router(RouteKind(router), node_rank=0, per_node=len(ranks) or 1, ranks=numbers)
         return route.stream(stream, ctx.write_log)
 
-    def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
-        python = prepared["python"]
+    def start(self, ctx: RunContext[LocalConfig], prepared: PreparedVenv) -> Job:
+        python = str(prepared.python)
         env = self._env(ctx, prepared)
         exports = sorted(k for k in env if k.startswith(("RUNYARD_", "PYTHON")) or k in ctx.env)
         placement = Placement(Network.LOOPBACK, python, ctx.run_id, free_port=free_port, mpi_exports=tuple(exports))
@@ -248,7 +248,7 @@ class LocalBackend(Backend):
             launchers.append(self._spawn(ctx, list(node.command), env, ranks, node.role, node.spawns, node.router))
         return LocalJob(ctx, launchers)
 
-    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target[LocalConfig], active: bool) -> None:
         # A pid may have been reused since: only processes carrying this run's id count.
         marker = f"RUNYARD_RUN_ID={state.get('run_id')}".encode()
         pids = [int(p) for p in state.get("pids", [])]

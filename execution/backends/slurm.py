@@ -13,14 +13,16 @@ import os
 import random
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from django.db.models import Q
 
+from compute.configs import SlurmConfig
 from environments.builder import ensure_venv
 from execution.backends import slurm_poll
-from execution.backends.base import Backend, Job, ProcessInfo, RunContext, Target
+from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from execution.backends.filetail import FileTail
 from execution.backends.slurm_script import sbatch_options, script
 from execution.lines import SYSTEM_RANK, RoutedStream, RouteKind, Router
@@ -43,24 +45,27 @@ class SlurmError(RuntimeError):
     pass
 
 
-def command_env(config: dict[str, Any], base: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(base if base is not None else os.environ)
-    for name in [k for k in env if k.startswith(("SLURM_", "SBATCH_", "SRUN_"))]:
-        del env[name]  # never leak an enclosing allocation into ours
-    if config.get("slurm_conf"):
-        env["SLURM_CONF"] = str(config["slurm_conf"])
+def command_env(config: SlurmConfig, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: the worker's environment) for a Slurm command: without an
+    enclosing allocation's variables, which would leak into ours, and with SLURM_CONF."""
+    env = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))
+    }
+    if config.slurm_conf:
+        env["SLURM_CONF"] = str(config.slurm_conf)
     return env
-
-
-def shared_dir(config: dict[str, Any]) -> Path:
-    if not config.get("shared_dir"):
-        raise SlurmError("The Slurm compute target has no 'shared_dir' in its config.")
-    return Path(config["shared_dir"])
 
 
 class SlurmJob(Job):
     def __init__(
-        self, ctx: RunContext, job_id: int, logdir: Path, nodes: list[NodePlan], saved: dict[str, Any] | None = None
+        self,
+        ctx: RunContext[SlurmConfig],
+        job_id: int,
+        logdir: Path,
+        nodes: list[NodePlan],
+        saved: dict[str, Any] | None = None,
     ) -> None:
         self.ctx = ctx
         self.job_id = job_id
@@ -187,29 +192,29 @@ class SlurmJob(Job):
         }
 
 
-class SlurmBackend(Backend):
+class SlurmBackend(Backend[SlurmConfig, PreparedVenv]):
     kind = "slurm"
 
-    def workdir(self, run_id: int, config: dict[str, Any]) -> Path:
-        return shared_dir(config) / "runs" / str(run_id)
+    def workdir(self, run_id: int, config: SlurmConfig) -> Path:
+        return config.shared_dir / "runs" / str(run_id)
 
-    def sdk_dir(self, config: dict[str, Any]) -> Path:
+    def sdk_dir(self, config: SlurmConfig) -> Path:
         from execution.sdkdir import sdk_path
 
-        return sdk_path(shared_dir(config) / "sdk")
+        return sdk_path(config.shared_dir / "sdk")
 
-    def env_root(self, config: dict[str, Any]) -> Path:
-        return shared_dir(config) / "envs"
+    def env_root(self, config: SlurmConfig) -> Path:
+        return config.shared_dir / "envs"
 
-    def prepare_environment(self, ctx: RunContext) -> dict[str, Any]:
+    def prepare_environment(self, ctx: RunContext[SlurmConfig]) -> PreparedVenv:
         built = ensure_venv(
             ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
-        return {"venv": str(built.path), "build_id": built.build.pk}
+        return PreparedVenv(built.build.pk, built.cache_hit, built.path)
 
-    def _plan(self, ctx: RunContext, venv: Path | None = None) -> tuple[Shape, list[NodePlan]]:
+    def _plan(self, ctx: RunContext[SlurmConfig], venv: Path | None = None) -> tuple[Shape, list[NodePlan]]:
         """The shape as placed on the allocation, and its srun tasks (``venv``: None when
         re-attaching, where only the tasks' ranks and files matter)."""
         shape = ctx.shape
@@ -224,8 +229,8 @@ class SlurmBackend(Backend):
         )
         return placed(shape, placement), plan(shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
 
-    def start(self, ctx: RunContext, prepared: dict[str, Any]) -> Job:
-        venv = Path(prepared["venv"])
+    def start(self, ctx: RunContext[SlurmConfig], prepared: PreparedVenv) -> Job:
+        venv = prepared.venv
         shape, nodes = self._plan(ctx, venv)
         logdir = ctx.workdir / ".runyard"
         logdir.mkdir(parents=True, exist_ok=True)
@@ -237,12 +242,12 @@ class SlurmBackend(Backend):
             workdir=ctx.workdir,
             logdir=logdir,
             venv=venv,
-            mpi_plugin=str(config.get("mpi", "pmix")),
+            mpi_plugin=config.mpi,
             run_id=ctx.run_id,
         )
         for path, text in files.items():
             path.write_text(text)
-        env = command_env(config, {**ctx.env, **{k: str(v) for k, v in config.get("env", {}).items()}})
+        env = command_env(config, {**ctx.env, **config.env})
         result = subprocess.run(
             ["sbatch", "--parsable", str(logdir / "job.sh")], env=env, capture_output=True, text=True, cwd=ctx.workdir
         )
@@ -256,11 +261,11 @@ class SlurmBackend(Backend):
     def can_resume(self, state: dict[str, Any]) -> bool:
         return bool(state.get("job_id"))
 
-    def reattach(self, ctx: RunContext, state: dict[str, Any]) -> Job | None:
+    def reattach(self, ctx: RunContext[SlurmConfig], state: dict[str, Any]) -> Job | None:
         if not self.can_resume(state):
             return None
         _, nodes = self._plan(ctx)
         return SlurmJob(ctx, int(state["job_id"]), Path(state["logdir"]), nodes, state)
 
-    def reap_orphans(self, state: dict[str, Any], target: Target, active: bool) -> None:
+    def reap_orphans(self, state: dict[str, Any], target: Target[SlurmConfig], active: bool) -> None:
         """A Slurm job outlives its worker by design: a restarted worker re-attaches."""

@@ -19,6 +19,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from compute.configs import SlurmConfig
+
 TERMINAL = frozenset(
     {
         "COMPLETED",
@@ -58,7 +60,7 @@ def forget(target_id: int, new_job_id: int | None = None) -> None:
 
 
 def state(
-    target_id: int, config: dict[str, Any], job_id: int, active_job_ids: Callable[[], list[int]]
+    target_id: int, config: SlurmConfig, job_id: int, active_job_ids: Callable[[], list[int]]
 ) -> dict[str, str] | None:
     """``job_id``'s state; ``active_job_ids``: every job of the target to read with it."""
     key = _key(target_id)
@@ -68,14 +70,14 @@ def state(
         info = json.loads(cached)
         if time.time() - info["at"] < INTERVAL_SECONDS or info.get("state") in TERMINAL:
             return info  # type: ignore[no-any-return]
-    interval_ms = int(float(config.get("poll_seconds", INTERVAL_SECONDS)) * 1000)
+    interval_ms = int(config.poll_seconds * 1000)
     if client.set(key + ":lock", "1", nx=True, px=interval_ms):
         poll_all(target_id, config, [*active_job_ids(), job_id])
         cached = client.hget(key, str(job_id))
     return json.loads(cached) if cached else None
 
 
-def poll_all(target_id: int, config: dict[str, Any], job_ids: list[int]) -> dict[int, dict[str, Any]]:
+def poll_all(target_id: int, config: SlurmConfig, job_ids: list[int]) -> dict[int, dict[str, Any]]:
     from execution.backends.slurm import command_env
 
     ids = sorted(set(job_ids))

@@ -20,36 +20,25 @@ import math
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from compute.configs import SlurmConfig
 from execution.lines import RouteKind
 from execution.plan import SLURM_MASTER, SLURM_MASTER_VAR, NodePlan
 from runs.distributed import Kind, Shape
 
 
-def sbatch_options(config: dict[str, Any], shape: Shape, tasks: int, run_id: int, max_seconds: int | None) -> list[str]:
-    """``shape`` as placed on the allocation (``execution.plan.placed``), ``tasks`` srun tasks."""
+def sbatch_options(config: SlurmConfig, shape: Shape, tasks: int, run_id: int, max_seconds: int | None) -> list[str]:
+    """The run's options, then the target's: ``shape`` as placed on the allocation
+    (``execution.plan.placed``), ``tasks`` srun tasks, the shorter of the target's and
+    the run's time limits. The target's ``extra_sbatch_args`` come last, so they win."""
     opts = [f"--job-name=runyard-{run_id}", f"--nodes={shape.nodes}", f"--ntasks={tasks}"]
     opts.append(f"--ntasks-per-node={math.ceil(tasks / shape.nodes)}")
-    for key, flag in (("partition", "--partition"), ("account", "--account"), ("qos", "--qos")):
-        if config.get(key):
-            opts.append(f"{flag}={config[key]}")
-    minutes = []
-    if config.get("time_limit"):
-        minutes.append(int(config["time_limit"]))
+    minutes = [config.time_limit] if config.time_limit else []
     if max_seconds:
         minutes.append(math.ceil(max_seconds / 60) + 1)  # Slurm's limit backs up ours
     if minutes:
         opts.append(f"--time={min(minutes)}")
-    if config.get("gpus_per_node"):
-        opts.append(f"--gres=gpu:{int(config['gpus_per_node'])}")
-    if config.get("cpus_per_task"):
-        opts.append(f"--cpus-per-task={int(config['cpus_per_task'])}")
-    if config.get("mem_per_task_mb"):
-        cpus = int(config.get("cpus_per_task") or 1)
-        opts.append(f"--mem-per-cpu={math.ceil(int(config['mem_per_task_mb']) / cpus)}M")
-    opts += [str(o) for o in config.get("extra_sbatch_args", [])]
-    return opts
+    return opts + config.sbatch_options()
 
 
 def shell(words: tuple[str, ...] | list[str]) -> str:

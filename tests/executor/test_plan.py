@@ -264,3 +264,26 @@ def test_slurm_script_leaves_only_the_master_address_to_the_node_shell() -> None
         check=True,
     ).stdout
     assert out.splitlines() == ["python", "--rdzv-endpoint=10.1.2.3:29400", "it's $HOME", "${RUNYARD_MASTER"]
+
+
+def test_sbatch_options_are_the_runs_then_the_targets() -> None:
+    from compute import configs
+    from execution.backends.slurm_script import sbatch_options
+
+    raw = {"shared_dir": "/s", "partition": "cpu", "time_limit": "1:00:00", "extra_sbatch_args": ["--time=5"]}
+    config, _ = configs.parse("slurm", raw)
+    assert isinstance(config, configs.SlurmConfig)
+    assert sbatch_options(config, Shape(Kind.MPI, 2, 2), 4, 7, None) == [
+        "--job-name=runyard-7",
+        "--nodes=2",
+        "--ntasks=4",
+        "--ntasks-per-node=2",
+        "--time=60",  # the duration string, as minutes
+        "--partition=cpu",
+        "--time=5",  # the admin's own arguments come last, and win
+    ]
+    # The run's own limit, when shorter, with a minute for the executor to stop it first.
+    assert "--time=31" in sbatch_options(config, Shape(), 1, 7, 30 * 60)
+    assert "--time=60" in sbatch_options(config, Shape(), 1, 7, 3 * 3600)
+    untimed, _ = configs.parse("slurm", {"shared_dir": "/s"})
+    assert not any(o.startswith("--time") for o in sbatch_options(untimed, Shape(), 1, 7, None))  # type: ignore[arg-type]

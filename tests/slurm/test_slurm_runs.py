@@ -131,6 +131,16 @@ def test_pending_job_shows_reason_and_can_be_canceled(slurm_target: ComputeTarge
     assert "never" not in lines(run.pk, rank=0)
 
 
+def test_time_limit_given_as_a_slurm_duration(slurm_target: ComputeTarget, world: Any, slurm_cluster: Any) -> None:
+    # "H:MM:SS" passes validation, so the job must be submitted with it (as minutes).
+    config = {**slurm_target.config, "time_limit": "1:00:00"}
+    ComputeTarget.objects.filter(pk=slurm_target.pk).update(config=config)
+    run = wait_status(submit(world.alice, {"train.py": "print('in time')"}, compute_target="slurm")["id"], timeout=180)
+    assert run.status == Status.COMPLETED, run.error
+    assert lines(run.pk, rank=0) == ["in time"]
+    assert slurm_cluster.job_info(run.backend_state["job_id"])["TimeLimit"] == "01:00:00"
+
+
 def test_failing_script_fails_with_exit_code(slurm_target: ComputeTarget, world: Any) -> None:
     made = submit(
         world.alice, {"train.py": "import sys\nprint('bad', file=sys.stderr)\nsys.exit(7)\n"}, compute_target="slurm"
