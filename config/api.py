@@ -1,9 +1,10 @@
-"""Cross-app API pieces: the error format, health, and cursor pagination."""
+"""Cross-app API pieces: the error format, health, the workspace, and cursor pagination."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -13,6 +14,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -42,6 +44,37 @@ def health(request: Request) -> Response:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return Response({"status": "ok"})
+
+
+class WorkspaceSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    url = serializers.CharField()
+    location = serializers.CharField()
+    resource_group = serializers.CharField(allow_blank=True)
+    subscription_id = serializers.CharField(allow_blank=True)
+    tags = serializers.DictField(child=serializers.CharField())
+    version = serializers.CharField()
+
+
+class WorkspaceView(APIView):
+    """This server as an Azure ML workspace (the SDK's ``Workspace`` attributes), from settings."""
+
+    allow_run_token = True  # a training script may print ws.name / ws.location too
+
+    @extend_schema(responses=WorkspaceSerializer)
+    def get(self, request: Request) -> Response:
+        config = settings.WORKSPACE
+        return Response(
+            {
+                "name": config["NAME"],
+                "url": settings.PUBLIC_URL,
+                "location": config["REGION"],
+                "resource_group": config["RESOURCE_GROUP"],
+                "subscription_id": config["SUBSCRIPTION_ID"],
+                "tags": {},
+                "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+            }
+        )
 
 
 def body(request: Request) -> Any:

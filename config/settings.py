@@ -47,6 +47,15 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 # Where runs and SDKs reach the API; the default suits a single host.
 PUBLIC_URL = env_str("RUNYARD_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+# What the SDK's Workspace reports as name / location / resource_group / subscription_id
+# (Azure's banner cell prints them). A Runyard server has no subscription or resource
+# group: they are empty unless the operator names something for them.
+WORKSPACE = {
+    "NAME": env_str("RUNYARD_WORKSPACE_NAME", "") or PUBLIC_URL.split("://", 1)[-1],
+    "REGION": env_str("RUNYARD_WORKSPACE_REGION", "local"),
+    "RESOURCE_GROUP": env_str("RUNYARD_WORKSPACE_RESOURCE_GROUP", ""),
+    "SUBSCRIPTION_ID": env_str("RUNYARD_WORKSPACE_SUBSCRIPTION_ID", ""),
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -203,6 +203,7 @@ class Metric(models.Model):
         LIST = "list"
         ROW = "row"
         IMAGE = "image"
+        TEXT = "text"  # run.log(name, "linear"): the string in ``payload``
 
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)

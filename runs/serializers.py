@@ -333,6 +333,8 @@ class MetricPointSerializer(serializers.Serializer[Any]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["kind"] == "scalar" and attrs.get("value") is None:
             raise serializers.ValidationError({"value": ["A scalar metric needs a value."]})
+        if attrs["kind"] == "text" and not isinstance(attrs.get("payload"), str):
+            raise serializers.ValidationError({"payload": ["A text metric needs a string payload."]})
         return attrs
 
 

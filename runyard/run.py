@@ -291,7 +291,7 @@ def metric_value(points: list[dict[str, Any]]) -> Any:
             for key, value in (point.get("payload") or {}).items():
                 columns.setdefault(key, []).append(value)
         return columns
-    if kind == "list":
+    if kind in ("list", "text"):
         values = [point.get("payload") for point in points]
         return values[0] if len(values) == 1 else values
     if kind == "image":

@@ -806,6 +806,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspace/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description This server as an Azure ML workspace (the SDK's ``Workspace`` attributes), from settings. */
+        get: operations["workspace_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1174,9 +1191,10 @@ export interface components {
          *     * `list` - List
          *     * `row` - Row
          *     * `image` - Image
+         *     * `text` - Text
          * @enum {string}
          */
-        MetricKindEnum: "scalar" | "list" | "row" | "image";
+        MetricKindEnum: "scalar" | "list" | "row" | "image" | "text";
         MetricPointRequest: {
             name: string;
             /** Format: double */
@@ -1675,6 +1693,17 @@ export interface components {
             username: string;
             readonly is_admin: boolean;
             readonly teams: components["schemas"]["Team"][];
+        };
+        Workspace: {
+            name: string;
+            url: string;
+            location: string;
+            resource_group: string;
+            subscription_id: string;
+            tags: {
+                [key: string]: string;
+            };
+            version: string;
         };
     };
     responses: never;
@@ -3848,6 +3877,25 @@ export interface operations {
             };
         };
     };
+    workspace_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workspace"];
+                };
+            };
+        };
+    };
 }
 type FlattenedDeepRequired<T> = {
     [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
@@ -3868,7 +3916,7 @@ export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<c
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
-export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image"];
+export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
