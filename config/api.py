@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
+from django.db.models import ProtectedError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -23,6 +24,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = serializers.ValidationError(detail)
+    if isinstance(exc, ProtectedError):
+        # Deleting a row that others still point at (a compute target with runs).
+        used = len(exc.protected_objects)
+        return Response(
+            {"detail": f"It is still used by {used} other record{'s' if used != 1 else ''}; disable it instead."},
+            status=409,
+        )
     return drf_exception_handler(exc, context)
 
 

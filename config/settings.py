@@ -17,6 +17,7 @@ from config.env import (
     env_database,
     env_float,
     env_int,
+    env_json_object,
     env_list,
     env_path,
     env_redis_url,
@@ -263,6 +264,10 @@ RUNYARD: dict[str, Any] = {
     "DATASET_ARCHIVE_MAX_FILE_BYTES": env_int("RUNYARD_DATASET_ARCHIVE_MAX_FILE_BYTES", 0, minimum=0),
     "DATASET_ARCHIVE_MAX_RATIO": env_float("RUNYARD_DATASET_ARCHIVE_MAX_RATIO", 200.0, minimum=1),
     "DATASET_READONLY_MOUNTS": env_bool("RUNYARD_DATASET_READONLY_MOUNTS", True),
+    # Kind and config of a compute target created without a kind: the SDK's
+    # ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...)).
+    "CLUSTER_KIND": env_str("RUNYARD_CLUSTER_KIND", "local"),
+    "CLUSTER_CONFIG": env_json_object("RUNYARD_CLUSTER_CONFIG", {}),
 }
 # The SDK uploads folders in batches of up to 500 files per request.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("RUNYARD_UPLOAD_MAX_FILES", 10_000, minimum=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from runyard.compute import ComputeTarget
+from runyard.compute import AmlCompute, ComputeTarget
 from runyard.conda_dependencies import CondaDependencies
 from runyard.dataset import Dataset, DatasetConsumptionConfig, FileDataset
 from runyard.datastore import DataReference, Datastore
@@ -36,6 +36,7 @@ from runyard.workspace import Workspace
 
 __all__ = [
     "ActivityFailedException",
+    "AmlCompute",
     "ComputeTarget",
     "ComputeTargetException",
     "CondaDependencies",

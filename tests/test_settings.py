@@ -45,7 +45,14 @@ def test_good_values_parse(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "http"), ("DEBUG", "perhaps"), ("DATABASE_URL", "bogus://"), ("REDIS_URL", "localhost:6379")],
+    [
+        ("PORT", "http"),
+        ("DEBUG", "perhaps"),
+        ("DATABASE_URL", "bogus://"),
+        ("REDIS_URL", "localhost:6379"),
+        ("RUNYARD_CLUSTER_CONFIG", "{not json"),
+        ("RUNYARD_CLUSTER_CONFIG", "[1, 2]"),
+    ],
 )
 def test_startup_refuses_malformed_values(name: str, value: str, tmp_path: Path) -> None:
     environ = {**os.environ, name: value, "RUNYARD_DATA_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"}

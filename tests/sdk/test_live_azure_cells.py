@@ -4,13 +4,16 @@ string metrics, compute clusters, interactive and child runs."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runyard import Experiment, ScriptRunConfig, Workspace
+from runyard import AmlCompute, ComputeTarget, ComputeTargetException, Experiment, ScriptRunConfig, Workspace
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
 
@@ -57,3 +60,86 @@ def test_string_metrics_read_back_as_strings(ws: Workspace, tmp_path: Path) -> N
     assert run.get_metrics() == {"kernel": "linear", "penalty": 0.5, "phase": ["warmup", "train"]}
     assert run.get_metrics(name="kernel") == {"kernel": "linear"}
     assert f"inside {ws.name} local" in output  # the run token reads the workspace too
+
+
+def azure_cell(sdk: Path, cwd: Path, url: str, token: str, code: str) -> subprocess.CompletedProcess[str]:
+    """Run notebook code as written, with the SDK copy runs get (runyard + azureml) on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNYARD_", "PYTHON"))}
+    env.update({"PYTHONPATH": str(sdk), "RUNYARD_URL": url, "RUNYARD_TOKEN": token})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def sdk(tmp_path: Path) -> Path:
+    from runs.sdkdir import sdk_path
+
+    return sdk_path(tmp_path / "sdk")
+
+
+CLUSTER_CELL = """
+from azureml.core import Workspace
+from azureml.core.compute import AmlCompute, ComputeTarget
+from azureml.core.compute_target import ComputeTargetException
+
+ws = Workspace.from_config()
+cluster_name = "cpu-cluster"
+try:
+    cluster = ComputeTarget(workspace=ws, name=cluster_name)
+    print("Found existing cluster, use it.")
+except ComputeTargetException:
+    compute_config = AmlCompute.provisioning_configuration(vm_size="STANDARD_D2_V2", max_nodes=4)
+    cluster = ComputeTarget.create(ws, cluster_name, compute_config)
+cluster.wait_for_completion(show_output=True)
+print("status", cluster.get_status().serialize())
+print("listed", [t.name for t in ComputeTarget.list(ws)])
+"""
+
+
+def test_cluster_cell_registers_a_target_for_an_admin(live: Any, world: Any, sdk: Path, tmp_path: Path) -> None:
+    first = azure_cell(sdk, tmp_path, live.url, world.admin.key, CLUSTER_CELL)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Found existing" not in first.stdout
+    assert 'operation finished, operation "Succeeded"' in first.stdout
+    assert "'provisioningState': 'Succeeded'" in first.stdout and "'maxNodeCount': 1" in first.stdout
+    assert "listed ['cpu-cluster', 'local']" in first.stdout
+    target = ComputeTarget(Workspace(live.url, world.alice.key), "cpu-cluster")  # members see it
+    # The default cluster kind is local: one node, and max_nodes=4 runs at once.
+    assert (target.type, target.max_nodes, target.max_concurrent_runs) == ("local", 1, 4)
+    assert "STANDARD_D2_V2" in target.description
+
+    again = azure_cell(sdk, tmp_path, live.url, world.admin.key, CLUSTER_CELL)
+    assert again.returncode == 0 and "Found existing cluster, use it." in again.stdout, again.stderr
+
+    run = Experiment(Workspace(live.url, world.alice.key), "on-cluster").submit(
+        ScriptRunConfig(source_directory=project(tmp_path), script="train.py", compute_target=target)
+    )
+    # No worker serves compute.cpu-cluster here: the run waits in its queue until canceled.
+    assert run.get_details()["target"] == "cpu-cluster"
+    run.cancel()
+    with pytest.raises(ComputeTargetException, match="still used by 1 other record"):
+        target_as_admin = ComputeTarget(Workspace(live.url, world.admin.key), "cpu-cluster")
+        target_as_admin.delete()
+
+
+def test_cluster_cell_tells_a_member_it_needs_an_admin(live: Any, world: Any, sdk: Path, tmp_path: Path) -> None:
+    done = azure_cell(sdk, tmp_path, live.url, world.alice.key, CLUSTER_CELL)
+    assert done.returncode == 1
+    said = "Cannot create compute target 'cpu-cluster': registering or deleting a compute target is an admin action"
+    assert said in done.stderr
+    assert "ComputeTargetException" in done.stderr
+    admin_ws = Workspace(live.url, world.admin.key)
+    made = ComputeTarget.create(admin_ws, "spare", AmlCompute.provisioning_configuration(max_nodes=2))
+    with pytest.raises(ComputeTargetException, match="admin action"):
+        ComputeTarget(Workspace(live.url, world.alice.key), "spare").delete()
+    made.delete()
+    with pytest.raises(ComputeTargetException, match="No compute target named 'spare'"):
+        ComputeTarget(admin_ws, "spare")
+
+
+def project(root: Path) -> Path:
+    src = root / "proj"
+    src.mkdir(exist_ok=True)
+    (src / "train.py").write_text("print('on the cluster')\n")
+    return src

@@ -899,6 +899,13 @@ export interface components {
         ComputeTarget: {
             readonly id: number;
             name: string;
+            /**
+             * @description Default: the server's RUNYARD_CLUSTER_KIND (and its config).
+             *
+             *     * `local` - Local processes
+             *     * `docker` - Docker containers
+             *     * `slurm` - Slurm cluster
+             */
             kind: components["schemas"]["ComputeTargetKindEnum"];
             description: string;
             /** Format: int64 */
@@ -925,7 +932,14 @@ export interface components {
         ComputeTargetKindEnum: "local" | "docker" | "slurm";
         ComputeTargetRequest: {
             name: string;
-            kind: components["schemas"]["ComputeTargetKindEnum"];
+            /**
+             * @description Default: the server's RUNYARD_CLUSTER_KIND (and its config).
+             *
+             *     * `local` - Local processes
+             *     * `docker` - Docker containers
+             *     * `slurm` - Slurm cluster
+             */
+            kind?: components["schemas"]["ComputeTargetKindEnum"];
             description?: string;
             /** Format: int64 */
             max_concurrent_runs?: number;
@@ -1412,6 +1426,13 @@ export interface components {
         };
         PatchedComputeTargetRequest: {
             name?: string;
+            /**
+             * @description Default: the server's RUNYARD_CLUSTER_KIND (and its config).
+             *
+             *     * `local` - Local processes
+             *     * `docker` - Docker containers
+             *     * `slurm` - Slurm cluster
+             */
             kind?: components["schemas"]["ComputeTargetKindEnum"];
             description?: string;
             /** Format: int64 */
