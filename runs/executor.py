@@ -194,9 +194,9 @@ class Execution:
             # Inside the try: a target that cannot even name a run directory (a Slurm
             # target without shared_dir) must fail the run, not leave it Preparing with
             # a live heartbeat.
-            backend = self.backend = get_backend(run.compute_target.kind)
-            workdir = self.workdir = backend.workdir(run.pk, run.compute_target.config)
-            self.writer.system(f"Preparing run {run.pk} on {run.compute_target.name} ({run.worker}).")
+            backend = self.backend = get_backend(run.target.kind)
+            workdir = self.workdir = backend.workdir(run.pk, run.target.config)
+            self.writer.system(f"Preparing run {run.pk} on {run.target.name} ({run.worker}).")
             materialize.release(run, workdir)  # mounts a crashed earlier attempt left behind
             shutil.rmtree(workdir, ignore_errors=True)
             files = snapshots.extract(run.snapshot_sha256, workdir)
@@ -204,7 +204,7 @@ class Execution:
             self.writer.system(f"Snapshot extracted: {len(files)} files.")
             arguments, inputs_env, mounts = materialize.inputs(run, workdir, self.writer.system)
             token = RunToken.issue(run)
-            env = self.run_env(token, inputs_env, backend.sdk_dir(run.compute_target.config))
+            env = self.run_env(token, inputs_env, backend.sdk_dir(run.target.config))
             entry = [str(a) for a in (run.command or [run.script])] + arguments
             ctx = self.ctx = RunContext(
                 run_id=run.pk,
@@ -212,9 +212,9 @@ class Execution:
                 entrypoint=entry,
                 is_command=bool(run.command),
                 distributed=run.distributed,
-                env_version=run.environment_version,
+                env_version=run.env_version,
                 env=env,
-                target_config=run.compute_target.config,
+                target_config=run.target.config,
                 write_log=self.write_log,
                 system_log=self.writer.system,
                 canceled=self.canceled,
@@ -255,14 +255,14 @@ class Execution:
             self.heartbeat.join(timeout=5)
             from runs.dispatch import kick_queue
 
-            kick_queue(run.compute_target_id)
+            kick_queue(run.target.pk)
 
     def resume(self) -> None:
         """Watch a run a previous worker started, when its backend can re-attach
         (a Slurm job outlives the worker); otherwise fail it as worker lost."""
         run = self.run
-        backend = get_backend(run.compute_target.kind)
-        self.workdir = backend.workdir(run.pk, run.compute_target.config)
+        backend = get_backend(run.target.kind)
+        self.workdir = backend.workdir(run.pk, run.target.config)
         if run.max_run_duration_seconds and run.starting_at:
             elapsed = (timezone.now() - run.starting_at).total_seconds()
             self.deadline = time.monotonic() + run.max_run_duration_seconds - elapsed
@@ -272,9 +272,9 @@ class Execution:
             entrypoint=[run.script],
             is_command=bool(run.command),
             distributed=run.distributed,
-            env_version=run.environment_version,
+            env_version=run.env_version,
             env={},
-            target_config=run.compute_target.config,
+            target_config=run.target.config,
             write_log=self.write_log,
             system_log=self.writer.system,
             canceled=self.canceled,
@@ -324,7 +324,7 @@ class Execution:
     def run_env(self, token: str, inputs_env: dict[str, str], sdk_dir: Path) -> dict[str, str]:
         run = self.run
         env = {k: v for k, v in os.environ.items() if k in INHERITED}
-        env.update(run.environment_version.spec.get("environment_variables", {}))
+        env.update(run.env_version.spec.get("environment_variables", {}))
         sdk = str(sdk_dir)
         env.update(
             {

@@ -352,7 +352,7 @@ class DockerBackend(Backend):
         run = Run.objects.select_related("compute_target").filter(pk=run_id).first()
         if run is None:
             return
-        with closing(client_for(run.compute_target.config)) as client:
+        with closing(client_for(run.target.config)) as client:
             if self.can_resume(state) and run.status in (*ACTIVE, Status.NOT_RESPONDING):
                 present = {c.name for c in client.containers.list(all=True, filters=_label_filter(int(run_id)))}
                 if set(state["containers"]) <= present:

@@ -186,7 +186,7 @@ class SlurmBackend(Backend):
         from runs.models import Run
 
         run = Run.objects.select_related("compute_target").get(pk=ctx.run_id)
-        shape = shape_of(ctx.distributed, run.compute_target.max_nodes)
+        shape = shape_of(ctx.distributed, run.target.max_nodes)
         logdir = ctx.workdir / ".runyard"
         logdir.mkdir(parents=True, exist_ok=True)
         config = ctx.target_config
@@ -215,7 +215,7 @@ class SlurmBackend(Backend):
             raise SlurmError(f"sbatch refused the job: {result.stderr.strip() or result.stdout.strip()}")
         job_id = int(result.stdout.strip().split(";")[0])
         ctx.system_log(f"Submitted Slurm job {job_id} ({shape.nodes} node(s), {shape.world} rank(s)).")
-        slurm_poll.forget(run.compute_target_id, new_job_id=job_id)
+        slurm_poll.forget(run.target.pk, new_job_id=job_id)
         return SlurmJob(ctx, job_id, logdir, shape)
 
     def can_resume(self, state: dict[str, Any]) -> bool:
@@ -227,7 +227,7 @@ class SlurmBackend(Backend):
         from runs.models import Run
 
         run = Run.objects.select_related("compute_target").get(pk=ctx.run_id)
-        shape = shape_of(ctx.distributed, run.compute_target.max_nodes)
+        shape = shape_of(ctx.distributed, run.target.max_nodes)
         return SlurmJob(ctx, int(state["job_id"]), Path(state["logdir"]), shape, state.get("offsets"))
 
     def reap_orphans(self, state: dict[str, Any]) -> None:

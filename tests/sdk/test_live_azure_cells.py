@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from runyard import AmlCompute, ComputeTarget, ComputeTargetException, Experiment, ScriptRunConfig, Workspace
+from runyard import (
+    AmlCompute,
+    ComputeTarget,
+    ComputeTargetException,
+    Experiment,
+    Run,
+    ScriptRunConfig,
+    WebserviceException,
+    Workspace,
+)
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
 
@@ -143,3 +152,71 @@ def project(root: Path) -> Path:
     src.mkdir(exist_ok=True)
     (src / "train.py").write_text("print('on the cluster')\n")
     return src
+
+
+def test_interactive_run_children_and_properties(ws: Workspace) -> None:
+    experiment = Experiment(workspace=ws, name="notebook-logging")
+    run = experiment.start_logging()
+    assert run.get_status() == "Running"
+    run.log("alpha", 0.1)
+    run.log("solver", "lbfgs")
+    run.add_properties({"algorithm": "ridge"})
+    with pytest.raises(WebserviceException, match="cannot be changed"):
+        run.add_properties({"algorithm": "lasso"})
+    child = run.child_run("fold-1")
+    child.log("acc", 0.8)
+    child.complete()
+    more = run.create_children(tag_key="fold", tag_values=["2", "3"])
+    for kid in more:
+        kid.log("acc", 0.9)
+        kid.complete()
+    children = run.get_children()
+    assert [c.id for c in children] == [child.id, *(k.id for k in more)]
+    assert [c.get_tags() for c in children] == [{}, {"fold": "2"}, {"fold": "3"}]
+    assert child.parent is not None and child.parent.id == run.id and run.parent is None
+    assert {c.get_status() for c in children} == {"Completed"}
+    assert child.get_metrics() == {"acc": 0.8}
+    run.complete()
+    assert run.get_status() == "Completed" and run.get_metrics() == {"alpha": 0.1, "solver": "lbfgs"}
+    assert run.get_properties() == {"algorithm": "ridge"}
+    assert [r.id for r in experiment.get_runs(properties={"algorithm": "ridge"})] == [run.id]
+    assert [r.id for r in experiment.get_runs()] == [run.id]  # children are not top-level runs
+
+    with experiment.start_logging() as failing:
+        failing.log("x", 1)
+    assert failing.get_status() == "Completed"
+    broken = experiment.start_logging()
+    broken.fail(error_details="diverged")
+    assert broken.get_status() == "Failed" and broken.get_details()["error"] == "diverged"
+
+
+CHILDREN_SCRIPT = """
+from azureml.core import Run
+run = Run.get_context()
+for fold in range(2):
+    child = run.child_run(name=f"fold-{fold}")
+    child.log("acc", 0.5 + fold / 10)
+    child.complete()
+run.add_properties({"best_fold": "1"})
+print("children", len(run.get_children()))
+"""
+
+
+def test_script_creates_child_runs_with_its_run_token(ws: Workspace, tmp_path: Path) -> None:
+    run, output = submit_script(ws, tmp_path, CHILDREN_SCRIPT)
+    assert run.get_status() == "Completed", output
+    assert "children 2" in output
+    children = run.get_children()
+    assert [(c.display_name, c.get_metrics(), c.get_status()) for c in children] == [
+        ("fold-0", {"acc": 0.5}, "Completed"),
+        ("fold-1", {"acc": 0.6}, "Completed"),
+    ]
+    assert run.get_properties() == {"best_fold": "1"}
+
+
+def test_offline_context_has_a_usable_id() -> None:
+    first, second = Run.get_context(), Run.get_context()
+    assert first.id.startswith("OfflineRun_") and first.id != second.id
+    child = first.child_run()
+    child.complete()
+    assert first.get_children() == [] and first.parent is None

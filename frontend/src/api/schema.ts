@@ -686,6 +686,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/complete/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description End an interactive run: ``Completed`` (``run.complete()``) or ``Failed`` with ``error`` (``run.fail()``). */
+        post: operations["runs_complete_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/inputs/": {
         parameters: {
             query?: never;
@@ -772,6 +789,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/properties/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Add ``{"properties": {...}}`` (Azure's add_properties): new keys only; a set key keeps its value. */
+        post: operations["runs_properties_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/status-history/": {
         parameters: {
             query?: never;
@@ -800,6 +834,26 @@ export interface paths {
         put?: never;
         /** @description Merge ``{"tags": {...}}`` into the run's tags (the in-run SDK's run.tag). */
         post: operations["runs_tag_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/start-logging/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description An interactive run, created Running: the client logs to it and ends it (``complete``).
+         *     With ``parent``, a child run of that run (its experiment and team).
+         */
+        post: operations["runs_start_logging_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -896,6 +950,16 @@ export interface components {
          * @enum {string}
          */
         CommunicationBackendEnum: "gloo" | "nccl" | "mpi";
+        CompleteRequest: {
+            status: components["schemas"]["CompleteStatusEnum"];
+            error?: string;
+        };
+        /**
+         * @description * `Completed` - Completed
+         *     * `Failed` - Failed
+         * @enum {string}
+         */
+        CompleteStatusEnum: "Completed" | "Failed";
         ComputeTarget: {
             readonly id: number;
             name: string;
@@ -1496,7 +1560,9 @@ export interface components {
             readonly script: string;
             /** @description Used instead of script when given. */
             readonly command: string[];
-            compute_target: string;
+            /** @description Empty for an interactive run. */
+            readonly compute_target: string;
+            /** @description name:version; empty for an interactive run. */
             readonly environment: string;
             readonly distributed: components["schemas"]["DistributedConfig"] | null;
             readonly tags: {
@@ -1515,6 +1581,8 @@ export interface components {
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
             readonly queue_position: number | null;
+            readonly interactive: boolean;
+            readonly parent: number | null;
             readonly arguments: (string | number | {
                 dataset: string;
                 version?: number | "latest";
@@ -1526,7 +1594,7 @@ export interface components {
                 mode?: components["schemas"]["InputModeEnum"];
                 name?: string;
             })[];
-            readonly environment_version: components["schemas"]["RunEnvironmentVersion"];
+            readonly environment_version: components["schemas"]["RunEnvironmentVersion"] | null;
             readonly max_run_duration_seconds: number | null;
             /** Format: date-time */
             readonly preparing_at: string | null;
@@ -1546,6 +1614,10 @@ export interface components {
             /** @description Sequence number of the last stored log line. */
             readonly log_seq: number;
             readonly portal_url: string;
+            /** @description Azure's run properties: add-only. */
+            readonly properties: {
+                [key: string]: string;
+            };
         };
         RunEnvironmentVersion: {
             id: number;
@@ -1573,7 +1645,9 @@ export interface components {
             readonly script: string;
             /** @description Used instead of script when given. */
             readonly command: string[];
-            compute_target: string;
+            /** @description Empty for an interactive run. */
+            readonly compute_target: string;
+            /** @description name:version; empty for an interactive run. */
             readonly environment: string;
             readonly distributed: components["schemas"]["DistributedConfig"] | null;
             readonly tags: {
@@ -1592,6 +1666,8 @@ export interface components {
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
             readonly queue_position: number | null;
+            readonly interactive: boolean;
+            readonly parent: number | null;
         };
         RunProcess: {
             rank: number;
@@ -1606,6 +1682,16 @@ export interface components {
             started_at: string | null;
             /** Format: date-time */
             ended_at: string | null;
+        };
+        RunProperties: {
+            properties: {
+                [key: string]: string;
+            };
+        };
+        RunPropertiesRequest: {
+            properties: {
+                [key: string]: string;
+            };
         };
         /**
          * @description * `NotStarted` - Not Started
@@ -1639,6 +1725,20 @@ export interface components {
             username?: string;
             is_admin?: boolean;
             teams?: components["schemas"]["Team"][];
+        };
+        /** @description An interactive run (``experiment.start_logging()``) or a child run (``run.child_run()``). */
+        StartLoggingRequest: {
+            experiment?: string;
+            display_name?: string;
+            tags?: {
+                [key: string]: string;
+            };
+            properties?: {
+                [key: string]: string;
+            };
+            team?: string;
+            /** @description The parent run (a child run). */
+            parent?: number | null;
         };
         StatusChange: {
             /** Format: date-time */
@@ -3455,6 +3555,10 @@ export interface operations {
                 limit?: number;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
+                /** @description child runs of this run */
+                parent?: number;
+                /** @description key=value (repeat for several) */
+                property?: string;
                 /** @description free text: name, script, experiment, id */
                 q?: string;
                 /** @description A search term. */
@@ -3671,6 +3775,45 @@ export interface operations {
             };
         };
     };
+    runs_complete_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["CompleteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["CompleteRequest"];
+                "application/json": components["schemas"]["CompleteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_inputs_list: {
         parameters: {
             query?: never;
@@ -3837,6 +3980,45 @@ export interface operations {
             };
         };
     };
+    runs_properties_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["RunPropertiesRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RunPropertiesRequest"];
+                "application/json": components["schemas"]["RunPropertiesRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunProperties"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_status_history_list: {
         parameters: {
             query?: never;
@@ -3898,6 +4080,42 @@ export interface operations {
             };
         };
     };
+    runs_start_logging_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["StartLoggingRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["StartLoggingRequest"];
+                "application/json": components["schemas"]["StartLoggingRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     workspace_retrieve: {
         parameters: {
             query?: never;
@@ -3932,6 +4150,7 @@ export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyAr
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
+export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
