@@ -442,8 +442,17 @@ class Execution:
         count = artifacts.collect(run, self.workdir / "outputs")
         if count:
             self.writer.system(f"Collected {count} output file(s).")
-        self.teardown()
+        upload_error = None
         if code == 0:
+            try:
+                materialize.upload_outputs(run, self.writer.system)
+            except materialize.InputError as exc:
+                upload_error = str(exc)
+                self.writer.system(upload_error)
+        self.teardown()
+        if upload_error is not None:
+            self.move(Status.FAILED, "an output could not be stored", error=upload_error)
+        elif code == 0:
             self.move(Status.COMPLETED, "exit code 0")
         else:
             tail = "\n".join(self.stderr_tail)

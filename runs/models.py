@@ -271,6 +271,7 @@ class RunInput(models.Model):
     class Mode(models.TextChoices):
         MOUNT = "mount"
         DOWNLOAD = "download"
+        UPLOAD = "upload"  # an output (OutputFileDatasetConfig): a folder uploaded to the datastore at the end
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="inputs")
     name = models.CharField(max_length=128)
@@ -283,6 +284,8 @@ class RunInput(models.Model):
     datastore_path = models.CharField(max_length=500, blank=True)
     mode = models.CharField(max_length=10, choices=Mode.choices)
     local_path = models.CharField(max_length=1000, blank=True)
+    # An output registered as a new version of this dataset once uploaded (register_on_complete).
+    register_as = models.CharField(max_length=128, blank=True)
 
     class Meta:
         ordering = ["run", "name"]

@@ -24,6 +24,7 @@ from runyard.exceptions import (
     WebserviceException,
 )
 from runyard.experiment import Experiment
+from runyard.output_dataset import OutputFileDatasetConfig
 from runyard.run import Run
 from runyard.runconfig import (
     MpiConfiguration,
@@ -48,6 +49,7 @@ __all__ = [
     "Experiment",
     "FileDataset",
     "MpiConfiguration",
+    "OutputFileDatasetConfig",
     "PyTorchConfiguration",
     "Run",
     "RunConfiguration",

@@ -3,12 +3,14 @@ add-only properties, and what a run token may do with the runs under its run."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rest_framework.test import APIClient
 
-from runs.models import Run, RunStatusChange, RunToken
+from runs.models import Run, RunInput, RunStatusChange, RunToken
 from runs.status import Status
+from tests.conftest import make_tar
 from tests.executor.helpers import submit
 
 
@@ -97,3 +99,30 @@ def test_run_token_creates_and_uses_children_of_its_run_only(world: Any) -> None
         404,
     )
     assert Run.objects.get(pk=child["id"]).status == Status.COMPLETED
+
+
+def test_output_arguments_are_checked_at_submit(world: Any) -> None:
+    for output, said in [
+        ({"output": "m", "datastore": "nope"}, "no datastore named 'nope'"),
+        ({"output": "m", "mode": "mount"}, "an output's mode is 'upload'"),
+        ({"output": "m", "register": "bad name/"}, "not a valid dataset name"),
+        ({"output": "m", "path": "../up"}, "arguments[1]"),
+        ({"output": "m", "colour": "red"}, "unknown key(s) colour"),
+    ]:
+        answer = world.alice.client.post(
+            "/api/runs/",
+            {
+                "snapshot": make_tar({"train.py": "print(1)\n"}),
+                "script": "train.py",
+                "arguments": json.dumps(["--o", output]),
+            },
+            format="multipart",
+        )
+        assert answer.status_code == 400 and said in str(answer.json()["arguments"]), (output, answer.content)
+    made = submit(world.alice, {"train.py": "print(1)\n"}, arguments=["--o", {"output": "m", "path": "x/{run-id}"}])
+    stored = RunInput.objects.get(run_id=made["id"])
+    assert (stored.mode, stored.datastore_path, stored.datastore.name) == (
+        "upload",
+        f"x/{made['id']}",
+        "workspaceblobstore",
+    )

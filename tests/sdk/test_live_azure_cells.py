@@ -18,6 +18,7 @@ from runyard import (
     ComputeTarget,
     ComputeTargetException,
     Experiment,
+    OutputFileDatasetConfig,
     Run,
     ScriptRunConfig,
     WebserviceException,
@@ -220,3 +221,36 @@ def test_offline_context_has_a_usable_id() -> None:
     child = first.child_run()
     child.complete()
     assert first.get_children() == [] and first.parent is None
+
+
+OUTPUT_SCRIPT = """
+import argparse, os
+parser = argparse.ArgumentParser()
+parser.add_argument("--output-folder")
+args = parser.parse_args()
+os.makedirs(args.output_folder, exist_ok=True)
+with open(os.path.join(args.output_folder, "model.txt"), "w") as f:
+    f.write("weights")
+print("wrote to", args.output_folder)
+"""
+
+
+def test_output_file_dataset_config_uploads_and_registers(ws: Workspace, tmp_path: Path) -> None:
+    from datasets import services
+    from datasets.models import DatasetVersion
+
+    store = ws.get_default_datastore()
+    output = OutputFileDatasetConfig(destination=(store, "models/{run-id}")).register_on_complete("trained-model")
+    src = tmp_path / "out-src"
+    src.mkdir()
+    (src / "train.py").write_text(textwrap.dedent(OUTPUT_SCRIPT))
+    config = ScriptRunConfig(source_directory=src, script="train.py", arguments=["--output-folder", output.as_upload()])
+    run = Experiment(ws, "outputs").submit(config)
+    log = io.StringIO()
+    run.wait_for_completion(show_output=True, stream=log)
+    assert run.get_status() == "Completed", log.getvalue()
+    stored = services.store_path(services.default_datastore(), f"models/{run.id}/model.txt")
+    assert stored.read_text() == "weights"
+    version = DatasetVersion.objects.get(dataset__name="trained-model")
+    assert (version.source_path, version.file_count) == (f"models/{run.id}", 1)
+    assert "registered as dataset trained-model:1" in log.getvalue()
