@@ -120,8 +120,8 @@ DISTRIBUTED_CONFIG = PolymorphicProxySerializer(
     resource_type_field_name=None,
 )
 
-# RunInputSerializer.mode makes this component (settings ENUM_NAME_OVERRIDES names it).
-_INPUT_MODE = {"$ref": "#/components/schemas/InputModeEnum"}
+# An input argument's mode; RunInput.mode (InputModeEnum) also has "upload", an output's.
+_INPUT_MODE = {"type": "string", "enum": ["mount", "download"]}
 # A run argument as submitted: plain values, or a dataset / datastore placeholder (runs.inputs).
 RUN_ARGUMENT: dict[str, Any] = {
     "oneOf": [
@@ -148,6 +148,18 @@ RUN_ARGUMENT: dict[str, Any] = {
                 "name": {"type": "string"},
             },
             "required": ["datastore"],
+        },
+        {
+            "type": "object",
+            "title": "OutputArgument",
+            "properties": {
+                "output": {"type": "string"},
+                "datastore": {"type": "string"},
+                "path": {"type": "string", "description": "{run-id} is replaced by the run's id."},
+                "mode": {"type": "string", "enum": ["upload"]},
+                "register": {"type": "string", "description": "Register the uploaded folder as this dataset."},
+            },
+            "required": ["output"],
         },
     ]
 }

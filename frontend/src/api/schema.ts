@@ -1587,13 +1587,24 @@ export interface components {
             readonly arguments: (string | number | {
                 dataset: string;
                 version?: number | "latest";
-                mode?: components["schemas"]["InputModeEnum"];
+                /** @enum {string} */
+                mode?: "mount" | "download";
                 name?: string;
             } | {
                 datastore: string;
                 path?: string;
-                mode?: components["schemas"]["InputModeEnum"];
+                /** @enum {string} */
+                mode?: "mount" | "download";
                 name?: string;
+            } | {
+                output: string;
+                datastore?: string;
+                /** @description {run-id} is replaced by the run's id. */
+                path?: string;
+                /** @enum {string} */
+                mode?: "upload";
+                /** @description Register the uploaded folder as this dataset. */
+                register?: string;
             })[];
             readonly environment_version: components["schemas"]["RunEnvironmentVersion"] | null;
             readonly max_run_duration_seconds: number | null;
@@ -4163,5 +4174,14 @@ export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<componen
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;
 }>["version"]> = ["latest"];
+export const runDetailArgumentsOneOf2ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
 export const tensorflowTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TensorflowTypeEnum"]> = ["tensorflow"];

@@ -12,9 +12,11 @@ export function ArgumentChips({ args }: { args: RunArgument[] }) {
       {args.map((arg, index) =>
         typeof arg === "object" && arg !== null ? (
           <span key={index} className="chip chip-dataset" title="Dataset input: replaced by its path at run time">
-            {"dataset" in arg
-              ? `${arg.dataset}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
-              : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
+            {"output" in arg
+              ? `output ${arg.output} → ${arg.datastore ?? "default datastore"}/${arg.path ?? ""} · upload`
+              : "dataset" in arg
+                ? `${arg.dataset}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
+                : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
           </span>
         ) : (
           <code key={index} className="arg">
