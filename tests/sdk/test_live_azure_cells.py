@@ -17,6 +17,7 @@ from runyard import (
     AmlCompute,
     ComputeTarget,
     ComputeTargetException,
+    Dataset,
     Experiment,
     OutputFileDatasetConfig,
     Run,
@@ -254,3 +255,30 @@ def test_output_file_dataset_config_uploads_and_registers(ws: Workspace, tmp_pat
     version = DatasetVersion.objects.get(dataset__name="trained-model")
     assert (version.source_path, version.file_count) == (f"models/{run.id}", 1)
     assert "registered as dataset trained-model:1" in log.getvalue()
+
+
+DIABETES_SCRIPT = """
+import os, sys
+from azureml.core import Run
+run = Run.get_context()
+folder = run.input_datasets["diabetes"]
+print("rows", open(os.path.join(folder, "diabetes.csv")).read().count("\\n"), "arg", sys.argv[2] == folder)
+"""
+
+
+def test_dataset_name_with_spaces(ws: Workspace, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "diabetes.csv").write_text("age,bmi\n50,31\n61,22\n")
+    Dataset.File.from_files(str(data)).register(ws, "diabetes dataset", show_progress=False)
+    dataset = Dataset.get_by_name(ws, name="diabetes dataset")
+    src = tmp_path / "ds-src"
+    src.mkdir()
+    (src / "train.py").write_text(textwrap.dedent(DIABETES_SCRIPT))
+    arguments = ["--input-data", dataset.as_named_input("diabetes").as_mount()]
+    run = Experiment(ws, "diabetes").submit(
+        ScriptRunConfig(source_directory=src, script="train.py", arguments=arguments)
+    )
+    log = io.StringIO()
+    run.wait_for_completion(show_output=True, stream=log)
+    assert "rows 3 arg True" in log.getvalue(), log.getvalue()
