@@ -218,6 +218,10 @@ class RunViewSet(
             resubmit = scope_to_teams(request, Run.objects.all()).filter(pk=data["resubmit_of"]).first()
             if resubmit is None:
                 raise serializers.ValidationError({"resubmit_of": ["No such run in your teams."]})
+            if resubmit.interactive:
+                raise serializers.ValidationError(
+                    {"resubmit_of": [f"Run {resubmit.pk} is interactive: it has no snapshot or script to run again."]}
+                )
         team = default_team(request, data.get("team"))
         base = resubmit
         run = submit(

@@ -53,6 +53,11 @@ def test_failing_and_bad_input(world: Any) -> None:
     ]:
         answer = world.alice.client.post("/api/runs/start-logging/", body, format="json")
         assert answer.status_code == 400 and field in answer.json(), (body, answer.content)
+    left = start(world.alice.client, experiment="nb")
+    canceled = world.alice.client.post(f"/api/runs/{left['id']}/cancel/", {}, format="json")
+    assert canceled.status_code == 200 and canceled.json()["status"] == "Canceled"  # no worker to wait for
+    again = world.alice.client.post("/api/runs/", {"resubmit_of": run["id"]}, format="multipart")
+    assert again.status_code == 400 and "is interactive" in str(again.json()["resubmit_of"])
     script_run = submit(world.alice, {"train.py": "print(1)\n"})
     refused = world.alice.client.post(f"/api/runs/{script_run['id']}/complete/", {"status": "Completed"}, format="json")
     assert refused.status_code == 400 and "status" in refused.json()
