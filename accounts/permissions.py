@@ -99,8 +99,24 @@ RunCheck = Callable[[RunScope, Mapping[str, Any]], bool]
 
 
 def own_run(scope: RunScope, url_kwargs: Mapping[str, Any]) -> bool:
-    """The URL's run (``pk``) is the token's run."""
-    return str(url_kwargs.get("pk", "")) == str(scope.run_id)
+    """The URL's run (``pk``) is the token's run or a child run under it (Azure ML's
+    ``run.child_run()``: a script logs to the children it made)."""
+    pk = str(url_kwargs.get("pk", ""))
+    if pk == str(scope.run_id):
+        return True
+    if not pk.isdigit():
+        return False
+    from runs.interactive import ancestors
+    from runs.models import Run
+
+    run = Run.objects.filter(pk=int(pk)).only("pk", "parent_id").first()
+    return run is not None and scope.run_id in ancestors(run)
+
+
+def anywhere(scope: RunScope, url_kwargs: Mapping[str, Any]) -> bool:
+    """No run in the URL: the view itself narrows to the token's runs (the run list, a
+    child run's start, which must name the token's run or one under it as parent)."""
+    return True
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,8 @@ class RunTokenRoute:
 
 # The one allow-list. A run token is handed to user code, which may be anyone's pip
 # package: it reaches what the in-run SDK calls (runyard/run.py, logging_mixin.py,
-# logstream.py: details, logs, metrics, files, tags, inputs) on its own run, and nothing
+# logstream.py: details, logs, metrics, files, tags, inputs, properties, child runs) on
+# its own run and the child runs under it, and nothing
 # else. Any route not here, present or future, answers 403 to it. Inputs are made local
 # by the worker from the database and listed by ``inputs/`` and RUNYARD_INPUTS, so no
 # dataset route is needed in-run; the worker itself uses no run token.
@@ -126,6 +143,13 @@ RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
     RunTokenRoute("GET", "run-artifact-download"): own_run,
     RunTokenRoute("POST", "run-tag"): own_run,
     RunTokenRoute("GET", "run-inputs"): own_run,
+    # Child runs (Azure ML's child_run / create_children / get_children) and properties.
+    RunTokenRoute("GET", "run-list"): anywhere,
+    RunTokenRoute("POST", "run-start-logging"): anywhere,
+    RunTokenRoute("POST", "run-complete"): own_run,
+    RunTokenRoute("POST", "run-properties"): own_run,
+    # The SDK's Workspace attributes (ws.name, ws.location), read by some scripts.
+    RunTokenRoute("GET", "workspace"): anywhere,
 }
 RUN_TOKEN_DENIED = "A run token may only read and log to its own run; this needs a user token."
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
@@ -58,7 +59,8 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
                 "help_text": "Default: "
                 + ", ".join(f"{n} for {kind}" for kind, n in capabilities.DEFAULT_MAX_NODES.items())
                 + "."
-            }
+            },
+            "kind": {"required": False, "help_text": "Default: the server's RUNYARD_CLUSTER_KIND (and its config)."},
         }
 
     def get_can_run(self, target: ComputeTarget) -> list[str]:
@@ -81,6 +83,17 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
         data = super().to_representation(instance)
         data["config"] = mask(data.get("config") or {})
         return data
+
+    def to_internal_value(self, data: Any) -> Any:
+        if self.instance is None and isinstance(data, dict) and "kind" not in data:
+            # Created without a kind (the SDK's AmlCompute): the server's cluster kind and config.
+            # Azure's max_nodes is how many single-node jobs the cluster runs at once; a local
+            # target has one node, so there it is the number of concurrent runs.
+            cluster = settings.RUNYARD
+            data = {"config": cluster["CLUSTER_CONFIG"], **data, "kind": cluster["CLUSTER_KIND"]}
+            if data["kind"] == ComputeTarget.Kind.LOCAL:
+                data["max_nodes"] = 1
+        return super().to_internal_value(data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         instance = self.instance

@@ -1,11 +1,13 @@
-"""Cross-app API pieces: the error format, health, and cursor pagination."""
+"""Cross-app API pieces: the error format, health, the workspace, and cursor pagination."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, OperationalError, connection
+from django.db.models import ProtectedError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
@@ -13,6 +15,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.errors import InvalidInput
@@ -33,6 +36,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = serializers.ValidationError(detail)
+    if isinstance(exc, ProtectedError):
+        # Deleting a row that others still point at (a compute target with runs).
+        used = len(exc.protected_objects)
+        return Response(
+            {"detail": f"It is still used by {used} other record{'s' if used != 1 else ''}; disable it instead."},
+            status=409,
+        )
     if isinstance(exc, IntegrityError):
         exc = Conflict()
     elif isinstance(exc, DataError):
@@ -76,6 +86,35 @@ def health(request: Request) -> Response:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return Response({"status": "ok"})
+
+
+class WorkspaceSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    url = serializers.CharField()
+    location = serializers.CharField()
+    resource_group = serializers.CharField(allow_blank=True)
+    subscription_id = serializers.CharField(allow_blank=True)
+    tags = serializers.DictField(child=serializers.CharField())
+    version = serializers.CharField()
+
+
+class WorkspaceView(APIView):
+    """This server as an Azure ML workspace (the SDK's ``Workspace`` attributes), from settings."""
+
+    @extend_schema(responses=WorkspaceSerializer)
+    def get(self, request: Request) -> Response:
+        config = settings.WORKSPACE
+        return Response(
+            {
+                "name": config["NAME"],
+                "url": settings.PUBLIC_URL,
+                "location": config["REGION"],
+                "resource_group": config["RESOURCE_GROUP"],
+                "subscription_id": config["SUBSCRIPTION_ID"],
+                "tags": {},
+                "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+            }
+        )
 
 
 def body(request: Request) -> Any:

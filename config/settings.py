@@ -18,6 +18,7 @@ from config.env import (
     env_database,
     env_float,
     env_int,
+    env_json_object,
     env_list,
     env_networks,
     env_path,
@@ -52,6 +53,15 @@ PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 TRUSTED_PROXIES = env_networks("RUNYARD_TRUSTED_PROXIES", [])
 # Where runs and SDKs reach the API; the default suits a single host.
 PUBLIC_URL = env_str("RUNYARD_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+# What the SDK's Workspace reports as name / location / resource_group / subscription_id
+# (Azure's banner cell prints them). A Runyard server has no subscription or resource
+# group: they are empty unless the operator names something for them.
+WORKSPACE = {
+    "NAME": env_str("RUNYARD_WORKSPACE_NAME", "") or PUBLIC_URL.split("://", 1)[-1],
+    "REGION": env_str("RUNYARD_WORKSPACE_REGION", "local"),
+    "RESOURCE_GROUP": env_str("RUNYARD_WORKSPACE_RESOURCE_GROUP", ""),
+    "SUBSCRIPTION_ID": env_str("RUNYARD_WORKSPACE_SUBSCRIPTION_ID", ""),
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -317,6 +327,10 @@ RUNYARD: dict[str, Any] = {
     "LOGIN_ACCOUNT_LIMIT": env_int("RUNYARD_LOGIN_ACCOUNT_LIMIT", 5, minimum=1),
     "LOGIN_IP_LIMIT": env_int("RUNYARD_LOGIN_IP_LIMIT", 20, minimum=1),
     "LOGIN_WINDOW_SECONDS": env_int("RUNYARD_LOGIN_WINDOW_SECONDS", 900, minimum=1),
+    # Kind and config of a compute target created without a kind: the SDK's
+    # ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...)).
+    "CLUSTER_KIND": env_str("RUNYARD_CLUSTER_KIND", "local"),
+    "CLUSTER_CONFIG": env_json_object("RUNYARD_CLUSTER_CONFIG", {}),
 }
 # The SDK uploads folders in batches of up to 500 files per request.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("RUNYARD_UPLOAD_MAX_FILES", 10_000, minimum=1)

@@ -8,6 +8,7 @@ from config import api, spa
 
 api_patterns: list[Any] = [
     path("health/", api.health, name="health"),
+    path("workspace/", api.WorkspaceView.as_view(), name="workspace"),
     path("auth/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
     path("", include("environments.urls")),

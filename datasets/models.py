@@ -13,9 +13,11 @@ DATASTORE_NAME = RegexValidator(
     r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$",
     "Use letters, digits, '_' and '-', starting with a letter or '_' (at most 64 characters).",
 )
+# Spaces inside a name are allowed ('diabetes dataset', as Azure's samples name them).
 DATASET_NAME = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-    "Use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 128 characters).",
+    r"^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,126}[A-Za-z0-9._-])?$",
+    "Use letters, digits, spaces, '.', '_' and '-', starting with a letter or digit and not ending with a space "
+    "(at most 128 characters).",
 )
 
 

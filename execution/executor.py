@@ -204,10 +204,10 @@ class Execution:
             # Inside the try: a target that cannot even name a run directory (a Slurm
             # target without shared_dir, saved before configs were validated) must fail
             # the run saying why, not leave it Preparing with a live heartbeat.
-            backend = self.backend = get_backend(run.compute_target.kind)
-            target = Target.of(run.compute_target)  # raises ConfigError naming the key
+            backend = self.backend = get_backend(run.target.kind)
+            target = Target.of(run.target)  # raises ConfigError naming the key
             workdir = self.workdir = backend.workdir(run.pk, target.config)
-            self.writer.system(f"Preparing run {run.pk} on {run.compute_target.name} ({run.worker}).")
+            self.writer.system(f"Preparing run {run.pk} on {run.target.name} ({run.worker}).")
             materialize.release(run, workdir)  # mounts a crashed earlier attempt left behind
             shutil.rmtree(workdir, ignore_errors=True)
             files = snapshots.extract(run.snapshot_sha256, workdir)
@@ -239,7 +239,7 @@ class Execution:
         except BuildFailed as exc:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
         except ConfigError as exc:
-            self.fail(f"Compute target '{run.compute_target.name}' has an invalid config: {exc}")
+            self.fail(f"Compute target '{run.target.name}' has an invalid config: {exc}")
         except (SandboxUnavailable, env_secrets.MissingTeamSecret) as exc:
             self.fail(str(exc))
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
@@ -255,14 +255,14 @@ class Execution:
             self.heartbeat.join(timeout=5)
             from runs.dispatch import kick_queue
 
-            kick_queue(run.compute_target_id)
+            kick_queue(run.target.pk)
 
     def resume(self) -> None:
         """Watch a run a previous worker started, when its backend can re-attach
         (a Slurm job outlives the worker); otherwise fail it as worker lost."""
         run = self.run
-        backend = get_backend(run.compute_target.kind)
-        target = Target.of(run.compute_target)
+        backend = get_backend(run.target.kind)
+        target = Target.of(run.target)
         self.workdir = backend.workdir(run.pk, target.config)
         if run.max_run_duration_seconds and run.starting_at:
             elapsed = (timezone.now() - run.starting_at).total_seconds()
@@ -298,7 +298,7 @@ class Execution:
             entrypoint=entry,
             is_command=bool(run.command),
             shape=Shape.of(run.distributed),
-            env_version=run.environment_version,
+            env_version=run.env_version,
             env=env,
             target=target,
             limits=Limits(run.max_run_duration_seconds),
@@ -306,7 +306,7 @@ class Execution:
             system_log=self.writer.system,
             canceled=self.canceled,
             stored_lines=lambda match: LogLine.objects.filter(run_id=run.pk).filter(match).count(),
-            active_job_ids=lambda: target_job_ids(run.compute_target_id),
+            active_job_ids=lambda: target_job_ids(target.id),
             mounts=mounts,
         )
 
@@ -454,8 +454,17 @@ class Execution:
         count = artifacts.collect(run, self.workdir / "outputs")
         if count:
             self.writer.system(f"Collected {count} output file(s).")
-        self.teardown()
+        upload_error = None
         if code == 0:
+            try:
+                materialize.upload_outputs(run, self.writer.system)
+            except materialize.InputError as exc:
+                upload_error = str(exc)
+                self.writer.system(upload_error)
+        self.teardown()
+        if upload_error is not None:
+            self.move(Status.FAILED, "an output could not be stored", error=upload_error)
+        elif code == 0:
             self.move(Status.COMPLETED, "exit code 0")
         else:
             tail = "\n".join(self.stderr_tail)

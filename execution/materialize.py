@@ -26,9 +26,11 @@ from typing import Any
 from runs.inputs import input_name, is_placeholder
 from runs.models import Run, RunInput
 
+OUTPUTS_DIR = "output-datasets"  # <workdir>/output-datasets/<name>: an output's writable folder
+
 
 class InputError(Exception):
-    """An input cannot be made available; the message names the input and why."""
+    """An input cannot be made available (or an output not stored); the message names it and why."""
 
 
 def _size(n: int) -> str:
@@ -89,6 +91,14 @@ def _one(run: Run, item: RunInput, workdir: Path, say: Callable[[str], None]) ->
     """Materialize one input: (path for the script, stored source if mounted)."""
     from datasets import services, storage
 
+    if item.mode == RunInput.Mode.UPLOAD:
+        target = workdir / OUTPUTS_DIR / item.name
+        target.mkdir(parents=True, exist_ok=True)
+        store = item.datastore
+        assert store is not None
+        where = f"datastore {store.name}:/{item.datastore_path}"
+        say(f"Output '{item.name}': write to {target}; uploaded to {where} when the script succeeds")
+        return target, None
     target = workdir / "inputs" / item.name
     _clear(target, item.name)
     if item.dataset_version is not None:
@@ -182,3 +192,43 @@ def release(run: Run | int | None, workdir: Path) -> list[Path]:
     if not workdir.exists():
         return []
     return mounts.unmount_under(workdir)
+
+
+def upload_outputs(run: Run, say: Callable[[str], None]) -> None:
+    """Copy each output's folder into its datastore path and register it if asked
+    (``register_on_complete``). Called at Finalizing of a run whose script succeeded."""
+    from datasets import services, storage
+    from datasets.models import Dataset
+
+    items = RunInput.objects.filter(run=run, mode=RunInput.Mode.UPLOAD).select_related("datastore").order_by("id")
+    for item in items:
+        store = item.datastore
+        assert store is not None
+        label = f"Output '{item.name}'"
+        try:
+            dest = services.store_path(store, item.datastore_path, run.team)  # as the team sees it
+        except services.DatasetError as exc:
+            raise InputError(f"{label}: {exc}") from None
+        source = Path(item.local_path)
+        count = size = 0
+        for rel, path in storage.walk_files(source):
+            out = dest / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out)
+            count += 1
+            size += out.stat().st_size
+        say(f"{label}: {count} file(s), {_size(size)} uploaded to datastore {store.name}:/{item.datastore_path}")
+        if item.register_as and count:
+            dataset, _ = Dataset.objects.get_or_create(
+                team=run.team, name=item.register_as, defaults={"created_by": run.submitted_by}
+            )
+            try:
+                version = services.create_version(
+                    dataset,
+                    services.Source(datastore=store, path=item.datastore_path),
+                    actor=run.submitted_by,
+                    description=f"Output '{item.name}' of run {run.pk}",
+                )
+            except services.DatasetError as exc:
+                raise InputError(f"{label}: registering dataset '{item.register_as}' failed: {exc}") from None
+            say(f"{label}: registered as dataset {dataset.name}:{version.version}")

@@ -113,17 +113,17 @@ def recover(node: str, queues: Iterable[str]) -> Recovered:
         if not taken:
             continue  # another recoverer was first, or the run moved on
         run = Run.objects.select_related("compute_target").get(pk=row["pk"])
-        backend = get_backend(run.compute_target.kind)
+        backend = get_backend(run.target.kind)
         state = run.backend_state or {}
         log.info("run %s (%s) lost its worker %s: recovering", run.pk, run.status, row["worker"])
         try:
             # Still active: what can be resumed (containers, a Slurm job) is left running.
-            backend.reap_orphans(state, Target.of(run.compute_target), active=True)
+            backend.reap_orphans(state, Target.of(run.target), active=True)
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
         if backend.can_resume(state):
             # A pending cancel included: the resumed execution stops the job itself.
-            resume_run.apply_async(args=[run.pk], queue=run.compute_target.queue)
+            resume_run.apply_async(args=[run.pk], queue=run.target.queue)
             done.resumed += 1
             continue
         Run.objects.filter(pk=run.pk).update(backend_state={**state, "reaped": True})

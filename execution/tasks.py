@@ -166,9 +166,7 @@ def reap_leftovers(queues: list[str]) -> None:
     for run in leftovers:
         log.info("reaping leftovers of run %s (%s): %s", run.pk, run.status, run.backend_state)
         try:
-            get_backend(run.compute_target.kind).reap_orphans(
-                run.backend_state or {}, Target.of(run.compute_target), active=False
-            )
+            get_backend(run.target.kind).reap_orphans(run.backend_state or {}, Target.of(run.target), active=False)
         except Exception:
             log.warning("could not reap processes of run %s", run.pk, exc_info=True)
         Run.objects.filter(pk=run.pk).update(backend_state={**(run.backend_state or {}), "reaped": True})

@@ -23,7 +23,7 @@ from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
-from runs import artifacts, cancellation, logstore, metricstore
+from runs import artifacts, cancellation, interactive, logstore, metricstore
 from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
     RUN_LIST_COLUMNS,
@@ -31,6 +31,7 @@ from runs.serializers import (
     ArtifactStoredSerializer,
     ArtifactUploadSerializer,
     CancelSerializer,
+    CompleteSerializer,
     ExperimentSerializer,
     LogPageSerializer,
     MetricPointSerializer,
@@ -40,7 +41,9 @@ from runs.serializers import (
     RunInputSerializer,
     RunListSerializer,
     RunProcessSerializer,
+    RunPropertiesSerializer,
     RunTagsSerializer,
+    StartLoggingSerializer,
     StatusChangeSerializer,
     SubmitSerializer,
     run_list_data,
@@ -79,6 +82,8 @@ class RunFilter(django_filters.FilterSet):
     submitted_by = django_filters.CharFilter(field_name="submitted_by__username")
     environment = django_filters.CharFilter(field_name="environment_version__environment__name")
     tag = django_filters.CharFilter(method="filter_tag", help_text="key or key=value")
+    property = django_filters.CharFilter(method="filter_property", help_text="key=value (repeat for several)")
+    parent = django_filters.NumberFilter(field_name="parent_id", help_text="child runs of this run")
     q = django_filters.CharFilter(method="filter_text", help_text="free text: name, script, experiment, id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
@@ -103,6 +108,17 @@ class RunFilter(django_filters.FilterSet):
             return queryset.alias(tag_value=KeyTransform(key, "tags")).filter(tag_value=val)
         return queryset.filter(tags__has_key=key)
 
+    def filter_property(self, queryset: Any, name: str, value: str) -> Any:
+        wanted = self.data.getlist(name) if hasattr(self.data, "getlist") else [value]
+        for index, item in enumerate(wanted):
+            key, sep, val = item.partition("=")
+            if not sep:
+                raise serializers.ValidationError({"property": [f"{item!r}: use key=value."]})
+            # As filter_tag: KeyTransform takes the key literally, and SQLite has no containment.
+            queryset = queryset.alias(**{f"property_{index}": KeyTransform(key, "properties")})
+            queryset = queryset.filter(**{f"property_{index}": val})
+        return queryset
+
     def filter_text(self, queryset: Any, name: str, value: str) -> Any:
         text = value.strip()
         query = Q(display_name__icontains=text) | Q(script__icontains=text) | Q(experiment__name__icontains=text)
@@ -121,12 +137,24 @@ class RunPagination(NewestFirstCursorPagination):
 
 
 class RunPermission(permissions.BasePermission):
-    """Users act on their teams' runs; a run token only on its own run."""
+    """Users act on their teams' runs; a run token on its own run and the child runs under it."""
 
     def has_object_permission(self, request: Request, view: Any, obj: Run) -> bool:
         if isinstance(request.auth, RunScope):
-            return obj.pk == request.auth.run_id
+            return obj.pk == request.auth.run_id or request.auth.run_id in interactive.ancestors(obj)
         return TeamObjectPermission().has_object_permission(request, view, obj)
+
+
+def run_and_descendants(run_id: int) -> set[int]:
+    """The run and every run under it (what its run token may see), level by level."""
+    found = {run_id}
+    level = [run_id]
+    for _depth in range(interactive.MAX_DEPTH):
+        level = list(Run.objects.filter(parent_id__in=level).values_list("pk", flat=True))
+        if not level:
+            break
+        found.update(level)
+    return found
 
 
 class RunViewSet(
@@ -144,7 +172,7 @@ class RunViewSet(
             "experiment", "compute_target", "submitted_by", "environment_version__environment"
         )
         if isinstance(self.request.auth, RunScope):
-            return runs.filter(pk=self.request.auth.run_id)
+            return runs.filter(pk__in=run_and_descendants(self.request.auth.run_id))
         return scope_to_teams(self.request, runs)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -180,6 +208,10 @@ class RunViewSet(
             resubmit = scope_to_teams(request, Run.objects.all()).filter(pk=data["resubmit_of"]).first()
             if resubmit is None:
                 raise serializers.ValidationError({"resubmit_of": ["No such run in your teams."]})
+            if resubmit.interactive:
+                raise serializers.ValidationError(
+                    {"resubmit_of": [f"Run {resubmit.pk} is interactive: it has no snapshot or script to run again."]}
+                )
         team = default_team(request, data.get("team"))
         base = resubmit
         run = submit(
@@ -206,6 +238,50 @@ class RunViewSet(
             )
         )
         return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=StartLoggingSerializer, responses={201: RunDetailSerializer, 400: VALIDATION_ERROR})
+    @action(detail=False, methods=["post"], url_path="start-logging")
+    def start_logging(self, request: Request) -> Response:
+        """An interactive run, created Running: the client logs to it and ends it (``complete``).
+        With ``parent``, a child run of that run (its experiment and team)."""
+        incoming = StartLoggingSerializer(data=body(request), context={"request": request})
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        parent = None
+        if data.get("parent") is not None:
+            parent = self.get_queryset().filter(pk=data["parent"]).first()
+            if parent is None:
+                raise serializers.ValidationError({"parent": ["No such run in your teams."]})
+        elif isinstance(request.auth, RunScope):
+            raise serializers.ValidationError({"parent": ["A run token creates child runs of its run only."]})
+        run = interactive.start(
+            team=parent.team if parent else default_team(request, data.get("team")),
+            user=request.user,
+            experiment=parent.experiment.name if parent else data.get("experiment") or "default",
+            parent=parent,
+            display_name=data.get("display_name", ""),
+            tags=data.get("tags"),
+            properties=data.get("properties"),
+        )
+        return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CompleteSerializer, responses={200: RunDetailSerializer, 400: VALIDATION_ERROR})
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str | None = None) -> Response:
+        """End an interactive run: ``Completed`` (``run.complete()``) or ``Failed`` with ``error`` (``run.fail()``)."""
+        run = self.get_object()
+        incoming = CompleteSerializer(data=body(request))
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        run = interactive.finish(run, status=data["status"], error=data.get("error", ""), user=request.user)
+        return Response(RunDetailSerializer(run, context={"request": request}).data)
+
+    @extend_schema(request=RunPropertiesSerializer, responses={200: RunPropertiesSerializer, 400: VALIDATION_ERROR})
+    @action(detail=True, methods=["post"])
+    def properties(self, request: Request, pk: str | None = None) -> Response:
+        """Add ``{"properties": {...}}`` (Azure's add_properties): new keys only; a set key keeps its value."""
+        run = self.get_object()
+        return Response({"properties": interactive.add_properties(run, body(request).get("properties"))})
 
     @extend_schema(request=CancelSerializer, responses=RunDetailSerializer)
     @action(detail=True, methods=["post"])

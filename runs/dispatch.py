@@ -33,7 +33,7 @@ def mark_key(run_id: int) -> str:
 
 def enqueue(run: Run, countdown: float | None = None) -> None:
     """Start a (new) dispatch loop for ``run``."""
-    send(run.pk, run.compute_target.queue, uuid.uuid4().hex, countdown)
+    send(run.pk, run.target.queue, uuid.uuid4().hex, countdown)
 
 
 def send(run_id: int, queue: str, token: str, countdown: float | None = None) -> None:

@@ -6,6 +6,12 @@ An argument may be an object instead of a string (Azure ML's ``as_named_input(na
     {"dataset": "mnist", "version": 2, "mode": "mount", "name": "train"}
     {"datastore": "workspaceblobstore", "path": "raw/2024/", "mode": "download"}
 
+or an output (Azure's ``OutputFileDatasetConfig``), a writable folder whose files go to
+the datastore (default: the default datastore) when the script succeeds, optionally
+registered as a new version of a dataset; ``{run-id}`` in the path is the run's id::
+
+    {"output": "model", "datastore": "workspaceblobstore", "path": "models/{run-id}", "register": "model"}
+
 ``version`` is a number or "latest" (the default); ``mode`` defaults to "mount";
 ``name`` defaults to the dataset's name (or datastore + path), made identifier-safe.
 At submission each is resolved (the dataset version pinned) and recorded as a RunInput;
@@ -27,7 +33,9 @@ from runs.models import Run, RunInput
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 DATASET_KEYS = {"dataset", "version", "mode", "name"}
 DATASTORE_KEYS = {"datastore", "path", "mode", "name"}
+OUTPUT_KEYS = {"output", "datastore", "path", "mode", "register"}
 MODES = ("mount", "download")
+RUN_ID = "{run-id}"
 
 
 @dataclass
@@ -38,10 +46,11 @@ class ResolvedInput:
     dataset_version: DatasetVersion | None = None
     datastore: Datastore | None = None
     datastore_path: str = ""
+    register_as: str = ""
 
 
 def is_placeholder(arg: Any) -> bool:
-    return isinstance(arg, dict) and ("dataset" in arg or "datastore" in arg)
+    return isinstance(arg, dict) and ("dataset" in arg or "datastore" in arg or "output" in arg)
 
 
 def _identifier(text: str) -> str:
@@ -55,6 +64,8 @@ def input_name(arg: dict[str, Any]) -> str:
 
     Deterministic from the argument alone, so materialize finds each placeholder's input.
     """
+    if "output" in arg:
+        return str(arg["output"] or "output")
     if arg.get("name"):
         return str(arg["name"])
     if "dataset" in arg:
@@ -76,7 +87,9 @@ def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[
             continue
         label = f"{where}[{index}]"
         mode = _checked_shape(arg, label)
-        if "dataset" in arg:
+        if "output" in arg:
+            item = _output(team, arg, index, label)
+        elif "dataset" in arg:
             item = _dataset_input(team, arg, index, mode, label)
         else:
             item = _datastore_input(team, arg, index, mode, label)
@@ -102,12 +115,15 @@ def _checked_shape(arg: Any, label: str) -> str:
         )
     if "dataset" in arg and "datastore" in arg:
         raise _fail(label, "give either 'dataset' or 'datastore', not both.")
-    allowed = DATASET_KEYS if "dataset" in arg else DATASTORE_KEYS
+    output = "output" in arg
+    allowed = OUTPUT_KEYS if output else DATASET_KEYS if "dataset" in arg else DATASTORE_KEYS
     unknown = sorted(set(arg) - allowed)
     if unknown:
         raise _fail(label, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
-    mode = str(arg.get("mode") or "mount")
-    if mode not in MODES:
+    mode = str(arg.get("mode") or ("upload" if output else "mount"))
+    if output and mode != "upload":
+        raise _fail(label, f"an output's mode is 'upload', not {mode!r}.")
+    if not output and mode not in MODES:
         raise _fail(label, f"mode must be 'mount' or 'download', not {mode!r}.")
     return mode
 
@@ -143,6 +159,35 @@ def _datastore_input(team: Team, arg: dict[str, Any], index: int, mode: str, lab
     return ResolvedInput(index, input_name(arg), mode, datastore=store, datastore_path="" if clean == "." else clean)
 
 
+def _output(team: Team, arg: dict[str, Any], index: int, label: str) -> ResolvedInput:
+    """An OutputFileDatasetConfig: a writable folder uploaded to the datastore at Finalizing."""
+    from datasets import services
+    from datasets.models import DATASET_NAME
+
+    if arg.get("datastore"):
+        store = services.visible_datastores(team).filter(name=str(arg["datastore"])).first()
+    else:
+        store = services.default_datastore()
+    if store is None:
+        raise _fail(label, f"no datastore named '{arg['datastore']}'.")
+    if store.read_only:
+        raise _fail(label, f"datastore '{store.name}' is read-only: an output cannot go there.")
+    name = input_name(arg)
+    rel = str(arg.get("path") or f"dataset/{RUN_ID}/{name}").strip().strip("/")
+    try:
+        # Checked with a stand-in id: the real one exists only once the run does.
+        services.store_path(store, rel.replace(RUN_ID, "0"), team)
+    except services.DatasetError as exc:
+        raise _fail(label, str(exc)) from None
+    register = str(arg.get("register") or "")
+    if register:
+        try:
+            DATASET_NAME(register)
+        except Exception:
+            raise _fail(label, f"'{register}' is not a valid dataset name to register the output as.") from None
+    return ResolvedInput(index, name, "upload", datastore=store, datastore_path=rel, register_as=register)
+
+
 def attach(run: Run, resolved: list[ResolvedInput]) -> None:
     RunInput.objects.bulk_create(
         RunInput(
@@ -151,7 +196,8 @@ def attach(run: Run, resolved: list[ResolvedInput]) -> None:
             mode=item.mode,
             dataset_version=item.dataset_version,
             datastore=item.datastore,
-            datastore_path=item.datastore_path,
+            datastore_path=item.datastore_path.replace(RUN_ID, str(run.pk)),
+            register_as=item.register_as,
         )
         for item in resolved
     )

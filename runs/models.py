@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from runs.status import TERMINAL, Status
+
+if TYPE_CHECKING:
+    from compute.models import ComputeTarget
+    from environments.models import EnvironmentVersion
 
 
 class Experiment(models.Model):
@@ -47,10 +52,19 @@ class Run(models.Model):
     script = models.CharField(max_length=500, blank=True)
     command = models.JSONField(default=list, blank=True, help_text="Used instead of script when given.")
     arguments = models.JSONField(default=list, blank=True)
+    # Both empty only for an interactive run (no snapshot, no process: see ``interactive``).
     environment_version = models.ForeignKey(
-        "environments.EnvironmentVersion", on_delete=models.PROTECT, related_name="runs"
+        "environments.EnvironmentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
     )
-    compute_target = models.ForeignKey("compute.ComputeTarget", on_delete=models.PROTECT, related_name="runs")
+    compute_target = models.ForeignKey(
+        "compute.ComputeTarget", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    # Azure's interactive runs (experiment.start_logging(), run.child_run()): created
+    # Running by a client that logs to it and completes it; no worker ever touches one.
+    interactive = models.BooleanField(default=False)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    # Azure's run properties: like tags, but a key once set keeps its value (add-only).
+    properties = models.JSONField(default=dict, blank=True)
     distributed = models.JSONField(null=True, blank=True)
     tags = models.JSONField(default=dict, blank=True)
     max_run_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
@@ -103,6 +117,8 @@ class Run(models.Model):
             # Queue positions of a list page (runs.submission.queue_positions numbers a target's
             # waiting runs, worker="", by queued_at, id): read from this index alone.
             models.Index(fields=["compute_target", "status", "worker", "queued_at", "id"], name="run_queue_order"),
+            # A run's children (run.get_children()), oldest first.
+            models.Index(fields=["parent", "created_at", "id"], name="run_parent_created"),
             # The heartbeat sweep: active runs with an old heartbeat.
             models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
         ]
@@ -117,6 +133,19 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or f"run {self.pk}"
+
+    # A run a worker executes always has both; these name it when one is missing.
+    @property
+    def target(self) -> ComputeTarget:
+        if self.compute_target is None:
+            raise ValueError(f"Run {self.pk} is interactive: it has no compute target.")
+        return self.compute_target
+
+    @property
+    def env_version(self) -> EnvironmentVersion:
+        if self.environment_version is None:
+            raise ValueError(f"Run {self.pk} is interactive: it has no environment.")
+        return self.environment_version
 
     @property
     def is_terminal(self) -> bool:
@@ -203,6 +232,7 @@ class Metric(models.Model):
         LIST = "list"
         ROW = "row"
         IMAGE = "image"
+        TEXT = "text"  # run.log(name, "linear"): the string in ``payload``
 
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
@@ -241,6 +271,7 @@ class RunInput(models.Model):
     class Mode(models.TextChoices):
         MOUNT = "mount"
         DOWNLOAD = "download"
+        UPLOAD = "upload"  # an output (OutputFileDatasetConfig): a folder uploaded to the datastore at the end
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="inputs")
     name = models.CharField(max_length=128)
@@ -253,6 +284,8 @@ class RunInput(models.Model):
     datastore_path = models.CharField(max_length=500, blank=True)
     mode = models.CharField(max_length=10, choices=Mode.choices)
     local_path = models.CharField(max_length=1000, blank=True)
+    # An output registered as a new version of this dataset once uploaded (register_on_complete).
+    register_as = models.CharField(max_length=128, blank=True)
 
     class Meta:
         ordering = ["run", "name"]

@@ -123,8 +123,8 @@ DISTRIBUTED_CONFIG = PolymorphicProxySerializer(
     resource_type_field_name=None,
 )
 
-# RunInputSerializer.mode makes this component (settings ENUM_NAME_OVERRIDES names it).
-_INPUT_MODE = {"$ref": "#/components/schemas/InputModeEnum"}
+# An input argument's mode; RunInput.mode (InputModeEnum) also has "upload", an output's.
+_INPUT_MODE = {"type": "string", "enum": ["mount", "download"]}
 # A run argument as submitted: plain values, or a dataset / datastore placeholder (runs.inputs).
 RUN_ARGUMENT: dict[str, Any] = {
     "oneOf": [
@@ -152,14 +152,26 @@ RUN_ARGUMENT: dict[str, Any] = {
             },
             "required": ["datastore"],
         },
+        {
+            "type": "object",
+            "title": "OutputArgument",
+            "properties": {
+                "output": {"type": "string"},
+                "datastore": {"type": "string"},
+                "path": {"type": "string", "description": "{run-id} is replaced by the run's id."},
+                "mode": {"type": "string", "enum": ["upload"]},
+                "register": {"type": "string", "description": "Register the uploaded folder as this dataset."},
+            },
+            "required": ["output"],
+        },
     ]
 }
 
 
 class RunListSerializer(serializers.ModelSerializer[Run]):
     experiment = serializers.CharField(source="experiment.name")
-    compute_target = serializers.CharField(source="compute_target.name")
-    environment = serializers.SerializerMethodField()
+    compute_target = serializers.SerializerMethodField(help_text="Empty for an interactive run.")
+    environment = serializers.SerializerMethodField(help_text="name:version; empty for an interactive run.")
     submitted_by = serializers.CharField(source="submitted_by.username")
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     command = documented_json(STRING_LIST, read_only=True, help_text="Used instead of script when given.")
@@ -189,11 +201,16 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
             "duration_seconds",
             "exit_code",
             "queue_position",
+            "interactive",
+            "parent",
         ]
         read_only_fields = fields
 
+    def get_compute_target(self, run: Run) -> str:
+        return run.compute_target.name if run.compute_target else ""
+
     def get_environment(self, run: Run) -> str:
-        return str(run.environment_version)
+        return str(run.environment_version) if run.environment_version else ""
 
     def get_queue_position(self, run: Run) -> int | None:
         return queue_position(run)
@@ -223,6 +240,8 @@ RUN_LIST_COLUMNS = (
     "ended_at",
     "exit_code",
     "worker",
+    "interactive",
+    "parent_id",
 )
 
 _timestamp = serializers.DateTimeField()
@@ -253,8 +272,10 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "experiment": row["experiment__name"],
                 "script": row["script"],
                 "command": row["command"],
-                "compute_target": row["compute_target__name"],
-                "environment": f"{row['environment_version__environment__name']}:{row['environment_version__version']}",
+                "compute_target": row["compute_target__name"] or "",
+                "environment": f"{row['environment_version__environment__name']}:{row['environment_version__version']}"
+                if row["environment_version__version"] is not None
+                else "",
                 "distributed": row["distributed"],
                 "tags": row["tags"],
                 "submitted_by": row["submitted_by__username"],
@@ -266,6 +287,8 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "duration_seconds": None if started is None else ((row["ended_at"] or now) - started).total_seconds(),
                 "exit_code": row["exit_code"],
                 "queue_position": positions.get(row["id"]),
+                "interactive": row["interactive"],
+                "parent": row["parent_id"],
             }
         )
     return data
@@ -284,6 +307,7 @@ class RunDetailSerializer(RunListSerializer):
     environment_version = serializers.SerializerMethodField()
     portal_url = serializers.SerializerMethodField()
     arguments = documented_json({"type": "array", "items": RUN_ARGUMENT}, read_only=True)
+    properties = documented_json(STRING_MAP, read_only=True, help_text="Azure's run properties: add-only.")
 
     class Meta(RunListSerializer.Meta):
         fields = [
@@ -304,12 +328,15 @@ class RunDetailSerializer(RunListSerializer):
             "build",
             "log_seq",
             "portal_url",
+            "properties",
         ]
         read_only_fields = fields
 
-    @extend_schema_field(RunEnvironmentVersionSerializer)
-    def get_environment_version(self, run: Run) -> dict[str, Any]:
+    @extend_schema_field(RunEnvironmentVersionSerializer(allow_null=True))
+    def get_environment_version(self, run: Run) -> dict[str, Any] | None:
         version = run.environment_version
+        if version is None:
+            return None
         return {
             "id": version.pk,
             "environment": version.environment_id,
@@ -336,6 +363,8 @@ class MetricPointSerializer(serializers.Serializer[Any]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["kind"] == "scalar" and attrs.get("value") is None:
             raise serializers.ValidationError({"value": ["A scalar metric needs a value."]})
+        if attrs["kind"] == "text" and not isinstance(attrs.get("payload"), str):
+            raise serializers.ValidationError({"payload": ["A text metric needs a string payload."]})
         return attrs
 
 
@@ -431,3 +460,39 @@ class CancelSerializer(serializers.Serializer[Any]):
 
 class RunTagsSerializer(serializers.Serializer[Any]):
     tags = documented_json(STRING_MAP)
+
+
+class StartLoggingSerializer(serializers.Serializer[Any]):
+    """An interactive run (``experiment.start_logging()``) or a child run (``run.child_run()``)."""
+
+    experiment = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", required=False)
+    display_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    tags = documented_json(STRING_MAP, required=False)
+    properties = documented_json(STRING_MAP, required=False)
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # "parent" is a Serializer attribute, so the field cannot be a class attribute.
+        parent = serializers.IntegerField(required=False, allow_null=True, help_text="The parent run (a child run).")
+        return {**super().get_fields(), "parent": parent}
+
+    def validate_tags(self, value: Any) -> dict[str, str]:
+        return _string_map(value, "tags")
+
+    def validate_properties(self, value: Any) -> dict[str, str]:
+        return _string_map(value, "properties")
+
+
+def _string_map(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise serializers.ValidationError(f"{field} must be an object of name: value.")
+    return {k: "" if v is None else str(v) for k, v in value.items()}
+
+
+class CompleteSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=[(Status.COMPLETED, "Completed"), (Status.FAILED, "Failed")])
+    error = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+
+
+class RunPropertiesSerializer(serializers.Serializer[Any]):
+    properties = documented_json(STRING_MAP)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from runyard.compute import ComputeTarget
+from runyard.compute import AmlCompute, ComputeTarget
 from runyard.conda_dependencies import CondaDependencies
 from runyard.dataset import Dataset, DatasetConsumptionConfig, FileDataset
 from runyard.datastore import DataReference, Datastore
@@ -24,6 +24,7 @@ from runyard.exceptions import (
     WebserviceException,
 )
 from runyard.experiment import Experiment
+from runyard.output_dataset import OutputFileDatasetConfig
 from runyard.run import Run
 from runyard.runconfig import (
     MpiConfiguration,
@@ -36,6 +37,7 @@ from runyard.workspace import Workspace
 
 __all__ = [
     "ActivityFailedException",
+    "AmlCompute",
     "ComputeTarget",
     "ComputeTargetException",
     "CondaDependencies",
@@ -47,6 +49,7 @@ __all__ = [
     "Experiment",
     "FileDataset",
     "MpiConfiguration",
+    "OutputFileDatasetConfig",
     "PyTorchConfiguration",
     "Run",
     "RunConfiguration",

@@ -39,8 +39,15 @@ class Experiment:
     def list(workspace: Workspace) -> list[Experiment]:
         return [Experiment(workspace, item["name"]) for item in workspace.client.paged("/api/experiments/")]
 
-    def get_runs(self, tags: dict[str, str] | None = None, status: str | None = None) -> Iterator[Run]:
-        """This experiment's runs, newest first."""
+    def get_runs(
+        self,
+        tags: dict[str, str] | None = None,
+        status: str | None = None,
+        properties: dict[str, Any] | None = None,
+        include_children: bool = False,
+        **kwargs: Any,
+    ) -> Iterator[Run]:
+        """This experiment's runs, newest first (top-level runs unless ``include_children``)."""
         from runyard.run import Run
 
         params: dict[str, Any] = {"experiment": self.name}
@@ -49,8 +56,22 @@ class Experiment:
         if tags:
             key, value = next(iter(tags.items()))
             params["tag"] = f"{key}={value}"
+        if properties:
+            params["property"] = [f"{k}={'' if v is None else v}" for k, v in properties.items()]
         for item in self.workspace.client.paged("/api/runs/", **params):
-            yield Run._from_api(self, item)
+            if include_children or item.get("parent") is None:
+                yield Run._from_api(self, item)
+
+    def start_logging(
+        self, *args: Any, display_name: str = "", tags: dict[str, str] | None = None, **kwargs: Any
+    ) -> Run:
+        """An interactive run (notebook logging): Running now, ended by ``run.complete()``."""
+        from runyard.run import Run
+
+        body: dict[str, Any] = {"experiment": self.name, "display_name": display_name}
+        if tags:
+            body["tags"] = {k: "" if v is None else str(v) for k, v in tags.items()}
+        return Run._from_api(self, self.workspace.client.post("/api/runs/start-logging/", body))
 
     def submit(self, config: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> Run:
         """Submit a ScriptRunConfig (or a deprecated Estimator); returns the queued Run."""

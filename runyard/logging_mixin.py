@@ -69,10 +69,11 @@ class MetricLoggingMixin:
 
     # ---- Azure's logging API -----------------------------------------------------------
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:
-        """A scalar (numbers, numpy/torch scalars); other values are kept as ``{"value": str(value)}`` rows."""
+        """A scalar (numbers, numpy/torch scalars); any other value is kept as its text and
+        reads back as that string (``get_metrics()['kernel'] == 'linear'``, as in Azure)."""
         number = as_number(value)
         if number is None:
-            self._record(name, None, step, "row", {"value": str(value)})
+            self._record(name, None, step, "text", str(value))
         else:
             self._record(name, number, step, "scalar", None)
 

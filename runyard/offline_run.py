@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ from runyard.logging_mixin import MetricLoggingMixin
 class OfflineRun(MetricLoggingMixin):
     """A stand-in so the same training script runs on a laptop: prints metrics, keeps files in ``./outputs``."""
 
-    id = "OfflineRun"
     number = 0
 
     def __init__(self) -> None:
         super().__init__()
+        # Azure's offline runs have a usable, unique id too (code builds paths from run.id).
+        self.id = f"OfflineRun_{uuid.uuid4()}"
         self.tags: dict[str, str] = {}
+        self.properties: dict[str, str] = {}
         self.metrics: dict[str, list[Any]] = {}
 
     def __repr__(self) -> str:
@@ -66,8 +69,28 @@ class OfflineRun(MetricLoggingMixin):
     def get_status(self) -> str:
         return "Running"
 
-    def complete(self) -> None:
+    def complete(self, _set_status: bool = True) -> None:
         pass
+
+    def fail(self, error_details: Any = None, error_code: str | None = None, **kwargs: Any) -> None:
+        print(f"Attempted to fail the run: {error_details or error_code or ''}", file=sys.stderr)
+
+    def child_run(self, name: str | None = None, **kwargs: Any) -> OfflineRun:
+        return OfflineRun()
+
+    def get_children(self, **kwargs: Any) -> list[OfflineRun]:
+        return []
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        for key, value in properties.items():
+            self.properties.setdefault(key, "" if value is None else str(value))
+
+    def get_properties(self) -> dict[str, str]:
+        return dict(self.properties)
+
+    @property
+    def parent(self) -> None:
+        return None
 
     def flush(self, timeout: float = 60.0) -> None:
         pass

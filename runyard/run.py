@@ -80,8 +80,15 @@ class Run(MetricLoggingMixin):
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.flush()
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """``with experiment.start_logging() as run:`` ends the run: Completed, or Failed on an exception."""
+        if self._details.get("interactive") and self._details.get("status") == "Running":
+            if exc is None:
+                self.complete()
+            else:
+                self.fail(error_details=f"{exc_type.__name__}: {exc}")
+        else:
+            self.flush()
 
     # ---- plumbing -------------------------------------------------------------------------
     @property
@@ -161,8 +168,70 @@ class Run(MetricLoggingMixin):
         self._details = self.workspace.client.post(self._path("cancel/"), {"reason": reason} if reason else {})
         return str(self._details.get("status"))
 
-    def get_children(self, **kwargs: Any) -> list[Run]:
-        return []
+    # ---- child runs and properties (Azure's hierarchy) ----------------------------------------
+    @property
+    def parent(self) -> Run | None:
+        parent_id = self._details.get("parent") if "parent" in self._details else self.refresh().get("parent")
+        return None if parent_id is None else Run.get(self.workspace, parent_id)
+
+    def child_run(self, name: str | None = None, run_id: str | None = None, outputs: str | None = None) -> Run:
+        """A new child of this run, Running: log to it, then ``child.complete()``."""
+        body: dict[str, Any] = {"parent": self.number, "display_name": name or ""}
+        return Run._from_api(self.experiment, self.workspace.client.post("/api/runs/start-logging/", body))
+
+    def create_children(
+        self, count: int | None = None, tag_key: str | None = None, tag_values: list[str] | None = None
+    ) -> list[Run]:
+        """``count`` children, or one per value of ``tag_values`` tagged ``tag_key=value``."""
+        if tag_values is not None:
+            if not tag_key:
+                raise UserErrorException("create_children(tag_values=...) needs tag_key.")
+            bodies = [{"parent": self.number, "tags": {tag_key: str(v)}} for v in tag_values]
+        elif count is not None and count > 0:
+            bodies = [{"parent": self.number} for _ in range(count)]
+        else:
+            raise UserErrorException("create_children needs count > 0 or tag_key and tag_values.")
+        return [
+            Run._from_api(self.experiment, self.workspace.client.post("/api/runs/start-logging/", b)) for b in bodies
+        ]
+
+    def get_children(
+        self,
+        recursive: bool = False,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, Any] | None = None,
+        type: str | None = None,
+        status: str | None = None,
+        _rehydrate_runs: bool = True,
+    ) -> list[Run]:
+        """This run's children, oldest first (``recursive``: their children too, depth first)."""
+        params: dict[str, Any] = {"parent": self.number, "ordering": "created_at"}
+        if status:
+            params["status"] = status
+        if tags:
+            key, value = next(iter(tags.items()))
+            params["tag"] = f"{key}={value}"
+        if properties:
+            params["property"] = [f"{k}={'' if v is None else v}" for k, v in properties.items()]
+        out: list[Run] = []
+        for item in self.workspace.client.paged("/api/runs/", **params):
+            child = Run._from_api(self.experiment, item)
+            out.append(child)
+            if recursive:
+                out.extend(child.get_children(recursive=True, tags=tags, properties=properties, status=status))
+        return out
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        """Add properties: new keys only (a set key cannot change, as in Azure)."""
+        answer = self.workspace.client.post(self._path("properties/"), {"properties": properties})
+        self._details["properties"] = answer.get("properties", {})
+
+    def get_properties(self) -> dict[str, str]:
+        return dict(self.refresh().get("properties") or {})
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.get_properties()
 
     # ---- waiting and streaming ----------------------------------------------------------------
     def wait_for_completion(
@@ -278,9 +347,25 @@ class Run(MetricLoggingMixin):
             return dict(json.loads(raw))
         return {item["name"]: item.get("local_path", "") for item in self.workspace.client.get(self._path("inputs/"))}
 
-    def complete(self) -> None:
-        """Send every buffered metric now (the run itself completes when the script exits)."""
+    def complete(self, _set_status: bool = True) -> None:
+        """Send every buffered metric, then end an interactive or child run Completed (a
+        submitted run completes when its script exits)."""
         self.flush()
+        if _set_status and self._interactive():
+            self._details = self.workspace.client.post(self._path("complete/"), {"status": "Completed"})
+
+    def fail(
+        self, error_details: Any = None, error_code: str | None = None, _set_status: bool = True, **kwargs: Any
+    ) -> None:
+        """Send buffered metrics, then end an interactive or child run Failed with ``error_details``."""
+        self.flush()
+        if _set_status and self._interactive():
+            error = str(error_details or error_code or "failed by the client")
+            self._details = self.workspace.client.post(self._path("complete/"), {"status": "Failed", "error": error})
+
+    def _interactive(self) -> bool:
+        known = self._details.get("interactive")
+        return bool(self.refresh().get("interactive") if known is None else known)
 
 
 def metric_value(points: list[dict[str, Any]]) -> Any:
@@ -291,7 +376,7 @@ def metric_value(points: list[dict[str, Any]]) -> Any:
             for key, value in (point.get("payload") or {}).items():
                 columns.setdefault(key, []).append(value)
         return columns
-    if kind == "list":
+    if kind in ("list", "text"):
         values = [point.get("payload") for point in points]
         return values[0] if len(values) == 1 else values
     if kind == "image":

@@ -17,6 +17,7 @@ from runyard.compute import target_name
 from runyard.dataset import DatasetConsumptionConfig, FileDataset
 from runyard.datastore import REFERENCE_PREFIX, DataReference
 from runyard.exceptions import UserErrorException
+from runyard.output_dataset import OutputFileDatasetConfig
 from runyard.runconfig import DistributedConfig, RunConfiguration
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class ScriptRunConfig:
 
 
 def _input_of(value: Any) -> dict[str, Any] | None:
-    if isinstance(value, DatasetConsumptionConfig | DataReference):
+    if isinstance(value, DatasetConsumptionConfig | DataReference | OutputFileDatasetConfig):
         return value.to_input()
     if isinstance(value, FileDataset):
         return value.as_mount().to_input()
@@ -125,7 +126,7 @@ def arguments_for_api(
     for index, value in enumerate(arguments):
         as_input = _input_of(value)
         if as_input is not None:
-            used.add(as_input["name"])
+            used.add(as_input.get("name") or as_input["output"])
             out.append(as_input)
             continue
         if isinstance(value, bool) or value is None:

@@ -62,6 +62,7 @@ class Workspace:
             raise UserErrorException(f"Workspace url must start with http:// or https://, got {url!r}.")
         self.url = url.rstrip("/")
         self.client = Client(self.url, token, timeout=timeout)
+        self._server_info: dict[str, Any] | None = None
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None) -> Workspace:
@@ -92,17 +93,56 @@ class Workspace:
     def __hash__(self) -> int:
         return hash(self.url)
 
+    # ---- Azure's attributes: what the server says of itself (its settings), read once ----
+    def _info(self) -> dict[str, Any]:
+        if self._server_info is None:
+            self._server_info = dict(self.client.get("/api/workspace/"))
+        return self._server_info
+
     @property
     def name(self) -> str:
-        return urlparse(self.url).netloc
+        """The server's workspace name (``RUNYARD_WORKSPACE_NAME``; default: its host)."""
+        return str(self._info().get("name") or urlparse(self.url).netloc)
+
+    @property
+    def location(self) -> str:
+        """The server's region (``RUNYARD_WORKSPACE_REGION``; default ``local``)."""
+        return str(self._info()["location"])
+
+    @property
+    def resource_group(self) -> str:
+        """Empty unless the server names one: a Runyard server has no Azure resource group."""
+        return str(self._info()["resource_group"])
+
+    @property
+    def subscription_id(self) -> str:
+        """Empty unless the server names one: a Runyard server has no Azure subscription."""
+        return str(self._info()["subscription_id"])
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._info()["tags"])
 
     def write_config(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Save this workspace as ``.runyard/config.json`` under ``path`` (default: working dir)."""
         return write_config(self.url, self.client.token or "", path)
 
     def get_details(self) -> dict[str, Any]:
+        """Azure's keys (``name``, ``location``, ``resourceGroup``, …), plus ``url``, ``user`` and ``version``."""
+        info = self._info()
         me = self.client.get("/api/auth/session/")
-        return {"url": self.url, "user": me}
+        return {
+            "id": self.url,
+            "name": self.name,
+            "friendlyName": self.name,
+            "location": info["location"],
+            "resourceGroup": info["resource_group"],
+            "subscriptionId": info["subscription_id"],
+            "tags": dict(info["tags"]),
+            "url": self.url,
+            "version": info["version"],
+            "user": me,
+        }
 
     # ---- resources (fresh from the server on every access, like Azure's properties) ----
     @property

@@ -35,6 +35,7 @@ def test_anonymous_gets_401_everywhere_but_health_and_login(world: Any) -> None:
         "/api/environment-versions/",
         "/api/environment-builds/",
         "/api/dataset-versions/",
+        "/api/workspace/",
     ]:
         assert anon.get(url).status_code in (401, 403), url
     assert anon.get("/api/health/").status_code == 200

@@ -58,6 +58,8 @@ def test_good_values_parse(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DATABASE_URL", "bogus://"),
         ("REDIS_URL", "localhost:6379"),
         ("RUNYARD_SANDBOX", "maybe"),
+        ("RUNYARD_CLUSTER_CONFIG", "{not json"),
+        ("RUNYARD_CLUSTER_CONFIG", "[1, 2]"),
     ],
 )
 def test_startup_refuses_malformed_values(name: str, value: str, tmp_path: Path) -> None:

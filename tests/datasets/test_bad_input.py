@@ -33,10 +33,17 @@ def nothing_left(store: Path, blobs_before: set[str] | None = None) -> None:
     assert blobs(store) == (blobs_before or set())
 
 
-@pytest.mark.parametrize("name", ["", "has space", "../up", "-dash-first", "x" * 129, "a/b", "é"])
+@pytest.mark.parametrize("name", ["", "tab\tinside", "../up", "-dash-first", "x" * 129, "a/b", "é"])
 def test_dataset_names_are_validated(world: Any, name: str) -> None:
     response = world.alice.client.post("/api/datasets/", {"name": name}, format="json")
     assert response.status_code == 400 and "name" in response.json()
+
+
+def test_dataset_names_may_have_spaces_inside(world: Any) -> None:
+    made = world.alice.client.post("/api/datasets/", {"name": "diabetes dataset"}, format="json")
+    assert made.status_code == 201 and made.json()["name"] == "diabetes dataset"
+    padded = world.alice.client.post("/api/datasets/", {"name": "  padded "}, format="json")
+    assert padded.status_code == 201 and padded.json()["name"] == "padded"  # trimmed, as every text field
 
 
 def test_duplicate_dataset_name_is_refused(world: Any) -> None:

@@ -88,6 +88,12 @@ export function useRun(id: number, enabled = true) {
   return useQuery({ queryKey: ["run", id], queryFn: () => api<RunDetail>(`/api/runs/${id}/`), enabled: enabled && id > 0 });
 }
 
+/** A run's child runs (run.child_run() / create_children()), oldest first. */
+export function useRunChildren(id: number) {
+  const path = `/api/runs/${buildQuery({ parent: id, ordering: "created_at", limit: 200 })}`;
+  return useQuery({ queryKey: ["run", id, "children"], queryFn: () => api<Page<RunSummary>>(path) });
+}
+
 export function useStatusHistory(id: number) {
   return useQuery({
     queryKey: ["run", id, "status-history"],

@@ -727,6 +727,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/complete/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description End an interactive run: ``Completed`` (``run.complete()``) or ``Failed`` with ``error`` (``run.fail()``). */
+        post: operations["runs_complete_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/inputs/": {
         parameters: {
             query?: never;
@@ -813,6 +830,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/properties/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Add ``{"properties": {...}}`` (Azure's add_properties): new keys only; a set key keeps its value. */
+        post: operations["runs_properties_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/status-history/": {
         parameters: {
             query?: never;
@@ -841,6 +875,26 @@ export interface paths {
         put?: never;
         /** @description Merge ``{"tags": {...}}`` into the run's tags (the in-run SDK's run.tag). */
         post: operations["runs_tag_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/start-logging/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description An interactive run, created Running: the client logs to it and ends it (``complete``).
+         *     With ``parent``, a child run of that run (its experiment and team).
+         */
+        post: operations["runs_start_logging_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -883,6 +937,23 @@ export interface paths {
         head?: never;
         /** @description A team's secrets: names and whether they are set; values are write-only. */
         patch: operations["team_secrets_partial_update"];
+        trace?: never;
+    };
+    "/api/workspace/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description This server as an Azure ML workspace (the SDK's ``Workspace`` attributes), from settings. */
+        get: operations["workspace_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -958,9 +1029,26 @@ export interface components {
          * @enum {string}
          */
         CommunicationBackendEnum: "gloo" | "nccl" | "mpi";
+        CompleteRequest: {
+            status: components["schemas"]["CompleteStatusEnum"];
+            error?: string;
+        };
+        /**
+         * @description * `Completed` - Completed
+         *     * `Failed` - Failed
+         * @enum {string}
+         */
+        CompleteStatusEnum: "Completed" | "Failed";
         ComputeTarget: {
             readonly id: number;
             name: string;
+            /**
+             * @description Default: the server's RUNYARD_CLUSTER_KIND (and its config).
+             *
+             *     * `local` - Local processes
+             *     * `docker` - Docker containers
+             *     * `slurm` - Slurm cluster
+             */
             kind: components["schemas"]["ComputeTargetKindEnum"];
             description: string;
             /** Format: int64 */
@@ -993,7 +1081,14 @@ export interface components {
         ComputeTargetKindEnum: "local" | "docker" | "slurm";
         ComputeTargetRequest: {
             name: string;
-            kind: components["schemas"]["ComputeTargetKindEnum"];
+            /**
+             * @description Default: the server's RUNYARD_CLUSTER_KIND (and its config).
+             *
+             *     * `local` - Local processes
+             *     * `docker` - Docker containers
+             *     * `slurm` - Slurm cluster
+             */
+            kind?: components["schemas"]["ComputeTargetKindEnum"];
             description?: string;
             /** Format: int64 */
             max_concurrent_runs?: number;
@@ -1246,9 +1341,10 @@ export interface components {
         /**
          * @description * `mount` - Mount
          *     * `download` - Download
+         *     * `upload` - Upload
          * @enum {string}
          */
-        InputModeEnum: "mount" | "download";
+        InputModeEnum: "mount" | "download" | "upload";
         Isolation: {
             sandboxed: boolean;
             summary: string;
@@ -1283,9 +1379,10 @@ export interface components {
          *     * `list` - List
          *     * `row` - Row
          *     * `image` - Image
+         *     * `text` - Text
          * @enum {string}
          */
-        MetricKindEnum: "scalar" | "list" | "row" | "image";
+        MetricKindEnum: "scalar" | "list" | "row" | "image" | "text";
         MetricPointRequest: {
             name: string;
             /** Format: double */
@@ -1518,6 +1615,13 @@ export interface components {
         };
         PatchedComputeTargetRequest: {
             name?: string;
+            /**
+             * @description Default: the server's RUNYARD_CLUSTER_KIND (and its config).
+             *
+             *     * `local` - Local processes
+             *     * `docker` - Docker containers
+             *     * `slurm` - Slurm cluster
+             */
             kind?: components["schemas"]["ComputeTargetKindEnum"];
             description?: string;
             /** Format: int64 */
@@ -1592,7 +1696,9 @@ export interface components {
             readonly script: string;
             /** @description Used instead of script when given. */
             readonly command: string[];
-            compute_target: string;
+            /** @description Empty for an interactive run. */
+            readonly compute_target: string;
+            /** @description name:version; empty for an interactive run. */
             readonly environment: string;
             readonly distributed: components["schemas"]["DistributedConfig"] | null;
             readonly tags: {
@@ -1611,18 +1717,31 @@ export interface components {
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
             readonly queue_position: number | null;
+            readonly interactive: boolean;
+            readonly parent: number | null;
             readonly arguments: (string | number | {
                 dataset: string;
                 version?: number | "latest";
-                mode?: components["schemas"]["InputModeEnum"];
+                /** @enum {string} */
+                mode?: "mount" | "download";
                 name?: string;
             } | {
                 datastore: string;
                 path?: string;
-                mode?: components["schemas"]["InputModeEnum"];
+                /** @enum {string} */
+                mode?: "mount" | "download";
                 name?: string;
+            } | {
+                output: string;
+                datastore?: string;
+                /** @description {run-id} is replaced by the run's id. */
+                path?: string;
+                /** @enum {string} */
+                mode?: "upload";
+                /** @description Register the uploaded folder as this dataset. */
+                register?: string;
             })[];
-            readonly environment_version: components["schemas"]["RunEnvironmentVersion"];
+            readonly environment_version: components["schemas"]["RunEnvironmentVersion"] | null;
             readonly max_run_duration_seconds: number | null;
             /** Format: date-time */
             readonly preparing_at: string | null;
@@ -1642,6 +1761,10 @@ export interface components {
             /** @description Sequence number of the last stored log line. */
             readonly log_seq: number;
             readonly portal_url: string;
+            /** @description Azure's run properties: add-only. */
+            readonly properties: {
+                [key: string]: string;
+            };
         };
         RunEnvironmentVersion: {
             id: number;
@@ -1669,7 +1792,9 @@ export interface components {
             readonly script: string;
             /** @description Used instead of script when given. */
             readonly command: string[];
-            compute_target: string;
+            /** @description Empty for an interactive run. */
+            readonly compute_target: string;
+            /** @description name:version; empty for an interactive run. */
             readonly environment: string;
             readonly distributed: components["schemas"]["DistributedConfig"] | null;
             readonly tags: {
@@ -1688,6 +1813,8 @@ export interface components {
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
             readonly queue_position: number | null;
+            readonly interactive: boolean;
+            readonly parent: number | null;
         };
         RunProcess: {
             rank: number;
@@ -1702,6 +1829,16 @@ export interface components {
             started_at: string | null;
             /** Format: date-time */
             ended_at: string | null;
+        };
+        RunProperties: {
+            properties: {
+                [key: string]: string;
+            };
+        };
+        RunPropertiesRequest: {
+            properties: {
+                [key: string]: string;
+            };
         };
         /**
          * @description * `NotStarted` - Not Started
@@ -1735,6 +1872,20 @@ export interface components {
             username?: string;
             is_admin?: boolean;
             teams?: components["schemas"]["Team"][];
+        };
+        /** @description An interactive run (``experiment.start_logging()``) or a child run (``run.child_run()``). */
+        StartLoggingRequest: {
+            experiment?: string;
+            display_name?: string;
+            tags?: {
+                [key: string]: string;
+            };
+            properties?: {
+                [key: string]: string;
+            };
+            team?: string;
+            /** @description The parent run (a child run). */
+            parent?: number | null;
         };
         StatusChange: {
             /** Format: date-time */
@@ -1829,6 +1980,17 @@ export interface components {
             username: string;
             readonly is_admin: boolean;
             readonly teams: components["schemas"]["Team"][];
+        };
+        Workspace: {
+            name: string;
+            url: string;
+            location: string;
+            resource_group: string;
+            subscription_id: string;
+            tags: {
+                [key: string]: string;
+            };
+            version: string;
         };
     };
     responses: never;
@@ -3593,6 +3755,10 @@ export interface operations {
                 limit?: number;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
+                /** @description child runs of this run */
+                parent?: number;
+                /** @description key=value (repeat for several) */
+                property?: string;
                 /** @description free text: name, script, experiment, id */
                 q?: string;
                 /** @description A search term. */
@@ -3809,6 +3975,45 @@ export interface operations {
             };
         };
     };
+    runs_complete_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["CompleteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["CompleteRequest"];
+                "application/json": components["schemas"]["CompleteRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_inputs_list: {
         parameters: {
             query?: never;
@@ -3975,6 +4180,45 @@ export interface operations {
             };
         };
     };
+    runs_properties_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["RunPropertiesRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RunPropertiesRequest"];
+                "application/json": components["schemas"]["RunPropertiesRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunProperties"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_status_history_list: {
         parameters: {
             query?: never;
@@ -4021,6 +4265,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunTags"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_start_logging_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["StartLoggingRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["StartLoggingRequest"];
+                "application/json": components["schemas"]["StartLoggingRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
                 };
             };
             /** @description Bad input, by field. */
@@ -4222,6 +4502,25 @@ export interface operations {
             };
         };
     };
+    workspace_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workspace"];
+                };
+            };
+        };
+    };
 }
 type FlattenedDeepRequired<T> = {
     [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
@@ -4237,16 +4536,26 @@ export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyAr
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
+export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
-export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download"];
+export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
-export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image"];
+export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;
 }>["version"]> = ["latest"];
+export const runDetailArgumentsOneOf2ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
 export const tensorflowTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TensorflowTypeEnum"]> = ["tensorflow"];

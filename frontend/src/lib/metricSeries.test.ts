@@ -23,6 +23,14 @@ test("counts non-scalar points without charting them", () => {
   expect(store.get("table")!.values).toEqual([]);
 });
 
+test("keeps the last text value of a string metric", () => {
+  const store = new MetricStore();
+  const text = (payload: string, at: string): MetricPoint => ({ kind: "text", value: null, payload, step: null, at });
+  store.add("kernel", [text("rbf", "2026-01-01T00:00:00Z"), text("linear", "2026-01-01T00:00:01Z")]);
+  expect(store.get("kernel")!.lastText).toBe("linear");
+  expect(store.get("kernel")!.values).toEqual([]);
+});
+
 test("chart columns use the index when no step was logged and sort by x", () => {
   const store = new MetricStore();
   store.add("acc", [point(null, 0.1, "2026-01-01T00:00:01Z"), point(null, 0.2, "2026-01-01T00:00:02Z")]);

@@ -7,8 +7,10 @@ export interface MetricSeries {
   /** Seconds since the epoch. */
   times: number[];
   values: number[];
-  /** Points that are not scalars (lists, rows, images): counted, not charted. */
+  /** Points that are not scalars (lists, rows, images, text): counted, not charted. */
   otherKinds: number;
+  /** The last string logged with run.log(name, "text"), shown instead of a chart. */
+  lastText: string | null;
 }
 
 /**
@@ -32,6 +34,7 @@ export class MetricStore {
       const series = this.ensure(name);
       if (point.kind !== "scalar" || point.value == null) {
         series.otherKinds += 1;
+        if (point.kind === "text" && typeof point.payload === "string") series.lastText = point.payload;
       } else {
         series.steps.push(point.step);
         series.times.push(Date.parse(point.at) / 1000);
@@ -69,7 +72,7 @@ export class MetricStore {
   private ensure(name: string): MetricSeries {
     let series = this.series.get(name);
     if (!series) {
-      series = { name, steps: [], times: [], values: [], otherKinds: 0 };
+      series = { name, steps: [], times: [], values: [], otherKinds: 0, lastText: null };
       this.series.set(name, series);
     }
     return series;

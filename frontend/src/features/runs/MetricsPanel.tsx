@@ -68,9 +68,13 @@ function MetricCard({ store, name, axis, version }: { store: MetricStore; name: 
       </header>
       {ys.length ? (
         <LineChart title={name} xs={xs} ys={ys} xIsTime={axis === "time"} xLabel={axis === "time" ? "time" : "step"} />
+      ) : series.lastText != null ? (
+        <p className="metric-text" data-testid="metric-text">
+          {series.lastText}
+        </p>
       ) : (
         <p className="muted">
-          {series.otherKinds} non-scalar value{series.otherKinds === 1 ? "" : "s"} (lists, rows or images) logged.
+          {series.otherKinds} non-scalar value{series.otherKinds === 1 ? "" : "s"} (lists, rows, images or text) logged.
         </p>
       )}
     </section>

@@ -1,5 +1,6 @@
 import { Link } from "react-router-dom";
-import { useProcesses, useRunInputs } from "../../api/queries";
+import { StatusBadge } from "../../components/StatusBadge";
+import { useProcesses, useRunChildren, useRunInputs } from "../../api/queries";
 import type { RunArgument, RunDetail } from "../../api/types";
 import { formatBytes, formatDuration, formatFullDateTime } from "../../lib/format";
 import { describeDistributed } from "../../lib/runs";
@@ -11,9 +12,11 @@ export function ArgumentChips({ args }: { args: RunArgument[] }) {
       {args.map((arg, index) =>
         typeof arg === "object" && arg !== null ? (
           <span key={index} className="chip chip-dataset" title="Dataset input: replaced by its path at run time">
-            {"dataset" in arg
-              ? `${arg.dataset}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
-              : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
+            {"output" in arg
+              ? `output ${arg.output} → ${arg.datastore ?? "default datastore"}/${arg.path ?? ""} · upload`
+              : "dataset" in arg
+                ? `${arg.dataset}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
+                : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
           </span>
         ) : (
           <code key={index} className="arg">
@@ -42,13 +45,29 @@ export function RunOverview({ run }: { run: RunDetail }) {
           </dd>
           <dt>Environment</dt>
           <dd>
-            <Link to={`/environments?name=${encodeURIComponent(env.name)}&version=${env.version}`}>
-              {env.name}:{env.version}
-            </Link>{" "}
-            {env.curated && <span className="chip chip-curated">curated</span>}
+            {env ? (
+              <>
+                <Link to={`/environments?name=${encodeURIComponent(env.name)}&version=${env.version}`}>
+                  {env.name}:{env.version}
+                </Link>{" "}
+                {env.curated && <span className="chip chip-curated">curated</span>}
+              </>
+            ) : (
+              <span className="muted">none: an interactive run, logged to by its client</span>
+            )}
           </dd>
           <dt>Compute</dt>
-          <dd>{run.compute_target}</dd>
+          <dd>{run.compute_target || <span className="muted">none</span>}</dd>
+          {run.parent != null && (
+            <>
+              <dt>Parent run</dt>
+              <dd>
+                <Link to={`/runs/${run.parent}`} data-testid="parent-run">
+                  #{run.parent}
+                </Link>
+              </dd>
+            </>
+          )}
           <dt>Distribution</dt>
           <dd>{describeDistributed(run.distributed)}</dd>
           <dt>Experiment</dt>
@@ -61,6 +80,18 @@ export function RunOverview({ run }: { run: RunDetail }) {
               Object.entries(run.tags).map(([k, v]) => (
                 <span key={k} className="chip">
                   {v ? `${k}=${v}` : k}
+                </span>
+              ))
+            ) : (
+              <span className="muted">none</span>
+            )}
+          </dd>
+          <dt>Properties</dt>
+          <dd data-testid="run-properties">
+            {Object.keys(run.properties).length ? (
+              Object.entries(run.properties).map(([k, v]) => (
+                <span key={k} className="chip">
+                  {`${k}=${v}`}
                 </span>
               ))
             ) : (
@@ -86,6 +117,8 @@ export function RunOverview({ run }: { run: RunDetail }) {
           )}
         </dl>
       </section>
+
+      <ChildRuns id={run.id} />
 
       <section className="card">
         <h2 className="card-title">Datasets</h2>
@@ -160,5 +193,40 @@ export function RunOverview({ run }: { run: RunDetail }) {
         </dl>
       </section>
     </div>
+  );
+}
+
+/** The runs a run created (Azure's child runs); nothing when it has none. */
+function ChildRuns({ id }: { id: number }) {
+  const children = useRunChildren(id);
+  const rows = children.data?.results ?? [];
+  if (!rows.length) return null;
+  return (
+    <section className="card" aria-label="Child runs">
+      <h2 className="card-title">Child runs</h2>
+      <table className="table table-compact">
+        <thead>
+          <tr>
+            <th scope="col">Run</th>
+            <th scope="col">Name</th>
+            <th scope="col">Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((child) => (
+            <tr key={child.id} data-testid="child-run">
+              <td>
+                <Link to={`/runs/${child.id}`}>#{child.id}</Link>
+              </td>
+              <td>{child.display_name || <span className="muted">—</span>}</td>
+              <td>
+                <StatusBadge status={child.status} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {children.data?.next && <p className="muted small">Showing the first {rows.length}.</p>}
+    </section>
   );
 }

@@ -1,0 +1,5 @@
+"""``azureml.core.dataset``."""
+
+from runyard.dataset import Dataset
+
+__all__ = ["Dataset"]

@@ -1,0 +1,5 @@
+"""``azureml.core.datastore``."""
+
+from runyard.datastore import Datastore
+
+__all__ = ["Datastore"]

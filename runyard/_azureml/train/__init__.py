@@ -1,0 +1,1 @@
+"""``azureml.train``: the deprecated Estimator bridge (Runyard has no HyperDrive)."""

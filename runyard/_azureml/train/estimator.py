@@ -1,0 +1,5 @@
+"""``azureml.train.estimator``."""
+
+from runyard.train.estimator import Estimator
+
+__all__ = ["Estimator"]
