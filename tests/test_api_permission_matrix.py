@@ -27,7 +27,7 @@ from accounts.permissions import RUN_TOKEN_ALLOWED, RUN_TOKEN_DENIED, RunTokenRo
 from audit.models import AuditEvent
 from compute.models import ComputeTarget
 from datasets.models import Datastore
-from environments.models import Environment, EnvironmentBuild
+from environments.models import Environment, EnvironmentBuild, TeamSecret
 from runs.models import RunToken
 from tests.conftest import World, make_tar
 from tests.factories import make_run
@@ -120,6 +120,19 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{id}/processes/"): A.TEAM,
     ("GET", "/api/runs/{id}/status-history/"): A.TEAM,
     ("POST", "/api/runs/{id}/tag/"): A.TEAM,
+    # Interactive and child runs (Azure's start_logging / child_run), add-only properties.
+    ("POST", "/api/runs/start-logging/"): A.CREATE_IN_TEAM,
+    ("POST", "/api/runs/{id}/complete/"): A.TEAM,
+    ("POST", "/api/runs/{id}/properties/"): A.TEAM,
+    # The server as an Azure ML workspace (the SDK's Workspace attributes).
+    ("GET", "/api/workspace/"): A.SIGNED_IN,
+    # Team secrets: write-only values, a team's own.
+    ("GET", "/api/team-secrets/"): A.SIGNED_IN,
+    ("POST", "/api/team-secrets/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/team-secrets/{id}/"): A.TEAM,
+    ("PUT", "/api/team-secrets/{id}/"): A.TEAM,
+    ("PATCH", "/api/team-secrets/{id}/"): A.TEAM,
+    ("DELETE", "/api/team-secrets/{id}/"): A.TEAM,
 }
 
 
@@ -198,6 +211,7 @@ def team_a_objects(world: World) -> Objects:
         "/api/auth/tokens/": ApiToken.objects.get(user=world.alice.user).pk,
         "/api/datastores/": Datastore.objects.get(is_default=True).pk,
         "/api/compute-targets/": ComputeTarget.objects.get(name="local").pk,
+        "/api/team-secrets/": TeamSecret.objects.create(team=world.team_a, name="matrix-secret", value="s3cr3t!").pk,
     }
     return Objects(
         ids=ids,
@@ -208,7 +222,7 @@ def team_a_objects(world: World) -> Objects:
 
 
 SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/"}
-BODY = {"name": "matrix-new", "team": "default"}  # team A's slug
+BODY = {"name": "matrix-new", "team": "default", "value": "matrix-value"}  # team A's slug
 
 
 def call(client: APIClient, method: str, url: str, query: dict[str, str]) -> Any:
@@ -274,14 +288,24 @@ def test_permission_matrix(world: World, method: str, path: str) -> None:
         if method == "GET" and path not in SHARED_LISTS and hidden is not None:
             assert hidden not in listed_ids(bob), (outcome, "team A's object listed to team B")
 
-    # A run token of a run of team A: the allow-list on its own run, nothing else.
+    _check_run_token(objects, access, method, path, url, query, outcome)
+
+
+def _check_run_token(
+    objects: Objects, access: Access, method: str, path: str, url: str, query: dict[str, str], outcome: str
+) -> None:
+    """A run token of a run of team A: the allow-list on its own run, nothing else."""
     token = APIClient()
     token.credentials(HTTP_AUTHORIZATION=f"Token {objects.run_token}")
     as_token = call(token, method, url, query)
     if RunTokenRoute(method, resolve(url).url_name or "") in RUN_TOKEN_ALLOWED:
         assert allowed(as_token), (outcome, as_token.status_code, as_token.content)
-        elsewhere = call(token, method, url.replace(f"/{objects.ids['/api/runs/']}/", f"/{objects.other_run}/"), query)
-        assert elsewhere.status_code == 404, (outcome, "another run", elsewhere.status_code)
+        if path.startswith("/api/runs/{id}/"):
+            other = url.replace(f"/{objects.ids['/api/runs/']}/", f"/{objects.other_run}/")
+            elsewhere = call(token, method, other, query)
+            assert elsewhere.status_code == 404, (outcome, "another run", elsewhere.status_code)
+        elif method == "GET" and path == "/api/runs/":
+            assert objects.other_run not in listed_ids(as_token), (outcome, "another run listed")
     elif access is A.PUBLIC:
         assert allowed(as_token), (outcome, as_token.status_code)
     else:

@@ -230,7 +230,6 @@ def test_run_token_cannot_touch_its_submitters_account(world: Any) -> None:
         ("get", "/api/auth/session/"),
         ("delete", "/api/auth/session/"),
         ("get", "/api/auth/teams/"),
-        ("get", "/api/runs/"),
         ("post", "/api/runs/"),
         ("post", f"/api/runs/{run.pk}/cancel/"),
         ("get", "/api/datasets/"),
@@ -242,6 +241,10 @@ def test_run_token_cannot_touch_its_submitters_account(world: Any) -> None:
         assert denied.status_code == 403, (method, url, denied.content)
         assert RUN_TOKEN_DENIED in denied.content.decode()
     assert ApiToken.objects.filter(pk=token.pk).exists()
+    # The run list (Azure's get_children) holds only its run and the child runs under it.
+    listed = client.get("/api/runs/")
+    assert listed.status_code == 200 and [r["id"] for r in listed.json()["results"]] == [run.pk]
+    assert other.pk != run.pk
     # Its own run's in-run routes work; the same routes on another run do not exist for it.
     assert client.get(f"/api/runs/{run.pk}/metrics/").status_code == 200
     assert client.post(f"/api/runs/{run.pk}/tag/", {"tags": {"a": "1"}}, format="json").status_code == 200

@@ -4,7 +4,7 @@ Scripts and notebook cells written for Azure ML keep ``from azureml.core import 
 ``azureml.core.run``, ``azureml.core.compute``, ``azureml.data``, ``azureml.train`` …) and
 get Runyard's classes. In the source tree this folder is ``runyard/_azureml``; it is shipped
 as the top-level package ``azureml``: copied beside ``runyard`` into the SDK directory that
-every run has first on its ``PYTHONPATH`` (runs/sdkdir.py), and installed with the
+every run has first on its ``PYTHONPATH`` (execution/sdkdir.py), and installed with the
 ``runyard`` distribution on a client (pyproject.toml maps ``azureml`` to this folder).
 
 How it wins over Microsoft's packages without hiding them:

@@ -5,6 +5,7 @@ a metric that cannot be delivered is said in the run's log."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import zipfile
 from pathlib import Path
@@ -97,8 +98,15 @@ def test_azure_script_logs_metrics_without_microsofts_packages(live: Any, world:
 def test_azure_script_logs_metrics_when_the_environment_has_an_azureml_package(
     live: Any, world: Any, tmp_path: Path
 ) -> None:
+    import http.server
+    import threading
+
     wheel = standin_wheel(tmp_path)
-    spec = {"pip_requirements": [str(wheel)]}
+    # Served over HTTP: builds run sandboxed and see neither this test's /tmp nor its files.
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    spec = {"pip_requirements": [f"azureml-core @ http://127.0.0.1:{server.server_address[1]}/{wheel.name}"]}
     response = world.alice.client.post("/api/environments/", {"name": "with-azureml", "spec": spec}, format="json")
     assert response.status_code == 201, response.content
     script = AZURE_SCRIPT + (
@@ -106,7 +114,10 @@ def test_azure_script_logs_metrics_when_the_environment_has_an_azureml_package(
         "print('widgets from', azureml.widgets.SOURCE)\n"
         "print('installed', importlib.metadata.version('azureml-core'))\n"
     )
-    run = wait_status(submit(world.alice, {"train.py": script}, environment="with-azureml")["id"], timeout=300)
+    try:
+        run = wait_status(submit(world.alice, {"train.py": script}, environment="with-azureml")["id"], timeout=300)
+    finally:
+        server.shutdown()
     assert run.status == Status.COMPLETED, run.error
     out = lines(run.pk, rank=0)
     assert "installed 0.0.1" in out  # the stand-in really is in the environment

@@ -84,7 +84,7 @@ def azure_cell(sdk: Path, cwd: Path, url: str, token: str, code: str) -> subproc
 
 @pytest.fixture
 def sdk(tmp_path: Path) -> Path:
-    from runs.sdkdir import sdk_path
+    from execution.sdkdir import sdk_path
 
     return sdk_path(tmp_path / "sdk")
 
@@ -239,6 +239,7 @@ print("wrote to", args.output_folder)
 def test_output_file_dataset_config_uploads_and_registers(ws: Workspace, tmp_path: Path) -> None:
     from datasets import services
     from datasets.models import DatasetVersion
+    from runs.models import Run as RunModel
 
     store = ws.get_default_datastore()
     output = OutputFileDatasetConfig(destination=(store, "models/{run-id}")).register_on_complete("trained-model")
@@ -250,7 +251,9 @@ def test_output_file_dataset_config_uploads_and_registers(ws: Workspace, tmp_pat
     log = io.StringIO()
     run.wait_for_completion(show_output=True, stream=log)
     assert run.get_status() == "Completed", log.getvalue()
-    stored = services.store_path(services.default_datastore(), f"models/{run.id}/model.txt")
+    # In the team's own folder of the default datastore, as every path a member gives.
+    team = RunModel.objects.get(pk=run.id).team
+    stored = services.store_path(services.default_datastore(), f"models/{run.id}/model.txt", team)
     assert stored.read_text() == "weights"
     version = DatasetVersion.objects.get(dataset__name="trained-model")
     assert (version.source_path, version.file_count) == (f"models/{run.id}", 1)
