@@ -126,11 +126,8 @@ def test_one_instance_per_data_dir_and_crashed_children_come_back(serve_env: dic
         )
         log = (tmp_path / "first.log").read_text()
         assert "worker exited with code -9; restarting it" in log
-        wait_for(
-            lambda: "embedded Redis stopped answering" in (tmp_path / "first.log").read_text(),
-            timeout=30,
-            what="the supervisor to say it noticed the Redis crash",
-        )
+        # Whoever is first brings it back: the supervisor's check, or a child restarting
+        # (a process that loads the settings starts the embedded Redis if it is down).
         assert _healthy(port)
         leftovers = [*fresh, *_children(first.pid, ""), int(redis_pid_file.read_text())]
     finally:

@@ -112,7 +112,10 @@ def test_a_burst_of_submits_stays_within_the_web_pool(live: Any, world: Any) -> 
         try:
             while not done.wait(0.05):
                 with connections["default"].cursor() as cursor:
-                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'runyard-web'")
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE application_name = 'runyard-web' AND datname = current_database()"
+                    )
                     peak["web"] = max(peak["web"], int(cursor.fetchone()[0]))
         finally:
             connections.close_all()
