@@ -32,13 +32,13 @@ import socket
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 from django.db import close_old_connections
 from django.db.models import Q
 
 from config.redisconn import client as _redis
+from execution.backends.procs import cmdline, exists
 from runs.models import Run
 from runs.status import ACTIVE, Status
 
@@ -67,12 +67,7 @@ def retire(node: str) -> None:
 
 
 def _is_celery_process(pid: int) -> bool:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return b"celery" in raw and state[state.rfind(")") + 2 :].split()[0] != "Z"
+    return exists(pid) and any("celery" in part for part in cmdline(pid))
 
 
 def owner_alive(worker: str, worker_pid: int | None, here: str) -> bool:

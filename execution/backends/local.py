@@ -24,7 +24,7 @@ from compute.configs import LocalConfig
 from environments.builder import ensure_venv
 from execution import sandbox
 from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
-from execution.backends.procs import OutputPump, cmdline, descendants, die_with_parent, exists, signal_tree
+from execution.backends.procs import OutputPump, cmdline, descendants, die_with_parent, environ, exists, signal_tree
 from execution.lines import RoutedStream, RouteKind, Router
 from execution.plan import Entry, Network, Placement, plan
 
@@ -156,13 +156,6 @@ def _signal(pids: list[int], sig: int) -> None:
     signal_tree(pids, sig)
 
 
-def _environ(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return b""
-
-
 class LocalBackend(Backend[LocalConfig, PreparedVenv]):
     kind = "local"
 
@@ -250,9 +243,9 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
 
     def reap_orphans(self, state: dict[str, Any], target: Target[LocalConfig], active: bool) -> None:
         # A pid may have been reused since: only processes carrying this run's id count.
-        marker = f"RUNYARD_RUN_ID={state.get('run_id')}".encode()
+        run_id = str(state.get("run_id"))
         pids = [int(p) for p in state.get("pids", [])]
-        alive = [p for p in pids if exists(p) and marker in _environ(p)]
+        alive = [p for p in pids if exists(p) and environ(p).get("RUNYARD_RUN_ID") == run_id]
         if alive:
             signal_tree(alive, 15)
             deadline = time.monotonic() + 5

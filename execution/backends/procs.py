@@ -4,7 +4,7 @@
   bounded, decoded, NUL-free) to a sink, the lines of one read inside one
   ``logstore.chunk()`` so they reach the run's log writer together; backpressure
   comes from the writer's bounded buffer.
-- ``descendants`` walks /proc to find the rank processes a launcher (torchrun,
+- ``descendants`` (psutil) finds the rank processes a launcher (torchrun,
   mpirun) started, so "every rank started" and "every rank is gone" can be checked.
 """
 
@@ -15,8 +15,9 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO
+
+import psutil
 
 from execution.lines import READ_BYTES, LineReader
 from runs import logstore
@@ -62,47 +63,34 @@ def die_with_parent() -> None:
         pass  # not glibc: the recoverer still reaps what a dead worker left
 
 
-def _ppid_map() -> dict[int, int]:
-    out: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        # The command name may contain spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        out[int(entry.name)] = int(fields[1])
-    return out
-
-
 def descendants(root: int) -> list[int]:
-    parents = _ppid_map()
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
-        children.setdefault(ppid, []).append(pid)
-    found, stack = [], [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
+    """Every process below ``root`` (children, theirs, …), from the host's /proc."""
+    try:
+        return [child.pid for child in psutil.Process(root).children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def cmdline(pid: int) -> list[str]:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
+        return list(psutil.Process(pid).cmdline())
+    except psutil.Error:  # gone, or a zombie
         return []
 
 
-def exists(pid: int) -> bool:
+def environ(pid: int) -> dict[str, str]:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return dict(psutil.Process(pid).environ())
+    except psutil.Error:
+        return {}
+
+
+def exists(pid: int) -> bool:
+    """The process is there and not a zombie (one waiting to be reaped ran its course)."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
         return False
-    return state[state.rfind(")") + 2 :].split()[0] != "Z"
 
 
 def signal_tree(pids: list[int], sig: int) -> int:
