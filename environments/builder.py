@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,23 @@ def index_args() -> list[str]:
         # pip's behaviour: the best version across all indexes, not the first index's.
         args += ["--index-strategy", "unsafe-best-match"]
     return args
+
+
+def local_package_sources() -> list[Path]:
+    """The existing local folders behind the index settings (``--find-links`` paths,
+    ``file://`` indexes): a sandboxed install must see them to read the mirror."""
+    cfg = settings.RUNYARD
+    found: list[Path] = []
+    for source in [cfg["PIP_INDEX_URL"], *cfg["PIP_EXTRA_INDEX_URLS"], *cfg["PIP_FIND_LINKS"]]:
+        source = str(source or "").strip()
+        if not source or ("://" in source and not source.startswith("file://")):
+            continue
+        path = Path(urllib.parse.unquote(urllib.parse.urlsplit(source).path) if "://" in source else source)
+        if path.name == "simple":
+            path = path.parent  # a PEP 503 tree: its pages link to files beside it (../files/…)
+        if path.is_absolute() and path.exists() and path not in found:
+            found.append(path)
+    return found
 
 
 def build_row(content_hash: str, location: str) -> EnvironmentBuild:
@@ -209,7 +227,8 @@ def _install(
     try:
         python = str(path / "bin" / "python")
         cmd = [uv, "pip", "install", "--python", python, *options, "-r", reqfile.name, *index_args()]
-        confined = sandbox.build_spec(path, readable=[Path(uv), Path(reqfile.name)])
+        readable = [Path(uv), Path(reqfile.name), *local_package_sources()]
+        confined = sandbox.build_spec(path, readable=readable)
         _stream(sandbox.wrap(cmd, confined) if confined else cmd, env, say, canceled)
     finally:
         os.unlink(reqfile.name)
