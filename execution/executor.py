@@ -94,8 +94,16 @@ def claim(run_id: int, worker: str) -> str:
         raise ClaimFailed(str(exc)) from exc
 
 
+# How long a claim waits for the target's row lock (PostgreSQL) before it gives up and
+# is retried with backoff, instead of holding a worker slot behind a stuck transaction.
+CLAIM_LOCK_TIMEOUT = "5s"
+
+
 def _claim(run_id: int, worker: str) -> str:
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
         run = Run.objects.filter(pk=run_id).values("status", "compute_target_id", "worker").first()
         if run is None or run["status"] != Status.QUEUED or run["worker"]:
             return "gone"
