@@ -55,6 +55,7 @@ class Network(StrEnum):
 # torchrun's --tee prefixes lines with the *local* rank by default; with a rendezvous
 # (c10d) global ranks are assigned at run time, so ask torchrun for the global rank
 # (execution.lines reads either prefix).
+RDZV_READ_TIMEOUT = 600
 TORCHRUN_ENV = {"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE": "[rank${rank}]:"}
 
 
@@ -212,7 +213,9 @@ def torchrun(
             "--rdzv-backend=c10d",
             f"--rdzv-id=runyard-{placement.run_id}",
             f"--rdzv-endpoint={master}:{port}",
-            f"--rdzv-conf=is_host={int(node_rank == 0)}",
+            # read_timeout: how long the other nodes wait for node 0's store; torch's 60 s
+            # default was too short for node 0 importing torch on a loaded host (seen in CI).
+            f"--rdzv-conf=is_host={int(node_rank == 0)},read_timeout={RDZV_READ_TIMEOUT}",
         ]
     else:
         cmd += [f"--master-addr={master}", f"--master-port={port}"]

@@ -155,7 +155,7 @@ def test_pytorch_on_slurm_uses_c10d_on_the_first_node_resolved_at_run_time() -> 
         assert node.command[:3] == ("/shared/env/bin/python", "-m", "torch.distributed.run")
         assert "--rdzv-backend=c10d" in node.command and "--rdzv-id=runyard-7" in node.command
         assert f"--rdzv-endpoint={SLURM_MASTER}:31000" in node.command
-        assert f"--rdzv-conf=is_host={int(k == 0)}" in node.command
+        assert f"--rdzv-conf=is_host={int(k == 0)},read_timeout=600" in node.command
         assert not any(word.startswith("--master-addr") for word in node.command)
     assert [r.rank for r in all_ranks(nodes)] == [0, 1, 2, 3]
 
