@@ -17,7 +17,7 @@ SIGKILL.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import signal
 import subprocess
 import threading
@@ -26,17 +26,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from execution.backends.procs import die_with_parent
+
 TICK = 0.2
 CHECK_EVERY = 1.0
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """preexec_fn: the kernel sends SIGTERM to the child when its parent thread exits."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass  # not Linux/glibc: the supervisor's own stop still signals every child
 
 
 @dataclass
@@ -92,7 +85,9 @@ class Supervisor:
         return {c.name: c.proc.pid for c in self.children if c.proc is not None and c.proc.poll() is None}
 
     def _start(self, child: _Child) -> None:
-        child.proc = subprocess.Popen(child.argv(), env=self.env, preexec_fn=die_with_parent)
+        child.proc = subprocess.Popen(
+            child.argv(), env=self.env, preexec_fn=functools.partial(die_with_parent, signal.SIGTERM)
+        )
         child.restart_at = None
 
     def _crashed(self, watched: _Watched, now: float, what: str) -> str | None:

@@ -53,12 +53,13 @@ class OutputPump(threading.Thread):
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """``preexec_fn``: the kernel SIGKILLs the child when the thread that started it
-    exits (a killed worker process leaves no rank behind; bubblewrap's
-    --die-with-parent does the same for sandboxed ranks)."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """``preexec_fn``: the kernel sends ``sig`` to the child when the thread that
+    started it exits (a killed worker process leaves no rank behind; bubblewrap's
+    --die-with-parent does the same for sandboxed ranks; the supervisor's children get
+    SIGTERM)."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
     except OSError:
         pass  # not glibc: the recoverer still reaps what a dead worker left
 
