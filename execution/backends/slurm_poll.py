@@ -13,13 +13,10 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
-import redis
-from django.conf import settings
-
 from compute.configs import SlurmConfig
+from config.redisconn import client as _redis
 
 TERMINAL = frozenset(
     {
@@ -37,11 +34,6 @@ TERMINAL = frozenset(
     }
 )
 INTERVAL_SECONDS = 1.0
-
-
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def _key(target_id: int) -> str:
