@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters
@@ -23,7 +24,7 @@ from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
-from runs import artifacts, cancellation, interactive, logstore, metricstore
+from runs import artifacts, cancellation, interactive, logstore, metricstore, snapshots
 from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
     RUN_LIST_COLUMNS,
@@ -43,6 +44,7 @@ from runs.serializers import (
     RunProcessSerializer,
     RunPropertiesSerializer,
     RunTagsSerializer,
+    RunTagsUpdateSerializer,
     StartLoggingSerializer,
     StatusChangeSerializer,
     SubmitSerializer,
@@ -50,6 +52,8 @@ from runs.serializers import (
 )
 from runs.status import Status
 from runs.submission import Submission, earlier_submit, idempotency_key, submit
+
+SNAPSHOT_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ExperimentViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Experiment]):
@@ -373,13 +377,46 @@ class RunViewSet(
             }
         )
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[OpenApiParameter("rank", int, description="one rank's lines as printed (-1: Runyard's own)")],
+        responses={(200, "text/plain"): OpenApiTypes.STR, 400: VALIDATION_ERROR},
+    )
     @action(detail=True, methods=["get"], url_path="logs/download")
     def logs_download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        """The whole log, each line marked with its rank; ``?rank=N``: that rank's lines only."""
         run = self.get_object()
-        response = StreamingHttpResponse(logstore.iter_text(run.pk), content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.log"'
+        rank_raw = request.query_params.get("rank")
+        rank = None if rank_raw in (None, "") else int_param(request, "rank", 0, minimum=-1)
+        lines = logstore.iter_text(run.pk, rank=rank)
+        response = StreamingHttpResponse(lines, content_type="text/plain; charset=utf-8")
+        name = f"run-{run.pk}.log" if rank is None else f"run-{run.pk}-rank-{rank}.log"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("snapshot_id", str, description="another snapshot of your runs (default: this run's)")
+        ],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: VALIDATION_ERROR, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"])
+    def snapshot(self, request: Request, pk: str | None = None) -> FileResponse:
+        """The run's source snapshot as a zip (Azure's ``run.restore_snapshot()``)."""
+        run = self.get_object()
+        wanted = request.query_params.get("snapshot_id", "").strip().lower() or run.snapshot_sha256
+        if not wanted:
+            raise exceptions.NotFound(f"Run {run.pk} has no snapshot: it is an interactive run.")
+        if not SNAPSHOT_ID.match(wanted):
+            raise serializers.ValidationError({"snapshot_id": ["Must be a snapshot id (64 hex digits)."]})
+        if wanted != run.snapshot_sha256 and not self.get_queryset().filter(snapshot_sha256=wanted).exists():
+            raise exceptions.NotFound(f"No snapshot '{wanted}' among the runs you can see.")
+        if not snapshots.path_of(wanted).exists():
+            raise exceptions.NotFound(f"Snapshot '{wanted}' is no longer stored.")
+        try:
+            path = snapshots.zip_of(wanted)
+        except UnsafeArchive as exc:  # stored before a check tightened: say so instead of a 500
+            raise serializers.ValidationError({"snapshot_id": [str(exc)]}) from None
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{wanted}.zip")
 
     @extend_schema(methods=["GET"], parameters=[OpenApiParameter("name", str)], responses=MetricSeriesSerializer)
     @extend_schema(
@@ -442,16 +479,18 @@ class RunViewSet(
             raise exceptions.NotFound(f"No artifact '{path}' on run {run.pk}.")
         return FileResponse(open(artifacts.file_of(art), "rb"), as_attachment=True, filename=path.rsplit("/", 1)[-1])
 
-    @extend_schema(request=RunTagsSerializer, responses={200: RunTagsSerializer, 400: VALIDATION_ERROR})
+    @extend_schema(request=RunTagsUpdateSerializer, responses={200: RunTagsSerializer, 400: VALIDATION_ERROR})
     @action(detail=True, methods=["post"])
     def tag(self, request: Request, pk: str | None = None) -> Response:
-        """Merge ``{"tags": {...}}`` into the run's tags (the in-run SDK's run.tag)."""
+        """Merge ``{"tags": {...}}`` into the run's tags (run.tag / set_tags) and drop the
+        keys in ``"remove": [...]`` (run.remove_tags)."""
         run = self.get_object()
-        tags = body(request).get("tags")
-        if not isinstance(tags, dict) or not all(isinstance(k, str) for k in tags):
-            raise serializers.ValidationError({"tags": ["Must be an object of name: value."]})
+        incoming = RunTagsUpdateSerializer(data=body(request))
+        incoming.is_valid(raise_exception=True)
+        tags, remove = incoming.validated_data.get("tags", {}), incoming.validated_data.get("remove", [])
         with transaction.atomic():
             locked = Run.objects.select_for_update().get(pk=run.pk)
-            locked.tags = {**locked.tags, **{k: "" if v is None else str(v) for k, v in tags.items()}}
+            merged = {**locked.tags, **tags}
+            locked.tags = {k: v for k, v in merged.items() if k not in remove}
             locked.save(update_fields=["tags"])
         return Response({"tags": locked.tags})

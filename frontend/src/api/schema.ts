@@ -785,7 +785,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Submit with multipart (``snapshot`` file + fields, JSON-encoded where structured). */
+        /** @description The whole log, each line marked with its rank; ``?rank=N``: that rank's lines only. */
         get: operations["runs_logs_download_retrieve"];
         put?: never;
         post?: never;
@@ -847,6 +847,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/snapshot/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The run's source snapshot as a zip (Azure's ``run.restore_snapshot()``). */
+        get: operations["runs_snapshot_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/status-history/": {
         parameters: {
             query?: never;
@@ -873,7 +890,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Merge ``{"tags": {...}}`` into the run's tags (the in-run SDK's run.tag). */
+        /**
+         * @description Merge ``{"tags": {...}}`` into the run's tags (run.tag / set_tags) and drop the
+         *     keys in ``"remove": [...]`` (run.remove_tags).
+         */
         post: operations["runs_tag_create"];
         delete?: never;
         options?: never;
@@ -1860,10 +1880,13 @@ export interface components {
                 [key: string]: string;
             };
         };
-        RunTagsRequest: {
-            tags: {
+        /** @description Tags to set (merged into the run's) and tag names to remove; at least one of them. */
+        RunTagsUpdateRequest: {
+            tags?: {
                 [key: string]: string;
             };
+            /** @description Tag names to delete. */
+            remove?: string[];
         };
         /** @description The signed-in user's fields when ``authenticated``, else only ``authenticated``. */
         Session: {
@@ -4075,7 +4098,10 @@ export interface operations {
     };
     runs_logs_download_retrieve: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description one rank's lines as printed (-1: Runyard's own) */
+                rank?: number;
+            };
             header?: never;
             path: {
                 /** @description A unique integer value identifying this run. */
@@ -4091,6 +4117,17 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -4219,6 +4256,51 @@ export interface operations {
             };
         };
     };
+    runs_snapshot_retrieve: {
+        parameters: {
+            query?: {
+                /** @description another snapshot of your runs (default: this run's) */
+                snapshot_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     runs_status_history_list: {
         parameters: {
             query?: never;
@@ -4251,11 +4333,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
-                "multipart/form-data": components["schemas"]["RunTagsRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["RunTagsRequest"];
-                "application/json": components["schemas"]["RunTagsRequest"];
+                "multipart/form-data": components["schemas"]["RunTagsUpdateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RunTagsUpdateRequest"];
+                "application/json": components["schemas"]["RunTagsUpdateRequest"];
             };
         };
         responses: {
