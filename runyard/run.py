@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -14,8 +15,10 @@ from runyard.exceptions import ActivityFailedException, UserErrorException
 from runyard.http import FilePart
 from runyard.logging_mixin import MetricLoggingMixin
 from runyard.logstream import TERMINAL, LogFollower
+from runyard.run_details import azure_details, log_files
 
 if TYPE_CHECKING:
+    from runyard.environment import Environment
     from runyard.experiment import Experiment
     from runyard.workspace import Workspace
 
@@ -130,31 +133,69 @@ class Run(MetricLoggingMixin):
         return str(self.refresh()["status"])
 
     def get_details(self) -> dict[str, Any]:
-        """Azure-shaped details (runId, status, target, times, inputs…) plus ``runyard`` = the raw record."""
+        """Azure's details (runId, status, target, times, properties, inputDatasets,
+        runDefinition, logFiles as {name: URL}, submittedBy) plus ``runyard``, the raw record."""
+        return self._azure_details(with_logs=False)
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        """``get_details()`` with ``logFiles`` holding each log file's text: one per process
+        (``user_logs/std_log.txt``, or ``std_log_process_N.txt`` when distributed) and
+        Runyard's own lines (``system_logs/runyard.txt``)."""
+        return self._azure_details(with_logs=True)
+
+    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> list[str]:
+        """Write every log file under ``destination`` (default ``assets/<run id>``); their paths."""
+        root = Path(destination) if destination else Path("assets") / self.id
+        if root.exists() and not root.is_dir():
+            raise UserErrorException(f"{root} exists and is not a directory.")
+        written = []
+        for name, text in self.get_details_with_logs()["logFiles"].items():
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            written.append(str(target))
+        return written
+
+    def _azure_details(self, with_logs: bool) -> dict[str, Any]:
         raw = self.refresh()
-        inputs = self.workspace.client.get(self._path("inputs/")) if raw.get("status") != "NotStarted" else []
-        return {
-            "runId": self.id,
-            "status": raw.get("status"),
-            "target": raw.get("compute_target"),
-            "experiment": raw.get("experiment"),
-            "startTimeUtc": raw.get("running_at"),
-            "endTimeUtc": raw.get("ended_at"),
-            "error": raw.get("error") or None,
-            "exitCode": raw.get("exit_code"),
-            "tags": raw.get("tags", {}),
-            "inputDatasets": inputs,
-            "runDefinition": {
-                "script": raw.get("script"),
-                "command": raw.get("command"),
-                "arguments": raw.get("arguments"),
-                "environment": raw.get("environment_version") or raw.get("environment"),
-                "distributed": raw.get("distributed"),
-                "maxRunDurationSeconds": raw.get("max_run_duration_seconds"),
-            },
-            "portalUrl": raw.get("portal_url"),
-            "runyard": raw,
-        }
+        started = raw.get("status") != "NotStarted"
+        inputs = self.workspace.client.get(self._path("inputs/")) if started else []
+        ranks = [p["rank"] for p in self.workspace.client.get(self._path("processes/"))] if started else []
+        contents: dict[str, str] = {}
+        for log in log_files(raw, ranks):
+            if with_logs:
+                contents[log.name] = self.workspace.client.read_text(self._path("logs/download/"), {"rank": log.rank})
+            else:
+                contents[log.name] = self.workspace.client.absolute(self._path("logs/download/"), {"rank": log.rank})
+        return azure_details(raw, inputs, contents)
+
+    def get_environment(self) -> Environment:
+        """The Environment (that exact version) the run used."""
+        version = self.refresh().get("environment_version")
+        if not version:
+            raise UserErrorException(
+                f"Run {self.id} has no environment: it is an interactive run (start_logging / child_run)."
+            )
+        from runyard.environment import Environment
+
+        item = self.workspace.client.get(f"/api/environments/{version['environment']}/")
+        spec = self.workspace.client.get(f"/api/environment-versions/{version['id']}/")
+        return Environment._from_api(item, spec, self.workspace)
+
+    def get_snapshot_id(self) -> str | None:
+        """The id of the run's source snapshot (its SHA-256); None for an interactive run."""
+        return str(self.refresh().get("snapshot_sha256") or "") or None
+
+    def restore_snapshot(self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None) -> str:
+        """Download a snapshot (the run's unless ``snapshot_id`` names another of your runs')
+        as ``<snapshot id>.zip`` in ``path`` (default: the temp folder); the zip's absolute path."""
+        wanted = snapshot_id or self.get_snapshot_id()
+        if not wanted:
+            raise UserErrorException(f"Run {self.id} has no snapshot: it is an interactive run.")
+        folder = Path(path) if path is not None else Path(tempfile.gettempdir())
+        target = folder / f"{wanted}.zip"
+        params = {"snapshot_id": wanted} if snapshot_id else None
+        return str(self.workspace.client.download(self._path("snapshot/"), target, params).resolve())
 
     def get_portal_url(self) -> str:
         return str(
@@ -302,15 +343,28 @@ class Run(MetricLoggingMixin):
         self,
         prefix: str | None = None,
         output_directory: str | os.PathLike[str] | None = None,
+        output_paths: list[str] | None = None,
+        batch_size: int = 100,
         append_prefix: bool = True,
+        timeout_seconds: int | None = None,
     ) -> list[Path]:
+        """Download the run's files under ``prefix`` (all of them by default) into
+        ``output_directory`` (or to ``output_paths``, one per file, in name order)."""
+        names = [n for n in self.get_file_names() if not prefix or n.startswith(prefix)]
+        if prefix and not names:
+            raise UserErrorException(f"Run {self.id} has no file under '{prefix}'.")
+        if output_paths is not None and len(output_paths) != len(names):
+            raise UserErrorException(
+                f"output_paths has {len(output_paths)} paths for {len(names)} files: {', '.join(names)}."
+            )
         root = Path(output_directory or ".")
         out = []
-        for name in self.get_file_names():
-            if prefix and not name.startswith(prefix):
-                continue
-            rel = name if append_prefix or not prefix else name[len(prefix) :].lstrip("/")
-            out.append(self.download_file(name, root / rel))
+        for index, name in enumerate(names):
+            if output_paths is not None:
+                target = Path(output_paths[index])
+            else:
+                target = root / (name if append_prefix or not prefix else name[len(prefix) :].lstrip("/"))
+            out.append(self.download_file(name, target))
         return out
 
     def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | io.IOBase) -> dict[str, Any]:
@@ -333,11 +387,20 @@ class Run(MetricLoggingMixin):
     def tag(self, key: str, value: Any = None) -> None:
         self.set_tags({key: value})
 
-    def set_tags(self, tags: dict[str, Any]) -> None:
+    def set_tags(self, tags: dict[str, Any] | str) -> None:
+        """Add or change tags (a bare name: a tag without value); others are left alone."""
+        wanted = {tags: None} if isinstance(tags, str) else tags
         answer = self.workspace.client.post(
-            self._path("tag/"), {"tags": {k: "" if v is None else str(v) for k, v in tags.items()}}
+            self._path("tag/"), {"tags": {k: "" if v is None else str(v) for k, v in wanted.items()}}
         )
         self._details["tags"] = answer.get("tags", {})
+
+    def remove_tags(self, tags: list[str] | str) -> dict[str, str]:
+        """Delete these tags from the run; the tags left."""
+        names = [tags] if isinstance(tags, str) else [str(t) for t in tags]
+        answer = self.workspace.client.post(self._path("tag/"), {"remove": names})
+        self._details["tags"] = answer.get("tags", {})
+        return dict(self._details["tags"])
 
     @property
     def input_datasets(self) -> dict[str, str]:
