@@ -38,9 +38,7 @@ def log_files(raw: dict[str, Any], ranks: list[int]) -> list[LogFile]:
     return [*users, LogFile(SYSTEM_LOG, SYSTEM_RANK)]
 
 
-def azure_details(
-    raw: dict[str, Any], inputs: list[dict[str, Any]], log_contents: dict[str, str]
-) -> dict[str, Any]:
+def azure_details(raw: dict[str, Any], inputs: list[dict[str, Any]], log_contents: dict[str, str]) -> dict[str, Any]:
     """Azure's keys (runId, target, status, startTimeUtc, endTimeUtc once ended, properties,
     inputDatasets, runDefinition, logFiles, submittedBy) plus Runyard's own: experiment,
     error, exitCode, tags, portalUrl and ``runyard``, the raw record."""
