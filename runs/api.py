@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from accounts.authentication import RunScope
 from accounts.permissions import SIGNED_IN, TeamObjectPermission, default_team, scope_to_teams
 from audit.mixins import AuditedViewSetMixin
+from audit.services import record
 from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
@@ -45,6 +46,7 @@ from runs.serializers import (
     RunPropertiesSerializer,
     RunTagsSerializer,
     RunTagsUpdateSerializer,
+    SnapshotUploadSerializer,
     StartLoggingSerializer,
     StatusChangeSerializer,
     SubmitSerializer,
@@ -138,6 +140,27 @@ class RunPagination(NewestFirstCursorPagination):
         wanted = request.query_params.get("ordering", "")
         allowed = {"created_at": ("created_at", "id"), "-created_at": ("-created_at", "-id")}
         return allowed.get(wanted, self.ordering)
+
+
+def take_snapshot(run: Run, request: Request) -> Run:
+    """Store an uploaded archive as an interactive run's snapshot (checked as a submit's is)."""
+    if not run.interactive:
+        raise serializers.ValidationError(
+            {"snapshot": [f"Run {run.pk} was submitted: its snapshot is the code it ran and cannot change."]}
+        )
+    upload = request.FILES.get("snapshot")
+    if upload is None:
+        raise serializers.ValidationError({"snapshot": ["This field is required."]})
+    try:
+        stored = snapshots.store(upload)
+    except UnsafeArchive as exc:
+        raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+    Run.objects.filter(pk=run.pk).update(
+        snapshot_sha256=stored.sha256, snapshot_size=stored.size, snapshot_files=len(stored.files)
+    )
+    record("runs.run.snapshot_taken", actor=request.user, obj=run, changes={"snapshot": stored.sha256})
+    run.refresh_from_db()
+    return run
 
 
 class RunPermission(permissions.BasePermission):
@@ -394,15 +417,25 @@ class RunViewSet(
         return response
 
     @extend_schema(
+        methods=["GET"],
         parameters=[
             OpenApiParameter("snapshot_id", str, description="another snapshot of your runs (default: this run's)")
         ],
         responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: VALIDATION_ERROR, 404: NOT_FOUND},
     )
-    @action(detail=True, methods=["get"])
-    def snapshot(self, request: Request, pk: str | None = None) -> FileResponse:
-        """The run's source snapshot as a zip (Azure's ``run.restore_snapshot()``)."""
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": SnapshotUploadSerializer},
+        responses={200: RunDetailSerializer, 400: VALIDATION_ERROR},
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=[parsers.MultiPartParser])
+    def snapshot(self, request: Request, pk: str | None = None) -> Response | FileResponse:
+        """GET: the run's source snapshot as a zip (Azure's ``run.restore_snapshot()``).
+        POST (an interactive run only, Azure's ``run.take_snapshot()``): store ``snapshot``
+        (zip or tar) as its snapshot, replacing an earlier one."""
         run = self.get_object()
+        if request.method == "POST":
+            return Response(RunDetailSerializer(take_snapshot(run, request), context={"request": request}).data)
         wanted = request.query_params.get("snapshot_id", "").strip().lower() or run.snapshot_sha256
         if not wanted:
             raise exceptions.NotFound(f"Run {run.pk} has no snapshot: it is an interactive run.")

@@ -458,6 +458,10 @@ class CancelSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True)
 
 
+class SnapshotUploadSerializer(serializers.Serializer[Any]):
+    snapshot = serializers.FileField(help_text="zip or tar(.gz) of the files (run.take_snapshot)")
+
+
 class RunTagsSerializer(serializers.Serializer[Any]):
     tags = documented_json(STRING_MAP)
 

@@ -16,6 +16,7 @@ from runyard.http import FilePart
 from runyard.logging_mixin import MetricLoggingMixin
 from runyard.logstream import TERMINAL, LogFollower
 from runyard.run_details import azure_details, log_files
+from runyard.snapshot import build_archive
 
 if TYPE_CHECKING:
     from runyard.environment import Environment
@@ -186,6 +187,18 @@ class Run(MetricLoggingMixin):
         """The id of the run's source snapshot (its SHA-256); None for an interactive run."""
         return str(self.refresh().get("snapshot_sha256") or "") or None
 
+    def take_snapshot(self, file_or_folder_path: str | os.PathLike[str]) -> str:
+        """Store a file or folder (ignore files honoured, as at submit) as this interactive
+        run's snapshot, replacing an earlier one; its snapshot id. A submitted run's snapshot
+        is the code it ran and cannot change."""
+        archive, _chosen = build_archive(file_or_folder_path, allow_file=True)
+        try:
+            part = FilePart("snapshot", "snapshot.tar.gz", path=archive)
+            self._details = self.workspace.client.post_multipart(self._path("snapshot/"), {}, [part])
+        finally:
+            archive.unlink(missing_ok=True)
+        return str(self._details["snapshot_sha256"])
+
     def restore_snapshot(self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None) -> str:
         """Download a snapshot (the run's unless ``snapshot_id`` names another of your runs')
         as ``<snapshot id>.zip`` in ``path`` (default: the temp folder); the zip's absolute path."""
@@ -322,7 +335,11 @@ class Run(MetricLoggingMixin):
     def get_metrics(
         self, name: str | None = None, recursive: bool = False, run_type: Any = None, populate: bool = False
     ) -> dict[str, Any]:
-        """{name: value} for a metric logged once, {name: [values]} for one logged repeatedly (Azure's shape)."""
+        """{name: value} for a metric logged once, {name: [values]} for one logged repeatedly
+        (Azure's shape); ``recursive``: {run id: that} for this run and every run under it."""
+        if recursive:
+            runs = [self, *self.get_children(recursive=True)]
+            return {run.id: run.get_metrics(name) for run in runs}
         self.flush()
         params = {"name": name} if name else {}
         grouped = self.workspace.client.get(self._path("metrics/"), **params)

@@ -122,6 +122,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{id}/status-history/"): A.TEAM,
     ("POST", "/api/runs/{id}/tag/"): A.TEAM,
     ("GET", "/api/runs/{id}/snapshot/"): A.TEAM,
+    ("POST", "/api/runs/{id}/snapshot/"): A.TEAM,
     # Interactive and child runs (Azure's start_logging / child_run), add-only properties.
     ("POST", "/api/runs/start-logging/"): A.CREATE_IN_TEAM,
     ("POST", "/api/runs/{id}/complete/"): A.TEAM,

@@ -1,5 +1,5 @@
-"""A run's snapshot as a zip (restore_snapshot), one rank's log (get_details_with_logs'
-log files) and tag removal (remove_tags), over the API."""
+"""Over the API: a run's snapshot as a zip (restore_snapshot) and an interactive run's
+(take_snapshot), one rank's log (get_details_with_logs' log files), tag removal (remove_tags)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from runs import snapshots
 from runs.models import LogLine, Run, RunToken
+from tests.conftest import make_tar
 from tests.executor.helpers import submit
 from tests.test_interactive_runs import start
 
@@ -118,3 +120,34 @@ def test_tags_are_set_and_removed(world: Any) -> None:
         assert answer.status_code == 400 and field in answer.json(), (body, answer.content)
     assert world.bob.client.post(url, {"remove": ["d"]}, format="json").status_code == 404
     assert Run.objects.get(pk=run["id"]).tags == {"d": "4"}
+
+
+def test_an_interactive_run_takes_snapshots(world: Any) -> None:
+    run = start(world.alice.client, experiment="nb")
+    url = f"/api/runs/{run['id']}/snapshot/"
+    taken = world.alice.client.post(url, {"snapshot": make_tar({"nb.py": "print(1)\n"})}, format="multipart")
+    assert taken.status_code == 200, taken.content
+    first = taken.json()["snapshot_sha256"]
+    assert (taken.json()["snapshot_files"], len(first)) == (1, 64)
+    again = world.alice.client.post(url, {"snapshot": make_tar({"nb.py": "print(2)\n"})}, format="multipart")
+    assert again.json()["snapshot_sha256"] != first  # the latest replaces it, as in Azure
+    assert zip_members(b"".join(world.alice.client.get(url).streaming_content)) == {"nb.py": b"print(2)\n"}
+    assert world.alice.client.get(url, {"snapshot_id": first}).status_code == 404  # no run holds it now
+    events = AuditEvent.objects.filter(action="runs.run.snapshot_taken", object_id=str(run["id"]))
+    assert events.count() == 2
+
+    not_an_archive = io.BytesIO(b"just text")
+    not_an_archive.name = "notes.txt"
+    for body, said in [
+        ({"snapshot": not_an_archive}, "neither a zip nor a tar"),
+        ({}, "This field is required"),
+    ]:
+        answer = world.alice.client.post(url, body, format="multipart")
+        assert answer.status_code == 400 and said in str(answer.json()["snapshot"]), answer.content
+    submitted = submit(world.alice, {"train.py": "print(1)\n"})
+    refused = world.alice.client.post(
+        f"/api/runs/{submitted['id']}/snapshot/", {"snapshot": make_tar({"x.py": ""})}, format="multipart"
+    )
+    assert refused.status_code == 400 and "cannot change" in str(refused.json()["snapshot"])
+    other = world.bob.client.post(url, {"snapshot": make_tar({"x.py": ""})}, format="multipart")
+    assert other.status_code == 404

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from runyard import Environment, Experiment, Run, ScriptRunConfig, UserErrorException, Workspace
+from runyard import (
+    Environment,
+    Experiment,
+    Run,
+    ScriptRunConfig,
+    UserErrorException,
+    WebserviceException,
+    Workspace,
+)
 from runyard.runconfig import TensorflowConfiguration
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
@@ -141,6 +149,38 @@ def test_interactive_run_has_no_environment_snapshot_or_log(ws: Workspace) -> No
     assert details["logFiles"] == {} and "endTimeUtc" not in details and details["status"] == "Running"
     run.complete()
     assert "endTimeUtc" in run.get_details()
+
+
+def test_interactive_run_snapshot_and_metrics_of_its_family(ws: Workspace, tmp_path: Path) -> None:
+    run = Experiment(ws, "details-nb").start_logging()
+    notebook = tmp_path / "notebook"
+    (notebook / "data").mkdir(parents=True)
+    (notebook / "prep.py").write_text("print('prep')\n")
+    (notebook / "data" / "big.csv").write_text("a,b\n")
+    (notebook / ".amlignore").write_text("data/\n")
+    first = run.take_snapshot(notebook)
+    assert run.get_snapshot_id() == first
+    with zipfile.ZipFile(run.restore_snapshot(path=tmp_path)) as zf:
+        assert sorted(zf.namelist()) == [".amlignore", "prep.py"]  # data/ left out, as at submit
+    second = run.take_snapshot(notebook / "prep.py")
+    assert second != first and run.get_snapshot_id() == second
+    with zipfile.ZipFile(run.restore_snapshot(path=tmp_path)) as zf:
+        assert zf.namelist() == ["prep.py"]
+
+    run.log("A", 1)
+    child = run.child_run()
+    child.log("A", 2)
+    grandchild = child.child_run()
+    grandchild.log("B", "deep")
+    for each in (grandchild, child):
+        each.complete()
+    # As Azure's example: {'123': {'A': 1}, '456': {'A': 2}}, keyed by run id, every run under it.
+    assert run.get_metrics(recursive=True) == {run.id: {"A": 1}, child.id: {"A": 2}, grandchild.id: {"B": "deep"}}
+    assert run.get_metrics("A", recursive=True) == {run.id: {"A": 1}, child.id: {"A": 2}, grandchild.id: {}}
+    run.complete()
+    with pytest.raises(WebserviceException, match="cannot change"):
+        submitted = submit(ws, tmp_path / "src", {"train.py": "print(1)\n"})
+        submitted.take_snapshot(notebook)
 
 
 def test_offline_run_outside_any_run(capsys: pytest.CaptureFixture[str]) -> None:

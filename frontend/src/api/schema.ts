@@ -854,10 +854,19 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The run's source snapshot as a zip (Azure's ``run.restore_snapshot()``). */
+        /**
+         * @description GET: the run's source snapshot as a zip (Azure's ``run.restore_snapshot()``).
+         *     POST (an interactive run only, Azure's ``run.take_snapshot()``): store ``snapshot``
+         *     (zip or tar) as its snapshot, replacing an earlier one.
+         */
         get: operations["runs_snapshot_retrieve"];
         put?: never;
-        post?: never;
+        /**
+         * @description GET: the run's source snapshot as a zip (Azure's ``run.restore_snapshot()``).
+         *     POST (an interactive run only, Azure's ``run.take_snapshot()``): store ``snapshot``
+         *     (zip or tar) as its snapshot, replacing an earlier one.
+         */
+        post: operations["runs_snapshot_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1895,6 +1904,13 @@ export interface components {
             username?: string;
             is_admin?: boolean;
             teams?: components["schemas"]["Team"][];
+        };
+        SnapshotUploadRequest: {
+            /**
+             * Format: binary
+             * @description zip or tar(.gz) of the files (run.take_snapshot)
+             */
+            snapshot: string;
         };
         /** @description An interactive run (``experiment.start_logging()``) or a child run (``run.child_run()``). */
         StartLoggingRequest: {
@@ -4297,6 +4313,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runs_snapshot_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["SnapshotUploadRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
