@@ -87,7 +87,7 @@ class RunFilter(django_filters.FilterSet):
     compute_target = django_filters.CharFilter(field_name="compute_target__name")
     submitted_by = django_filters.CharFilter(field_name="submitted_by__username")
     environment = django_filters.CharFilter(field_name="environment_version__environment__name")
-    tag = django_filters.CharFilter(method="filter_tag", help_text="key or key=value")
+    tag = django_filters.CharFilter(method="filter_tag", help_text="key or key=value (repeat for several)")
     property = django_filters.CharFilter(method="filter_property", help_text="key=value (repeat for several)")
     parent = django_filters.NumberFilter(field_name="parent_id", help_text="child runs of this run")
     q = django_filters.CharFilter(method="filter_text", help_text="free text: name, script, experiment, id")
@@ -107,12 +107,17 @@ class RunFilter(django_filters.FilterSet):
         return queryset.filter(experiment_id__in=list(experiments.values_list("pk", flat=True)))
 
     def filter_tag(self, queryset: Any, name: str, value: str) -> Any:
-        key, sep, val = value.partition("=")
-        if sep:
-            # Not tags__contains: SQLite has no JSON containment. KeyTransform takes the key
-            # as one literal key (a "__" in it is not a lookup path).
-            return queryset.alias(tag_value=KeyTransform(key, "tags")).filter(tag_value=val)
-        return queryset.filter(tags__has_key=key)
+        wanted = self.data.getlist(name) if hasattr(self.data, "getlist") else [value]
+        for index, item in enumerate(wanted):
+            key, sep, val = item.partition("=")
+            if sep:
+                # Not tags__contains: SQLite has no JSON containment. KeyTransform takes the
+                # key as one literal key (a "__" in it is not a lookup path).
+                queryset = queryset.alias(**{f"tag_{index}": KeyTransform(key, "tags")})
+                queryset = queryset.filter(**{f"tag_{index}": val})
+            else:
+                queryset = queryset.filter(tags__has_key=key)
+        return queryset
 
     def filter_property(self, queryset: Any, name: str, value: str) -> Any:
         wanted = self.data.getlist(name) if hasattr(self.data, "getlist") else [value]

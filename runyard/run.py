@@ -252,7 +252,7 @@ class Run(MetricLoggingMixin):
     def get_children(
         self,
         recursive: bool = False,
-        tags: dict[str, str] | None = None,
+        tags: dict[str, Any] | str | None = None,
         properties: dict[str, Any] | None = None,
         type: str | None = None,
         status: str | None = None,
@@ -263,10 +263,9 @@ class Run(MetricLoggingMixin):
         if status:
             params["status"] = status
         if tags:
-            key, value = next(iter(tags.items()))
-            params["tag"] = f"{key}={value}"
+            params["tag"] = tag_filters(tags)
         if properties:
-            params["property"] = [f"{k}={'' if v is None else v}" for k, v in properties.items()]
+            params["property"] = property_filters(properties)
         out: list[Run] = []
         for item in self.workspace.client.paged("/api/runs/", **params):
             child = Run._from_api(self.experiment, item)
@@ -446,6 +445,18 @@ class Run(MetricLoggingMixin):
     def _interactive(self) -> bool:
         known = self._details.get("interactive")
         return bool(self.refresh().get("interactive") if known is None else known)
+
+
+def tag_filters(tags: dict[str, Any] | str) -> list[str]:
+    """Azure's ``tags=`` of get_runs / get_children as ``?tag=`` values: a name (runs that
+    have the tag) or {name: value} (every pair must match; a None value: has the tag)."""
+    if isinstance(tags, str):
+        return [tags]
+    return [key if value is None else f"{key}={value}" for key, value in tags.items()]
+
+
+def property_filters(properties: dict[str, Any]) -> list[str]:
+    return [f"{k}={'' if v is None else v}" for k, v in properties.items()]
 
 
 def metric_value(points: list[dict[str, Any]]) -> Any:

@@ -151,3 +151,17 @@ def test_an_interactive_run_takes_snapshots(world: Any) -> None:
     assert refused.status_code == 400 and "cannot change" in str(refused.json()["snapshot"])
     other = world.bob.client.post(url, {"snapshot": make_tar({"x.py": ""})}, format="multipart")
     assert other.status_code == 404
+
+
+def test_runs_filter_on_every_tag_given(world: Any) -> None:
+    both = start(world.alice.client, experiment="tags", tags={"fold": "1", "best": ""})
+    start(world.alice.client, experiment="tags", tags={"fold": "1"})
+    start(world.alice.client, experiment="tags", tags={"best": ""})
+
+    def ids(*tags: str) -> list[int]:
+        answer = world.alice.client.get("/api/runs/", {"experiment": "tags", "tag": list(tags)})
+        assert answer.status_code == 200, answer.content
+        return [r["id"] for r in answer.json()["results"]]
+
+    assert ids("fold=1", "best") == [both["id"]]
+    assert len(ids("fold=1")) == 2 and len(ids("best")) == 2 and ids("fold=2") == []

@@ -168,6 +168,13 @@ def test_interactive_run_snapshot_and_metrics_of_its_family(ws: Workspace, tmp_p
         assert zf.namelist() == ["prep.py"]
 
     run.log("A", 1)
+    tagged = run.create_children(tag_key="fold", tag_values=["1", "2"])
+    tagged[1].tag("best")
+    for each in tagged:
+        each.complete()
+    assert [c.id for c in run.get_children(tags={"fold": "2", "best": None})] == [tagged[1].id]
+    assert [c.id for c in run.get_children(tags="best")] == [tagged[1].id]
+    assert [c.id for c in run.get_children(tags={"fold": "1"})] == [tagged[0].id]
     child = run.child_run()
     child.log("A", 2)
     grandchild = child.child_run()
@@ -175,8 +182,9 @@ def test_interactive_run_snapshot_and_metrics_of_its_family(ws: Workspace, tmp_p
     for each in (grandchild, child):
         each.complete()
     # As Azure's example: {'123': {'A': 1}, '456': {'A': 2}}, keyed by run id, every run under it.
-    assert run.get_metrics(recursive=True) == {run.id: {"A": 1}, child.id: {"A": 2}, grandchild.id: {"B": "deep"}}
-    assert run.get_metrics("A", recursive=True) == {run.id: {"A": 1}, child.id: {"A": 2}, grandchild.id: {}}
+    family = {run.id: {"A": 1}, tagged[0].id: {}, tagged[1].id: {}, child.id: {"A": 2}, grandchild.id: {"B": "deep"}}
+    assert run.get_metrics(recursive=True) == family
+    assert run.get_metrics("A", recursive=True) == {**family, grandchild.id: {}}
     run.complete()
     with pytest.raises(WebserviceException, match="cannot change"):
         submitted = submit(ws, tmp_path / "src", {"train.py": "print(1)\n"})

@@ -3817,7 +3817,7 @@ export interface operations {
                  */
                 status?: ("CancelRequested" | "Canceled" | "Completed" | "Failed" | "Finalizing" | "NotResponding" | "NotStarted" | "Preparing" | "Queued" | "Running" | "Starting")[];
                 submitted_by?: string;
-                /** @description key or key=value */
+                /** @description key or key=value (repeat for several) */
                 tag?: string;
             };
             header?: never;
