@@ -443,7 +443,7 @@ class RunViewSet(
             return Response(RunDetailSerializer(take_snapshot(run, request), context={"request": request}).data)
         wanted = request.query_params.get("snapshot_id", "").strip().lower() or run.snapshot_sha256
         if not wanted:
-            raise exceptions.NotFound(f"Run {run.pk} has no snapshot: it is an interactive run.")
+            raise exceptions.NotFound(f"Run {run.pk} has no snapshot: an interactive run that took none.")
         if not SNAPSHOT_ID.match(wanted):
             raise serializers.ValidationError({"snapshot_id": ["Must be a snapshot id (64 hex digits)."]})
         if wanted != run.snapshot_sha256 and not self.get_queryset().filter(snapshot_sha256=wanted).exists():

@@ -204,7 +204,9 @@ class Run(MetricLoggingMixin):
         as ``<snapshot id>.zip`` in ``path`` (default: the temp folder); the zip's absolute path."""
         wanted = snapshot_id or self.get_snapshot_id()
         if not wanted:
-            raise UserErrorException(f"Run {self.id} has no snapshot: it is an interactive run.")
+            raise UserErrorException(
+                f"Run {self.id} has no snapshot: an interactive run that took none (run.take_snapshot(path))."
+            )
         folder = Path(path) if path is not None else Path(tempfile.gettempdir())
         target = folder / f"{wanted}.zip"
         params = {"snapshot_id": wanted} if snapshot_id else None
