@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -366,24 +367,27 @@ class Run(MetricLoggingMixin):
         append_prefix: bool = True,
         timeout_seconds: int | None = None,
     ) -> list[Path]:
-        """Download the run's files under ``prefix`` (all of them by default) into
-        ``output_directory`` (or to ``output_paths``, one per file, in name order)."""
-        names = [n for n in self.get_file_names() if not prefix or n.startswith(prefix)]
-        if prefix and not names:
-            raise UserErrorException(f"Run {self.id} has no file under '{prefix}'.")
-        if output_paths is not None and len(output_paths) != len(names):
-            raise UserErrorException(
-                f"output_paths has {len(output_paths)} paths for {len(names)} files: {', '.join(names)}."
-            )
-        root = Path(output_directory or ".")
-        out = []
-        for index, name in enumerate(names):
-            if output_paths is not None:
-                target = Path(output_paths[index])
+        """Download the run's files under the folder ``prefix`` (all of them by default), as
+        Azure does: to their own names, or to ``output_paths`` (one per file, in name order),
+        under ``output_directory`` when given, where ``append_prefix=False`` drops the prefix."""
+        folder = prefix.replace("\\", "/").rstrip("/") + "/" if prefix else ""
+        names = [n for n in self.get_file_names() if n.startswith(folder)]
+        targets = list(names)
+        if output_paths is not None:
+            if len(output_paths) == len(names) and len(set(output_paths)) == len(output_paths):
+                targets = [str(path) for path in output_paths]
             else:
-                target = root / (name if append_prefix or not prefix else name[len(prefix) :].lstrip("/"))
-            out.append(self.download_file(name, target))
-        return out
+                warnings.warn(
+                    f"output_paths has {len(output_paths)} paths (or repeats one) for {len(names)} files; "
+                    "using the files' own names.",
+                    stacklevel=2,
+                )
+                output_paths = None
+        if output_directory is not None:
+            if not append_prefix and output_paths is None:
+                targets = [name[len(folder) :] for name in targets]
+            targets = [os.path.join(output_directory, target) for target in targets]
+        return [self.download_file(name, target) for name, target in zip(names, targets, strict=True)]
 
     def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | io.IOBase) -> dict[str, Any]:
         """Store a file on the run under ``name`` (e.g. ``outputs/model.pt``)."""

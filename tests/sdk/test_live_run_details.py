@@ -42,7 +42,7 @@ run.tag("draft")
 run.set_tags({"lr": 0.1, "stage": "fit"})
 run.remove_tags(["draft"])
 os.makedirs("outputs/plots", exist_ok=True)
-for name in ("outputs/model.txt", "outputs/plots/a.txt", "outputs/plots/b.txt"):
+for name in ("outputs/model.txt", "outputs/plots/a.txt", "outputs/plots/b.txt", "outputs/plots-old.txt"):
     with open(name, "w") as f:
         f.write(name)
 details = run.get_details()
@@ -105,8 +105,9 @@ def test_submitted_run_environment_details_logs_snapshot_files_and_tags(ws: Work
     assert run.remove_tags("stage") == {"lr": "0.1", "reviewed": ""}
 
     names = run.get_file_names()
-    assert names == ["outputs/model.txt", "outputs/plots/a.txt", "outputs/plots/b.txt"]
-    got = run.download_files(prefix="outputs/plots/", output_directory=tmp_path / "plots", append_prefix=False)
+    assert names == ["outputs/model.txt", "outputs/plots-old.txt", "outputs/plots/a.txt", "outputs/plots/b.txt"]
+    # The prefix is a folder, as in Azure: outputs/plots-old.txt is not under "outputs/plots".
+    got = run.download_files(prefix="outputs/plots", output_directory=tmp_path / "plots", append_prefix=False)
     assert sorted(p.relative_to(tmp_path / "plots").as_posix() for p in got) == ["a.txt", "b.txt"]
     assert (tmp_path / "plots" / "a.txt").read_text() == "outputs/plots/a.txt"
     every = run.download_files(output_directory=tmp_path / "all")
@@ -114,10 +115,10 @@ def test_submitted_run_environment_details_logs_snapshot_files_and_tags(ws: Work
     chosen = [str(tmp_path / "x.txt"), str(tmp_path / "y.txt")]
     run.download_files(prefix="outputs/plots/", output_paths=chosen)
     assert Path(chosen[1]).read_text() == "outputs/plots/b.txt"
-    with pytest.raises(UserErrorException, match="2 files"):
-        run.download_files(prefix="outputs/plots/", output_paths=chosen[:1])
-    with pytest.raises(UserErrorException, match="no file under 'nothing/'"):
-        run.download_files(prefix="nothing/")
+    with pytest.warns(UserWarning, match="using the files' own names"):
+        fallback = run.download_files(prefix="outputs/plots", output_directory=tmp_path / "own", output_paths=["one"])
+    assert [p.relative_to(tmp_path / "own").as_posix() for p in fallback] == names[2:]
+    assert run.download_files(prefix="nothing", output_directory=tmp_path / "none") == []
 
 
 def test_distributed_run_has_a_log_file_per_process(ws: Workspace, tmp_path: Path) -> None:
