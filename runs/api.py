@@ -88,7 +88,7 @@ class RunFilter(django_filters.FilterSet):
     submitted_by = django_filters.CharFilter(field_name="submitted_by__username")
     environment = django_filters.CharFilter(field_name="environment_version__environment__name")
     tag = django_filters.CharFilter(method="filter_tag", help_text="key or key=value (repeat for several)")
-    property = django_filters.CharFilter(method="filter_property", help_text="key=value (repeat for several)")
+    property = django_filters.CharFilter(method="filter_property", help_text="key or key=value (repeat for several)")
     parent = django_filters.NumberFilter(field_name="parent_id", help_text="child runs of this run")
     q = django_filters.CharFilter(method="filter_text", help_text="free text: name, script, experiment, id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -124,7 +124,8 @@ class RunFilter(django_filters.FilterSet):
         for index, item in enumerate(wanted):
             key, sep, val = item.partition("=")
             if not sep:
-                raise serializers.ValidationError({"property": [f"{item!r}: use key=value."]})
+                queryset = queryset.filter(properties__has_key=key)
+                continue
             # As filter_tag: KeyTransform takes the key literally, and SQLite has no containment.
             queryset = queryset.alias(**{f"property_{index}": KeyTransform(key, "properties")})
             queryset = queryset.filter(**{f"property_{index}": val})

@@ -43,7 +43,7 @@ class Experiment:
         self,
         tags: dict[str, Any] | str | None = None,
         status: str | None = None,
-        properties: dict[str, Any] | None = None,
+        properties: dict[str, Any] | str | None = None,
         include_children: bool = False,
         **kwargs: Any,
     ) -> Iterator[Run]:

@@ -3,6 +3,7 @@ running script, ``Run.get_context()`` to log metrics, upload files and tag the r
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
@@ -57,6 +58,21 @@ class Run(MetricLoggingMixin):
         item = workspace.client.get(f"/api/runs/{int(run_id)}/")
         return Run(Experiment(workspace, item["experiment"]), item["id"], item)
 
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: dict[str, Any] | str | None = None,
+        properties: dict[str, Any] | str | None = None,
+        status: str | None = None,
+        include_children: bool = False,
+        _rehydrate_runs: bool = True,
+    ) -> builtins.list[Run]:
+        """The experiment's runs, newest first (``experiment.get_runs`` as a list)."""
+        return builtins.list(
+            experiment.get_runs(tags=tags, properties=properties, status=status, include_children=include_children)
+        )
+
     @classmethod
     def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any) -> Any:
         """The current run inside a Runyard run; elsewhere an offline run that prints what it logs."""
@@ -103,7 +119,7 @@ class Run(MetricLoggingMixin):
     def _path(self, suffix: str = "") -> str:
         return f"/api/runs/{self.id}/{suffix}"
 
-    def _post_metrics(self, points: list[dict[str, Any]]) -> None:
+    def _post_metrics(self, points: builtins.list[dict[str, Any]]) -> None:
         self.workspace.client.post(self._path("metrics/"), {"points": points})
 
     def _upload_artifact(self, name: str, content: bytes | None = None, path: Path | None = None) -> dict[str, Any]:
@@ -145,7 +161,7 @@ class Run(MetricLoggingMixin):
         Runyard's own lines (``system_logs/runyard.txt``)."""
         return self._azure_details(with_logs=True)
 
-    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> list[str]:
+    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> builtins.list[str]:
         """Write every log file under ``destination`` (default ``assets/<run id>``); their paths."""
         root = Path(destination) if destination else Path("assets") / self.id
         if root.exists() and not root.is_dir():
@@ -237,8 +253,8 @@ class Run(MetricLoggingMixin):
         return Run._from_api(self.experiment, self.workspace.client.post("/api/runs/start-logging/", body))
 
     def create_children(
-        self, count: int | None = None, tag_key: str | None = None, tag_values: list[str] | None = None
-    ) -> list[Run]:
+        self, count: int | None = None, tag_key: str | None = None, tag_values: builtins.list[str] | None = None
+    ) -> builtins.list[Run]:
         """``count`` children, or one per value of ``tag_values`` tagged ``tag_key=value``."""
         if tag_values is not None:
             if not tag_key:
@@ -256,11 +272,11 @@ class Run(MetricLoggingMixin):
         self,
         recursive: bool = False,
         tags: dict[str, Any] | str | None = None,
-        properties: dict[str, Any] | None = None,
+        properties: dict[str, Any] | str | None = None,
         type: str | None = None,
         status: str | None = None,
         _rehydrate_runs: bool = True,
-    ) -> list[Run]:
+    ) -> builtins.list[Run]:
         """This run's children, oldest first (``recursive``: their children too, depth first)."""
         params: dict[str, Any] = {"parent": self.number, "ordering": "created_at"}
         if status:
@@ -269,7 +285,7 @@ class Run(MetricLoggingMixin):
             params["tag"] = tag_filters(tags)
         if properties:
             params["property"] = property_filters(properties)
-        out: list[Run] = []
+        out: builtins.list[Run] = []
         for item in self.workspace.client.paged("/api/runs/", **params):
             child = Run._from_api(self.experiment, item)
             out.append(child)
@@ -347,7 +363,7 @@ class Run(MetricLoggingMixin):
         grouped = self.workspace.client.get(self._path("metrics/"), **params)
         return {metric: metric_value(points) for metric, points in grouped.items()}
 
-    def get_file_names(self) -> list[str]:
+    def get_file_names(self) -> builtins.list[str]:
         return [item["path"] for item in self.workspace.client.get(self._path("artifacts/"))]
 
     def download_file(
@@ -362,11 +378,11 @@ class Run(MetricLoggingMixin):
         self,
         prefix: str | None = None,
         output_directory: str | os.PathLike[str] | None = None,
-        output_paths: list[str] | None = None,
+        output_paths: builtins.list[str] | None = None,
         batch_size: int = 100,
         append_prefix: bool = True,
         timeout_seconds: int | None = None,
-    ) -> list[Path]:
+    ) -> builtins.list[Path]:
         """Download the run's files under the folder ``prefix`` (all of them by default), as
         Azure does: to their own names, or to ``output_paths`` (one per file, in name order),
         under ``output_directory`` when given, where ``append_prefix=False`` drops the prefix."""
@@ -396,7 +412,7 @@ class Run(MetricLoggingMixin):
             return self._upload_artifact(name, content=data.encode() if isinstance(data, str) else data)
         return self._upload_artifact(name, path=Path(path_or_stream))
 
-    def upload_files(self, names: list[str], paths: list[str]) -> None:
+    def upload_files(self, names: builtins.list[str], paths: builtins.list[str]) -> None:
         for name, path in zip(names, paths, strict=True):
             self.upload_file(name, path)
 
@@ -417,7 +433,7 @@ class Run(MetricLoggingMixin):
         )
         self._details["tags"] = answer.get("tags", {})
 
-    def remove_tags(self, tags: list[str] | str) -> dict[str, str]:
+    def remove_tags(self, tags: builtins.list[str] | str) -> dict[str, str]:
         """Delete these tags from the run; the tags left."""
         names = [tags] if isinstance(tags, str) else [str(t) for t in tags]
         answer = self.workspace.client.post(self._path("tag/"), {"remove": names})
@@ -461,7 +477,10 @@ def tag_filters(tags: dict[str, Any] | str) -> list[str]:
     return [key if value is None else f"{key}={value}" for key, value in tags.items()]
 
 
-def property_filters(properties: dict[str, Any]) -> list[str]:
+def property_filters(properties: dict[str, Any] | str) -> list[str]:
+    """``properties=`` as ``?property=`` values: a name (runs that have it) or {name: value}."""
+    if isinstance(properties, str):
+        return [properties]
     return [f"{k}={'' if v is None else v}" for k, v in properties.items()]
 
 

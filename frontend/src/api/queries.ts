@@ -77,8 +77,7 @@ export function useRuns(filters: RunFilters, cursorPath: string | null) {
       submitted_by: filters.submitted_by,
       environment: filters.environment,
       tag: filters.tag,
-      // The server wants key=value: a half-typed "key" would only answer a 400.
-      property: filters.property.includes("=") ? filters.property : undefined,
+      property: filters.property,
       parent: filters.parent,
       q: filters.q,
       ordering: filters.ordering === "-created_at" ? undefined : filters.ordering,

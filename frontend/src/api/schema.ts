@@ -3796,7 +3796,7 @@ export interface operations {
                 ordering?: string;
                 /** @description child runs of this run */
                 parent?: number;
-                /** @description key=value (repeat for several) */
+                /** @description key or key=value (repeat for several) */
                 property?: string;
                 /** @description free text: name, script, experiment, id */
                 q?: string;

@@ -106,7 +106,7 @@ export function RunsPage() {
           className="filter-small"
         />
         <input
-          placeholder="Property (key=value)"
+          placeholder="Property (key or key=value)"
           aria-label="Property"
           value={filters.property}
           onChange={(e) => update({ property: e.target.value })}
