@@ -17,6 +17,7 @@ from runyard.exceptions import ActivityFailedException, UserErrorException
 from runyard.http import FilePart
 from runyard.logging_mixin import MetricLoggingMixin
 from runyard.logstream import TERMINAL, LogFollower
+from runyard.progress import ProgressBar
 from runyard.run_details import azure_details, log_files
 from runyard.snapshot import build_archive
 
@@ -209,10 +210,15 @@ class Run(MetricLoggingMixin):
         run's snapshot, replacing an earlier one; its snapshot id. A submitted run's snapshot
         is the code it ran and cannot change."""
         archive, _chosen = build_archive(file_or_folder_path, allow_file=True)
+        size = archive.stat().st_size
+        bar = ProgressBar(size, "Uploading snapshot", enabled=sys.stderr.isatty() and size > 1024 * 1024)
         try:
             part = FilePart("snapshot", "snapshot.tar.gz", path=archive)
-            self._details = self.workspace.client.post_multipart(self._path("snapshot/"), {}, [part])
+            self._details = self.workspace.client.post_multipart(
+                self._path("snapshot/"), {}, [part], on_bytes=bar.update
+            )
         finally:
+            bar.close()
             archive.unlink(missing_ok=True)
         return str(self._details["snapshot_sha256"])
 
