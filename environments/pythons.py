@@ -37,6 +37,8 @@ from django.conf import settings
 from environments.builds import BuildFailed, Say
 
 RECORD_SUFFIX = ".python.json"
+# The in-run SDK (runyard, the azureml namespace) imports on this Python and newer.
+SDK_MINIMUM = (3, 10)
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,11 @@ def choose(uv: str, requested: str, env: dict[str, str], say: Say) -> Choice:
         raise BuildFailed(f"Python {requested} is not available on this worker (it has: {have}). {hint}", "")
     if choice.warning:
         say(choice.warning)
+    if choice.interpreter.minor < SDK_MINIMUM:
+        say(
+            f"warning: Python {choice.interpreter.version}: scripts run, but the in-run SDK (runyard, "
+            f"azureml.core) needs Python {'.'.join(map(str, SDK_MINIMUM))} or newer, so importing it fails."
+        )
     return choice
 
 

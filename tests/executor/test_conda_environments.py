@@ -117,11 +117,14 @@ def test_environment_yml_with_a_python_pin(ws: Workspace, tmp_path: Path) -> Non
     env = Environment.from_conda_specification("conda-yml", spec_file)
     script = """
     import sys, toolz, six
+    from azureml.core import Run
+    Run.get_context().log("python_minor", sys.version_info[1])
     print("python", "%d.%d" % sys.version_info[:2], "toolz", toolz.__version__, "six", six.__version__)
     """
     src = ScriptRunConfig(source(tmp_path / "src", script), "train.py", compute_target="local", environment=env)
     run, output = run_output(ws, src)
     assert "python 3.10 toolz 1." in output, output
+    assert run.get_metrics()["python_minor"] == 10  # the in-run SDK works on 3.10
     log = build_log_of(run)
     assert any(line.startswith("Using Python 3.10.") for line in log), log
     assert any(line.startswith("  warning: libgcc-ng skipped:") for line in log), log
