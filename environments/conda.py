@@ -87,7 +87,7 @@ class Translation:
     skipped: tuple[CondaPackage, ...] = ()
     pip: tuple[str, ...] = ()
     refused: tuple[Refused, ...] = ()
-    problems: tuple[str, ...] = field(default=())
+    problems: tuple[str, ...] = ()
 
     @property
     def requirements(self) -> list[str]:
