@@ -8,8 +8,9 @@ is made once per process and search path: it runs every interpreter it finds.
 
 Choice, for a request ``X.Y`` or ``X.Y.Z``:
 
-1. the newest patch release of ``X.Y`` (``X.Y.Z`` itself when given and present; another
-   patch of ``X.Y`` otherwise, with a warning in the build log);
+1. what ``uv python find X.Y[.Z]`` finds (the first match on the search path: cheap, and
+   the common case); else the newest patch release of ``X.Y`` that the listing has
+   (for a missing ``X.Y.Z``, with a warning in the build log);
 2. when ``X.Y`` is missing and ``RUNYARD_PYTHON_DOWNLOADS=automatic``, ``uv python
    install X.Y`` (from ``UV_PYTHON_INSTALL_MIRROR`` when the worker sets it), then 1;
 3. when it is still missing and ``RUNYARD_PYTHON_FALLBACK=nearest-newer``, the newest
@@ -109,6 +110,38 @@ def available(uv: str, env: dict[str, str], *, fresh: bool = False) -> list[Inte
     return found
 
 
+_found: dict[tuple[str, str], Interpreter] = {}
+
+
+def find(uv: str, requested: str, env: dict[str, str]) -> Interpreter | None:
+    """The interpreter ``uv python find`` picks for exactly ``requested`` (the first on
+    the search path): the common case, far cheaper than listing every interpreter
+    (``available``), which only a missing version needs. Remembered for this process."""
+    path = search_path(env.get("PATH", os.defpath))
+    known = _found.get((requested, path))
+    if known and os.access(known.path, os.X_OK):
+        return known
+    found = subprocess.run(
+        # --system: never the virtualenv uv would find in the working directory.
+        [uv, "python", "find", "--system", requested, "--python-preference", "system"],
+        env={**env, "PATH": path},
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    where = found.stdout.strip()
+    if found.returncode != 0 or not where:
+        return None
+    asked = subprocess.run(
+        [where, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True
+    )
+    version = asked.stdout.strip()
+    if asked.returncode != 0 or not version:
+        return None
+    _found[(requested, path)] = Interpreter(where, version)
+    return _found[(requested, path)]
+
+
 def _same_minor(requested: str, interpreters: list[Interpreter]) -> list[Interpreter]:
     major, minor = requested.split(".")[:2]
     return [i for i in interpreters if i.minor == (int(major), int(minor))]
@@ -146,6 +179,9 @@ def _download(uv: str, requested: str, env: dict[str, str], say: Say) -> bool:
 
 def choose(uv: str, requested: str, env: dict[str, str], say: Say) -> Choice:
     """The interpreter for ``requested`` (see the module docstring); BuildFailed when none."""
+    exact = find(uv, requested, env)
+    if exact is not None:
+        return _checked(Choice(exact, requested, fallback=False), say)
     interpreters = available(uv, env)
     choice = _pick(requested, interpreters)
     if choice is None and settings.RUNYARD["PYTHON_DOWNLOADS"] == "automatic" and _download(uv, requested, env, say):
@@ -165,6 +201,10 @@ def choose(uv: str, requested: str, env: dict[str, str], say: Say) -> Choice:
             + "."
         )
         raise BuildFailed(f"Python {requested} is not available on this worker (it has: {have}). {hint}", "")
+    return _checked(choice, say)
+
+
+def _checked(choice: Choice, say: Say) -> Choice:
     if choice.warning:
         say(choice.warning)
     if choice.interpreter.minor < SDK_MINIMUM:
@@ -213,4 +253,5 @@ def still_chosen(path: Path, uv_env: Callable[[], tuple[str, dict[str, str]]]) -
         return True
     if settings.RUNYARD["PYTHON_FALLBACK"] != "nearest-newer":
         return False
-    return _pick(requested, available(*uv_env())) is None
+    uv, env = uv_env()
+    return find(uv, requested, env) is None

@@ -148,7 +148,8 @@ def test_a_python_the_worker_lacks_fails_the_run_naming_the_versions(ws: Workspa
 def test_user_managed_dependencies_install_nothing_and_say_so(ws: Workspace, tmp_path: Path) -> None:
     env = Environment("user-managed")
     env.python.user_managed_dependencies = True
-    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["six"], conda_packages=["msgpack-python"])
+    # Listed packages are not installed; a unique one makes a hash never built before.
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=[unique()], conda_packages=["msgpack-python"])
     script = """
     import sys, sysconfig
     print("prefix differs", sys.prefix != sys.base_prefix, "base", sys.base_prefix)
