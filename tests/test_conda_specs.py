@@ -201,3 +201,12 @@ def test_the_version_shows_channels_and_translations(world: Any) -> None:
         "/api/environments/", {"name": "plain", "spec": {"pip_requirements": ["six"]}}, format="json"
     )
     assert plain.json()["latest_version"]["conda"] is None
+
+
+def test_the_name_tables_are_consistent() -> None:
+    from environments.conda_names import BUNDLED, REFUSED, RENAMED, normal
+
+    for table in (RENAMED, BUNDLED, REFUSED):
+        assert all(name == normal(name) for name in table), "keys are compared in normal form"
+    assert not (set(RENAMED) & set(BUNDLED)) and not (set(RENAMED) & set(REFUSED)) and not (set(BUNDLED) & set(REFUSED))
+    assert all(normal(pypi) != name for name, pypi in RENAMED.items()), "a rename changes the name"
