@@ -101,3 +101,19 @@ def test_patch_versions_and_the_record_of_the_choice(
         newer = f"{real.minor[0]}.{real.minor[1] + 1}"
         with pytest.raises(BuildFailed, match=f"Python {newer} is not available on this worker"):
             ensure_venv(version_for(world, newer), tmp_path)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_allowed_download_is_tried_and_its_failure_logged(
+    world: Any, tmp_path: Path, only_one_python: pythons.Interpreter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No network here: a mirror folder without the archive makes uv's download fail at once.
+    monkeypatch.setenv("UV_PYTHON_INSTALL_MIRROR", (tmp_path / "no-mirror").as_uri())
+    monkeypatch.setenv("UV_PYTHON_INSTALL_DIR", str(tmp_path / "installs"))
+    newer = f"{only_one_python.minor[0]}.{only_one_python.minor[1] + 1}"
+    version = version_for(world, newer)
+    with settings_with(PYTHON_DOWNLOADS="automatic"), pytest.raises(BuildFailed, match=f"Python {newer} is not"):
+        ensure_venv(version, tmp_path / "envs")
+    log = log_of(EnvironmentBuild.objects.get(content_hash=version.content_hash, location=str(tmp_path / "envs")))
+    assert f"Python {newer} is not on this worker: asking uv to install it (RUNYARD_PYTHON_DOWNLOADS=automatic)." in log
+    assert any("Failed to install cpython" in line for line in log), log
