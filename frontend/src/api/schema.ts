@@ -1131,6 +1131,27 @@ export interface components {
             config?: unknown;
             enabled?: boolean;
         };
+        /** @description How a version's conda specification is built (environments.conda). */
+        CondaInfo: {
+            /** @description Recorded; packages come from PyPI. */
+            channels: string[];
+            /** @description The python=X.Y the specification pins. */
+            python: string | null;
+            /** @description Conda packages and their PyPI requirements. */
+            packages: components["schemas"]["CondaPackage"][];
+            /** @description Runtime libraries that wheels bundle: not installed. */
+            skipped: components["schemas"]["CondaPackage"][];
+            /** @description The '- pip:' section. */
+            pip: string[];
+        };
+        CondaPackage: {
+            /** @description The dependency as the conda specification gives it. */
+            conda: string;
+            /** @description The PyPI requirement it is installed as ('' if skipped). */
+            pip: string;
+            /** @description What the translation changed, and why. */
+            notes: string[];
+        };
         /** @description 409: the object is in use; ``runs`` (and for datastores ``versions``) say by what. */
         Conflict: {
             detail: string;
@@ -1327,6 +1348,8 @@ export interface components {
             };
             /** @description Names of the variables whose values are write-only. */
             secret_variables: string[];
+            /** @description Run in the worker's base interpreter, nothing installed (Azure's python.user_managed_dependencies). */
+            user_managed_dependencies?: boolean;
         };
         EnvironmentVersion: {
             readonly id: number;
@@ -1334,6 +1357,8 @@ export interface components {
             readonly environment_name: string;
             readonly version: number;
             readonly spec: components["schemas"]["EnvironmentSpec"];
+            /** @description The conda specification's channels and how its packages are installed from PyPI (null without one). */
+            readonly conda: components["schemas"]["CondaInfo"] | null;
             readonly content_hash: string;
             readonly description: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
