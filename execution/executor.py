@@ -40,6 +40,7 @@ from environments.builder import BuildCanceled, BuildFailed
 from execution import materialize
 from execution.backends import get_backend
 from execution.backends.base import Backend, Job, Limits, Prepared, RunContext, Target
+from execution.plan import PlanError
 from execution.sandbox import SandboxUnavailable
 from runs import artifacts, snapshots
 from runs.distributed import Shape
@@ -248,7 +249,7 @@ class Execution:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
         except ConfigError as exc:
             self.fail(f"Compute target '{run.target.name}' has an invalid config: {exc}")
-        except (SandboxUnavailable, env_secrets.MissingTeamSecret) as exc:
+        except (SandboxUnavailable, PlanError, env_secrets.MissingTeamSecret) as exc:
             self.fail(str(exc))
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)
