@@ -157,11 +157,16 @@ export function useBuildsFor(contentHash: string | undefined) {
   });
 }
 
+/** One build; polled while it is pending or building, so its status follows the build. */
 export function useBuild(id: number | null) {
   return useQuery({
     queryKey: ["build", id],
     queryFn: () => api<EnvironmentBuild>(`/api/environment-builds/${id}/`),
     enabled: id != null,
+    refetchInterval: (query) => {
+      const status = query.state.data?.status;
+      return status === "building" || status === "pending" ? 1000 : false;
+    },
   });
 }
 
@@ -171,7 +176,7 @@ export function useBuildLog(id: number | null, live: boolean) {
     queryFn: () =>
       api<{ build: number; status: string; lines: BuildLogLine[] }>(`/api/environment-builds/${id}/log/?limit=10000`),
     enabled: id != null,
-    refetchInterval: live ? 2000 : false,
+    refetchInterval: live ? 1000 : false,
   });
 }
 
