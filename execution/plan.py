@@ -280,7 +280,9 @@ def mpirun(shape: Shape, program: tuple[str, ...], placement: Placement) -> tupl
     extra: list[str] = []
     if shape.nodes > 1:
         agent = f"{placement.python} {placement.rsh_agent}"
-        extra = ["--hostfile", placement.mpi_hostfile, "--mca", "plm_rsh_agent", agent,
+        # --map-by slot: ranks fill the host file's slots in blocks, as ``Shape`` lays them
+        # out; Open MPI 5's default under --oversubscribe puts every rank on the first node.
+        extra = ["--hostfile", placement.mpi_hostfile, "--map-by", "slot", "--mca", "plm_rsh_agent", agent,
                  "--mca", "plm_rsh_no_tree_spawn", "1"]  # fmt: skip
     exports = [word for name in placement.mpi_exports for word in ("-x", name)]
     return (placement.mpirun.path, *MPI_BASE, *extra, "-np", str(shape.world_size), *exports, *program)

@@ -191,7 +191,7 @@ def test_mpi_in_containers_starts_agents_first_then_mpirun_with_the_host_file() 
     assert all(n.command == ("python3", "/opt/rsh.py", "serve") for n in helpers)
     assert (launcher.name, launcher.role, launcher.router) == ("node0", Role.LAUNCHER, RouteKind.MPI)
     words = launcher.command
-    assert words[words.index("--hostfile") + 1] == "/run/hosts"
+    assert words[words.index("--hostfile") + 1] == "/run/hosts" and words[words.index("--map-by") + 1] == "slot"
     assert "python3 /opt/rsh.py" in words and words[words.index("-np") + 1] == "6"
     assert [(r.rank, r.node_rank, r.local_rank) for r in launcher.ranks][2:4] == [(2, 1, 0), (3, 1, 1)]
     assert hostfile(shape) == "node0 slots=2\nnode1 slots=2\nnode2 slots=2\n"
