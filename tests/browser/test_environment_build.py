@@ -52,14 +52,21 @@ class HeldServer:
         held = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:
+                # uv asks first whether ranges work; no Accept-Ranges: it downloads the whole file.
+                self.headers_only()
+
             def do_GET(self) -> None:
                 held.asked.set()
                 held.release.wait(timeout=120)
+                self.headers_only()
+                self.wfile.write(data)
+
+            def headers_only(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
 
             def log_message(self, *args: Any) -> None:
                 pass
