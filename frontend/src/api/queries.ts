@@ -150,9 +150,10 @@ export function useBuildsFor(contentHash: string | undefined) {
     queryKey: ["builds", contentHash],
     queryFn: () => api<Page<EnvironmentBuild>>(`/api/environment-builds/${buildQuery({ content_hash: contentHash })}`),
     enabled: !!contentHash,
+    // Fast while a build runs; slowly otherwise, so a build a run starts shows up too.
     refetchInterval: (query) => {
       const latest = query.state.data?.results[0];
-      return latest && (latest.status === "building" || latest.status === "pending") ? 2000 : false;
+      return latest && (latest.status === "building" || latest.status === "pending") ? 1000 : 10000;
     },
   });
 }
