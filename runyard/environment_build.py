@@ -50,7 +50,12 @@ class EnvironmentBuild:
         started = time.monotonic()
         if show_output:
             out.write(f"Environment build {self.id} ({self.details.get('content_hash', '')[:12]}): {self.status}\n")
+        shown = self.status
         while True:
+            if show_output and self.status != shown and self.status not in FINISHED:
+                # pending → building: a queued build (or one waiting for another) has started
+                out.write(f"[{time.monotonic() - started:6.1f}s] Build {self.status}.\n")
+            shown = self.status
             lines = self.new_log_lines()
             for text in lines:
                 if show_output:

