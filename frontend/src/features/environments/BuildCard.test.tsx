@@ -38,14 +38,17 @@ const json = (body: unknown, status = 200) =>
   Promise.resolve(new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } }));
 
 /** A server whose build moves on by one step each time the build is read. */
-function fakeServer(answerPost: () => Promise<Response>) {
+function fakeServer(answerPost: () => Promise<Response>, targets: string[] = []) {
   const steps = [row("building"), row("building"), row("succeeded", { duration_seconds: 2.5 })];
   let built = false;
   let reads = 0;
   const posts: unknown[] = [];
   vi.spyOn(globalThis, "fetch").mockImplementation((input, init) => {
     const url = String(input);
-    if (url.startsWith("/api/compute-targets/")) return json({ count: 0, next: null, previous: null, results: [] });
+    if (url.startsWith("/api/compute-targets/")) {
+      const results = targets.map((name, i) => ({ id: i + 1, name, enabled: true }));
+      return json({ count: results.length, next: null, previous: null, results });
+    }
     if (url.startsWith("/api/environment-versions/7/build/")) {
       posts.push(JSON.parse(String(init?.body)));
       return answerPost().then((response) => {
@@ -96,4 +99,13 @@ test("a refused build says why", async () => {
   fireEvent.click(await screen.findByRole("button", { name: "Build now" }));
   expect(await screen.findByText(/No compute target named 'local'|Some fields need attention/)).toBeInTheDocument();
   expect(screen.getByText("Not built yet")).toBeInTheDocument();
+});
+
+test("with several compute targets, Build now builds on the one picked", async () => {
+  const posts = fakeServer(() => json(row("pending"), 202), ["local", "docker"]);
+  renderCard();
+  fireEvent.change(await screen.findByRole("combobox", { name: "Build on" }), { target: { value: "docker" } });
+  fireEvent.click(screen.getByRole("button", { name: "Build now" }));
+  expect(await screen.findByText("building", {}, { timeout: 4000 })).toBeInTheDocument();
+  expect(posts).toEqual([{ compute_target: "docker" }]);
 });

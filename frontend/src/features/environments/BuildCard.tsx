@@ -13,7 +13,10 @@ export function BuildCard({ version }: { version: EnvironmentVersion }) {
   const builds = useBuildsFor(version.content_hash);
   const targets = useComputeTargets();
   const queryClient = useQueryClient();
-  const [target, setTarget] = useState("local");
+  const [picked, setPicked] = useState("local");
+  const enabled = (targets.data ?? []).filter((t) => t.enabled);
+  // "local" unless it is gone or disabled; the server answers 400 naming the field otherwise.
+  const target = enabled.length && !enabled.some((t) => t.name === picked) ? enabled[0].name : picked;
   const latest = builds.data?.results[0];
   const build = useMutation({
     mutationFn: () =>
@@ -33,7 +36,6 @@ export function BuildCard({ version }: { version: EnvironmentVersion }) {
       void queryClient.invalidateQueries({ queryKey: ["build", row.id, "log"] });
     },
   });
-  const enabled = (targets.data ?? []).filter((t) => t.enabled);
   const busy = build.isPending || (latest != null && RUNNING.has(latest.status));
   return (
     <section className="card" aria-label="Build">
@@ -43,7 +45,7 @@ export function BuildCard({ version }: { version: EnvironmentVersion }) {
           {enabled.length > 1 && (
             <label>
               <span className="sr-only">Build on</span>
-              <select value={target} onChange={(e) => setTarget(e.target.value)} aria-label="Build on">
+              <select value={target} onChange={(e) => setPicked(e.target.value)} aria-label="Build on">
                 {enabled.map((t) => (
                   <option key={t.id} value={t.name}>
                     {t.name}
