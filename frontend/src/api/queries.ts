@@ -162,18 +162,24 @@ export function useBuildsFor(contentHash: string | undefined) {
     queryKey: ["builds", contentHash],
     queryFn: () => api<Page<EnvironmentBuild>>(`/api/environment-builds/${buildQuery({ content_hash: contentHash })}`),
     enabled: !!contentHash,
+    // Fast while a build runs; slowly otherwise, so a build a run starts shows up too.
     refetchInterval: (query) => {
       const latest = query.state.data?.results[0];
-      return latest && (latest.status === "building" || latest.status === "pending") ? 2000 : false;
+      return latest && (latest.status === "building" || latest.status === "pending") ? 1000 : 10000;
     },
   });
 }
 
+/** One build; polled while it is pending or building, so its status follows the build. */
 export function useBuild(id: number | null) {
   return useQuery({
     queryKey: ["build", id],
     queryFn: () => api<EnvironmentBuild>(`/api/environment-builds/${id}/`),
     enabled: id != null,
+    refetchInterval: (query) => {
+      const status = query.state.data?.status;
+      return status === "building" || status === "pending" ? 1000 : false;
+    },
   });
 }
 
@@ -183,7 +189,7 @@ export function useBuildLog(id: number | null, live: boolean) {
     queryFn: () =>
       api<{ build: number; status: string; lines: BuildLogLine[] }>(`/api/environment-builds/${id}/log/?limit=10000`),
     enabled: id != null,
-    refetchInterval: live ? 2000 : false,
+    refetchInterval: live ? 1000 : false,
   });
 }
 

@@ -36,7 +36,7 @@ export type RunDetail = Schemas["RunDetail"];
 /** What status websocket messages carry: a subset of the run. */
 export type RunStatusPayload = Pick<
   RunDetail,
-  "id" | "status" | "status_reason" | "exit_code" | "error" | "queued_at" | "running_at" | "ended_at"
+  "id" | "status" | "status_reason" | "exit_code" | "error" | "queued_at" | "running_at" | "ended_at" | "build"
 >;
 
 export type StatusChange = Schemas["StatusChange"];

@@ -38,7 +38,8 @@ export default function RunPage({ runId }: { runId: number }) {
     { key: "logs" as const, label: "Logs", badge: stream.logs.size ? stream.logs.size.toLocaleString() : undefined },
     { key: "metrics" as const, label: "Metrics", badge: stream.metrics.names().length || undefined },
     { key: "artifacts" as const, label: "Artifacts" },
-    ...(data.build ? [{ key: "build" as const, label: "Environment build" }] : []),
+    // From Preparing on: the worker links the build before it starts building.
+    ...(data.build || data.status === "Preparing" ? [{ key: "build" as const, label: "Environment build" }] : []),
   ];
   return (
     <section className="page">
@@ -61,7 +62,8 @@ export default function RunPage({ runId }: { runId: number }) {
           <MetricsPanel store={stream.metrics} version={stream.metricsVersion} loaded={stream.metricsLoaded} live={live} />
         )}
         {tab === "artifacts" && <ArtifactsPanel runId={data.id} finished={!live} />}
-        {tab === "build" && data.build && <BuildLog buildId={data.build} />}
+        {tab === "build" &&
+          (data.build ? <BuildLog buildId={data.build} /> : <Spinner label="Waiting for the environment build…" />)}
       </div>
     </section>
   );
