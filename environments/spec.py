@@ -20,6 +20,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from environments.indexes import is_index_option
+
 BUILD_KEYS = ("python_version", "pip_requirements", "conda_specification", "docker_base_image", "dockerfile")
 DEFAULTS: dict[str, Any] = {
     "python_version": "3.11",
@@ -29,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
     "dockerfile": "",
     "environment_variables": {},
     "secret_variables": [],
+    # Allowed package indexes by name (environments.indexes): searched besides the host's,
+    # and the one that replaces the host's index-url.
+    "package_indexes": [],
+    "default_index": "",
 }
 _PY_VERSION = re.compile(r"^3\.\d{1,2}(\.\d{1,2})?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -50,7 +56,7 @@ def normalize(raw: dict[str, Any] | None) -> dict[str, Any]:
     if unknown:
         errors["spec"] = [f"Unknown field(s): {', '.join(sorted(unknown))}."]
     spec = {**DEFAULTS, **{k: v for k, v in raw.items() if k in DEFAULTS}}
-    for check in (_python_version, _pip_requirements, _texts, _conda, _variables, _secret_names):
+    for check in (_python_version, _pip_requirements, _texts, _conda, _indexes, _variables, _secret_names):
         check(spec, errors)
     if errors:
         raise ValidationError(errors)
@@ -76,9 +82,10 @@ def _pip_requirements(spec: dict[str, Any], errors: Errors) -> None:
         req = req.split(" #", 1)[0].strip()
         if not req or req.startswith("#"):
             continue
-        if _REQ_FORBIDDEN.search(req):
+        if _REQ_FORBIDDEN.search(req) and not is_index_option(req):
             errors.setdefault("pip_requirements", []).append(
-                f"'{req}' is not allowed: give package requirements only (index settings belong to the server)."
+                f"'{req}' is not allowed: give package requirements, or an allowed index as"
+                " --extra-index-url / --index-url (see package_indexes)."
             )
         cleaned.append(req)
     spec["pip_requirements"] = cleaned
@@ -113,6 +120,12 @@ def _conda(spec: dict[str, Any], errors: Errors) -> None:
         ]
 
 
+def _indexes(spec: dict[str, Any], errors: Errors) -> None:
+    from environments.indexes import check_spec
+
+    check_spec(spec, errors)
+
+
 def _variables(spec: dict[str, Any], errors: Errors) -> None:
     variables = spec["environment_variables"]
     if not isinstance(variables, dict):
@@ -138,13 +151,17 @@ def _secret_names(spec: dict[str, Any], errors: Errors) -> None:
 
 
 def content_hash(spec: dict[str, Any]) -> str:
-    build_part = {key: spec.get(key, DEFAULTS[key]) for key in BUILD_KEYS}
+    from environments.indexes import hashed_part
+
+    build_part = {key: spec.get(key, DEFAULTS[key]) for key in BUILD_KEYS} | hashed_part(spec)
     canonical = json.dumps(build_part, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def pip_requirements_of(spec: dict[str, Any]) -> list[str]:
-    """All pip requirements, including the pip section of a conda specification."""
+    """All pip requirements, including the pip section of a conda specification (its
+    index option lines are the spec's index settings, given to the installer apart)."""
     from environments.conda import pip_part
+    from environments.indexes import requirement_lines
 
-    return [*pip_part(spec.get("conda_specification", "")), *spec.get("pip_requirements", [])]
+    return requirement_lines([*pip_part(spec.get("conda_specification", "")), *spec.get("pip_requirements", [])])
