@@ -321,3 +321,26 @@ def test_image_builds_see_allowed_indexes_host_wheels_and_refuse_credentials(
     private = specs.normalize({"pip_requirements": ["six"], "package_indexes": ["secret"]})
     with pytest.raises(BuildFailed, match="secret has credentials"):
         image_sources(private, DockerConfig(), said.append, host)
+
+
+# ---- the curated CPU environment ----------------------------------------------------------
+def test_seed_replaces_an_older_releases_curated_spec_but_never_an_admins(world: Any) -> None:
+    from stack.seed import seed
+
+    env = Environment.objects.get(name="Runyard-PyTorch-2.13-CPU")
+    seeded = env.latest_version()
+    assert seeded.spec["pip_requirements"] == ["torch==2.13.0+cpu", "numpy"]
+    assert seeded.spec["package_indexes"] == ["pytorch-cpu"]
+    assert PackageIndex.objects.get(name="pytorch-cpu").url == "https://download.pytorch.org/whl/cpu"
+    assert seed() == []  # nothing changes on the next start
+
+    env.add_version({"python_version": "3.11", "pip_requirements": ["torch==2.13.0", "numpy"]})  # an older release
+    assert "environment Runyard-PyTorch-2.13-CPU (new version)" in seed()
+    assert env.latest_version().content_hash == seeded.content_hash
+
+    # An admin pointed the index at a mirror and registered their own spec: both are kept.
+    PackageIndex.objects.filter(name="pytorch-cpu").update(url="https://mirror.example/pytorch-cpu")
+    mine = env.add_version({"python_version": "3.11", "pip_requirements": ["torch==2.13.0+cpu"]}, user=world.admin.user)
+    assert seed() == []
+    assert env.latest_version() == mine
+    assert PackageIndex.objects.get(name="pytorch-cpu").url == "https://mirror.example/pytorch-cpu"
