@@ -344,3 +344,34 @@ def test_seed_replaces_an_older_releases_curated_spec_but_never_an_admins(world:
     assert seed() == []
     assert env.latest_version() == mine
     assert PackageIndex.objects.get(name="pytorch-cpu").url == "https://mirror.example/pytorch-cpu"
+
+
+# ---- the SDK's forms of the same settings ---------------------------------------------------
+def test_sdk_pip_options_reach_the_server_as_allowed_indexes(world: Any, tmp_path: Path) -> None:
+    from runyard.conda_dependencies import CondaDependencies
+    from runyard.environment import Environment as SdkEnvironment
+
+    _allow("probe", "https://probe.example/simple")
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("--extra-index-url https://probe.example/simple\nsix\n--no-binary :all:\n")
+    with pytest.warns(UserWarning, match="--no-binary"):
+        env = SdkEnvironment.from_pip_requirements("sdk-idx", reqs)
+    spec = env.to_spec()
+    assert spec["pip_requirements"] == ["--extra-index-url https://probe.example/simple", "six"]
+    made = world.alice.client.post("/api/environments/", {"name": "sdk-idx", "spec": spec}, format="json")
+    assert made.status_code == 201, made.content
+    stored = made.json()["latest_version"]["spec"]
+    assert (stored["package_indexes"], stored["pip_requirements"]) == (["probe"], ["six"])
+    loaded = SdkEnvironment("sdk-idx")
+    loaded._load_spec(stored)
+    assert loaded.package_indexes == ["probe"] and loaded.to_spec()["package_indexes"] == ["probe"]
+
+    deps = CondaDependencies.create(pip_packages=["six"], pip_indexurl="https://evil.example/simple")
+    assert deps.pip_options == ["--extra-index-url https://evil.example/simple"]
+    assert "    - --extra-index-url https://evil.example/simple" in deps.serialize_to_string()
+    other = SdkEnvironment("sdk-evil")
+    other.python.conda_dependencies = deps
+    refused = world.alice.client.post(
+        "/api/environments/", {"name": "sdk-evil", "spec": other.to_spec()}, format="json"
+    )
+    assert refused.status_code == 400 and "evil.example" in " ".join(refused.json()["spec"]["pip_requirements"])
