@@ -6,6 +6,7 @@ import { ErrorNotice } from "../../components/Feedback";
 import { Field, FieldErrorList } from "../../components/Field";
 import { KeyValueEditor, type KeyValue } from "../../components/KeyValueEditor";
 import { unclaimedErrors, type FieldErrors } from "../../lib/fieldErrors";
+import { PackageIndexPicker } from "./PackageIndexPicker";
 
 interface Draft {
   name: string;
@@ -19,6 +20,8 @@ interface Draft {
   environment_variables: KeyValue[];
   /** Write-only variables: shown as ***; saving *** back keeps the stored value. */
   secret_variables: string[];
+  package_indexes: string[];
+  default_index: string;
   version_description: string;
 }
 
@@ -35,6 +38,8 @@ function draftFrom(env: Environment | null): Draft {
     dockerfile: spec?.dockerfile ?? "",
     environment_variables: Object.entries(spec?.environment_variables ?? {}).map(([key, value]) => ({ key, value })),
     secret_variables: spec?.secret_variables ?? [],
+    package_indexes: spec?.package_indexes ?? [],
+    default_index: spec?.default_index ?? "",
     version_description: "",
   };
 }
@@ -55,6 +60,8 @@ function specFrom(draft: Draft): EnvironmentSpec {
     secret_variables: draft.secret_variables.filter((name) =>
       draft.environment_variables.some((kv) => kv.key.trim() === name),
     ),
+    package_indexes: draft.package_indexes,
+    default_index: draft.default_index,
   };
 }
 
@@ -112,7 +119,16 @@ export function EnvironmentEditor({
     "name",
     "description",
     "version_description",
-    ...["python_version", "pip_requirements", "conda_specification", "docker_base_image", "dockerfile", "environment_variables"].flatMap(
+    ...[
+      "python_version",
+      "pip_requirements",
+      "conda_specification",
+      "docker_base_image",
+      "dockerfile",
+      "environment_variables",
+      "package_indexes",
+      "default_index",
+    ].flatMap(
       (f) => [f, `spec.${f}`],
     ),
   ]);
@@ -167,7 +183,7 @@ export function EnvironmentEditor({
           )}
         </Field>
       </div>
-      <Field label="pip requirements" errors={at("pip_requirements")} hint="One requirement per line, as in requirements.txt.">
+      <Field label="pip requirements" errors={at("pip_requirements")} hint="One requirement per line, as in requirements.txt; --extra-index-url / --index-url lines must name an allowed package index.">
         {(props) => (
           <textarea
             {...props}
@@ -180,6 +196,12 @@ export function EnvironmentEditor({
           />
         )}
       </Field>
+      <PackageIndexPicker
+        selected={draft.package_indexes}
+        defaultIndex={draft.default_index}
+        onChange={(package_indexes, default_index) => set({ package_indexes, default_index })}
+        errors={[...(at("package_indexes") ?? []), ...(at("default_index") ?? [])]}
+      />
       <details className="more" open={!!(draft.conda_specification || draft.dockerfile)}>
         <summary>Conda specification and Dockerfile</summary>
         <Field label="Conda specification" errors={at("conda_specification")} hint="environment.yml contents; its pip section is installed.">
