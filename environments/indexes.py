@@ -272,11 +272,13 @@ def check_spec(spec: dict[str, Any], errors: Errors) -> None:
     option_lines = [line for line in spec["pip_requirements"] if is_index_option(line)]
     conda_lines: list[str] = []
     if spec.get("conda_specification") and "conda_specification" not in errors:
+        from django.core.exceptions import ValidationError
+
         from environments.conda import pip_part
 
         try:
             conda_lines = [line for line in pip_part(spec["conda_specification"]) if is_index_option(line)]
-        except Exception:  # the conda check reports an unreadable file
+        except ValidationError:  # the conda check reports an unreadable file
             conda_lines = []
     if not (spec["package_indexes"] or spec["default_index"] or option_lines or conda_lines):
         return  # no query: most specs name no index
@@ -303,7 +305,8 @@ def hashed_part(spec: dict[str, Any]) -> dict[str, Any]:
     the hashes of specs from before index settings existed do not change."""
     out: dict[str, Any] = {}
     if spec.get("package_indexes"):
-        out["package_indexes"] = list(spec["package_indexes"])
+        # Sorted: the best version across all sources wins, so their order changes nothing.
+        out["package_indexes"] = sorted(spec["package_indexes"])
     if spec.get("default_index"):
         out["default_index"] = spec["default_index"]
     return out
