@@ -115,6 +115,7 @@ def main() -> None:
     env = {"RUNYARD_ENV_DIR": str(env_dir), "RUNYARD_UV_CACHE_DIR": str(uv_cache)}
     if args.index == "pypi":
         env.update({"RUNYARD_PIP_INDEX_URL": "", "RUNYARD_PIP_EXTRA_INDEX_URLS": "", "RUNYARD_PIP_FIND_LINKS": ""})
+        env["RUNYARD_PIP_HOST_CONFIG"] = "off"  # nor this machine's pip configuration
     try:
         with Stack(tmp / "data", env=env) as stack:
             from environments.builder import ensure_venv

@@ -303,9 +303,15 @@ RUNYARD: dict[str, Any] = {
     "LOG_LINE_MAX_CHARS": env_int("RUNYARD_LOG_LINE_MAX_CHARS", 16384, minimum=80),
     # The line reader cuts a longer line (from a rank or a build) into marked pieces.
     "MAX_LOG_LINE_BYTES": env_int("RUNYARD_MAX_LOG_LINE_BYTES", 64 * 1024, minimum=80),
+    # Package indexes of environment builds (environments.indexes): pip's configuration of
+    # the worker host ("off": ignored); each RUNYARD_PIP_* that is set replaces its key.
+    "PIP_HOST_CONFIG": env_choice("RUNYARD_PIP_HOST_CONFIG", "on", ("on", "off")),
     "PIP_INDEX_URL": env_str("RUNYARD_PIP_INDEX_URL", ""),
     "PIP_EXTRA_INDEX_URLS": env_list("RUNYARD_PIP_EXTRA_INDEX_URLS", []),
     "PIP_FIND_LINKS": env_list("RUNYARD_PIP_FIND_LINKS", []),
+    "PIP_TRUSTED_HOSTS": env_list("RUNYARD_PIP_TRUSTED_HOSTS", []),
+    # Where the allowed index 'pytorch-cpu' (of Runyard-PyTorch-*-CPU) points when first created.
+    "PYTORCH_CPU_INDEX_URL": env_str("RUNYARD_PYTORCH_CPU_INDEX_URL", "https://download.pytorch.org/whl/cpu"),
     "DEFAULT_ENVIRONMENT": env_str("RUNYARD_DEFAULT_ENVIRONMENT", "Runyard-Python-3.11"),
     "DATASTORE_ROOTS": env_list("RUNYARD_DATASTORE_ROOTS", [str(DATA_DIR / "datastores")]),
     "DATASET_ARCHIVE_MAX_BYTES": env_int("RUNYARD_DATASET_ARCHIVE_MAX_BYTES", 20 * 1024**3, minimum=1),

@@ -348,6 +348,11 @@ def _alternatives(conda_version: str, notes: list[str]) -> str:
 # ---- what the build needs --------------------------------------------------------------
 
 
+def pip_part(text: str) -> list[str]:
+    """The ``- pip:`` section of a conda specification, as written."""
+    return list(translate(text).pip)
+
+
 def pip_options(translation: Translation) -> list[str]:
     """Entries of the pip section that are pip options, not requirements."""
     return [p for p in translation.pip if p.startswith("-")]

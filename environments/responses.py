@@ -25,6 +25,14 @@ class EnvironmentSpecSerializer(serializers.Serializer[Any]):
     secret_variables = serializers.ListField(
         child=serializers.CharField(), help_text="Names of the variables whose values are write-only."
     )
+    package_indexes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Allowed package indexes (/api/package-indexes/) searched besides the host's, like "
+        "--extra-index-url; such lines in pip_requirements become these names.",
+    )
+    default_index = serializers.CharField(
+        allow_blank=True, help_text="An allowed package index that replaces the host's index-url, like --index-url."
+    )
     user_managed_dependencies = serializers.BooleanField(
         required=False,
         help_text="Run in the worker's base interpreter, nothing installed (Azure's python.user_managed_dependencies).",

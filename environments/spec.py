@@ -25,6 +25,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from environments.indexes import is_index_option
+
 BUILD_KEYS = ("python_version", "pip_requirements", "conda_specification", "docker_base_image", "dockerfile")
 # Build keys added later are hashed only when set, so every existing version keeps its hash.
 LATER_BUILD_KEYS = ("user_managed_dependencies",)
@@ -37,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "environment_variables": {},
     "secret_variables": [],
     "user_managed_dependencies": False,
+    # Allowed package indexes by name (environments.indexes): searched besides the host's,
+    # and the one that replaces the host's index-url.
+    "package_indexes": [],
+    "default_index": "",
 }
 _PY_VERSION = re.compile(r"^3\.\d{1,2}(\.\d{1,2})?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -58,7 +64,16 @@ def normalize(raw: dict[str, Any] | None) -> dict[str, Any]:
     if unknown:
         errors["spec"] = [f"Unknown field(s): {', '.join(sorted(unknown))}."]
     spec = {**DEFAULTS, **{k: v for k, v in raw.items() if k in DEFAULTS}}
-    for check in (_python_version, _pip_requirements, _texts, _conda, _variables, _secret_names, _user_managed):
+    for check in (
+        _python_version,
+        _pip_requirements,
+        _texts,
+        _conda,
+        _indexes,
+        _variables,
+        _secret_names,
+        _user_managed,
+    ):
         check(spec, errors)
     _python_from_conda(spec, raw, errors)
     if errors:
@@ -85,9 +100,10 @@ def _pip_requirements(spec: dict[str, Any], errors: Errors) -> None:
         req = req.split(" #", 1)[0].strip()
         if not req or req.startswith("#"):
             continue
-        if _REQ_FORBIDDEN.search(req):
+        if _REQ_FORBIDDEN.search(req) and not is_index_option(req):
             errors.setdefault("pip_requirements", []).append(
-                f"'{req}' is not allowed: give package requirements only (index settings belong to the server)."
+                f"'{req}' is not allowed: give package requirements, or an allowed index as"
+                " --extra-index-url / --index-url (see package_indexes)."
             )
         cleaned.append(req)
     spec["pip_requirements"] = cleaned
@@ -118,6 +134,7 @@ def _conda(spec: dict[str, Any], errors: Errors) -> None:
         f"'{option}' in the pip section is not allowed: give package requirements only "
         "(index settings belong to the server)."
         for option in pip_options(translation)
+        if not is_index_option(option)
     ]
     if problems:
         errors["conda_specification"] = problems
@@ -140,6 +157,12 @@ def _python_from_conda(spec: dict[str, Any], raw: dict[str, Any], errors: Errors
         ]
         return
     spec["python_version"] = pinned
+
+
+def _indexes(spec: dict[str, Any], errors: Errors) -> None:
+    from environments.indexes import check_spec
+
+    check_spec(spec, errors)
 
 
 def _variables(spec: dict[str, Any], errors: Errors) -> None:
@@ -173,7 +196,9 @@ def _user_managed(spec: dict[str, Any], errors: Errors) -> None:
 
 
 def content_hash(spec: dict[str, Any]) -> str:
-    build_part = {key: spec.get(key, DEFAULTS[key]) for key in BUILD_KEYS}
+    from environments.indexes import hashed_part
+
+    build_part = {key: spec.get(key, DEFAULTS[key]) for key in BUILD_KEYS} | hashed_part(spec)
     build_part.update({key: spec[key] for key in LATER_BUILD_KEYS if spec.get(key, DEFAULTS[key]) != DEFAULTS[key]})
     canonical = json.dumps(build_part, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -181,9 +206,12 @@ def content_hash(spec: dict[str, Any]) -> str:
 
 def pip_requirements_of(spec: dict[str, Any]) -> list[str]:
     """Everything a build installs: the conda specification's packages (translated to
-    PyPI) and pip section, then ``pip_requirements``; nothing when user-managed."""
+    PyPI) and pip section, then ``pip_requirements``; nothing when user-managed. Index
+    option lines are the spec's index settings, given to the installer apart."""
     from environments.conda import translate
+    from environments.indexes import requirement_lines
 
     if spec.get("user_managed_dependencies"):
         return []
-    return [*translate(spec.get("conda_specification", "")).requirements, *spec.get("pip_requirements", [])]
+    conda = translate(spec.get("conda_specification", "")).requirements
+    return requirement_lines([*conda, *spec.get("pip_requirements", [])])

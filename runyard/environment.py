@@ -57,7 +57,9 @@ class DockerSection:
 
 
 def read_pip_requirements(file_path: str | os.PathLike[str], _seen: set[Path] | None = None) -> list[str]:
-    """Requirement lines of a requirements.txt (``-r`` includes followed; index options refused)."""
+    """Requirement lines of a requirements.txt (``-r`` includes followed). Index options
+    (``--index-url``, ``--extra-index-url``, ``-i``, ``--trusted-host``) are kept for the
+    server, which accepts those of the indexes its admins allow; other options are ignored."""
     path = Path(file_path).resolve()
     if not path.is_file():
         raise UserErrorException(f"Requirements file not found: {path}")
@@ -72,9 +74,11 @@ def read_pip_requirements(file_path: str | os.PathLike[str], _seen: set[Path] | 
             continue
         if line.startswith(("-r ", "--requirement ")):
             out.extend(read_pip_requirements(path.parent / line.split(None, 1)[1], seen))
+        elif line.startswith(("--index-url", "--extra-index-url", "-i ", "--trusted-host")):
+            out.append(line)
         elif line.startswith("-") and not line.startswith(("-e ", "--editable ")):
             warnings.warn(
-                f"{path.name}: '{line}' ignored: index and pip options are set by the Runyard server.", stacklevel=3
+                f"{path.name}: '{line}' ignored: only index options are passed to the Runyard server.", stacklevel=3
             )
         else:
             out.append(line)
@@ -96,6 +100,10 @@ class Environment:
         # secret, which it treats so by itself). Read back, such a value is "***";
         # registering "***" again keeps the server's value.
         self.secret_variables: set[str] = set()
+        # Runyard's allowed package indexes by name (GET /api/package-indexes/): searched
+        # besides the server's, and one replacing its default index.
+        self.package_indexes: list[str] = []
+        self.default_index = ""
         self.description = ""
         self.curated = False
         self._workspace: Workspace | None = None
@@ -117,7 +125,7 @@ class Environment:
             raise UserErrorException("Set either env.docker.base_image or env.docker.base_dockerfile, not both.")
         spec: dict[str, Any] = {
             "python_version": deps.get_python_version() or DEFAULT_PYTHON,
-            "pip_requirements": deps.pip_packages,
+            "pip_requirements": [*deps.pip_options, *deps.pip_packages],
             "conda_specification": deps.conda_specification(),
             "docker_base_image": self.docker.base_image or "",
             "dockerfile": self.docker.base_dockerfile or "",
@@ -128,6 +136,10 @@ class Environment:
             spec["secret_variables"] = secret
         if self.python.user_managed_dependencies:
             spec["user_managed_dependencies"] = True
+        if self.package_indexes:
+            spec["package_indexes"] = list(self.package_indexes)
+        if self.default_index:
+            spec["default_index"] = self.default_index
         return spec
 
     def is_unchanged(self) -> bool:
@@ -148,6 +160,8 @@ class Environment:
             deps.add_pip_package(package)
         self.python.conda_dependencies = deps
         self.python.user_managed_dependencies = bool(spec.get("user_managed_dependencies"))
+        self.package_indexes = list(spec.get("package_indexes") or [])
+        self.default_index = spec.get("default_index") or ""
         self.docker.base_image = spec.get("docker_base_image") or None
         self.docker.base_dockerfile = spec.get("dockerfile") or None
         self.environment_variables = dict(spec.get("environment_variables") or {})

@@ -27,7 +27,7 @@ from accounts.permissions import RUN_TOKEN_ALLOWED, RUN_TOKEN_DENIED, RunTokenRo
 from audit.models import AuditEvent
 from compute.models import ComputeTarget
 from datasets.models import Datastore
-from environments.models import Environment, EnvironmentBuild, TeamSecret
+from environments.models import Environment, EnvironmentBuild, PackageIndex, TeamSecret
 from runs import snapshots
 from runs.models import RunToken
 from tests.conftest import World, make_tar
@@ -130,6 +130,13 @@ MATRIX: dict[tuple[str, str], Access] = {
     # The server as an Azure ML workspace (the SDK's Workspace attributes).
     ("GET", "/api/workspace/"): A.SIGNED_IN,
     # Team secrets: write-only values, a team's own.
+    # Allowed package indexes: everyone reads (to select one in a spec), admins write.
+    ("GET", "/api/package-indexes/"): A.SIGNED_IN,
+    ("POST", "/api/package-indexes/"): A.ADMIN,
+    ("GET", "/api/package-indexes/{id}/"): A.SIGNED_IN,
+    ("PUT", "/api/package-indexes/{id}/"): A.ADMIN,
+    ("PATCH", "/api/package-indexes/{id}/"): A.ADMIN,
+    ("DELETE", "/api/package-indexes/{id}/"): A.ADMIN,
     ("GET", "/api/team-secrets/"): A.SIGNED_IN,
     ("POST", "/api/team-secrets/"): A.CREATE_IN_TEAM,
     ("GET", "/api/team-secrets/{id}/"): A.TEAM,
@@ -215,6 +222,7 @@ def team_a_objects(world: World) -> Objects:
         "/api/auth/tokens/": ApiToken.objects.get(user=world.alice.user).pk,
         "/api/datastores/": Datastore.objects.get(is_default=True).pk,
         "/api/compute-targets/": ComputeTarget.objects.get(name="local").pk,
+        "/api/package-indexes/": PackageIndex.objects.get(name="pytorch-cpu").pk,
         "/api/team-secrets/": TeamSecret.objects.create(team=world.team_a, name="matrix-secret", value="s3cr3t!").pk,
     }
     return Objects(
@@ -225,7 +233,7 @@ def team_a_objects(world: World) -> Objects:
     )
 
 
-SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/"}
+SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/", "/api/package-indexes/"}
 BODY = {"name": "matrix-new", "team": "default", "value": "matrix-value"}  # team A's slug
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from audit.services import record
 from compute.models import ComputeTarget
 from datasets.models import Dataset, DatasetVersion, Datastore
-from environments.models import BuildLogLine, Environment, EnvironmentBuild, TeamSecret
+from environments.models import BuildLogLine, Environment, EnvironmentBuild, PackageIndex, TeamSecret
 from runs.models import LogLine, RunInput, RunProcess, RunStatusChange
 from runs.status import Status
 from tests.factories import make_run
@@ -124,6 +124,7 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
         "teams": world.team_a.pk,
         "events": event.pk,
         "team-secrets": TeamSecret.objects.create(team=world.team_a, name="hf", value="v").pk,
+        "package-indexes": PackageIndex.objects.get(name="pytorch-cpu").pk,
     }
 
 

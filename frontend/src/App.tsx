@@ -10,6 +10,7 @@ import { RunsPage } from "./pages/RunsPage";
 // Pages other than the run list load on demand so the first paint stays small.
 const RunPage = lazy(() => import("./pages/RunPage"));
 const CreateRunPage = lazy(() => import("./pages/CreateRunPage"));
+const PackageIndexesPage = lazy(() => import("./pages/PackageIndexesPage"));
 const EnvironmentsPage = lazy(() => import("./pages/EnvironmentsPage"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage"));
 const ComputePage = lazy(() => import("./pages/ComputePage"));
@@ -56,6 +57,7 @@ export function App() {
                 <Route path="runs/:id" element={<RunRoute />} />
                 <Route path="environments" element={<EnvironmentsPage />} />
                 <Route path="environments/:id" element={<EnvironmentsPage />} />
+                <Route path="package-indexes" element={<PackageIndexesPage />} />
                 <Route path="datasets" element={<DatasetsPage />} />
                 <Route path="datasets/:id" element={<DatasetsPage />} />
                 <Route path="compute" element={<ComputePage />} />

@@ -32,6 +32,9 @@ def add_parsers(commands: Any) -> None:
     create.add_argument("--docker-image", help="Docker base image")
     create.add_argument("--dockerfile", help="path of a Dockerfile")
     create.add_argument("--var", action="append", metavar="NAME=VALUE", help="environment variable (repeatable)")
+    create.add_argument(
+        "--index", action="append", metavar="NAME", help="an allowed package index to search too (repeatable)"
+    )
     create.add_argument("--build", action="store_true", help="build it now, showing the build log")
     create.add_argument("--target", help="the compute target to build on (with --build; default: local)")
     create.add_argument("--json", action="store_true")
@@ -107,6 +110,7 @@ def create_command(args: argparse.Namespace) -> int:
         with open(args.dockerfile) as handle:
             env.docker.base_dockerfile = handle.read()
     env.environment_variables = parse_pairs(args.var, "--var")
+    env.package_indexes = list(args.index or [])
     env.register(workspace)
     if args.json:
         print_json({"name": env.name, "version": env.version, "spec": env.to_spec()})

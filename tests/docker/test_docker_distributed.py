@@ -81,7 +81,7 @@ def test_tf_config_one_container_per_task(docker_target: ComputeTarget, world: A
 
 @pytest.mark.slow
 def test_pytorch_two_nodes_gloo_all_reduce(docker_target: ComputeTarget, world: Any, docker_client: Any) -> None:
-    script = ALL_REDUCE + "import socket\nprint('host', socket.gethostname())\n"
+    script = ALL_REDUCE + "import socket\nprint('host', socket.gethostname())\nprint('cuda', torch.version.cuda)\n"
     made = submit(
         world.alice,
         {"train.py": script},
@@ -93,6 +93,7 @@ def test_pytorch_two_nodes_gloo_all_reduce(docker_target: ComputeTarget, world: 
     assert run.status == Status.COMPLETED, f"{run.error}\n" + "\n".join(lines(run.pk)[-40:])
     for rank in range(2):
         assert f"rank {rank} of 2 sum 3.0" in lines(run.pk, rank=rank), rank
+        assert "cuda None" in lines(run.pk, rank=rank), rank  # CPU wheels in the image too
     assert "host node0" in lines(run.pk, rank=0) and "host node1" in lines(run.pk, rank=1)
     hosts = dict(RunProcess.objects.filter(run=run).values_list("rank", "host"))
     assert hosts[0].endswith("-node0") and hosts[1].endswith("-node1")

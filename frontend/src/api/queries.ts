@@ -13,6 +13,7 @@ import type {
   EnvironmentBuild,
   EnvironmentVersion,
   Experiment,
+  PackageIndex,
   Page,
   RunDetail,
   RunInput,
@@ -139,6 +140,10 @@ export function useComputeTargets(options: { live?: boolean } = {}) {
     queryFn: () => allPages<ComputeTarget>("/api/compute-targets/?limit=500"),
     refetchInterval: options.live ? 5000 : false,
   });
+}
+
+export function usePackageIndexes() {
+  return useQuery({ queryKey: ["package-indexes"], queryFn: () => allPages<PackageIndex>("/api/package-indexes/?limit=500") });
 }
 
 export function useEnvironments() {

@@ -640,6 +640,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/package-indexes/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        get: operations["package_indexes_list"];
+        put?: never;
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        post: operations["package_indexes_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/package-indexes/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        get: operations["package_indexes_retrieve"];
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        put: operations["package_indexes_update"];
+        post?: never;
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        delete: operations["package_indexes_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        patch: operations["package_indexes_partial_update"];
+        trace?: never;
+    };
     "/api/runs/": {
         parameters: {
             query?: never;
@@ -1348,6 +1404,10 @@ export interface components {
             };
             /** @description Names of the variables whose values are write-only. */
             secret_variables: string[];
+            /** @description Allowed package indexes (/api/package-indexes/) searched besides the host's, like --extra-index-url; such lines in pip_requirements become these names. */
+            package_indexes: string[];
+            /** @description An allowed package index that replaces the host's index-url, like --index-url. */
+            default_index: string;
             /** @description Run in the worker's base interpreter, nothing installed (Azure's python.user_managed_dependencies). */
             user_managed_dependencies?: boolean;
         };
@@ -1474,6 +1534,31 @@ export interface components {
          * @enum {string}
          */
         MpiTypeEnum: "mpi";
+        PackageIndex: {
+            readonly id: number;
+            name: string;
+            /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
+            url: string;
+            username: string;
+            /** @description Whether a password is set (it is never shown). */
+            readonly has_password: boolean;
+            description: string;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        PackageIndexRequest: {
+            name: string;
+            /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
+            url: string;
+            username?: string;
+            /** @description Write-only. */
+            password?: string;
+            description?: string;
+        };
         PaginatedAuditEventList: {
             /** @example 123 */
             count: number;
@@ -1609,6 +1694,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Experiment"][];
         };
+        PaginatedPackageIndexList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["PackageIndex"][];
+        };
         PaginatedRunListList: {
             /**
              * Format: uri
@@ -1722,6 +1822,15 @@ export interface components {
         PatchedExperimentRequest: {
             name?: string;
             team?: string;
+            description?: string;
+        };
+        PatchedPackageIndexRequest: {
+            name?: string;
+            /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
+            url?: string;
+            username?: string;
+            /** @description Write-only. */
+            password?: string;
             description?: string;
         };
         PatchedTeamSecretRequest: {
@@ -3801,6 +3910,192 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    package_indexes_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedPackageIndexList"];
+                };
+            };
+        };
+    };
+    package_indexes_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PackageIndexRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PackageIndexRequest"];
+                "multipart/form-data": components["schemas"]["PackageIndexRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageIndex"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    package_indexes_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this package index. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageIndex"];
+                };
+            };
+        };
+    };
+    package_indexes_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this package index. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PackageIndexRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PackageIndexRequest"];
+                "multipart/form-data": components["schemas"]["PackageIndexRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageIndex"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    package_indexes_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this package index. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    package_indexes_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this package index. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedPackageIndexRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedPackageIndexRequest"];
+                "multipart/form-data": components["schemas"]["PatchedPackageIndexRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageIndex"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

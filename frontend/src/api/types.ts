@@ -58,6 +58,7 @@ export type BuildLogLine = Schemas["BuildLogLine"];
 export type BuildLogPage = Schemas["BuildLogPage"];
 
 export type ComputeTarget = Schemas["ComputeTarget"];
+export type PackageIndex = Schemas["PackageIndex"];
 export type ConnectionCheck = Schemas["ConnectionCheck"];
 export type ConnectionTest = Schemas["ConnectionTest"];
 export type Experiment = Schemas["Experiment"];

@@ -14,6 +14,8 @@ export const SPEC_LABELS: Record<keyof EnvironmentSpec, string> = {
   environment_variables: "Environment variables",
   secret_variables: "Secret variables",
   user_managed_dependencies: "User-managed dependencies",
+  package_indexes: "Package indexes",
+  default_index: "Default package index",
 };
 
 /** What changed between two versions, field by field (packages as added/removed, not as text). */
@@ -31,6 +33,13 @@ export function diffSpecs(before: EnvironmentSpec, after: EnvironmentSpec): Spec
   if (madeSecret.length || madePlain.length)
     changes.push({ field: "secret_variables", kind: "list", added: madeSecret, removed: madePlain });
 
+  const ia = before.package_indexes ?? [];
+  const ib = after.package_indexes ?? [];
+  const indexesAdded = ib.filter((n) => !ia.includes(n));
+  const indexesRemoved = ia.filter((n) => !ib.includes(n));
+  if (indexesAdded.length || indexesRemoved.length)
+    changes.push({ field: "package_indexes", kind: "list", added: indexesAdded, removed: indexesRemoved });
+
   const va = before.environment_variables ?? {};
   const vb = after.environment_variables ?? {};
   const mapChange = {
@@ -43,7 +52,7 @@ export function diffSpecs(before: EnvironmentSpec, after: EnvironmentSpec): Spec
   if (mapChange.added.length || mapChange.removed.length || mapChange.changed.length)
     changes.push({ field: "environment_variables", kind: "map", ...mapChange });
 
-  for (const field of ["python_version", "conda_specification", "docker_base_image", "dockerfile"] as const) {
+  for (const field of ["python_version", "conda_specification", "docker_base_image", "dockerfile", "default_index"] as const) {
     const x = before[field] ?? "";
     const y = after[field] ?? "";
     if (x !== y) changes.push({ field, kind: "text", before: x, after: y });

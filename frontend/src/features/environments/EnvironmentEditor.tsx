@@ -6,6 +6,7 @@ import { ErrorNotice } from "../../components/Feedback";
 import { Field, FieldErrorList } from "../../components/Field";
 import { KeyValueEditor, type KeyValue } from "../../components/KeyValueEditor";
 import { unclaimedErrors, type FieldErrors } from "../../lib/fieldErrors";
+import { PackageIndexPicker } from "./PackageIndexPicker";
 
 interface Draft {
   name: string;
@@ -20,6 +21,8 @@ interface Draft {
   /** Write-only variables: shown as ***; saving *** back keeps the stored value. */
   secret_variables: string[];
   user_managed_dependencies: boolean;
+  package_indexes: string[];
+  default_index: string;
   version_description: string;
 }
 
@@ -37,6 +40,8 @@ function draftFrom(env: Environment | null): Draft {
     environment_variables: Object.entries(spec?.environment_variables ?? {}).map(([key, value]) => ({ key, value })),
     secret_variables: spec?.secret_variables ?? [],
     user_managed_dependencies: spec?.user_managed_dependencies ?? false,
+    package_indexes: spec?.package_indexes ?? [],
+    default_index: spec?.default_index ?? "",
     version_description: "",
   };
 }
@@ -58,6 +63,8 @@ function specFrom(draft: Draft): EnvironmentSpec {
       draft.environment_variables.some((kv) => kv.key.trim() === name),
     ),
     user_managed_dependencies: draft.user_managed_dependencies,
+    package_indexes: draft.package_indexes,
+    default_index: draft.default_index,
   };
 }
 
@@ -123,6 +130,8 @@ export function EnvironmentEditor({
       "dockerfile",
       "environment_variables",
       "user_managed_dependencies",
+      "package_indexes",
+      "default_index",
     ].flatMap(
       (f) => [f, `spec.${f}`],
     ),
@@ -178,7 +187,7 @@ export function EnvironmentEditor({
           )}
         </Field>
       </div>
-      <Field label="pip requirements" errors={at("pip_requirements")} hint="One requirement per line, as in requirements.txt.">
+      <Field label="pip requirements" errors={at("pip_requirements")} hint="One requirement per line, as in requirements.txt; --extra-index-url / --index-url lines must name an allowed package index.">
         {(props) => (
           <textarea
             {...props}
@@ -191,6 +200,12 @@ export function EnvironmentEditor({
           />
         )}
       </Field>
+      <PackageIndexPicker
+        selected={draft.package_indexes}
+        defaultIndex={draft.default_index}
+        onChange={(package_indexes, default_index) => set({ package_indexes, default_index })}
+        errors={[...(at("package_indexes") ?? []), ...(at("default_index") ?? [])]}
+      />
       <details className="more" open={!!(draft.conda_specification || draft.dockerfile)}>
         <summary>Conda specification and Dockerfile</summary>
         <Field

@@ -10,6 +10,8 @@ const spec: EnvironmentSpec = {
   dockerfile: "",
   environment_variables: {},
   secret_variables: [],
+  package_indexes: [],
+  default_index: "",
   user_managed_dependencies: true,
 };
 

@@ -58,6 +58,14 @@ export function SpecView({ spec, conda }: { spec: EnvironmentSpec; conda?: Envir
           <dd>yes: nothing is installed; runs use the base interpreter</dd>
         </>
       )}
+      {(spec.package_indexes?.length || spec.default_index) && (
+        <>
+          <dt>{SPEC_LABELS.package_indexes}</dt>
+          <dd className="mono">
+            {[...(spec.default_index ? [`${spec.default_index} (default)`] : []), ...(spec.package_indexes ?? [])].join(", ")}
+          </dd>
+        </>
+      )}
       <dt>{SPEC_LABELS.docker_base_image}</dt>
       <dd className="mono">{spec.docker_base_image || <span className="muted">none (runs in a virtualenv)</span>}</dd>
       {spec.dockerfile && (
