@@ -13,6 +13,8 @@ registered as a new version of a dataset; ``{run-id}`` in the path is the run's 
     {"output": "model", "datastore": "workspaceblobstore", "path": "models/{run-id}", "register": "model"}
 
 ``version`` is a number or "latest" (the default); ``mode`` defaults to "mount";
+a dataset input may name ``files``, a subset of the version's file paths (what the SDK's
+``FileDataset.take`` / ``random_split`` send), so only those are mounted or downloaded;
 ``name`` defaults to the dataset's name (or datastore + path), made identifier-safe.
 At submission each is resolved (the dataset version pinned) and recorded as a RunInput;
 at Preparing ``execution.materialize`` makes it a local path and puts that path where the
@@ -31,7 +33,7 @@ from datasets.models import Dataset, DatasetVersion, Datastore
 from runs.models import Run, RunInput
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
-DATASET_KEYS = {"dataset", "version", "mode", "name"}
+DATASET_KEYS = {"dataset", "version", "mode", "name", "files"}
 DATASTORE_KEYS = {"datastore", "path", "mode", "name"}
 OUTPUT_KEYS = {"output", "datastore", "path", "mode", "register"}
 MODES = ("mount", "download")
@@ -47,6 +49,7 @@ class ResolvedInput:
     datastore: Datastore | None = None
     datastore_path: str = ""
     register_as: str = ""
+    files: list[str] | None = None
 
 
 def is_placeholder(arg: Any) -> bool:
@@ -136,9 +139,13 @@ def _dataset_input(team: Team, arg: dict[str, Any], index: int, mode: str, label
         raise _fail(label, f"no dataset named '{arg['dataset']}' in team '{team.slug}'.")
     try:
         version = services.resolve_version(dataset, arg.get("version"))
+        files = None
+        if arg.get("files") is not None:
+            known = set(version.files.values_list("path", flat=True))
+            files = services.subset_paths(arg["files"], known, "files")
     except services.DatasetError as exc:
         raise _fail(label, str(exc)) from None
-    return ResolvedInput(index, input_name(arg), mode, dataset_version=version)
+    return ResolvedInput(index, input_name(arg), mode, dataset_version=version, files=files)
 
 
 def _datastore_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
@@ -198,6 +205,7 @@ def attach(run: Run, resolved: list[ResolvedInput]) -> None:
             datastore=item.datastore,
             datastore_path=item.datastore_path.replace(RUN_ID, str(run.pk)),
             register_as=item.register_as,
+            files=item.files,
         )
         for item in resolved
     )
