@@ -343,19 +343,9 @@ class _FileFactory:
         if partition_format:
             raise UserErrorException("partition_format is not supported by Runyard's file datasets.")
         items = path if isinstance(path, list) else [path]
-        web = [item for item in items if weburl.is_web_url(item)]
-        if web:
-            if len(web) != len(items):
-                raise UserErrorException("A list of paths can't include both URLs and other sources together.")
-            try:
-                urls = [weburl.check(u, f"path[{i}]") for i, u in enumerate(web)]
-                weburl.relative_paths(urls)
-            except weburl.BadUrl as exc:
-                raise UserErrorException(str(exc)) from None
-            return FileDataset(urls=urls, single_file=len(urls) == 1)
-        if any(isinstance(i, str) and "://" in i for i in items):
-            bad = next(i for i in items if isinstance(i, str) and "://" in i)
-            raise UserErrorException(f"path: {bad!r} is not an http or https URL; other schemes are not supported.")
+        web = _FileFactory._from_urls(items)
+        if web is not None:
+            return web
         if len(items) != 1:
             raise UserErrorException(
                 "Give one source per dataset: a (datastore, 'folder/') tuple, a DataReference, "
@@ -374,6 +364,21 @@ class _FileFactory:
                 return FileDataset(local_files=[(local, local.name)], single_file=True)
             raise UserErrorException(f"No such local file or folder: {local}")
         raise UserErrorException(f"Cannot make a file dataset from {source!r}.")
+
+    @staticmethod
+    def _from_urls(items: list[Any]) -> FileDataset | None:
+        """A web dataset if the items are URLs; None if none looks like one."""
+        urlish = [i for i in items if isinstance(i, str) and "://" in i]
+        if not urlish:
+            return None
+        if len(urlish) != len(items):
+            raise UserErrorException("A list of paths can't include both URLs and other sources together.")
+        try:
+            urls = [weburl.check(u, f"path[{i}]") for i, u in enumerate(urlish)]  # refuses other schemes
+            weburl.relative_paths(urls)
+        except weburl.BadUrl as exc:
+            raise UserErrorException(str(exc)) from None
+        return FileDataset(urls=urls, single_file=len(urls) == 1)
 
     @staticmethod
     def upload_directory(

@@ -246,6 +246,26 @@ export interface paths {
         patch: operations["dataset_versions_partial_update"];
         trace?: never;
     };
+    "/api/dataset-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One stored file of the version (``FileDataset.download()``); a web file's
+         *     content is not stored here: fetch it from its ``url``.
+         */
+        get: operations["dataset_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/": {
         parameters: {
             query?: never;
@@ -1141,6 +1161,7 @@ export interface components {
             /** Format: int64 */
             size: number;
             sha256: string;
+            url: string;
         };
         DatasetRequest: {
             name: string;
@@ -1161,6 +1182,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1180,6 +1202,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -2594,6 +2617,41 @@ export interface operations {
             };
         };
     };
+    dataset_versions_download_retrieve: {
+        parameters: {
+            query: {
+                path: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     datasets_list: {
         parameters: {
             query?: {
@@ -2802,10 +2860,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -2849,10 +2915,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
