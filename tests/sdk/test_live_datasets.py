@@ -5,6 +5,7 @@ datasets served by a real HTTP server on 127.0.0.1, single-file datasets, ``to_p
 from __future__ import annotations
 
 import io
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -165,3 +166,24 @@ def test_a_url_that_cannot_be_fetched_fails_the_run_naming_it(ws: Workspace, web
     assert web.url("/gone/data.csv") in (details.get("error") or "") + out.getvalue()
     assert "404" in (details.get("error") or "") + out.getvalue()
     assert "never runs" not in out.getvalue()
+
+
+def test_cli_registers_urls_and_downloads_a_version(live: Any, world: Any, web: WebFiles, tmp_path: Path) -> None:
+    from tests.sdk.test_live_cli import cli
+
+    web.files.update(FILES)
+    auth = ("--url", live.url, "--token", world.alice.key)
+    urls = [web.url("/mnist/train/a.csv"), web.url("/mnist/test/c.csv")]
+    made = cli(tmp_path, *auth, "dataset", "upload", "web cli", *urls, "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["file_count"] == 2
+    mixed = cli(tmp_path, *auth, "dataset", "upload", "web cli", urls[0], str(tmp_path))
+    assert mixed.returncode == 1 and "one or more http(s) URLs" in mixed.stderr
+    got = cli(tmp_path, *auth, "dataset", "download", "web cli", "--target", "out", "--json")
+    assert got.returncode == 0, got.stderr
+    assert sorted(Path(p).relative_to(tmp_path / "out").as_posix() for p in json.loads(got.stdout)["files"]) == [
+        "test/c.csv",
+        "train/a.csv",
+    ]
+    again = cli(tmp_path, *auth, "dataset", "download", "web cli", "--target", "out")
+    assert again.returncode != 0 and "already exists" in again.stderr
