@@ -37,6 +37,7 @@ import os
 import socket
 import ssl
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,6 +205,8 @@ def fetch(path: str, url: str, say: Callable[[str], None]) -> Fetched:
     response, conn, _final = _open(url, headers)
     try:
         if response.status == 304 and entry is not None:
+            with contextlib.suppress(OSError):
+                os.utime(_entry_path(url))  # its mtime is its last use (see prune)
             sha = str(entry["sha256"])
             return Fetched(path, url, sha, int(entry["size"]), cached_blob(sha), transferred=False)
         if response.status != 200:
@@ -233,3 +236,28 @@ def fetch_all(files: list[tuple[str, str]], say: Callable[[str], None]) -> list[
         say(f"  [{index}/{len(files)}] {url} -> {path}: {item.size} bytes, sha256 {item.sha256[:12]}… ({how})")
         got.append(item)
     return got
+
+
+def prune(older_than: float) -> dict[str, int]:
+    """Drop cache entries not used for ``older_than`` seconds, then the blobs no entry
+    names. Trees already built from a blob keep their hard links, so a run never loses
+    a file it was given; a later run just fetches the URL again."""
+    cutoff = time.time() - older_than
+    entries = removed_entries = 0
+    wanted: set[str] = set()
+    for path in (cache_dir() / "entries").glob("*.json"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed_entries += 1
+                continue
+            entries += 1
+            wanted.add(str(json.loads(path.read_text()).get("sha256")))
+        except (OSError, ValueError):
+            continue
+    removed_blobs = 0
+    for blob in (cache_dir() / "blobs").glob("*/*"):
+        if blob.name not in wanted:
+            blob.unlink(missing_ok=True)
+            removed_blobs += 1
+    return {"url_cache_entries": removed_entries, "url_cache_blobs": removed_blobs}

@@ -22,6 +22,7 @@ registration is about to reference is never removed under it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -226,7 +227,28 @@ def derived_tree(content_sha256: str, files: Iterable[tuple[str, Path, str]]) ->
     (``take``/``random_split``) or a web dataset's fetched content. Kept apart from
     ``trees/`` because ``gc`` removes trees no version names, which would pull these from
     under a running run; they are hard links, so they cost folders, not content."""
-    return link_tree(root() / "derived" / content_sha256, files)
+    target = root() / "derived" / content_sha256
+    if target.is_dir():
+        with contextlib.suppress(OSError):
+            os.utime(target)  # its mtime is its last use: prune_derived keeps recent ones
+    return link_tree(target, files)
+
+
+def prune_derived(older_than: float) -> int:
+    """Remove derived trees not used for ``older_than`` seconds; a run that has used one
+    for longer than that (and still does) would lose it, so keep the age generous."""
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in (root() / "derived").glob("*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                doomed = tmp_dir() / f"doomed-derived-{path.name}-{time.monotonic_ns()}"
+                os.rename(path, doomed)
+                force_rmtree(doomed)
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def link_tree(target: Path, files: Iterable[tuple[str, Path, str]]) -> Path:

@@ -402,6 +402,9 @@ class RunInputSerializer(serializers.Serializer[Any]):
     version = serializers.IntegerField(allow_null=True)
     datastore = serializers.CharField(allow_null=True)
     datastore_path = serializers.CharField()
+    files = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="A subset of the version's files; null: all."
+    )
 
 
 class LogLineSerializer(serializers.Serializer[Any]):

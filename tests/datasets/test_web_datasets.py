@@ -5,13 +5,19 @@ execution.materialize gives a run."""
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from common.errors import InvalidInput
-from datasets import fetch
+from datasets import fetch, storage
 from datasets.models import DatasetVersion
 from execution import materialize
 from runs import inputs
@@ -290,3 +296,40 @@ def test_stored_files_download_and_web_files_say_where_they_are(world: Any) -> N
     assert answer.status_code == 400 and "https://example.com/a.csv" in answer.json()["path"][0]
     other = world.bob.client.get(f"/api/dataset-versions/{version['id']}/download/", {"path": "x/y.txt"})
     assert other.status_code == 404
+
+
+def test_https_is_verified_on_the_pinned_connection(web: WebFiles, allow_loopback: None) -> None:
+    # Our test server speaks plain HTTP: the TLS handshake fails, and the error names the URL.
+    url = f"https://127.0.0.1:{web.port}/a.csv"
+    with pytest.raises(fetch.FetchError, match=re.escape(url)):
+        fetch.fetch("a.csv", url, print)
+
+
+def test_gc_prunes_web_files_and_derived_trees_unused_for_a_while(
+    world: Any, web: WebFiles, allow_loopback: None, tmp_path: Path
+) -> None:
+    web.files.update({"/old.csv": b"old", "/new.csv": b"new"})
+    old = fetch.fetch("old.csv", web.url("/old.csv"), print)
+    new = fetch.fetch("new.csv", web.url("/new.csv"), print)
+    ds = create_dataset(world.alice.client, "web gc")
+    post_urls(world.alice.client, ds["id"], [web.url("/old.csv")])
+    run = prepared(
+        world,
+        [{"dataset": "web gc", "mode": "download", "name": "x"}, {"dataset": "web gc", "name": "mounted"}],
+    )
+    paths, _ = said_by(run, tmp_path / "w")
+    materialize.release(run, tmp_path / "w")  # the run ended
+    trees = list((storage.root() / "derived").glob("*"))
+    assert len(trees) == 1
+    long_ago = time.time() - 40 * 24 * 3600
+    for path in [*trees, *(fetch.cache_dir() / "entries").glob("*.json")]:
+        if path.is_dir() or json.loads(path.read_text())["url"].endswith("/old.csv"):
+            os.utime(path, (long_ago, long_ago))
+    out = io.StringIO()
+    call_command("runyard_datasets_gc", stdout=out)
+    assert "url_cache_entries: 1" in out.getvalue() and "url_cache_blobs: 1" in out.getvalue()
+    assert not old.blob.exists() and new.blob.exists()
+    assert not trees[0].exists() and "derived_trees: 1" in out.getvalue()
+    assert Path(paths["x"]).read_bytes() == b"old"  # what a run was given stays
+    again = fetch.fetch("old.csv", web.url("/old.csv"), print)
+    assert again.transferred and again.blob.read_bytes() == b"old"

@@ -1805,6 +1805,8 @@ export interface components {
             version: number | null;
             datastore: string | null;
             datastore_path: string;
+            /** @description A subset of the version's files; null: all. */
+            files: string[] | null;
         };
         RunList: {
             readonly id: number;
