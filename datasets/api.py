@@ -387,7 +387,8 @@ def _source(request: Request, team: Team) -> services.Source:
         path=str(data.get("path") or ""),
         urls=_list_field(data.get("urls"), "urls"),
         from_version=_from_version(data.get("from_version"), team),
-        files=_list_field(data.get("files"), "files"),
+        # With from_version, "files" is a list of paths; otherwise it names the uploaded parts.
+        files=_list_field(data.get("files"), "files") if data.get("from_version") not in (None, "") else None,
         single_file=_bool(data.get("single_file"), "single_file"),
     )
 

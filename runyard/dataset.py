@@ -166,6 +166,11 @@ class FileDataset:
         return DatasetConsumptionConfig(self._default_input_name(), self, "download", path_on_compute)
 
     def to_code(self) -> str:
+        if self._origin is not None:
+            # The subset itself has no Azure spelling (it came from take/skip/random_split).
+            return f"Dataset.get_by_name(ws, {self._origin.name!r}, version={self._origin.version!r})"
+        if self.urls:
+            return f"Dataset.File.from_files({self.urls if len(self.urls) > 1 else self.urls[0]!r})"
         if self.name:
             version = "'latest'" if self.version is None else repr(self.version)
             return f"Dataset.get_by_name(ws, {self.name!r}, version={version})"
