@@ -108,13 +108,18 @@ def _dataset(item: RunInput, target: Path, say: Callable[[str], None]) -> tuple[
     from datasets import fetch, services, storage
 
     version = item.dataset_version
-    assert version is not None
-    rows = list(version.files.order_by("path").values_list("path", "sha256", "size", "url"))
     subset = item.files is not None
-    if subset:
-        keep = set(item.files or [])
-        rows = [row for row in rows if row[0] in keep]
-    label = _label(version, rows, subset)
+    if version is not None:
+        rows = list(version.files.order_by("path").values_list("path", "sha256", "size", "url"))
+        if subset:
+            keep = set(item.files or [])
+            rows = [row for row in rows if row[0] in keep]
+        label = _label(version, rows, subset)
+        one_file = version.single_file
+    else:  # web files given inline (an unregistered URL dataset)
+        rows = sorted((str(path), "", 0, str(url)) for path, url in item.urls or [])
+        label = f"{len(rows)} web file(s)"
+        one_file = len(rows) == 1
     try:
         web = [(path, url) for path, _sha, _size, url in rows if url]
         if web:
@@ -124,7 +129,7 @@ def _dataset(item: RunInput, target: Path, say: Callable[[str], None]) -> tuple[
             (p, fetched[p].blob, fetched[p].sha256) if url else (p, storage.blob_path(sha), sha)
             for p, sha, _size, url in rows
         ]
-        single = version.single_file and len(rows) == 1
+        single = one_file and len(rows) == 1
         path = target / Path(rows[0][0]).name if single else target
         if item.mode == RunInput.Mode.DOWNLOAD:
             if single:
@@ -133,11 +138,11 @@ def _dataset(item: RunInput, target: Path, say: Callable[[str], None]) -> tuple[
                 storage.copy_blobs(blobs, target)
             say(f"Input '{item.name}': {label} downloaded to {path}")
             return path, None
-        if web or subset:
+        if version is not None and not web and not subset:
+            tree = services.version_tree(version)
+        else:
             got = [(p, fetched[p].sha256, fetched[p].size) if url else (p, sha, size) for p, sha, size, url in rows]
             tree = storage.derived_tree(storage.content_hash(got), blobs)
-        else:
-            tree = services.version_tree(version)
     except fetch.FetchError as exc:
         raise InputError(f"Input '{item.name}' ({label}): fetching failed: {exc}") from None
     except storage.StorageError as exc:
@@ -162,7 +167,7 @@ def _one(run: Run, item: RunInput, workdir: Path, say: Callable[[str], None]) ->
         return target, None
     target = workdir / "inputs" / item.name
     _clear(target, item.name)
-    if item.dataset_version is not None:
+    if item.dataset_version is not None or item.urls is not None:
         return _dataset(item, target, say)
     store = item.datastore
     assert store is not None

@@ -288,6 +288,8 @@ class RunInput(models.Model):
     register_as = models.CharField(max_length=128, blank=True)
     # A subset of the version's files (FileDataset.take / random_split): their paths; null: all.
     files = models.JSONField(null=True, blank=True)
+    # Web files given inline (an unregistered Dataset.File.from_files(urls)): [[path, url], …].
+    urls = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "name"]

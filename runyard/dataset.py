@@ -64,10 +64,7 @@ class DatasetConsumptionConfig:
                 "name": self.name,
             }
         if ds.urls:
-            raise UserErrorException(
-                "A web-URL dataset must be registered before a run can use it: ds = ds.register(ws, 'name'). "
-                "Runyard records the URLs on the dataset version; workers fetch them when the run starts."
-            )
+            return {"urls": list(ds.urls), "mode": self.mode, "name": self.name}
         if ds.datastore_path is not None:
             store, folder = ds.datastore_path
             return DataReference(store, self.name, folder, self.mode).to_input()
@@ -155,6 +152,8 @@ class FileDataset:
             return input_name(self.name)
         if self._origin is not None:
             return input_name(self._origin.name)
+        if self.urls:  # the first file's name, as the server names an unnamed web input
+            return input_name(self.urls[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
         if self.datastore_path:
             return input_name(f"{self.datastore_path[0].name}_{self.datastore_path[1]}")
         return "input"

@@ -333,3 +333,35 @@ def test_gc_prunes_web_files_and_derived_trees_unused_for_a_while(
     assert Path(paths["x"]).read_bytes() == b"old"  # what a run was given stays
     again = fetch.fetch("old.csv", web.url("/old.csv"), print)
     assert again.transferred and again.blob.read_bytes() == b"old"
+
+
+def test_web_files_given_inline_in_arguments(
+    world: Any, web: WebFiles, allow_loopback: None, tmp_path: Path, settings: Any
+) -> None:
+    web.files.update({"/x/one.csv": b"1\n", "/x/y/two.csv": b"2\n"})
+    arguments = [
+        "--data",
+        {"urls": [web.url("/x/one.csv"), web.url("/x/y/two.csv")], "name": "data"},
+        "--one",
+        {"urls": [web.url("/x/one.csv")], "mode": "download"},
+    ]
+    run = prepared(world, arguments)
+    workdir = tmp_path / "w"
+    paths, _said = said_by(run, workdir)
+    assert paths == {"data": str(workdir / "inputs/data"), "one_csv": str(workdir / "inputs/one_csv/one.csv")}
+    assert (Path(paths["data"]) / "y/two.csv").read_text() == "2\n" and Path(paths["one_csv"]).read_text() == "1\n"
+    listed = world.alice.client.get(f"/api/runs/{run.pk}/inputs/").json()
+    assert {i["name"]: i["urls"] for i in listed}["data"] == [web.url("/x/one.csv"), web.url("/x/y/two.csv")]
+    for bad, message in [
+        ({"urls": ["gopher://example.com/a"]}, "scheme 'gopher' is not allowed"),
+        ({"urls": ["http://10.0.0.8/a.csv"]}, "not a public address"),
+        ({"urls": ["https://example.com/a.csv"], "dataset": "x"}, "give one of"),
+        ({"urls": ["https://example.com/a.csv"], "version": 2}, "unknown key(s) version"),
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            inputs.resolve(world.team_a, ["--x", bad], actor=world.alice.user)
+        assert "arguments[1]" in str(refused.value.errors) and message in str(refused.value.errors), bad
+    settings.RUNYARD = {**settings.RUNYARD, "DATASET_URLS": "admins"}
+    with pytest.raises(InvalidInput, match="Only admins"):
+        inputs.resolve(world.team_a, [{"urls": ["https://example.com/a.csv"]}], actor=world.alice.user)
+    assert inputs.resolve(world.team_a, [{"urls": ["https://example.com/a.csv"]}], actor=world.admin.user)

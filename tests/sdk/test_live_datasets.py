@@ -50,8 +50,7 @@ def test_url_dataset_paths_download_mount_take_and_split(ws: Workspace, web: Web
     dataset = Dataset.File.from_files(path=urls)
     expected = ["/train/a.csv", "/train/b.csv", "/test/c.csv", "/test/d.csv"]
     assert dataset.to_path() == expected  # computed locally, as Azure does before registering
-    with pytest.raises(UserErrorException, match="registered before a run"):
-        dataset.as_named_input("x").as_mount().to_input()
+    assert dataset.as_named_input("x").as_mount().to_input() == {"urls": urls, "mode": "mount", "name": "x"}
     with pytest.raises(UserErrorException, match="scheme 'ftp'"):
         Dataset.File.from_files("ftp://example.com/a.csv")
 
@@ -97,6 +96,7 @@ parser.add_argument("--web")
 parser.add_argument("--titanic")
 parser.add_argument("--notes")
 parser.add_argument("--part")
+parser.add_argument("--inline")
 args = parser.parse_args()
 web = Path(args.web)
 print("web files", sorted(p.relative_to(web).as_posix() for p in web.rglob("*") if p.is_file()))
@@ -106,6 +106,7 @@ print("titanic first line", open(args.titanic).readline().strip())
 print("notes is a file", os.path.isfile(args.notes), open(args.notes).read().strip())
 part = Path(args.part)
 print("part files", sorted(p.name for p in part.rglob("*") if p.is_file()))
+print("inline", sorted(p.name for p in Path(args.inline).iterdir()))
 print("inputs", sorted(Run.get_context().input_datasets))
 """
 
@@ -135,6 +136,8 @@ def test_a_run_reads_a_url_dataset_a_single_file_dataset_and_a_subset(
             notes.as_named_input("notes").as_mount(),
             "--part",
             mnist.take(1).as_named_input("part").as_download(),
+            "--inline",  # never registered, as Azure's samples often pass them
+            Dataset.File.from_files([web.url("/mnist/train/a.csv"), web.url("/demo/Titanic.csv")]).as_mount(),
         ],
     )
     run = Experiment(ws, "web-datasets").submit(config)
@@ -147,7 +150,8 @@ def test_a_run_reads_a_url_dataset_a_single_file_dataset_and_a_subset(
     assert "titanic is a file True Titanic.csv" in log and "titanic first line name,survived" in log
     assert "notes is a file True one file only" in log
     assert "part files ['c.csv']" in log  # the first file in the version's (path) order
-    assert "inputs ['notes', 'part', 'titanic', 'web']" in log
+    assert "inline ['demo', 'mnist']" in log  # no common folder: each keeps its whole path
+    assert "inputs ['a_csv', 'notes', 'part', 'titanic', 'web']" in log
     assert web.url("/mnist/train/b.csv") in log and "sha256" in log  # the run log says what was fetched
     assert web.bodies["/mnist/test/c.csv"] == 1  # the subset reused the first input's fetch
 

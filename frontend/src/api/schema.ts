@@ -1748,6 +1748,14 @@ export interface components {
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
+                /** @description A subset of the version's file paths (FileDataset.take / random_split). */
+                files?: string[];
+            } | {
+                /** @description http(s) URLs of files. */
+                urls: string[];
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
             } | {
                 datastore: string;
                 path?: string;
@@ -1807,6 +1815,8 @@ export interface components {
             datastore_path: string;
             /** @description A subset of the version's files; null: all. */
             files: string[] | null;
+            /** @description Web files given inline (no dataset). */
+            urls: string[] | null;
         };
         RunList: {
             readonly id: number;
@@ -4631,6 +4641,9 @@ export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<Flattened
     mode: unknown;
 }>["mode"]> = ["mount", "download"];
 export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf5ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     mode: unknown;
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
