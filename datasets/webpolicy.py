@@ -20,6 +20,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
+from accounts.permissions import is_admin
 from datasets import conf
 from runyard import weburl
 
@@ -35,7 +36,7 @@ def may_register(actor: Any) -> str | None:
     policy = conf.url_registration()
     if policy == "off":
         return "Web-URL datasets are turned off on this server (RUNYARD_DATASET_URLS=off)."
-    if policy == "admins" and not (getattr(actor, "is_staff", False) or getattr(actor, "is_superuser", False)):
+    if policy == "admins" and not is_admin(actor):
         return "Only admins may register web-URL datasets on this server (RUNYARD_DATASET_URLS=admins)."
     return None
 
