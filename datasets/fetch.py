@@ -257,7 +257,9 @@ def prune(older_than: float) -> dict[str, int]:
             continue
     removed_blobs = 0
     for blob in (cache_dir() / "blobs").glob("*/*"):
-        if blob.name not in wanted:
-            blob.unlink(missing_ok=True)
-            removed_blobs += 1
+        # Old ones only: a blob just fetched may not have its entry written yet.
+        with contextlib.suppress(FileNotFoundError):
+            if blob.name not in wanted and blob.stat().st_mtime < cutoff:
+                blob.unlink()
+                removed_blobs += 1
     return {"url_cache_entries": removed_entries, "url_cache_blobs": removed_blobs}

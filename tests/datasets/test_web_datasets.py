@@ -308,11 +308,11 @@ def test_https_is_verified_on_the_pinned_connection(web: WebFiles, allow_loopbac
 def test_gc_prunes_web_files_and_derived_trees_unused_for_a_while(
     world: Any, web: WebFiles, allow_loopback: None, tmp_path: Path
 ) -> None:
-    web.files.update({"/old.csv": b"old", "/new.csv": b"new"})
-    old = fetch.fetch("old.csv", web.url("/old.csv"), print)
-    new = fetch.fetch("new.csv", web.url("/new.csv"), print)
+    web.files.update({"/old": b"old", "/new": b"new"})
+    old = fetch.fetch("old", web.url("/old"), print)
+    new = fetch.fetch("new", web.url("/new"), print)
     ds = create_dataset(world.alice.client, "web gc")
-    post_urls(world.alice.client, ds["id"], [web.url("/old.csv")])
+    post_urls(world.alice.client, ds["id"], [web.url("/old")])
     run = prepared(
         world,
         [{"dataset": "web gc", "mode": "download", "name": "x"}, {"dataset": "web gc", "name": "mounted"}],
@@ -322,16 +322,18 @@ def test_gc_prunes_web_files_and_derived_trees_unused_for_a_while(
     trees = list((storage.root() / "derived").glob("*"))
     assert len(trees) == 1
     long_ago = time.time() - 40 * 24 * 3600
-    for path in [*trees, *(fetch.cache_dir() / "entries").glob("*.json")]:
-        if path.is_dir() or json.loads(path.read_text())["url"].endswith("/old.csv"):
-            os.utime(path, (long_ago, long_ago))
+    old_entries = [
+        e for e in (fetch.cache_dir() / "entries").glob("*.json") if json.loads(e.read_text())["url"].endswith("/old")
+    ]
+    for path in [*trees, *old_entries, old.blob, new.blob]:  # both blobs are old; only one is unused
+        os.utime(path, (long_ago, long_ago))
     out = io.StringIO()
     call_command("runyard_datasets_gc", stdout=out)
     assert "url_cache_entries: 1" in out.getvalue() and "url_cache_blobs: 1" in out.getvalue()
     assert not old.blob.exists() and new.blob.exists()
     assert not trees[0].exists() and "derived_trees: 1" in out.getvalue()
     assert Path(paths["x"]).read_bytes() == b"old"  # what a run was given stays
-    again = fetch.fetch("old.csv", web.url("/old.csv"), print)
+    again = fetch.fetch("old", web.url("/old"), print)
     assert again.transferred and again.blob.read_bytes() == b"old"
 
 
