@@ -12,7 +12,8 @@ The keys (all optional; see README's configuration table):
 - ``DATASET_URLS``: who registers web-URL datasets: ``members`` (default), ``admins``, ``off``.
 - ``DATASET_URL_ALLOWED_HOSTS``: host names, addresses or CIDRs a worker may fetch from
   although they are not public (loopback, private, link-local); empty: public only.
-- ``DATASET_URL_MAX_BYTES`` / ``DATASET_URL_TIMEOUT_SECONDS``: per fetched file.
+- ``DATASET_URL_MAX_BYTES`` / ``DATASET_URL_TIMEOUT_SECONDS`` (each connect and read) /
+  ``DATASET_URL_MAX_SECONDS`` (the whole transfer): per fetched file.
 """
 
 from __future__ import annotations
@@ -78,3 +79,7 @@ def url_max_bytes() -> int:
 
 def url_timeout() -> float:
     return float(_cfg().get("DATASET_URL_TIMEOUT_SECONDS", 60.0))
+
+
+def url_max_seconds() -> float:
+    return float(_cfg().get("DATASET_URL_MAX_SECONDS", 3600.0))

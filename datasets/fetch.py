@@ -23,7 +23,7 @@ each URL with the sha256 it got, so a run's input is traceable after the URL cha
 Safety (see datasets.webpolicy): the host is resolved here and the connection made to
 the checked address itself (no second lookup to rebind); each redirect (at most 5) is
 checked the same way; proxies from the environment are not used; every socket operation
-times out after ``DATASET_URL_TIMEOUT_SECONDS``.
+times out after ``DATASET_URL_TIMEOUT_SECONDS`` and a transfer after ``DATASET_URL_MAX_SECONDS``.
 """
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ def _stream(url: str, response: http.client.HTTPResponse, say: Callable[[str], N
     digest = hashlib.sha256()
     size = 0
     next_report = PROGRESS_EVERY
+    # The socket timeout bounds each read; this bounds a server that trickles bytes forever.
+    deadline = time.monotonic() + conf.url_max_seconds()
     fd, name = tempfile.mkstemp(dir=storage.tmp_dir(), suffix=".url")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -177,6 +179,10 @@ def _stream(url: str, response: http.client.HTTPResponse, say: Callable[[str], N
                 size += len(chunk)
                 if size > limit:
                     raise FetchError(f"{url}: more than {limit} bytes (RUNYARD_DATASET_URL_MAX_BYTES).")
+                if time.monotonic() > deadline:
+                    raise FetchError(
+                        f"{url}: not done after {conf.url_max_seconds():g} s (RUNYARD_DATASET_URL_MAX_SECONDS)."
+                    )
                 digest.update(chunk)
                 out.write(chunk)
                 if size >= next_report:

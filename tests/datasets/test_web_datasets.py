@@ -153,6 +153,10 @@ def test_fetch_errors_name_the_url(web: WebFiles, allow_loopback: None, settings
     settings.RUNYARD = {**settings.RUNYARD, "DATASET_URL_MAX_BYTES": 1000}
     with pytest.raises(fetch.FetchError, match="over the limit of 1000"):
         fetch.fetch("big.bin", web.url("/big.bin"), print)
+    settings.RUNYARD = {**settings.RUNYARD, "DATASET_URL_MAX_BYTES": 10_000, "DATASET_URL_MAX_SECONDS": 1e-9}
+    with pytest.raises(fetch.FetchError, match="RUNYARD_DATASET_URL_MAX_SECONDS"):
+        fetch.fetch("big.bin", web.url("/big.bin"), print)
+    assert not list((storage.root() / "tmp").glob("*.url"))  # no partial file left
     closed = "http://127.0.0.1:9/closed.csv"  # the discard port: nothing listens
     with pytest.raises(fetch.FetchError, match=closed):
         fetch.fetch("closed.csv", closed, print)
