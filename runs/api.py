@@ -378,6 +378,8 @@ class RunViewSet(
                     "version": i.dataset_version.version if i.dataset_version else None,
                     "datastore": i.datastore.name if i.datastore else None,
                     "datastore_path": i.datastore_path,
+                    "files": i.files,
+                    "urls": [url for _path, url in i.urls] if i.urls is not None else None,
                 }
                 for i in RunInput.objects.filter(run=run).select_related("dataset_version__dataset", "datastore")
             ]

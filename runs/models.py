@@ -286,6 +286,10 @@ class RunInput(models.Model):
     local_path = models.CharField(max_length=1000, blank=True)
     # An output registered as a new version of this dataset once uploaded (register_on_complete).
     register_as = models.CharField(max_length=128, blank=True)
+    # A subset of the version's files (FileDataset.take / random_split): their paths; null: all.
+    files = models.JSONField(null=True, blank=True)
+    # Web files given inline (an unregistered Dataset.File.from_files(urls)): [[path, url], …].
+    urls = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "name"]

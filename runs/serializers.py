@@ -138,8 +138,23 @@ RUN_ARGUMENT: dict[str, Any] = {
                 "version": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["latest"]}]},
                 "mode": _INPUT_MODE,
                 "name": {"type": "string"},
+                "files": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "A subset of the version's file paths (FileDataset.take / random_split).",
+                },
             },
             "required": ["dataset"],
+        },
+        {
+            "type": "object",
+            "title": "WebFilesArgument",
+            "properties": {
+                "urls": {"type": "array", "items": {"type": "string"}, "description": "http(s) URLs of files."},
+                "mode": _INPUT_MODE,
+                "name": {"type": "string"},
+            },
+            "required": ["urls"],
         },
         {
             "type": "object",
@@ -402,6 +417,12 @@ class RunInputSerializer(serializers.Serializer[Any]):
     version = serializers.IntegerField(allow_null=True)
     datastore = serializers.CharField(allow_null=True)
     datastore_path = serializers.CharField()
+    files = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="A subset of the version's files; null: all."
+    )
+    urls = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Web files given inline (no dataset)."
+    )
 
 
 class LogLineSerializer(serializers.Serializer[Any]):

@@ -86,6 +86,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/dataset-versions/{id}/"): A.TEAM,
     ("PATCH", "/api/dataset-versions/{id}/"): A.TEAM,
     ("DELETE", "/api/dataset-versions/{id}/"): A.TEAM,
+    ("GET", "/api/dataset-versions/{id}/download/"): A.TEAM,
     ("GET", "/api/environments/"): A.SIGNED_IN,
     ("POST", "/api/environments/"): A.CREATE_IN_TEAM,
     ("GET", "/api/environments/{id}/"): A.TEAM,
@@ -227,7 +228,10 @@ def team_a_objects(world: World) -> Objects:
     }
     return Objects(
         ids=ids,
-        query={"/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"}},
+        query={
+            "/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"},
+            "/api/dataset-versions/{id}/download/": {"path": "a.txt"},
+        },
         run_token=RunToken.issue(run),
         other_run=other.pk,
     )

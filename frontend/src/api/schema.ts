@@ -246,6 +246,26 @@ export interface paths {
         patch: operations["dataset_versions_partial_update"];
         trace?: never;
     };
+    "/api/dataset-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One stored file of the version (``FileDataset.download()``); a web file's
+         *     content is not stored here: fetch it from its ``url``.
+         */
+        get: operations["dataset_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/": {
         parameters: {
             query?: never;
@@ -1247,6 +1267,7 @@ export interface components {
             /** Format: int64 */
             size: number;
             sha256: string;
+            url: string;
         };
         DatasetRequest: {
             name: string;
@@ -1267,6 +1288,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1286,6 +1308,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1888,6 +1911,14 @@ export interface components {
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
+                /** @description A subset of the version's file paths (FileDataset.take / random_split). */
+                files?: string[];
+            } | {
+                /** @description http(s) URLs of files. */
+                urls: string[];
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
             } | {
                 datastore: string;
                 path?: string;
@@ -1945,6 +1976,10 @@ export interface components {
             version: number | null;
             datastore: string | null;
             datastore_path: string;
+            /** @description A subset of the version's files; null: all. */
+            files: string[] | null;
+            /** @description Web files given inline (no dataset). */
+            urls: string[] | null;
         };
         RunList: {
             readonly id: number;
@@ -2767,6 +2802,41 @@ export interface operations {
             };
         };
     };
+    dataset_versions_download_retrieve: {
+        parameters: {
+            query: {
+                path: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     datasets_list: {
         parameters: {
             query?: {
@@ -2975,10 +3045,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -3022,10 +3100,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -5010,6 +5096,9 @@ export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<Flattened
     mode: unknown;
 }>["mode"]> = ["mount", "download"];
 export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf5ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     mode: unknown;
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
