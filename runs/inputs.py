@@ -12,6 +12,10 @@ registered as a new version of a dataset; ``{run-id}`` in the path is the run's 
 
     {"output": "model", "datastore": "workspaceblobstore", "path": "models/{run-id}", "register": "model"}
 
+A registered model (``Model.get_model_path`` inside the run; always read-only)::
+
+    {"model": "mnist-cnn", "version": 3, "name": "cnn"}
+
 ``version`` is a number or "latest" (the default); ``mode`` defaults to "mount";
 ``name`` defaults to the dataset's name (or datastore + path), made identifier-safe.
 At submission each is resolved (the dataset version pinned) and recorded as a RunInput;
@@ -34,6 +38,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 DATASET_KEYS = {"dataset", "version", "mode", "name"}
 DATASTORE_KEYS = {"datastore", "path", "mode", "name"}
 OUTPUT_KEYS = {"output", "datastore", "path", "mode", "register"}
+MODEL_KEYS = {"model", "version", "mode", "name"}
 MODES = ("mount", "download")
 RUN_ID = "{run-id}"
 
@@ -47,10 +52,11 @@ class ResolvedInput:
     datastore: Datastore | None = None
     datastore_path: str = ""
     register_as: str = ""
+    model_version: Any = None  # registry.models.ModelVersion
 
 
 def is_placeholder(arg: Any) -> bool:
-    return isinstance(arg, dict) and ("dataset" in arg or "datastore" in arg or "output" in arg)
+    return isinstance(arg, dict) and any(key in arg for key in ("dataset", "datastore", "output", "model"))
 
 
 def _identifier(text: str) -> str:
@@ -70,6 +76,8 @@ def input_name(arg: dict[str, Any]) -> str:
         return str(arg["name"])
     if "dataset" in arg:
         return _identifier(str(arg["dataset"]))
+    if "model" in arg:
+        return _identifier(str(arg["model"]))
     rel = str(arg.get("path", "")).strip("/")
     return _identifier(f"{arg['datastore']}_{rel}" if rel else str(arg["datastore"]))
 
@@ -91,6 +99,8 @@ def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[
             item = _output(team, arg, index, label)
         elif "dataset" in arg:
             item = _dataset_input(team, arg, index, mode, label)
+        elif "model" in arg:
+            item = _model_input(team, arg, index, mode, label)
         else:
             item = _datastore_input(team, arg, index, mode, label)
         if not _NAME.match(item.name):
@@ -113,10 +123,18 @@ def _checked_shape(arg: Any, label: str) -> str:
             "must be a string, a number, or a dataset input "
             '({"dataset": name, "mode": "mount"|"download"} or {"datastore": name, "path": p}).',
         )
-    if "dataset" in arg and "datastore" in arg:
-        raise _fail(label, "give either 'dataset' or 'datastore', not both.")
+    if sum(key in arg for key in ("dataset", "datastore", "model")) > 1 and "output" not in arg:
+        raise _fail(label, "give one of 'dataset', 'datastore' or 'model'.")
     output = "output" in arg
-    allowed = OUTPUT_KEYS if output else DATASET_KEYS if "dataset" in arg else DATASTORE_KEYS
+    allowed = (
+        OUTPUT_KEYS
+        if output
+        else DATASET_KEYS
+        if "dataset" in arg
+        else MODEL_KEYS
+        if "model" in arg
+        else DATASTORE_KEYS
+    )
     unknown = sorted(set(arg) - allowed)
     if unknown:
         raise _fail(label, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
@@ -139,6 +157,20 @@ def _dataset_input(team: Team, arg: dict[str, Any], index: int, mode: str, label
     except services.DatasetError as exc:
         raise _fail(label, str(exc)) from None
     return ResolvedInput(index, input_name(arg), mode, dataset_version=version)
+
+
+def _model_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
+    from registry import services
+    from registry.models import RegisteredModel
+
+    model = RegisteredModel.objects.filter(team=team, name=str(arg["model"])).first()
+    if model is None:
+        raise _fail(label, f"no model named '{arg['model']}' in team '{team.slug}'.")
+    try:
+        version = services.resolve_version(model, arg.get("version"))
+    except InvalidInput as exc:
+        raise _fail(label, "; ".join(str(m) for m in exc.errors.get("version", []))) from None
+    return ResolvedInput(index, input_name(arg), mode, model_version=version)
 
 
 def _datastore_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
@@ -195,6 +227,7 @@ def attach(run: Run, resolved: list[ResolvedInput]) -> None:
             name=item.name,
             mode=item.mode,
             dataset_version=item.dataset_version,
+            model_version=item.model_version,
             datastore=item.datastore,
             datastore_path=item.datastore_path.replace(RUN_ID, str(run.pk)),
             register_as=item.register_as,
