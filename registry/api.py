@@ -61,6 +61,7 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
     metrics = documented_json({"type": "object", "additionalProperties": {}}, read_only=True)
     run = serializers.SerializerMethodField(help_text="The producing run's id, while the run exists.")
     environment = serializers.SerializerMethodField(help_text="The producing run's environment, name:version.")
+    environment_id = serializers.SerializerMethodField(help_text="That environment's id (its page).")
     datasets = serializers.SerializerMethodField()
 
     class Meta:
@@ -81,6 +82,7 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
             "experiment_name",
             "source_path",
             "environment",
+            "environment_id",
             "datasets",
             "metrics",
             "total_size",
@@ -96,6 +98,10 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
     def get_environment(self, version: ModelVersion) -> str | None:
         env = version.environment_version
         return f"{env.environment.name}:{env.version}" if env else None
+
+    def get_environment_id(self, version: ModelVersion) -> int | None:
+        env = version.environment_version
+        return env.environment_id if env else None
 
     @extend_schema_field(LineageDatasetSerializer(many=True))
     def get_datasets(self, version: ModelVersion) -> list[dict[str, Any]]:
@@ -406,7 +412,7 @@ class ModelVersionViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("path", str, description="The file (default: the version's first).")],
-        responses={200: downloads.PreviewSerializer, 404: NOT_FOUND, 400: VALIDATION_ERROR},
+        responses={200: downloads.ModelFilePreviewSerializer, 404: NOT_FOUND, 400: VALIDATION_ERROR},
     )
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: str | None = None) -> Response:

@@ -18,7 +18,7 @@ PREVIEW_BYTES = 64 * 1024
 BLOCK = tarfile.BLOCKSIZE
 
 
-class PreviewSerializer(serializers.Serializer[Any]):
+class ModelFilePreviewSerializer(serializers.Serializer[Any]):
     path = serializers.CharField()
     size = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=["json", "text", "binary"])

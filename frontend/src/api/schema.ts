@@ -1618,6 +1618,21 @@ export interface components {
             size: number;
             sha256: string;
         };
+        ModelFilePreview: {
+            path: string;
+            size: number;
+            kind: components["schemas"]["ModelFilePreviewKindEnum"];
+            /** @description At most 64 KiB; JSON pretty-printed when whole. */
+            text: string;
+            truncated: boolean;
+        };
+        /**
+         * @description * `json` - json
+         *     * `text` - text
+         *     * `binary` - binary
+         * @enum {string}
+         */
+        ModelFilePreviewKindEnum: "json" | "text" | "binary";
         ModelVersion: {
             readonly id: number;
             readonly model: number;
@@ -1642,6 +1657,8 @@ export interface components {
             readonly source_path: string;
             /** @description The producing run's environment, name:version. */
             readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
             readonly datasets: components["schemas"]["LineageDataset"][];
             readonly metrics: {
                 [key: string]: unknown;
@@ -1677,6 +1694,8 @@ export interface components {
             readonly source_path: string;
             /** @description The producing run's environment, name:version. */
             readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
             readonly datasets: components["schemas"]["LineageDataset"][];
             readonly metrics: {
                 [key: string]: unknown;
@@ -1991,21 +2010,6 @@ export interface components {
             /** @description Write-only: never shown again. */
             value?: string;
         };
-        Preview: {
-            path: string;
-            size: number;
-            kind: components["schemas"]["PreviewKindEnum"];
-            /** @description At most 64 KiB; JSON pretty-printed when whole. */
-            text: string;
-            truncated: boolean;
-        };
-        /**
-         * @description * `json` - json
-         *     * `text` - text
-         *     * `binary` - binary
-         * @enum {string}
-         */
-        PreviewKindEnum: "json" | "text" | "binary";
         PyTorchConfig: {
             type: components["schemas"]["PyTorchTypeEnum"];
             node_count: number;
@@ -4288,7 +4292,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Preview"];
+                    "application/json": components["schemas"]["ModelFilePreview"];
                 };
             };
             /** @description Bad input, by field. */
@@ -5375,8 +5379,8 @@ export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
+export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
-export const previewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PreviewKindEnum"]> = ["json", "text", "binary"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;

@@ -68,3 +68,10 @@ export type Dataset = Schemas["Dataset"];
 export type DatasetFile = Schemas["DatasetFile"];
 
 export type AuditEvent = Schemas["AuditEvent"];
+
+export type RegisteredModel = Schemas["RegisteredModel"];
+export type ModelVersion = Schemas["ModelVersion"];
+export type ModelVersionDetail = Schemas["ModelVersionDetail"];
+export type ModelFile = Schemas["ModelFile"];
+export type ModelFilePreview = Schemas["ModelFilePreview"];
+export type MetricSeries = Schemas["MetricSeries"];

@@ -16,7 +16,9 @@ export function ArgumentChips({ args }: { args: RunArgument[] }) {
               ? `output ${arg.output} → ${arg.datastore ?? "default datastore"}/${arg.path ?? ""} · upload`
               : "dataset" in arg
                 ? `${arg.dataset}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
-                : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
+                : "model" in arg
+                  ? `model ${arg.model}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
+                  : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
           </span>
         ) : (
           <code key={index} className="arg">
@@ -137,7 +139,11 @@ export function RunOverview({ run }: { run: RunDetail }) {
                 <tr key={input.name}>
                   <td>{input.name}</td>
                   <td>
-                    {input.dataset ? `${input.dataset}:${input.version}` : `${input.datastore}/${input.datastore_path}`}
+                    {input.dataset
+                      ? `${input.dataset}:${input.version}`
+                      : input.model
+                        ? `model ${input.model}:${input.version}`
+                        : `${input.datastore}/${input.datastore_path}`}
                   </td>
                   <td>
                     <span className="chip">{input.mode}</span>
@@ -148,7 +154,7 @@ export function RunOverview({ run }: { run: RunDetail }) {
             </tbody>
           </table>
         ) : (
-          <p className="muted">{inputs.isPending ? "Loading…" : "This run uses no datasets."}</p>
+          <p className="muted">{inputs.isPending ? "Loading…" : "This run uses no datasets or models."}</p>
         )}
         <h2 className="card-title">Processes</h2>
         {processes.data?.length ? (
