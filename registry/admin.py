@@ -26,6 +26,9 @@ class RegisteredModelAdmin(AuditedAdmin):
     list_filter = ["team"]
     readonly_fields = ["created_by", "created_at"]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # through the API, which refuses names a run consumes and frees their blobs
+
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

@@ -254,3 +254,49 @@ def test_latest_filter(world: Any) -> None:
     register_files(client, "b", {"m": "x"})
     latest = client.get("/api/model-versions/", {"latest": "true"}).json()["results"]
     assert sorted((v["name"], v["version"]) for v in latest) == [("a", 2), ("b", 1)]
+
+
+def test_datasets_named_at_registration_join_the_lineage(world: Any) -> None:
+    client = world.alice.client
+    client.post("/api/datasets/register/", {"name": "digits", "files": [make_tar({"a.csv": "1"})]})
+    client.post("/api/datasets/register/", {"name": "digits", "files": [make_tar({"a.csv": "2"})]})
+    version = register_files(client, "m", {"m.bin": "x"}, datasets=[{"name": "digits", "version": 1}]).json()
+    assert [(d["name"], d["version"]) for d in version["datasets"]] == [("digits", 1)]
+    latest = register_files(client, "m", {"m.bin": "x"}, datasets=[{"name": "digits"}]).json()
+    assert [(d["name"], d["version"]) for d in latest["datasets"]] == [("digits", 2)]
+    refused = register_files(client, "m", {"m.bin": "x"}, datasets=[{"name": "nope"}])
+    assert refused.status_code == 400 and "nope" in refused.json()["datasets"][0]
+    # Another team's dataset of the same name is not found.
+    assert register_files(world.bob.client, "m", {"m.bin": "x"}, datasets=[{"name": "digits"}]).status_code == 400
+
+
+def test_bad_model_inputs_of_a_run_name_the_argument(world: Any) -> None:
+    register_files(world.alice.client, "cnn", {"m.bin": "x"})
+
+    def submit(client: APIClient, *arguments: Any, field: str = "arguments") -> Any:
+        return client.post(
+            "/api/runs/",
+            {"snapshot": make_tar({"train.py": "x"}), "script": "train.py", field: json.dumps(list(arguments))},
+            format="multipart",
+        )
+
+    cases = [
+        ({"model": "nope"}, "arguments[1]: no model named 'nope' in team 'default'"),
+        ({"model": "cnn", "version": 4}, "Model 'cnn' has no version 4 (versions: 1)"),
+        ({"model": "cnn", "version": "x"}, "Version must be a number or 'latest'"),
+        ({"model": "cnn", "path": "x"}, "unknown key(s) path"),
+        ({"model": "cnn", "mode": "upload"}, "mode must be 'mount' or 'download'"),
+        ({"model": "cnn", "dataset": "d"}, "give one of"),
+    ]
+    for bad, message in cases:
+        response = submit(world.alice.client, "--model", bad)
+        assert response.status_code == 400, bad
+        assert message in response.json()["arguments"][0], (bad, response.json())
+    inputs = submit(world.alice.client, {"model": "nope"}, field="inputs")
+    assert inputs.status_code == 400 and "inputs[0]: no model named 'nope'" in inputs.json()["inputs"][0]
+    # Bob's team has no model 'cnn': team A's is not found for it.
+    refused = submit(world.bob.client, {"model": "cnn"})
+    assert refused.status_code == 400 and "no model named 'cnn' in team 'other'" in refused.json()["arguments"][0]
+    made = submit(world.alice.client, "--model", {"model": "cnn"})
+    assert made.status_code == 201, made.content
+    assert RunInput.objects.get(run_id=made.json()["id"]).model_version.version == 1  # type: ignore[union-attr]
