@@ -29,6 +29,7 @@ export type DistributedConfig = Schemas["DistributedConfig"];
 export type RunArgument = Schemas["RunDetail"]["arguments"][number];
 export type DatasetArgument = Extract<RunArgument, { dataset: string }>;
 export type DatastoreArgument = Extract<RunArgument, { datastore: string }>;
+export type ModelArgument = Extract<RunArgument, { model: string }>;
 
 export type RunSummary = Schemas["RunList"];
 export type RunDetail = Schemas["RunDetail"];
