@@ -44,7 +44,7 @@ CHUNK = 1 << 20
 # Other owners of blobs and trees (the model registry registers itself here from its
 # AppConfig.ready): a blob or tree any of them still uses is never collected.
 BLOB_USERS: list[Callable[[list[str]], set[str]]] = []  # sha256s -> those still referenced
-TREE_USERS: list[Callable[[], set[str]]] = []  # -> content hashes whose trees are in use
+TREE_USERS: list[Callable[[list[str] | None], set[str]]] = []  # content hashes (None: all) -> those in use
 
 
 class Reader(Protocol):
@@ -209,7 +209,7 @@ def gc(tmp_older_than: float = 24 * 3600) -> dict[str, int]:
     trees = 0
     wanted = set(DatasetVersion.objects.values_list("content_sha256", flat=True))
     for users in TREE_USERS:
-        wanted |= users()
+        wanted |= users(None)
     for path in (root() / "trees").glob("*"):
         if path.name not in wanted:
             remove_tree(path.name)

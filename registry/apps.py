@@ -23,7 +23,10 @@ def _model_blobs(shas: list[str]) -> set[str]:
     return set(ModelFile.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
 
 
-def _model_trees() -> set[str]:
+def _model_trees(contents: list[str] | None) -> set[str]:
     from registry.models import ModelVersion
 
-    return set(ModelVersion.objects.values_list("content_sha256", flat=True))
+    versions = (
+        ModelVersion.objects.all() if contents is None else ModelVersion.objects.filter(content_sha256__in=contents)
+    )
+    return set(versions.values_list("content_sha256", flat=True))
