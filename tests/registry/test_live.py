@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -222,10 +223,20 @@ def test_cli_register_list_show_download_and_submit_with_a_model(live: Any, worl
     (proj / "score.py").write_text(
         f"from runyard import Model\nprint('model says', open(Model.get_model_path({name!r})).read())\n"
     )
-    (proj / "argv.py").write_text("import sys\nprint('argument says', open(sys.argv[1]).read())\n")
+    (proj / "argv.py").write_text(
+        "import os, sys\ntext = open(sys.argv[1]).read()\nprint('argument says', text)\n"
+        "os.makedirs('outputs', exist_ok=True)\nopen('outputs/echo.txt', 'w').write(text)\n"
+    )
     run = cli(proj, *base, "submit", "--model", name, "--follow", "score.py")
     assert run.returncode == 0, run.stderr
     assert "model says pickled" in run.stdout
     run = cli(proj, *base, "submit", "--follow", "argv.py", f"@model:{name}:1")
     assert run.returncode == 0, run.stderr
     assert "argument says pickled" in run.stdout
+    run_id = re.search(r"Submitted run (\d+)", run.stdout + run.stderr).group(1)  # type: ignore[union-attr]
+    # A run's artifacts, registered from the command line: nothing is uploaded.
+    made = cli(proj, *base, "model", "register", f"{name}-echo", "outputs/echo.txt", "--run", run_id, "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["runId"] == run_id
+    produced = cli(proj, *base, "model", "list", "--run", run_id, "--json")
+    assert [m["name"] for m in json.loads(produced.stdout)] == [f"{name}-echo"]
