@@ -200,7 +200,7 @@ function RunMetrics({ version }: { version: ModelVersion }) {
       <h2 className="card-title" id="metrics-title">
         Metrics of run #{version.run ?? version.run_number} at registration
       </h2>
-      <table className="table table-compact" data-testid="model-metrics">
+      <table className="table table-compact metrics-table" data-testid="model-metrics">
         <tbody>
           {names.map((name) => (
             <tr key={name}>

@@ -103,7 +103,13 @@ function ModelRow({ model }: { model: RegisteredModel }) {
         </div>
       </td>
       <td className="hide-sm">
-        {latest?.run ? <Link to={`/runs/${latest.run}`}>run #{latest.run}</Link> : <span className="muted">uploaded files</span>}
+        {latest?.run ? (
+          <Link to={`/runs/${latest.run}`}>run #{latest.run}</Link>
+        ) : latest?.run_number ? (
+          <span className="muted">run #{latest.run_number} (deleted)</span>
+        ) : (
+          <span className="muted">uploaded files</span>
+        )}
       </td>
       <td>
         {formatDateTime(latest?.created_at ?? model.created_at)}{" "}
