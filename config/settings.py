@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "environments",
     "compute",
     "datasets",
+    "registry",
     "runs",
     "execution",
     "stack",

@@ -486,6 +486,8 @@ def _after_delete(contents: list[str], shas: list[str]) -> None:
     still_used = set(
         DatasetVersion.objects.filter(content_sha256__in=contents).values_list("content_sha256", flat=True)
     )
+    for users in storage.TREE_USERS:  # a model version with the same files shares the tree
+        still_used |= users(contents)
     for content in set(contents) - still_used:
         if content:
             storage.remove_tree(content)

@@ -32,7 +32,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,12 @@ from datasets.conf import dataset_dir, datastore_roots
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+
+
+# Other owners of blobs and trees (the model registry registers itself here from its
+# AppConfig.ready): a blob or tree any of them still uses is never collected.
+BLOB_USERS: list[Callable[[list[str]], set[str]]] = []  # sha256s -> those still referenced
+TREE_USERS: list[Callable[[list[str] | None], set[str]]] = []  # content hashes (None: all) -> those in use
 
 
 class Reader(Protocol):
@@ -163,7 +169,7 @@ class Ingest:
 
 
 def remove_unreferenced(shas: Iterable[str], timeout: float = 60) -> int:
-    """Delete the given blobs that no DatasetFile references; return how many went.
+    """Delete the given blobs that no DatasetFile (or BLOB_USERS owner) references; return how many went.
 
     If the store stays busy past ``timeout`` the blobs are left for ``gc`` to remove.
     """
@@ -178,6 +184,8 @@ def remove_unreferenced(shas: Iterable[str], timeout: float = 60) -> int:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 used = set(DatasetFile.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+                for users in BLOB_USERS:
+                    used |= users(chunk)
                 for sha in chunk:
                     if sha not in used and blob_path(sha).exists():
                         blob_path(sha).unlink(missing_ok=True)
@@ -204,6 +212,8 @@ def gc(tmp_older_than: float = 24 * 3600) -> dict[str, int]:
             pass
     trees = 0
     wanted = set(DatasetVersion.objects.values_list("content_sha256", flat=True))
+    for users in TREE_USERS:
+        wanted |= users(None)
     for path in (root() / "trees").glob("*"):
         if path.name not in wanted:
             remove_tree(path.name)

@@ -7,6 +7,9 @@ Each input gets ``<workdir>/inputs/<name>``:
   itself, ``<workdir>/inputs/<name>/<file name>``, as Azure does.
 - web files of a URL dataset are fetched first, through the worker's URL cache
   (``datasets.fetch``): revalidated each time, transferred again only when changed.
+- a registered model appears at ``<workdir>/azureml-models/<model>/<version>/`` (where
+  Azure's ``Model.get_model_path`` looks), mounted like a dataset; its path for the
+  script is the version's one top-level file or folder.
 - ``mount``: nothing is copied. A dataset version's stored tree of hard links to its
   blobs (a datastore folder, for DataReference inputs) is bind-mounted there read-only,
   so writes fail with EROFS even for root. Without root (or CAP_SYS_ADMIN), or with
@@ -31,6 +34,7 @@ from runs.inputs import input_name, is_placeholder
 from runs.models import Run, RunInput
 
 OUTPUTS_DIR = "output-datasets"  # <workdir>/output-datasets/<name>: an output's writable folder
+MODELS_DIR = "azureml-models"  # <workdir>/azureml-models/<model>/<version>: Azure's model cache layout
 
 
 class InputError(Exception):
@@ -189,6 +193,29 @@ def _one(run: Run, item: RunInput, workdir: Path, say: Callable[[str], None]) ->
     return path, source
 
 
+def _model(item: RunInput, workdir: Path, say: Callable[[str], None]) -> tuple[Path, Path | None, Path]:
+    """Materialize a model input: (path for the script, stored tree if mounted, where it is)."""
+    from datasets import storage
+    from registry import services
+
+    version = item.model_version
+    assert version is not None
+    target = workdir / MODELS_DIR / version.model.name / str(version.version)
+    _clear(target, item.name)
+    label = f"model {version.model.name}:{version.version} ({version.file_count} files, {_size(version.total_size)})"
+    try:
+        if item.mode == RunInput.Mode.DOWNLOAD:
+            storage.copy_files(services.version_files(version), target)
+            say(f"Input '{item.name}': {label} downloaded to {target}")
+            return services.model_path_in(version, target), None, target
+        tree = services.version_tree(version)
+    except storage.StorageError as exc:
+        raise InputError(f"Input '{item.name}' ({label}): {exc}") from None
+    how = _expose(tree, target, say, item.name)
+    say(f"Input '{item.name}': {label} mounted at {target} ({how})")
+    return services.model_path_in(version, target), tree, target
+
+
 def inputs(run: Run, workdir: Path, say: Callable[[str], None]) -> tuple[list[str], dict[str, str], list[Any]]:
     """Return (arguments with placeholders replaced by local paths, {input name: path},
     mounts as (stored source, path in the run, read-only)).
@@ -199,16 +226,22 @@ def inputs(run: Run, workdir: Path, say: Callable[[str], None]) -> tuple[list[st
     resolved: dict[str, str] = {}
     mounts: list[tuple[Path, Path, bool]] = []
     items = list(
-        RunInput.objects.filter(run=run).select_related("dataset_version__dataset", "datastore").order_by("id")
+        RunInput.objects.filter(run=run)
+        .select_related("dataset_version__dataset", "datastore", "model_version__model")
+        .order_by("id")
     )
     release(run, workdir)  # mounts left by an earlier attempt that was not released
     try:
         for item in items:
-            path, source = _one(run, item, workdir, say)
+            if item.model_version is not None:
+                path, source, at = _model(item, workdir, say)
+            else:
+                path, source = _one(run, item, workdir, say)
+                at = path
             RunInput.objects.filter(pk=item.pk).update(local_path=str(path))
             resolved[item.name] = str(path)
             if source is not None:
-                mounts.append((source, path, True))
+                mounts.append((source, at, True))
         arguments: list[str] = []
         for index, arg in enumerate(run.arguments or []):
             if is_placeholder(arg):

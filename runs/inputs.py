@@ -17,6 +17,10 @@ registered as a new version of a dataset; ``{run-id}`` in the path is the run's 
 
     {"output": "model", "datastore": "workspaceblobstore", "path": "models/{run-id}", "register": "model"}
 
+A registered model (``Model.get_model_path`` inside the run; always read-only)::
+
+    {"model": "mnist-cnn", "version": 3, "name": "cnn"}
+
 ``version`` is a number or "latest" (the default); ``mode`` defaults to "mount";
 a dataset input may name ``files``, a subset of the version's file paths (what the SDK's
 ``FileDataset.take`` / ``random_split`` send), so only those are mounted or downloaded;
@@ -42,6 +46,7 @@ DATASET_KEYS = {"dataset", "version", "mode", "name", "files"}
 DATASTORE_KEYS = {"datastore", "path", "mode", "name"}
 WEB_KEYS = {"urls", "mode", "name"}
 OUTPUT_KEYS = {"output", "datastore", "path", "mode", "register"}
+MODEL_KEYS = {"model", "version", "mode", "name"}
 MODES = ("mount", "download")
 RUN_ID = "{run-id}"
 
@@ -57,10 +62,11 @@ class ResolvedInput:
     register_as: str = ""
     files: list[str] | None = None
     urls: list[tuple[str, str]] | None = None
+    model_version: Any = None  # registry.models.ModelVersion
 
 
 def is_placeholder(arg: Any) -> bool:
-    return isinstance(arg, dict) and ("dataset" in arg or "datastore" in arg or "output" in arg or "urls" in arg)
+    return isinstance(arg, dict) and any(key in arg for key in ("dataset", "datastore", "output", "urls", "model"))
 
 
 def _identifier(text: str) -> str:
@@ -83,6 +89,8 @@ def input_name(arg: dict[str, Any]) -> str:
     if "urls" in arg:
         first = arg["urls"][0] if isinstance(arg["urls"], list) and arg["urls"] else arg["urls"]
         return _identifier(str(first).rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0])
+    if "model" in arg:
+        return _identifier(str(arg["model"]))
     rel = str(arg.get("path", "")).strip("/")
     return _identifier(f"{arg['datastore']}_{rel}" if rel else str(arg["datastore"]))
 
@@ -107,6 +115,8 @@ def resolve(team: Team, arguments: list[Any], where: str = "arguments", actor: A
             item = _web_input(arg, index, mode, label, actor)
         elif "dataset" in arg:
             item = _dataset_input(team, arg, index, mode, label)
+        elif "model" in arg:
+            item = _model_input(team, arg, index, mode, label)
         else:
             item = _datastore_input(team, arg, index, mode, label)
         if not _NAME.match(item.name):
@@ -129,11 +139,19 @@ def _checked_shape(arg: Any, label: str) -> str:
             "must be a string, a number, or a dataset input "
             '({"dataset": name, "mode": "mount"|"download"} or {"datastore": name, "path": p}).',
         )
-    if sum(key in arg for key in ("dataset", "datastore", "urls")) > 1 and "output" not in arg:
-        raise _fail(label, "give one of 'dataset', 'datastore' or 'urls'.")
+    if sum(key in arg for key in ("dataset", "datastore", "urls", "model")) > 1 and "output" not in arg:
+        raise _fail(label, "give one of 'dataset', 'datastore', 'urls' or 'model'.")
     output = "output" in arg
     allowed = (
-        OUTPUT_KEYS if output else DATASET_KEYS if "dataset" in arg else WEB_KEYS if "urls" in arg else DATASTORE_KEYS
+        OUTPUT_KEYS
+        if output
+        else DATASET_KEYS
+        if "dataset" in arg
+        else WEB_KEYS
+        if "urls" in arg
+        else MODEL_KEYS
+        if "model" in arg
+        else DATASTORE_KEYS
     )
     unknown = sorted(set(arg) - allowed)
     if unknown:
@@ -171,6 +189,20 @@ def _web_input(arg: dict[str, Any], index: int, mode: str, label: str, actor: An
     except webpolicy.UrlRefused as exc:
         raise _fail(label, str(exc)) from None
     return ResolvedInput(index, input_name(arg), mode, urls=pairs)
+
+
+def _model_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
+    from registry import services
+    from registry.models import RegisteredModel
+
+    model = RegisteredModel.objects.filter(team=team, name=str(arg["model"])).first()
+    if model is None:
+        raise _fail(label, f"no model named '{arg['model']}' in team '{team.slug}'.")
+    try:
+        version = services.resolve_version(model, arg.get("version"))
+    except InvalidInput as exc:
+        raise _fail(label, "; ".join(str(m) for m in exc.errors.get("version", []))) from None
+    return ResolvedInput(index, input_name(arg), mode, model_version=version)
 
 
 def _datastore_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
@@ -227,6 +259,7 @@ def attach(run: Run, resolved: list[ResolvedInput]) -> None:
             name=item.name,
             mode=item.mode,
             dataset_version=item.dataset_version,
+            model_version=item.model_version,
             datastore=item.datastore,
             datastore_path=item.datastore_path.replace(RUN_ID, str(run.pk)),
             register_as=item.register_as,

@@ -169,6 +169,17 @@ RUN_ARGUMENT: dict[str, Any] = {
         },
         {
             "type": "object",
+            "title": "ModelArgument",
+            "properties": {
+                "model": {"type": "string"},
+                "version": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["latest"]}]},
+                "mode": _INPUT_MODE,
+                "name": {"type": "string"},
+            },
+            "required": ["model"],
+        },
+        {
+            "type": "object",
             "title": "OutputArgument",
             "properties": {
                 "output": {"type": "string"},
@@ -414,7 +425,7 @@ class RunInputSerializer(serializers.Serializer[Any]):
     mode = serializers.ChoiceField(choices=RunInput.Mode.choices)
     local_path = serializers.CharField()
     dataset = serializers.CharField(allow_null=True)
-    version = serializers.IntegerField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True, help_text="The dataset's or the model's version.")
     datastore = serializers.CharField(allow_null=True)
     datastore_path = serializers.CharField()
     files = serializers.ListField(
@@ -423,6 +434,7 @@ class RunInputSerializer(serializers.Serializer[Any]):
     urls = serializers.ListField(
         child=serializers.CharField(), allow_null=True, help_text="Web files given inline (no dataset)."
     )
+    model = serializers.CharField(allow_null=True, required=False, help_text="A registered model's name.")
 
 
 class LogLineSerializer(serializers.Serializer[Any]):

@@ -128,6 +128,20 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/api/runs/start-logging/"): A.CREATE_IN_TEAM,
     ("POST", "/api/runs/{id}/complete/"): A.TEAM,
     ("POST", "/api/runs/{id}/properties/"): A.TEAM,
+    # The model registry: team-owned names and versions; a run registers its own artifacts.
+    ("GET", "/api/models/"): A.SIGNED_IN,
+    ("POST", "/api/models/register/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/models/{id}/"): A.TEAM,
+    ("DELETE", "/api/models/{id}/"): A.TEAM,
+    ("GET", "/api/models/{id}/versions/"): A.TEAM,
+    ("GET", "/api/model-versions/"): A.SIGNED_IN,
+    ("GET", "/api/model-versions/{id}/"): A.TEAM,
+    ("PATCH", "/api/model-versions/{id}/"): A.TEAM,
+    ("DELETE", "/api/model-versions/{id}/"): A.TEAM,
+    ("POST", "/api/model-versions/{id}/tags/"): A.TEAM,
+    ("GET", "/api/model-versions/{id}/download/"): A.TEAM,
+    ("GET", "/api/model-versions/{id}/preview/"): A.TEAM,
+    ("POST", "/api/runs/{id}/register-model/"): A.TEAM,
     # The server as an Azure ML workspace (the SDK's Workspace attributes).
     ("GET", "/api/workspace/"): A.SIGNED_IN,
     # Team secrets: write-only values, a team's own.
@@ -208,6 +222,8 @@ def team_a_objects(world: World) -> Objects:
     artifact.name = "model.txt"
     uploaded = alice.post(f"/api/runs/{run.pk}/artifacts/", {"file": artifact, "name": "outputs/model.txt"})
     assert uploaded.status_code == 201, uploaded.content
+    model = alice.post(f"/api/runs/{run.pk}/register-model/", {"model_name": "matrix-model", "model_path": "outputs"})
+    assert model.status_code == 201, model.content
     event = AuditEvent.objects.filter(team=world.team_a).first()
     assert event is not None
     ids: dict[str, int | None] = {
@@ -219,6 +235,8 @@ def team_a_objects(world: World) -> Objects:
         "/api/datasets/": registered.json()["dataset"],
         "/api/dataset-versions/": registered.json()["id"],
         "/api/audit/events/": event.pk,
+        "/api/models/": model.json()["model"],
+        "/api/model-versions/": model.json()["id"],
         "/api/auth/teams/": world.team_a.pk,
         "/api/auth/tokens/": ApiToken.objects.get(user=world.alice.user).pk,
         "/api/datastores/": Datastore.objects.get(is_default=True).pk,
@@ -231,6 +249,7 @@ def team_a_objects(world: World) -> Objects:
         query={
             "/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"},
             "/api/dataset-versions/{id}/download/": {"path": "a.txt"},
+            "/api/model-versions/{id}/preview/": {"path": "outputs/model.txt"},
         },
         run_token=RunToken.issue(run),
         other_run=other.pk,

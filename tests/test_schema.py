@@ -110,8 +110,17 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
     assert client.post(f"/api/runs/{run.pk}/artifacts/", {"file": upload, "name": "out/model.bin"}).status_code == 201
     points = [{"name": "loss", "value": 0.5, "step": 1}, {"name": "cm", "kind": "row", "payload": {"a": 1}}]
     assert client.post(f"/api/runs/{run.pk}/metrics/", points, format="json").status_code == 201
+    model = client.post(
+        f"/api/runs/{run.pk}/register-model/",
+        {"model_name": "m", "model_path": "out/model.bin", "model_framework": "Custom", "tags": {"a": "b"}},
+        format="json",
+    )
+    assert model.status_code == 201, model.content
+    RunInput.objects.create(run=run, name="m", mode="mount", model_version_id=model.json()["id"], local_path="/m")
     event = record("runs.run.tagged", actor=world.alice.user, obj=run, changes={"tags": {"a": "1"}})
     return {
+        "models": model.json()["model"],
+        "model-versions": model.json()["id"],
         "runs": run.pk,
         "experiments": run.experiment_id,
         "environments": env.pk,

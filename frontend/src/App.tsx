@@ -14,6 +14,8 @@ const PackageIndexesPage = lazy(() => import("./pages/PackageIndexesPage"));
 const EnvironmentsPage = lazy(() => import("./pages/EnvironmentsPage"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage"));
 const ComputePage = lazy(() => import("./pages/ComputePage"));
+const ModelsPage = lazy(() => import("./pages/ModelsPage"));
+const ModelVersionPage = lazy(() => import("./pages/ModelVersionPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
 
 function makeQueryClient(): QueryClient {
@@ -42,6 +44,11 @@ function RunRoute() {
   return <RunPage key={id} runId={id} />;
 }
 
+function ModelVersionRoute() {
+  const id = Number(useParams().id);
+  return <ModelVersionPage key={id} versionId={id} />;
+}
+
 export function App() {
   const [queryClient] = useState(makeQueryClient);
   return (
@@ -60,11 +67,13 @@ export function App() {
                 <Route path="package-indexes" element={<PackageIndexesPage />} />
                 <Route path="datasets" element={<DatasetsPage />} />
                 <Route path="datasets/:id" element={<DatasetsPage />} />
+                <Route path="models" element={<ModelsPage />} />
+                <Route path="models/versions/:id" element={<ModelVersionRoute />} />
                 <Route path="compute" element={<ComputePage />} />
                 <Route path="audit" element={<AuditPage />} />
                 <Route
                   path="*"
-                  element={<EmptyState title="Page not found">Use the menu to go to runs, environments or datasets.</EmptyState>}
+                  element={<EmptyState title="Page not found">Use the menu to go to runs, environments, datasets or models.</EmptyState>}
                 />
               </Route>
             </Routes>

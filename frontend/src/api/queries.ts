@@ -14,7 +14,12 @@ import type {
   EnvironmentVersion,
   Experiment,
   PackageIndex,
+  MetricSeries,
+  ModelFilePreview,
+  ModelVersion,
+  ModelVersionDetail,
   Page,
+  RegisteredModel,
   RunDetail,
   RunInput,
   RunProcess,
@@ -245,5 +250,39 @@ export function useAuditEvents(filters: AuditFilters, pagePath: string | null) {
     queryKey: ["audit", path],
     queryFn: () => api<Page<AuditEvent>>(path),
     placeholderData: keepPreviousData,
+  });
+}
+
+export function useModels() {
+  return useQuery({ queryKey: ["models"], queryFn: () => allPages<RegisteredModel>("/api/models/?limit=500") });
+}
+
+/** Versions of one model (newest first), or the versions a run produced. */
+export function useModelVersions(filter: { model?: number; run?: number }) {
+  return useQuery({
+    queryKey: ["model-versions", filter],
+    queryFn: () => allPages<ModelVersion>(`/api/model-versions/${buildQuery({ ...filter, limit: 500 })}`),
+    enabled: filter.model != null || filter.run != null,
+  });
+}
+
+export function useModelVersion(id: number) {
+  return useQuery({ queryKey: ["model-version", id], queryFn: () => api<ModelVersionDetail>(`/api/model-versions/${id}/`) });
+}
+
+export function useModelFilePreview(id: number, path: string | null) {
+  return useQuery({
+    queryKey: ["model-version", id, "preview", path],
+    queryFn: () => api<ModelFilePreview>(`/api/model-versions/${id}/preview/${buildQuery({ path })}`),
+    enabled: path != null,
+    staleTime: Infinity, // a version's files never change
+  });
+}
+
+export function useRunMetrics(runId: number | null) {
+  return useQuery({
+    queryKey: ["run", runId, "metrics"],
+    queryFn: () => api<MetricSeries>(`/api/runs/${runId}/metrics/`),
+    enabled: runId != null,
   });
 }

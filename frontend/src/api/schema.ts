@@ -660,6 +660,180 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/model-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        delete: operations["model_versions_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        patch: operations["model_versions_partial_update"];
+        trace?: never;
+    };
+    "/api/model-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One file (``?path=``), or every file of the version as one tar archive. */
+        get: operations["model_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The start of a text or JSON file, for the dashboard (binary files: no text). */
+        get: operations["model_versions_preview_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/tags/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``update_tags_properties``: merge ``add_tags``, drop ``remove_tags``,
+         *     add ``add_properties`` (a property already set to another value: 400).
+         */
+        post: operations["model_versions_tags_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Model names of the user's teams, each with its latest version. */
+        delete: operations["models_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The model's versions, newest first. */
+        get: operations["models_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/register/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``Model.register``: upload files (each part's filename is its path in the
+         *     model) as a new version of ``model_name`` (created on first use).
+         */
+        post: operations["models_register_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/package-indexes/": {
         parameters: {
             query?: never;
@@ -917,6 +1091,26 @@ export interface paths {
         put?: never;
         /** @description Add ``{"properties": {...}}`` (Azure's add_properties): new keys only; a set key keeps its value. */
         post: operations["runs_properties_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{id}/register-model/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``run.register_model``: the run's stored artifacts under ``model_path``
+         *     become a new model version, with the run's lineage. Nothing is uploaded again.
+         */
+        post: operations["runs_register_model"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1486,6 +1680,14 @@ export interface components {
             sandboxed: boolean;
             summary: string;
         };
+        LineageDataset: {
+            /** @description The dataset version's id. */
+            id: number;
+            /** @description The dataset's id. */
+            dataset: number;
+            name: string;
+            version: number;
+        };
         LogLine: {
             seq: number;
             /** @description -1 for lines from Runyard itself. */
@@ -1546,6 +1748,102 @@ export interface components {
         };
         MetricsStored: {
             stored: number;
+        };
+        ModelFile: {
+            path: string;
+            /** Format: int64 */
+            size: number;
+            sha256: string;
+        };
+        ModelFilePreview: {
+            path: string;
+            size: number;
+            kind: components["schemas"]["ModelFilePreviewKindEnum"];
+            /** @description At most 64 KiB; JSON pretty-printed when whole. */
+            text: string;
+            truncated: boolean;
+        };
+        /**
+         * @description * `json` - json
+         *     * `text` - text
+         *     * `binary` - binary
+         * @enum {string}
+         */
+        ModelFilePreviewKindEnum: "json" | "text" | "binary";
+        ModelVersion: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        ModelVersionDetail: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly files: components["schemas"]["ModelFile"][];
         };
         MpiConfig: {
             type: components["schemas"]["MpiTypeEnum"];
@@ -1717,6 +2015,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Experiment"][];
         };
+        PaginatedModelVersionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ModelVersion"][];
+        };
         PaginatedPackageIndexList: {
             /** @example 123 */
             count: number;
@@ -1731,6 +2044,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["PackageIndex"][];
+        };
+        PaginatedRegisteredModelList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["RegisteredModel"][];
         };
         PaginatedRunListList: {
             /**
@@ -1847,6 +2175,12 @@ export interface components {
             team?: string;
             description?: string;
         };
+        PatchedModelVersionRequest: {
+            description?: string;
+            tags?: {
+                [key: string]: string;
+            };
+        };
         PatchedPackageIndexRequest: {
             name?: string;
             /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
@@ -1873,6 +2207,18 @@ export interface components {
          * @enum {string}
          */
         PyTorchTypeEnum: "pytorch";
+        RegisteredModel: {
+            readonly id: number;
+            readonly name: string;
+            readonly team: string;
+            description: string;
+            readonly latest_version: components["schemas"]["ModelVersion"] | null;
+            readonly version_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         RunDetail: {
             readonly id: number;
             readonly display_name: string;
@@ -1926,6 +2272,12 @@ export interface components {
                 mode?: "mount" | "download";
                 name?: string;
             } | {
+                model: string;
+                version?: number | "latest";
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
+            } | {
                 output: string;
                 datastore?: string;
                 /** @description {run-id} is replaced by the run's id. */
@@ -1973,6 +2325,7 @@ export interface components {
             mode: components["schemas"]["InputModeEnum"];
             local_path: string;
             dataset: string | null;
+            /** @description The dataset's or the model's version. */
             version: number | null;
             datastore: string | null;
             datastore_path: string;
@@ -1980,6 +2333,8 @@ export interface components {
             files: string[] | null;
             /** @description Web files given inline (no dataset). */
             urls: string[] | null;
+            /** @description A registered model's name. */
+            model?: string | null;
         };
         RunList: {
             readonly id: number;
@@ -4000,6 +4355,428 @@ export interface operations {
             };
         };
     };
+    model_versions_list: {
+        parameters: {
+            query?: {
+                framework?: string;
+                /** @description only each model's latest version */
+                latest?: boolean;
+                /** @description Number of results to return per page. */
+                limit?: number;
+                model?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description key or key=value (repeat) */
+                property?: string;
+                /** @description versions the run produced */
+                run?: number;
+                /** @description A search term. */
+                search?: string;
+                /** @description key or key=value (repeat for several) */
+                tag?: string;
+                version?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    model_versions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+        };
+    };
+    model_versions_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
+        };
+    };
+    model_versions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedModelVersionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedModelVersionRequest"];
+                "multipart/form-data": components["schemas"]["PatchedModelVersionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    model_versions_download_retrieve: {
+        parameters: {
+            query?: {
+                /** @description One file; without it, the whole version as a tar. */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_preview_retrieve: {
+        parameters: {
+            query?: {
+                /** @description The file (default: the version's first). */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelFilePreview"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_tags_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    add_tags?: {
+                        [key: string]: string;
+                    };
+                    remove_tags?: string[];
+                    add_properties?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    models_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRegisteredModelList"];
+                };
+            };
+        };
+    };
+    models_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisteredModel"];
+                };
+            };
+        };
+    };
+    models_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
+        };
+    };
+    models_versions_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    models_register_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": {
+                    model_name: string;
+                    description?: string;
+                    /** @description JSON object */
+                    tags?: string;
+                    /** @description JSON object (add-only afterwards) */
+                    properties?: string;
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    /** @description JSON list of {"name": dataset, "version": n} */
+                    datasets?: string;
+                    files: string[];
+                    /** @description The team's slug (default: your first team). */
+                    team?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     package_indexes_list: {
         parameters: {
             query?: {
@@ -4678,6 +5455,65 @@ export interface operations {
             };
         };
     };
+    runs_register_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    model_name: string;
+                    description?: string;
+                    tags?: {
+                        [key: string]: string;
+                    };
+                    properties?: {
+                        [key: string]: string;
+                    };
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    datasets?: Record<string, never>[];
+                    /** @description A file or folder of the run's artifacts. */
+                    model_path?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     runs_snapshot_retrieve: {
         parameters: {
             query?: {
@@ -5084,6 +5920,7 @@ export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
+export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
@@ -5098,7 +5935,13 @@ export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<Flattened
 export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     mode: unknown;
 }>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf5VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    version: unknown;
+}>["version"]> = ["latest"];
 export const runDetailArgumentsOneOf5ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf6ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     mode: unknown;
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];

@@ -8,6 +8,7 @@ import { ErrorNotice, Spinner } from "../components/Feedback";
 import { StatusBadge } from "../components/StatusBadge";
 import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
+import { RunModels } from "../features/models/RunModels";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
 import { LogViewer } from "../features/runs/LogViewer";
 import { MetricsPanel } from "../features/runs/MetricsPanel";
@@ -54,6 +55,7 @@ export default function RunPage({ runId }: { runId: number }) {
         {tab === "overview" && (
           <>
             <TimelineCard run={data} />
+            <RunModels runId={data.id} />
             <RunOverview run={data} />
           </>
         )}

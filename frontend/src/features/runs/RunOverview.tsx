@@ -18,7 +18,9 @@ export function ArgumentChips({ args }: { args: RunArgument[] }) {
                 ? `${arg.dataset}:${arg.version ?? "latest"}${arg.files ? ` (${arg.files.length} files)` : ""} · ${arg.mode ?? "mount"}`
                 : "urls" in arg
                   ? `${arg.urls.length} web file(s) · ${arg.mode ?? "mount"}`
-                  : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
+                  : "model" in arg
+                    ? `model ${arg.model}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
+                    : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
           </span>
         ) : (
           <code key={index} className="arg">
@@ -152,7 +154,9 @@ export function RunOverview({ run }: { run: RunDetail }) {
                       ? `${input.dataset}:${input.version}${input.files ? ` (${input.files.length} of its files)` : ""}`
                       : input.urls
                         ? input.urls.join(", ")
-                        : `${input.datastore}/${input.datastore_path}`}
+                        : input.model
+                          ? `model ${input.model}:${input.version}`
+                          : `${input.datastore}/${input.datastore_path}`}
                   </td>
                   <td>
                     <span className="chip">{input.mode}</span>
@@ -163,7 +167,7 @@ export function RunOverview({ run }: { run: RunDetail }) {
             </tbody>
           </table>
         ) : (
-          <p className="muted">{inputs.isPending ? "Loading…" : "This run uses no datasets."}</p>
+          <p className="muted">{inputs.isPending ? "Loading…" : "This run uses no datasets or models."}</p>
         )}
         <h2 className="card-title">Processes</h2>
         {processes.data?.length ? (
