@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "datasets",
     "runs",
     "execution",
+    "sweeps",
     "stack",
 ]
 
