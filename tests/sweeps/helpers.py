@@ -18,7 +18,7 @@ p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--pause", type=float, default=0.0)
 p.add_argument("--lr", type=float, default=0.1)
 p.add_argument("--bs", type=int, default=8)
-a = p.parse_args()
+a, _unknown = p.parse_known_args()
 print("args", sys.argv[1:], flush=True)
 run = Run.get_context()
 for epoch in range(1, a.epochs + 1):
