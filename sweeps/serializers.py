@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from runs.serializers import JSONValueField, SubmitSerializer
+from runs.status import Status
 from sweeps.models import Sweep
 from sweeps.services import ChildRow
 
@@ -77,7 +78,7 @@ class ChildSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     index = serializers.IntegerField()
     display_name = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
     status_reason = serializers.CharField()
     parameters = serializers.DictField()
     arguments = serializers.ListField(child=serializers.JSONField())
@@ -118,7 +119,7 @@ class SweepSerializer(serializers.Serializer[Any]):
     experiment = serializers.CharField()
     team = serializers.CharField()
     submitted_by = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
     status_reason = serializers.CharField()
     script = serializers.CharField()
     arguments = serializers.ListField(child=serializers.JSONField())
@@ -182,7 +183,7 @@ class SweepListSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     display_name = serializers.CharField()
     experiment = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
     sampling = serializers.CharField()
     primary_metric = serializers.CharField()
     goal = serializers.CharField()

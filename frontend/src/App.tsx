@@ -14,6 +14,8 @@ const EnvironmentsPage = lazy(() => import("./pages/EnvironmentsPage"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage"));
 const ComputePage = lazy(() => import("./pages/ComputePage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
+const SweepsPage = lazy(() => import("./pages/SweepsPage"));
+const SweepPage = lazy(() => import("./pages/SweepPage"));
 
 function makeQueryClient(): QueryClient {
   const client: QueryClient = new QueryClient({
@@ -54,6 +56,8 @@ export function App() {
                 <Route path="runs" element={<RunsPage />} />
                 <Route path="runs/new" element={<CreateRunPage />} />
                 <Route path="runs/:id" element={<RunRoute />} />
+                <Route path="sweeps" element={<SweepsPage />} />
+                <Route path="sweeps/:id" element={<SweepPage />} />
                 <Route path="environments" element={<EnvironmentsPage />} />
                 <Route path="environments/:id" element={<EnvironmentsPage />} />
                 <Route path="datasets" element={<DatasetsPage />} />

@@ -1132,7 +1132,7 @@ export interface components {
             id: number;
             index: number;
             display_name: string;
-            status: string;
+            status: components["schemas"]["RunStatusEnum"];
             status_reason: string;
             parameters: {
                 [key: string]: unknown;
@@ -2165,7 +2165,7 @@ export interface components {
             experiment: string;
             team: string;
             submitted_by: string;
-            status: string;
+            status: components["schemas"]["RunStatusEnum"];
             status_reason: string;
             script: string;
             arguments: unknown[];
@@ -2192,7 +2192,7 @@ export interface components {
             id: number;
             display_name: string;
             experiment: string;
-            status: string;
+            status: components["schemas"]["RunStatusEnum"];
             sampling: string;
             primary_metric: string;
             goal: string;

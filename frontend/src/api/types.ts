@@ -68,3 +68,9 @@ export type Dataset = Schemas["Dataset"];
 export type DatasetFile = Schemas["DatasetFile"];
 
 export type AuditEvent = Schemas["AuditEvent"];
+
+export type Sweep = Schemas["Sweep"];
+export type SweepSummary = Schemas["SweepList"];
+export type SweepChild = Schemas["Child"];
+export type SweepSeries = Schemas["ChildSeries"];
+export type HyperDrive = Schemas["HyperDrive"];
