@@ -3,7 +3,7 @@ import { useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { api } from "../api/client";
 import { useSweep, useSweepChildren, useSweepSeries } from "../api/queries";
-import type { Sweep, SweepChild } from "../api/types";
+import { TERMINAL_STATUSES, type Sweep, type SweepChild } from "../api/types";
 import { ErrorNotice, Spinner } from "../components/Feedback";
 import { StatusBadge } from "../components/StatusBadge";
 import { OverlayChart } from "../features/sweeps/OverlayChart";
@@ -25,8 +25,12 @@ const fmt = (v: number | null | undefined) => (v == null ? "—" : String(+v.toP
 
 function SweepView({ sweep }: { sweep: Sweep }) {
   const live = !sweep.ended_at;
-  const children = useSweepChildren(sweep.id, live);
-  const series = useSweepSeries(sweep.id, live);
+  const [childrenSettled, setChildrenSettled] = useState(false);
+  // Children keep changing until the last one ends, which may be after the sweep's last poll.
+  const children = useSweepChildren(sweep.id, live || !childrenSettled);
+  const series = useSweepSeries(sweep.id, live || !childrenSettled);
+  const settled = !!children.data && children.data.every((c) => TERMINAL_STATUSES.includes(c.status));
+  if (!live && settled !== childrenSettled) setChildrenSettled(settled);
   const config = sweep.config;
   const metric = config.primary_metric_config.name;
   const maximize = config.primary_metric_config.goal === "maximize";

@@ -26,7 +26,8 @@ export function ParallelCoordinates({
   const scored = rows.filter((r) => r.metric != null);
   if (!scored.length) return <p className="muted">No child has logged {metric} yet.</p>;
   const axes = [...parameters, metric];
-  const width = Math.max(360, axes.length * 130);
+  // A wide canvas whatever the axis count: the SVG scales to the card's width.
+  const width = Math.max(900, axes.length * 150);
   const x = (i: number) => PAD.side + (i * (width - 2 * PAD.side)) / Math.max(1, axes.length - 1);
   const columns = axes.map((name) => {
     const raw = scored.map((r) => (name === metric ? r.metric : r.values[name]));
