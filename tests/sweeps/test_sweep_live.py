@@ -87,7 +87,10 @@ def test_bandit_stops_the_poor_child_while_it_runs(live: Any, world: Any) -> Non
 SLEEPY = "import time\nfrom azureml.core.run import Run\nRun.get_context().log('acc', 0.5)\ntime.sleep(600)\n"
 
 
-def test_cancel_cascades_to_running_and_queued_children(live: Any, world: Any) -> None:
+@pytest.mark.parametrize("via", ["sweep", "run"])
+def test_cancel_cascades_to_running_and_queued_children(live: Any, world: Any, via: str) -> None:
+    """Through the sweep's cancel (cascades in the request) or the parent run's plain cancel
+    (the transition's event wakes the controller, which cancels the children)."""
     made = create_sweep(
         world.alice,
         hyperdrive({"x": ["uniform", [0, 1]]}, sampling="RANDOM", max_total_runs=6, max_concurrent_runs=2),
@@ -100,7 +103,8 @@ def test_cancel_cascades_to_running_and_queued_children(live: Any, world: Any) -
         timeout=120,
         what="two children running",
     )
-    answer = world.alice.client.post(f"/api/sweeps/{sweep_id}/cancel/", {}, format="json")
+    path = f"/api/sweeps/{sweep_id}/cancel/" if via == "sweep" else f"/api/runs/{sweep_id}/cancel/"
+    answer = world.alice.client.post(path, {}, format="json")
     assert answer.status_code == 200 and answer.json()["status"] == Status.CANCELED
     wait_for(
         lambda: set(Run.objects.filter(parent_id=sweep_id).values_list("status", flat=True)) == {Status.CANCELED},
