@@ -186,3 +186,44 @@ def test_a_sweep_without_hyperdrive_or_script_is_refused(world: Any) -> None:
     assert response.status_code == 400 and "hyperdrive" in response.json()
     response = create_sweep(world.alice, hyperdrive(GRID), script="missing.py")
     assert response.status_code == 400 and "script" in response.json()
+
+
+def test_a_sweep_from_json_reuses_a_runs_snapshot(world: Any) -> None:
+    from tests.executor.helpers import submit as submit_run
+
+    plain = submit_run(world.alice, {"train.py": "print(1)"})
+    body = {"resubmit_of": plain["id"], "script": "train.py", "experiment": "json-sweep"}
+    body["hyperdrive"] = hyperdrive({"a": ["randint", [3]]}, sampling="RANDOM", max_total_runs=3, seed=5)
+    response = world.alice.client.post("/api/sweeps/", body, format="json")
+    assert response.status_code == 201, response.content
+    sweep_id = response.json()["id"]
+    assert response.json()["config"]["seed"] == 5
+    controller.advance(sweep_id)
+    kids = _children(sweep_id)
+    assert len(kids) == 3 and sorted(k.params["a"] for k in kids) == [0, 1, 2]  # without repeats
+    assert kids[0].run.snapshot_sha256 == Run.objects.get(pk=plain["id"]).snapshot_sha256
+    assert kids[0].run.experiment.name == "json-sweep"
+
+
+def test_a_bayesian_sweep_proposes_from_its_history_reproducibly(world: Any) -> None:
+    space = {"x": ["uniform", [-5, 5]], "k": ["quniform", [0, 10, 2]]}
+    config = hyperdrive(space, sampling="BayesianOptimization", max_total_runs=6, max_concurrent_runs=2, seed=3)
+
+    def run_sweep() -> list[dict[str, Any]]:
+        sweep_id = _make(world, config)
+        while True:
+            controller.advance(sweep_id)
+            unfinished = [k for k in _children(sweep_id) if k.run.status not in TERMINAL]
+            if not unfinished:
+                break
+            for kid in unfinished:
+                _start(kid.run_id)
+                metricstore.store(kid.run, [{"name": "acc", "value": -((kid.params["x"] - 1) ** 2)}])
+                _end(kid.run_id)
+        assert Run.objects.get(pk=sweep_id).status == Status.COMPLETED
+        return [k.params for k in _children(sweep_id)]
+
+    first, second = run_sweep(), run_sweep()
+    assert len(first) == 6 and first == second  # same seed, same history: same points
+    for p in first:
+        assert -5 <= p["x"] <= 5 and p["k"] in range(0, 11, 2)
