@@ -143,6 +143,9 @@ RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
     RunTokenRoute("GET", "run-artifact-download"): own_run,
     RunTokenRoute("POST", "run-tag"): own_run,
     RunTokenRoute("GET", "run-inputs"): own_run,
+    # run.restore_snapshot(), and get_details() (its log files, one per process) inside a script.
+    RunTokenRoute("GET", "run-snapshot"): own_run,
+    RunTokenRoute("GET", "run-processes"): own_run,
     # Child runs (Azure ML's child_run / create_children / get_children) and properties.
     RunTokenRoute("GET", "run-list"): anywhere,
     RunTokenRoute("POST", "run-start-logging"): anywhere,

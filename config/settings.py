@@ -332,6 +332,14 @@ RUNYARD: dict[str, Any] = {
     # ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...)).
     "CLUSTER_KIND": env_str("RUNYARD_CLUSTER_KIND", "local"),
     "CLUSTER_CONFIG": env_json_object("RUNYARD_CLUSTER_CONFIG", {}),
+    # Interpreters for venv builds (environments/pythons.py): folders searched besides
+    # PATH (globs; pyenv's installs by default), whether uv may download a missing
+    # version, and whether a missing version may be replaced by the nearest newer one.
+    "PYTHON_SEARCH_DIRS": env_list(
+        "RUNYARD_PYTHON_SEARCH_DIRS", [str(Path(env_str("PYENV_ROOT", "~/.pyenv")) / "versions" / "*" / "bin")]
+    ),
+    "PYTHON_DOWNLOADS": env_choice("RUNYARD_PYTHON_DOWNLOADS", "never", ("never", "automatic")),
+    "PYTHON_FALLBACK": env_choice("RUNYARD_PYTHON_FALLBACK", "off", ("off", "nearest-newer")),
 }
 # The SDK uploads folders in batches of up to 500 files per request.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("RUNYARD_UPLOAD_MAX_FILES", 10_000, minimum=1)

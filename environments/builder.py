@@ -2,13 +2,16 @@
 
 A venv build lives in ``<root>/<content hash>``; its lock is ``<root>/<hash>.lock``. A
 directory holding the completion marker (written last) with the hash is a finished
-build. The steps: ``uv venv`` then ``uv pip install`` with the server's index settings
-and a shared uv cache; a failed or canceled build removes the directory.
+build. The steps: ``uv venv`` with the interpreter ``environments.pythons`` chooses,
+then ``uv pip install`` of ``pip_requirements_of(spec)`` (a conda specification
+translated by ``environments.conda``) with the server's index settings and a shared uv
+cache; with ``user_managed_dependencies`` the venv sees the base interpreter's packages
+and nothing is installed. A failed or canceled build removes the directory.
 
 A successful build also writes ``<hash>.pins.json`` next to its directory: the
 interpreter it used and what ``uv pip freeze`` says was installed. Rebuilding the same
 hash (its directory was removed) then skips both slow parts of a build: interpreter
-discovery (uv runs every Python on PATH, pyenv shims included: ~0.3 s) and resolution
+discovery (uv runs every Python it finds: ~0.3-1 s) and resolution
 against every index. It installs exactly those pins with ``--offline --no-deps`` from
 uv's cache, so the rebuilt environment has the same packages as before. When that
 fails (the cache was pruned, the index settings changed, a broken pins file) the
@@ -31,7 +34,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from environments import pythons
 from environments.builds import BuildCanceled, Builder, BuildFailed, Canceled, Say, ensure
+from environments.conda import build_notes
 from environments.models import EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
 from execution import sandbox
@@ -147,7 +152,13 @@ class VenvBuilder(Builder):
         # The marker is written last, so a directory that has it holds a finished build,
         # even one this database never recorded (a shared env cache, a restored database).
         marker = self.path / MARKER
-        return marker.exists() and marker.read_text().strip() == self.content_hash
+        if not (marker.exists() and marker.read_text().strip() == self.content_hash):
+            return False
+        return pythons.still_chosen(self.python_record, _uv_env)
+
+    @property
+    def python_record(self) -> Path:
+        return self.root / f"{self.content_hash}{pythons.RECORD_SUFFIX}"
 
     def ready_message(self, seconds: float) -> str:
         return f"Environment ready in {seconds:.1f}s."
@@ -159,21 +170,23 @@ class VenvBuilder(Builder):
         version, path, spec = self.version, self.path, self.version.spec
         pins_file = self.root / f"{version.content_hash}{PINS_SUFFIX}"
         shutil.rmtree(path, ignore_errors=True)
-        uv = uv_binary()
-        cache = Path(settings.RUNYARD["UV_CACHE_DIR"])
-        env = {**os.environ, "UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+        uv, env = _uv_env()
         # A build is shared by every team whose environment has this hash: its log names
         # the hash, never one team's environment.
         say(f"Building environment {version.content_hash[:12]} with Python {spec['python_version']}")
+        for line in build_notes(spec):
+            say(line)
         requirements = pip_requirements_of(spec)
-        built = _read_pins(pins_file) if requirements else None
-        python = built[0] if built else _find_python(uv, spec["python_version"], env)
-        _make_venv(uv, python, path, env, say, canceled)
+        system_site = bool(spec.get("user_managed_dependencies"))
+        reusable = requirements and pythons.still_chosen(self.python_record, _uv_env)
+        built = _read_pins(pins_file) if reusable else None
+        python = built[0] if built else self._choose(uv, spec["python_version"], env, say)
+        _make_venv(uv, python, path, env, say, canceled, system_site)
         if built and not _install_pins(uv, path, built[1], env, say, canceled):
             say("Building online instead.")
             shutil.rmtree(path, ignore_errors=True)
-            python = _find_python(uv, spec["python_version"], env)
-            _make_venv(uv, python, path, env, say, canceled)
+            python = self._choose(uv, spec["python_version"], env, say)
+            _make_venv(uv, python, path, env, say, canceled, system_site)
             built = None
         if requirements and not built:
             say("Installing: " + ", ".join(requirements))
@@ -181,33 +194,26 @@ class VenvBuilder(Builder):
             _write_pins(pins_file, python, uv, path, env, say)
         (path / MARKER).write_text(version.content_hash)
 
-
-_pythons: dict[str, str] = {}
-
-
-def _find_python(uv: str, python_version: str, env: dict[str, str]) -> str:
-    """The system interpreter for ``python_version``, as ``uv venv --python`` would pick
-    it; remembered for this process, since uv's discovery runs every Python on PATH."""
-    known = _pythons.get(python_version)
-    if known and os.access(known, os.X_OK):
-        return known
-    found = subprocess.run(
-        # --system: like uv venv, never the virtualenv uv finds in the working directory.
-        [uv, "python", "find", "--system", python_version, "--python-preference", "only-system"],
-        env=env,
-        capture_output=True,
-        text=True,
-        errors="replace",
-    )
-    if found.returncode != 0 or not found.stdout.strip():
-        # uv venv repeats the discovery and logs uv's own explanation of the failure.
-        return python_version
-    _pythons[python_version] = found.stdout.strip()
-    return _pythons[python_version]
+    def _choose(self, uv: str, requested: str, env: dict[str, str], say: Say) -> str:
+        choice = pythons.choose(uv, requested, env, say)
+        pythons.record(self.python_record, choice)
+        say(f"Using Python {choice.interpreter.version} at {choice.interpreter.path}")
+        return choice.interpreter.path
 
 
-def _make_venv(uv: str, python: str, path: Path, env: dict[str, str], say: Say, canceled: Canceled) -> None:
-    _stream([uv, "venv", "--python", python, "--python-preference", "only-system", str(path)], env, say, canceled)
+def _uv_env() -> tuple[str, dict[str, str]]:
+    """uv and the environment its build steps run with."""
+    cache = Path(settings.RUNYARD["UV_CACHE_DIR"])
+    return uv_binary(), {**os.environ, "UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+
+
+def _make_venv(
+    uv: str, python: str, path: Path, env: dict[str, str], say: Say, canceled: Canceled, system_site: bool = False
+) -> None:
+    # user_managed_dependencies: the base interpreter's own packages, nothing of ours.
+    site = ["--system-site-packages"] if system_site else []
+    cmd = [uv, "venv", "--python", python, "--python-preference", "system", *site, str(path)]
+    _stream(cmd, env, say, canceled)
 
 
 def _install(

@@ -26,6 +26,7 @@ from typing import Any
 
 from compute.configs import DockerConfig
 from environments.builds import BuildCanceled, Builder, BuildFailed, Canceled, Say, ensure
+from environments.conda import build_notes
 from environments.models import EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
 from execution.lines import LineReader
@@ -218,6 +219,8 @@ class ImageBuilder(Builder):
         version, tag = self.version, self.tag
         fileobj, dockerfile = _context(version, self.config, self.mpi)
         with fileobj:
+            for line in build_notes(version.spec):  # a conda specification's translation
+                say(line)
             say(f"Building image {tag} for environment {version.content_hash[:12]}:")
             for line in dockerfile.splitlines():
                 say(f"  {line}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters
@@ -19,11 +20,12 @@ from rest_framework.response import Response
 from accounts.authentication import RunScope
 from accounts.permissions import SIGNED_IN, TeamObjectPermission, default_team, scope_to_teams
 from audit.mixins import AuditedViewSetMixin
+from audit.services import record
 from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
-from runs import artifacts, cancellation, interactive, logstore, metricstore
+from runs import artifacts, cancellation, interactive, logstore, metricstore, snapshots
 from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
     RUN_LIST_COLUMNS,
@@ -43,6 +45,8 @@ from runs.serializers import (
     RunProcessSerializer,
     RunPropertiesSerializer,
     RunTagsSerializer,
+    RunTagsUpdateSerializer,
+    SnapshotUploadSerializer,
     StartLoggingSerializer,
     StatusChangeSerializer,
     SubmitSerializer,
@@ -50,6 +54,8 @@ from runs.serializers import (
 )
 from runs.status import Status
 from runs.submission import Submission, earlier_submit, idempotency_key, submit
+
+SNAPSHOT_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ExperimentViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Experiment]):
@@ -81,8 +87,8 @@ class RunFilter(django_filters.FilterSet):
     compute_target = django_filters.CharFilter(field_name="compute_target__name")
     submitted_by = django_filters.CharFilter(field_name="submitted_by__username")
     environment = django_filters.CharFilter(field_name="environment_version__environment__name")
-    tag = django_filters.CharFilter(method="filter_tag", help_text="key or key=value")
-    property = django_filters.CharFilter(method="filter_property", help_text="key=value (repeat for several)")
+    tag = django_filters.CharFilter(method="filter_tag", help_text="key or key=value (repeat for several)")
+    property = django_filters.CharFilter(method="filter_property", help_text="key or key=value (repeat for several)")
     parent = django_filters.NumberFilter(field_name="parent_id", help_text="child runs of this run")
     q = django_filters.CharFilter(method="filter_text", help_text="free text: name, script, experiment, id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -101,19 +107,25 @@ class RunFilter(django_filters.FilterSet):
         return queryset.filter(experiment_id__in=list(experiments.values_list("pk", flat=True)))
 
     def filter_tag(self, queryset: Any, name: str, value: str) -> Any:
-        key, sep, val = value.partition("=")
-        if sep:
-            # Not tags__contains: SQLite has no JSON containment. KeyTransform takes the key
-            # as one literal key (a "__" in it is not a lookup path).
-            return queryset.alias(tag_value=KeyTransform(key, "tags")).filter(tag_value=val)
-        return queryset.filter(tags__has_key=key)
+        wanted = self.data.getlist(name) if hasattr(self.data, "getlist") else [value]
+        for index, item in enumerate(wanted):
+            key, sep, val = item.partition("=")
+            if sep:
+                # Not tags__contains: SQLite has no JSON containment. KeyTransform takes the
+                # key as one literal key (a "__" in it is not a lookup path).
+                queryset = queryset.alias(**{f"tag_{index}": KeyTransform(key, "tags")})
+                queryset = queryset.filter(**{f"tag_{index}": val})
+            else:
+                queryset = queryset.filter(tags__has_key=key)
+        return queryset
 
     def filter_property(self, queryset: Any, name: str, value: str) -> Any:
         wanted = self.data.getlist(name) if hasattr(self.data, "getlist") else [value]
         for index, item in enumerate(wanted):
             key, sep, val = item.partition("=")
             if not sep:
-                raise serializers.ValidationError({"property": [f"{item!r}: use key=value."]})
+                queryset = queryset.filter(properties__has_key=key)
+                continue
             # As filter_tag: KeyTransform takes the key literally, and SQLite has no containment.
             queryset = queryset.alias(**{f"property_{index}": KeyTransform(key, "properties")})
             queryset = queryset.filter(**{f"property_{index}": val})
@@ -134,6 +146,27 @@ class RunPagination(NewestFirstCursorPagination):
         wanted = request.query_params.get("ordering", "")
         allowed = {"created_at": ("created_at", "id"), "-created_at": ("-created_at", "-id")}
         return allowed.get(wanted, self.ordering)
+
+
+def take_snapshot(run: Run, request: Request) -> Run:
+    """Store an uploaded archive as an interactive run's snapshot (checked as a submit's is)."""
+    if not run.interactive:
+        raise serializers.ValidationError(
+            {"snapshot": [f"Run {run.pk} was submitted: its snapshot is the code it ran and cannot change."]}
+        )
+    upload = request.FILES.get("snapshot")
+    if upload is None:
+        raise serializers.ValidationError({"snapshot": ["This field is required."]})
+    try:
+        stored = snapshots.store(upload)
+    except UnsafeArchive as exc:
+        raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+    Run.objects.filter(pk=run.pk).update(
+        snapshot_sha256=stored.sha256, snapshot_size=stored.size, snapshot_files=len(stored.files)
+    )
+    record("runs.run.snapshot_taken", actor=request.user, obj=run, changes={"snapshot": stored.sha256})
+    run.refresh_from_db()
+    return run
 
 
 class RunPermission(permissions.BasePermission):
@@ -376,13 +409,56 @@ class RunViewSet(
             }
         )
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[OpenApiParameter("rank", int, description="one rank's lines as printed (-1: Runyard's own)")],
+        responses={(200, "text/plain"): OpenApiTypes.STR, 400: VALIDATION_ERROR},
+    )
     @action(detail=True, methods=["get"], url_path="logs/download")
     def logs_download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        """The whole log, each line marked with its rank; ``?rank=N``: that rank's lines only."""
         run = self.get_object()
-        response = StreamingHttpResponse(logstore.iter_text(run.pk), content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.log"'
+        rank_raw = request.query_params.get("rank")
+        rank = None if rank_raw in (None, "") else int_param(request, "rank", 0, minimum=-1)
+        lines = logstore.iter_text(run.pk, rank=rank)
+        response = StreamingHttpResponse(lines, content_type="text/plain; charset=utf-8")
+        name = f"run-{run.pk}.log" if rank is None else f"run-{run.pk}-rank-{rank}.log"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+
+    @extend_schema(
+        methods=["GET"],
+        parameters=[
+            OpenApiParameter("snapshot_id", str, description="another snapshot of your runs (default: this run's)")
+        ],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: VALIDATION_ERROR, 404: NOT_FOUND},
+    )
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": SnapshotUploadSerializer},
+        responses={200: RunDetailSerializer, 400: VALIDATION_ERROR},
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=[parsers.MultiPartParser])
+    def snapshot(self, request: Request, pk: str | None = None) -> Response | FileResponse:
+        """GET: the run's source snapshot as a zip (Azure's ``run.restore_snapshot()``).
+        POST (an interactive run only, Azure's ``run.take_snapshot()``): store ``snapshot``
+        (zip or tar) as its snapshot, replacing an earlier one."""
+        run = self.get_object()
+        if request.method == "POST":
+            return Response(RunDetailSerializer(take_snapshot(run, request), context={"request": request}).data)
+        wanted = request.query_params.get("snapshot_id", "").strip().lower() or run.snapshot_sha256
+        if not wanted:
+            raise exceptions.NotFound(f"Run {run.pk} has no snapshot: an interactive run that took none.")
+        if not SNAPSHOT_ID.match(wanted):
+            raise serializers.ValidationError({"snapshot_id": ["Must be a snapshot id (64 hex digits)."]})
+        if wanted != run.snapshot_sha256 and not self.get_queryset().filter(snapshot_sha256=wanted).exists():
+            raise exceptions.NotFound(f"No snapshot '{wanted}' among the runs you can see.")
+        if not snapshots.path_of(wanted).exists():
+            raise exceptions.NotFound(f"Snapshot '{wanted}' is no longer stored.")
+        try:
+            path = snapshots.zip_of(wanted)
+        except UnsafeArchive as exc:  # stored before a check tightened: say so instead of a 500
+            raise serializers.ValidationError({"snapshot_id": [str(exc)]}) from None
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{wanted}.zip")
 
     @extend_schema(methods=["GET"], parameters=[OpenApiParameter("name", str)], responses=MetricSeriesSerializer)
     @extend_schema(
@@ -445,16 +521,18 @@ class RunViewSet(
             raise exceptions.NotFound(f"No artifact '{path}' on run {run.pk}.")
         return FileResponse(open(artifacts.file_of(art), "rb"), as_attachment=True, filename=path.rsplit("/", 1)[-1])
 
-    @extend_schema(request=RunTagsSerializer, responses={200: RunTagsSerializer, 400: VALIDATION_ERROR})
+    @extend_schema(request=RunTagsUpdateSerializer, responses={200: RunTagsSerializer, 400: VALIDATION_ERROR})
     @action(detail=True, methods=["post"])
     def tag(self, request: Request, pk: str | None = None) -> Response:
-        """Merge ``{"tags": {...}}`` into the run's tags (the in-run SDK's run.tag)."""
+        """Merge ``{"tags": {...}}`` into the run's tags (run.tag / set_tags) and drop the
+        keys in ``"remove": [...]`` (run.remove_tags)."""
         run = self.get_object()
-        tags = body(request).get("tags")
-        if not isinstance(tags, dict) or not all(isinstance(k, str) for k in tags):
-            raise serializers.ValidationError({"tags": ["Must be an object of name: value."]})
+        incoming = RunTagsUpdateSerializer(data=body(request))
+        incoming.is_valid(raise_exception=True)
+        tags, remove = incoming.validated_data.get("tags", {}), incoming.validated_data.get("remove", [])
         with transaction.atomic():
             locked = Run.objects.select_for_update().get(pk=run.pk)
-            locked.tags = {**locked.tags, **{k: "" if v is None else str(v) for k, v in tags.items()}}
+            merged = {**locked.tags, **tags}
+            locked.tags = {k: v for k, v in merged.items() if k not in remove}
             locked.save(update_fields=["tags"])
         return Response({"tags": locked.tags})

@@ -300,20 +300,24 @@ def page(run_id: int, *, after: int = 0, rank: int | None = None, limit: int = 1
     ]
 
 
-def iter_text(run_id: int, chunk: int = 5000) -> Iterator[str]:
-    """The whole log as text, read in chunks so memory stays bounded."""
+def iter_text(run_id: int, chunk: int = 5000, rank: int | None = None) -> Iterator[str]:
+    """The whole log as text, read in chunks so memory stays bounded. Each line is marked
+    with its rank; with ``rank``, that rank's lines only, as it printed them (Azure's
+    per-process log files)."""
     after = 0
     while True:
-        rows = list(
-            LogLine.objects.filter(run_id=run_id, seq__gt=after)
-            .order_by("seq")
-            .values_list("seq", "rank", "stream", "text")[:chunk]
-        )
+        lines = LogLine.objects.filter(run_id=run_id, seq__gt=after)
+        if rank is not None:
+            lines = lines.filter(rank=rank)
+        rows = list(lines.order_by("seq").values_list("seq", "rank", "stream", "text")[:chunk])
         if not rows:
             return
         out = []
-        for _seq, rank, stream, text in rows:
-            prefix = "runyard" if rank == SYSTEM_RANK else f"rank {rank}"
+        for _seq, line_rank, stream, text in rows:
+            if rank is not None:
+                out.append(f"{text}\n")
+                continue
+            prefix = "runyard" if line_rank == SYSTEM_RANK else f"rank {line_rank}"
             marker = " !" if stream == "stderr" else ""
             out.append(f"[{prefix}{marker}] {text}\n")
         yield "".join(out)

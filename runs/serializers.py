@@ -458,8 +458,29 @@ class CancelSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True)
 
 
+class SnapshotUploadSerializer(serializers.Serializer[Any]):
+    snapshot = serializers.FileField(help_text="zip or tar(.gz) of the files (run.take_snapshot)")
+
+
 class RunTagsSerializer(serializers.Serializer[Any]):
     tags = documented_json(STRING_MAP)
+
+
+class RunTagsUpdateSerializer(serializers.Serializer[Any]):
+    """Tags to set (merged into the run's) and tag names to remove; at least one of them."""
+
+    tags = documented_json(STRING_MAP, required=False)
+    remove = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, help_text="Tag names to delete."
+    )
+
+    def validate_tags(self, value: Any) -> dict[str, str]:
+        return _string_map(value, "tags")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "tags" not in attrs and "remove" not in attrs:
+            raise serializers.ValidationError({"tags": ["Give tags to set or names to remove."]})
+        return attrs
 
 
 class StartLoggingSerializer(serializers.Serializer[Any]):

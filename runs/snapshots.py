@@ -13,6 +13,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -100,6 +101,36 @@ def extract(sha256: str, target: Path) -> list[str]:
             out.chmod(member.mode | 0o600)
         files.append(member.path)
     return sorted(files)
+
+
+def zip_of(sha256: str) -> Path:
+    """The stored snapshot as a zip (Azure's ``restore_snapshot`` hands out zips): the upload
+    itself when it is one, else a zip written once beside it (snapshots are immutable, named
+    by content) from the members read through the same checks as an extraction."""
+    stored = path_of(sha256)
+    if zipfile.is_zipfile(stored):
+        return stored
+    final = stored.with_suffix(".zip")
+    if final.exists():
+        return final
+    with tempfile.NamedTemporaryFile(dir=stored.parent, delete=False, suffix=".zip.part") as tmp:
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as out:
+                for member, reader in archives.entries(stored, limits(), field="snapshot"):
+                    if reader is None:
+                        continue
+                    info = zipfile.ZipInfo(member.path)
+                    info.external_attr = ((member.mode or 0o644) | 0o100000) << 16
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    with out.open(info, "w", force_zip64=True) as dst:
+                        while chunk := reader.read(archives.CHUNK):
+                            dst.write(chunk)
+        except BaseException:
+            tmp.close()
+            os.unlink(tmp.name)
+            raise
+    os.replace(tmp.name, final)
+    return final
 
 
 def make_archive(source_dir: Path, out: Path, ignore: Any = None) -> Path:

@@ -1,9 +1,11 @@
 """CondaDependencies, as in ``azureml.core.conda_dependencies``: Python + conda + pip packages.
 
-Runyard builds environments with pip (uv), so only the pip part and the Python version
-are honoured; conda-only packages are refused with a message that names them. The
-environment.yml reader understands the usual layout (name, channels, dependencies
-with a nested ``- pip:`` list) without needing PyYAML.
+Runyard builds environments with uv from PyPI-style indexes: the server translates the
+conda packages into PyPI requirements (``pytorch`` → ``torch``, ``numpy=1.26`` →
+``numpy==1.26.*``; the build log lists each translation) and refuses, naming the fix,
+those PyPI cannot provide (``cudatoolkit``, ``mkl``…). ``python=X.Y`` chooses the
+interpreter. The environment.yml reader understands the usual layout (name, channels,
+dependencies with a nested ``- pip:`` list) without needing PyYAML.
 """
 
 from __future__ import annotations
@@ -14,22 +16,12 @@ from pathlib import Path
 
 from runyard.exceptions import UserErrorException
 
-# Conda packages that a pip-built environment has anyway.
-PROVIDED_BY_RUNYARD = {"python", "pip", "setuptools", "wheel"}
 DEFAULT_PYTHON = "3.11"
 
 
 def conda_package_name(spec: str) -> str:
-    return re.split(r"[=<>!\s]", spec.strip(), maxsplit=1)[0].lower()
-
-
-def conda_only_message(packages: list[str]) -> str:
-    return (
-        "Conda-only packages cannot be installed (Runyard builds environments with pip/uv): "
-        + ", ".join(packages)
-        + ". Move them to the pip section (pip_packages=[...], with '==' versions) "
-        "or use a Docker base image that has them."
-    )
+    spec = spec.strip().split("::", 1)[-1]
+    return re.split(r"[=<>!\s\[]", spec.strip(), maxsplit=1)[0].lower()
 
 
 def _scalar(text: str) -> str:
@@ -163,18 +155,24 @@ class CondaDependencies:
 
     def get_python_version(self) -> str | None:
         for package in self._conda:
-            match = re.match(r"^python\s*=+\s*(3\.\d+)", package.strip())
+            match = re.match(r"^python(?:\s*=+\s*|\s+)(3\.\d+(?:\.\d+)?)", package.strip())
             if match:
                 return match.group(1)
         return None
 
-    def conda_only_packages(self) -> list[str]:
-        return [c for c in self._conda if conda_package_name(c) not in PROVIDED_BY_RUNYARD]
-
-    def check_installable(self) -> None:
-        refused = self.conda_only_packages()
-        if refused:
-            raise UserErrorException(conda_only_message(refused))
+    def conda_specification(self) -> str:
+        """The conda part the server builds (channels and conda packages; Python and
+        the pip packages travel as their own spec fields): '' when there is none."""
+        packages = [c for c in self._conda if conda_package_name(c) != "python"]
+        if not packages:
+            return ""
+        lines = []
+        if self.channels:
+            lines.append("channels:")
+            lines.extend(f"  - {c}" for c in self.channels)
+        lines.append("dependencies:")
+        lines.extend(f"  - {c}" for c in packages)
+        return "\n".join(lines) + "\n"
 
     def serialize_to_string(self) -> str:
         lines = [f"name: {self.name or 'project_environment'}"]

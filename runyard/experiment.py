@@ -41,23 +41,22 @@ class Experiment:
 
     def get_runs(
         self,
-        tags: dict[str, str] | None = None,
+        tags: dict[str, Any] | str | None = None,
         status: str | None = None,
-        properties: dict[str, Any] | None = None,
+        properties: dict[str, Any] | str | None = None,
         include_children: bool = False,
         **kwargs: Any,
     ) -> Iterator[Run]:
         """This experiment's runs, newest first (top-level runs unless ``include_children``)."""
-        from runyard.run import Run
+        from runyard.run import Run, property_filters, tag_filters
 
         params: dict[str, Any] = {"experiment": self.name}
         if status:
             params["status"] = status
         if tags:
-            key, value = next(iter(tags.items()))
-            params["tag"] = f"{key}={value}"
+            params["tag"] = tag_filters(tags)
         if properties:
-            params["property"] = [f"{k}={'' if v is None else v}" for k, v in properties.items()]
+            params["property"] = property_filters(properties)
         for item in self.workspace.client.paged("/api/runs/", **params):
             if include_children or item.get("parent") is None:
                 yield Run._from_api(self, item)

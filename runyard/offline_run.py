@@ -18,16 +18,22 @@ class OfflineRun(MetricLoggingMixin):
 
     number = 0
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str | None = None) -> None:
         super().__init__()
         # Azure's offline runs have a usable, unique id too (code builds paths from run.id).
-        self.id = f"OfflineRun_{uuid.uuid4()}"
+        self.id = run_id or f"OfflineRun_{uuid.uuid4()}"
         self.tags: dict[str, str] = {}
         self.properties: dict[str, str] = {}
         self.metrics: dict[str, list[Any]] = {}
 
     def __repr__(self) -> str:
-        return "OfflineRun()"
+        return f"OfflineRun(id={self.id!r})"
+
+    def __enter__(self) -> OfflineRun:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        pass
 
     def _record(self, name: str, value: float | None, step: int | None, kind: str, payload: Any) -> None:
         shown = value if kind == "scalar" else payload
@@ -54,9 +60,17 @@ class OfflineRun(MetricLoggingMixin):
         self.tags[key] = "" if value is None else str(value)
         print(f"Attempted to tag the run: {key}={self.tags[key]}", file=sys.stderr)
 
-    def set_tags(self, tags: dict[str, Any]) -> None:
-        for key, value in tags.items():
+    def set_tags(self, tags: dict[str, Any] | str) -> None:
+        for key, value in ({tags: None} if isinstance(tags, str) else tags).items():
             self.tag(key, value)
+
+    def get_tags(self) -> dict[str, str]:
+        return dict(self.tags)
+
+    def remove_tags(self, tags: list[str] | str) -> dict[str, str]:
+        for key in [tags] if isinstance(tags, str) else tags:
+            self.tags.pop(key, None)
+        return dict(self.tags)
 
     def get_metrics(self, name: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return {k: (v[0] if len(v) == 1 else list(v)) for k, v in self.metrics.items() if name in (None, k)}
@@ -75,8 +89,9 @@ class OfflineRun(MetricLoggingMixin):
     def fail(self, error_details: Any = None, error_code: str | None = None, **kwargs: Any) -> None:
         print(f"Attempted to fail the run: {error_details or error_code or ''}", file=sys.stderr)
 
-    def child_run(self, name: str | None = None, **kwargs: Any) -> OfflineRun:
-        return OfflineRun()
+    def child_run(self, name: str | None = None, run_id: str | None = None, **kwargs: Any) -> OfflineRun:
+        """Another offline run, ``<this id>.<name>`` as Azure names it (not kept: get_children is empty)."""
+        return OfflineRun(run_id or f"{self.id}.{name or uuid.uuid4()}")
 
     def get_children(self, **kwargs: Any) -> list[OfflineRun]:
         return []

@@ -3,10 +3,13 @@ running script, ``Run.get_context()`` to log metrics, upload files and tag the r
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -14,8 +17,12 @@ from runyard.exceptions import ActivityFailedException, UserErrorException
 from runyard.http import FilePart
 from runyard.logging_mixin import MetricLoggingMixin
 from runyard.logstream import TERMINAL, LogFollower
+from runyard.progress import ProgressBar
+from runyard.run_details import azure_details, log_files
+from runyard.snapshot import build_archive
 
 if TYPE_CHECKING:
+    from runyard.environment import Environment
     from runyard.experiment import Experiment
     from runyard.workspace import Workspace
 
@@ -56,6 +63,21 @@ class Run(MetricLoggingMixin):
 
             return HyperDriveRun(experiment, item["id"], _details=item)
         return Run(experiment, item["id"], item)
+
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: str | None = None,
+        tags: dict[str, Any] | str | None = None,
+        properties: dict[str, Any] | str | None = None,
+        status: str | None = None,
+        include_children: bool = False,
+        _rehydrate_runs: bool = True,
+    ) -> builtins.list[Run]:
+        """The experiment's runs, newest first (``experiment.get_runs`` as a list)."""
+        return builtins.list(
+            experiment.get_runs(tags=tags, properties=properties, status=status, include_children=include_children)
+        )
 
     @classmethod
     def get_context(cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any) -> Any:
@@ -103,7 +125,7 @@ class Run(MetricLoggingMixin):
     def _path(self, suffix: str = "") -> str:
         return f"/api/runs/{self.id}/{suffix}"
 
-    def _post_metrics(self, points: list[dict[str, Any]]) -> None:
+    def _post_metrics(self, points: builtins.list[dict[str, Any]]) -> None:
         self.workspace.client.post(self._path("metrics/"), {"points": points})
 
     def _upload_artifact(self, name: str, content: bytes | None = None, path: Path | None = None) -> dict[str, Any]:
@@ -135,31 +157,88 @@ class Run(MetricLoggingMixin):
         return str(self.refresh()["status"])
 
     def get_details(self) -> dict[str, Any]:
-        """Azure-shaped details (runId, status, target, times, inputs…) plus ``runyard`` = the raw record."""
+        """Azure's details (runId, status, target, times, properties, inputDatasets,
+        runDefinition, logFiles as {name: URL}, submittedBy) plus ``runyard``, the raw record."""
+        return self._azure_details(with_logs=False)
+
+    def get_details_with_logs(self) -> dict[str, Any]:
+        """``get_details()`` with ``logFiles`` holding each log file's text: one per process
+        (``user_logs/std_log.txt``, or ``std_log_process_N.txt`` when distributed) and
+        Runyard's own lines (``system_logs/runyard.txt``)."""
+        return self._azure_details(with_logs=True)
+
+    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> builtins.list[str]:
+        """Write every log file under ``destination`` (default ``assets/<run id>``); their paths."""
+        root = Path(destination) if destination else Path("assets") / self.id
+        if root.exists() and not root.is_dir():
+            raise UserErrorException(f"{root} exists and is not a directory.")
+        written = []
+        for name, text in self.get_details_with_logs()["logFiles"].items():
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            written.append(str(target))
+        return written
+
+    def _azure_details(self, with_logs: bool) -> dict[str, Any]:
         raw = self.refresh()
-        inputs = self.workspace.client.get(self._path("inputs/")) if raw.get("status") != "NotStarted" else []
-        return {
-            "runId": self.id,
-            "status": raw.get("status"),
-            "target": raw.get("compute_target"),
-            "experiment": raw.get("experiment"),
-            "startTimeUtc": raw.get("running_at"),
-            "endTimeUtc": raw.get("ended_at"),
-            "error": raw.get("error") or None,
-            "exitCode": raw.get("exit_code"),
-            "tags": raw.get("tags", {}),
-            "inputDatasets": inputs,
-            "runDefinition": {
-                "script": raw.get("script"),
-                "command": raw.get("command"),
-                "arguments": raw.get("arguments"),
-                "environment": raw.get("environment_version") or raw.get("environment"),
-                "distributed": raw.get("distributed"),
-                "maxRunDurationSeconds": raw.get("max_run_duration_seconds"),
-            },
-            "portalUrl": raw.get("portal_url"),
-            "runyard": raw,
-        }
+        started = raw.get("status") != "NotStarted"
+        inputs = self.workspace.client.get(self._path("inputs/")) if started else []
+        ranks = [p["rank"] for p in self.workspace.client.get(self._path("processes/"))] if started else []
+        contents: dict[str, str] = {}
+        for log in log_files(raw, ranks):
+            if with_logs:
+                contents[log.name] = self.workspace.client.read_text(self._path("logs/download/"), {"rank": log.rank})
+            else:
+                contents[log.name] = self.workspace.client.absolute(self._path("logs/download/"), {"rank": log.rank})
+        return azure_details(raw, inputs, contents)
+
+    def get_environment(self) -> Environment:
+        """The Environment (that exact version) the run used."""
+        version = self.refresh().get("environment_version")
+        if not version:
+            raise UserErrorException(
+                f"Run {self.id} has no environment: it is an interactive run (start_logging / child_run)."
+            )
+        from runyard.environment import Environment
+
+        item = self.workspace.client.get(f"/api/environments/{version['environment']}/")
+        spec = self.workspace.client.get(f"/api/environment-versions/{version['id']}/")
+        return Environment._from_api(item, spec, self.workspace)
+
+    def get_snapshot_id(self) -> str | None:
+        """The id of the run's source snapshot (its SHA-256); None for an interactive run."""
+        return str(self.refresh().get("snapshot_sha256") or "") or None
+
+    def take_snapshot(self, file_or_folder_path: str | os.PathLike[str]) -> str:
+        """Store a file or folder (ignore files honoured, as at submit) as this interactive
+        run's snapshot, replacing an earlier one; its snapshot id. A submitted run's snapshot
+        is the code it ran and cannot change."""
+        archive, _chosen = build_archive(file_or_folder_path, allow_file=True)
+        size = archive.stat().st_size
+        bar = ProgressBar(size, "Uploading snapshot", enabled=sys.stderr.isatty() and size > 1024 * 1024)
+        try:
+            part = FilePart("snapshot", "snapshot.tar.gz", path=archive)
+            self._details = self.workspace.client.post_multipart(
+                self._path("snapshot/"), {}, [part], on_bytes=bar.update
+            )
+        finally:
+            bar.close()
+            archive.unlink(missing_ok=True)
+        return str(self._details["snapshot_sha256"])
+
+    def restore_snapshot(self, snapshot_id: str | None = None, path: str | os.PathLike[str] | None = None) -> str:
+        """Download a snapshot (the run's unless ``snapshot_id`` names another of your runs')
+        as ``<snapshot id>.zip`` in ``path`` (default: the temp folder); the zip's absolute path."""
+        wanted = snapshot_id or self.get_snapshot_id()
+        if not wanted:
+            raise UserErrorException(
+                f"Run {self.id} has no snapshot: an interactive run that took none (run.take_snapshot(path))."
+            )
+        folder = Path(path) if path is not None else Path(tempfile.gettempdir())
+        target = folder / f"{wanted}.zip"
+        params = {"snapshot_id": wanted} if snapshot_id else None
+        return str(self.workspace.client.download(self._path("snapshot/"), target, params).resolve())
 
     def get_portal_url(self) -> str:
         return str(
@@ -185,8 +264,8 @@ class Run(MetricLoggingMixin):
         return Run._from_api(self.experiment, self.workspace.client.post("/api/runs/start-logging/", body))
 
     def create_children(
-        self, count: int | None = None, tag_key: str | None = None, tag_values: list[str] | None = None
-    ) -> list[Run]:
+        self, count: int | None = None, tag_key: str | None = None, tag_values: builtins.list[str] | None = None
+    ) -> builtins.list[Run]:
         """``count`` children, or one per value of ``tag_values`` tagged ``tag_key=value``."""
         if tag_values is not None:
             if not tag_key:
@@ -203,22 +282,21 @@ class Run(MetricLoggingMixin):
     def get_children(
         self,
         recursive: bool = False,
-        tags: dict[str, str] | None = None,
-        properties: dict[str, Any] | None = None,
+        tags: dict[str, Any] | str | None = None,
+        properties: dict[str, Any] | str | None = None,
         type: str | None = None,
         status: str | None = None,
         _rehydrate_runs: bool = True,
-    ) -> list[Run]:
+    ) -> builtins.list[Run]:
         """This run's children, oldest first (``recursive``: their children too, depth first)."""
         params: dict[str, Any] = {"parent": self.number, "ordering": "created_at"}
         if status:
             params["status"] = status
         if tags:
-            key, value = next(iter(tags.items()))
-            params["tag"] = f"{key}={value}"
+            params["tag"] = tag_filters(tags)
         if properties:
-            params["property"] = [f"{k}={'' if v is None else v}" for k, v in properties.items()]
-        out: list[Run] = []
+            params["property"] = property_filters(properties)
+        out: builtins.list[Run] = []
         for item in self.workspace.client.paged("/api/runs/", **params):
             child = Run._from_api(self.experiment, item)
             out.append(child)
@@ -286,13 +364,17 @@ class Run(MetricLoggingMixin):
     def get_metrics(
         self, name: str | None = None, recursive: bool = False, run_type: Any = None, populate: bool = False
     ) -> dict[str, Any]:
-        """{name: value} for a metric logged once, {name: [values]} for one logged repeatedly (Azure's shape)."""
+        """{name: value} for a metric logged once, {name: [values]} for one logged repeatedly
+        (Azure's shape); ``recursive``: {run id: that} for this run and every run under it."""
+        if recursive:
+            runs = [self, *self.get_children(recursive=True)]
+            return {run.id: run.get_metrics(name) for run in runs}
         self.flush()
         params = {"name": name} if name else {}
         grouped = self.workspace.client.get(self._path("metrics/"), **params)
         return {metric: metric_value(points) for metric, points in grouped.items()}
 
-    def get_file_names(self) -> list[str]:
+    def get_file_names(self) -> builtins.list[str]:
         return [item["path"] for item in self.workspace.client.get(self._path("artifacts/"))]
 
     def download_file(
@@ -307,16 +389,32 @@ class Run(MetricLoggingMixin):
         self,
         prefix: str | None = None,
         output_directory: str | os.PathLike[str] | None = None,
+        output_paths: builtins.list[str] | None = None,
+        batch_size: int = 100,
         append_prefix: bool = True,
-    ) -> list[Path]:
-        root = Path(output_directory or ".")
-        out = []
-        for name in self.get_file_names():
-            if prefix and not name.startswith(prefix):
-                continue
-            rel = name if append_prefix or not prefix else name[len(prefix) :].lstrip("/")
-            out.append(self.download_file(name, root / rel))
-        return out
+        timeout_seconds: int | None = None,
+    ) -> builtins.list[Path]:
+        """Download the run's files under the folder ``prefix`` (all of them by default), as
+        Azure does: to their own names, or to ``output_paths`` (one per file, in name order),
+        under ``output_directory`` when given, where ``append_prefix=False`` drops the prefix."""
+        folder = prefix.replace("\\", "/").rstrip("/") + "/" if prefix else ""
+        names = [n for n in self.get_file_names() if n.startswith(folder)]
+        targets = list(names)
+        if output_paths is not None:
+            if len(output_paths) == len(names) and len(set(output_paths)) == len(output_paths):
+                targets = [str(path) for path in output_paths]
+            else:
+                warnings.warn(
+                    f"output_paths has {len(output_paths)} paths (or repeats one) for {len(names)} files; "
+                    "using the files' own names.",
+                    stacklevel=2,
+                )
+                output_paths = None
+        if output_directory is not None:
+            if not append_prefix and output_paths is None:
+                targets = [name[len(folder) :] for name in targets]
+            targets = [os.path.join(output_directory, target) for target in targets]
+        return [self.download_file(name, target) for name, target in zip(names, targets, strict=True)]
 
     def upload_file(self, name: str, path_or_stream: str | os.PathLike[str] | io.IOBase) -> dict[str, Any]:
         """Store a file on the run under ``name`` (e.g. ``outputs/model.pt``)."""
@@ -325,7 +423,7 @@ class Run(MetricLoggingMixin):
             return self._upload_artifact(name, content=data.encode() if isinstance(data, str) else data)
         return self._upload_artifact(name, path=Path(path_or_stream))
 
-    def upload_files(self, names: list[str], paths: list[str]) -> None:
+    def upload_files(self, names: builtins.list[str], paths: builtins.list[str]) -> None:
         for name, path in zip(names, paths, strict=True):
             self.upload_file(name, path)
 
@@ -338,11 +436,20 @@ class Run(MetricLoggingMixin):
     def tag(self, key: str, value: Any = None) -> None:
         self.set_tags({key: value})
 
-    def set_tags(self, tags: dict[str, Any]) -> None:
+    def set_tags(self, tags: dict[str, Any] | str) -> None:
+        """Add or change tags (a bare name: a tag without value); others are left alone."""
+        wanted = {tags: None} if isinstance(tags, str) else tags
         answer = self.workspace.client.post(
-            self._path("tag/"), {"tags": {k: "" if v is None else str(v) for k, v in tags.items()}}
+            self._path("tag/"), {"tags": {k: "" if v is None else str(v) for k, v in wanted.items()}}
         )
         self._details["tags"] = answer.get("tags", {})
+
+    def remove_tags(self, tags: builtins.list[str] | str) -> dict[str, str]:
+        """Delete these tags from the run; the tags left."""
+        names = [tags] if isinstance(tags, str) else [str(t) for t in tags]
+        answer = self.workspace.client.post(self._path("tag/"), {"remove": names})
+        self._details["tags"] = answer.get("tags", {})
+        return dict(self._details["tags"])
 
     @property
     def input_datasets(self) -> dict[str, str]:
@@ -371,6 +478,21 @@ class Run(MetricLoggingMixin):
     def _interactive(self) -> bool:
         known = self._details.get("interactive")
         return bool(self.refresh().get("interactive") if known is None else known)
+
+
+def tag_filters(tags: dict[str, Any] | str) -> list[str]:
+    """Azure's ``tags=`` of get_runs / get_children as ``?tag=`` values: a name (runs that
+    have the tag) or {name: value} (every pair must match; a None value: has the tag)."""
+    if isinstance(tags, str):
+        return [tags]
+    return [key if value is None else f"{key}={value}" for key, value in tags.items()]
+
+
+def property_filters(properties: dict[str, Any] | str) -> list[str]:
+    """``properties=`` as ``?property=`` values: a name (runs that have it) or {name: value}."""
+    if isinstance(properties, str):
+        return [properties]
+    return [f"{k}={'' if v is None else v}" for k, v in properties.items()]
 
 
 def metric_value(points: list[dict[str, Any]]) -> Any:

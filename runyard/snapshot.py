@@ -189,10 +189,18 @@ def check_limits(chosen: SnapshotFiles, limit_bytes: int | None = None, limit_fi
 
 
 def build_archive(
-    source_directory: str | os.PathLike[str], limit_bytes: int | None = None, limit_files: int | None = None
+    source_directory: str | os.PathLike[str],
+    limit_bytes: int | None = None,
+    limit_files: int | None = None,
+    allow_file: bool = False,
 ) -> tuple[Path, SnapshotFiles]:
-    """Write the snapshot as a temporary tar.gz (the caller deletes it)."""
-    chosen = select_files(source_directory)
+    """Write the snapshot as a temporary tar.gz (the caller deletes it). With ``allow_file``
+    the source may also be one file (``run.take_snapshot('train.py')``), kept under its name."""
+    source = Path(source_directory)
+    if allow_file and source.is_file():
+        chosen = SnapshotFiles(source.parent, [(source, source.name, source.stat().st_size)])
+    else:
+        chosen = select_files(source)
     check_limits(chosen, limit_bytes, limit_files)
     handle, name = tempfile.mkstemp(prefix="runyard-snapshot-", suffix=".tar.gz")
     os.close(handle)

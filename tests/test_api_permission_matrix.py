@@ -28,6 +28,7 @@ from audit.models import AuditEvent
 from compute.models import ComputeTarget
 from datasets.models import Datastore
 from environments.models import Environment, EnvironmentBuild, TeamSecret
+from runs import snapshots
 from runs.models import RunToken
 from tests.conftest import World, make_tar
 from tests.factories import make_run
@@ -120,6 +121,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{id}/processes/"): A.TEAM,
     ("GET", "/api/runs/{id}/status-history/"): A.TEAM,
     ("POST", "/api/runs/{id}/tag/"): A.TEAM,
+    ("GET", "/api/runs/{id}/snapshot/"): A.TEAM,
+    ("POST", "/api/runs/{id}/snapshot/"): A.TEAM,
     # Interactive and child runs (Azure's start_logging / child_run), add-only properties.
     ("POST", "/api/runs/start-logging/"): A.CREATE_IN_TEAM,
     ("POST", "/api/runs/{id}/complete/"): A.TEAM,
@@ -198,7 +201,8 @@ def team_a_objects(world: World) -> Objects:
     build = EnvironmentBuild.objects.create(content_hash=version.content_hash, kind="venv", location="matrix")
     registered = alice.post("/api/datasets/register/", {"name": "matrix-ds", "files": [make_tar({"a.txt": "a"})]})
     assert registered.status_code == 201, registered.content
-    run = make_run(world.alice.user, world.team_a)
+    snapshot = snapshots.store(make_tar({"train.py": "print(1)\n"}))
+    run = make_run(world.alice.user, world.team_a, snapshot_sha256=snapshot.sha256)
     other = make_run(world.alice.user, world.team_a)
     artifact = io.BytesIO(b"weights")
     artifact.name = "model.txt"

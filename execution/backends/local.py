@@ -22,6 +22,7 @@ from typing import Any
 
 from compute.configs import LocalConfig
 from environments.builder import ensure_venv
+from environments.conda import build_notes
 from execution import sandbox
 from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from execution.backends.procs import OutputPump, cmdline, descendants, die_with_parent, environ, exists, signal_tree
@@ -166,6 +167,8 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
+            for line in build_notes(ctx.env_version.spec, run=True):
+                ctx.system_log(line)
         return PreparedVenv(built.build.pk, built.cache_hit, built.path)
 
     def _env(

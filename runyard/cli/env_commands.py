@@ -25,7 +25,9 @@ def add_parsers(commands: Any) -> None:
     create.add_argument("name")
     create.add_argument("--pip", action="append", metavar="REQUIREMENT", help="a pip requirement (repeatable)")
     create.add_argument("-r", "--requirements", help="a requirements.txt")
-    create.add_argument("--conda-file", help="an environment.yml (its pip section and Python version)")
+    create.add_argument(
+        "--conda-file", help="an environment.yml (Python, conda packages installed from PyPI, channels, pip section)"
+    )
     create.add_argument("--python", help="Python version, e.g. 3.11")
     create.add_argument("--docker-image", help="Docker base image")
     create.add_argument("--dockerfile", help="path of a Dockerfile")

@@ -1,4 +1,5 @@
-"""``runyard submit``, ``runyard runs list|show``, ``runyard logs``, ``runyard cancel``."""
+"""``runyard submit``, ``runyard runs list|show|properties`` (or ``runyard run …``),
+``runyard logs``, ``runyard cancel``."""
 
 from __future__ import annotations
 
@@ -43,17 +44,27 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument("--json", action="store_true")
     submit.set_defaults(handler=submit_command)
 
-    runs = commands.add_parser("runs", help="list or show runs").add_subparsers(dest="runs_command", required=True)
-    listing = runs.add_parser("list", help="recent runs, newest first")
+    runs = commands.add_parser("runs", aliases=["run"], help="list or show runs, their children and properties")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True)
+    listing = runs_commands.add_parser("list", help="recent runs, newest first (a run's children: oldest first)")
     listing.add_argument("-e", "--experiment")
     listing.add_argument("-s", "--status", action="append")
+    listing.add_argument("--parent", type=int, metavar="RUN", help="the child runs of this run")
+    listing.add_argument("--property", action="append", metavar="KEY=VALUE", help="runs with this property")
     listing.add_argument("-n", "--limit", type=int, default=20)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=list_command)
-    show = runs.add_parser("show", help="one run's details")
+    show = runs_commands.add_parser("show", help="one run's details, properties and child runs")
     show.add_argument("run", type=int)
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=show_command)
+    properties = runs_commands.add_parser(
+        "properties", help="print a run's properties, or add some (add-only: a set key keeps its value)"
+    )
+    properties.add_argument("run", type=int)
+    properties.add_argument("--add", action="append", metavar="KEY=VALUE")
+    properties.add_argument("--json", action="store_true")
+    properties.set_defaults(handler=properties_command)
 
     logs = commands.add_parser("logs", help="print a run's log")
     logs.add_argument("run", type=int)
@@ -154,6 +165,19 @@ def _follow(run: Run, as_json: bool, after: int = 0) -> int:
     return RUN_EXIT_CODES.get(status, 1)
 
 
+RUN_COLUMNS = [
+    ("id", "ID"),
+    ("status", "STATUS"),
+    ("experiment", "EXPERIMENT"),
+    ("display_name", "NAME"),
+    ("script", "SCRIPT"),
+    ("compute_target", "TARGET"),
+    ("environment", "ENVIRONMENT"),
+    ("submitted_by", "BY"),
+    ("created_at", "CREATED"),
+]
+
+
 def list_command(args: argparse.Namespace) -> int:
     workspace = workspace_of(args)
     params: dict[str, Any] = {"limit": min(args.limit, 500)}
@@ -161,44 +185,41 @@ def list_command(args: argparse.Namespace) -> int:
         params["experiment"] = args.experiment
     if args.status:
         params["status"] = args.status
+    if args.parent is not None:
+        params["parent"] = args.parent
+        params["ordering"] = "created_at"  # as run.get_children() and the run page list them
+    if args.property:
+        params["property"] = [f"{k}={v}" for k, v in parse_pairs(args.property, "--property").items()]
     page = workspace.client.get("/api/runs/", **params)
     rows = page.get("results", [])[: args.limit]
     if args.json:
         print_json(rows)
     else:
-        print_table(
-            rows,
-            [
-                ("id", "ID"),
-                ("status", "STATUS"),
-                ("experiment", "EXPERIMENT"),
-                ("script", "SCRIPT"),
-                ("compute_target", "TARGET"),
-                ("environment", "ENVIRONMENT"),
-                ("submitted_by", "BY"),
-                ("created_at", "CREATED"),
-            ],
-        )
+        print_table(rows, RUN_COLUMNS)
     return EXIT_OK
 
 
 def show_command(args: argparse.Namespace) -> int:
     run = Run.get(workspace_of(args), args.run)
     details = run.get_details()
-    if args.json:
-        print_json(details["runyard"])
-        return EXIT_OK
+    children = [child._details for child in run.get_children()]
     raw = details["runyard"]
+    if args.json:
+        print_json({**raw, "children": children})
+        return EXIT_OK
     for key in (
         "id",
         "status",
         "experiment",
+        "display_name",
+        "parent",
         "script",
         "arguments",
         "compute_target",
         "environment",
         "distributed",
         "tags",
+        "properties",
         "submitted_by",
         "created_at",
         "running_at",
@@ -209,6 +230,25 @@ def show_command(args: argparse.Namespace) -> int:
         print(f"{key:>15}: {raw.get(key)}")
     if raw.get("error"):
         print(f"{'error':>15}: {raw['error']}")
+    print(f"\nChild runs ({len(children)}):" if children else "\nChild runs: none")
+    if children:
+        print_table(children, [("id", "ID"), ("display_name", "NAME"), ("status", "STATUS"), ("tags", "TAGS")])
+    return EXIT_OK
+
+
+def properties_command(args: argparse.Namespace) -> int:
+    run = Run.get(workspace_of(args), args.run)
+    if args.add:
+        run.add_properties(parse_pairs(args.add, "--add"))
+    properties = run.get_properties()
+    if args.json:
+        print_json(properties)
+    elif not properties:
+        print(f"Run {run.id} has no properties.")
+    else:
+        width = max(len(key) for key in properties)
+        for key, value in sorted(properties.items()):
+            print(f"{key:>{width}}: {value}")
     return EXIT_OK
 
 

@@ -26,6 +26,7 @@ import type {
   SweepSeries,
   SweepSummary,
 } from "./types";
+import { TERMINAL_STATUSES } from "./types";
 
 export function useSession() {
   return useQuery({
@@ -63,6 +64,9 @@ export interface RunFilters {
   submitted_by: string;
   environment: string;
   tag: string;
+  property: string;
+  /** Only the child runs of this run (an id; empty: every run). */
+  parent: string;
   q: string;
   ordering: "created_at" | "-created_at";
 }
@@ -77,6 +81,8 @@ export function useRuns(filters: RunFilters, cursorPath: string | null) {
       submitted_by: filters.submitted_by,
       environment: filters.environment,
       tag: filters.tag,
+      property: filters.property,
+      parent: filters.parent,
       q: filters.q,
       ordering: filters.ordering === "-created_at" ? undefined : filters.ordering,
       limit: 50,
@@ -92,10 +98,16 @@ export function useRun(id: number, enabled = true) {
   return useQuery({ queryKey: ["run", id], queryFn: () => api<RunDetail>(`/api/runs/${id}/`), enabled: enabled && id > 0 });
 }
 
-/** A run's child runs (run.child_run() / create_children()), oldest first. */
+/** A run's child runs (run.child_run() / create_children()), oldest first; polled while one
+ * of them is still going. */
 export function useRunChildren(id: number) {
   const path = `/api/runs/${buildQuery({ parent: id, ordering: "created_at", limit: 200 })}`;
-  return useQuery({ queryKey: ["run", id, "children"], queryFn: () => api<Page<RunSummary>>(path) });
+  return useQuery({
+    queryKey: ["run", id, "children"],
+    queryFn: () => api<Page<RunSummary>>(path),
+    refetchInterval: (query) =>
+      query.state.data?.results.some((child) => !TERMINAL_STATUSES.includes(child.status)) ? 5000 : false,
+  });
 }
 
 export function useStatusHistory(id: number) {

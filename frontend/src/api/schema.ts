@@ -785,7 +785,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Submit with multipart (``snapshot`` file + fields, JSON-encoded where structured). */
+        /** @description The whole log, each line marked with its rank; ``?rank=N``: that rank's lines only. */
         get: operations["runs_logs_download_retrieve"];
         put?: never;
         post?: never;
@@ -847,6 +847,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/snapshot/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: the run's source snapshot as a zip (Azure's ``run.restore_snapshot()``).
+         *     POST (an interactive run only, Azure's ``run.take_snapshot()``): store ``snapshot``
+         *     (zip or tar) as its snapshot, replacing an earlier one.
+         */
+        get: operations["runs_snapshot_retrieve"];
+        put?: never;
+        /**
+         * @description GET: the run's source snapshot as a zip (Azure's ``run.restore_snapshot()``).
+         *     POST (an interactive run only, Azure's ``run.take_snapshot()``): store ``snapshot``
+         *     (zip or tar) as its snapshot, replacing an earlier one.
+         */
+        post: operations["runs_snapshot_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/status-history/": {
         parameters: {
             query?: never;
@@ -873,7 +899,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Merge ``{"tags": {...}}`` into the run's tags (the in-run SDK's run.tag). */
+        /**
+         * @description Merge ``{"tags": {...}}`` into the run's tags (run.tag / set_tags) and drop the
+         *     keys in ``"remove": [...]`` (run.remove_tags).
+         */
         post: operations["runs_tag_create"];
         delete?: never;
         options?: never;
@@ -1238,6 +1267,27 @@ export interface components {
             config?: unknown;
             enabled?: boolean;
         };
+        /** @description How a version's conda specification is built (environments.conda). */
+        CondaInfo: {
+            /** @description Recorded; packages come from PyPI. */
+            channels: string[];
+            /** @description The python=X.Y the specification pins. */
+            python: string | null;
+            /** @description Conda packages and their PyPI requirements. */
+            packages: components["schemas"]["CondaPackage"][];
+            /** @description Runtime libraries that wheels bundle: not installed. */
+            skipped: components["schemas"]["CondaPackage"][];
+            /** @description The '- pip:' section. */
+            pip: string[];
+        };
+        CondaPackage: {
+            /** @description The dependency as the conda specification gives it. */
+            conda: string;
+            /** @description The PyPI requirement it is installed as ('' if skipped). */
+            pip: string;
+            /** @description What the translation changed, and why. */
+            notes: string[];
+        };
         /** @description 409: the object is in use; ``runs`` (and for datastores ``versions``) say by what. */
         Conflict: {
             detail: string;
@@ -1434,6 +1484,8 @@ export interface components {
             };
             /** @description Names of the variables whose values are write-only. */
             secret_variables: string[];
+            /** @description Run in the worker's base interpreter, nothing installed (Azure's python.user_managed_dependencies). */
+            user_managed_dependencies?: boolean;
         };
         EnvironmentVersion: {
             readonly id: number;
@@ -1441,6 +1493,8 @@ export interface components {
             readonly environment_name: string;
             readonly version: number;
             readonly spec: components["schemas"]["EnvironmentSpec"];
+            /** @description The conda specification's channels and how its packages are installed from PyPI (null without one). */
+            readonly conda: components["schemas"]["CondaInfo"] | null;
             readonly content_hash: string;
             readonly description: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
@@ -2066,10 +2120,13 @@ export interface components {
                 [key: string]: string;
             };
         };
-        RunTagsRequest: {
-            tags: {
+        /** @description Tags to set (merged into the run's) and tag names to remove; at least one of them. */
+        RunTagsUpdateRequest: {
+            tags?: {
                 [key: string]: string;
             };
+            /** @description Tag names to delete. */
+            remove?: string[];
         };
         Sampling: {
             name: components["schemas"]["SamplingNameEnum"];
@@ -2110,6 +2167,13 @@ export interface components {
             username?: string;
             is_admin?: boolean;
             teams?: components["schemas"]["Team"][];
+        };
+        SnapshotUploadRequest: {
+            /**
+             * Format: binary
+             * @description zip or tar(.gz) of the files (run.take_snapshot)
+             */
+            snapshot: string;
         };
         /** @description An interactive run (``experiment.start_logging()``) or a child run (``run.child_run()``). */
         StartLoggingRequest: {
@@ -4067,7 +4131,7 @@ export interface operations {
                 ordering?: string;
                 /** @description child runs of this run */
                 parent?: number;
-                /** @description key=value (repeat for several) */
+                /** @description key or key=value (repeat for several) */
                 property?: string;
                 /** @description free text: name, script, experiment, id */
                 q?: string;
@@ -4088,7 +4152,7 @@ export interface operations {
                  */
                 status?: ("CancelRequested" | "Canceled" | "Completed" | "Failed" | "Finalizing" | "NotResponding" | "NotStarted" | "Preparing" | "Queued" | "Running" | "Starting")[];
                 submitted_by?: string;
-                /** @description key or key=value */
+                /** @description key or key=value (repeat for several) */
                 tag?: string;
             };
             header?: never;
@@ -4385,7 +4449,10 @@ export interface operations {
     };
     runs_logs_download_retrieve: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description one rank's lines as printed (-1: Runyard's own) */
+                rank?: number;
+            };
             header?: never;
             path: {
                 /** @description A unique integer value identifying this run. */
@@ -4401,6 +4468,17 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -4529,6 +4607,88 @@ export interface operations {
             };
         };
     };
+    runs_snapshot_retrieve: {
+        parameters: {
+            query?: {
+                /** @description another snapshot of your runs (default: this run's) */
+                snapshot_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runs_snapshot_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["SnapshotUploadRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_status_history_list: {
         parameters: {
             query?: never;
@@ -4561,11 +4721,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
-                "multipart/form-data": components["schemas"]["RunTagsRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["RunTagsRequest"];
-                "application/json": components["schemas"]["RunTagsRequest"];
+                "multipart/form-data": components["schemas"]["RunTagsUpdateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RunTagsUpdateRequest"];
+                "application/json": components["schemas"]["RunTagsUpdateRequest"];
             };
         };
         responses: {

@@ -34,3 +34,10 @@ test("reports packages, variables and plain fields separately", () => {
     },
   ]);
 });
+
+test("user-managed dependencies switched on show as a change (a spec without the key is off)", () => {
+  expect(diffSpecs(base, { ...base, user_managed_dependencies: true })).toEqual([
+    { field: "user_managed_dependencies", kind: "text", before: "no", after: "yes" },
+  ]);
+  expect(diffSpecs(base, { ...base, user_managed_dependencies: false })).toEqual([]);
+});

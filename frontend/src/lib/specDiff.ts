@@ -13,6 +13,7 @@ export const SPEC_LABELS: Record<keyof EnvironmentSpec, string> = {
   dockerfile: "Dockerfile",
   environment_variables: "Environment variables",
   secret_variables: "Secret variables",
+  user_managed_dependencies: "User-managed dependencies",
 };
 
 /** What changed between two versions, field by field (packages as added/removed, not as text). */
@@ -47,6 +48,9 @@ export function diffSpecs(before: EnvironmentSpec, after: EnvironmentSpec): Spec
     const y = after[field] ?? "";
     if (x !== y) changes.push({ field, kind: "text", before: x, after: y });
   }
+  const managed = [before, after].map((s) => (s.user_managed_dependencies ? "yes" : "no"));
+  if (managed[0] !== managed[1])
+    changes.push({ field: "user_managed_dependencies", kind: "text", before: managed[0], after: managed[1] });
   const order = Object.keys(SPEC_LABELS);
   return changes.sort((p, q) => order.indexOf(p.field) - order.indexOf(q.field));
 }

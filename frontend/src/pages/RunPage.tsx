@@ -11,6 +11,7 @@ import { BuildLog } from "../features/BuildLog";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
 import { LogViewer } from "../features/runs/LogViewer";
 import { MetricsPanel } from "../features/runs/MetricsPanel";
+import { RunCrumbs } from "../features/runs/RunFamily";
 import { RunOverview } from "../features/runs/RunOverview";
 import { StatusTimeline } from "../features/runs/StatusTimeline";
 import { formatDuration, formatRelative } from "../lib/format";
@@ -103,14 +104,26 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
   return (
     <header className="page-header run-header">
       <div className="run-heading">
-        <div className="crumbs">
-          <Link to="/runs">Runs</Link> / <span>#{run.id}</span>
-        </div>
+        <RunCrumbs run={run} />
         <h1>
           {runTitle(run)} <StatusBadge status={run.status} queuePosition={run.queue_position} />
         </h1>
         <p className="muted">
-          {run.experiment} · {run.compute_target} · {run.environment} · by {run.submitted_by}{" "}
+          {[run.experiment, run.compute_target, run.environment].filter(Boolean).join(" · ")}
+          {run.interactive && (
+            <>
+              {" "}
+              <span className="chip" title="Logged to by its client (start_logging / child_run): no script, no compute">
+                interactive
+              </span>
+            </>
+          )}
+          {run.parent != null && (
+            <>
+              {" "}· child of <Link to={`/runs/${run.parent}`}>#{run.parent}</Link>
+            </>
+          )}{" "}
+          · by {run.submitted_by}{" "}
           {formatRelative(run.created_at, now)}
           {run.running_at && <> · ran {formatDuration(runDuration(run, now))}</>}
           {run.exit_code != null && <> · exit code {run.exit_code}</>} <LiveIndicator state={streamState} live={!isTerminal(run.status)} />
@@ -134,7 +147,7 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
       </div>
       <div className="header-actions">
         {isCancelable(run.status) && <CancelButton runId={run.id} />}
-        {!isSweep(run) && (
+        {!run.interactive && !isSweep(run) && (
           <button type="button" className="btn" onClick={() => navigate(`/runs/new?from=${run.id}`)}>
             Resubmit
           </button>

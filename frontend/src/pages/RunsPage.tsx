@@ -13,7 +13,16 @@ import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { useNow } from "../lib/useNow";
 import { useRunFeed } from "../lib/useRunFeed";
 
-const TEXT_FILTERS = ["experiment", "compute_target", "submitted_by", "environment", "tag", "q"] as const;
+const TEXT_FILTERS = [
+  "experiment",
+  "compute_target",
+  "submitted_by",
+  "environment",
+  "tag",
+  "property",
+  "parent",
+  "q",
+] as const;
 
 function filtersFrom(params: URLSearchParams): RunFilters {
   return {
@@ -23,6 +32,8 @@ function filtersFrom(params: URLSearchParams): RunFilters {
     submitted_by: params.get("submitted_by") ?? "",
     environment: params.get("environment") ?? "",
     tag: params.get("tag") ?? "",
+    property: params.get("property") ?? "",
+    parent: /^\d+$/.test(params.get("parent") ?? "") ? params.get("parent")! : "",
     q: params.get("q") ?? "",
     ordering: params.get("ordering") === "created_at" ? "created_at" : "-created_at",
   };
@@ -94,6 +105,26 @@ export function RunsPage() {
           onChange={(e) => update({ tag: e.target.value })}
           className="filter-small"
         />
+        <input
+          placeholder="Property (key or key=value)"
+          aria-label="Property"
+          value={filters.property}
+          onChange={(e) => update({ property: e.target.value })}
+          className="filter-small"
+        />
+        {filters.parent && (
+          <span className="chip chip-soft" data-testid="parent-filter">
+            child runs of <Link to={`/runs/${filters.parent}`}>#{filters.parent}</Link>{" "}
+            <button
+              type="button"
+              className="chip-close"
+              aria-label="Show all runs, not only these child runs"
+              onClick={() => update({ parent: "" })}
+            >
+              ×
+            </button>
+          </span>
+        )}
         {active && (
           <button
             type="button"
@@ -184,6 +215,11 @@ function RunsTable({
                 <Link to={`/runs/${run.id}`} className="run-link">
                   <span className="run-id">#{run.id}</span> {runTitle(run)}
                 </Link>
+                {run.parent != null && (
+                  <div className="muted small">
+                    child of <Link to={`/runs/${run.parent}`}>#{run.parent}</Link>
+                  </div>
+                )}
                 {Object.keys(run.tags).length > 0 && (
                   <div className="tag-row">
                     {Object.entries(run.tags)

@@ -79,7 +79,7 @@ export function EnvironmentDetail({
             <div className="overview-grid">
               <section className="card">
                 <h3 className="card-title">Spec of v{current.version}</h3>
-                <SpecView spec={current.spec} />
+                <SpecView spec={current.spec} conda={current.conda} />
               </section>
               <BuildCard version={current} />
             </div>

@@ -19,6 +19,7 @@ interface Draft {
   environment_variables: KeyValue[];
   /** Write-only variables: shown as ***; saving *** back keeps the stored value. */
   secret_variables: string[];
+  user_managed_dependencies: boolean;
   version_description: string;
 }
 
@@ -35,6 +36,7 @@ function draftFrom(env: Environment | null): Draft {
     dockerfile: spec?.dockerfile ?? "",
     environment_variables: Object.entries(spec?.environment_variables ?? {}).map(([key, value]) => ({ key, value })),
     secret_variables: spec?.secret_variables ?? [],
+    user_managed_dependencies: spec?.user_managed_dependencies ?? false,
     version_description: "",
   };
 }
@@ -55,6 +57,7 @@ function specFrom(draft: Draft): EnvironmentSpec {
     secret_variables: draft.secret_variables.filter((name) =>
       draft.environment_variables.some((kv) => kv.key.trim() === name),
     ),
+    user_managed_dependencies: draft.user_managed_dependencies,
   };
 }
 
@@ -112,7 +115,15 @@ export function EnvironmentEditor({
     "name",
     "description",
     "version_description",
-    ...["python_version", "pip_requirements", "conda_specification", "docker_base_image", "dockerfile", "environment_variables"].flatMap(
+    ...[
+      "python_version",
+      "pip_requirements",
+      "conda_specification",
+      "docker_base_image",
+      "dockerfile",
+      "environment_variables",
+      "user_managed_dependencies",
+    ].flatMap(
       (f) => [f, `spec.${f}`],
     ),
   ]);
@@ -182,7 +193,11 @@ export function EnvironmentEditor({
       </Field>
       <details className="more" open={!!(draft.conda_specification || draft.dockerfile)}>
         <summary>Conda specification and Dockerfile</summary>
-        <Field label="Conda specification" errors={at("conda_specification")} hint="environment.yml contents; its pip section is installed.">
+        <Field
+          label="Conda specification"
+          errors={at("conda_specification")}
+          hint="environment.yml contents: its packages are installed from PyPI (pytorch as torch, numpy=1.26 as numpy==1.26.*), python=X.Y picks the interpreter."
+        >
           {(props) => (
             <textarea
               {...props}
@@ -193,6 +208,15 @@ export function EnvironmentEditor({
             />
           )}
         </Field>
+        <label className="check check-field">
+          <input
+            type="checkbox"
+            checked={draft.user_managed_dependencies}
+            onChange={(e) => set({ user_managed_dependencies: e.target.checked })}
+          />
+          User-managed dependencies: install nothing, run in the base interpreter
+        </label>
+        <FieldErrorList errors={at("user_managed_dependencies")} />
         <Field label="Dockerfile" errors={at("dockerfile")}>
           {(props) => (
             <textarea {...props} className="mono" rows={5} value={draft.dockerfile} onChange={(e) => set({ dockerfile: e.target.value })} />

@@ -73,8 +73,32 @@ test("an interactive child run: parent link, properties beside tags, its own chi
   expect(screen.getByTestId("parent-run")).toHaveAttribute("href", "/runs/3");
   expect(screen.getByTestId("run-properties")).toHaveTextContent("algorithm=ridge");
   expect(screen.getByText(/an interactive run/)).toBeInTheDocument();
+  expect(screen.queryByTestId("snapshot-download")).toBeNull(); // no snapshot to download
   const row = await screen.findByTestId("child-run");
   expect(within(row).getByRole("link", { name: "#8" })).toHaveAttribute("href", "/runs/8");
   expect(row).toHaveTextContent("fold-1");
   expect(row).toHaveTextContent("Completed");
+});
+
+test("a submitted run's snapshot downloads as a zip", async () => {
+  vi.spyOn(globalThis, "fetch").mockImplementation(() => json([]));
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  const submitted = {
+    ...run,
+    parent: null,
+    interactive: false,
+    snapshot_sha256: "ab".repeat(32),
+    snapshot_files: 2,
+    snapshot_size: 2048,
+  } as RunDetail;
+  render(
+    <QueryClientProvider client={client}>
+      <MemoryRouter>
+        <RunOverview run={submitted} />
+      </MemoryRouter>
+    </QueryClientProvider>,
+  );
+  expect(screen.getByTestId("snapshot-download")).toHaveAttribute("href", "/api/runs/7/snapshot/");
+  expect(screen.getByTestId("snapshot-download").closest("dd")).toHaveTextContent("2 files, 2.0 KB");
+  expect(screen.queryByTestId("parent-run")).toBeNull();
 });

@@ -1,9 +1,9 @@
 import { Link } from "react-router-dom";
-import { StatusBadge } from "../../components/StatusBadge";
-import { useProcesses, useRunChildren, useRunInputs } from "../../api/queries";
+import { useProcesses, useRunInputs } from "../../api/queries";
 import type { RunArgument, RunDetail } from "../../api/types";
 import { formatBytes, formatDuration, formatFullDateTime } from "../../lib/format";
 import { describeDistributed } from "../../lib/runs";
+import { ChildRuns } from "./RunFamily";
 
 export function ArgumentChips({ args }: { args: RunArgument[] }) {
   if (!args.length) return <span className="muted">none</span>;
@@ -102,10 +102,19 @@ export function RunOverview({ run }: { run: RunDetail }) {
           <dd>{run.max_run_duration_seconds ? formatDuration(run.max_run_duration_seconds) : "no limit"}</dd>
           <dt>Snapshot</dt>
           <dd>
-            {run.snapshot_files} file{run.snapshot_files === 1 ? "" : "s"}, {formatBytes(run.snapshot_size)}{" "}
-            <span className="mono muted small" title={run.snapshot_sha256}>
-              {run.snapshot_sha256.slice(0, 10)}
-            </span>
+            {run.snapshot_sha256 ? (
+              <>
+                {run.snapshot_files} file{run.snapshot_files === 1 ? "" : "s"}, {formatBytes(run.snapshot_size)}{" "}
+                <span className="mono muted small" title={run.snapshot_sha256}>
+                  {run.snapshot_sha256.slice(0, 10)}
+                </span>{" "}
+                <a href={`/api/runs/${run.id}/snapshot/`} download data-testid="snapshot-download">
+                  Download zip
+                </a>
+              </>
+            ) : (
+              <span className="muted">none</span>
+            )}
           </dd>
           {run.resubmitted_from && (
             <>
@@ -178,7 +187,13 @@ export function RunOverview({ run }: { run: RunDetail }) {
             </tbody>
           </table>
         ) : (
-          <p className="muted">{processes.isPending ? "Loading…" : "No processes started yet."}</p>
+          <p className="muted">
+            {processes.isPending
+              ? "Loading…"
+              : run.interactive
+                ? "None: its client logs to it."
+                : "No processes started yet."}
+          </p>
         )}
         <h2 className="card-title">Times</h2>
         <dl className="props">
@@ -193,40 +208,5 @@ export function RunOverview({ run }: { run: RunDetail }) {
         </dl>
       </section>
     </div>
-  );
-}
-
-/** The runs a run created (Azure's child runs); nothing when it has none. */
-function ChildRuns({ id }: { id: number }) {
-  const children = useRunChildren(id);
-  const rows = children.data?.results ?? [];
-  if (!rows.length) return null;
-  return (
-    <section className="card" aria-label="Child runs">
-      <h2 className="card-title">Child runs</h2>
-      <table className="table table-compact">
-        <thead>
-          <tr>
-            <th scope="col">Run</th>
-            <th scope="col">Name</th>
-            <th scope="col">Status</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((child) => (
-            <tr key={child.id} data-testid="child-run">
-              <td>
-                <Link to={`/runs/${child.id}`}>#{child.id}</Link>
-              </td>
-              <td>{child.display_name || <span className="muted">—</span>}</td>
-              <td>
-                <StatusBadge status={child.status} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {children.data?.next && <p className="muted small">Showing the first {rows.length}.</p>}
-    </section>
   );
 }
