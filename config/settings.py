@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "registry",
     "runs",
     "execution",
+    "sweeps",
     "stack",
 ]
 

@@ -58,7 +58,12 @@ class Run(MetricLoggingMixin):
         from runyard.experiment import Experiment
 
         item = workspace.client.get(f"/api/runs/{int(run_id)}/")
-        return Run(Experiment(workspace, item["experiment"]), item["id"], item)
+        experiment = Experiment(workspace, item["experiment"])
+        if (item.get("properties") or {}).get("azureml.runsource") == "hyperdrive":
+            from runyard.train.hyperdrive.run import HyperDriveRun  # a sweep's parent, as Azure rehydrates it
+
+            return HyperDriveRun(experiment, item["id"], _details=item)
+        return Run(experiment, item["id"], item)
 
     @staticmethod
     def list(

@@ -158,6 +158,14 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("PUT", "/api/team-secrets/{id}/"): A.TEAM,
     ("PATCH", "/api/team-secrets/{id}/"): A.TEAM,
     ("DELETE", "/api/team-secrets/{id}/"): A.TEAM,
+    # Sweeps (HyperDrive runs): a team's, like its runs.
+    ("GET", "/api/sweeps/"): A.SIGNED_IN,
+    ("POST", "/api/sweeps/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/sweeps/{id}/"): A.TEAM,
+    ("GET", "/api/sweeps/{id}/best/"): A.TEAM,
+    ("POST", "/api/sweeps/{id}/cancel/"): A.TEAM,
+    ("GET", "/api/sweeps/{id}/children/"): A.TEAM,
+    ("GET", "/api/sweeps/{id}/metrics/"): A.TEAM,
 }
 
 
@@ -243,6 +251,7 @@ def team_a_objects(world: World) -> Objects:
         "/api/compute-targets/": ComputeTarget.objects.get(name="local").pk,
         "/api/package-indexes/": PackageIndex.objects.get(name="pytorch-cpu").pk,
         "/api/team-secrets/": TeamSecret.objects.create(team=world.team_a, name="matrix-secret", value="s3cr3t!").pk,
+        "/api/sweeps/": matrix_sweep(world),
     }
     return Objects(
         ids=ids,
@@ -254,6 +263,14 @@ def team_a_objects(world: World) -> Objects:
         run_token=RunToken.issue(run),
         other_run=other.pk,
     )
+
+
+def matrix_sweep(world: World) -> int:
+    from tests.sweeps.helpers import create_sweep, hyperdrive
+
+    made = create_sweep(world.alice, hyperdrive({"a": ["choice", [[1, 2]]]}))
+    assert made.status_code == 201, made.content
+    return int(made.json()["id"])
 
 
 SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/", "/api/package-indexes/"}

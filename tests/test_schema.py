@@ -20,7 +20,7 @@ from audit.services import record
 from compute.models import ComputeTarget
 from datasets.models import Dataset, DatasetVersion, Datastore
 from environments.models import BuildLogLine, Environment, EnvironmentBuild, PackageIndex, TeamSecret
-from runs.models import LogLine, RunInput, RunProcess, RunStatusChange
+from runs.models import LogLine, Run, RunInput, RunProcess, RunStatusChange
 from runs.status import Status
 from tests.factories import make_run
 
@@ -134,7 +134,23 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
         "events": event.pk,
         "team-secrets": TeamSecret.objects.create(team=world.team_a, name="hf", value="v").pk,
         "package-indexes": PackageIndex.objects.get(name="pytorch-cpu").pk,
+        "sweeps": _sweep_with_a_scored_child(world),
     }
+
+
+def _sweep_with_a_scored_child(world: Any) -> int:
+    from runs import metricstore
+    from sweeps import controller
+    from tests.sweeps.helpers import create_sweep, hyperdrive
+
+    made = create_sweep(world.alice, hyperdrive({"a": ["choice", [[1, 2]]]}))
+    assert made.status_code == 201, made.content
+    sweep_id = int(made.json()["id"])
+    controller.advance(sweep_id)
+    child = Run.objects.filter(parent_id=sweep_id).first()
+    assert child is not None
+    metricstore.store(child, [{"name": "acc", "value": 0.5, "step": 1}])
+    return sweep_id
 
 
 def test_every_json_get_answers_with_its_documented_shape(world: Any, populated: dict[str, int], schema: Any) -> None:

@@ -17,6 +17,8 @@ const ComputePage = lazy(() => import("./pages/ComputePage"));
 const ModelsPage = lazy(() => import("./pages/ModelsPage"));
 const ModelVersionPage = lazy(() => import("./pages/ModelVersionPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
+const SweepsPage = lazy(() => import("./pages/SweepsPage"));
+const SweepPage = lazy(() => import("./pages/SweepPage"));
 
 function makeQueryClient(): QueryClient {
   const client: QueryClient = new QueryClient({
@@ -62,6 +64,8 @@ export function App() {
                 <Route path="runs" element={<RunsPage />} />
                 <Route path="runs/new" element={<CreateRunPage />} />
                 <Route path="runs/:id" element={<RunRoute />} />
+                <Route path="sweeps" element={<SweepsPage />} />
+                <Route path="sweeps/:id" element={<SweepPage />} />
                 <Route path="environments" element={<EnvironmentsPage />} />
                 <Route path="environments/:id" element={<EnvironmentsPage />} />
                 <Route path="package-indexes" element={<PackageIndexesPage />} />

@@ -27,6 +27,10 @@ import type {
   RunSummary,
   SessionUser,
   StatusChange,
+  Sweep,
+  SweepChild,
+  SweepSeries,
+  SweepSummary,
 } from "./types";
 import { TERMINAL_STATUSES } from "./types";
 
@@ -284,5 +288,37 @@ export function useRunMetrics(runId: number | null) {
     queryKey: ["run", runId, "metrics"],
     queryFn: () => api<MetricSeries>(`/api/runs/${runId}/metrics/`),
     enabled: runId != null,
+  });
+}
+
+/** While a sweep runs its page refreshes every SWEEP_POLL_MS (children come and go faster
+ * than a per-child websocket would be worth). */
+const SWEEP_POLL_MS = 2000;
+
+export function useSweeps() {
+  return useQuery({ queryKey: ["sweeps"], queryFn: () => api<SweepSummary[]>("/api/sweeps/") });
+}
+
+export function useSweep(id: number) {
+  return useQuery({
+    queryKey: ["sweep", id],
+    queryFn: () => api<Sweep>(`/api/sweeps/${id}/`),
+    refetchInterval: (query) => (query.state.data && query.state.data.ended_at ? false : SWEEP_POLL_MS),
+  });
+}
+
+export function useSweepChildren(id: number, live: boolean) {
+  return useQuery({
+    queryKey: ["sweep", id, "children"],
+    queryFn: () => api<SweepChild[]>(`/api/sweeps/${id}/children/`),
+    refetchInterval: live ? SWEEP_POLL_MS : false,
+  });
+}
+
+export function useSweepSeries(id: number, live: boolean) {
+  return useQuery({
+    queryKey: ["sweep", id, "metrics"],
+    queryFn: () => api<SweepSeries[]>(`/api/sweeps/${id}/metrics/`),
+    refetchInterval: live ? SWEEP_POLL_MS : false,
   });
 }

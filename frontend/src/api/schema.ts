@@ -1200,6 +1200,112 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sweeps/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest sweeps first (at most 200). */
+        get: operations["sweeps_list"];
+        put?: never;
+        /**
+         * @description Multipart like ``POST /api/runs/`` (or JSON with ``resubmit_of`` to reuse a run's
+         *     snapshot) plus ``hyperdrive``: the sampling, policy, primary metric and limits.
+         */
+        post: operations["sweeps_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A sweep's id is its parent run's id (``/api/runs/{id}/`` is the same run). */
+        get: operations["sweeps_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/best/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The child with the best primary metric (Azure's get_best_run_by_primary_metric). */
+        get: operations["sweeps_best_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Cancel the sweep and every child still queued or running. */
+        post: operations["sweeps_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/children/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every child in proposal order: parameters, primary metric (best, last), status, termination. */
+        get: operations["sweeps_children_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/metrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The primary metric of every child, point by point (the overlay chart). */
+        get: operations["sweeps_metrics_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/team-secrets/": {
         parameters: {
             query?: never;
@@ -1320,6 +1426,36 @@ export interface components {
         BuildStatusEnum: "pending" | "building" | "succeeded" | "failed";
         CancelRequest: {
             reason?: string;
+        };
+        Child: {
+            id: number;
+            index: number;
+            display_name: string;
+            status: components["schemas"]["RunStatusEnum"];
+            status_reason: string;
+            parameters: {
+                [key: string]: unknown;
+            };
+            arguments: unknown[];
+            /** Format: double */
+            best_primary_metric: number | null;
+            /** Format: double */
+            last_primary_metric: number | null;
+            /** @description How many times the primary metric was logged. */
+            intervals: number;
+            /** @description The policy that stopped it; empty otherwise. */
+            terminated_by: string;
+            termination_reason: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            running_at: string | null;
+            /** Format: date-time */
+            ended_at: string | null;
+        };
+        ChildSeries: {
+            run: number;
+            points: components["schemas"]["SeriesPoint"][];
         };
         /**
          * @description * `gloo` - gloo
@@ -1666,8 +1802,36 @@ export interface components {
             team?: string;
             description?: string;
         };
+        /**
+         * @description * `maximize` - maximize
+         *     * `minimize` - minimize
+         * @enum {string}
+         */
+        GoalEnum: "maximize" | "minimize";
         Health: {
             status: string;
+        };
+        /** @description HyperDriveConfig's fields as Azure's SDK serialises them (checked by sweeps.config). */
+        HyperDrive: {
+            hyperparameter_sampling: components["schemas"]["Sampling"];
+            policy?: components["schemas"]["Policy"] | null;
+            primary_metric_config: components["schemas"]["PrimaryMetric"];
+            max_total_runs: number;
+            max_concurrent_runs?: number;
+            max_duration_minutes?: number;
+            /** @description Drawn and recorded when absent. */
+            seed?: number;
+        };
+        /** @description HyperDriveConfig's fields as Azure's SDK serialises them (checked by sweeps.config). */
+        HyperDriveRequest: {
+            hyperparameter_sampling: components["schemas"]["SamplingRequest"];
+            policy?: components["schemas"]["PolicyRequest"] | null;
+            primary_metric_config: components["schemas"]["PrimaryMetricRequest"];
+            max_total_runs: number;
+            max_concurrent_runs?: number;
+            max_duration_minutes?: number;
+            /** @description Drawn and recorded when absent. */
+            seed?: number;
         };
         /**
          * @description * `mount` - Mount
@@ -2196,6 +2360,48 @@ export interface components {
             /** @description Write-only: never shown again. */
             value?: string;
         };
+        Policy: {
+            name: components["schemas"]["PolicyNameEnum"];
+            properties?: components["schemas"]["PolicyProperties"];
+        };
+        /**
+         * @description * `Bandit` - Bandit
+         *     * `MedianStopping` - MedianStopping
+         *     * `TruncationSelection` - TruncationSelection
+         *     * `Default` - Default
+         * @enum {string}
+         */
+        PolicyNameEnum: "Bandit" | "MedianStopping" | "TruncationSelection" | "Default";
+        PolicyProperties: {
+            evaluation_interval?: number;
+            delay_evaluation?: number;
+            /** Format: double */
+            slack_factor?: number;
+            /** Format: double */
+            slack_amount?: number;
+            truncation_percentage?: number;
+        };
+        PolicyPropertiesRequest: {
+            evaluation_interval?: number;
+            delay_evaluation?: number;
+            /** Format: double */
+            slack_factor?: number;
+            /** Format: double */
+            slack_amount?: number;
+            truncation_percentage?: number;
+        };
+        PolicyRequest: {
+            name: components["schemas"]["PolicyNameEnum"];
+            properties?: components["schemas"]["PolicyPropertiesRequest"];
+        };
+        PrimaryMetric: {
+            name: string;
+            goal: components["schemas"]["GoalEnum"];
+        };
+        PrimaryMetricRequest: {
+            name: string;
+            goal: components["schemas"]["GoalEnum"];
+        };
         PyTorchConfig: {
             type: components["schemas"]["PyTorchTypeEnum"];
             node_count: number;
@@ -2421,6 +2627,38 @@ export interface components {
             /** @description Tag names to delete. */
             remove?: string[];
         };
+        Sampling: {
+            name: components["schemas"]["SamplingNameEnum"];
+            parameter_space: {
+                [key: string]: unknown[];
+            };
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description * `RANDOM` - RANDOM
+         *     * `GRID` - GRID
+         *     * `BayesianOptimization` - BayesianOptimization
+         * @enum {string}
+         */
+        SamplingNameEnum: "RANDOM" | "GRID" | "BayesianOptimization";
+        SamplingRequest: {
+            name: components["schemas"]["SamplingNameEnum"];
+            parameter_space: {
+                [key: string]: unknown[];
+            };
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        SeriesPoint: {
+            step: number | null;
+            /** Format: double */
+            value: number;
+            /** Format: date-time */
+            at: string;
+        };
         /** @description The signed-in user's fields when ``authenticated``, else only ``authenticated``. */
         Session: {
             authenticated: boolean;
@@ -2482,6 +2720,78 @@ export interface components {
             distributed?: unknown;
             tags?: unknown;
             max_run_duration_seconds?: number | null;
+        };
+        Sweep: {
+            /** @description The sweep's parent run id */
+            id: number;
+            display_name: string;
+            experiment: string;
+            team: string;
+            submitted_by: string;
+            status: components["schemas"]["RunStatusEnum"];
+            status_reason: string;
+            script: string;
+            arguments: unknown[];
+            environment: string;
+            compute_target: string;
+            config: components["schemas"]["HyperDrive"];
+            /** @description Children created so far */
+            proposed: number;
+            exhausted: boolean;
+            children_by_status: {
+                [key: string]: number;
+            };
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+            end_reason: string;
+            best_child: components["schemas"]["Child"] | null;
+        };
+        SweepCancelRequest: {
+            reason?: string;
+        };
+        SweepList: {
+            id: number;
+            display_name: string;
+            experiment: string;
+            status: components["schemas"]["RunStatusEnum"];
+            sampling: string;
+            primary_metric: string;
+            goal: string;
+            proposed: number;
+            max_total_runs: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+        };
+        /** @description A run's submission (the template every child shares) plus ``hyperdrive``. */
+        SweepSubmitRequest: {
+            /**
+             * Format: binary
+             * @description zip or tar(.gz) of the source directory
+             */
+            snapshot?: string;
+            /** @description Reuse this run's snapshot and settings */
+            resubmit_of?: number;
+            team?: string;
+            experiment?: string;
+            display_name?: string;
+            script?: string;
+            command?: unknown;
+            arguments?: unknown;
+            /** @description Dataset inputs that are not arguments (paths in RUNYARD_INPUTS) */
+            inputs?: unknown;
+            /** @description NAME or NAME:VERSION */
+            environment?: string;
+            environment_version?: number;
+            compute_target?: string;
+            distributed?: unknown;
+            tags?: unknown;
+            max_run_duration_seconds?: number | null;
+            /** @description JSON-encoded in a multipart form */
+            hyperdrive?: components["schemas"]["HyperDriveRequest"];
         };
         Team: {
             readonly id: number;
@@ -5693,6 +6003,209 @@ export interface operations {
             };
         };
     };
+    sweeps_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepList"][];
+                };
+            };
+        };
+    };
+    sweeps_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["SweepSubmitRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SweepSubmitRequest"];
+                "application/json": components["schemas"]["SweepSubmitRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    sweeps_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sweeps_best_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Child"];
+                };
+            };
+            /** @description No child logged the primary metric yet */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sweeps_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["SweepCancelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SweepCancelRequest"];
+                "application/json": components["schemas"]["SweepCancelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    sweeps_children_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Child"][];
+                };
+            };
+        };
+    };
+    sweeps_metrics_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChildSeries"][];
+                };
+            };
+        };
+    };
     team_secrets_list: {
         parameters: {
             query?: {
@@ -5917,11 +6430,13 @@ export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<compo
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
+export const goalEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GoalEnum"]> = ["maximize", "minimize"];
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
 export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
+export const policyNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyNameEnum"]> = ["Bandit", "MedianStopping", "TruncationSelection", "Default"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;
@@ -5945,4 +6460,5 @@ export const runDetailArgumentsOneOf6ModeValues: ReadonlyArray<Extract<Flattened
     mode: unknown;
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
+export const samplingNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SamplingNameEnum"]> = ["RANDOM", "GRID", "BayesianOptimization"];
 export const tensorflowTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TensorflowTypeEnum"]> = ["tensorflow"];

@@ -77,3 +77,9 @@ export type ModelVersionDetail = Schemas["ModelVersionDetail"];
 export type ModelFile = Schemas["ModelFile"];
 export type ModelFilePreview = Schemas["ModelFilePreview"];
 export type MetricSeries = Schemas["MetricSeries"];
+
+export type Sweep = Schemas["Sweep"];
+export type SweepSummary = Schemas["SweepList"];
+export type SweepChild = Schemas["Child"];
+export type SweepSeries = Schemas["ChildSeries"];
+export type HyperDrive = Schemas["HyperDrive"];
