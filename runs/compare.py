@@ -1,0 +1,196 @@
+"""What the compare view reads: several runs side by side, their scalar series in columns
+(downsampled to what a chart can show), and their code snapshots file by file."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from common import archives
+from common.archives import UnsafeArchive
+from runs import snapshots, summaries
+from runs.models import Metric, Run
+
+MAX_RUNS = 20
+MAX_POINTS = 20_000
+DEFAULT_POINTS = 2_000
+TEXT_LIMIT = 256 * 1024  # a changed file larger than this is listed, not shown
+MAX_TEXT_FILES = 50
+
+
+def describe(run: Run) -> dict[str, Any]:
+    """One run's column of the comparison: what it ran, with what, and how it ended."""
+    version = run.environment_version
+    return {
+        "id": run.pk,
+        "display_name": run.display_name,
+        "status": run.status,
+        "experiment": run.experiment.name,
+        "script": run.script,
+        "command": run.command,
+        "arguments": run.arguments,
+        "params": summaries.params_of(run.arguments or []),
+        "tags": run.tags,
+        "properties": run.properties,
+        "compute_target": run.compute_target.name if run.compute_target else "",
+        "distributed": run.distributed,
+        "environment": None
+        if version is None
+        else {"name": version.environment.name, "version": version.version, "spec": version.spec},
+        "snapshot_sha256": run.snapshot_sha256,
+        "created_at": run.created_at,
+        "duration_seconds": run.duration_seconds,
+        "parent": run.parent_id,
+    }
+
+
+@dataclass
+class Series:
+    run: int
+    name: str
+    steps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    total: int = 0
+
+
+def series(run_ids: list[int], names: set[str] | None, max_points: int) -> list[Series]:
+    """Every scalar metric of the runs (or those in ``names``) as columns, x = step (or the
+    point's index when logged without one), in logging order; longer series are reduced to
+    at most ``max_points`` by keeping each bucket's lowest and highest point, so spikes
+    survive the thinning. Read with one cursor (no model instances: a million points)."""
+    if not run_ids or names == set():
+        return []
+    table = Metric._meta.db_table
+    params: list[Any] = list(run_ids)
+    where = f"run_id IN ({', '.join(['%s'] * len(run_ids))})"
+    if names is not None:
+        where += f" AND name IN ({', '.join(['%s'] * len(names))})"
+        params += sorted(names)
+    sql = (
+        f"SELECT run_id, name, step, value FROM {table} "
+        f"WHERE {where} AND kind = 'scalar' AND value IS NOT NULL ORDER BY run_id, name, id"
+    )
+    out: list[Series] = []
+    current: Series | None = None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(20_000):
+            for run_id, name, step, value in rows:
+                if current is None or current.run != run_id or current.name != name:
+                    if current is not None:
+                        out.append(current)
+                    current = Series(run_id, name)
+                if not math.isfinite(value):
+                    continue
+                current.steps.append(current.total if step is None else step)
+                current.values.append(value)
+                current.total += 1
+    if current is not None:
+        out.append(current)
+    return [_thinned(s, max_points) for s in out if s.total]
+
+
+def _thinned(s: Series, max_points: int) -> Series:
+    if s.total <= max_points:
+        return s
+    buckets = max(1, max_points // 2)
+    size = s.total / buckets
+    steps: list[float] = []
+    values: list[float] = []
+    for b in range(buckets):
+        lo, hi = int(b * size), min(s.total, int((b + 1) * size))
+        if lo >= hi:
+            continue
+        chunk = s.values[lo:hi]
+        i_min = lo + min(range(len(chunk)), key=chunk.__getitem__)
+        i_max = lo + max(range(len(chunk)), key=chunk.__getitem__)
+        for i in sorted({i_min, i_max}):
+            steps.append(s.steps[i])
+            values.append(s.values[i])
+    return Series(s.run, s.name, steps, values, s.total)
+
+
+# ---- code snapshots --------------------------------------------------------------------
+@dataclass(frozen=True)
+class SnapshotFile:
+    sha256: str
+    size: int
+
+
+def manifest(sha256: str) -> dict[str, SnapshotFile]:
+    """A stored snapshot's files with their hashes (streamed through the archive checks)."""
+    if not sha256:
+        return {}
+    path = snapshots.path_of(sha256)
+    if not path.exists():
+        return {}
+    out = {}
+    for member, reader in archives.entries(path, snapshots.limits(), field="snapshot"):
+        if reader is None:
+            continue
+        digest = hashlib.sha256()
+        while chunk := reader.read(archives.CHUNK):
+            digest.update(chunk)
+        out[member.path] = SnapshotFile(digest.hexdigest(), member.size)
+    return out
+
+
+def texts(sha256: str, wanted: set[str]) -> dict[str, str]:
+    """The text of ``wanted`` files of a snapshot (UTF-8 files up to TEXT_LIMIT only)."""
+    if not sha256 or not wanted:
+        return {}
+    out = {}
+    for member, reader in archives.entries(snapshots.path_of(sha256), snapshots.limits(), field="snapshot"):
+        if reader is None or member.path not in wanted or member.size > TEXT_LIMIT:
+            if reader is not None:
+                while reader.read(archives.CHUNK):
+                    pass
+            continue
+        data = reader.read()
+        try:
+            out[member.path] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return out
+
+
+def snapshot_diff(runs: Iterable[Run]) -> dict[str, Any]:
+    """Every file of any of the runs' snapshots, with each run's hash and size (null where a
+    run lacks it), and the text of the files that differ, by run id."""
+    runs = list(runs)
+    manifests: dict[str, dict[str, SnapshotFile]] = {}
+    try:
+        for run in runs:
+            if run.snapshot_sha256 not in manifests:
+                manifests[run.snapshot_sha256] = manifest(run.snapshot_sha256)
+    except UnsafeArchive as exc:  # a stored snapshot is checked on upload; say so if one goes bad
+        return {"files": [], "texts": {}, "error": str(exc)}
+    paths = sorted({p for m in manifests.values() for p in m})
+    files = []
+    changed = []
+    for p in paths:
+        entries = {run.pk: manifests[run.snapshot_sha256].get(p) for run in runs}
+        hashes = {e.sha256 if e else None for e in entries.values()}
+        differs = len(hashes) > 1
+        files.append(
+            {
+                "path": p,
+                "changed": differs,
+                "sha256": {str(k): e.sha256 if e else None for k, e in entries.items()},
+                "size": {str(k): e.size if e else None for k, e in entries.items()},
+            }
+        )
+        if differs:
+            changed.append(p)
+    shown = set(changed[:MAX_TEXT_FILES])
+    by_snapshot = {sha: texts(sha, shown) for sha in manifests}
+    return {
+        "files": files,
+        "texts": {p: {str(run.pk): by_snapshot[run.snapshot_sha256].get(p) for run in runs} for p in sorted(shown)},
+        "error": "",
+    }
