@@ -14,6 +14,7 @@ const EnvironmentsPage = lazy(() => import("./pages/EnvironmentsPage"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage"));
 const ComputePage = lazy(() => import("./pages/ComputePage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
+const ComparePage = lazy(() => import("./features/runs/compare/ComparePage"));
 
 function makeQueryClient(): QueryClient {
   const client: QueryClient = new QueryClient({
@@ -53,6 +54,7 @@ export function App() {
                 <Route index element={<Navigate to="/runs" replace />} />
                 <Route path="runs" element={<RunsPage />} />
                 <Route path="runs/new" element={<CreateRunPage />} />
+                <Route path="runs/compare" element={<ComparePage />} />
                 <Route path="runs/:id" element={<RunRoute />} />
                 <Route path="environments" element={<EnvironmentsPage />} />
                 <Route path="environments/:id" element={<EnvironmentsPage />} />

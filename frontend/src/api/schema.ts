@@ -1082,14 +1082,6 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /**
-         * @description * `cancel` - cancel
-         *     * `tag` - tag
-         *     * `archive` - archive
-         *     * `restore` - restore
-         * @enum {string}
-         */
-        ActionEnum: "cancel" | "tag" | "archive" | "restore";
         Artifact: {
             path: string;
             size: number;
@@ -1149,8 +1141,16 @@ export interface components {
          * @enum {string}
          */
         BuildStatusEnum: "pending" | "building" | "succeeded" | "failed";
+        /**
+         * @description * `cancel` - cancel
+         *     * `tag` - tag
+         *     * `archive` - archive
+         *     * `restore` - restore
+         * @enum {string}
+         */
+        BulkActionEnum: "cancel" | "tag" | "archive" | "restore";
         BulkRequest: {
-            action: components["schemas"]["ActionEnum"];
+            action: components["schemas"]["BulkActionEnum"];
             ids: number[];
             /** @description tag: tags to set (merged) */
             tags?: {
@@ -5041,8 +5041,8 @@ export const pathsApiComputeTargetsGetParametersQueryKindValues: ReadonlyArray<F
 export const pathsApiEnvironmentBuildsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["kind"]> = ["image", "venv"];
 export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["status"]> = ["building", "failed", "pending", "succeeded"];
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
-export const actionEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ActionEnum"]> = ["cancel", "tag", "archive", "restore"];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
+export const bulkActionEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BulkActionEnum"]> = ["cancel", "tag", "archive", "restore"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
 export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
