@@ -170,8 +170,11 @@ def record_points(run_id: int, batch: dict[str, Aggregate], at: datetime) -> Non
 def summaries_of(run_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]:
     """Each run's metric summaries by name, for a page of runs (one query)."""
     out: dict[int, dict[str, dict[str, Any]]] = {}
-    rows = MetricSummary.objects.filter(run_id__in=list(run_ids)).values_list(
-        "run_id", "name", "latest", "latest_step", "min_value", "max_value", "points"
+    # order_by(): the model's ordering (by run) would join runs_run and sort.
+    rows = (
+        MetricSummary.objects.filter(run_id__in=list(run_ids))
+        .order_by()
+        .values_list("run_id", "name", "latest", "latest_step", "min_value", "max_value", "points")
     )
     for run_id, name, latest, step, low, high, points in rows:
         out.setdefault(run_id, {})[name] = {"last": latest, "step": step, "min": low, "max": high, "count": points}
@@ -181,8 +184,10 @@ def summaries_of(run_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]
 def params_by_run(run_ids: Iterable[int]) -> dict[int, dict[str, str]]:
     """Each run's parameters (a page's, one query)."""
     out: dict[int, dict[str, str]] = {}
-    rows = RunField.objects.filter(run_id__in=list(run_ids), kind=RunField.Kind.PARAM).values_list(
-        "run_id", "key", "text"
+    rows = (
+        RunField.objects.filter(run_id__in=list(run_ids), kind=RunField.Kind.PARAM)
+        .order_by()
+        .values_list("run_id", "key", "text")
     )
     for run_id, key, text in rows:
         out.setdefault(run_id, {})[key] = text

@@ -29,7 +29,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
-from config.pagination import int_param
+from config.pagination import MAX_QUERY_INT, int_param
 from runs.models import MetricSummary, Run, RunField
 
 METRIC_COLUMNS = {"metrics": "latest", "metrics_min": "min_value", "metrics_max": "max_value"}
@@ -149,8 +149,12 @@ def decode_cursor(raw: str) -> Cursor:
         position = Position(data["v"], int(data["i"]))
         if position.value is not None and not isinstance(position.value, int | float | str):
             raise TypeError
+        if not 0 <= position.id <= MAX_QUERY_INT or (
+            isinstance(position.value, int) and abs(position.value) > MAX_QUERY_INT
+        ):
+            raise ValueError  # a database integer would overflow
         return Cursor(position, bool(data["b"]))
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise serializers.ValidationError({"cursor": ["Invalid cursor: use the next or previous link."]}) from None
 
 
@@ -176,8 +180,10 @@ class _Parts:
         rows = self.valued
         if p is not None:
             op = "lt" if down else "gt"
-            rows = rows.filter(Q(**{f"sort_value__{op}": p.value}) | Q(sort_value=p.value, **{f"id__{op}": p.id}))
-        order = [F("sort_value").desc() if down else F("sort_value").asc(), "-id" if down else "id"]
+            rows = rows.filter(Q(**{f"sort_value__{op}": p.value}) | Q(sort_value=p.value, **{f"sort_id__{op}": p.id}))
+        # Ties broken by the summary's (or field's) own run_id, the index's last column: ordering
+        # by runs_run.id instead made SQLite sort every tie (a parameter with six values).
+        order = [F("sort_value").desc() if down else F("sort_value").asc(), "-sort_id" if down else "sort_id"]
         return list(rows.order_by(*order).values(*self.columns, "sort_value")[:n])
 
     def take_empty(self, p: Position | None, reverse: bool, n: int) -> list[dict[str, Any]]:
@@ -220,7 +226,7 @@ def sorted_page(queryset: QuerySet[Run], key: SortKey, columns: tuple[str, ...],
     parts = _Parts(
         valued=queryset.annotate(sort_rel=relation)
         .filter(**{f"sort_rel__{key.column}__isnull": False})
-        .annotate(sort_value=F(f"sort_rel__{key.column}")),
+        .annotate(sort_value=F(f"sort_rel__{key.column}"), sort_id=F("sort_rel__run_id")),
         empty=queryset.filter(~Q(present)),
         descending=key.descending,
         columns=columns,

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import SIGNED_IN, scope_to_teams, user_pk
 from config.api import body
-from config.pagination import int_param
+from config.pagination import MAX_QUERY_INT, int_param
 from config.responses import STRING_LIST, STRING_MAP, VALIDATION_ERROR, documented_json
 from runs import bulk
 from runs import compare as comparison
@@ -31,7 +31,9 @@ MAX_KEYS = 500
 
 class BulkSerializer(serializers.Serializer[Any]):
     action = serializers.ChoiceField(choices=bulk.ACTIONS)
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=bulk.MAX_IDS)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_QUERY_INT), min_length=1, max_length=bulk.MAX_IDS
+    )
     tags = documented_json(STRING_MAP, required=False, help_text="tag: tags to set (merged)")
     remove_tags = serializers.ListField(child=serializers.CharField(), required=False, help_text="tag: keys to remove")
     reason = serializers.CharField(required=False, allow_blank=True, help_text="cancel: the reason recorded")
@@ -59,7 +61,9 @@ class BulkResultSerializer(serializers.Serializer[Any]):
 
 
 class ColumnsSerializer(serializers.Serializer[Any]):
-    experiment = serializers.IntegerField(allow_null=True, required=False, help_text="null: the all-runs list")
+    experiment = serializers.IntegerField(
+        allow_null=True, required=False, min_value=1, max_value=MAX_QUERY_INT, help_text="null: the all-runs list"
+    )
     columns = serializers.ListField(
         child=serializers.CharField(max_length=270),
         max_length=MAX_COLUMNS,
@@ -153,6 +157,8 @@ def ids_param(request: Request, *, least: int = 1) -> list[int]:
     raw = request.query_params.get("ids", "")
     try:
         ids = list(dict.fromkeys(int(part) for part in raw.split(",") if part.strip()))
+        if any(not 1 <= i <= MAX_QUERY_INT for i in ids):
+            raise ValueError
     except ValueError:
         raise serializers.ValidationError({"ids": ["Must be run ids separated by commas."]}) from None
     if len(ids) < least or len(ids) > comparison.MAX_RUNS:
@@ -211,6 +217,8 @@ class RunWorkbenchViewSet(viewsets.GenericViewSet[Run]):
             return None
         try:
             pk = int(raw)
+            if not 1 <= pk <= MAX_QUERY_INT:
+                raise ValueError
         except (TypeError, ValueError):
             raise serializers.ValidationError({"experiment": ["Must be an experiment id."]}) from None
         experiment = scope_to_teams(self.request, Experiment.objects.filter(pk=pk)).first()

@@ -154,6 +154,15 @@ def test_filters_by_metric_and_param(world: World) -> None:
         ({"param": "opt>adam"}, "param"),
         ({"ordering": "-metrics.acc", "cursor": "not-a-cursor"}, "cursor"),
         ({"archived": "maybe"}, "archived"),
+        # A forged cursor whose id would overflow a database integer.
+        ({"ordering": "-metrics.acc", "cursor": "eyJ2IjogMSwgImkiOiAxZTk5OSwgImIiOiBmYWxzZX0"}, "cursor"),
+        (
+            {
+                "ordering": "-metrics.acc",
+                "cursor": "eyJ2IjogMSwgImkiOiAxMDAwMDAwMDAwMDAwMDAwMDAwMDAwLCAiYiI6IGZhbHNlfQ",
+            },
+            "cursor",
+        ),
     ],
 )
 def test_bad_orderings_and_conditions_are_400_naming_the_field(
@@ -284,8 +293,9 @@ def test_compare_describes_visible_runs_and_names_missing_ones(world: World) -> 
     assert [r["display_name"] for r in data["runs"]] == ["first", "second"] and data["missing"] == [theirs.pk]
     assert data["runs"][0]["params"] == {"lr": "0.1"} and data["runs"][0]["metrics"]["acc"]["last"] == 0.5
     assert data["runs"][0]["environment"]["name"] == "Runyard-Python-3.11"
-    bad = world.alice.client.get("/api/runs/compare/?ids=a,b")
-    assert bad.status_code == 400 and "ids" in bad.json()
+    for bad_ids in ("a,b", "", "99999999999999999999999", ",".join(str(i) for i in range(1, 30))):
+        bad = world.alice.client.get(f"/api/runs/compare/?ids={bad_ids}")
+        assert bad.status_code == 400 and "ids" in bad.json(), bad_ids
 
 
 def test_compare_series_thins_long_series_keeping_extremes(world: World) -> None:
