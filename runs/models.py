@@ -282,6 +282,22 @@ class MetricSummary(models.Model):
         ]
 
 
+class MetricSketch(models.Model):
+    """A run's scalar series thinned for charts (``runs.compare.series``): computed from the
+    points on first read and kept while the metric's point count is unchanged, so a finished
+    run's charts are read once, not from its points on every comparison."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(max_length=255)
+    max_points = models.PositiveIntegerField()
+    points = models.PositiveBigIntegerField(help_text="The points it was computed from (MetricSummary.points).")
+    steps = models.JSONField(default=list)
+    values = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="metric_sketch_run_name")]
+
+
 class RunField(models.Model):
     """One parameter (parsed from the arguments), tag or property of a run, as a row:
     what the run list sorts and filters by (``?ordering=params.lr``, ``?param=lr>0.01``).

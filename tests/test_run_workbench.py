@@ -318,6 +318,23 @@ def test_compare_series_thins_long_series_keeping_extremes(world: World) -> None
     assert [(s["run"], s["name"]) for s in only] == [(b.pk, "acc")]
 
 
+def test_thinned_series_are_kept_until_the_metric_gets_new_points(world: World) -> None:
+    from runs.models import MetricSketch
+
+    run = make_run(world.alice.user, world.team_a)
+    log(world.alice.client, run, [{"name": "loss", "value": float(i), "step": i} for i in range(5000)])
+    url = f"/api/runs/compare/series/?ids={run.pk}"
+    first = world.alice.client.get(url).json()["series"][0]
+    assert first["total"] == 5000 and len(first["values"]) <= 2000
+    kept = MetricSketch.objects.get(run=run, name="loss")
+    assert (kept.points, kept.values) == (5000, first["values"])
+    MetricSketch.objects.filter(pk=kept.pk).update(values=[-1.0] * len(first["values"]))
+    assert set(world.alice.client.get(url).json()["series"][0]["values"]) == {-1.0}  # read from the sketch
+    log(world.alice.client, run, [{"name": "loss", "value": 9999.0, "step": 5000}])
+    again = world.alice.client.get(url).json()["series"][0]
+    assert again["total"] == 5001 and 9999.0 in again["values"] and -1.0 not in again["values"]
+
+
 def test_compare_snapshots_lists_files_and_texts_of_changed_ones(world: World) -> None:
     one = snapshots.store(make_tar({"train.py": "lr = 0.1\nprint(lr)\n", "same.txt": "x", "old.py": "a"}))
     two = snapshots.store(make_tar({"train.py": "lr = 0.2\nprint(lr)\n", "same.txt": "x", "new.py": "b"}))
