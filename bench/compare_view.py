@@ -83,7 +83,7 @@ def populate(runs: int, metrics: int, points: int) -> list[int]:
 
 def series_over_http(stack: Stack, ids: list[int], n: int, warm: bool = True) -> tuple[list[float], int]:
     api = stack.api()
-    path = f"/api/runs/compare/series/?ids={','.join(map(str, ids))}&max_points=2000"
+    path = f"/api/runs/compare/series/?ids={','.join(map(str, ids))}&max_points=1000"
     if warm:
         api.request("GET", path)
     times, size = [], 0
@@ -161,7 +161,7 @@ def main() -> None:
         section.add(
             f"{RUNS} runs × {METRICS} metrics × {points:,} points ({RUNS * METRICS * points:,} stored points"
             + (f", inserted in {took:.0f} s" if took > 1 else "")
-            + f"); the server thins each series to ≤ 2,000 points (bucket min/max) and keeps the result "
+            + f"); the server thins each series to ≤ 1,000 points (bucket min/max) and keeps the result "
             f"(MetricSketch) until the metric gets new points. One cold page load (no kept sketches, empty browser "
             f"cache), then {repeat} fresh page loads, each timed by the page's own clock from navigation start."
         )

@@ -72,8 +72,8 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=255)),
                 ('max_points', models.PositiveIntegerField()),
                 ('points', models.PositiveBigIntegerField(help_text='The points it was computed from (MetricSummary.points).')),
-                ('steps', models.JSONField(default=list)),
-                ('values', models.JSONField(default=list)),
+                ('steps_json', models.TextField()),
+                ('values_json', models.TextField()),
                 ('run', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='runs.run')),
             ],
             options={

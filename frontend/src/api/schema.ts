@@ -1170,13 +1170,19 @@ export interface components {
             reason?: string;
         };
         Columns: {
-            /** @description null: the all-runs list */
+            /**
+             * Format: int64
+             * @description null: the all-runs list
+             */
             experiment?: number | null;
             /** @description metrics.NAME, metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY */
             columns: string[];
         };
         ColumnsRequest: {
-            /** @description null: the all-runs list */
+            /**
+             * Format: int64
+             * @description null: the all-runs list
+             */
             experiment?: number | null;
             /** @description metrics.NAME, metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY */
             columns: string[];
@@ -4700,7 +4706,7 @@ export interface operations {
             query: {
                 /** @description run ids, comma-separated (2 to 20) */
                 ids: string;
-                /** @description per series (default 2000) */
+                /** @description per series (default 1000) */
                 max_points?: number;
                 /** @description metric names, comma-separated; absent: all */
                 names?: string;

@@ -14,7 +14,7 @@ export function useCompare(ids: number[]) {
 }
 
 /** Every scalar series of the runs, thinned by the server to what a chart this wide can show. */
-export function useCompareSeries(ids: number[], maxPoints = 2000) {
+export function useCompareSeries(ids: number[], maxPoints = 1000) {
   const key = ids.join(",");
   return useQuery({
     queryKey: ["compare", key, "series", maxPoints],
