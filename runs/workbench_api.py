@@ -28,6 +28,7 @@ from runs.serializers import MetricSummaryMapSerializer
 COLUMN = re.compile(r"^(metrics|metrics_min|metrics_max|params|tags|properties)\..{1,255}$", re.DOTALL)
 MAX_COLUMNS = 100
 MAX_KEYS = 500
+KEYS_FROM_RUNS = 2000
 
 
 class BulkSerializer(serializers.Serializer[Any]):
@@ -261,25 +262,27 @@ class RunWorkbenchViewSet(viewsets.GenericViewSet[Run]):
     )
     @action(detail=False, methods=["get"])
     def keys(self, request: Request) -> Response:
-        """The metric names, parameter, tag and property keys of your runs: the column chooser's choices."""
+        """The metric names, parameter, tag and property keys of your newest runs (of the
+        experiment, when given): the column chooser's choices."""
         runs = self.get_queryset().filter(archived_at__isnull=True)
         experiment = self._experiment(request.query_params.get("experiment"))
         if experiment is not None:
             runs = runs.filter(experiment=experiment)
-        run_ids = runs.values("pk")
-        metrics = MetricSummary.objects.filter(run_id__in=run_ids).values_list("name", flat=True).distinct()
-        fields = RunField.objects.filter(run_id__in=run_ids)
-        out: dict[str, list[str]] = {"metrics": sorted(metrics.order_by("name")[:MAX_KEYS])}
-        for label, kind in (("params", RunField.Kind.PARAM), ("tags", RunField.Kind.TAG)):
-            out[label] = sorted(
-                fields.filter(kind=kind).values_list("key", flat=True).distinct().order_by("key")[:MAX_KEYS]
-            )
-        out["properties"] = sorted(
-            fields.filter(kind=RunField.Kind.PROPERTY)
-            .values_list("key", flat=True)
-            .distinct()
-            .order_by("key")[:MAX_KEYS]
-        )
+        # The newest runs only: a team's 100k runs took 0.4 s to scan for distinct keys, and
+        # what a column chooser should offer is what recent runs log.
+        run_ids = list(runs.order_by("-created_at", "-id").values_list("pk", flat=True)[:KEYS_FROM_RUNS])
+        metrics = MetricSummary.objects.filter(run_id__in=run_ids).order_by().values_list("name", flat=True)
+        out: dict[str, list[str]] = {"metrics": sorted(set(metrics))[:MAX_KEYS]}
+        fields = RunField.objects.filter(run_id__in=run_ids).order_by().values_list("kind", "key")
+        by_kind: dict[str, set[str]] = {kind: set() for kind in RunField.Kind.values}
+        for kind, key in fields:
+            by_kind[kind].add(key)
+        for label, kind in (
+            ("params", RunField.Kind.PARAM),
+            ("tags", RunField.Kind.TAG),
+            ("properties", RunField.Kind.PROPERTY),
+        ):
+            out[label] = sorted(by_kind[kind])[:MAX_KEYS]
         return Response(out)
 
     @extend_schema(parameters=[IDS], responses={200: CompareSerializer, 400: VALIDATION_ERROR})
