@@ -993,7 +993,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The metric names, parameter, tag and property keys of your runs: the column chooser's choices. */
+        /**
+         * @description The metric names, parameter, tag and property keys of your newest runs (of the
+         *     experiment, when given): the column chooser's choices.
+         */
         get: operations["runs_keys_retrieve"];
         put?: never;
         post?: never;
