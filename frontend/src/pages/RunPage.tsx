@@ -10,7 +10,7 @@ import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
 import { LogViewer } from "../features/runs/LogViewer";
-import { MetricsPanel } from "../features/runs/MetricsPanel";
+import { MetricsPanel, SYSTEM_PREFIX } from "../features/runs/MetricsPanel";
 import { RunCrumbs } from "../features/runs/RunFamily";
 import { RunOverview } from "../features/runs/RunOverview";
 import { StatusTimeline } from "../features/runs/StatusTimeline";
@@ -20,7 +20,7 @@ import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { useNow } from "../lib/useNow";
 import { useRunStream, type StreamState } from "../lib/useRunStream";
 
-type TabKey = "overview" | "logs" | "metrics" | "artifacts" | "build";
+type TabKey = "overview" | "logs" | "metrics" | "system" | "artifacts" | "build";
 
 export default function RunPage({ runId }: { runId: number }) {
   const run = useRun(runId);
@@ -33,10 +33,13 @@ export default function RunPage({ runId }: { runId: number }) {
   if (run.isError) return <ErrorNotice error={run.error} onRetry={() => void run.refetch()} />;
   const data = run.data;
   const live = !isTerminal(data.status);
+  const metricNames = stream.metrics.names();
+  const systemCount = metricNames.filter((name) => name.startsWith(SYSTEM_PREFIX)).length;
   const tabs = [
     { key: "overview" as const, label: "Overview" },
     { key: "logs" as const, label: "Logs", badge: stream.logs.size ? stream.logs.size.toLocaleString() : undefined },
-    { key: "metrics" as const, label: "Metrics", badge: stream.metrics.names().length || undefined },
+    { key: "metrics" as const, label: "Metrics", badge: metricNames.length - systemCount || undefined },
+    { key: "system" as const, label: "System", badge: systemCount || undefined },
     { key: "artifacts" as const, label: "Artifacts" },
     ...(data.build ? [{ key: "build" as const, label: "Environment build" }] : []),
   ];
@@ -58,7 +61,23 @@ export default function RunPage({ runId }: { runId: number }) {
         )}
         {tab === "logs" && <RunLogs run={data} stream={stream} />}
         {tab === "metrics" && (
-          <MetricsPanel store={stream.metrics} version={stream.metricsVersion} loaded={stream.metricsLoaded} live={live} />
+          <MetricsPanel
+            runId={data.id}
+            store={stream.metrics}
+            version={stream.metricsVersion}
+            loaded={stream.metricsLoaded}
+            live={live}
+          />
+        )}
+        {tab === "system" && (
+          <MetricsPanel
+            runId={data.id}
+            store={stream.metrics}
+            version={stream.metricsVersion}
+            loaded={stream.metricsLoaded}
+            live={live}
+            system
+          />
         )}
         {tab === "artifacts" && <ArtifactsPanel runId={data.id} finished={!live} />}
         {tab === "build" && data.build && <BuildLog buildId={data.build} />}
