@@ -329,6 +329,7 @@ class RunDetailSerializer(RunListSerializer):
             "log_seq",
             "portal_url",
             "properties",
+            "description",
         ]
         read_only_fields = fields
 

@@ -1,5 +1,5 @@
 import type { MetricPoint } from "../api/types";
-import { MetricStore } from "./metricSeries";
+import { MetricStore, type Cell } from "./metricSeries";
 import {
   chartGroups,
   forLogScale,
@@ -85,7 +85,7 @@ test("each kind of metric gets its own shape; one value is a number, not a chart
 });
 
 test("table columns keep first-seen order and numeric ones are charted", () => {
-  const rows = [{ epoch: 1, note: "a" }, { epoch: 2, acc: 0.5, note: null }];
+  const rows: Record<string, Cell>[] = [{ epoch: 1, note: "a" }, { epoch: 2, acc: 0.5, note: null }];
   expect(tableColumns(rows)).toEqual(["epoch", "note", "acc"]);
   expect(numericColumns(rows)).toEqual(["epoch", "acc"]);
 });

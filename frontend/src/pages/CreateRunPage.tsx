@@ -10,6 +10,7 @@ import { KeyValueEditor } from "../components/KeyValueEditor";
 import { ArgumentsEditor } from "../features/create/ArgumentsEditor";
 import { ComputePicker } from "../features/create/ComputePicker";
 import { DistributedEditor } from "../features/create/DistributedEditor";
+import { EnvironmentFit } from "../features/create/EnvironmentFit";
 import { EnvironmentPicker } from "../features/create/EnvironmentPicker";
 import { emptyForm, formFromRun, submissionForm, validateRunForm, type RunForm } from "../features/create/runForm";
 import { guessScript, scriptCandidates, type SourceBundle } from "../features/create/snapshot";
@@ -230,6 +231,7 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
             errorsAt={at}
             target={target}
           />
+          <EnvironmentFit name={form.environment} version={form.environmentVersion} type={form.distributed.type} />
         </section>
 
         <section className="card form-section">

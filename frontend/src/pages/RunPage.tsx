@@ -5,10 +5,12 @@ import { api } from "../api/client";
 import { useProcesses, useRun, useStatusHistory } from "../api/queries";
 import type { RunDetail } from "../api/types";
 import { ErrorNotice, Spinner } from "../components/Feedback";
+import { isNotFound, NotFound } from "../components/NotFound";
 import { StatusBadge } from "../components/StatusBadge";
 import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
+import { ErrorExcerpt } from "../features/runs/ErrorExcerpt";
 import { LogViewer } from "../features/runs/LogViewer";
 import { MetricsPanel, SYSTEM_PREFIX } from "../features/runs/MetricsPanel";
 import { RunCrumbs } from "../features/runs/RunFamily";
@@ -24,14 +26,20 @@ type TabKey = "overview" | "logs" | "metrics" | "system" | "artifacts" | "build"
 
 export default function RunPage({ runId }: { runId: number }) {
   const run = useRun(runId);
-  const stream = useRunStream(runId);
+  useDocumentTitle(run.data ? `#${run.data.id} ${runTitle(run.data)}` : `Run ${runId}`);
+  if (run.data) return <RunView data={run.data} />;
+  if (run.isPending) return <Spinner label="Loading run…" />;
+  // A missing run (or another team's) opens no websocket and asks for no metrics: the
+  // stream lives in RunView, which only a loaded run reaches.
+  if (isNotFound(run.error)) return <NotFound kind="run" id={runId} back="/runs" backLabel="All runs" />;
+  return <ErrorNotice error={run.error} onRetry={() => void run.refetch()} />;
+}
+
+function RunView({ data }: { data: RunDetail }) {
+  const stream = useRunStream(data.id);
   const [params, setParams] = useSearchParams();
   const tab = (params.get("tab") as TabKey) || "overview";
-  useDocumentTitle(run.data ? `#${run.data.id} ${runTitle(run.data)}` : `Run ${runId}`);
-
-  if (run.isPending) return <Spinner label="Loading run…" />;
-  if (run.isError) return <ErrorNotice error={run.error} onRetry={() => void run.refetch()} />;
-  const data = run.data;
+  const focusSeq = Number(params.get("seq")) || null;
   const live = !isTerminal(data.status);
   const metricNames = stream.metrics.names();
   const systemCount = metricNames.filter((name) => name.startsWith(SYSTEM_PREFIX)).length;
@@ -55,11 +63,12 @@ export default function RunPage({ runId }: { runId: number }) {
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} className="tab-panel">
         {tab === "overview" && (
           <>
+            {data.status === "Failed" && <ErrorExcerpt runId={data.id} />}
             <TimelineCard run={data} />
             <RunOverview run={data} />
           </>
         )}
-        {tab === "logs" && <RunLogs run={data} stream={stream} />}
+        {tab === "logs" && <RunLogs run={data} stream={stream} focusSeq={focusSeq} />}
         {tab === "metrics" && (
           <MetricsPanel
             runId={data.id}
@@ -86,7 +95,15 @@ export default function RunPage({ runId }: { runId: number }) {
   );
 }
 
-function RunLogs({ run, stream }: { run: RunDetail; stream: ReturnType<typeof useRunStream> }) {
+function RunLogs({
+  run,
+  stream,
+  focusSeq,
+}: {
+  run: RunDetail;
+  stream: ReturnType<typeof useRunStream>;
+  focusSeq: number | null;
+}) {
   const processes = useProcesses(run.id);
   const knownRanks = processes.data?.map((p) => p.rank) ?? [];
   return (
@@ -96,6 +113,7 @@ function RunLogs({ run, stream }: { run: RunDetail; stream: ReturnType<typeof us
       knownRanks={knownRanks}
       downloadUrl={`/api/runs/${run.id}/logs/download/`}
       live={!isTerminal(run.status)}
+      focusSeq={focusSeq}
     />
   );
 }
