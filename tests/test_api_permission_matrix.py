@@ -134,6 +134,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/api/runs/{id}/properties/"): A.TEAM,
     # The server as an Azure ML workspace (the SDK's Workspace attributes).
     ("GET", "/api/workspace/"): A.SIGNED_IN,
+    ("GET", "/api/limits/"): A.SIGNED_IN,
     # Team secrets: write-only values, a team's own.
     ("GET", "/api/team-secrets/"): A.SIGNED_IN,
     ("POST", "/api/team-secrets/"): A.CREATE_IN_TEAM,

@@ -641,6 +641,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/limits/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["limits_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/": {
         parameters: {
             query?: never;
@@ -1439,6 +1455,14 @@ export interface components {
         Isolation: {
             sandboxed: boolean;
             summary: string;
+        };
+        Limits: {
+            /** @description A run's source snapshot, packed. */
+            snapshot_max_bytes: number;
+            snapshot_max_files: number;
+            /** @description A dataset upload, all files together. */
+            dataset_max_bytes: number;
+            dataset_max_files: number;
         };
         LogLine: {
             seq: number;
@@ -3900,6 +3924,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    limits_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limits"];
                 };
             };
         };

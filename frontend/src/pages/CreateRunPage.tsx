@@ -1,3 +1,4 @@
+import { overLimit, useUploadLimits } from "../lib/limits";
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
@@ -67,6 +68,11 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
   const experiments = useExperiments();
   const [form, setForm] = useState<RunForm>(initial);
   const [bundle, setBundle] = useState<SourceBundle | null>(null);
+  const limits = useUploadLimits();
+  const snapshotTooLarge = (b: SourceBundle) =>
+    limits.data
+      ? overLimit("The snapshot", b.file.size, b.paths?.length ?? null, limits.data.snapshot_max_bytes, limits.data.snapshot_max_files)
+      : null;
   const [errors, setErrors] = useState<FieldErrors>({});
   const [progress, setProgress] = useState<number | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
@@ -94,7 +100,8 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
 
   const chooseBundle = (next: SourceBundle | null) => {
     setBundle(next);
-    setErrors(({ snapshot: _snapshot, resubmit_of: _resubmit, ...rest }) => rest);
+    const tooLarge = next ? snapshotTooLarge(next) : null;
+    setErrors(({ snapshot: _snapshot, resubmit_of: _resubmit, ...rest }) => (tooLarge ? { ...rest, snapshot: [tooLarge] } : rest));
     if (next?.paths && (!form.script || !next.paths.includes(form.script))) update({ script: guessScript(next.paths) });
   };
 
@@ -102,6 +109,8 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
     event.preventDefault();
     setFailure(null);
     const found = validateRunForm(form, !!bundle, target);
+    const tooLarge = bundle ? snapshotTooLarge(bundle) : null;
+    if (tooLarge) found.snapshot = [tooLarge];
     setErrors(found);
     if (Object.keys(found).length) {
       focusSummary();
