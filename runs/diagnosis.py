@@ -98,8 +98,9 @@ def diagnose(run: Run) -> Diagnosis:
         tail = tail.filter(rank=rank)
     rows = list(tail.order_by("-seq").values_list("seq", "rank", "stream", "text")[:TAIL_LINES])
     lines = [ExcerptLine(*row) for row in reversed(rows)]
-    out.exception_type, out.message, out.traceback_seq, out.error_seq = parse_exception(lines)
+    # Tracebacks go to stderr; stdout lines flushed at exit would land inside one.
     stderr = [line for line in lines if line.stream == LogLine.Stream.STDERR] or lines
+    out.exception_type, out.message, out.traceback_seq, out.error_seq = parse_exception(stderr)
     out.lines = stderr[-EXCERPT_LINES:]
     return out
 

@@ -10,6 +10,8 @@ import { StatusBadge } from "../components/StatusBadge";
 import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
+import { CodePanel } from "../features/runs/CodePanel";
+import { RunAbout } from "../features/runs/RunAbout";
 import { ErrorExcerpt } from "../features/runs/ErrorExcerpt";
 import { LogViewer } from "../features/runs/LogViewer";
 import { MetricsPanel, SYSTEM_PREFIX } from "../features/runs/MetricsPanel";
@@ -22,7 +24,7 @@ import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { useNow } from "../lib/useNow";
 import { useRunStream, type StreamState } from "../lib/useRunStream";
 
-type TabKey = "overview" | "logs" | "metrics" | "system" | "artifacts" | "build";
+type TabKey = "overview" | "logs" | "metrics" | "system" | "artifacts" | "code" | "build";
 
 export default function RunPage({ runId }: { runId: number }) {
   const run = useRun(runId);
@@ -49,6 +51,7 @@ function RunView({ data }: { data: RunDetail }) {
     { key: "metrics" as const, label: "Metrics", badge: metricNames.length - systemCount || undefined },
     { key: "system" as const, label: "System", badge: systemCount || undefined },
     { key: "artifacts" as const, label: "Artifacts" },
+    ...(data.snapshot_sha256 ? [{ key: "code" as const, label: "Code" }] : []),
     ...(data.build ? [{ key: "build" as const, label: "Environment build" }] : []),
   ];
   return (
@@ -64,6 +67,7 @@ function RunView({ data }: { data: RunDetail }) {
         {tab === "overview" && (
           <>
             {data.status === "Failed" && <ErrorExcerpt runId={data.id} />}
+            <RunAbout run={data} />
             <TimelineCard run={data} />
             <RunOverview run={data} />
           </>
@@ -89,6 +93,9 @@ function RunView({ data }: { data: RunDetail }) {
           />
         )}
         {tab === "artifacts" && <ArtifactsPanel runId={data.id} finished={!live} />}
+        {tab === "code" && data.snapshot_sha256 && (
+          <CodePanel runId={data.id} snapshotSize={data.snapshot_size} script={data.script} />
+        )}
         {tab === "build" && data.build && <BuildLog buildId={data.build} />}
       </div>
     </section>
