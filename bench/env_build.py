@@ -12,6 +12,10 @@ the API. The stack uses an empty uv cache and a private environment directory, s
   uv's cache kept; the next run builds it again (from the pins the cold build
   recorded, offline, when uv's cache still has them).
 
+``--conda``: the same packages as a conda specification (conda names and versions,
+a runtime library that is skipped, the unique exclusion in its pip section), so the
+numbers include translating it.
+
 Targets (DESIGN.md): a cache hit adds ≤ 50 ms; a warm rebuild ≥ 10× faster than cold.
 """
 
@@ -69,6 +73,11 @@ def one_run(api: Api, env_name: str, script: str = SCRIPT) -> dict[str, Any]:
     }
 
 
+def conda_yaml(conda: list[str], pip: list[str]) -> str:
+    deps = "".join(f"  - {c}\n" for c in conda) + "  - pip:\n" + "".join(f"    - {p}\n" for p in pip)
+    return "channels:\n  - conda-forge\ndependencies:\n" + deps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 cache-hit runs and 1 warm rebuild")
@@ -83,6 +92,11 @@ def main() -> None:
         action="store_true",
         help="a spec with bigger packages (pandas, scipy, scikit-learn) instead of numpy, six, attrs",
     )
+    parser.add_argument(
+        "--conda",
+        action="store_true",
+        help="the packages as a conda specification (environment.yml) instead of pip requirements",
+    )
     args = parser.parse_args()
     hits_n, warm_n = (3, 1) if args.quick else (10, 3)
     key, title = "env_build", "Environment builds: cold, cache hit, warm rebuild"
@@ -92,6 +106,8 @@ def main() -> None:
     if args.heavy:
         key, title = key + "_heavy", title + " (bigger packages)"
         packages, script = ["pandas", "scipy", "scikit-learn"], HEAVY_SCRIPT
+    if args.conda:
+        key, title = key + "_conda", title + " (a conda specification)"
     section = Section(key, title, args.quick)
     tmp = Path(tempfile.mkdtemp(prefix="runyard-bench-env-", dir="/tmp"))
     env_dir, uv_cache = tmp / "envs", tmp / "uv-cache"
@@ -99,6 +115,7 @@ def main() -> None:
     env = {"RUNYARD_ENV_DIR": str(env_dir), "RUNYARD_UV_CACHE_DIR": str(uv_cache)}
     if args.index == "pypi":
         env.update({"RUNYARD_PIP_INDEX_URL": "", "RUNYARD_PIP_EXTRA_INDEX_URLS": "", "RUNYARD_PIP_FIND_LINKS": ""})
+        env["RUNYARD_PIP_HOST_CONFIG"] = "off"  # nor this machine's pip configuration
     try:
         with Stack(tmp / "data", env=env) as stack:
             from environments.builder import ensure_venv
@@ -108,10 +125,12 @@ def main() -> None:
             tag = random.randint(1, 10**9)
             name = f"bench-env-{tag}"
             requirements = [*packages, f"attrs!=0.0.{tag}"]
-            api.post_json(
-                "/api/environments/",
-                {"name": name, "spec": {"python_version": "3.11", "pip_requirements": requirements}},
-            )
+            spec: dict[str, Any] = {"python_version": "3.11", "pip_requirements": requirements}
+            if args.conda:
+                conda = ["python=3.11", *(f"{p}=2" if p == "numpy" else p for p in packages), "libgcc-ng"]
+                spec = {"conda_specification": conda_yaml(conda, [f"attrs!=0.0.{tag}"])}
+                requirements = [*conda, f"pip: attrs!=0.0.{tag}"]
+            api.post_json("/api/environments/", {"name": name, "spec": spec})
             version = EnvironmentVersion.objects.filter(environment__name=name).get()
             print(f"environment {name} hash {version.content_hash[:12]}; cold build…", flush=True)
             cold = one_run(api, name, script)
@@ -144,8 +163,9 @@ def main() -> None:
     warm_build = [w["build_seconds"] for w in warms]
     ratio = cold["build_seconds"] / pct(warm_build, 50)
     index = stack.env.get("RUNYARD_PIP_EXTRA_INDEX_URLS") or stack.env.get("RUNYARD_PIP_INDEX_URL") or "PyPI"
+    kind = " (conda specification)" if args.conda else ""
     section.add(
-        f"Spec: Python 3.11, `{', '.join(requirements)}`; empty uv cache and private env dir for this stack; "
+        f"Spec{kind}: Python 3.11, `{', '.join(requirements)}`; empty uv cache and private env dir for this stack; "
         f"package index: {index} (+ find-links {stack.env.get('RUNYARD_PIP_FIND_LINKS') or 'none'})."
     )
     section.add("")

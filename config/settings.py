@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "environments",
     "compute",
     "datasets",
+    "registry",
     "runs",
     "execution",
     "stack",
@@ -305,9 +306,15 @@ RUNYARD: dict[str, Any] = {
     "LOG_LINE_MAX_CHARS": env_int("RUNYARD_LOG_LINE_MAX_CHARS", 16384, minimum=80),
     # The line reader cuts a longer line (from a rank or a build) into marked pieces.
     "MAX_LOG_LINE_BYTES": env_int("RUNYARD_MAX_LOG_LINE_BYTES", 64 * 1024, minimum=80),
+    # Package indexes of environment builds (environments.indexes): pip's configuration of
+    # the worker host ("off": ignored); each RUNYARD_PIP_* that is set replaces its key.
+    "PIP_HOST_CONFIG": env_choice("RUNYARD_PIP_HOST_CONFIG", "on", ("on", "off")),
     "PIP_INDEX_URL": env_str("RUNYARD_PIP_INDEX_URL", ""),
     "PIP_EXTRA_INDEX_URLS": env_list("RUNYARD_PIP_EXTRA_INDEX_URLS", []),
     "PIP_FIND_LINKS": env_list("RUNYARD_PIP_FIND_LINKS", []),
+    "PIP_TRUSTED_HOSTS": env_list("RUNYARD_PIP_TRUSTED_HOSTS", []),
+    # Where the allowed index 'pytorch-cpu' (of Runyard-PyTorch-*-CPU) points when first created.
+    "PYTORCH_CPU_INDEX_URL": env_str("RUNYARD_PYTORCH_CPU_INDEX_URL", "https://download.pytorch.org/whl/cpu"),
     "DEFAULT_ENVIRONMENT": env_str("RUNYARD_DEFAULT_ENVIRONMENT", "Runyard-Python-3.11"),
     "DATASTORE_ROOTS": env_list("RUNYARD_DATASTORE_ROOTS", [str(DATA_DIR / "datastores")]),
     "DATASET_ARCHIVE_MAX_BYTES": env_int("RUNYARD_DATASET_ARCHIVE_MAX_BYTES", 20 * 1024**3, minimum=1),
@@ -315,6 +322,14 @@ RUNYARD: dict[str, Any] = {
     "DATASET_ARCHIVE_MAX_FILE_BYTES": env_int("RUNYARD_DATASET_ARCHIVE_MAX_FILE_BYTES", 0, minimum=0),
     "DATASET_ARCHIVE_MAX_RATIO": env_float("RUNYARD_DATASET_ARCHIVE_MAX_RATIO", 200.0, minimum=1),
     "DATASET_READONLY_MOUNTS": env_bool("RUNYARD_DATASET_READONLY_MOUNTS", True),
+    # Web-URL datasets (datasets/fetch.py): who may register them ("members", "admins",
+    # "off"); hosts/addresses/CIDRs that may be fetched although private or loopback
+    # (by default only public addresses are); size and socket-timeout bounds per file.
+    "DATASET_URLS": env_choice("RUNYARD_DATASET_URLS", "members", ("members", "admins", "off")),
+    "DATASET_URL_ALLOWED_HOSTS": env_list("RUNYARD_DATASET_URL_ALLOWED_HOSTS", []),
+    "DATASET_URL_MAX_BYTES": env_int("RUNYARD_DATASET_URL_MAX_BYTES", 10 * 1024**3, minimum=1),
+    "DATASET_URL_TIMEOUT_SECONDS": env_float("RUNYARD_DATASET_URL_TIMEOUT_SECONDS", 60.0, minimum=0.1),
+    "DATASET_URL_MAX_SECONDS": env_float("RUNYARD_DATASET_URL_MAX_SECONDS", 3600.0, minimum=0.001),
     # Local runs in a bubblewrap sandbox (execution/sandbox.py): "on" (required: runs
     # fail when bubblewrap cannot be used) or "off" (scripts run as the worker's user).
     "SANDBOX": env_choice("RUNYARD_SANDBOX", "on", ("on", "off")),
@@ -333,6 +348,14 @@ RUNYARD: dict[str, Any] = {
     # ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...)).
     "CLUSTER_KIND": env_str("RUNYARD_CLUSTER_KIND", "local"),
     "CLUSTER_CONFIG": env_json_object("RUNYARD_CLUSTER_CONFIG", {}),
+    # Interpreters for venv builds (environments/pythons.py): folders searched besides
+    # PATH (globs; pyenv's installs by default), whether uv may download a missing
+    # version, and whether a missing version may be replaced by the nearest newer one.
+    "PYTHON_SEARCH_DIRS": env_list(
+        "RUNYARD_PYTHON_SEARCH_DIRS", [str(Path(env_str("PYENV_ROOT", "~/.pyenv")) / "versions" / "*" / "bin")]
+    ),
+    "PYTHON_DOWNLOADS": env_choice("RUNYARD_PYTHON_DOWNLOADS", "never", ("never", "automatic")),
+    "PYTHON_FALLBACK": env_choice("RUNYARD_PYTHON_FALLBACK", "off", ("off", "nearest-newer")),
 }
 # The SDK uploads folders in batches of up to 500 files per request.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("RUNYARD_UPLOAD_MAX_FILES", 10_000, minimum=1)

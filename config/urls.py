@@ -16,6 +16,7 @@ api_patterns: list[Any] = [
     path("", include("environments.urls")),
     path("", include("compute.urls")),
     path("", include("datasets.urls")),
+    path("", include("registry.urls")),
     path("", include("runs.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

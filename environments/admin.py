@@ -1,9 +1,10 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 
 from audit.mixins import AuditedAdmin
-from environments.models import Environment, EnvironmentBuild, EnvironmentVersion
+from environments.models import Environment, EnvironmentBuild, EnvironmentVersion, PackageIndex
 
 
 class VersionInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -64,3 +65,37 @@ class EnvironmentBuildAdmin(AuditedAdmin):
         "started_at",
         "finished_at",
     ]
+
+
+class PackageIndexForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The password is write-only here as in the API: never rendered, blank keeps it."""
+
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), help_text="Leave blank to keep the current one."
+    )
+
+    class Meta:
+        model = PackageIndex
+        fields = ["name", "url", "username", "password", "description"]
+
+    def clean_url(self) -> str:
+        from environments.indexes import check_index_url
+
+        url = self.cleaned_data["url"].strip().rstrip("/")
+        problem = check_index_url(url)
+        if problem:
+            raise forms.ValidationError(problem)
+        return url
+
+    def clean_password(self) -> str:
+        given = self.cleaned_data.get("password") or ""
+        return given or (self.instance.password if self.instance.pk else "")
+
+
+@admin.register(PackageIndex)
+class PackageIndexAdmin(AuditedAdmin):
+    """Allowed package indexes (also at /api/package-indexes/ and on the dashboard)."""
+
+    form = PackageIndexForm
+    list_display = ["name", "url", "username", "created_at"]
+    search_fields = ["name", "url"]

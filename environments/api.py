@@ -27,9 +27,11 @@ from config.api import body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR, documented_json
 from environments import spec as specs
+from environments.conda import version_info
 from environments.models import RESERVED_PREFIX, BuildLogLine, Environment, EnvironmentBuild, EnvironmentVersion
 from environments.responses import (
     BuildLogPageSerializer,
+    CondaInfoSerializer,
     EnvironmentSpecSerializer,
     EnvironmentVersionCreateSerializer,
 )
@@ -41,6 +43,9 @@ class EnvironmentVersionSerializer(serializers.ModelSerializer[EnvironmentVersio
         slug_field="username", read_only=True, allow_null=True
     )
     spec = documented_json(EnvironmentSpecSerializer, read_only=True)
+    conda = serializers.SerializerMethodField(
+        help_text="The conda specification's channels and how its packages are installed from PyPI (null without one)."
+    )
 
     class Meta:
         model = EnvironmentVersion
@@ -50,12 +55,17 @@ class EnvironmentVersionSerializer(serializers.ModelSerializer[EnvironmentVersio
             "environment_name",
             "version",
             "spec",
+            "conda",
             "content_hash",
             "description",
             "created_by",
             "created_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(CondaInfoSerializer(allow_null=True))
+    def get_conda(self, version: EnvironmentVersion) -> Any:
+        return version_info(version.spec)
 
 
 class EnvironmentSerializer(serializers.ModelSerializer[Environment]):

@@ -2,13 +2,18 @@
 
 A venv build lives in ``<root>/<content hash>``; its lock is ``<root>/<hash>.lock``. A
 directory holding the completion marker (written last) with the hash is a finished
-build. The steps: ``uv venv`` then ``uv pip install`` with the server's index settings
-and a shared uv cache; a failed or canceled build removes the directory.
+build. The steps: ``uv venv`` with the interpreter ``environments.pythons`` chooses,
+then ``uv pip install`` of ``pip_requirements_of(spec)`` (a conda specification
+translated by ``environments.conda``) with the build's package sources
+(``environments.indexes``: the host's pip configuration and the spec's allowed indexes)
+and a shared uv cache; with ``user_managed_dependencies`` the venv sees the base
+interpreter's packages and nothing is installed. A failed or canceled build removes the
+directory.
 
 A successful build also writes ``<hash>.pins.json`` next to its directory: the
 interpreter it used and what ``uv pip freeze`` says was installed. Rebuilding the same
 hash (its directory was removed) then skips both slow parts of a build: interpreter
-discovery (uv runs every Python on PATH, pyenv shims included: ~0.3 s) and resolution
+discovery (uv runs every Python it finds: ~0.3-1 s) and resolution
 against every index. It installs exactly those pins with ``--offline --no-deps`` from
 uv's cache, so the rebuilt environment has the same packages as before. When that
 fails (the cache was pruned, the index settings changed, a broken pins file) the
@@ -25,13 +30,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
+from config.masking import Masker
+from environments import indexes, pythons
 from environments.builds import BuildCanceled, Builder, BuildFailed, Canceled, Say, ensure
+from environments.conda import build_notes
 from environments.models import EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
 from execution import sandbox
@@ -58,39 +65,6 @@ def uv_binary() -> str:
     found = shutil.which("uv", path=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     if not found:
         raise BuildFailed("uv is not installed on this worker.", "")
-    return found
-
-
-def index_args() -> list[str]:
-    """Package-index settings (private mirrors) from the server configuration."""
-    cfg = settings.RUNYARD
-    args: list[str] = []
-    if cfg["PIP_INDEX_URL"]:
-        args += ["--index-url", cfg["PIP_INDEX_URL"]]
-    for url in cfg["PIP_EXTRA_INDEX_URLS"]:
-        args += ["--extra-index-url", url]
-    for link in cfg["PIP_FIND_LINKS"]:
-        args += ["--find-links", link]
-    if cfg["PIP_EXTRA_INDEX_URLS"] or cfg["PIP_FIND_LINKS"]:
-        # pip's behaviour: the best version across all indexes, not the first index's.
-        args += ["--index-strategy", "unsafe-best-match"]
-    return args
-
-
-def local_package_sources() -> list[Path]:
-    """The existing local folders behind the index settings (``--find-links`` paths,
-    ``file://`` indexes): a sandboxed install must see them to read the mirror."""
-    cfg = settings.RUNYARD
-    found: list[Path] = []
-    for source in [cfg["PIP_INDEX_URL"], *cfg["PIP_EXTRA_INDEX_URLS"], *cfg["PIP_FIND_LINKS"]]:
-        source = str(source or "").strip()
-        if not source or ("://" in source and not source.startswith("file://")):
-            continue
-        path = Path(urllib.parse.unquote(urllib.parse.urlsplit(source).path) if "://" in source else source)
-        if path.name == "simple":
-            path = path.parent  # a PEP 503 tree: its pages link to files beside it (../files/…)
-        if path.is_absolute() and path.exists() and path not in found:
-            found.append(path)
     return found
 
 
@@ -147,7 +121,13 @@ class VenvBuilder(Builder):
         # The marker is written last, so a directory that has it holds a finished build,
         # even one this database never recorded (a shared env cache, a restored database).
         marker = self.path / MARKER
-        return marker.exists() and marker.read_text().strip() == self.content_hash
+        if not (marker.exists() and marker.read_text().strip() == self.content_hash):
+            return False
+        return pythons.still_chosen(self.python_record, _uv_env)
+
+    @property
+    def python_record(self) -> Path:
+        return self.root / f"{self.content_hash}{pythons.RECORD_SUFFIX}"
 
     def ready_message(self, seconds: float) -> str:
         return f"Environment ready in {seconds:.1f}s."
@@ -155,59 +135,74 @@ class VenvBuilder(Builder):
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
-    def build(self, say: Say, canceled: Canceled) -> None:
+    def build(self, log: Say, canceled: Canceled) -> None:
         version, path, spec = self.version, self.path, self.version.spec
         pins_file = self.root / f"{version.content_hash}{PINS_SUFFIX}"
         shutil.rmtree(path, ignore_errors=True)
-        uv = uv_binary()
-        cache = Path(settings.RUNYARD["UV_CACHE_DIR"])
-        env = {**os.environ, "UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+        uv, base_env = _uv_env()
         # A build is shared by every team whose environment has this hash: its log names
         # the hash, never one team's environment.
-        say(f"Building environment {version.content_hash[:12]} with Python {spec['python_version']}")
+        log(f"Building environment {version.content_hash[:12]} with Python {spec['python_version']}")
+        for line in build_notes(spec):
+            log(line)
         requirements = pip_requirements_of(spec)
-        built = _read_pins(pins_file) if requirements else None
-        python = built[0] if built else _find_python(uv, spec["python_version"], env)
-        _make_venv(uv, python, path, env, say, canceled)
-        if built and not _install_pins(uv, path, built[1], env, say, canceled):
+        sources = _sources(spec, log) if requirements else indexes.BuildSources()
+        masker = Masker(sources.secrets())
+
+        def say(text: str) -> None:
+            # uv may echo an index URL with its credentials in an error.
+            log(masker(text) if masker else text)
+
+        env = {**base_env, **sources.uv_env()}
+        system_site = bool(spec.get("user_managed_dependencies"))
+        reusable = requirements and pythons.still_chosen(self.python_record, _uv_env)
+        built = _read_pins(pins_file) if reusable else None
+        python = built[0] if built else self._choose(uv, spec["python_version"], env, say)
+        _make_venv(uv, python, path, env, say, canceled, system_site)
+        if built and not _install_pins(uv, path, built[1], env, say, canceled, sources):
             say("Building online instead.")
             shutil.rmtree(path, ignore_errors=True)
-            python = _find_python(uv, spec["python_version"], env)
-            _make_venv(uv, python, path, env, say, canceled)
+            python = self._choose(uv, spec["python_version"], env, say)
+            _make_venv(uv, python, path, env, say, canceled, system_site)
             built = None
         if requirements and not built:
             say("Installing: " + ", ".join(requirements))
-            _install(uv, path, requirements, env, say, canceled)
+            _install(uv, path, requirements, env, say, canceled, sources)
             _write_pins(pins_file, python, uv, path, env, say)
         (path / MARKER).write_text(version.content_hash)
 
-
-_pythons: dict[str, str] = {}
-
-
-def _find_python(uv: str, python_version: str, env: dict[str, str]) -> str:
-    """The system interpreter for ``python_version``, as ``uv venv --python`` would pick
-    it; remembered for this process, since uv's discovery runs every Python on PATH."""
-    known = _pythons.get(python_version)
-    if known and os.access(known, os.X_OK):
-        return known
-    found = subprocess.run(
-        # --system: like uv venv, never the virtualenv uv finds in the working directory.
-        [uv, "python", "find", "--system", python_version, "--python-preference", "only-system"],
-        env=env,
-        capture_output=True,
-        text=True,
-        errors="replace",
-    )
-    if found.returncode != 0 or not found.stdout.strip():
-        # uv venv repeats the discovery and logs uv's own explanation of the failure.
-        return python_version
-    _pythons[python_version] = found.stdout.strip()
-    return _pythons[python_version]
+    def _choose(self, uv: str, requested: str, env: dict[str, str], say: Say) -> str:
+        choice = pythons.choose(uv, requested, env, say)
+        pythons.record(self.python_record, choice)
+        say(f"Using Python {choice.interpreter.version} at {choice.interpreter.path}")
+        return choice.interpreter.path
 
 
-def _make_venv(uv: str, python: str, path: Path, env: dict[str, str], say: Say, canceled: Canceled) -> None:
-    _stream([uv, "venv", "--python", python, "--python-preference", "only-system", str(path)], env, say, canceled)
+def _sources(spec: dict[str, object], say: Say) -> indexes.BuildSources:
+    """The build's package sources, said in its log; allowed extra indexes this worker
+    cannot reach are left out (environments.indexes)."""
+    try:
+        sources = indexes.without_unreachable(indexes.sources_for(spec), say)
+    except indexes.IndexUnavailable as exc:
+        raise BuildFailed(str(exc), "") from None
+    for line in sources.describe():
+        say(line)
+    return sources
+
+
+def _uv_env() -> tuple[str, dict[str, str]]:
+    """uv and the environment its build steps run with."""
+    cache = Path(settings.RUNYARD["UV_CACHE_DIR"])
+    return uv_binary(), {**os.environ, "UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+
+
+def _make_venv(
+    uv: str, python: str, path: Path, env: dict[str, str], say: Say, canceled: Canceled, system_site: bool = False
+) -> None:
+    # user_managed_dependencies: the base interpreter's own packages, nothing of ours.
+    site = ["--system-site-packages"] if system_site else []
+    cmd = [uv, "venv", "--python", python, "--python-preference", "system", *site, str(path)]
+    _stream(cmd, env, say, canceled)
 
 
 def _install(
@@ -217,6 +212,7 @@ def _install(
     env: dict[str, str],
     say: Say,
     canceled: Canceled,
+    sources: indexes.BuildSources,
     options: tuple[str, ...] = (),
 ) -> None:
     """``uv pip install [options] -r <file of requirements>`` into the venv at ``path``.
@@ -226,8 +222,8 @@ def _install(
         reqfile.write("\n".join(requirements) + "\n")
     try:
         python = str(path / "bin" / "python")
-        cmd = [uv, "pip", "install", "--python", python, *options, "-r", reqfile.name, *index_args()]
-        readable = [Path(uv), Path(reqfile.name), *local_package_sources()]
+        cmd = [uv, "pip", "install", "--python", python, *options, "-r", reqfile.name, *sources.uv_args()]
+        readable = [Path(uv), Path(reqfile.name), *sources.local_paths()]
         confined = sandbox.build_spec(path, readable=readable)
         _stream(sandbox.wrap(cmd, confined) if confined else cmd, env, say, canceled)
     finally:
@@ -255,10 +251,11 @@ def _install_pins(
     env: dict[str, str],
     say: Say,
     canceled: Canceled,
+    sources: indexes.BuildSources,
 ) -> bool:
     say(f"Installing the {len(pins)} packages of the previous build offline, from uv's cache: " + ", ".join(pins))
     try:
-        _install(uv, path, pins, env, say, canceled, options=("--offline", "--no-deps"))
+        _install(uv, path, pins, env, say, canceled, sources, options=("--offline", "--no-deps"))
     except BuildFailed as exc:
         say(f"Offline install failed ({exc}).")
         return False

@@ -8,8 +8,9 @@ engine is a finished build. The lock is a file on the worker host.
 What is built (``dockerfile_for``): the environment's Dockerfile, or ``FROM`` its base
 image (default: the target's ``base_image``), then the target's extra CA certificates,
 then a virtualenv at /opt/runyard/venv with the pip requirements installed from the
-target's indexes plus wheels copied from ``pip_wheel_dirs`` (``--find-links``), and
-Open MPI when the image is for MPI runs. Environment variables are not baked in: they
+build's indexes (``image_sources``) plus wheels copied from ``pip_wheel_dirs`` and the
+host's local find-links folders (``--find-links``), and Open MPI when the image is for
+MPI runs. Environment variables are not baked in: they
 are not part of the content hash, so they are applied when containers start.
 """
 
@@ -25,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from compute.configs import DockerConfig
+from environments import indexes
 from environments.builds import BuildCanceled, Builder, BuildFailed, Canceled, Say, ensure
+from environments.conda import build_notes
 from environments.models import EnvironmentBuild, EnvironmentVersion
 from environments.spec import pip_requirements_of
 from execution.lines import LineReader
@@ -75,6 +78,69 @@ def matching_wheels(wheel_dirs: Sequence[Path], requirements: list[str]) -> list
     return found
 
 
+@dataclass(frozen=True)
+class ImageSources:
+    """Where pip inside an image build looks for packages."""
+
+    index_url: str = ""
+    extra_index_urls: tuple[str, ...] = ()
+    trusted_hosts: tuple[str, ...] = ()
+    wheel_dirs: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()  # said in the build log
+
+    def pip_args(self) -> list[str]:
+        args = ["--index-url", self.index_url] if self.index_url else []
+        for url in self.extra_index_urls:
+            args += ["--extra-index-url", url]
+        for host in self.trusted_hosts:
+            args += ["--trusted-host", host]
+        return args
+
+
+def image_sources(
+    spec: dict[str, Any], config: DockerConfig, say: Say, host: indexes.HostSettings | None = None
+) -> ImageSources:
+    """The spec's allowed indexes, then the target's ``pip_index_url`` /
+    ``pip_extra_index_urls`` where set, else the host's pip configuration (its
+    ``file://`` indexes left out: a build cannot reach them; its local find-links
+    folders join ``pip_wheel_dirs``). An allowed index with credentials is refused:
+    they would be kept in the image's layers."""
+    try:
+        sources = indexes.sources_for(spec, host if host is not None else indexes.host_settings())
+    except indexes.IndexUnavailable as exc:
+        raise BuildFailed(str(exc), "") from None
+    secret = [i.name for i in sources.indexes if i.name and (i.username or i.password)]
+    if secret:
+        raise BuildFailed(
+            f"package index {', '.join(secret)} has credentials, which an image build would keep in the image's "
+            "layers: copy its wheels into the target's pip_wheel_dirs, or use an index without credentials",
+            "",
+        )
+    sources = indexes.without_unreachable(sources, say)
+    default = sources.default.url if sources.default and sources.default.name else ""
+    if not default:
+        default = config.pip_index_url or (sources.default.url if sources.default else "")
+    extras = [i.url for i in sources.extras if i.name]
+    if config.pip_extra_index_urls:
+        extras += list(config.pip_extra_index_urls)
+    else:
+        extras += [i.url for i in sources.extras if not i.name]
+    local = [u for u in [default, *extras] if u.startswith("file:")]
+    notes = [f"Left out of the image build (not reachable inside it): {u}" for u in local]
+    wheel_dirs = list(config.pip_wheel_dirs)
+    for link in sources.find_links:
+        folder = indexes.local_path(link)
+        if folder is not None and folder.is_dir() and folder not in wheel_dirs:
+            wheel_dirs.append(folder)
+    return ImageSources(
+        index_url="" if default.startswith("file:") else default,
+        extra_index_urls=tuple(dict.fromkeys(u for u in extras if not u.startswith("file:"))),
+        trusted_hosts=sources.trusted_hosts,
+        wheel_dirs=tuple(wheel_dirs),
+        notes=tuple(notes),
+    )
+
+
 def ca_certificates(config: DockerConfig) -> list[tuple[str, bytes]]:
     """(file name, PEM bytes) of ``extra_ca_certs``: paths on the worker host or PEM text."""
     out = []
@@ -84,7 +150,15 @@ def ca_certificates(config: DockerConfig) -> list[tuple[str, bytes]]:
     return out
 
 
-def dockerfile_for(spec: dict[str, Any], config: DockerConfig, *, mpi: bool, cas: int, wheels: bool) -> str:
+def dockerfile_for(
+    spec: dict[str, Any],
+    config: DockerConfig,
+    *,
+    mpi: bool,
+    cas: int,
+    wheels: bool,
+    sources: ImageSources | None = None,
+) -> str:
     requirements = pip_requirements_of(spec)
     if spec.get("dockerfile"):
         lines = [spec["dockerfile"].rstrip(), "USER root"]
@@ -103,11 +177,9 @@ def dockerfile_for(spec: dict[str, Any], config: DockerConfig, *, mpi: bool, cas
             " openmpi-bin libopenmpi-dev gcc python3-dev && rm -rf /var/lib/apt/lists/*"
         )
     if requirements:
-        index = []
-        if config.pip_index_url:
-            index += ["--index-url", config.pip_index_url]
-        for url in config.pip_extra_index_urls:
-            index += ["--extra-index-url", url]
+        if sources is None:
+            sources = ImageSources(config.pip_index_url or "", config.pip_extra_index_urls)
+        index = sources.pip_args()
         if wheels:
             lines.append("COPY runyard-wheels/ /tmp/runyard-wheels/")
             index += ["--find-links", "/tmp/runyard-wheels"]
@@ -122,12 +194,15 @@ def dockerfile_for(spec: dict[str, Any], config: DockerConfig, *, mpi: bool, cas
     return "\n".join(lines) + "\n"
 
 
-def _context(version: EnvironmentVersion, config: DockerConfig, mpi: bool) -> tuple[Any, str]:
+def _context(version: EnvironmentVersion, config: DockerConfig, mpi: bool, say: Say) -> tuple[Any, str]:
     """A tar build context in a temporary file (wheels may be hundreds of MB)."""
     requirements = pip_requirements_of(version.spec)
-    wheels = matching_wheels(config.pip_wheel_dirs, requirements)
+    sources = image_sources(version.spec, config, say) if requirements else ImageSources()
+    for note in sources.notes:
+        say(note)
+    wheels = matching_wheels(sources.wheel_dirs, requirements)
     cas = ca_certificates(config)
-    dockerfile = dockerfile_for(version.spec, config, mpi=mpi, cas=len(cas), wheels=bool(wheels))
+    dockerfile = dockerfile_for(version.spec, config, mpi=mpi, cas=len(cas), wheels=bool(wheels), sources=sources)
     fileobj = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
     with tarfile.open(fileobj=fileobj, mode="w") as tar:
 
@@ -216,8 +291,10 @@ class ImageBuilder(Builder):
 
     def build(self, say: Say, canceled: Canceled) -> None:
         version, tag = self.version, self.tag
-        fileobj, dockerfile = _context(version, self.config, self.mpi)
+        fileobj, dockerfile = _context(version, self.config, self.mpi, say)
         with fileobj:
+            for line in build_notes(version.spec):  # a conda specification's translation
+                say(line)
             say(f"Building image {tag} for environment {version.content_hash[:12]}:")
             for line in dockerfile.splitlines():
                 say(f"  {line}")

@@ -287,3 +287,26 @@ class TeamSecret(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PackageIndex(models.Model):
+    """A package index admins allow environment specs to select by name (or by its URL
+    in a pip option line): environments.indexes. ``password`` is write-only in the API
+    and masked in build logs and the audit trail."""
+
+    name = models.CharField(max_length=64, unique=True)
+    url = models.CharField(max_length=500, help_text="A PEP 503 index: https://, http:// or file://, no credentials.")
+    username = models.CharField(max_length=200, blank=True)
+    password = models.TextField(blank=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -25,6 +25,34 @@ class EnvironmentSpecSerializer(serializers.Serializer[Any]):
     secret_variables = serializers.ListField(
         child=serializers.CharField(), help_text="Names of the variables whose values are write-only."
     )
+    package_indexes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Allowed package indexes (/api/package-indexes/) searched besides the host's, like "
+        "--extra-index-url; such lines in pip_requirements become these names.",
+    )
+    default_index = serializers.CharField(
+        allow_blank=True, help_text="An allowed package index that replaces the host's index-url, like --index-url."
+    )
+    user_managed_dependencies = serializers.BooleanField(
+        required=False,
+        help_text="Run in the worker's base interpreter, nothing installed (Azure's python.user_managed_dependencies).",
+    )
+
+
+class CondaPackageSerializer(serializers.Serializer[Any]):
+    conda = serializers.CharField(help_text="The dependency as the conda specification gives it.")
+    pip = serializers.CharField(allow_blank=True, help_text="The PyPI requirement it is installed as ('' if skipped).")
+    notes = serializers.ListField(child=serializers.CharField(), help_text="What the translation changed, and why.")
+
+
+class CondaInfoSerializer(serializers.Serializer[Any]):
+    """How a version's conda specification is built (environments.conda)."""
+
+    channels = serializers.ListField(child=serializers.CharField(), help_text="Recorded; packages come from PyPI.")
+    python = serializers.CharField(allow_null=True, help_text="The python=X.Y the specification pins.")
+    packages = CondaPackageSerializer(many=True, help_text="Conda packages and their PyPI requirements.")
+    skipped = CondaPackageSerializer(many=True, help_text="Runtime libraries that wheels bundle: not installed.")
+    pip = serializers.ListField(child=serializers.CharField(), help_text="The '- pip:' section.")
 
 
 class EnvironmentVersionCreateSerializer(serializers.Serializer[Any]):

@@ -40,9 +40,10 @@ from environments.builder import BuildCanceled, BuildFailed
 from execution import materialize
 from execution.backends import get_backend
 from execution.backends.base import Backend, Job, Limits, Prepared, RunContext, Target
+from execution.plan import PlanError
 from execution.sandbox import SandboxUnavailable
 from execution.sysmetrics import Sampler
-from runs import artifacts, snapshots
+from runs import artifacts, events, snapshots
 from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter
@@ -202,6 +203,15 @@ class Execution:
                 raise Stopped() from None
             raise
 
+    def point_at_build(self, backend: Backend[Any, Any], ctx: RunContext[Any]) -> None:
+        """Link the run to the build its environment gets before building it, so its
+        "Environment build" tab follows the build from Preparing on; watchers hear of it
+        (a status message with an unchanged status)."""
+        build = backend.build_record(ctx.env_version, ctx.target.config, ctx.shape)
+        if Run.objects.filter(pk=self.run.pk).exclude(build_id=build.pk).update(build_id=build.pk):
+            self.run.build_id = build.pk
+            events.status_changed(self.run, self.run.status)
+
     # ---- the lifecycle -------------------------------------------------------------
     def execute(self) -> None:
         run = self.run
@@ -229,6 +239,7 @@ class Execution:
             ctx = self.ctx = self.context(target, entry, env, mounts)
             if self.canceled():
                 raise Stopped()
+            self.point_at_build(backend, ctx)
             prepared = self.prepared = backend.prepare_environment(ctx)
             # Recorded with the move to Starting (one write less before the launch),
             # or alone when the run stops before it gets there.
@@ -249,7 +260,7 @@ class Execution:
             self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
         except ConfigError as exc:
             self.fail(f"Compute target '{run.target.name}' has an invalid config: {exc}")
-        except (SandboxUnavailable, env_secrets.MissingTeamSecret) as exc:
+        except (SandboxUnavailable, PlanError, env_secrets.MissingTeamSecret) as exc:
             self.fail(str(exc))
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)

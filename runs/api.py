@@ -377,11 +377,22 @@ class RunViewSet(
                     "mode": i.mode,
                     "local_path": i.local_path,
                     "dataset": i.dataset_version.dataset.name if i.dataset_version else None,
-                    "version": i.dataset_version.version if i.dataset_version else None,
+                    "version": (
+                        i.dataset_version.version
+                        if i.dataset_version
+                        else i.model_version.version
+                        if i.model_version
+                        else None
+                    ),
                     "datastore": i.datastore.name if i.datastore else None,
                     "datastore_path": i.datastore_path,
+                    "files": i.files,
+                    "urls": [url for _path, url in i.urls] if i.urls is not None else None,
+                    "model": i.model_version.model.name if i.model_version else None,
                 }
-                for i in RunInput.objects.filter(run=run).select_related("dataset_version__dataset", "datastore")
+                for i in RunInput.objects.filter(run=run).select_related(
+                    "dataset_version__dataset", "datastore", "model_version__model"
+                )
             ]
         )
 

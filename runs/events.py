@@ -146,6 +146,7 @@ def status_payload(run: Run) -> dict[str, Any]:
         "queued_at": run.queued_at.isoformat() if run.queued_at else None,
         "running_at": run.running_at.isoformat() if run.running_at else None,
         "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+        "build": run.build_id,
     }
 
 

@@ -123,8 +123,8 @@ def submit(sub: Submission) -> Run:
     if sub.script and sub.script not in files:
         listed = ", ".join(f for f in files if f.endswith(".py"))[:300] or "none"
         raise InvalidInput({"script": [f"'{sub.script}' is not in the snapshot. Python files in it: {listed}."]})
-    resolved_inputs = inputs.resolve(sub.team, sub.arguments)
-    extra = inputs.resolve(sub.team, sub.inputs, where="inputs")
+    resolved_inputs = inputs.resolve(sub.team, sub.arguments, actor=sub.user)
+    extra = inputs.resolve(sub.team, sub.inputs, where="inputs", actor=sub.user)
     clash = {i.name for i in resolved_inputs} & {i.name for i in extra}
     if clash:
         raise InvalidInput({"inputs": [f"Input name(s) also used in arguments: {', '.join(sorted(clash))}."]})

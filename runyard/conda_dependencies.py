@@ -1,9 +1,11 @@
 """CondaDependencies, as in ``azureml.core.conda_dependencies``: Python + conda + pip packages.
 
-Runyard builds environments with pip (uv), so only the pip part and the Python version
-are honoured; conda-only packages are refused with a message that names them. The
-environment.yml reader understands the usual layout (name, channels, dependencies
-with a nested ``- pip:`` list) without needing PyYAML.
+Runyard builds environments with uv from PyPI-style indexes: the server translates the
+conda packages into PyPI requirements (``pytorch`` → ``torch``, ``numpy=1.26`` →
+``numpy==1.26.*``; the build log lists each translation) and refuses, naming the fix,
+those PyPI cannot provide (``cudatoolkit``, ``mkl``…). ``python=X.Y`` chooses the
+interpreter. The environment.yml reader understands the usual layout (name, channels,
+dependencies with a nested ``- pip:`` list) without needing PyYAML.
 """
 
 from __future__ import annotations
@@ -14,22 +16,12 @@ from pathlib import Path
 
 from runyard.exceptions import UserErrorException
 
-# Conda packages that a pip-built environment has anyway.
-PROVIDED_BY_RUNYARD = {"python", "pip", "setuptools", "wheel"}
 DEFAULT_PYTHON = "3.11"
 
 
 def conda_package_name(spec: str) -> str:
-    return re.split(r"[=<>!\s]", spec.strip(), maxsplit=1)[0].lower()
-
-
-def conda_only_message(packages: list[str]) -> str:
-    return (
-        "Conda-only packages cannot be installed (Runyard builds environments with pip/uv): "
-        + ", ".join(packages)
-        + ". Move them to the pip section (pip_packages=[...], with '==' versions) "
-        "or use a Docker base image that has them."
-    )
+    spec = spec.strip().split("::", 1)[-1]
+    return re.split(r"[=<>!\s\[]", spec.strip(), maxsplit=1)[0].lower()
 
 
 def _scalar(text: str) -> str:
@@ -97,6 +89,7 @@ class CondaDependencies:
         self.channels: list[str] = ["conda-forge"]
         self._conda: list[str] = [f"python={DEFAULT_PYTHON}"]
         self._pip: list[str] = []
+        self._pip_options: list[str] = []  # --extra-index-url … lines of the pip section
         text = _underlying_structure
         if conda_dependencies_file_path is not None:
             path = Path(conda_dependencies_file_path)
@@ -104,7 +97,9 @@ class CondaDependencies:
                 raise UserErrorException(f"Conda specification file not found: {path}")
             text = path.read_text()
         if text is not None:
-            self.name, self.channels, self._conda, self._pip = parse_environment_yaml(text)
+            self.name, self.channels, self._conda, pip = parse_environment_yaml(text)
+            self._pip = [p for p in pip if not p.startswith("-")]
+            self._pip_options = [p for p in pip if p.startswith("-")]
 
     @staticmethod
     def create(
@@ -114,8 +109,11 @@ class CondaDependencies:
         pin_sdk_version: bool = True,
         pip_indexurl: str | None = None,
     ) -> CondaDependencies:
-        """Azure's factory; ``pin_sdk_version`` and ``pip_indexurl`` are ignored (the server sets the index)."""
+        """Azure's factory; ``pin_sdk_version`` is ignored. ``pip_indexurl`` becomes an
+        ``--extra-index-url`` option: the server accepts it when it is an allowed index."""
         deps = CondaDependencies()
+        if pip_indexurl:
+            deps.set_pip_option(f"--extra-index-url {pip_indexurl}")
         deps.set_python_version(python_version or DEFAULT_PYTHON)
         for package in conda_packages or []:
             deps.add_conda_package(package)
@@ -125,6 +123,10 @@ class CondaDependencies:
 
     # ---- editing ---------------------------------------------------------------------
     def add_pip_package(self, pip_package: str) -> None:
+        if pip_package.strip().startswith("-"):  # an option line, e.g. from a requirements file
+            if pip_package.strip() not in self._pip_options:
+                self._pip_options.append(pip_package.strip())
+            return
         name = re.split(r"[=<>!~\[;\s]", pip_package, maxsplit=1)[0].lower()
         self._pip = [p for p in self._pip if re.split(r"[=<>!~\[;\s]", p, maxsplit=1)[0].lower() != name]
         self._pip.append(pip_package.strip())
@@ -147,7 +149,29 @@ class CondaDependencies:
             self.channels.append(channel)
 
     def set_pip_option(self, pip_option: str) -> None:
-        raise UserErrorException("pip options (index URLs, --find-links…) are set by the Runyard server admin.")
+        """Add a pip option line (Azure's semantics: one line per option flag, a later one
+        replaces it). Runyard's server accepts ``--extra-index-url``/``--index-url`` of
+        an index its admins allow, and refuses others naming the option."""
+        option = pip_option.strip()
+        if not option.startswith("-"):
+            raise UserErrorException(f"Invalid pip option {pip_option}")
+        flag = option.split()[0].split("=")[0]
+        same = [i for i, o in enumerate(self._pip_options) if o.split()[0].split("=")[0] == flag]
+        if same:
+            self._pip_options[same[0]] = option
+        else:
+            self._pip_options.append(option)
+
+    def remove_pip_option(self, pip_option: str) -> None:
+        flag = pip_option.strip().split()[0].split("=")[0] if pip_option.strip() else ""
+        self._pip_options = [o for o in self._pip_options if o.split()[0].split("=")[0] != flag]
+
+    def set_pip_index_url(self, index_url: str) -> None:
+        self.set_pip_option(index_url if index_url.startswith("-") else f"--index-url {index_url}")
+
+    @property
+    def pip_options(self) -> list[str]:
+        return list(self._pip_options)
 
     def set_python_version(self, version: str) -> None:
         self.add_conda_package(f"python={version}")
@@ -163,18 +187,24 @@ class CondaDependencies:
 
     def get_python_version(self) -> str | None:
         for package in self._conda:
-            match = re.match(r"^python\s*=+\s*(3\.\d+)", package.strip())
+            match = re.match(r"^python(?:\s*=+\s*|\s+)(3\.\d+(?:\.\d+)?)", package.strip())
             if match:
                 return match.group(1)
         return None
 
-    def conda_only_packages(self) -> list[str]:
-        return [c for c in self._conda if conda_package_name(c) not in PROVIDED_BY_RUNYARD]
-
-    def check_installable(self) -> None:
-        refused = self.conda_only_packages()
-        if refused:
-            raise UserErrorException(conda_only_message(refused))
+    def conda_specification(self) -> str:
+        """The conda part the server builds (channels and conda packages; Python and
+        the pip packages travel as their own spec fields): '' when there is none."""
+        packages = [c for c in self._conda if conda_package_name(c) != "python"]
+        if not packages:
+            return ""
+        lines = []
+        if self.channels:
+            lines.append("channels:")
+            lines.extend(f"  - {c}" for c in self.channels)
+        lines.append("dependencies:")
+        lines.extend(f"  - {c}" for c in packages)
+        return "\n".join(lines) + "\n"
 
     def serialize_to_string(self) -> str:
         lines = [f"name: {self.name or 'project_environment'}"]
@@ -183,9 +213,9 @@ class CondaDependencies:
             lines.extend(f"  - {c}" for c in self.channels)
         lines.append("dependencies:")
         lines.extend(f"  - {c}" for c in self._conda)
-        if self._pip:
+        if self._pip or self._pip_options:
             lines.append("  - pip:")
-            lines.extend(f"    - {p}" for p in self._pip)
+            lines.extend(f"    - {p}" for p in [*self._pip_options, *self._pip])
         return "\n".join(lines) + "\n"
 
     def save(self, path: str | os.PathLike[str]) -> Path:

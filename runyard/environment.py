@@ -1,7 +1,9 @@
 """Environments, as in ``azureml.core.Environment``: a name plus immutable, numbered versions.
 
-What a version holds (its *spec*): the Python version, pip requirements, a Docker base
-image or Dockerfile, and environment variables. ``register()`` always adds a version;
+What a version holds (its *spec*): the Python version, pip requirements, conda packages
+and channels (the server installs them from PyPI, see ``runyard.conda_dependencies``),
+whether dependencies are user-managed, a Docker base image or Dockerfile, and
+environment variables. ``register()`` always adds a version;
 submitting a run with an environment that has not changed since it was fetched or
 registered pins that version, and a changed one is registered first (as Azure does).
 """
@@ -25,7 +27,11 @@ CURATED_PREFIX = "Runyard-"
 
 
 class PythonSection:
-    """``env.python``: the packages (``conda_dependencies``) and how Python is provided."""
+    """``env.python``: the packages (``conda_dependencies``) and how Python is provided.
+
+    ``user_managed_dependencies = True``, as in Azure: nothing is installed; the run uses
+    the worker's interpreter for the Python version (in a container: the image's) with
+    the packages it already has. ``interpreter_path`` is accepted and not used."""
 
     def __init__(self) -> None:
         self.conda_dependencies = CondaDependencies.create()
@@ -51,7 +57,9 @@ class DockerSection:
 
 
 def read_pip_requirements(file_path: str | os.PathLike[str], _seen: set[Path] | None = None) -> list[str]:
-    """Requirement lines of a requirements.txt (``-r`` includes followed; index options refused)."""
+    """Requirement lines of a requirements.txt (``-r`` includes followed). Index options
+    (``--index-url``, ``--extra-index-url``, ``-i``, ``--trusted-host``) are kept for the
+    server, which accepts those of the indexes its admins allow; other options are ignored."""
     path = Path(file_path).resolve()
     if not path.is_file():
         raise UserErrorException(f"Requirements file not found: {path}")
@@ -66,9 +74,11 @@ def read_pip_requirements(file_path: str | os.PathLike[str], _seen: set[Path] | 
             continue
         if line.startswith(("-r ", "--requirement ")):
             out.extend(read_pip_requirements(path.parent / line.split(None, 1)[1], seen))
+        elif line.startswith(("--index-url", "--extra-index-url", "-i ", "--trusted-host")):
+            out.append(line)
         elif line.startswith("-") and not line.startswith(("-e ", "--editable ")):
             warnings.warn(
-                f"{path.name}: '{line}' ignored: index and pip options are set by the Runyard server.", stacklevel=3
+                f"{path.name}: '{line}' ignored: only index options are passed to the Runyard server.", stacklevel=3
             )
         else:
             out.append(line)
@@ -90,6 +100,10 @@ class Environment:
         # secret, which it treats so by itself). Read back, such a value is "***";
         # registering "***" again keeps the server's value.
         self.secret_variables: set[str] = set()
+        # Runyard's allowed package indexes by name (GET /api/package-indexes/): searched
+        # besides the server's, and one replacing its default index.
+        self.package_indexes: list[str] = []
+        self.default_index = ""
         self.description = ""
         self.curated = False
         self._workspace: Workspace | None = None
@@ -104,15 +118,15 @@ class Environment:
 
     # ---- the spec sent to the server -------------------------------------------------
     def to_spec(self) -> dict[str, Any]:
-        """The server's spec for this environment; refuses conda-only packages."""
+        """The server's spec for this environment (the server refuses conda packages
+        that PyPI cannot provide)."""
         deps = self.python.conda_dependencies
-        deps.check_installable()
         if self.docker.base_image and self.docker.base_dockerfile:
             raise UserErrorException("Set either env.docker.base_image or env.docker.base_dockerfile, not both.")
         spec: dict[str, Any] = {
             "python_version": deps.get_python_version() or DEFAULT_PYTHON,
-            "pip_requirements": deps.pip_packages,
-            "conda_specification": "",
+            "pip_requirements": [*deps.pip_options, *deps.pip_packages],
+            "conda_specification": deps.conda_specification(),
             "docker_base_image": self.docker.base_image or "",
             "dockerfile": self.docker.base_dockerfile or "",
             "environment_variables": {str(k): str(v) for k, v in sorted(self.environment_variables.items())},
@@ -120,6 +134,12 @@ class Environment:
         secret = sorted(n for n in self.secret_variables if n in self.environment_variables)
         if secret:
             spec["secret_variables"] = secret
+        if self.python.user_managed_dependencies:
+            spec["user_managed_dependencies"] = True
+        if self.package_indexes:
+            spec["package_indexes"] = list(self.package_indexes)
+        if self.default_index:
+            spec["default_index"] = self.default_index
         return spec
 
     def is_unchanged(self) -> bool:
@@ -130,7 +150,8 @@ class Environment:
         deps = CondaDependencies.create(python_version=str(spec.get("python_version") or DEFAULT_PYTHON))
         conda_text = spec.get("conda_specification") or ""
         if conda_text:
-            _, _, conda, pip = parse_environment_yaml(conda_text)
+            _, channels, conda, pip = parse_environment_yaml(conda_text)
+            deps.channels = channels
             for package in conda:
                 deps.add_conda_package(package)
             for package in pip:
@@ -138,6 +159,9 @@ class Environment:
         for package in spec.get("pip_requirements") or []:
             deps.add_pip_package(package)
         self.python.conda_dependencies = deps
+        self.python.user_managed_dependencies = bool(spec.get("user_managed_dependencies"))
+        self.package_indexes = list(spec.get("package_indexes") or [])
+        self.default_index = spec.get("default_index") or ""
         self.docker.base_image = spec.get("docker_base_image") or None
         self.docker.base_dockerfile = spec.get("dockerfile") or None
         self.environment_variables = dict(spec.get("environment_variables") or {})
@@ -191,9 +215,9 @@ class Environment:
 
     @staticmethod
     def from_conda_specification(name: str, file_path: str | os.PathLike[str]) -> Environment:
-        """Python version and pip section of an environment.yml; conda-only packages are refused."""
+        """An environment.yml: its Python version, conda packages (installed from PyPI,
+        translated by the server), channels and pip section."""
         deps = CondaDependencies(conda_dependencies_file_path=file_path)
-        deps.check_installable()
         env = Environment(name)
         if deps.get_python_version() is None:
             deps.set_python_version(DEFAULT_PYTHON)
@@ -239,7 +263,6 @@ class Environment:
     def _add_files(self, conda_specification: str | None, pip_requirements: str | None) -> None:
         if conda_specification:
             deps = CondaDependencies(conda_dependencies_file_path=conda_specification)
-            deps.check_installable()
             self.python.conda_dependencies = deps
         if pip_requirements:
             for requirement in read_pip_requirements(pip_requirements):
@@ -287,13 +310,17 @@ class Environment:
         return self
 
     def build(self, workspace: Workspace, image_build_compute: Any = None) -> EnvironmentBuild:
-        """Build (or find the cached build of) this environment; ``.wait_for_completion(show_output=True)``."""
+        """Build (or find the cached build of) this environment; ``.wait_for_completion(show_output=True)``.
+
+        ``image_build_compute``: the compute target (its name or a ``ComputeTarget``) to
+        build on, as in Azure ML; the server's default (``local``) when omitted."""
         from runyard.environment_build import start_build
 
         if not self.is_unchanged() or self._workspace != workspace:
             self.register(workspace)
         assert self._version_id is not None and self._content_hash is not None
-        return start_build(workspace, self._version_id, self._content_hash)
+        target = getattr(image_build_compute, "name", image_build_compute)
+        return start_build(workspace, self._version_id, self._content_hash, compute_target=target)
 
     def build_local(self, workspace: Workspace, **kwargs: Any) -> EnvironmentBuild:
         return self.build(workspace)

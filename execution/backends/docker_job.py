@@ -33,7 +33,7 @@ from django.db.models import Q
 
 from compute.configs import DockerConfig
 from execution.backends.base import Job, ProcessInfo, RunContext
-from execution.lines import LineReader, RoutedStream, RouteKind, Router
+from execution.lines import MPI_ROUTES, LineReader, RoutedStream, RouteKind, Router
 from runs.logstore import SYSTEM_RANK
 
 REFRESH_SECONDS = 0.3
@@ -82,7 +82,7 @@ def sink_lines(node: Node, stream: str, siblings: str) -> Q:
         if router.tag:
             untagged &= Q(text__startswith=router.tag)
         return Q(rank__in=[info.rank for info in node.ranks], stream=stream) | untagged
-    if router.kind is RouteKind.MPI:
+    if router.kind in MPI_ROUTES:
         agents = Q(rank=SYSTEM_RANK, text__startswith=f"[{siblings}")
         return Q(rank__gte=0, stream=stream) | (Q(rank=SYSTEM_RANK, stream=stream) & ~agents)
     if router.kind is RouteKind.AGENT:

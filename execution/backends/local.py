@@ -22,11 +22,13 @@ from typing import Any
 
 from compute.configs import LocalConfig
 from environments.builder import ensure_venv
+from environments.conda import build_notes
 from execution import sandbox
 from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from execution.backends.procs import OutputPump, cmdline, descendants, die_with_parent, environ, exists, signal_tree
 from execution.lines import RoutedStream, RouteKind, Router
-from execution.plan import Entry, Network, Placement, plan
+from execution.plan import Entry, Mpirun, Network, Placement, find_mpirun, plan
+from runs.distributed import Kind
 
 
 def free_port() -> int:
@@ -166,6 +168,8 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
+            for line in build_notes(ctx.env_version.spec, run=True):
+                ctx.system_log(line)
         return PreparedVenv(built.build.pk, built.cache_hit, built.path)
 
     def _env(
@@ -233,7 +237,13 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
         python = str(prepared.python)
         env = self._env(ctx, prepared)
         exports = sorted(k for k in env if k.startswith(("RUNYARD_", "PYTHON")) or k in ctx.env)
-        placement = Placement(Network.LOOPBACK, python, ctx.run_id, free_port=free_port, mpi_exports=tuple(exports))
+        mpirun = Mpirun()
+        if ctx.shape.kind is Kind.MPI:
+            mpirun = find_mpirun(prepared.venv, env["PATH"], str(ctx.env_version))
+            ctx.system_log(f"MPI: {mpirun.path}")
+        placement = Placement(
+            Network.LOOPBACK, python, ctx.run_id, free_port=free_port, mpi_exports=tuple(exports), mpirun=mpirun
+        )
         launchers = []
         for node in plan(ctx.shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement):
             ranks = [ProcessInfo.of(rank) for rank in node.ranks]

@@ -21,6 +21,7 @@ from django.db.models import Q
 
 from compute.configs import SlurmConfig
 from environments.builder import ensure_venv
+from environments.conda import build_notes
 from execution.backends import slurm_poll
 from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from execution.backends.filetail import FileTail
@@ -212,6 +213,8 @@ class SlurmBackend(Backend[SlurmConfig, PreparedVenv]):
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
+            for line in build_notes(ctx.env_version.spec, run=True):
+                ctx.system_log(line)
         return PreparedVenv(built.build.pk, built.cache_hit, built.path)
 
     def _plan(self, ctx: RunContext[SlurmConfig], venv: Path | None = None) -> tuple[Shape, list[NodePlan]]:

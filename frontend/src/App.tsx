@@ -10,9 +10,12 @@ import { RunsPage } from "./pages/RunsPage";
 // Pages other than the run list load on demand so the first paint stays small.
 const RunPage = lazy(() => import("./pages/RunPage"));
 const CreateRunPage = lazy(() => import("./pages/CreateRunPage"));
+const PackageIndexesPage = lazy(() => import("./pages/PackageIndexesPage"));
 const EnvironmentsPage = lazy(() => import("./pages/EnvironmentsPage"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage"));
 const ComputePage = lazy(() => import("./pages/ComputePage"));
+const ModelsPage = lazy(() => import("./pages/ModelsPage"));
+const ModelVersionPage = lazy(() => import("./pages/ModelVersionPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
 const SettingsPage = lazy(() => import("./pages/SettingsPage"));
 
@@ -42,6 +45,11 @@ function RunRoute() {
   return <RunPage key={id} runId={id} />;
 }
 
+function ModelVersionRoute() {
+  const id = Number(useParams().id);
+  return <ModelVersionPage key={id} versionId={id} />;
+}
+
 export function App() {
   const [queryClient] = useState(makeQueryClient);
   return (
@@ -57,14 +65,17 @@ export function App() {
                 <Route path="runs/:id" element={<RunRoute />} />
                 <Route path="environments" element={<EnvironmentsPage />} />
                 <Route path="environments/:id" element={<EnvironmentsPage />} />
+                <Route path="package-indexes" element={<PackageIndexesPage />} />
                 <Route path="datasets" element={<DatasetsPage />} />
                 <Route path="datasets/:id" element={<DatasetsPage />} />
+                <Route path="models" element={<ModelsPage />} />
+                <Route path="models/versions/:id" element={<ModelVersionRoute />} />
                 <Route path="compute" element={<ComputePage />} />
                 <Route path="audit" element={<AuditPage />} />
                 <Route path="settings" element={<SettingsPage />} />
                 <Route
                   path="*"
-                  element={<EmptyState title="Page not found">Use the menu to go to runs, environments or datasets.</EmptyState>}
+                  element={<EmptyState title="Page not found">Use the menu to go to runs, environments, datasets or models.</EmptyState>}
                 />
               </Route>
             </Routes>

@@ -25,17 +25,24 @@ def add_parsers(commands: Any) -> None:
     create.add_argument("name")
     create.add_argument("--pip", action="append", metavar="REQUIREMENT", help="a pip requirement (repeatable)")
     create.add_argument("-r", "--requirements", help="a requirements.txt")
-    create.add_argument("--conda-file", help="an environment.yml (its pip section and Python version)")
+    create.add_argument(
+        "--conda-file", help="an environment.yml (Python, conda packages installed from PyPI, channels, pip section)"
+    )
     create.add_argument("--python", help="Python version, e.g. 3.11")
     create.add_argument("--docker-image", help="Docker base image")
     create.add_argument("--dockerfile", help="path of a Dockerfile")
     create.add_argument("--var", action="append", metavar="NAME=VALUE", help="environment variable (repeatable)")
+    create.add_argument(
+        "--index", action="append", metavar="NAME", help="an allowed package index to search too (repeatable)"
+    )
     create.add_argument("--build", action="store_true", help="build it now, showing the build log")
+    create.add_argument("--target", help="the compute target to build on (with --build; default: local)")
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=create_command)
 
     build = env.add_parser("build", help="build a registered environment now, showing the build log")
     build.add_argument("name", help="NAME or NAME:VERSION")
+    build.add_argument("--target", help="the compute target to build on (default: local)")
     build.set_defaults(handler=build_command)
 
 
@@ -103,18 +110,19 @@ def create_command(args: argparse.Namespace) -> int:
         with open(args.dockerfile) as handle:
             env.docker.base_dockerfile = handle.read()
     env.environment_variables = parse_pairs(args.var, "--var")
+    env.package_indexes = list(args.index or [])
     env.register(workspace)
     if args.json:
         print_json({"name": env.name, "version": env.version, "spec": env.to_spec()})
     else:
         print(f"Registered {env.name}:{env.version}")
     if args.build:
-        env.build(workspace).wait_for_completion(show_output=not args.json)
+        env.build(workspace, args.target).wait_for_completion(show_output=not args.json)
     return EXIT_OK
 
 
 def build_command(args: argparse.Namespace) -> int:
     workspace = workspace_of(args)
     name, version = _split(args.name)
-    Environment.get(workspace, name, version).build(workspace).wait_for_completion(show_output=True)
+    Environment.get(workspace, name, version).build(workspace, args.target).wait_for_completion(show_output=True)
     return EXIT_OK

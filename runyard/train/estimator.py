@@ -8,7 +8,6 @@ printed so the caller can paste it in place of the Estimator.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -28,15 +27,6 @@ if TYPE_CHECKING:
 
 class EstimatorDeprecationWarning(FutureWarning):
     """Shown by default (unlike DeprecationWarning): Estimators are on their way out."""
-
-
-def _conda_to_pip(package: str) -> str:
-    """``numpy=1.21`` (conda) → ``numpy==1.21.*`` (pip); names are usually the same on PyPI."""
-    match = re.match(r"^([A-Za-z0-9_.-]+)\s*=\s*([^=<>!]+)$", package.strip())
-    if match:
-        name, version = match.groups()
-        return f"{name}=={version}" if version.count(".") >= 2 else f"{name}=={version}.*"
-    return package.strip()
 
 
 def script_params_to_arguments(script_params: dict[str, Any] | None) -> list[Any]:
@@ -161,11 +151,12 @@ class Estimator:
             spec_path = Path(self.source_directory) / self.conda_dependencies_file
             env = Environment.from_conda_specification(env.name, spec_path)
         deps = env.python.conda_dependencies
-        converted = [_conda_to_pip(p) for p in self.conda_packages]
-        note = f"conda_packages {self.conda_packages} were installed with pip as {converted}."
-        if converted and note not in self.notes:
+        for package in self.conda_packages:
+            deps.add_conda_package(package)
+        note = f"conda_packages {self.conda_packages} are installed from PyPI (the build log lists how)."
+        if self.conda_packages and note not in self.notes:
             self.notes.append(note)
-        for requirement in [*([framework] if framework else []), *converted, *self.pip_packages]:
+        for requirement in [*([framework] if framework else []), *self.pip_packages]:
             deps.add_pip_package(requirement)
         env.docker.base_image = self.custom_docker_image
         env.environment_variables = dict(self.environment_variables)

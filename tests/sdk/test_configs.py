@@ -37,17 +37,28 @@ def fake_datastore(name: str = "workspaceblobstore") -> Datastore:
     return store
 
 
-def test_conda_specification_keeps_python_and_pip_and_refuses_conda_only(tmp_path: Path) -> None:
+def test_conda_specification_sends_python_conda_packages_channels_and_pip(tmp_path: Path) -> None:
     spec_file = tmp_path / "env.yml"
-    spec_file.write_text(CONDA_YML)
+    spec_file.write_text(CONDA_YML.replace("  - pip\n", "  - pip\n  - cudatoolkit=11.8\n  - scikit-learn=1.5\n"))
     env = Environment.from_conda_specification("my-env", spec_file)
     spec = env.to_spec()
     assert spec["python_version"] == "3.10"
     assert spec["pip_requirements"] == ["numpy==2.1.0", "requests>=2"]
-    spec_file.write_text(CONDA_YML.replace("  - pip\n", "  - pip\n  - cudatoolkit=11.8\n  - scikit-learn\n"))
-    with pytest.raises(UserErrorException) as caught:
-        Environment.from_conda_specification("my-env", spec_file)
-    assert "cudatoolkit=11.8, scikit-learn" in str(caught.value) and "pip" in str(caught.value)
+    # The server translates (and refuses cudatoolkit, naming the fix): the SDK sends the conda part as is.
+    assert spec["conda_specification"] == (
+        "channels:\n  - conda-forge\ndependencies:\n  - pip\n  - cudatoolkit=11.8\n  - scikit-learn=1.5\n"
+    )
+    # Read back from the server, the same spec comes out: an unchanged environment is not re-registered.
+    again = Environment("my-env")
+    again._load_spec(spec)
+    assert again.to_spec() == spec and again.python.conda_dependencies.channels == ["conda-forge"]
+    deps = CondaDependencies.create(conda_packages=["scikit-learn"], python_version="3.10.4")
+    deps.add_conda_package("scikit-learn==0.22.1")
+    assert deps.get_python_version() == "3.10.4"
+    assert deps.conda_specification() == "channels:\n  - conda-forge\ndependencies:\n  - scikit-learn==0.22.1\n"
+    assert CondaDependencies.create(pip_packages=["six"]).conda_specification() == ""
+    env.python.user_managed_dependencies = True
+    assert env.to_spec()["user_managed_dependencies"] is True
 
 
 def test_environment_spec_from_azure_style_attributes(tmp_path: Path) -> None:
@@ -188,7 +199,8 @@ def test_estimator_maps_old_parameters_and_writes_runnable_migration_code(tmp_pa
     }
     env = src.run_config.environment
     assert isinstance(env, Environment)
-    assert env.to_spec()["pip_requirements"] == ["scikit-learn==1.5.*", "six"]
+    assert env.to_spec()["pip_requirements"] == ["six"]
+    assert "  - scikit-learn=1.5\n" in env.to_spec()["conda_specification"]
     assert env.docker.base_image == "python:3.11" and env.environment_variables == {"A": "1"}
     code = est.migration_code("exp")
     compile(code, "<migration>", "exec")

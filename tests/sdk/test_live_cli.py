@@ -83,3 +83,22 @@ def test_cli_round_trip(live: Any, world: Any, tmp_path: Path) -> None:
 
     missing = cli(proj, "logs", "999999")
     assert missing.returncode == 1 and "404" in missing.stderr
+
+
+def test_cli_env_build_now_on_a_target(live: Any, world: Any, tmp_path: Path) -> None:
+    import uuid
+
+    login = cli(tmp_path, "login", "--url", live.url, "--username", "alice", "--password", "alice-pw-123!")
+    assert login.returncode == 0, login.stderr
+    pin = f"six!=0.0.{uuid.uuid4().int % 10**9}"
+    made = cli(tmp_path, "env", "create", "cli-built", "--pip", pin)
+    assert made.returncode == 0, made.stderr
+    built = cli(tmp_path, "env", "build", "cli-built:1", "--target", "local", timeout=600)
+    assert built.returncode == 0, built.stderr
+    out = built.stdout
+    assert "Environment build" in out and "Environment ready" in out and "succeeded in" in out
+    assert "s] " in out  # each log line carries its elapsed time
+    again = cli(tmp_path, "env", "build", "cli-built")
+    assert again.returncode == 0 and "succeeded" in again.stdout  # the cached build, at once
+    refused = cli(tmp_path, "env", "build", "cli-built", "--target", "nope")
+    assert refused.returncode != 0 and "compute_target" in refused.stderr and "nope" in refused.stderr

@@ -60,7 +60,8 @@ def test_single_process_run(slurm_target: ComputeTarget, world: Any) -> None:
 def test_pytorch_two_nodes_two_processes_all_reduce(slurm_target: ComputeTarget, world: Any) -> None:
     made = submit(
         world.alice,
-        {"train.py": ALL_REDUCE},
+        # The curated CPU environment is CPU-only on the cluster too (its package indexes).
+        {"train.py": ALL_REDUCE + "\nprint('cuda', torch.version.cuda)\n"},
         compute_target="slurm",
         environment="Runyard-PyTorch-2.13-CPU",
         distributed={"type": "pytorch", "node_count": 2, "process_count": 4},
@@ -70,6 +71,7 @@ def test_pytorch_two_nodes_two_processes_all_reduce(slurm_target: ComputeTarget,
     everything = list(LogLine.objects.filter(run_id=run.pk).order_by("seq").values_list("rank", "stream", "text"))
     for rank in range(4):
         assert f"rank {rank} of 4 sum 10.0" in lines(run.pk, rank=rank), (rank, everything)
+        assert "cuda None" in lines(run.pk, rank=rank), (rank, everything)
 
 
 @pytest.mark.slow

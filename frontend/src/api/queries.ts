@@ -13,7 +13,13 @@ import type {
   EnvironmentBuild,
   EnvironmentVersion,
   Experiment,
+  PackageIndex,
+  MetricSeries,
+  ModelFilePreview,
+  ModelVersion,
+  ModelVersionDetail,
   Page,
+  RegisteredModel,
   RunDetail,
   RunInput,
   RunProcess,
@@ -141,6 +147,10 @@ export function useComputeTargets(options: { live?: boolean } = {}) {
   });
 }
 
+export function usePackageIndexes() {
+  return useQuery({ queryKey: ["package-indexes"], queryFn: () => allPages<PackageIndex>("/api/package-indexes/?limit=500") });
+}
+
 export function useEnvironments() {
   return useQuery({ queryKey: ["environments"], queryFn: () => allPages<Environment>("/api/environments/?limit=500") });
 }
@@ -162,18 +172,24 @@ export function useBuildsFor(contentHash: string | undefined) {
     queryKey: ["builds", contentHash],
     queryFn: () => api<Page<EnvironmentBuild>>(`/api/environment-builds/${buildQuery({ content_hash: contentHash })}`),
     enabled: !!contentHash,
+    // Fast while a build runs; slowly otherwise, so a build a run starts shows up too.
     refetchInterval: (query) => {
       const latest = query.state.data?.results[0];
-      return latest && (latest.status === "building" || latest.status === "pending") ? 2000 : false;
+      return latest && (latest.status === "building" || latest.status === "pending") ? 1000 : 10000;
     },
   });
 }
 
+/** One build; polled while it is pending or building, so its status follows the build. */
 export function useBuild(id: number | null) {
   return useQuery({
     queryKey: ["build", id],
     queryFn: () => api<EnvironmentBuild>(`/api/environment-builds/${id}/`),
     enabled: id != null,
+    refetchInterval: (query) => {
+      const status = query.state.data?.status;
+      return status === "building" || status === "pending" ? 1000 : false;
+    },
   });
 }
 
@@ -183,7 +199,7 @@ export function useBuildLog(id: number | null, live: boolean) {
     queryFn: () =>
       api<{ build: number; status: string; lines: BuildLogLine[] }>(`/api/environment-builds/${id}/log/?limit=10000`),
     enabled: id != null,
-    refetchInterval: live ? 2000 : false,
+    refetchInterval: live ? 1000 : false,
   });
 }
 
@@ -234,5 +250,39 @@ export function useAuditEvents(filters: AuditFilters, pagePath: string | null) {
     queryKey: ["audit", path],
     queryFn: () => api<Page<AuditEvent>>(path),
     placeholderData: keepPreviousData,
+  });
+}
+
+export function useModels() {
+  return useQuery({ queryKey: ["models"], queryFn: () => allPages<RegisteredModel>("/api/models/?limit=500") });
+}
+
+/** Versions of one model (newest first), or the versions a run produced. */
+export function useModelVersions(filter: { model?: number; run?: number }) {
+  return useQuery({
+    queryKey: ["model-versions", filter],
+    queryFn: () => allPages<ModelVersion>(`/api/model-versions/${buildQuery({ ...filter, limit: 500 })}`),
+    enabled: filter.model != null || filter.run != null,
+  });
+}
+
+export function useModelVersion(id: number) {
+  return useQuery({ queryKey: ["model-version", id], queryFn: () => api<ModelVersionDetail>(`/api/model-versions/${id}/`) });
+}
+
+export function useModelFilePreview(id: number, path: string | null) {
+  return useQuery({
+    queryKey: ["model-version", id, "preview", path],
+    queryFn: () => api<ModelFilePreview>(`/api/model-versions/${id}/preview/${buildQuery({ path })}`),
+    enabled: path != null,
+    staleTime: Infinity, // a version's files never change
+  });
+}
+
+export function useRunMetrics(runId: number | null) {
+  return useQuery({
+    queryKey: ["run", runId, "metrics"],
+    queryFn: () => api<MetricSeries>(`/api/runs/${runId}/metrics/`),
+    enabled: runId != null,
   });
 }

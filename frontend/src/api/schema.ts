@@ -247,6 +247,26 @@ export interface paths {
         patch: operations["dataset_versions_partial_update"];
         trace?: never;
     };
+    "/api/dataset-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One stored file of the version (``FileDataset.download()``); a web file's
+         *     content is not stored here: fetch it from its ``url``.
+         */
+        get: operations["dataset_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/": {
         parameters: {
             query?: never;
@@ -657,6 +677,236 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/model-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        delete: operations["model_versions_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        patch: operations["model_versions_partial_update"];
+        trace?: never;
+    };
+    "/api/model-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One file (``?path=``), or every file of the version as one tar archive. */
+        get: operations["model_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The start of a text or JSON file, for the dashboard (binary files: no text). */
+        get: operations["model_versions_preview_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/tags/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``update_tags_properties``: merge ``add_tags``, drop ``remove_tags``,
+         *     add ``add_properties`` (a property already set to another value: 400).
+         */
+        post: operations["model_versions_tags_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Model names of the user's teams, each with its latest version. */
+        delete: operations["models_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The model's versions, newest first. */
+        get: operations["models_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/register/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``Model.register``: upload files (each part's filename is its path in the
+         *     model) as a new version of ``model_name`` (created on first use).
+         */
+        post: operations["models_register_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/package-indexes/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        get: operations["package_indexes_list"];
+        put?: never;
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        post: operations["package_indexes_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/package-indexes/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        get: operations["package_indexes_retrieve"];
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        put: operations["package_indexes_update"];
+        post?: never;
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        delete: operations["package_indexes_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Package indexes environment specs may select (``package_indexes``,
+         *     ``default_index``, or ``--extra-index-url`` lines with their URL).
+         */
+        patch: operations["package_indexes_partial_update"];
+        trace?: never;
+    };
     "/api/runs/": {
         parameters: {
             query?: never;
@@ -896,6 +1146,26 @@ export interface paths {
         put?: never;
         /** @description Add ``{"properties": {...}}`` (Azure's add_properties): new keys only; a set key keeps its value. */
         post: operations["runs_properties_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{id}/register-model/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``run.register_model``: the run's stored artifacts under ``model_path``
+         *     become a new model version, with the run's lineage. Nothing is uploaded again.
+         */
+        post: operations["runs_register_model"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1186,6 +1456,27 @@ export interface components {
             config?: unknown;
             enabled?: boolean;
         };
+        /** @description How a version's conda specification is built (environments.conda). */
+        CondaInfo: {
+            /** @description Recorded; packages come from PyPI. */
+            channels: string[];
+            /** @description The python=X.Y the specification pins. */
+            python: string | null;
+            /** @description Conda packages and their PyPI requirements. */
+            packages: components["schemas"]["CondaPackage"][];
+            /** @description Runtime libraries that wheels bundle: not installed. */
+            skipped: components["schemas"]["CondaPackage"][];
+            /** @description The '- pip:' section. */
+            pip: string[];
+        };
+        CondaPackage: {
+            /** @description The dependency as the conda specification gives it. */
+            conda: string;
+            /** @description The PyPI requirement it is installed as ('' if skipped). */
+            pip: string;
+            /** @description What the translation changed, and why. */
+            notes: string[];
+        };
         /** @description 409: the object is in use; ``runs`` (and for datastores ``versions``) say by what. */
         Conflict: {
             detail: string;
@@ -1225,6 +1516,7 @@ export interface components {
             /** Format: int64 */
             size: number;
             sha256: string;
+            url: string;
         };
         DatasetRequest: {
             name: string;
@@ -1245,6 +1537,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1264,6 +1557,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1399,6 +1693,12 @@ export interface components {
             };
             /** @description Names of the variables whose values are write-only. */
             secret_variables: string[];
+            /** @description Allowed package indexes (/api/package-indexes/) searched besides the host's, like --extra-index-url; such lines in pip_requirements become these names. */
+            package_indexes: string[];
+            /** @description An allowed package index that replaces the host's index-url, like --index-url. */
+            default_index: string;
+            /** @description Run in the worker's base interpreter, nothing installed (Azure's python.user_managed_dependencies). */
+            user_managed_dependencies?: boolean;
         };
         EnvironmentVersion: {
             readonly id: number;
@@ -1406,6 +1706,8 @@ export interface components {
             readonly environment_name: string;
             readonly version: number;
             readonly spec: components["schemas"]["EnvironmentSpec"];
+            /** @description The conda specification's channels and how its packages are installed from PyPI (null without one). */
+            readonly conda: components["schemas"]["CondaInfo"] | null;
             readonly content_hash: string;
             readonly description: string;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
@@ -1463,6 +1765,14 @@ export interface components {
             /** @description A dataset upload, all files together. */
             dataset_max_bytes: number;
             dataset_max_files: number;
+        };
+        LineageDataset: {
+            /** @description The dataset version's id. */
+            id: number;
+            /** @description The dataset's id. */
+            dataset: number;
+            name: string;
+            version: number;
         };
         LogLine: {
             seq: number;
@@ -1525,6 +1835,102 @@ export interface components {
         MetricsStored: {
             stored: number;
         };
+        ModelFile: {
+            path: string;
+            /** Format: int64 */
+            size: number;
+            sha256: string;
+        };
+        ModelFilePreview: {
+            path: string;
+            size: number;
+            kind: components["schemas"]["ModelFilePreviewKindEnum"];
+            /** @description At most 64 KiB; JSON pretty-printed when whole. */
+            text: string;
+            truncated: boolean;
+        };
+        /**
+         * @description * `json` - json
+         *     * `text` - text
+         *     * `binary` - binary
+         * @enum {string}
+         */
+        ModelFilePreviewKindEnum: "json" | "text" | "binary";
+        ModelVersion: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        ModelVersionDetail: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly files: components["schemas"]["ModelFile"][];
+        };
         MpiConfig: {
             type: components["schemas"]["MpiTypeEnum"];
             node_count: number;
@@ -1535,6 +1941,31 @@ export interface components {
          * @enum {string}
          */
         MpiTypeEnum: "mpi";
+        PackageIndex: {
+            readonly id: number;
+            name: string;
+            /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
+            url: string;
+            username: string;
+            /** @description Whether a password is set (it is never shown). */
+            readonly has_password: boolean;
+            description: string;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        PackageIndexRequest: {
+            name: string;
+            /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
+            url: string;
+            username?: string;
+            /** @description Write-only. */
+            password?: string;
+            description?: string;
+        };
         PaginatedAuditEventList: {
             /** @example 123 */
             count: number;
@@ -1670,6 +2101,51 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Experiment"][];
         };
+        PaginatedModelVersionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ModelVersion"][];
+        };
+        PaginatedPackageIndexList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["PackageIndex"][];
+        };
+        PaginatedRegisteredModelList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["RegisteredModel"][];
+        };
         PaginatedRunListList: {
             /**
              * Format: uri
@@ -1785,6 +2261,21 @@ export interface components {
             team?: string;
             description?: string;
         };
+        PatchedModelVersionRequest: {
+            description?: string;
+            tags?: {
+                [key: string]: string;
+            };
+        };
+        PatchedPackageIndexRequest: {
+            name?: string;
+            /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
+            url?: string;
+            username?: string;
+            /** @description Write-only. */
+            password?: string;
+            description?: string;
+        };
         PatchedRunEditRequest: {
             display_name?: string;
             description?: string;
@@ -1810,6 +2301,18 @@ export interface components {
          * @enum {string}
          */
         PyTorchTypeEnum: "pytorch";
+        RegisteredModel: {
+            readonly id: number;
+            readonly name: string;
+            readonly team: string;
+            description: string;
+            readonly latest_version: components["schemas"]["ModelVersion"] | null;
+            readonly version_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         RunDetail: {
             readonly id: number;
             readonly display_name: string;
@@ -1848,9 +2351,23 @@ export interface components {
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
+                /** @description A subset of the version's file paths (FileDataset.take / random_split). */
+                files?: string[];
+            } | {
+                /** @description http(s) URLs of files. */
+                urls: string[];
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
             } | {
                 datastore: string;
                 path?: string;
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
+            } | {
+                model: string;
+                version?: number | "latest";
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
@@ -1903,9 +2420,16 @@ export interface components {
             mode: components["schemas"]["InputModeEnum"];
             local_path: string;
             dataset: string | null;
+            /** @description The dataset's or the model's version. */
             version: number | null;
             datastore: string | null;
             datastore_path: string;
+            /** @description A subset of the version's files; null: all. */
+            files: string[] | null;
+            /** @description Web files given inline (no dataset). */
+            urls: string[] | null;
+            /** @description A registered model's name. */
+            model?: string | null;
         };
         RunList: {
             readonly id: number;
@@ -2781,6 +3305,41 @@ export interface operations {
             };
         };
     };
+    dataset_versions_download_retrieve: {
+        parameters: {
+            query: {
+                path: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     datasets_list: {
         parameters: {
             query?: {
@@ -2989,10 +3548,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -3036,10 +3603,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -3947,6 +4522,614 @@ export interface operations {
             };
         };
     };
+    model_versions_list: {
+        parameters: {
+            query?: {
+                framework?: string;
+                /** @description only each model's latest version */
+                latest?: boolean;
+                /** @description Number of results to return per page. */
+                limit?: number;
+                model?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description key or key=value (repeat) */
+                property?: string;
+                /** @description versions the run produced */
+                run?: number;
+                /** @description A search term. */
+                search?: string;
+                /** @description key or key=value (repeat for several) */
+                tag?: string;
+                version?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    model_versions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+        };
+    };
+    model_versions_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
+        };
+    };
+    model_versions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedModelVersionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedModelVersionRequest"];
+                "multipart/form-data": components["schemas"]["PatchedModelVersionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    model_versions_download_retrieve: {
+        parameters: {
+            query?: {
+                /** @description One file; without it, the whole version as a tar. */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_preview_retrieve: {
+        parameters: {
+            query?: {
+                /** @description The file (default: the version's first). */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelFilePreview"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_tags_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    add_tags?: {
+                        [key: string]: string;
+                    };
+                    remove_tags?: string[];
+                    add_properties?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    models_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRegisteredModelList"];
+                };
+            };
+        };
+    };
+    models_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisteredModel"];
+                };
+            };
+        };
+    };
+    models_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
+        };
+    };
+    models_versions_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    models_register_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": {
+                    model_name: string;
+                    description?: string;
+                    /** @description JSON object */
+                    tags?: string;
+                    /** @description JSON object (add-only afterwards) */
+                    properties?: string;
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    /** @description JSON list of {"name": dataset, "version": n} */
+                    datasets?: string;
+                    files: string[];
+                    /** @description The team's slug (default: your first team). */
+                    team?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    package_indexes_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedPackageIndexList"];
+                };
+            };
+        };
+    };
+    package_indexes_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PackageIndexRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PackageIndexRequest"];
+                "multipart/form-data": components["schemas"]["PackageIndexRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageIndex"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    package_indexes_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this package index. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageIndex"];
+                };
+            };
+        };
+    };
+    package_indexes_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this package index. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PackageIndexRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PackageIndexRequest"];
+                "multipart/form-data": components["schemas"]["PackageIndexRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageIndex"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    package_indexes_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this package index. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    package_indexes_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this package index. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedPackageIndexRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedPackageIndexRequest"];
+                "multipart/form-data": components["schemas"]["PatchedPackageIndexRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageIndex"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_list: {
         parameters: {
             query?: {
@@ -4554,6 +5737,65 @@ export interface operations {
             };
         };
     };
+    runs_register_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    model_name: string;
+                    description?: string;
+                    tags?: {
+                        [key: string]: string;
+                    };
+                    properties?: {
+                        [key: string]: string;
+                    };
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    datasets?: Record<string, never>[];
+                    /** @description A file or folder of the run's artifacts. */
+                    model_path?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     runs_snapshot_retrieve: {
         parameters: {
             query?: {
@@ -4960,6 +6202,7 @@ export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
+export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
@@ -4972,6 +6215,15 @@ export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<Flattened
     mode: unknown;
 }>["mode"]> = ["mount", "download"];
 export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf5VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    version: unknown;
+}>["version"]> = ["latest"];
+export const runDetailArgumentsOneOf5ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf6ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     mode: unknown;
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];

@@ -29,6 +29,7 @@ export type DistributedConfig = Schemas["DistributedConfig"];
 export type RunArgument = Schemas["RunDetail"]["arguments"][number];
 export type DatasetArgument = Extract<RunArgument, { dataset: string }>;
 export type DatastoreArgument = Extract<RunArgument, { datastore: string }>;
+export type ModelArgument = Extract<RunArgument, { model: string }>;
 
 export type RunSummary = Schemas["RunList"];
 export type RunDetail = Schemas["RunDetail"];
@@ -36,7 +37,7 @@ export type RunDetail = Schemas["RunDetail"];
 /** What status websocket messages carry: a subset of the run. */
 export type RunStatusPayload = Pick<
   RunDetail,
-  "id" | "status" | "status_reason" | "exit_code" | "error" | "queued_at" | "running_at" | "ended_at"
+  "id" | "status" | "status_reason" | "exit_code" | "error" | "queued_at" | "running_at" | "ended_at" | "build"
 >;
 
 export type StatusChange = Schemas["StatusChange"];
@@ -58,6 +59,7 @@ export type BuildLogLine = Schemas["BuildLogLine"];
 export type BuildLogPage = Schemas["BuildLogPage"];
 
 export type ComputeTarget = Schemas["ComputeTarget"];
+export type PackageIndex = Schemas["PackageIndex"];
 export type ConnectionCheck = Schemas["ConnectionCheck"];
 export type ConnectionTest = Schemas["ConnectionTest"];
 export type Experiment = Schemas["Experiment"];
@@ -68,3 +70,10 @@ export type Dataset = Schemas["Dataset"];
 export type DatasetFile = Schemas["DatasetFile"];
 
 export type AuditEvent = Schemas["AuditEvent"];
+
+export type RegisteredModel = Schemas["RegisteredModel"];
+export type ModelVersion = Schemas["ModelVersion"];
+export type ModelVersionDetail = Schemas["ModelVersionDetail"];
+export type ModelFile = Schemas["ModelFile"];
+export type ModelFilePreview = Schemas["ModelFilePreview"];
+export type MetricSeries = Schemas["MetricSeries"];

@@ -20,9 +20,16 @@ export function BuildLog({ buildId }: { buildId: number }) {
   const running = build.data?.status === "building" || build.data?.status === "pending";
   const log = useBuildLog(buildId, running);
   const end = useRef<HTMLDivElement>(null);
+  const wasRunning = useRef(running);
+  const refetchLog = log.refetch;
   useEffect(() => {
-    if (running) end.current?.scrollIntoView({ block: "nearest" });
+    if (running) end.current?.scrollIntoView?.({ block: "nearest" });
   }, [log.data, running]);
+  useEffect(() => {
+    // The build ended between two polls: fetch the log's last lines once.
+    if (wasRunning.current && !running) void refetchLog();
+    wasRunning.current = running;
+  }, [running, refetchLog]);
   if (build.isPending) return <Spinner label="Loading build…" />;
   if (build.isError) return <ErrorNotice error={build.error} />;
   const b = build.data;

@@ -6,6 +6,7 @@ const NAV = [
   { to: "/runs/new", label: "New run", icon: "+" },
   { to: "/environments", label: "Environments", icon: "◇" },
   { to: "/datasets", label: "Datasets", icon: "▤" },
+  { to: "/models", label: "Models", icon: "◆" },
   { to: "/compute", label: "Compute", icon: "▣" },
   { to: "/audit", label: "Audit log", icon: "≡" },
 ];

@@ -8,7 +8,18 @@ import { formatBytes } from "./format";
 export type UploadLimits = components["schemas"]["Limits"];
 
 export function useUploadLimits() {
-  return useQuery({ queryKey: ["limits"], queryFn: () => api<UploadLimits>("/api/limits/"), staleTime: Infinity });
+  return useQuery({
+    queryKey: ["limits"],
+    // A server without the endpoint (or an odd answer) means "no check before upload".
+    queryFn: async () => {
+      const body = await api<Partial<UploadLimits>>("/api/limits/");
+      return typeof body?.snapshot_max_bytes === "number" && typeof body.dataset_max_bytes === "number"
+        ? (body as UploadLimits)
+        : null;
+    },
+    staleTime: Infinity,
+    retry: false,
+  });
 }
 
 /** Why an upload of `bytes` in `files` files is over the limits, or null. */

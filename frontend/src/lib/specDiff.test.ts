@@ -9,6 +9,8 @@ const base: EnvironmentSpec = {
   dockerfile: "",
   environment_variables: { A: "1", B: "2" },
   secret_variables: [],
+  package_indexes: [],
+  default_index: "",
 };
 
 test("identical specs have no changes", () => {
@@ -32,5 +34,20 @@ test("reports packages, variables and plain fields separately", () => {
       removed: [["B", "2"]],
       changed: [["A", "1", "9"]],
     },
+  ]);
+});
+
+test("user-managed dependencies switched on show as a change (a spec without the key is off)", () => {
+  expect(diffSpecs(base, { ...base, user_managed_dependencies: true })).toEqual([
+    { field: "user_managed_dependencies", kind: "text", before: "no", after: "yes" },
+  ]);
+  expect(diffSpecs(base, { ...base, user_managed_dependencies: false })).toEqual([]);
+});
+
+test("reports package indexes added and removed, and the default index", () => {
+  const next = { ...base, package_indexes: ["pytorch-cpu"], default_index: "corp" };
+  expect(diffSpecs(base, next)).toEqual([
+    { field: "package_indexes", kind: "list", added: ["pytorch-cpu"], removed: [] },
+    { field: "default_index", kind: "text", before: "", after: "corp" },
   ]);
 });

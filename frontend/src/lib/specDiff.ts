@@ -13,6 +13,9 @@ export const SPEC_LABELS: Record<keyof EnvironmentSpec, string> = {
   dockerfile: "Dockerfile",
   environment_variables: "Environment variables",
   secret_variables: "Secret variables",
+  user_managed_dependencies: "User-managed dependencies",
+  package_indexes: "Package indexes",
+  default_index: "Default package index",
 };
 
 /** What changed between two versions, field by field (packages as added/removed, not as text). */
@@ -30,6 +33,13 @@ export function diffSpecs(before: EnvironmentSpec, after: EnvironmentSpec): Spec
   if (madeSecret.length || madePlain.length)
     changes.push({ field: "secret_variables", kind: "list", added: madeSecret, removed: madePlain });
 
+  const ia = before.package_indexes ?? [];
+  const ib = after.package_indexes ?? [];
+  const indexesAdded = ib.filter((n) => !ia.includes(n));
+  const indexesRemoved = ia.filter((n) => !ib.includes(n));
+  if (indexesAdded.length || indexesRemoved.length)
+    changes.push({ field: "package_indexes", kind: "list", added: indexesAdded, removed: indexesRemoved });
+
   const va = before.environment_variables ?? {};
   const vb = after.environment_variables ?? {};
   const mapChange = {
@@ -42,11 +52,14 @@ export function diffSpecs(before: EnvironmentSpec, after: EnvironmentSpec): Spec
   if (mapChange.added.length || mapChange.removed.length || mapChange.changed.length)
     changes.push({ field: "environment_variables", kind: "map", ...mapChange });
 
-  for (const field of ["python_version", "conda_specification", "docker_base_image", "dockerfile"] as const) {
+  for (const field of ["python_version", "conda_specification", "docker_base_image", "dockerfile", "default_index"] as const) {
     const x = before[field] ?? "";
     const y = after[field] ?? "";
     if (x !== y) changes.push({ field, kind: "text", before: x, after: y });
   }
+  const managed = [before, after].map((s) => (s.user_managed_dependencies ? "yes" : "no"));
+  if (managed[0] !== managed[1])
+    changes.push({ field: "user_managed_dependencies", kind: "text", before: managed[0], after: managed[1] });
   const order = Object.keys(SPEC_LABELS);
   return changes.sort((p, q) => order.indexOf(p.field) - order.indexOf(q.field));
 }

@@ -39,9 +39,14 @@ export default function EnvironmentsPage() {
           <h1>Environments</h1>
           <p className="muted">Python, packages and image for your runs. Every edit is a new, immutable version.</p>
         </div>
-        <Link to="/environments/new" className="btn btn-primary">
-          New environment
-        </Link>
+        <div className="form-actions">
+          <Link to="/package-indexes" className="btn btn-ghost">
+            Package indexes
+          </Link>
+          <Link to="/environments/new" className="btn btn-primary">
+            New environment
+          </Link>
+        </div>
       </header>
       {environments.isPending ? (
         <Spinner label="Loading environments…" />

@@ -9,6 +9,7 @@ import { isNotFound, NotFound } from "../components/NotFound";
 import { StatusBadge } from "../components/StatusBadge";
 import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
+import { RunModels } from "../features/models/RunModels";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
 import { CodePanel } from "../features/runs/CodePanel";
 import { RunAbout } from "../features/runs/RunAbout";
@@ -52,7 +53,8 @@ function RunView({ data }: { data: RunDetail }) {
     { key: "system" as const, label: "System", badge: systemCount || undefined },
     { key: "artifacts" as const, label: "Artifacts" },
     ...(data.snapshot_sha256 ? [{ key: "code" as const, label: "Code" }] : []),
-    ...(data.build ? [{ key: "build" as const, label: "Environment build" }] : []),
+    // From Preparing on: the worker links the build before it starts building.
+    ...(data.build || data.status === "Preparing" ? [{ key: "build" as const, label: "Environment build" }] : []),
   ];
   return (
     <section className="page">
@@ -69,6 +71,7 @@ function RunView({ data }: { data: RunDetail }) {
             {data.status === "Failed" && <ErrorExcerpt runId={data.id} />}
             <RunAbout run={data} />
             <TimelineCard run={data} />
+            <RunModels runId={data.id} />
             <RunOverview run={data} />
           </>
         )}
@@ -96,7 +99,8 @@ function RunView({ data }: { data: RunDetail }) {
         {tab === "code" && data.snapshot_sha256 && (
           <CodePanel runId={data.id} snapshotSize={data.snapshot_size} script={data.script} />
         )}
-        {tab === "build" && data.build && <BuildLog buildId={data.build} />}
+        {tab === "build" &&
+          (data.build ? <BuildLog buildId={data.build} /> : <Spinner label="Waiting for the environment build…" />)}
       </div>
     </section>
   );

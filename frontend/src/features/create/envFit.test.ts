@@ -9,6 +9,8 @@ const spec = (fields: Partial<EnvironmentSpec>): EnvironmentSpec => ({
   dockerfile: "",
   environment_variables: {},
   secret_variables: [],
+  package_indexes: [],
+  default_index: "",
   ...fields,
 });
 

@@ -1,9 +1,9 @@
 import { useEffect, useState } from "react";
-import { useBuildsFor, useEnvironmentVersions } from "../../api/queries";
+import { useEnvironmentVersions } from "../../api/queries";
 import type { Environment, EnvironmentVersion } from "../../api/types";
-import { EmptyState, ErrorNotice, Spinner } from "../../components/Feedback";
+import { ErrorNotice, Spinner } from "../../components/Feedback";
 import { formatDateTime } from "../../lib/format";
-import { BuildLog } from "../BuildLog";
+import { BuildCard } from "./BuildCard";
 import { SpecDiff, SpecView } from "./SpecView";
 
 export function EnvironmentDetail({
@@ -79,7 +79,7 @@ export function EnvironmentDetail({
             <div className="overview-grid">
               <section className="card">
                 <h3 className="card-title">Spec of v{current.version}</h3>
-                <SpecView spec={current.spec} />
+                <SpecView spec={current.spec} conda={current.conda} />
               </section>
               <BuildCard version={current} />
             </div>
@@ -149,26 +149,5 @@ function VersionTable({
         </tbody>
       </table>
     </div>
-  );
-}
-
-function BuildCard({ version }: { version: EnvironmentVersion }) {
-  const builds = useBuildsFor(version.content_hash);
-  const latest = builds.data?.results[0];
-  return (
-    <section className="card">
-      <h3 className="card-title">Build</h3>
-      {builds.isPending ? (
-        <Spinner />
-      ) : builds.isError ? (
-        <ErrorNotice error={builds.error} />
-      ) : latest ? (
-        <BuildLog buildId={latest.id} />
-      ) : (
-        <EmptyState title="Not built yet">
-          It is built the first time a run uses it; builds are shared by every version with the same packages.
-        </EmptyState>
-      )}
-    </section>
   );
 }

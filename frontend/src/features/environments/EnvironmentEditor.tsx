@@ -6,6 +6,7 @@ import { ErrorNotice } from "../../components/Feedback";
 import { Field, FieldErrorList } from "../../components/Field";
 import { KeyValueEditor, type KeyValue } from "../../components/KeyValueEditor";
 import { unclaimedErrors, type FieldErrors } from "../../lib/fieldErrors";
+import { PackageIndexPicker } from "./PackageIndexPicker";
 
 interface Draft {
   name: string;
@@ -19,6 +20,9 @@ interface Draft {
   environment_variables: KeyValue[];
   /** Write-only variables: shown as ***; saving *** back keeps the stored value. */
   secret_variables: string[];
+  user_managed_dependencies: boolean;
+  package_indexes: string[];
+  default_index: string;
   version_description: string;
 }
 
@@ -35,6 +39,9 @@ function draftFrom(env: Environment | null): Draft {
     dockerfile: spec?.dockerfile ?? "",
     environment_variables: Object.entries(spec?.environment_variables ?? {}).map(([key, value]) => ({ key, value })),
     secret_variables: spec?.secret_variables ?? [],
+    user_managed_dependencies: spec?.user_managed_dependencies ?? false,
+    package_indexes: spec?.package_indexes ?? [],
+    default_index: spec?.default_index ?? "",
     version_description: "",
   };
 }
@@ -55,6 +62,9 @@ function specFrom(draft: Draft): EnvironmentSpec {
     secret_variables: draft.secret_variables.filter((name) =>
       draft.environment_variables.some((kv) => kv.key.trim() === name),
     ),
+    user_managed_dependencies: draft.user_managed_dependencies,
+    package_indexes: draft.package_indexes,
+    default_index: draft.default_index,
   };
 }
 
@@ -112,7 +122,17 @@ export function EnvironmentEditor({
     "name",
     "description",
     "version_description",
-    ...["python_version", "pip_requirements", "conda_specification", "docker_base_image", "dockerfile", "environment_variables"].flatMap(
+    ...[
+      "python_version",
+      "pip_requirements",
+      "conda_specification",
+      "docker_base_image",
+      "dockerfile",
+      "environment_variables",
+      "user_managed_dependencies",
+      "package_indexes",
+      "default_index",
+    ].flatMap(
       (f) => [f, `spec.${f}`],
     ),
   ]);
@@ -167,7 +187,7 @@ export function EnvironmentEditor({
           )}
         </Field>
       </div>
-      <Field label="pip requirements" errors={at("pip_requirements")} hint="One requirement per line, as in requirements.txt.">
+      <Field label="pip requirements" errors={at("pip_requirements")} hint="One requirement per line, as in requirements.txt; --extra-index-url / --index-url lines must name an allowed package index.">
         {(props) => (
           <textarea
             {...props}
@@ -180,9 +200,19 @@ export function EnvironmentEditor({
           />
         )}
       </Field>
+      <PackageIndexPicker
+        selected={draft.package_indexes}
+        defaultIndex={draft.default_index}
+        onChange={(package_indexes, default_index) => set({ package_indexes, default_index })}
+        errors={[...(at("package_indexes") ?? []), ...(at("default_index") ?? [])]}
+      />
       <details className="more" open={!!(draft.conda_specification || draft.dockerfile)}>
         <summary>Conda specification and Dockerfile</summary>
-        <Field label="Conda specification" errors={at("conda_specification")} hint="environment.yml contents; its pip section is installed.">
+        <Field
+          label="Conda specification"
+          errors={at("conda_specification")}
+          hint="environment.yml contents: its packages are installed from PyPI (pytorch as torch, numpy=1.26 as numpy==1.26.*), python=X.Y picks the interpreter."
+        >
           {(props) => (
             <textarea
               {...props}
@@ -193,6 +223,15 @@ export function EnvironmentEditor({
             />
           )}
         </Field>
+        <label className="check check-field">
+          <input
+            type="checkbox"
+            checked={draft.user_managed_dependencies}
+            onChange={(e) => set({ user_managed_dependencies: e.target.checked })}
+          />
+          User-managed dependencies: install nothing, run in the base interpreter
+        </label>
+        <FieldErrorList errors={at("user_managed_dependencies")} />
         <Field label="Dockerfile" errors={at("dockerfile")}>
           {(props) => (
             <textarea {...props} className="mono" rows={5} value={draft.dockerfile} onChange={(e) => set({ dockerfile: e.target.value })} />

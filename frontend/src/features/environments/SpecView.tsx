@@ -1,7 +1,8 @@
-import type { EnvironmentSpec } from "../../api/types";
+import type { EnvironmentSpec, EnvironmentVersion } from "../../api/types";
 import { diffSpecs, SPEC_LABELS } from "../../lib/specDiff";
 
-export function SpecView({ spec }: { spec: EnvironmentSpec }) {
+/** A version's spec; ``conda``: how its conda specification is installed (the API's translation). */
+export function SpecView({ spec, conda }: { spec: EnvironmentSpec; conda?: EnvironmentVersion["conda"] }) {
   const vars = Object.entries(spec.environment_variables ?? {});
   return (
     <dl className="props spec">
@@ -24,6 +25,44 @@ export function SpecView({ spec }: { spec: EnvironmentSpec }) {
           <dt>{SPEC_LABELS.conda_specification}</dt>
           <dd>
             <pre className="code-block">{spec.conda_specification}</pre>
+          </dd>
+          {conda && (
+            <>
+              <dt>Conda channels</dt>
+              <dd className="mono">
+                {conda.channels.length ? conda.channels.join(", ") : <span className="muted">none</span>}
+                <span className="muted"> (recorded; packages come from the package index)</span>
+              </dd>
+              <dt>Installed from PyPI as</dt>
+              <dd>
+                <ul className="plain-list mono" aria-label="Conda translation">
+                  {conda.packages.map((p) => (
+                    <li key={p.conda} title={p.notes.join("; ")}>
+                      {p.conda} → {p.pip}
+                    </li>
+                  ))}
+                  {conda.skipped.map((p) => (
+                    <li key={p.conda} className="muted" title={p.notes.join("; ")}>
+                      {p.conda}: skipped (bundled in wheels)
+                    </li>
+                  ))}
+                </ul>
+              </dd>
+            </>
+          )}
+        </>
+      )}
+      {spec.user_managed_dependencies && (
+        <>
+          <dt>{SPEC_LABELS.user_managed_dependencies}</dt>
+          <dd>yes: nothing is installed; runs use the base interpreter</dd>
+        </>
+      )}
+      {(spec.package_indexes?.length || spec.default_index) && (
+        <>
+          <dt>{SPEC_LABELS.package_indexes}</dt>
+          <dd className="mono">
+            {[...(spec.default_index ? [`${spec.default_index} (default)`] : []), ...(spec.package_indexes ?? [])].join(", ")}
           </dd>
         </>
       )}

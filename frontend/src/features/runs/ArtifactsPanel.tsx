@@ -1,6 +1,8 @@
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import { useArtifacts } from "../../api/queries";
 import { EmptyState, ErrorNotice, Spinner } from "../../components/Feedback";
+import { RegisterModelForm } from "../models/RegisterModelForm";
+import { RunModels } from "../models/RunModels";
 import { FileBrowser, type FileSource } from "./FileBrowser";
 
 async function fetchBlob(url: string): Promise<Blob> {
@@ -11,6 +13,7 @@ async function fetchBlob(url: string): Promise<Blob> {
 
 export function ArtifactsPanel({ runId, finished }: { runId: number; finished: boolean }) {
   const artifacts = useArtifacts(runId);
+  const [registering, setRegistering] = useState(false);
   const source = useMemo<FileSource | null>(() => {
     if (!artifacts.data) return null;
     const url = (path: string) => `/api/runs/${runId}/artifacts/download/?path=${encodeURIComponent(path)}`;
@@ -29,5 +32,18 @@ export function ArtifactsPanel({ runId, finished }: { runId: number; finished: b
         Files your script writes under <code>outputs/</code> are collected when the run finishes and appear here.
       </EmptyState>
     );
-  return <FileBrowser source={source} label="Artifacts" />;
+  return (
+    <div className="stack">
+      <div className="toolbar">
+        {!registering && (
+          <button type="button" className="btn btn-primary" onClick={() => setRegistering(true)}>
+            Register model
+          </button>
+        )}
+      </div>
+      {registering && <RegisterModelForm runId={runId} artifacts={artifacts.data} onClose={() => setRegistering(false)} />}
+      <RunModels runId={runId} />
+      <FileBrowser source={source} label="Artifacts" />
+    </div>
+  );
 }

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0006_run_outputs'),
+        ('runs', '0008_runinput_model_version'),
     ]
 
     operations = [
