@@ -1,7 +1,7 @@
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { formatNumber } from "../lib/format";
+import { tickLabels } from "../lib/metricViews";
 
 export const SERIES_COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"];
 
@@ -63,9 +63,8 @@ export function LineChart({ title, xs, series, ys, xIsTime, xLabel, logY = false
           grid: { stroke: "#eef2f7" },
           ticks: { stroke: "#e2e8f0" },
           size: 60,
-          // uPlot's default labels round to the tick spacing; a narrow range then shows
-          // one label several times. formatNumber keeps the digits that differ.
-          values: (_u, ticks) => ticks.map((t) => formatNumber(t)),
+          // Decimals from the tick spacing: a narrow range never repeats one label.
+          values: (_u, ticks, _axis, _space, increment) => tickLabels(ticks, increment),
         },
       ],
       series: [

@@ -10,6 +10,7 @@ import {
   smooth,
   sortRows,
   tableColumns,
+  tickLabels,
   toCsv,
 } from "./metricViews";
 
@@ -100,4 +101,14 @@ test("sorting puts empty cells last and compares numbers as numbers", () => {
 test("CSV quotes what needs quoting", () => {
   expect(toCsv(["a", "b"], [[1, 'say "hi", ok'], [null, "x"]])).toBe('a,b\r\n1,"say ""hi"", ok"\r\n,x\r\n');
   expect(rowsCsv([{ a: 1 }, { b: 2 }])).toBe("a,b\r\n1,\r\n,2\r\n");
+});
+
+test("tick labels keep the digits that differ", () => {
+  const ticks = [0.50001, 0.50002, 0.50003];
+  const labels = tickLabels(ticks, 0.00001);
+  expect(labels).toEqual(["0.50001", "0.50002", "0.50003"]);
+  expect(new Set(labels).size).toBe(3);
+  expect(tickLabels([0, 0.5, 1], 0.5)).toEqual(["0.0", "0.5", "1.0"]);
+  expect(tickLabels([0, 50, 100], 50)).toEqual(["0", "50", "100"]);
+  expect(tickLabels([2e6, 4e6], 2e6)).toEqual(["2e+6", "4e+6"]);
 });

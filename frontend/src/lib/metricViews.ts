@@ -190,3 +190,19 @@ export function downloadBlob(content: Blob | string, filename: string, type = "t
 export function safeFileName(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, "_") || "metric";
 }
+
+/**
+ * Axis labels with as many decimals as the tick spacing needs, so a narrow range
+ * (0.50001 … 0.50004) never shows one label several times; very large or small values
+ * are written with an exponent.
+ */
+export function tickLabels(ticks: readonly number[], increment: number): string[] {
+  const step = Math.abs(increment) || Math.abs((ticks[1] ?? 0) - (ticks[0] ?? 0)) || 1;
+  const biggest = Math.max(...ticks.map((t) => Math.abs(t)), 0);
+  if (biggest >= 1e6 || (biggest > 0 && biggest < 1e-4)) {
+    const digits = Math.max(0, Math.floor(Math.log10(biggest)) - Math.floor(Math.log10(step) + 1e-9));
+    return ticks.map((t) => (t === 0 ? "0" : t.toExponential(Math.min(digits, 10))));
+  }
+  const decimals = Math.min(10, Math.max(0, -Math.floor(Math.log10(step) + 1e-9)));
+  return ticks.map((t) => t.toFixed(decimals));
+}
