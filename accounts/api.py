@@ -154,6 +154,17 @@ class SessionView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class TokenCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100, help_text="What the token is for, e.g. 'laptop' or 'CI'.")
+
+
+class TokenCreatedSerializer(TokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown this once: `Authorization: Token <key>`.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "key"]
+
+
 class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet[ApiToken]):
     """The signed-in user's own API tokens (keys are never shown again)."""
 
@@ -162,6 +173,16 @@ class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Gen
 
     def get_queryset(self) -> Any:
         return ApiToken.objects.filter(user_id=user_pk(self.request)).order_by("-created_at")
+
+    @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer, 400: VALIDATION_ERROR})
+    def create(self, request: Request) -> Response:
+        """A new API token for the signed-in user (the settings page); its key is shown once."""
+        incoming = TokenCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        token, key = ApiToken.issue(request.user, incoming.validated_data["name"].strip() or "default")
+        record("accounts.apitoken.created", actor=request.user, obj=token, changes={"name": token.name})
+        data = {**TokenSerializer(token).data, "key": key}
+        return Response(data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: ApiToken) -> None:
         record("accounts.apitoken.deleted", actor=self.request.user, object_repr=str(instance))

@@ -24,6 +24,7 @@ ORDER = [
     "run_workbench",
     "compare_view",
     "sweep_overhead",
+    "sysmetrics",
 ]
 
 

@@ -37,6 +37,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Protocol
 
+from common.sizes import human_bytes, limit_text
+
 MIB = 1024 * 1024
 MAX_PATH_CHARS = 1000
 MAX_NAME_BYTES = 255  # NAME_MAX on Linux: a longer component could never be written
@@ -226,8 +228,8 @@ class _Scan:
         if not is_dir:
             if size > lim.max_entry_bytes:
                 raise self.refuse(
-                    f"Member '{path}' unpacks to {size} bytes, more than the limit of {lim.max_entry_bytes} bytes "
-                    "for one file.",
+                    f"Member '{path}' unpacks to {human_bytes(size)}, more than the limit of "
+                    f"{limit_text(lim.max_entry_bytes)} for one file.",
                     Reason.ENTRY_TOO_LARGE,
                 )
             if packed is not None and size > lim.ratio_floor and (packed <= 0 or size / packed > lim.max_ratio):
@@ -237,7 +239,7 @@ class _Scan:
             self.total += size
             if self.total > lim.max_bytes:
                 raise self.refuse(
-                    f"The archive unpacks to more than the limit of {lim.max_bytes} bytes.", Reason.TOO_LARGE
+                    f"The archive unpacks to more than the limit of {limit_text(lim.max_bytes)}.", Reason.TOO_LARGE
                 )
             if self.total > lim.ratio_floor and self.total / self.packed > lim.max_ratio:
                 raise self.refuse(

@@ -300,6 +300,8 @@ RUNYARD: dict[str, Any] = {
     "SNAPSHOT_MAX_RATIO": env_float("RUNYARD_SNAPSHOT_MAX_RATIO", 200.0, minimum=1),
     "CANCEL_GRACE_SECONDS": env_float("RUNYARD_CANCEL_GRACE_SECONDS", 10.0, minimum=0),
     "HEARTBEAT_SECONDS": env_float("RUNYARD_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
+    # Each rank's CPU, memory, disk, network and the node's GPUs into system/ metrics; 0: off.
+    "SYSTEM_METRICS_SECONDS": env_float("RUNYARD_SYSTEM_METRICS_SECONDS", 10.0, minimum=0),
     "HEARTBEAT_TIMEOUT_SECONDS": env_float("RUNYARD_HEARTBEAT_TIMEOUT_SECONDS", 60.0, minimum=1),
     # NotResponding -> Failed ("worker lost"); None: twice the heartbeat timeout.
     "WORKER_LOST_SECONDS": env_float("RUNYARD_WORKER_LOST_SECONDS", 0.0, minimum=0) or None,

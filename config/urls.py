@@ -5,10 +5,12 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import api, spa
+from config.limits_api import LimitsView
 
 api_patterns: list[Any] = [
     path("health/", api.health, name="health"),
     path("workspace/", api.WorkspaceView.as_view(), name="workspace"),
+    path("limits/", LimitsView.as_view(), name="limits"),
     path("auth/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
     path("", include("environments.urls")),

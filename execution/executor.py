@@ -42,6 +42,7 @@ from execution.backends import get_backend
 from execution.backends.base import Backend, Job, Limits, Prepared, RunContext, Target
 from execution.plan import PlanError
 from execution.sandbox import SandboxUnavailable
+from execution.sysmetrics import Sampler
 from runs import artifacts, events, snapshots
 from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
@@ -394,11 +395,15 @@ class Execution:
                 self.stop(job)
                 raise
             saved = time.monotonic()
+            sampler = Sampler(run.pk, float(settings.RUNYARD["SYSTEM_METRICS_SECONDS"]))
+            sampler.start(job.processes())
             while code is None:
                 if self.canceled():
                     self.stop(job)
                     raise Stopped()
                 code = job.poll()
+                if code is None:
+                    sampler.maybe_sample(job.processes)
                 if code is None:
                     time.sleep(0.05)
                 if time.monotonic() - saved > 2:

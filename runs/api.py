@@ -25,7 +25,9 @@ from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
-from runs import artifacts, cancellation, interactive, logstore, metricstore, snapshots, workbench
+from runs import artifacts, cancellation, editing, interactive, logstore, metricstore, snapshots, workbench
+from runs.artifact_zip import zip_response
+from runs.diagnosis import DiagnosisSerializer, diagnose
 from runs.models import Experiment, Run, RunField, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
     RUN_LIST_COLUMNS,
@@ -467,6 +469,22 @@ class RunViewSet(
             }
         )
 
+    @extend_schema(responses={200: DiagnosisSerializer, 404: NOT_FOUND})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def diagnosis(self, request: Request, pk: str | None = None) -> Response:
+        """The error excerpt of a (failed) run: exception type and message of the failing
+        rank's last traceback, its last stderr lines, and the seqs to open the log at."""
+        return Response(DiagnosisSerializer(diagnose(self.get_object())).data)
+
+    @extend_schema(request=editing.RunEditSerializer, responses={200: RunDetailSerializer, 400: VALIDATION_ERROR})
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        """Edit a run's display name, description or tags (tags replace); audited."""
+        run = self.get_object()
+        incoming = editing.RunEditSerializer(data=body(request))
+        incoming.is_valid(raise_exception=True)
+        run = editing.edit(run, dict(incoming.validated_data), request.user)
+        return Response(RunDetailSerializer(run, context={"request": request}).data)
+
     @extend_schema(
         parameters=[OpenApiParameter("rank", int, description="one rank's lines as printed (-1: Runyard's own)")],
         responses={(200, "text/plain"): OpenApiTypes.STR, 400: VALIDATION_ERROR},
@@ -578,6 +596,15 @@ class RunViewSet(
         if art is None:
             raise exceptions.NotFound(f"No artifact '{path}' on run {run.pk}.")
         return FileResponse(open(artifacts.file_of(art), "rb"), as_attachment=True, filename=path.rsplit("/", 1)[-1])
+
+    @extend_schema(
+        parameters=[OpenApiParameter("prefix", str, description="Only artifacts under this folder.")],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: VALIDATION_ERROR, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], url_path="artifacts/zip")
+    def artifact_zip(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        """Every artifact (or those under ``prefix``) as one zip, streamed as it is built."""
+        return zip_response(self.get_object(), request.query_params.get("prefix", ""))
 
     @extend_schema(request=RunTagsUpdateSerializer, responses={200: RunTagsSerializer, 400: VALIDATION_ERROR})
     @action(detail=True, methods=["post"])

@@ -46,6 +46,8 @@ class Run(models.Model):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     display_name = models.CharField(max_length=200, blank=True)
+    # Azure's run.description: free text, editable after submit (PATCH, audited).
+    description = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_STARTED)
     status_reason = models.TextField(blank=True)
 

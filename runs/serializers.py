@@ -392,6 +392,7 @@ class RunDetailSerializer(RunListSerializer):
             "build",
             "log_seq",
             "portal_url",
+            "description",
         ]
         read_only_fields = fields
 

@@ -22,6 +22,7 @@ from django.conf import settings
 
 from common import archives
 from common.archives import Limits, Member, Reason, UnsafeArchive
+from common.sizes import limit_text
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ def store(upload: IO[bytes]) -> StoredSnapshot:
                 tmp.close()
                 os.unlink(tmp.name)
                 raise UnsafeArchive(
-                    f"The snapshot is larger than the limit of {max_bytes} bytes.", Reason.TOO_LARGE, field="snapshot"
+                    f"The snapshot is larger than the limit of {limit_text(max_bytes)}.",
+                    Reason.TOO_LARGE,
+                    field="snapshot",
                 )
             digest.update(chunk)
             tmp.write(chunk)

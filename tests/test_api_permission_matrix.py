@@ -53,6 +53,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("DELETE", "/api/auth/session/"): A.ANYONE,
     ("GET", "/api/auth/tokens/"): A.SIGNED_IN,
     ("DELETE", "/api/auth/tokens/{id}/"): A.OWN,
+    ("POST", "/api/auth/tokens/"): A.SIGNED_IN,  # the settings page: a token for oneself
     ("GET", "/api/auth/teams/"): A.SIGNED_IN,
     ("GET", "/api/auth/teams/{id}/"): A.TEAM,
     ("GET", "/api/audit/events/"): A.SIGNED_IN,
@@ -123,6 +124,10 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{id}/status-history/"): A.TEAM,
     ("POST", "/api/runs/{id}/tag/"): A.TEAM,
     ("GET", "/api/runs/{id}/snapshot/"): A.TEAM,
+    # Diagnosis, browse and edit-after-submit (the run page).
+    ("GET", "/api/runs/{id}/diagnosis/"): A.TEAM,
+    ("GET", "/api/runs/{id}/artifacts/zip/"): A.TEAM,
+    ("PATCH", "/api/runs/{id}/"): A.TEAM,
     ("POST", "/api/runs/{id}/snapshot/"): A.TEAM,
     # Interactive and child runs (Azure's start_logging / child_run), add-only properties.
     ("POST", "/api/runs/start-logging/"): A.CREATE_IN_TEAM,
@@ -153,6 +158,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/compare/snapshots/"): A.SIGNED_IN,
     # The server as an Azure ML workspace (the SDK's Workspace attributes).
     ("GET", "/api/workspace/"): A.SIGNED_IN,
+    ("GET", "/api/limits/"): A.SIGNED_IN,
     # Team secrets: write-only values, a team's own.
     # Allowed package indexes: everyone reads (to select one in a spec), admins write.
     ("GET", "/api/package-indexes/"): A.SIGNED_IN,

@@ -20,6 +20,7 @@ const AuditPage = lazy(() => import("./pages/AuditPage"));
 const SweepsPage = lazy(() => import("./pages/SweepsPage"));
 const SweepPage = lazy(() => import("./pages/SweepPage"));
 const ComparePage = lazy(() => import("./features/runs/compare/ComparePage"));
+const SettingsPage = lazy(() => import("./pages/SettingsPage"));
 
 function makeQueryClient(): QueryClient {
   const client: QueryClient = new QueryClient({
@@ -77,6 +78,7 @@ export function App() {
                 <Route path="models/versions/:id" element={<ModelVersionRoute />} />
                 <Route path="compute" element={<ComputePage />} />
                 <Route path="audit" element={<AuditPage />} />
+                <Route path="settings" element={<SettingsPage />} />
                 <Route
                   path="*"
                   element={<EmptyState title="Page not found">Use the menu to go to runs, environments, datasets or models.</EmptyState>}

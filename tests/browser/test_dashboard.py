@@ -139,7 +139,10 @@ def test_sign_in_create_environment_submit_and_watch_a_run(browser: Browser, wor
     browser.screenshot("run-metrics")
 
     page.get_by_role("tab", name="Artifacts").click()
-    page.get_by_text("outputs/model.txt").wait_for()
+    # The artifacts as a folder tree; a text file previews beside it.
+    page.get_by_role("tree", name="Artifacts").get_by_role("button", name=re.compile(r"^model\.txt")).click()
+    preview = page.locator("[data-testid='file-preview'][data-path='outputs/model.txt']")
+    preview.get_by_test_id("text-preview").get_by_text("weights").wait_for()
     page.get_by_role("tab", name="Overview").click()
     page.get_by_text("Status timeline").wait_for()
     page.locator(".timeline-table").get_by_text("Completed").wait_for()

@@ -135,7 +135,7 @@ def test_archive_past_the_size_or_file_limit_is_refused(world: Any, dataset_stor
     settings.RUNYARD = {**settings.RUNYARD, "DATASET_ARCHIVE_MAX_BYTES": 1000, "DATASET_ARCHIVE_MAX_FILES": 3}
     ds = create_dataset(world.alice.client, "d")
     response = register(world.alice.client, ds["id"], archive=zip_bytes({"big": b"x" * 1001}), expect=400)
-    assert "more than the limit of 1000 bytes" in response["archive"][0]
+    assert "more than the limit of 1000 B (1000 bytes)" in response["archive"][0]
     response = register(world.alice.client, ds["id"], archive=zip_bytes({f"f{i}": "x" for i in range(4)}), expect=400)
     assert "more than the limit of 3 files" in response["archive"][0]
     nothing_left(dataset_store)

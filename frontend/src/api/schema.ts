@@ -119,7 +119,8 @@ export interface paths {
         /** @description The signed-in user's own API tokens (keys are never shown again). */
         get: operations["auth_tokens_list"];
         put?: never;
-        post?: never;
+        /** @description A new API token for the signed-in user (the settings page); its key is shown once. */
+        post: operations["auth_tokens_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -660,6 +661,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/limits/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["limits_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/model-versions/": {
         parameters: {
             query?: never;
@@ -926,7 +943,8 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** @description Edit a run's display name, description or tags (tags replace); audited. */
+        patch: operations["runs_partial_update"];
         trace?: never;
     };
     "/api/runs/{id}/artifacts/": {
@@ -964,6 +982,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/artifacts/zip/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every artifact (or those under ``prefix``) as one zip, streamed as it is built. */
+        get: operations["runs_artifacts_zip_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/cancel/": {
         parameters: {
             query?: never;
@@ -992,6 +1027,26 @@ export interface paths {
         put?: never;
         /** @description End an interactive run: ``Completed`` (``run.complete()``) or ``Failed`` with ``error`` (``run.fail()``). */
         post: operations["runs_complete_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{id}/diagnosis/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The error excerpt of a (failed) run: exception type and message of the failing
+         *     rank's last traceback, its last stderr lines, and the seqs to open the log at.
+         */
+        get: operations["runs_diagnosis_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1899,6 +1954,23 @@ export interface components {
             /** @description Paths written. */
             uploaded: string[];
         };
+        /** @description A run's error excerpt; empty fields when its log shows no error. */
+        Diagnosis: {
+            run: number;
+            status: string;
+            /** @description The failing rank: the first to exit non-zero. */
+            rank: number | null;
+            exit_code: number | null;
+            /** @description From the last Python traceback, e.g. ValueError. */
+            exception_type: string;
+            message: string;
+            /** @description Seq of the traceback's first line. */
+            traceback_seq: number | null;
+            /** @description Seq of the exception line: link the log there. */
+            error_seq: number | null;
+            /** @description The failing rank's last stderr lines. */
+            lines: components["schemas"]["ExcerptLine"][];
+        };
         DistributedConfig: components["schemas"]["MpiConfig"] | components["schemas"]["PyTorchConfig"] | components["schemas"]["TensorflowConfig"];
         Environment: {
             readonly id: number;
@@ -1994,6 +2066,12 @@ export interface components {
         Error: {
             detail: string;
         };
+        ExcerptLine: {
+            seq: number;
+            rank: number;
+            stream: string;
+            text: string;
+        };
         Experiment: {
             readonly id: number;
             name: string;
@@ -2049,6 +2127,14 @@ export interface components {
         Isolation: {
             sandboxed: boolean;
             summary: string;
+        };
+        Limits: {
+            /** @description A run's source snapshot, packed. */
+            snapshot_max_bytes: number;
+            snapshot_max_files: number;
+            /** @description A dataset upload, all files together. */
+            dataset_max_bytes: number;
+            dataset_max_files: number;
         };
         LineageDataset: {
             /** @description The dataset version's id. */
@@ -2579,6 +2665,14 @@ export interface components {
             password?: string;
             description?: string;
         };
+        PatchedRunEditRequest: {
+            display_name?: string;
+            description?: string;
+            /** @description Replaces the run's tags. */
+            tags?: {
+                [key: string]: string;
+            };
+        };
         PatchedTeamSecretRequest: {
             team?: string;
             name?: string;
@@ -2754,6 +2848,7 @@ export interface components {
             /** @description Sequence number of the last stored log line. */
             readonly log_seq: number;
             readonly portal_url: string;
+            readonly description: string;
         };
         RunEnvironmentVersion: {
             id: number;
@@ -3125,6 +3220,23 @@ export interface components {
             /** Format: date-time */
             expires_at: string | null;
         };
+        TokenCreateRequest: {
+            /** @description What the token is for, e.g. 'laptop' or 'CI'. */
+            name: string;
+        };
+        TokenCreated: {
+            readonly id: number;
+            name: string;
+            readonly key_prefix: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            last_used_at: string | null;
+            /** Format: date-time */
+            expires_at: string | null;
+            /** @description Shown this once: `Authorization: Token <key>`. */
+            readonly key: string;
+        };
         TokenIssued: {
             /** @description The key: shown this once, send it as `Authorization: Token <key>`. */
             token: string;
@@ -3426,6 +3538,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PaginatedTokenList"];
+                };
+            };
+        };
+    };
+    auth_tokens_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreateRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TokenCreateRequest"];
+                "multipart/form-data": components["schemas"]["TokenCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -4952,6 +5100,25 @@ export interface operations {
             };
         };
     };
+    limits_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Limits"];
+                };
+            };
+        };
+    };
     model_versions_list: {
         parameters: {
             query?: {
@@ -5684,6 +5851,45 @@ export interface operations {
             };
         };
     };
+    runs_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["PatchedRunEditRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedRunEditRequest"];
+                "application/json": components["schemas"]["PatchedRunEditRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_artifacts_list: {
         parameters: {
             query?: never;
@@ -5776,6 +5982,51 @@ export interface operations {
             };
         };
     };
+    runs_artifacts_zip_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Only artifacts under this folder. */
+                prefix?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     runs_cancel_create: {
         parameters: {
             query?: never;
@@ -5839,6 +6090,37 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+        };
+    };
+    runs_diagnosis_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diagnosis"];
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };

@@ -49,6 +49,9 @@ export function Layout() {
             {team ? `Team ${team.name}` : "No team"}
             {user.teams.length > 1 && ` +${user.teams.length - 1}`}
           </div>
+          <NavLink to="/settings" className="btn btn-small btn-ghost">
+            Settings
+          </NavLink>
           <button type="button" className="btn btn-small btn-ghost" onClick={() => signOut.mutate()}>
             Sign out
           </button>

@@ -123,3 +123,8 @@ export function splitOnMatches(text: string, query: string): { text: string; mat
   if (from < text.length) parts.push({ text: text.slice(from), match: false });
   return parts;
 }
+
+/** The rows of `view` at `indexes` (ascending), as a view of their own: "show only matches". */
+export function onlyRows(view: LogView, indexes: readonly number[]): LogView {
+  return { length: indexes.length, get: (i) => view.get(indexes[i]) };
+}

@@ -16,11 +16,12 @@ test("drops points seen both in the REST snapshot and live", () => {
   expect(store.get("loss")!.values).toEqual([1, 0.5, 0.3]);
 });
 
-test("counts non-scalar points without charting them", () => {
+test("keeps non-scalar points apart from the scalar values", () => {
   const store = new MetricStore();
   store.add("table", [{ kind: "row", value: null, payload: { a: 1 }, step: null, at: "2026-01-01T00:00:00Z" }]);
   expect(store.get("table")!.otherKinds).toBe(1);
   expect(store.get("table")!.values).toEqual([]);
+  expect(store.get("table")!.rows).toEqual([{ a: 1 }]);
 });
 
 test("keeps the last text value of a string metric", () => {

@@ -7,10 +7,25 @@ export interface MetricSeries {
   /** Seconds since the epoch. */
   times: number[];
   values: number[];
-  /** Points that are not scalars (lists, rows, images, text): counted, not charted. */
+  /** Points that are not scalars (lists, rows, images, text). */
   otherKinds: number;
   /** The last string logged with run.log(name, "text"), shown instead of a chart. */
   lastText: string | null;
+  /** log_list values, one entry per call. */
+  lists: Cell[][];
+  /** log_row / log_table rows in logged order. */
+  rows: Record<string, Cell>[];
+  /** log_image files (run artifact paths) in logged order. */
+  images: LoggedImage[];
+}
+
+/** One table or list cell as the SDK sends it (as_cell: numbers, strings, booleans, null). */
+export type Cell = number | string | boolean | null;
+
+export interface LoggedImage {
+  path: string;
+  /** Seconds since the epoch. */
+  time: number;
 }
 
 /**
@@ -34,7 +49,7 @@ export class MetricStore {
       const series = this.ensure(name);
       if (point.kind !== "scalar" || point.value == null) {
         series.otherKinds += 1;
-        if (point.kind === "text" && typeof point.payload === "string") series.lastText = point.payload;
+        collectPayload(series, point);
       } else {
         series.steps.push(point.step);
         series.times.push(Date.parse(point.at) / 1000);
@@ -72,10 +87,21 @@ export class MetricStore {
   private ensure(name: string): MetricSeries {
     let series = this.series.get(name);
     if (!series) {
-      series = { name, steps: [], times: [], values: [], otherKinds: 0, lastText: null };
+      series = { name, steps: [], times: [], values: [], otherKinds: 0, lastText: null, lists: [], rows: [], images: [] };
       this.series.set(name, series);
     }
     return series;
+  }
+}
+
+function collectPayload(series: MetricSeries, point: MetricPoint): void {
+  const payload: unknown = point.payload;
+  if (point.kind === "text" && typeof payload === "string") series.lastText = payload;
+  else if (point.kind === "list" && Array.isArray(payload)) series.lists.push(payload as Cell[]);
+  else if (point.kind === "row" && payload && typeof payload === "object") series.rows.push(payload as Record<string, Cell>);
+  else if (point.kind === "image" && payload && typeof payload === "object") {
+    const path = (payload as { path?: unknown }).path;
+    if (typeof path === "string") series.images.push({ path, time: Date.parse(point.at) / 1000 });
   }
 }
 

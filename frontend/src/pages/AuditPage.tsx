@@ -1,5 +1,7 @@
+import { auditObjectPath } from "../lib/auditLinks";
 import { Fragment, useState } from "react";
-import { useSearchParams } from "react-router-dom";
+import { Link, useSearchParams } from "react-router-dom";
+import type { AuditEvent } from "../api/types";
 import { toPath } from "../api/client";
 import { useAuditEvents, type AuditFilters } from "../api/queries";
 import { EmptyState, ErrorNotice, Spinner } from "../components/Feedback";
@@ -111,7 +113,7 @@ export default function AuditPage() {
                       <code className="action">{event.action}</code>
                     </td>
                     <td>
-                      {event.object_repr || "—"}{" "}
+                      <AuditObject event={event} />{" "}
                       {event.object_type && (
                         <span className="muted small">
                           {event.object_type}
@@ -157,5 +159,17 @@ export default function AuditPage() {
         summary={events.data?.count != null ? `${events.data.count.toLocaleString()} events` : undefined}
       />
     </section>
+  );
+}
+
+function AuditObject({ event }: { event: AuditEvent }) {
+  const label = event.object_repr || "—";
+  const to = auditObjectPath(event.object_type, event.object_id, event.changes);
+  return to ? (
+    <Link to={to} data-testid="audit-object-link">
+      {label}
+    </Link>
+  ) : (
+    <>{label}</>
   );
 }

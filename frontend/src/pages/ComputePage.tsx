@@ -1,6 +1,7 @@
 import { Link } from "react-router-dom";
 import { useComputeTargets } from "../api/queries";
 import { EmptyState, ErrorNotice, Spinner } from "../components/Feedback";
+import { ActiveRuns } from "../features/compute/ActiveRuns";
 import { ConnectionTestButton } from "../features/compute/ConnectionTest";
 import { useCurrentUser } from "../features/session";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
@@ -74,6 +75,7 @@ export default function ComputePage() {
                 <div className="meter" role="meter" aria-label="Run slots in use" aria-valuemin={0} aria-valuemax={t.max_concurrent_runs} aria-valuenow={t.running_runs}>
                   <div className="meter-fill" style={{ width: `${load * 100}%` }} />
                 </div>
+                <ActiveRuns target={t.name} total={t.running_runs + t.queued_runs} />
                 <div className="tag-row">
                   <span className="muted small">Can run:</span>
                   {t.can_run.map((k) => (

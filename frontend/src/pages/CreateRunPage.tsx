@@ -1,3 +1,4 @@
+import { overLimit, useUploadLimits } from "../lib/limits";
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
@@ -10,6 +11,7 @@ import { KeyValueEditor } from "../components/KeyValueEditor";
 import { ArgumentsEditor } from "../features/create/ArgumentsEditor";
 import { ComputePicker } from "../features/create/ComputePicker";
 import { DistributedEditor } from "../features/create/DistributedEditor";
+import { EnvironmentFit } from "../features/create/EnvironmentFit";
 import { EnvironmentPicker } from "../features/create/EnvironmentPicker";
 import { emptyForm, formFromRun, submissionForm, validateRunForm, type RunForm } from "../features/create/runForm";
 import { guessScript, scriptCandidates, type SourceBundle } from "../features/create/snapshot";
@@ -92,6 +94,11 @@ function CreateRunForm({ initial, initialSweep }: { initial: RunForm; initialSwe
   const [sweepOn, setSweepOn] = useState(initialSweep);
   const [sweep, setSweep] = useState<SweepForm>(emptySweepForm);
   const [bundle, setBundle] = useState<SourceBundle | null>(null);
+  const limits = useUploadLimits();
+  const snapshotTooLarge = (b: SourceBundle) =>
+    limits.data
+      ? overLimit("The snapshot", b.file.size, b.paths?.length ?? null, limits.data.snapshot_max_bytes, limits.data.snapshot_max_files)
+      : null;
   const [errors, setErrors] = useState<FieldErrors>({});
   const [progress, setProgress] = useState<number | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
@@ -127,7 +134,8 @@ function CreateRunForm({ initial, initialSweep }: { initial: RunForm; initialSwe
 
   const chooseBundle = (next: SourceBundle | null) => {
     setBundle(next);
-    setErrors(({ snapshot: _snapshot, resubmit_of: _resubmit, ...rest }) => rest);
+    const tooLarge = next ? snapshotTooLarge(next) : null;
+    setErrors(({ snapshot: _snapshot, resubmit_of: _resubmit, ...rest }) => (tooLarge ? { ...rest, snapshot: [tooLarge] } : rest));
     if (next?.paths && (!form.script || !next.paths.includes(form.script))) update({ script: guessScript(next.paths) });
   };
 
@@ -135,6 +143,8 @@ function CreateRunForm({ initial, initialSweep }: { initial: RunForm; initialSwe
     event.preventDefault();
     setFailure(null);
     const found = { ...validateRunForm(form, !!bundle, target), ...(sweepOn ? validateSweep(sweep) : {}) };
+    const tooLarge = bundle ? snapshotTooLarge(bundle) : null;
+    if (tooLarge) found.snapshot = [tooLarge];
     setErrors(found);
     if (Object.keys(found).length) {
       focusSummary();
@@ -269,6 +279,7 @@ function CreateRunForm({ initial, initialSweep }: { initial: RunForm; initialSwe
             errorsAt={at}
             target={target}
           />
+          <EnvironmentFit name={form.environment} version={form.environmentVersion} type={form.distributed.type} />
         </section>
 
         <section className="card form-section" aria-label="Sweep">

@@ -1,3 +1,4 @@
+import { NotFound } from "../components/NotFound";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
@@ -58,8 +59,10 @@ export default function DatasetsPage() {
               <NewDatasetForm onCreated={(d) => navigate(`/datasets/${d.id}`)} />
             ) : selected ? (
               <DatasetDetail key={selected.id} dataset={selected} />
+            ) : id ? (
+              <NotFound kind="dataset" id={Number(id) || id} back="/datasets" backLabel="All datasets" />
             ) : (
-              <EmptyState title={id ? "No such dataset" : "Choose a dataset"}>
+              <EmptyState title="Choose a dataset">
                 Select a dataset to see its versions and files, or create a new one and upload files to it.
               </EmptyState>
             )}

@@ -1,3 +1,4 @@
+import { NotFound } from "../components/NotFound";
 import { useEffect } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { useEnvironments } from "../api/queries";
@@ -80,7 +81,7 @@ export default function EnvironmentsPage() {
                 initialVersion={Number(params.get("version")) || null}
               />
             ) : id ? (
-              <EmptyState title="No such environment">It may belong to another team, or it was deleted.</EmptyState>
+              <NotFound kind="environment" id={Number(id) || id} back="/environments" backLabel="All environments" />
             ) : (
               <EmptyState title="Choose an environment">
                 Pick one on the left to see its versions, spec and build log, or create your own from a list of pip

@@ -5,13 +5,17 @@ import { api } from "../api/client";
 import { useProcesses, useRun, useStatusHistory } from "../api/queries";
 import type { RunDetail } from "../api/types";
 import { ErrorNotice, Spinner } from "../components/Feedback";
+import { isNotFound, NotFound } from "../components/NotFound";
 import { StatusBadge } from "../components/StatusBadge";
 import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
 import { RunModels } from "../features/models/RunModels";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
+import { CodePanel } from "../features/runs/CodePanel";
+import { RunAbout } from "../features/runs/RunAbout";
+import { ErrorExcerpt } from "../features/runs/ErrorExcerpt";
 import { LogViewer } from "../features/runs/LogViewer";
-import { MetricsPanel } from "../features/runs/MetricsPanel";
+import { MetricsPanel, SYSTEM_PREFIX } from "../features/runs/MetricsPanel";
 import { RunCrumbs } from "../features/runs/RunFamily";
 import { RunOverview } from "../features/runs/RunOverview";
 import { StatusTimeline } from "../features/runs/StatusTimeline";
@@ -21,24 +25,34 @@ import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { useNow } from "../lib/useNow";
 import { useRunStream, type StreamState } from "../lib/useRunStream";
 
-type TabKey = "overview" | "logs" | "metrics" | "artifacts" | "build";
+type TabKey = "overview" | "logs" | "metrics" | "system" | "artifacts" | "code" | "build";
 
 export default function RunPage({ runId }: { runId: number }) {
   const run = useRun(runId);
-  const stream = useRunStream(runId);
+  useDocumentTitle(run.data ? `#${run.data.id} ${runTitle(run.data)}` : `Run ${runId}`);
+  if (run.data) return <RunView data={run.data} />;
+  if (run.isPending) return <Spinner label="Loading run…" />;
+  // A missing run (or another team's) opens no websocket and asks for no metrics: the
+  // stream lives in RunView, which only a loaded run reaches.
+  if (isNotFound(run.error)) return <NotFound kind="run" id={runId} back="/runs" backLabel="All runs" />;
+  return <ErrorNotice error={run.error} onRetry={() => void run.refetch()} />;
+}
+
+function RunView({ data }: { data: RunDetail }) {
+  const stream = useRunStream(data.id);
   const [params, setParams] = useSearchParams();
   const tab = (params.get("tab") as TabKey) || "overview";
-  useDocumentTitle(run.data ? `#${run.data.id} ${runTitle(run.data)}` : `Run ${runId}`);
-
-  if (run.isPending) return <Spinner label="Loading run…" />;
-  if (run.isError) return <ErrorNotice error={run.error} onRetry={() => void run.refetch()} />;
-  const data = run.data;
+  const focusSeq = Number(params.get("seq")) || null;
   const live = !isTerminal(data.status);
+  const metricNames = stream.metrics.names();
+  const systemCount = metricNames.filter((name) => name.startsWith(SYSTEM_PREFIX)).length;
   const tabs = [
     { key: "overview" as const, label: "Overview" },
     { key: "logs" as const, label: "Logs", badge: stream.logs.size ? stream.logs.size.toLocaleString() : undefined },
-    { key: "metrics" as const, label: "Metrics", badge: stream.metrics.names().length || undefined },
+    { key: "metrics" as const, label: "Metrics", badge: metricNames.length - systemCount || undefined },
+    { key: "system" as const, label: "System", badge: systemCount || undefined },
     { key: "artifacts" as const, label: "Artifacts" },
+    ...(data.snapshot_sha256 ? [{ key: "code" as const, label: "Code" }] : []),
     // From Preparing on: the worker links the build before it starts building.
     ...(data.build || data.status === "Preparing" ? [{ key: "build" as const, label: "Environment build" }] : []),
   ];
@@ -54,16 +68,37 @@ export default function RunPage({ runId }: { runId: number }) {
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} className="tab-panel">
         {tab === "overview" && (
           <>
+            {data.status === "Failed" && <ErrorExcerpt runId={data.id} />}
+            <RunAbout run={data} />
             <TimelineCard run={data} />
             <RunModels runId={data.id} />
             <RunOverview run={data} />
           </>
         )}
-        {tab === "logs" && <RunLogs run={data} stream={stream} />}
+        {tab === "logs" && <RunLogs run={data} stream={stream} focusSeq={focusSeq} />}
         {tab === "metrics" && (
-          <MetricsPanel store={stream.metrics} version={stream.metricsVersion} loaded={stream.metricsLoaded} live={live} />
+          <MetricsPanel
+            runId={data.id}
+            store={stream.metrics}
+            version={stream.metricsVersion}
+            loaded={stream.metricsLoaded}
+            live={live}
+          />
+        )}
+        {tab === "system" && (
+          <MetricsPanel
+            runId={data.id}
+            store={stream.metrics}
+            version={stream.metricsVersion}
+            loaded={stream.metricsLoaded}
+            live={live}
+            system
+          />
         )}
         {tab === "artifacts" && <ArtifactsPanel runId={data.id} finished={!live} />}
+        {tab === "code" && data.snapshot_sha256 && (
+          <CodePanel runId={data.id} snapshotSize={data.snapshot_size} script={data.script} />
+        )}
         {tab === "build" &&
           (data.build ? <BuildLog buildId={data.build} /> : <Spinner label="Waiting for the environment build…" />)}
       </div>
@@ -71,7 +106,15 @@ export default function RunPage({ runId }: { runId: number }) {
   );
 }
 
-function RunLogs({ run, stream }: { run: RunDetail; stream: ReturnType<typeof useRunStream> }) {
+function RunLogs({
+  run,
+  stream,
+  focusSeq,
+}: {
+  run: RunDetail;
+  stream: ReturnType<typeof useRunStream>;
+  focusSeq: number | null;
+}) {
   const processes = useProcesses(run.id);
   const knownRanks = processes.data?.map((p) => p.rank) ?? [];
   return (
@@ -81,6 +124,7 @@ function RunLogs({ run, stream }: { run: RunDetail; stream: ReturnType<typeof us
       knownRanks={knownRanks}
       downloadUrl={`/api/runs/${run.id}/logs/download/`}
       live={!isTerminal(run.status)}
+      focusSeq={focusSeq}
     />
   );
 }

@@ -1,3 +1,4 @@
+import { overLimit, useUploadLimits } from "../../lib/limits";
 import { useQueryClient } from "@tanstack/react-query";
 import { useRef, useState } from "react";
 import { ApiError, uploadWithProgress } from "../../api/client";
@@ -26,6 +27,17 @@ export function DatasetUpload({ dataset }: { dataset: Dataset }) {
   const filesInput = useRef<HTMLInputElement>(null);
   const archiveInput = useRef<HTMLInputElement>(null);
   const total = picked?.files.reduce((n, f) => n + f.file.size, 0) ?? 0;
+  const limits = useUploadLimits();
+  const tooLarge =
+    picked && limits.data
+      ? overLimit(
+          picked.kind === "archive" ? "The archive" : "The upload",
+          total,
+          picked.kind === "archive" ? null : picked.files.length,
+          limits.data.dataset_max_bytes,
+          limits.data.dataset_max_files,
+        )
+      : null;
 
   const pickFiles = (list: FileList | null, fromFolder: boolean) => {
     const files = Array.from(list ?? []).map((file) => {
@@ -122,13 +134,29 @@ export function DatasetUpload({ dataset }: { dataset: Dataset }) {
           setDone(null);
         }}
       />
-      {!picked && !done && <p className="muted small">Files keep their paths inside a chosen folder; an archive is unpacked on the server.</p>}
+      {!picked && !done && (
+        <p className="muted small">
+          Files keep their paths inside a chosen folder; an archive is unpacked on the server.
+          {limits.data && (
+            <>
+              {" "}
+              Up to {formatBytes(limits.data.dataset_max_bytes)} and {limits.data.dataset_max_files.toLocaleString()} files
+              per upload.
+            </>
+          )}
+        </p>
+      )}
       {picked && (
         <>
           <p>
             {picked.kind === "archive" ? `Archive ${picked.files[0].path}` : `${picked.files.length} files`} ·{" "}
             {formatBytes(total)}
           </p>
+          {tooLarge && (
+            <p className="notice notice-danger" role="alert" data-testid="upload-too-large">
+              {tooLarge}
+            </p>
+          )}
           <Field label="What's in this version" hint="Optional">
             {(props) => <input {...props} value={description} onChange={(e) => setDescription(e.target.value)} />}
           </Field>
@@ -142,7 +170,7 @@ export function DatasetUpload({ dataset }: { dataset: Dataset }) {
           </button>
         </div>
       ) : (
-        <button type="button" className="btn btn-primary" disabled={!picked} onClick={() => void upload()}>
+        <button type="button" className="btn btn-primary" disabled={!picked || !!tooLarge} onClick={() => void upload()}>
           Upload
         </button>
       )}

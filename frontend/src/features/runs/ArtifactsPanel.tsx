@@ -1,16 +1,32 @@
-import { useState } from "react";
+import { useMemo, useState } from "react";
 import { useArtifacts } from "../../api/queries";
 import { EmptyState, ErrorNotice, Spinner } from "../../components/Feedback";
-import { formatBytes, formatDateTime } from "../../lib/format";
 import { RegisterModelForm } from "../models/RegisterModelForm";
 import { RunModels } from "../models/RunModels";
+import { FileBrowser, type FileSource } from "./FileBrowser";
+
+async function fetchBlob(url: string): Promise<Blob> {
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`Could not read the file (HTTP ${response.status}).`);
+  return response.blob();
+}
 
 export function ArtifactsPanel({ runId, finished }: { runId: number; finished: boolean }) {
   const artifacts = useArtifacts(runId);
   const [registering, setRegistering] = useState(false);
+  const source = useMemo<FileSource | null>(() => {
+    if (!artifacts.data) return null;
+    const url = (path: string) => `/api/runs/${runId}/artifacts/download/?path=${encodeURIComponent(path)}`;
+    return {
+      files: artifacts.data.map((a) => ({ path: a.path, size: a.size })),
+      read: (path) => fetchBlob(url(path)),
+      downloadUrl: url,
+      folderZipUrl: (folder) => `/api/runs/${runId}/artifacts/zip/${folder ? `?prefix=${encodeURIComponent(folder)}` : ""}`,
+    };
+  }, [artifacts.data, runId]);
   if (artifacts.isPending) return <Spinner label="Loading artifacts…" />;
   if (artifacts.isError) return <ErrorNotice error={artifacts.error} onRetry={() => void artifacts.refetch()} />;
-  if (!artifacts.data.length)
+  if (!source || !source.files.length)
     return (
       <EmptyState title={finished ? "No artifacts" : "No artifacts yet"}>
         Files your script writes under <code>outputs/</code> are collected when the run finishes and appear here.
@@ -27,42 +43,7 @@ export function ArtifactsPanel({ runId, finished }: { runId: number; finished: b
       </div>
       {registering && <RegisterModelForm runId={runId} artifacts={artifacts.data} onClose={() => setRegistering(false)} />}
       <RunModels runId={runId} />
-      <div className="table-wrap">
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Path</th>
-              <th scope="col" className="num">Size</th>
-              <th scope="col" className="hide-sm">SHA-256</th>
-              <th scope="col">Saved</th>
-              <th scope="col">
-                <span className="sr-only">Download</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {artifacts.data.map((artifact) => (
-              <tr key={artifact.path}>
-                <td className="mono">{artifact.path}</td>
-                <td className="num">{formatBytes(artifact.size)}</td>
-                <td className="hide-sm mono muted" title={artifact.sha256}>
-                  {artifact.sha256.slice(0, 12)}
-                </td>
-                <td>{formatDateTime(artifact.created_at)}</td>
-                <td>
-                  <a
-                    className="btn btn-small"
-                    href={`/api/runs/${runId}/artifacts/download/?path=${encodeURIComponent(artifact.path)}`}
-                    download
-                  >
-                    Download
-                  </a>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <FileBrowser source={source} label="Artifacts" />
     </div>
   );
 }

@@ -1,7 +1,8 @@
+import "./rich.css";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { memo, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
+import { memo, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
 import type { LogLine } from "../../api/types";
-import { splitOnMatches, type LogBuffer, type RankFilter } from "../../lib/logBuffer";
+import { onlyRows, splitOnMatches, type LogBuffer, type RankFilter } from "../../lib/logBuffer";
 import { useDebounced } from "../../lib/useDebounced";
 
 const ROW_HEIGHT = 20;
@@ -14,7 +15,17 @@ export interface LogViewerProps {
   knownRanks: number[];
   downloadUrl: string;
   live: boolean;
+  /** Open at this line (a link from the error excerpt): scroll there and mark it. */
+  focusSeq?: number | null;
 }
+
+const lineTime = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  fractionalSecondDigits: 3,
+  hour12: false,
+});
 
 function rankLabel(rank: number): string {
   return rank < 0 ? "Runyard (system)" : `Rank ${rank}`;
@@ -25,25 +36,33 @@ function rankLabel(rank: number): string {
  * smoothly as 100. It follows the tail until the reader scrolls up, then holds still
  * and offers a jump back to the newest line.
  */
-export function LogViewer({ buffer, version, knownRanks, downloadUrl, live }: LogViewerProps) {
+export function LogViewer({ buffer, version, knownRanks, downloadUrl, live, focusSeq = null }: LogViewerProps) {
   const [rank, setRank] = useState<RankFilter>("all");
   const [following, setFollowing] = useState(true);
   const [pausedAtLength, setPausedAtLength] = useState(0);
   const [query, setQuery] = useState("");
   const [matchCursor, setMatchCursor] = useState(0);
+  const [wrap, setWrap] = useState(false);
+  const [times, setTimes] = useState(false);
+  const [onlyMatches, setOnlyMatches] = useState(false);
+  const [focused, setFocused] = useState<number | null>(null);
   const debouncedQuery = useDebounced(query, 200);
   const scroller = useRef<HTMLDivElement>(null);
 
   // `version` is the buffer's change counter: these recompute when lines arrive.
-  const view = useMemo(() => buffer.view(rank), [buffer, rank, version]);
+  const fullView = useMemo(() => buffer.view(rank), [buffer, rank, version]);
   const ranks = useMemo(
     () => [...new Set([...knownRanks, ...buffer.ranks()])].sort((a, b) => a - b),
     [buffer, knownRanks, version],
   );
-  const matches = useMemo(
+  const fullMatches = useMemo(
     () => (debouncedQuery ? buffer.search(rank, debouncedQuery) : []),
     [buffer, rank, debouncedQuery, version],
   );
+  // "Show only matches": the view is the matching lines, each of them a match.
+  const filtering = onlyMatches && !!debouncedQuery;
+  const view = useMemo(() => (filtering ? onlyRows(fullView, fullMatches) : fullView), [filtering, fullView, fullMatches]);
+  const matches = useMemo(() => (filtering ? fullMatches.map((_, i) => i) : fullMatches), [filtering, fullMatches]);
 
   const virtualizer = useVirtualizer({
     count: view.length,
@@ -51,6 +70,28 @@ export function LogViewer({ buffer, version, knownRanks, downloadUrl, live }: Lo
     estimateSize: () => ROW_HEIGHT,
     overscan: 30,
   });
+
+  // Wrapped lines have their own heights: measure the rendered rows again.
+  useEffect(() => {
+    virtualizer.measure();
+  }, [wrap, times, virtualizer]);
+
+  // Jump once to the linked line as soon as it has arrived (the log streams in).
+  const focusDone = useRef(false);
+  useEffect(() => {
+    if (focusSeq == null || focusDone.current) return;
+    for (let i = view.length - 1; i >= 0; i -= 1) {
+      if (view.get(i).seq === focusSeq) {
+        focusDone.current = true;
+        setFollowing(false);
+        setPausedAtLength(view.length);
+        setFocused(focusSeq);
+        // After the pause has rendered, or following would scroll back to the tail.
+        requestAnimationFrame(() => virtualizer.scrollToIndex(i, { align: "center" }));
+        return;
+      }
+    }
+  }, [focusSeq, view, virtualizer]);
 
   useLayoutEffect(() => {
     const el = scroller.current;
@@ -153,6 +194,23 @@ export function LogViewer({ buffer, version, knownRanks, downloadUrl, live }: Lo
           {view.length.toLocaleString()} lines
         </span>
         <label className="check">
+          <input
+            type="checkbox"
+            checked={onlyMatches}
+            onChange={(e) => setOnlyMatches(e.target.checked)}
+            disabled={!debouncedQuery}
+          />
+          Only matches
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={wrap} onChange={(e) => setWrap(e.target.checked)} />
+          Wrap
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={times} onChange={(e) => setTimes(e.target.checked)} />
+          Timestamps
+        </label>
+        <label className="check">
           <input type="checkbox" checked={following} onChange={(e) => (e.target.checked ? setFollowing(true) : pause())} />
           Follow
         </label>
@@ -160,7 +218,7 @@ export function LogViewer({ buffer, version, knownRanks, downloadUrl, live }: Lo
           Download full log
         </a>
       </div>
-      <div className="log-frame">
+      <div className={`log-frame${wrap ? " log-wrap" : ""}`}>
         <div
           ref={scroller}
           className="log-scroll"
@@ -179,11 +237,14 @@ export function LogViewer({ buffer, version, knownRanks, downloadUrl, live }: Lo
               {virtualizer.getVirtualItems().map((item) => (
                 <LogRow
                   key={item.key}
+                  index={item.index}
+                  measure={wrap ? virtualizer.measureElement : undefined}
                   line={view.get(item.index)}
                   top={item.start}
                   showRank={rank === "all"}
+                  showTime={times}
                   query={debouncedQuery}
-                  active={item.index === activeRow}
+                  active={item.index === activeRow || view.get(item.index).seq === focused}
                 />
               ))}
             </div>
@@ -200,20 +261,28 @@ export function LogViewer({ buffer, version, knownRanks, downloadUrl, live }: Lo
 }
 
 const LogRow = memo(function LogRow({
+  index,
+  measure,
   line,
   top,
   showRank,
+  showTime,
   query,
   active,
 }: {
+  index: number;
+  measure?: (el: Element | null) => void;
   line: LogLine;
   top: number;
   showRank: boolean;
+  showTime: boolean;
   query: string;
   active: boolean;
 }) {
   return (
     <div
+      ref={measure}
+      data-index={index}
       className={`log-line log-${line.stream}${active ? " log-line-active" : ""}`}
       style={{ transform: `translateY(${top}px)` }}
       data-seq={line.seq}
@@ -221,6 +290,11 @@ const LogRow = memo(function LogRow({
       <span className="log-seq" aria-hidden="true">
         {line.seq}
       </span>
+      {showTime && (
+        <span className="log-time" title={line.at}>
+          {lineTime.format(new Date(line.at))}
+        </span>
+      )}
       {showRank && (
         <span className={`log-rank log-rank-${line.rank < 0 ? "sys" : line.rank % 6}`}>
           {line.rank < 0 ? "sys" : line.rank}

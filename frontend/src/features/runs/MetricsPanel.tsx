@@ -1,40 +1,66 @@
 import { useMemo, useState } from "react";
 import { EmptyState, Spinner } from "../../components/Feedback";
-import { LineChart } from "../../components/LineChart";
-import { formatNumber } from "../../lib/format";
-import { chartColumns, type MetricStore, type XAxis } from "../../lib/metricSeries";
+import type { MetricStore, XAxis } from "../../lib/metricSeries";
+import { chartGroups, shapeOf } from "../../lib/metricViews";
+import { ChartCard, ImageGallery, ListCard, NumberCard, TableCard, TextCard, type ChartOptions } from "./MetricCards";
+
+/** Metrics the worker samples itself (CPU, memory, GPU…): shown on the System tab. */
+export const SYSTEM_PREFIX = "system/";
 
 export function MetricsPanel({
+  runId,
   store,
   version,
   loaded,
   live,
+  system = false,
 }: {
+  runId: number;
   store: MetricStore;
   version: number;
   loaded: boolean;
   live: boolean;
+  /** The System tab: only `system/` metrics; the Metrics tab: every other one. */
+  system?: boolean;
 }) {
-  const [axis, setAxis] = useState<XAxis>("step");
-  const names = useMemo(() => store.names(), [store, version]);
+  const [axis, setAxis] = useState<XAxis>(system ? "time" : "step");
+  const [smoothing, setSmoothing] = useState(0);
+  const [logY, setLogY] = useState(false);
+  const names = useMemo(
+    () => store.names().filter((name) => name.startsWith(SYSTEM_PREFIX) === system),
+    [store, version, system],
+  );
+  const byShape = useMemo(() => {
+    const charts: string[] = [];
+    const others: string[] = [];
+    for (const name of names) (shapeOf(store.get(name)!) === "chart" ? charts : others).push(name);
+    return { groups: chartGroups(charts), others };
+  }, [store, names, version]);
+
   if (!loaded) return <Spinner label="Loading metrics…" />;
   if (!names.length)
-    return (
+    return system ? (
+      <EmptyState title={live ? "No system metrics yet" : "No system metrics were sampled"}>
+        The worker samples each rank's CPU, memory, disk, network and GPU every few seconds while the run is running
+        (setting <code>RUNYARD_SYSTEM_METRICS_SECONDS</code>; 0 turns it off).
+      </EmptyState>
+    ) : (
       <EmptyState title={live ? "No metrics yet" : "This run logged no metrics"}>
         Log them from your script with <code>Run.get_context().log("loss", value, step=i)</code>; charts appear here
         as points arrive.
       </EmptyState>
     );
+  const options: ChartOptions = { axis, smoothing, logY };
   return (
     <div>
-      <div className="toolbar">
+      <div className="toolbar metric-toolbar">
         <span className="muted">X axis</span>
         <div className="segmented" role="radiogroup" aria-label="X axis">
           {(["step", "time"] as const).map((option) => (
             <label key={option} className={`segment ${axis === option ? "segment-on" : ""}`}>
               <input
                 type="radio"
-                name="metric-axis"
+                name={`metric-axis-${system ? "system" : "run"}`}
                 value={option}
                 checked={axis === option}
                 onChange={() => setAxis(option)}
@@ -43,40 +69,53 @@ export function MetricsPanel({
             </label>
           ))}
         </div>
+        <label className="inline-label" title="Exponential moving average, as TensorBoard's">
+          <span>Smoothing</span>
+          <input
+            type="range"
+            min={0}
+            max={0.99}
+            step={0.01}
+            value={smoothing}
+            aria-label="Smoothing"
+            onChange={(e) => setSmoothing(Number(e.target.value))}
+          />
+          <span className="muted small" data-testid="smoothing-value">
+            {smoothing.toFixed(2)}
+          </span>
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={logY} onChange={(e) => setLogY(e.target.checked)} />
+          Log scale
+        </label>
+        <span className="muted small">Drag across a chart to zoom; double-click to zoom out.</span>
       </div>
       <div className="chart-grid">
-        {names.map((name) => (
-          <MetricCard key={name} store={store} name={name} axis={axis} version={version} />
+        {byShape.groups.map((group) => (
+          <ChartCard key={group.names.join("|")} store={store} group={group} options={options} version={version} />
+        ))}
+        {byShape.others.map((name) => (
+          <OtherCard key={name} runId={runId} store={store} name={name} version={version} />
         ))}
       </div>
     </div>
   );
 }
 
-function MetricCard({ store, name, axis, version }: { store: MetricStore; name: string; axis: XAxis; version: number }) {
+function OtherCard({ runId, store, name, version }: { runId: number; store: MetricStore; name: string; version: number }) {
   const series = store.get(name)!;
-  const [xs, ys] = useMemo(() => chartColumns(series, axis), [series, axis, version]);
-  const last = ys.length ? ys[ys.length - 1] : null;
-  return (
-    <section className="card chart-card" data-metric={name} aria-label={`Metric ${name}`}>
-      <header className="chart-head">
-        <h3>{name}</h3>
-        <span className="muted small" data-testid="metric-points">
-          {ys.length} point{ys.length === 1 ? "" : "s"}
-          {last != null && <> · last {formatNumber(last)}</>}
-        </span>
-      </header>
-      {ys.length ? (
-        <LineChart title={name} xs={xs} ys={ys} xIsTime={axis === "time"} xLabel={axis === "time" ? "time" : "step"} />
-      ) : series.lastText != null ? (
-        <p className="metric-text" data-testid="metric-text">
-          {series.lastText}
-        </p>
-      ) : (
-        <p className="muted">
-          {series.otherKinds} non-scalar value{series.otherKinds === 1 ? "" : "s"} (lists, rows, images or text) logged.
-        </p>
-      )}
-    </section>
-  );
+  switch (shapeOf(series)) {
+    case "number":
+      return <NumberCard series={series} />;
+    case "text":
+      return <TextCard series={series} />;
+    case "list":
+      return <ListCard series={series} version={version} />;
+    case "table":
+      return <TableCard series={series} version={version} />;
+    case "images":
+      return <ImageGallery runId={runId} series={series} version={version} />;
+    default:
+      return null;
+  }
 }
