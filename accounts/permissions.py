@@ -146,6 +146,8 @@ RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
     # run.restore_snapshot(), and get_details() (its log files, one per process) inside a script.
     RunTokenRoute("GET", "run-snapshot"): own_run,
     RunTokenRoute("GET", "run-processes"): own_run,
+    # run.get_environment() inside a script: the run's own environment version only.
+    RunTokenRoute("GET", "run-environment"): own_run,
     # run.register_model inside the script: the run's own artifacts become a model version.
     RunTokenRoute("POST", "run-register-model"): own_run,
     # Child runs (Azure ML's child_run / create_children / get_children) and properties.

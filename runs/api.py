@@ -25,6 +25,7 @@ from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
+from environments.api import EnvironmentSerializer, EnvironmentVersionSerializer
 from runs import artifacts, cancellation, editing, interactive, logstore, metricstore, snapshots, workbench
 from runs.artifact_zip import zip_response
 from runs.diagnosis import DiagnosisSerializer, diagnose
@@ -42,6 +43,7 @@ from runs.serializers import (
     MetricSeriesSerializer,
     MetricsStoredSerializer,
     RunDetailSerializer,
+    RunEnvironmentSerializer,
     RunInputSerializer,
     RunListSerializer,
     RunProcessSerializer,
@@ -392,6 +394,22 @@ class RunViewSet(
                 }
                 for r in rows
             ]
+        )
+
+    @extend_schema(responses={200: RunEnvironmentSerializer, 404: NOT_FOUND}, filters=False)
+    @action(detail=True, methods=["get"], url_path="environment", pagination_class=None)
+    def environment(self, request: Request, pk: str | None = None) -> Response:
+        """The environment and the exact version the run used (``run.get_environment()``,
+        which a script may call with its run token: the run's own spec, secrets masked)."""
+        run = self.get_object()
+        version = run.environment_version
+        if version is None:
+            raise exceptions.NotFound(f"Run {run.pk} has no environment: it is an interactive run or a sweep.")
+        return Response(
+            {
+                "environment": EnvironmentSerializer(version.environment, context={"request": request}).data,
+                "version": EnvironmentVersionSerializer(version, context={"request": request}).data,
+            }
         )
 
     @extend_schema(responses=RunProcessSerializer(many=True), filters=False)

@@ -588,3 +588,10 @@ class CompleteSerializer(serializers.Serializer[Any]):
 
 class RunPropertiesSerializer(serializers.Serializer[Any]):
     properties = documented_json(STRING_MAP)
+
+
+class RunEnvironmentSerializer(serializers.Serializer[Any]):
+    """A run's environment and the version it used (``GET /api/runs/{id}/environment/``)."""
+
+    environment = serializers.DictField(help_text="As GET /api/environments/{id}/ answers.")
+    version = serializers.DictField(help_text="As GET /api/environment-versions/{id}/ answers.")

@@ -203,9 +203,9 @@ class Run(MetricLoggingMixin):
             )
         from runyard.environment import Environment
 
-        item = self.workspace.client.get(f"/api/environments/{version['environment']}/")
-        spec = self.workspace.client.get(f"/api/environment-versions/{version['id']}/")
-        return Environment._from_api(item, spec, self.workspace)
+        # One run-scoped route, so a script's run token can read it too.
+        answer = self.workspace.client.get(self._path("environment/"))
+        return Environment._from_api(answer["environment"], answer["version"], self.workspace)
 
     def get_snapshot_id(self) -> str | None:
         """The id of the run's source snapshot (its SHA-256); None for an interactive run."""

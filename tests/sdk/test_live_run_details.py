@@ -49,6 +49,8 @@ details = run.get_details()
 print("in-run log files", sorted(details["logFiles"]))
 with zipfile.ZipFile(run.restore_snapshot(path=".")) as zf:
     print("in-run snapshot", sorted(zf.namelist()))
+used = run.get_environment()
+print("in-run environment", used.name, used.version)
 """
 
 
@@ -87,6 +89,7 @@ def test_submitted_run_environment_details_logs_snapshot_files_and_tags(ws: Work
         f"training in {run.id}",
         "in-run log files ['system_logs/runyard.txt', 'user_logs/std_log.txt']",
         "in-run snapshot ['helper.py', 'train.py']",
+        f"in-run environment {env.name} {env.version}",
     ]
     assert "Preparing run" in with_logs["logFiles"]["system_logs/runyard.txt"]
     assert "training in" not in with_logs["logFiles"]["system_logs/runyard.txt"]

@@ -1053,6 +1053,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/environment/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The environment and the exact version the run used (``run.get_environment()``,
+         *     which a script may call with its run token: the run's own spec, secrets masked).
+         */
+        get: operations["runs_environment_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/inputs/": {
         parameters: {
             query?: never;
@@ -2849,6 +2869,17 @@ export interface components {
             readonly log_seq: number;
             readonly portal_url: string;
             readonly description: string;
+        };
+        /** @description A run's environment and the version it used (``GET /api/runs/{id}/environment/``). */
+        RunEnvironment: {
+            /** @description As GET /api/environments/{id}/ answers. */
+            environment: {
+                [key: string]: unknown;
+            };
+            /** @description As GET /api/environment-versions/{id}/ answers. */
+            version: {
+                [key: string]: unknown;
+            };
         };
         RunEnvironmentVersion: {
             id: number;
@@ -6112,6 +6143,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Diagnosis"];
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runs_environment_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunEnvironment"];
                 };
             };
             /** @description No such object (or not visible to you). */
