@@ -181,3 +181,40 @@ def test_a_submitted_script_logs_to_its_own_run(live: Any, world: Any, tmp_path:
     child = Run.objects.get(parent=ours)
     assert child.display_name == "fold-1" and child.status == "Completed"
     assert f"child {child.pk}" in out.getvalue()
+
+
+AUTOLOG = """
+import mlflow
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+# Models are not logged: MLflow 3 stores them as "logged models", which Runyard does not serve.
+mlflow.sklearn.autolog(log_models=False)
+X, y = load_iris(return_X_y=True)
+with mlflow.start_run():
+    LogisticRegression(C=0.5, max_iter=300).fit(X, y)
+print("autologged")
+"""
+
+
+def test_sklearn_autolog_in_a_submitted_run(live: Any, world: Any, tmp_path: Path) -> None:
+    from runyard import Environment
+
+    ws = Workspace(live.url, world.alice.key)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text(AUTOLOG)
+    (tmp_path / "requirements.txt").write_text("mlflow-skinny==3.17.2\nscikit-learn\n")
+    env = Environment.from_pip_requirements("mlflow-sklearn", str(tmp_path / "requirements.txt"))
+    run = Experiment(ws, "mlflow-autolog").submit(
+        ScriptRunConfig(source_directory=src, script="train.py", environment=env)
+    )
+    out = io.StringIO()
+    run.wait_for_completion(show_output=True, stream=out)
+    assert run.get_status() == "Completed", out.getvalue()[-4000:]
+    ours = Run.objects.get(pk=int(run.id))
+    assert ours.properties["C"] == "0.5" and ours.properties["max_iter"] == "300"
+    names = set(Metric.objects.filter(run=ours).values_list("name", flat=True))
+    assert {"training_accuracy_score", "training_f1_score"} <= names, names
+    assert ours.tags["estimator_name"] == "LogisticRegression"
+    assert ours.mlflow_inputs.exists()  # the training set, as log_inputs described it
