@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from django.db import connection, transaction
 from django.utils import timezone
 
-from runs import events
+from runs import events, signals, summaries
 from runs.models import Metric, Run
 
 
@@ -21,9 +21,15 @@ def store(run: Run, points: list[dict[str, Any]]) -> int:
         )
         for p in points
     ]
-    _insert(run.pk, rows)
+    scalars = summaries.fold((m.name, m.value, m.step) for m in rows if m.kind == "scalar" and m.value is not None)
+    with transaction.atomic():
+        _insert(run.pk, rows)
+        summaries.record_points(run.pk, scalars, now)
     for start in range(0, len(rows), 500):  # bounded messages; watchers get every point
         events.metrics_logged(run.pk, [_point(m) for m in rows[start : start + 500]])
+    if rows:
+        names = {m.name for m in rows}
+        transaction.on_commit(lambda: signals.metrics_stored.send_robust(Run, run=run, names=names))
     return len(rows)
 
 
