@@ -177,6 +177,11 @@ RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
             ("GET", "artifacts-list"),
             ("GET", "artifacts-proxy-list"),
             ("POST", "logged-models-search"),
+            # mlflow.register_model of the run's own artifacts, as run.register_model above.
+            ("POST", "registered-models-create"),
+            ("GET", "registered-models-get"),
+            ("POST", "model-versions-create"),
+            ("GET", "model-versions-get"),
         ]
     },
     RunTokenRoute("GET", "mlflow-artifacts-proxy-file"): own_run,

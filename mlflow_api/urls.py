@@ -10,7 +10,7 @@ from typing import Any
 
 from django.urls import path
 
-from mlflow_api import artifacts, views
+from mlflow_api import artifacts, registry, views
 
 tracking_patterns: list[Any] = [
     path("experiments/create", views.CreateExperiment.as_view(), name="mlflow-experiments-create"),
@@ -32,6 +32,18 @@ tracking_patterns: list[Any] = [
     path("metrics/get-history", views.GetMetricHistory.as_view(), name="mlflow-metrics-get-history"),
     path("artifacts/list", artifacts.TrackingListArtifacts.as_view(), name="mlflow-artifacts-list"),
     path("logged-models/search", views.SearchLoggedModels.as_view(), name="mlflow-logged-models-search"),
+    # The model registry (registry app).
+    path("registered-models/create", registry.CreateRegisteredModel.as_view(), name="mlflow-registered-models-create"),
+    path("registered-models/get", registry.GetRegisteredModel.as_view(), name="mlflow-registered-models-get"),
+    path("registered-models/search", registry.SearchRegisteredModels.as_view(), name="mlflow-registered-models-search"),
+    path(
+        "registered-models/get-latest-versions",
+        registry.GetLatestVersions.as_view(),
+        name="mlflow-registered-models-get-latest-versions",
+    ),
+    path("model-versions/create", registry.CreateModelVersion.as_view(), name="mlflow-model-versions-create"),
+    path("model-versions/get", registry.GetModelVersion.as_view(), name="mlflow-model-versions-get"),
+    path("model-versions/search", registry.SearchModelVersions.as_view(), name="mlflow-model-versions-search"),
 ]
 
 artifact_patterns: list[Any] = [

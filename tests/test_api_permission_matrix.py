@@ -191,6 +191,14 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/2.0/mlflow-artifacts/artifacts"): A.TEAM,
     ("GET", "/api/2.0/mlflow-artifacts/artifacts/runs/{id}/{path}"): A.TEAM,
     ("PUT", "/api/2.0/mlflow-artifacts/artifacts/runs/{id}/{path}"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/registered-models/create"): A.SIGNED_IN,  # into the user's own team
+    ("GET", "/api/2.0/mlflow/registered-models/get"): A.TEAM,
+    ("GET", "/api/2.0/mlflow/registered-models/search"): A.SIGNED_IN,
+    ("GET", "/api/2.0/mlflow/registered-models/get-latest-versions"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/registered-models/get-latest-versions"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/model-versions/create"): A.TEAM,  # of a run of the team
+    ("GET", "/api/2.0/mlflow/model-versions/get"): A.TEAM,
+    ("GET", "/api/2.0/mlflow/model-versions/search"): A.SIGNED_IN,
     # Sweeps (HyperDrive runs): a team's, like its runs.
     ("GET", "/api/sweeps/"): A.SIGNED_IN,
     ("POST", "/api/sweeps/"): A.CREATE_IN_TEAM,
@@ -290,6 +298,7 @@ def team_a_objects(world: World) -> Objects:
     ids["/api/2.0/mlflow-artifacts/artifacts/runs/"] = run.pk
     Run.objects.filter(pk=run.pk).update(tags={"matrix": "tag"})
     mlflow_run = {"run_id": str(run.pk)}
+    model_name = "matrix-model"
     ml = "/api/2.0/mlflow/"
     return Objects(
         ids=ids,
@@ -311,6 +320,10 @@ def team_a_objects(world: World) -> Objects:
             f"{ml}runs/log-inputs": {**mlflow_run, "datasets": []},
             f"{ml}runs/set-tag": {**mlflow_run, "key": "k", "value": "v"},
             f"{ml}runs/delete-tag": {**mlflow_run, "key": "matrix"},
+            f"{ml}registered-models/get": {"name": model_name},
+            f"{ml}registered-models/get-latest-versions": {"name": model_name},
+            f"{ml}model-versions/get": {"name": model_name, "version": "1"},
+            f"{ml}model-versions/create": {"name": "matrix-mlflow", "source": f"runs:/{run.pk}/outputs/model.txt"},
             "/api/dataset-versions/{id}/download/": {"path": "a.txt"},
             "/api/model-versions/{id}/preview/": {"path": "outputs/model.txt"},
             **{f"/api/runs/compare/{part}": {"ids": f"{run.pk},{other.pk}"} for part in ("", "series/", "snapshots/")},

@@ -218,3 +218,28 @@ def test_sklearn_autolog_in_a_submitted_run(live: Any, world: Any, tmp_path: Pat
     assert {"training_accuracy_score", "training_f1_score"} <= names, names
     assert ours.tags["estimator_name"] == "LogisticRegression"
     assert ours.mlflow_inputs.exists()  # the training set, as log_inputs described it
+
+
+def test_register_model_lands_in_the_model_registry(tracking: MlflowClient, tmp_path: Path, world: Any) -> None:
+    from registry.models import ModelVersion
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "weights.bin").write_bytes(b"\x00\x01weights")
+    (model_dir / "MLmodel").write_text("flavors: {}\n")
+    mlflow.set_experiment("registry")
+    with mlflow.start_run() as active:
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+    run_id = active.info.run_id
+
+    first = mlflow.register_model(f"runs:/{run_id}/model", "mlflow-model")
+    second = mlflow.register_model(f"runs:/{run_id}/model", "mlflow-model")
+    assert (first.version, second.version, first.status) == ("1", "2", "READY")
+    version = ModelVersion.objects.get(model__name="mlflow-model", version=1)
+    assert version.model.team == world.team_a and version.run_number == int(run_id)
+    assert sorted(version.files.values_list("path", flat=True)) == ["model/MLmodel", "model/weights.bin"]
+    assert tracking.get_registered_model("mlflow-model").latest_versions[0].version == "2"
+    assert [v.version for v in tracking.search_model_versions("name = 'mlflow-model'")] == ["2", "1"]
+    with pytest.raises(MlflowException) as unknown:
+        tracking.get_model_version("mlflow-model", "9")
+    assert unknown.value.error_code == "RESOURCE_DOES_NOT_EXIST"
