@@ -49,7 +49,7 @@ def version_json(v: ModelVersion) -> dict[str, Any]:
         "version": str(v.version),
         "creation_timestamp": ms(v.created_at),
         "last_updated_timestamp": ms(v.created_at),
-        "user_id": v.created_by.get_username() if v.created_by_id else "",
+        "user_id": v.created_by.get_username() if v.created_by is not None else "",
         "current_stage": "None",
         "description": v.description,
         "source": source,

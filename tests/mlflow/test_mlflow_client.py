@@ -204,7 +204,7 @@ def test_sklearn_autolog_in_a_submitted_run(live: Any, world: Any, tmp_path: Pat
     src = tmp_path / "src"
     src.mkdir()
     (src / "train.py").write_text(AUTOLOG)
-    (tmp_path / "requirements.txt").write_text("mlflow-skinny==3.17.2\nscikit-learn\n")
+    (tmp_path / "requirements.txt").write_text("mlflow-skinny==3.17.2\nscikit-learn\npandas\n")
     env = Environment.from_pip_requirements("mlflow-sklearn", str(tmp_path / "requirements.txt"))
     run = Experiment(ws, "mlflow-autolog").submit(
         ScriptRunConfig(source_directory=src, script="train.py", environment=env)
