@@ -23,7 +23,7 @@ from mlflow_api.access import get_run, run_scope, user_of
 from mlflow_api.errors import invalid, missing
 from mlflow_api.queries import like_regex
 from mlflow_api.shapes import ms
-from mlflow_api.views import SCHEMA, MlflowView, _key_values, _text
+from mlflow_api.views import SCHEMA, MlflowView, _int, _key_values, _text
 from registry import services
 from registry.models import ModelVersion, RegisteredModel
 
@@ -124,7 +124,7 @@ class SearchRegisteredModels(MlflowView):
                 models = models.filter(name=value)
             else:
                 models = models.filter(**{"name__iregex" if op == "ILIKE" else "name__regex": like_regex(value)})
-        limit = int(data.get("max_results") or 100)
+        limit = _int(data, "max_results", 100) or 100
         return Response({"registered_models": [model_json(m) for m in models[: max(1, min(limit, 1000))]]})
 
 
@@ -206,7 +206,7 @@ class SearchModelVersions(MlflowView):
             if key == "name":
                 versions = versions.filter(model__name=value)
             else:
-                versions = versions.filter(run_number=int(value) if value.isdigit() else -1)
-        limit = int(data.get("max_results") or 1000)
+                versions = versions.filter(run_number=int(value) if value.isascii() and value.isdigit() else -1)
+        limit = _int(data, "max_results", 1000) or 1000
         rows = versions.order_by("model__name", "-version")[: max(1, min(limit, 10000))]
         return Response({"model_versions": [version_json(v) for v in rows]})

@@ -376,6 +376,8 @@ def _metric_point(m: Any) -> dict[str, Any]:
     if timestamp is None:
         raise invalid(f"Missing value for required parameter 'timestamp' of metric '{key}'.")
     step = _int(m, "step", 0)
+    if step is not None and not -(2**63) <= step < 2**63:
+        raise invalid(f"Invalid step {step} for metric '{key}': a 64-bit integer.")
     point: dict[str, Any] = {"name": key, "step": step, "time": _at(timestamp)}
     if math.isfinite(value):
         point["value"] = value
@@ -495,6 +497,8 @@ class SearchRuns(MlflowView):
         order = data.get("order_by") or []
         if isinstance(order, str):
             order = [order]
+        if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
+            raise invalid("Invalid value for 'order_by': must be a list of strings such as 'metrics.acc DESC'.")
         runs = queries.lifecycle(runs, str(data.get("run_view_type") or ""))
         runs = queries.apply_filter(runs, search.parse_filter(_text(data, "filter", required=False, limit=100000)))
         runs = queries.apply_order(runs, search.parse_order_by(order))
