@@ -157,6 +157,37 @@ RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
     RunTokenRoute("POST", "run-properties"): own_run,
     # The SDK's Workspace attributes (ws.name, ws.location), read by some scripts.
     RunTokenRoute("GET", "workspace"): anywhere,
+    # MLflow's client inside the run (MLFLOW_RUN_ID, mlflow_api): the run id is in the body
+    # or query, so these views narrow to the token's run and the runs under it themselves;
+    # creating experiments, or runs outside its own, stays a user's.
+    **{
+        RunTokenRoute(method, f"mlflow-{name}"): anywhere
+        for method, name in [
+            ("GET", "experiments-get"),
+            ("GET", "experiments-get-by-name"),
+            ("POST", "runs-create"),
+            ("GET", "runs-get"),
+            ("POST", "runs-update"),
+            ("POST", "runs-search"),
+            ("POST", "runs-log-metric"),
+            ("POST", "runs-log-parameter"),
+            ("POST", "runs-log-batch"),
+            ("POST", "runs-log-inputs"),
+            ("POST", "runs-set-tag"),
+            ("POST", "runs-delete-tag"),
+            ("GET", "metrics-get-history"),
+            ("GET", "artifacts-list"),
+            ("GET", "artifacts-proxy-list"),
+            ("POST", "logged-models-search"),
+            # mlflow.register_model of the run's own artifacts, as run.register_model above.
+            ("POST", "registered-models-create"),
+            ("GET", "registered-models-get"),
+            ("POST", "model-versions-create"),
+            ("GET", "model-versions-get"),
+        ]
+    },
+    RunTokenRoute("GET", "mlflow-artifacts-proxy-file"): own_run,
+    RunTokenRoute("PUT", "mlflow-artifacts-proxy-file"): own_run,
 }
 RUN_TOKEN_DENIED = "A run token may only read and log to its own run; this needs a user token."
 

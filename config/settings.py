@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "execution",
     "sweeps",
     "stack",
+    "mlflow_api",
 ]
 
 MIDDLEWARE = [
@@ -248,6 +249,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Create, launch and watch training runs.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["mlflow_api.schema.drop_ajax_api"],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "runs.status.Status",

@@ -43,6 +43,7 @@ from execution.backends.base import Backend, Job, Limits, Prepared, RunContext, 
 from execution.plan import PlanError
 from execution.sandbox import SandboxUnavailable
 from execution.sysmetrics import Sampler
+from mlflow_api import env as mlflow_env
 from runs import artifacts, events, snapshots
 from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
@@ -356,6 +357,8 @@ class Execution:
     def run_env(self, token: str, inputs_env: dict[str, str], sdk_dir: Path) -> dict[str, str]:
         run = self.run
         env = {k: v for k, v in os.environ.items() if k in INHERITED}
+        # Before the environment's own variables: a spec naming its own MLflow server wins.
+        env.update(mlflow_env.run_variables(settings.PUBLIC_URL, run.pk, run.experiment_id, token))
         env.update(env_secrets.run_variables(run.environment_version, run.team))
         sdk = str(sdk_dir)
         env.update(

@@ -29,7 +29,7 @@ from compute.models import ComputeTarget
 from datasets.models import Datastore
 from environments.models import Environment, EnvironmentBuild, PackageIndex, TeamSecret
 from runs import snapshots
-from runs.models import RunToken
+from runs.models import Run, RunToken
 from tests.conftest import World, make_tar
 from tests.factories import make_run
 
@@ -174,6 +174,38 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("PUT", "/api/team-secrets/{id}/"): A.TEAM,
     ("PATCH", "/api/team-secrets/{id}/"): A.TEAM,
     ("DELETE", "/api/team-secrets/{id}/"): A.TEAM,
+    # MLflow's tracking API (mlflow_api): the run or experiment is named in the body or query.
+    ("POST", "/api/2.0/mlflow/experiments/create"): A.SIGNED_IN,  # into the user's own team
+    ("GET", "/api/2.0/mlflow/experiments/get"): A.TEAM,
+    ("GET", "/api/2.0/mlflow/experiments/get-by-name"): A.TEAM,
+    ("GET", "/api/2.0/mlflow/experiments/search"): A.SIGNED_IN,
+    ("POST", "/api/2.0/mlflow/experiments/search"): A.SIGNED_IN,
+    ("POST", "/api/2.0/mlflow/runs/create"): A.TEAM,  # in the named experiment's team
+    ("GET", "/api/2.0/mlflow/runs/get"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/update"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/delete"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/restore"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/search"): A.SIGNED_IN,
+    ("POST", "/api/2.0/mlflow/runs/log-metric"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/log-parameter"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/log-batch"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/log-inputs"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/set-tag"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/runs/delete-tag"): A.TEAM,
+    ("GET", "/api/2.0/mlflow/metrics/get-history"): A.TEAM,
+    ("GET", "/api/2.0/mlflow/artifacts/list"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/logged-models/search"): A.SIGNED_IN,
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts"): A.TEAM,
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts/runs/{id}/{path}"): A.TEAM,
+    ("PUT", "/api/2.0/mlflow-artifacts/artifacts/runs/{id}/{path}"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/registered-models/create"): A.SIGNED_IN,  # into the user's own team
+    ("GET", "/api/2.0/mlflow/registered-models/get"): A.TEAM,
+    ("GET", "/api/2.0/mlflow/registered-models/search"): A.SIGNED_IN,
+    ("GET", "/api/2.0/mlflow/registered-models/get-latest-versions"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/registered-models/get-latest-versions"): A.TEAM,
+    ("POST", "/api/2.0/mlflow/model-versions/create"): A.TEAM,  # of a run of the team
+    ("GET", "/api/2.0/mlflow/model-versions/get"): A.TEAM,
+    ("GET", "/api/2.0/mlflow/model-versions/search"): A.SIGNED_IN,
     # Sweeps (HyperDrive runs): a team's, like its runs.
     ("GET", "/api/sweeps/"): A.SIGNED_IN,
     ("POST", "/api/sweeps/"): A.CREATE_IN_TEAM,
@@ -217,14 +249,14 @@ class Objects:
     ``{id}`` (and the id a list must not show to team B; None for shared kinds)."""
 
     ids: dict[str, int | None]
-    query: dict[str, dict[str, str]]
+    query: dict[str, dict[str, Any]]  # a GET's query; a write's body where BODY names no object of team A
     run_token: str
     other_run: int
 
     def url(self, path: str) -> str:
         if "{id}" not in path:
             return path
-        return path.replace("{id}", str(self.ids[path.split("{id}")[0]]))
+        return path.replace("{id}", str(self.ids[path.split("{id}")[0]])).replace("{path}", "outputs/model.txt")
 
 
 def team_a_objects(world: World) -> Objects:
@@ -270,10 +302,35 @@ def team_a_objects(world: World) -> Objects:
         "/api/team-secrets/": TeamSecret.objects.create(team=world.team_a, name="matrix-secret", value="s3cr3t!").pk,
         "/api/sweeps/": matrix_sweep(world),
     }
+    ids["/api/2.0/mlflow-artifacts/artifacts/runs/"] = run.pk
+    Run.objects.filter(pk=run.pk).update(tags={"matrix": "tag"})
+    mlflow_run = {"run_id": str(run.pk)}
+    model_name = "matrix-model"
+    ml = "/api/2.0/mlflow/"
     return Objects(
         ids=ids,
         query={
             "/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"},
+            f"{ml}experiments/get": {"experiment_id": str(run.experiment_id)},
+            f"{ml}experiments/get-by-name": {"experiment_name": run.experiment.name},
+            f"{ml}runs/get": mlflow_run,
+            f"{ml}metrics/get-history": {**mlflow_run, "metric_key": "loss"},
+            f"{ml}artifacts/list": mlflow_run,
+            "/api/2.0/mlflow-artifacts/artifacts": {"path": f"runs/{run.pk}"},
+            f"{ml}runs/create": {"experiment_id": str(run.experiment_id)},
+            f"{ml}runs/update": {**mlflow_run, "run_name": "renamed"},
+            f"{ml}runs/delete": mlflow_run,
+            f"{ml}runs/restore": mlflow_run,
+            f"{ml}runs/log-metric": {**mlflow_run, "key": "loss", "value": 0.5, "timestamp": 1, "step": 0},
+            f"{ml}runs/log-parameter": {**mlflow_run, "key": "lr", "value": "0.1"},
+            f"{ml}runs/log-batch": {**mlflow_run, "metrics": [{"key": "m", "value": 1, "timestamp": 1}]},
+            f"{ml}runs/log-inputs": {**mlflow_run, "datasets": []},
+            f"{ml}runs/set-tag": {**mlflow_run, "key": "k", "value": "v"},
+            f"{ml}runs/delete-tag": {**mlflow_run, "key": "matrix"},
+            f"{ml}registered-models/get": {"name": model_name},
+            f"{ml}registered-models/get-latest-versions": {"name": model_name},
+            f"{ml}model-versions/get": {"name": model_name, "version": "1"},
+            f"{ml}model-versions/create": {"name": "matrix-mlflow", "source": f"runs:/{run.pk}/outputs/model.txt"},
             "/api/dataset-versions/{id}/download/": {"path": "a.txt"},
             "/api/model-versions/{id}/preview/": {"path": "outputs/model.txt"},
             **{f"/api/runs/compare/{part}": {"ids": f"{run.pk},{other.pk}"} for part in ("", "series/", "snapshots/")},
@@ -295,13 +352,13 @@ SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/", "/api/package-index
 BODY = {"name": "matrix-new", "team": "default", "value": "matrix-value"}  # team A's slug
 
 
-def call(client: APIClient, method: str, url: str, query: dict[str, str]) -> Any:
+def call(client: APIClient, method: str, url: str, query: dict[str, Any]) -> Any:
     """One request, rolled back: every call sees the same objects."""
     with transaction.atomic():
         if method == "GET":
             response = client.get(url, query)
         else:
-            response = getattr(client, method.lower())(url, BODY, format="json")
+            response = getattr(client, method.lower())(url, query or BODY, format="json")
         transaction.set_rollback(True)
     assert response.status_code < 500, (method, url, response.status_code)
     return response
@@ -362,7 +419,7 @@ def test_permission_matrix(world: World, method: str, path: str) -> None:
 
 
 def _check_run_token(
-    objects: Objects, access: Access, method: str, path: str, url: str, query: dict[str, str], outcome: str
+    objects: Objects, access: Access, method: str, path: str, url: str, query: dict[str, Any], outcome: str
 ) -> None:
     """A run token of a run of team A: the allow-list on its own run, nothing else."""
     token = APIClient()

@@ -160,6 +160,8 @@ def test_every_json_get_answers_with_its_documented_shape(world: Any, populated:
         get = operations.get("get")
         if get is None or "application/json" not in get["responses"].get("200", {}).get("content", {}):
             continue
+        if path.startswith("/api/2.0/"):
+            continue  # MLflow's API: required ids in the query, MLflow's shapes (tests/mlflow)
         parts = path.strip("/").split("/")
         resource = parts[2] if parts[1] in ("auth", "audit") else parts[1]
         url = path.replace("{id}", str(populated.get(resource, 0)))

@@ -175,6 +175,7 @@ class DockerBackend(Backend[DockerConfig, PreparedImage]):
         public_url = ctx.target.config.public_url
         if public_url:
             env["RUNYARD_URL"] = public_url.rstrip("/")
+            env["MLFLOW_TRACKING_URI"] = public_url.rstrip("/")
         if os.getuid() != 0:
             env["HOME"] = "/tmp"
         env.update(extra)
