@@ -32,6 +32,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 
 from audit.services import record
+from datasets.tabular.services import tabular_inputs
 from compute.configs import ConfigError
 from compute.models import ComputeTarget
 from config.masking import Masker
@@ -364,6 +365,8 @@ class Execution:
                 "RUNYARD_RUN_TOKEN": token,
                 "RUNYARD_EXPERIMENT": run.experiment.name,
                 "RUNYARD_INPUTS": json.dumps(inputs_env),
+                # Tabular inputs' definitions: input_datasets[name] reads the files with them.
+                "RUNYARD_TABULAR_INPUTS": json.dumps(tabular_inputs(run)),
                 # Azure ML's names for the same paths, for scripts that read them.
                 **{f"AZUREML_DATAREFERENCE_{name}": path for name, path in inputs_env.items()},
                 "PYTHONPATH": sdk + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
