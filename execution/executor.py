@@ -32,10 +32,10 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 
 from audit.services import record
-from datasets.tabular.services import tabular_inputs
 from compute.configs import ConfigError
 from compute.models import ComputeTarget
 from config.masking import Masker
+from datasets.tabular.services import tabular_inputs
 from environments import secrets as env_secrets
 from environments.builder import BuildCanceled, BuildFailed
 from execution import materialize
