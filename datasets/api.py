@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -32,7 +33,7 @@ from accounts.permissions import (
 from audit.mixins import AuditedViewSetMixin, snapshot
 from audit.services import diff, record
 from config.responses import CONFLICT, STRING_MAP, VALIDATION_ERROR, documented_json
-from datasets import services
+from datasets import services, storage
 from datasets.models import Dataset, DatasetFile, DatasetVersion, Datastore, TabularProfile
 from datasets.responses import DatastoreListingSerializer, DatastoreUploadedSerializer, UploadConflictSerializer
 from datasets.tabular import api as tabular_api
@@ -549,6 +550,21 @@ class DatasetVersionViewSet(
         )
 
     @extend_schema(
+        parameters=[OpenApiParameter("path", str, required=True)],
+        responses={(200, "application/octet-stream"): bytes, 404: None},
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str | None = None) -> FileResponse:
+        """One file of the version (``path`` as listed), streamed: the SDK reads tabular
+        versions outside runs with it."""
+        version = self.get_object()
+        found = version.files.filter(path=request.query_params.get("path", "")).first()
+        if found is None:
+            raise exceptions.NotFound(f"{version} has no file '{request.query_params.get('path', '')}'.")
+        blob = storage.blob_path(found.sha256)
+        return FileResponse(blob.open("rb"), as_attachment=True, filename=found.path.rsplit("/", 1)[-1])
+
+    @extend_schema(
         parameters=[OpenApiParameter("rows", int)],
         responses={200: tabular_api.PreviewSerializer, 400: VALIDATION_ERROR},
     )
@@ -561,7 +577,7 @@ class DatasetVersionViewSet(
         except services.DatasetError as exc:
             raise _error(exc) from None
 
-    @extend_schema(methods=["GET"], responses={200: tabular_api.TabularProfileSerializer, 404: None})
+    @extend_schema(methods=["GET"], responses={200: tabular_api.TabularProfileSerializer})
     @extend_schema(
         methods=["POST"],
         request={"application/json": {"type": "object", "properties": {"again": {"type": "boolean"}}}},
@@ -569,13 +585,13 @@ class DatasetVersionViewSet(
     )
     @action(detail=True, methods=["get", "post"])
     def profile(self, request: Request, pk: str | None = None) -> Response:
-        """GET: the profile (status, progress, result) or 404 before one was asked for.
+        """GET: the profile (status, progress, result; status ``none`` before one was asked for).
         POST: compute it in a task (kept per version; ``again`` recomputes)."""
         version = self.get_object()
         if request.method == "GET":
-            found = TabularProfile.objects.filter(version=version).first()
-            if found is None:
-                raise exceptions.NotFound("No profile yet: POST to compute it.")
+            found = TabularProfile.objects.filter(version=version).first() or TabularProfile(
+                version=version, status=TabularProfile.Status.NONE
+            )
             return Response(tabular_api.TabularProfileSerializer(found).data)
         try:
             made = tabular.request_profile(version, actor=request.user, again=_bool(_data(request).get("again")))

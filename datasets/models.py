@@ -158,6 +158,7 @@ class TabularProfile(models.Model):
     immutable, so it never goes stale)."""
 
     class Status(models.TextChoices):
+        NONE = "none", "not asked for yet"  # only in answers: GET before any POST
         QUEUED = "queued"
         RUNNING = "running"
         DONE = "done"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from runyard.datastore import DataReference, Datastore, collect_files, input_name, upload_in_batches
 from runyard.exceptions import UserErrorException
+from runyard.tabular_dataset import TabularDataset, TabularDatasetFactory
 
 if TYPE_CHECKING:
     from runyard.workspace import Workspace
@@ -25,7 +26,9 @@ DatastorePath = tuple[Datastore, str]
 class DatasetConsumptionConfig:
     """How a run consumes a dataset: its input name and mode (``mount`` or ``download``)."""
 
-    def __init__(self, name: str, dataset: FileDataset, mode: str = "mount", path_on_compute: str | None = None):
+    def __init__(
+        self, name: str, dataset: FileDataset | TabularDataset, mode: str = "mount", path_on_compute: str | None = None
+    ):
         self.name = name
         self.dataset = dataset
         self.mode = mode
@@ -75,6 +78,7 @@ class FileDataset:
         self.workspace: Workspace | None = None
         self.file_count: int | None = None
         self.total_size: int | None = None
+        self._raw: tuple[dict[str, Any], dict[str, Any]] | None = None  # the API's dataset + version
 
     @classmethod
     def _registered(cls, workspace: Workspace, dataset: dict[str, Any], version: dict[str, Any]) -> FileDataset:
@@ -181,12 +185,22 @@ class FileDataset:
             )
         if chosen is None:
             raise UserErrorException(f"Dataset '{name}' has no version {version}.")
-        return FileDataset._registered(workspace, item, chosen)
+        ds = FileDataset._registered(workspace, item, chosen)
+        ds._raw = (item, chosen)
+        return ds
 
     def get_versions(self) -> list[dict[str, Any]]:
         if self.workspace is None or self.id is None:
             return []
         return list(self.workspace.client.paged("/api/dataset-versions/", dataset=self.id))
+
+
+def _typed(ds: FileDataset) -> Any:
+    """A TabularDataset when the registered version is tabular."""
+    raw = getattr(ds, "_raw", None)
+    if raw is not None and raw[1].get("dataset_type") == "tabular" and ds.workspace is not None:
+        return TabularDataset._from_version(ds.workspace, raw[0], raw[1])
+    return ds
 
 
 def _upload_version(
@@ -265,13 +279,16 @@ class _FileFactory:
 
 
 class Dataset:
-    """Entry point as in Azure: ``Dataset.File.from_files(...)``, ``Dataset.get_by_name(ws, name)``."""
+    """Entry point as in Azure: ``Dataset.File.from_files(...)``, ``Dataset.Tabular.from_delimited_files(...)``,
+    ``Dataset.get_by_name(ws, name)`` (a FileDataset or a TabularDataset, by the version's type)."""
 
     File = _FileFactory
+    Tabular = TabularDatasetFactory
 
     @staticmethod
-    def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> FileDataset:
-        return FileDataset.get_by_name(workspace, name, version)
+    def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> Any:
+        found = FileDataset.get_by_name(workspace, name, version)
+        return _typed(found)
 
     @staticmethod
     def get_all(workspace: Workspace) -> dict[str, FileDataset]:

@@ -107,7 +107,7 @@ class ScriptRunConfig:
 def _input_of(value: Any) -> dict[str, Any] | None:
     if isinstance(value, DatasetConsumptionConfig | DataReference | OutputFileDatasetConfig):
         return value.to_input()
-    if isinstance(value, FileDataset):
+    if isinstance(value, FileDataset) or getattr(value, "is_tabular", False):
         return value.as_mount().to_input()
     return None
 

@@ -76,6 +76,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/datasets/"): A.SIGNED_IN,
     ("POST", "/api/datasets/"): A.CREATE_IN_TEAM,
     ("POST", "/api/datasets/register/"): A.CREATE_IN_TEAM,
+    ("POST", "/api/datasets/preview/"): A.CREATE_IN_TEAM,
     ("GET", "/api/datasets/{id}/"): A.TEAM,
     ("PUT", "/api/datasets/{id}/"): A.TEAM,
     ("PATCH", "/api/datasets/{id}/"): A.TEAM,
@@ -86,6 +87,10 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/dataset-versions/{id}/"): A.TEAM,
     ("PATCH", "/api/dataset-versions/{id}/"): A.TEAM,
     ("DELETE", "/api/dataset-versions/{id}/"): A.TEAM,
+    ("GET", "/api/dataset-versions/{id}/download/"): A.TEAM,
+    ("GET", "/api/dataset-versions/{id}/preview/"): A.TEAM,
+    ("GET", "/api/dataset-versions/{id}/profile/"): A.TEAM,
+    ("POST", "/api/dataset-versions/{id}/profile/"): A.TEAM,
     ("GET", "/api/environments/"): A.SIGNED_IN,
     ("POST", "/api/environments/"): A.CREATE_IN_TEAM,
     ("GET", "/api/environments/{id}/"): A.TEAM,
@@ -227,7 +232,10 @@ def team_a_objects(world: World) -> Objects:
     }
     return Objects(
         ids=ids,
-        query={"/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"}},
+        query={
+            "/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"},
+            "/api/dataset-versions/{id}/download/": {"path": "a.txt"},
+        },
         run_token=RunToken.issue(run),
         other_run=other.pk,
     )

@@ -12,8 +12,9 @@ counting as line 1) and the column where pyarrow or the decoder says it failed.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,7 +184,9 @@ def _translate(exc: Exception, src: SourceFile, parse: ParseOptions, names: Sequ
 
 
 # ---- per-format readers ---------------------------------------------------------------
-def _csv_reader(src: SourceFile, parse: ParseOptions, columns: Sequence[Column] | None, block: int) -> Any:
+def _csv_reader(
+    src: SourceFile, parse: ParseOptions, columns: Sequence[Column] | None, block: int, stream: Any = None
+) -> Any:
     csv = require("pyarrow.csv")
     names = [c.name for c in columns] if columns is not None else None
     read = csv.ReadOptions(
@@ -203,14 +206,22 @@ def _csv_reader(src: SourceFile, parse: ParseOptions, columns: Sequence[Column] 
         strings_can_be_null=True,
         check_utf8=True,
     )
-    return csv.open_csv(str(src.path), read_options=read, parse_options=opts, convert_options=convert)
+    return csv.open_csv(stream or str(src.path), read_options=read, parse_options=opts, convert_options=convert)
+
+
+def _parquet(src: SourceFile) -> Any:
+    pa = require("pyarrow")
+    try:
+        return require("pyarrow.parquet").ParquetFile(str(src.path))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise TabularError(f"not a readable Parquet file ({exc})", src.rel) from None
 
 
 def _header(src: SourceFile, parse: ParseOptions) -> list[str]:
     """The file's column names as written (Column1.. without a header)."""
     pa = require("pyarrow")
     if parse.format == "parquet":
-        return list(require("pyarrow.parquet").ParquetFile(str(src.path)).schema_arrow.names)
+        return list(_parquet(src).schema_arrow.names)
     try:
         reader = _open(src, parse, None, SAMPLE_SIZE)
         names = list(reader.schema.names)
@@ -221,9 +232,11 @@ def _header(src: SourceFile, parse: ParseOptions) -> list[str]:
     return names
 
 
-def _open(src: SourceFile, parse: ParseOptions, columns: Sequence[Column] | None, block: int) -> Any:
+def _open(
+    src: SourceFile, parse: ParseOptions, columns: Sequence[Column] | None, block: int, stream: Any = None
+) -> Any:
     if parse.format == "delimited":
-        return _csv_reader(src, parse, columns, block)
+        return _csv_reader(src, parse, columns, block, stream)
     if parse.format == "json_lines":
         pj = require("pyarrow.json")
         schema = None
@@ -231,14 +244,16 @@ def _open(src: SourceFile, parse: ParseOptions, columns: Sequence[Column] | None
             pa = require("pyarrow")
             schema = pa.schema([(c.name, arrow_type(c.type)) for c in columns])
         return pj.open_json(
-            str(src.path),
+            stream or str(src.path),
             read_options=pj.ReadOptions(block_size=block),
             parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
         )
     raise AssertionError(parse.format)
 
 
-def _file_batches(src: SourceFile, definition: Definition, block: int) -> Iterator[pa.RecordBatch]:
+def _file_batches(
+    src: SourceFile, definition: Definition, block: int, progress: Callable[[int], None] | None
+) -> Iterator[pa.RecordBatch]:
     """The file's rows with the definition's column names and types."""
     pa = require("pyarrow")
     parse, columns = definition.parse, list(definition.columns)
@@ -259,8 +274,8 @@ def _file_batches(src: SourceFile, definition: Definition, block: int) -> Iterat
         )
     if parse.format == "parquet":
         schema = pa.schema([(c.name, arrow_type(c.type)) for c in columns])
-        pf = require("pyarrow.parquet").ParquetFile(str(src.path))
-        done = 0
+        pf = _parquet(src)
+        done, size, total = 0, src.path.stat().st_size, max(1, pf.metadata.num_rows)
         for batch in pf.iter_batches(batch_size=65536):
             for i, col in enumerate(columns):
                 try:
@@ -271,33 +286,47 @@ def _file_batches(src: SourceFile, definition: Definition, block: int) -> Iterat
                 [batch.column(i).cast(schema.field(i).type) for i in range(len(columns))], schema=schema
             )
             done += batch.num_rows
+            if progress:
+                progress(size * done // total)
         return
     try:
-        reader = _open(src, parse, columns, block)
-        seen = 0
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            seen += batch.num_rows
-            yield batch
+        with pa.OSFile(str(src.path)) as stream:
+            reader = _open(src, parse, columns, block, stream)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                if progress:
+                    progress(stream.tell())  # pyarrow reads ahead: a block or two early
+                yield batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise _translate(exc, src, parse, names) from None
 
 
+def _shifted(progress: Callable[[int], None], base: int, done: int) -> None:
+    progress(base + done)
+
+
 def source_batches(
-    files: Sequence[SourceFile], definition: Definition, block: int = BLOCK_SIZE
+    files: Sequence[SourceFile],
+    definition: Definition,
+    block: int = BLOCK_SIZE,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Every file's rows in path order (plus ``Path`` when ``include_path``), no steps yet."""
+    """Every file's rows in path order (plus ``Path`` when ``include_path``), no steps yet.
+    ``progress`` gets the bytes read so far over all files."""
     pa = require("pyarrow")
     if not definition.columns:
         raise DefinitionError("The dataset's columns are not known yet; infer them first.", "tabular.columns")
+    base = 0
     for src in sorted(files, key=lambda f: f.rel):
-        for batch in _file_batches(src, definition, block):
+        report = functools.partial(_shifted, progress, base) if progress else None
+        for batch in _file_batches(src, definition, block, report):
             if definition.parse.include_path:
                 batch = batch.append_column(PATH_COLUMN, pa.array([src.rel] * batch.num_rows, pa.string()))
             yield batch
+        base += src.path.stat().st_size
 
 
 # ---- inference ------------------------------------------------------------------------
@@ -318,12 +347,12 @@ def infer_columns(
         if not names:
             names = found
         elif found != names:
-            missing = [n for n in names if n not in found] or [n for n in found if n not in names]
+            missing = [f for n, f in zip(names, found, strict=False) if f != n] or (found[len(names) :] or [""])
             raise TabularError(
                 f"its columns differ from {ordered[0].rel}'s: expected {', '.join(names)}, found {', '.join(found)}",
                 src.rel,
                 1 if parse.format == "delimited" and parse.header else None,
-                missing[0] if missing else None,
+                missing[0] or None,
             )
         sample = _sample_schema(src, parse)
         for name, dtype in zip(names, sample.types, strict=False):
@@ -350,7 +379,7 @@ def infer_columns(
 def _sample_schema(src: SourceFile, parse: ParseOptions) -> pa.Schema:
     pa = require("pyarrow")
     if parse.format == "parquet":
-        return require("pyarrow.parquet").ParquetFile(str(src.path)).schema_arrow
+        return _parquet(src).schema_arrow
     try:
         reader = _open(src, parse, None, SAMPLE_SIZE)
         try:
@@ -449,11 +478,13 @@ def _apply(step: Step, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordB
             yield b.select([n for n in b.schema.names if n not in step.columns])
     elif step.op == "take":
         left = step.count
+        if left <= 0:
+            return
         for b in batches:
-            if left <= 0:
-                return
             yield b.slice(0, left)
             left -= b.num_rows
+            if left <= 0:
+                return  # before pulling the next block: take reads no further than it needs
     elif step.op == "skip":
         left = step.count
         for b in batches:
@@ -470,10 +501,15 @@ def _apply(step: Step, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordB
             yield b.filter(mask)
 
 
-def batches(files: Sequence[SourceFile], definition: Definition, block: int = BLOCK_SIZE) -> Iterator[pa.RecordBatch]:
+def batches(
+    files: Sequence[SourceFile],
+    definition: Definition,
+    block: int = BLOCK_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[pa.RecordBatch]:
     """The dataset's rows, every step applied, one Arrow batch at a time."""
     output_columns(definition)  # unknown column names fail before any file is read
-    stream: Iterator[pa.RecordBatch] = source_batches(files, definition, block)
+    stream: Iterator[pa.RecordBatch] = source_batches(files, definition, block, progress)
     for step in definition.steps:
         stream = _apply(step, stream)
     return (b for b in stream if b.num_rows)
