@@ -469,6 +469,27 @@ def _condition(cond: Condition, batch: pa.RecordBatch) -> Any:
     return fn(col, value)
 
 
+def _take(count: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    left = count
+    if left <= 0:
+        return
+    for b in batches:
+        yield b.slice(0, left)
+        left -= b.num_rows
+        if left <= 0:
+            return  # before pulling the next block: take reads no further than it needs
+
+
+def _skip(count: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    left = count
+    for b in batches:
+        if left >= b.num_rows:
+            left -= b.num_rows
+            continue
+        yield b.slice(left)
+        left = 0
+
+
 def _apply(step: Step, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     if step.op == "keep_columns":
         for b in batches:
@@ -477,22 +498,9 @@ def _apply(step: Step, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordB
         for b in batches:
             yield b.select([n for n in b.schema.names if n not in step.columns])
     elif step.op == "take":
-        left = step.count
-        if left <= 0:
-            return
-        for b in batches:
-            yield b.slice(0, left)
-            left -= b.num_rows
-            if left <= 0:
-                return  # before pulling the next block: take reads no further than it needs
+        yield from _take(step.count, batches)
     elif step.op == "skip":
-        left = step.count
-        for b in batches:
-            if left >= b.num_rows:
-                left -= b.num_rows
-                continue
-            yield b.slice(left)
-            left = 0
+        yield from _skip(step.count, batches)
     else:
         start = 0
         for b in batches:
