@@ -190,6 +190,43 @@ def run_and_descendants(run_id: int) -> set[int]:
     return found
 
 
+def submission_from(request: Request, data: dict[str, Any], key: str) -> Submission:
+    """A Submission from SubmitSerializer's validated data; ``resubmit_of`` fills what is not given."""
+    resubmit = None
+    if data.get("resubmit_of"):
+        resubmit = scope_to_teams(request, Run.objects.all()).filter(pk=data["resubmit_of"]).first()
+        if resubmit is None:
+            raise serializers.ValidationError({"resubmit_of": ["No such run in your teams."]})
+        if resubmit.interactive or resubmit.compute_target_id is None:
+            kind = "interactive" if resubmit.interactive else "a sweep (resubmit one of its children)"
+            raise serializers.ValidationError(
+                {"resubmit_of": [f"Run {resubmit.pk} is {kind}: it has no script to run again by itself."]}
+            )
+    team = default_team(request, data.get("team"))
+    base = resubmit
+    return Submission(
+        team=team,
+        user=request.user,
+        experiment=data.get("experiment") or (base.experiment.name if base else "default"),
+        script=data.get("script", base.script if base else ""),
+        command=data.get("command") or (base.command if base else []),
+        arguments=data["arguments"] if "arguments" in data else (base.arguments if base else []),
+        environment=data.get("environment") or (base.environment_version.environment.name if base else ""),
+        environment_version=data.get("environment_version")
+        or (base.environment_version.version if base and not data.get("environment") else None),
+        compute_target=data.get("compute_target") or (base.compute_target.name if base else "local"),
+        distributed=data["distributed"] if "distributed" in data else (base.distributed if base else None),
+        tags=data["tags"] if "tags" in data else (base.tags if base else {}),
+        max_run_duration_seconds=data.get("max_run_duration_seconds")
+        or (base.max_run_duration_seconds if base else None),
+        display_name=data.get("display_name", ""),
+        snapshot=data.get("snapshot"),
+        resubmit_of=resubmit,
+        inputs=data.get("inputs") or [],
+        idempotency_key=key,
+    )
+
+
 class RunViewSet(
     mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Run]
 ):
@@ -235,41 +272,7 @@ class RunViewSet(
             return Response(data, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
         incoming = SubmitSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
-        resubmit = None
-        if data.get("resubmit_of"):
-            resubmit = scope_to_teams(request, Run.objects.all()).filter(pk=data["resubmit_of"]).first()
-            if resubmit is None:
-                raise serializers.ValidationError({"resubmit_of": ["No such run in your teams."]})
-            if resubmit.interactive:
-                raise serializers.ValidationError(
-                    {"resubmit_of": [f"Run {resubmit.pk} is interactive: it has no snapshot or script to run again."]}
-                )
-        team = default_team(request, data.get("team"))
-        base = resubmit
-        run = submit(
-            Submission(
-                team=team,
-                user=request.user,
-                experiment=data.get("experiment") or (base.experiment.name if base else "default"),
-                script=data.get("script", base.script if base else ""),
-                command=data.get("command") or (base.command if base else []),
-                arguments=data["arguments"] if "arguments" in data else (base.arguments if base else []),
-                environment=data.get("environment") or (base.environment_version.environment.name if base else ""),
-                environment_version=data.get("environment_version")
-                or (base.environment_version.version if base and not data.get("environment") else None),
-                compute_target=data.get("compute_target") or (base.compute_target.name if base else "local"),
-                distributed=data["distributed"] if "distributed" in data else (base.distributed if base else None),
-                tags=data["tags"] if "tags" in data else (base.tags if base else {}),
-                max_run_duration_seconds=data.get("max_run_duration_seconds")
-                or (base.max_run_duration_seconds if base else None),
-                display_name=data.get("display_name", ""),
-                snapshot=data.get("snapshot"),
-                resubmit_of=resubmit,
-                inputs=data.get("inputs") or [],
-                idempotency_key=key,
-            )
-        )
+        run = submit(submission_from(request, incoming.validated_data, key))
         return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=StartLoggingSerializer, responses={201: RunDetailSerializer, 400: VALIDATION_ERROR})
@@ -375,11 +378,22 @@ class RunViewSet(
                     "mode": i.mode,
                     "local_path": i.local_path,
                     "dataset": i.dataset_version.dataset.name if i.dataset_version else None,
-                    "version": i.dataset_version.version if i.dataset_version else None,
+                    "version": (
+                        i.dataset_version.version
+                        if i.dataset_version
+                        else i.model_version.version
+                        if i.model_version
+                        else None
+                    ),
                     "datastore": i.datastore.name if i.datastore else None,
                     "datastore_path": i.datastore_path,
+                    "files": i.files,
+                    "urls": [url for _path, url in i.urls] if i.urls is not None else None,
+                    "model": i.model_version.model.name if i.model_version else None,
                 }
-                for i in RunInput.objects.filter(run=run).select_related("dataset_version__dataset", "datastore")
+                for i in RunInput.objects.filter(run=run).select_related(
+                    "dataset_version__dataset", "datastore", "model_version__model"
+                )
             ]
         )
 

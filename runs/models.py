@@ -266,7 +266,7 @@ class Artifact(models.Model):
 
 
 class RunInput(models.Model):
-    """A dataset (version) or datastore path a run consumes, and where it appeared."""
+    """A dataset (version), model (version) or datastore path a run consumes, and where it appeared."""
 
     class Mode(models.TextChoices):
         MOUNT = "mount"
@@ -281,11 +281,19 @@ class RunInput(models.Model):
     datastore = models.ForeignKey(
         "datasets.Datastore", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A registered model (Azure's Model.get_model_path inside the run); see runs.inputs.
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="run_inputs"
+    )
     datastore_path = models.CharField(max_length=500, blank=True)
     mode = models.CharField(max_length=10, choices=Mode.choices)
     local_path = models.CharField(max_length=1000, blank=True)
     # An output registered as a new version of this dataset once uploaded (register_on_complete).
     register_as = models.CharField(max_length=128, blank=True)
+    # A subset of the version's files (FileDataset.take / random_split): their paths; null: all.
+    files = models.JSONField(null=True, blank=True)
+    # Web files given inline (an unregistered Dataset.File.from_files(urls)): [[path, url], …].
+    urls = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "name"]

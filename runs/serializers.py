@@ -138,8 +138,23 @@ RUN_ARGUMENT: dict[str, Any] = {
                 "version": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["latest"]}]},
                 "mode": _INPUT_MODE,
                 "name": {"type": "string"},
+                "files": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "A subset of the version's file paths (FileDataset.take / random_split).",
+                },
             },
             "required": ["dataset"],
+        },
+        {
+            "type": "object",
+            "title": "WebFilesArgument",
+            "properties": {
+                "urls": {"type": "array", "items": {"type": "string"}, "description": "http(s) URLs of files."},
+                "mode": _INPUT_MODE,
+                "name": {"type": "string"},
+            },
+            "required": ["urls"],
         },
         {
             "type": "object",
@@ -151,6 +166,17 @@ RUN_ARGUMENT: dict[str, Any] = {
                 "name": {"type": "string"},
             },
             "required": ["datastore"],
+        },
+        {
+            "type": "object",
+            "title": "ModelArgument",
+            "properties": {
+                "model": {"type": "string"},
+                "version": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["latest"]}]},
+                "mode": _INPUT_MODE,
+                "name": {"type": "string"},
+            },
+            "required": ["model"],
         },
         {
             "type": "object",
@@ -399,9 +425,16 @@ class RunInputSerializer(serializers.Serializer[Any]):
     mode = serializers.ChoiceField(choices=RunInput.Mode.choices)
     local_path = serializers.CharField()
     dataset = serializers.CharField(allow_null=True)
-    version = serializers.IntegerField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True, help_text="The dataset's or the model's version.")
     datastore = serializers.CharField(allow_null=True)
     datastore_path = serializers.CharField()
+    files = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="A subset of the version's files; null: all."
+    )
+    urls = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Web files given inline (no dataset)."
+    )
+    model = serializers.CharField(allow_null=True, required=False, help_text="A registered model's name.")
 
 
 class LogLineSerializer(serializers.Serializer[Any]):

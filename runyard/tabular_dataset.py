@@ -126,6 +126,11 @@ class TabularDataset:
     """A (possibly unregistered) tabular dataset: a source of files plus a definition."""
 
     is_tabular = True
+    # What DatasetConsumptionConfig.to_input asks of a FileDataset: a tabular one is
+    # consumed as its registered version (or its datastore path), never as a file subset.
+    _origin: Any = None
+    _subset: Any = None
+    urls: tuple[str, ...] = ()
 
     def __init__(
         self,

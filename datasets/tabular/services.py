@@ -42,7 +42,13 @@ def definition_of(version: DatasetVersion) -> defs.Definition:
 
 
 def source_files(version: DatasetVersion) -> list[reader.SourceFile]:
-    return [reader.SourceFile(rel, storage.blob_path(sha)) for rel, sha in services.version_files(version)]
+    rows = list(version.files.order_by("path").values_list("path", "sha256", "url"))
+    web = [path for path, _, url in rows if url]
+    if web:
+        raise services.DatasetError(
+            f"Tabular datasets read stored files; '{web[0]}' is a web file (not stored here).", "files"
+        )
+    return [reader.SourceFile(rel, storage.blob_path(sha)) for rel, sha, _ in rows]
 
 
 def complete(files: list[reader.SourceFile], definition: defs.Definition) -> defs.Definition:

@@ -14,7 +14,12 @@ import type {
   EnvironmentVersion,
   Experiment,
   PackageIndex,
+  MetricSeries,
+  ModelFilePreview,
+  ModelVersion,
+  ModelVersionDetail,
   Page,
+  RegisteredModel,
   RunDetail,
   RunInput,
   RunProcess,
@@ -22,6 +27,10 @@ import type {
   RunSummary,
   SessionUser,
   StatusChange,
+  Sweep,
+  SweepChild,
+  SweepSeries,
+  SweepSummary,
 } from "./types";
 import { TERMINAL_STATUSES } from "./types";
 
@@ -245,5 +254,71 @@ export function useAuditEvents(filters: AuditFilters, pagePath: string | null) {
     queryKey: ["audit", path],
     queryFn: () => api<Page<AuditEvent>>(path),
     placeholderData: keepPreviousData,
+  });
+}
+
+export function useModels() {
+  return useQuery({ queryKey: ["models"], queryFn: () => allPages<RegisteredModel>("/api/models/?limit=500") });
+}
+
+/** Versions of one model (newest first), or the versions a run produced. */
+export function useModelVersions(filter: { model?: number; run?: number }) {
+  return useQuery({
+    queryKey: ["model-versions", filter],
+    queryFn: () => allPages<ModelVersion>(`/api/model-versions/${buildQuery({ ...filter, limit: 500 })}`),
+    enabled: filter.model != null || filter.run != null,
+  });
+}
+
+export function useModelVersion(id: number) {
+  return useQuery({ queryKey: ["model-version", id], queryFn: () => api<ModelVersionDetail>(`/api/model-versions/${id}/`) });
+}
+
+export function useModelFilePreview(id: number, path: string | null) {
+  return useQuery({
+    queryKey: ["model-version", id, "preview", path],
+    queryFn: () => api<ModelFilePreview>(`/api/model-versions/${id}/preview/${buildQuery({ path })}`),
+    enabled: path != null,
+    staleTime: Infinity, // a version's files never change
+  });
+}
+
+export function useRunMetrics(runId: number | null) {
+  return useQuery({
+    queryKey: ["run", runId, "metrics"],
+    queryFn: () => api<MetricSeries>(`/api/runs/${runId}/metrics/`),
+    enabled: runId != null,
+  });
+}
+
+/** While a sweep runs its page refreshes every SWEEP_POLL_MS (children come and go faster
+ * than a per-child websocket would be worth). */
+const SWEEP_POLL_MS = 2000;
+
+export function useSweeps() {
+  return useQuery({ queryKey: ["sweeps"], queryFn: () => api<SweepSummary[]>("/api/sweeps/") });
+}
+
+export function useSweep(id: number) {
+  return useQuery({
+    queryKey: ["sweep", id],
+    queryFn: () => api<Sweep>(`/api/sweeps/${id}/`),
+    refetchInterval: (query) => (query.state.data && query.state.data.ended_at ? false : SWEEP_POLL_MS),
+  });
+}
+
+export function useSweepChildren(id: number, live: boolean) {
+  return useQuery({
+    queryKey: ["sweep", id, "children"],
+    queryFn: () => api<SweepChild[]>(`/api/sweeps/${id}/children/`),
+    refetchInterval: live ? SWEEP_POLL_MS : false,
+  });
+}
+
+export function useSweepSeries(id: number, live: boolean) {
+  return useQuery({
+    queryKey: ["sweep", id, "metrics"],
+    queryFn: () => api<SweepSeries[]>(`/api/sweeps/${id}/metrics/`),
+    refetchInterval: live ? SWEEP_POLL_MS : false,
   });
 }

@@ -246,6 +246,26 @@ export interface paths {
         patch: operations["dataset_versions_partial_update"];
         trace?: never;
     };
+    "/api/dataset-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One stored file of the version (``FileDataset.download()``); a web file's
+         *     content is not stored here: fetch it from its ``url``.
+         */
+        get: operations["dataset_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/": {
         parameters: {
             query?: never;
@@ -640,6 +660,180 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/model-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        delete: operations["model_versions_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        patch: operations["model_versions_partial_update"];
+        trace?: never;
+    };
+    "/api/model-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One file (``?path=``), or every file of the version as one tar archive. */
+        get: operations["model_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The start of a text or JSON file, for the dashboard (binary files: no text). */
+        get: operations["model_versions_preview_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/tags/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``update_tags_properties``: merge ``add_tags``, drop ``remove_tags``,
+         *     add ``add_properties`` (a property already set to another value: 400).
+         */
+        post: operations["model_versions_tags_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Model names of the user's teams, each with its latest version. */
+        delete: operations["models_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The model's versions, newest first. */
+        get: operations["models_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/register/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``Model.register``: upload files (each part's filename is its path in the
+         *     model) as a new version of ``model_name`` (created on first use).
+         */
+        post: operations["models_register_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/package-indexes/": {
         parameters: {
             query?: never;
@@ -903,6 +1097,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/register-model/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``run.register_model``: the run's stored artifacts under ``model_path``
+         *     become a new model version, with the run's lineage. Nothing is uploaded again.
+         */
+        post: operations["runs_register_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/snapshot/": {
         parameters: {
             query?: never;
@@ -980,6 +1194,112 @@ export interface paths {
          *     With ``parent``, a child run of that run (its experiment and team).
          */
         post: operations["runs_start_logging_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest sweeps first (at most 200). */
+        get: operations["sweeps_list"];
+        put?: never;
+        /**
+         * @description Multipart like ``POST /api/runs/`` (or JSON with ``resubmit_of`` to reuse a run's
+         *     snapshot) plus ``hyperdrive``: the sampling, policy, primary metric and limits.
+         */
+        post: operations["sweeps_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A sweep's id is its parent run's id (``/api/runs/{id}/`` is the same run). */
+        get: operations["sweeps_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/best/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The child with the best primary metric (Azure's get_best_run_by_primary_metric). */
+        get: operations["sweeps_best_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Cancel the sweep and every child still queued or running. */
+        post: operations["sweeps_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/children/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every child in proposal order: parameters, primary metric (best, last), status, termination. */
+        get: operations["sweeps_children_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/metrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The primary metric of every child, point by point (the overlay chart). */
+        get: operations["sweeps_metrics_list"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1106,6 +1426,36 @@ export interface components {
         BuildStatusEnum: "pending" | "building" | "succeeded" | "failed";
         CancelRequest: {
             reason?: string;
+        };
+        Child: {
+            id: number;
+            index: number;
+            display_name: string;
+            status: components["schemas"]["RunStatusEnum"];
+            status_reason: string;
+            parameters: {
+                [key: string]: unknown;
+            };
+            arguments: unknown[];
+            /** Format: double */
+            best_primary_metric: number | null;
+            /** Format: double */
+            last_primary_metric: number | null;
+            /** @description How many times the primary metric was logged. */
+            intervals: number;
+            /** @description The policy that stopped it; empty otherwise. */
+            terminated_by: string;
+            termination_reason: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            running_at: string | null;
+            /** Format: date-time */
+            ended_at: string | null;
+        };
+        ChildSeries: {
+            run: number;
+            points: components["schemas"]["SeriesPoint"][];
         };
         /**
          * @description * `gloo` - gloo
@@ -1247,6 +1597,7 @@ export interface components {
             /** Format: int64 */
             size: number;
             sha256: string;
+            url: string;
         };
         DatasetRequest: {
             name: string;
@@ -1267,6 +1618,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1286,6 +1638,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1449,8 +1802,36 @@ export interface components {
             team?: string;
             description?: string;
         };
+        /**
+         * @description * `maximize` - maximize
+         *     * `minimize` - minimize
+         * @enum {string}
+         */
+        GoalEnum: "maximize" | "minimize";
         Health: {
             status: string;
+        };
+        /** @description HyperDriveConfig's fields as Azure's SDK serialises them (checked by sweeps.config). */
+        HyperDrive: {
+            hyperparameter_sampling: components["schemas"]["Sampling"];
+            policy?: components["schemas"]["Policy"] | null;
+            primary_metric_config: components["schemas"]["PrimaryMetric"];
+            max_total_runs: number;
+            max_concurrent_runs?: number;
+            max_duration_minutes?: number;
+            /** @description Drawn and recorded when absent. */
+            seed?: number;
+        };
+        /** @description HyperDriveConfig's fields as Azure's SDK serialises them (checked by sweeps.config). */
+        HyperDriveRequest: {
+            hyperparameter_sampling: components["schemas"]["SamplingRequest"];
+            policy?: components["schemas"]["PolicyRequest"] | null;
+            primary_metric_config: components["schemas"]["PrimaryMetricRequest"];
+            max_total_runs: number;
+            max_concurrent_runs?: number;
+            max_duration_minutes?: number;
+            /** @description Drawn and recorded when absent. */
+            seed?: number;
         };
         /**
          * @description * `mount` - Mount
@@ -1462,6 +1843,14 @@ export interface components {
         Isolation: {
             sandboxed: boolean;
             summary: string;
+        };
+        LineageDataset: {
+            /** @description The dataset version's id. */
+            id: number;
+            /** @description The dataset's id. */
+            dataset: number;
+            name: string;
+            version: number;
         };
         LogLine: {
             seq: number;
@@ -1523,6 +1912,102 @@ export interface components {
         };
         MetricsStored: {
             stored: number;
+        };
+        ModelFile: {
+            path: string;
+            /** Format: int64 */
+            size: number;
+            sha256: string;
+        };
+        ModelFilePreview: {
+            path: string;
+            size: number;
+            kind: components["schemas"]["ModelFilePreviewKindEnum"];
+            /** @description At most 64 KiB; JSON pretty-printed when whole. */
+            text: string;
+            truncated: boolean;
+        };
+        /**
+         * @description * `json` - json
+         *     * `text` - text
+         *     * `binary` - binary
+         * @enum {string}
+         */
+        ModelFilePreviewKindEnum: "json" | "text" | "binary";
+        ModelVersion: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        ModelVersionDetail: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly files: components["schemas"]["ModelFile"][];
         };
         MpiConfig: {
             type: components["schemas"]["MpiTypeEnum"];
@@ -1694,6 +2179,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Experiment"][];
         };
+        PaginatedModelVersionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ModelVersion"][];
+        };
         PaginatedPackageIndexList: {
             /** @example 123 */
             count: number;
@@ -1708,6 +2208,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["PackageIndex"][];
+        };
+        PaginatedRegisteredModelList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["RegisteredModel"][];
         };
         PaginatedRunListList: {
             /**
@@ -1824,6 +2339,12 @@ export interface components {
             team?: string;
             description?: string;
         };
+        PatchedModelVersionRequest: {
+            description?: string;
+            tags?: {
+                [key: string]: string;
+            };
+        };
         PatchedPackageIndexRequest: {
             name?: string;
             /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
@@ -1839,6 +2360,48 @@ export interface components {
             /** @description Write-only: never shown again. */
             value?: string;
         };
+        Policy: {
+            name: components["schemas"]["PolicyNameEnum"];
+            properties?: components["schemas"]["PolicyProperties"];
+        };
+        /**
+         * @description * `Bandit` - Bandit
+         *     * `MedianStopping` - MedianStopping
+         *     * `TruncationSelection` - TruncationSelection
+         *     * `Default` - Default
+         * @enum {string}
+         */
+        PolicyNameEnum: "Bandit" | "MedianStopping" | "TruncationSelection" | "Default";
+        PolicyProperties: {
+            evaluation_interval?: number;
+            delay_evaluation?: number;
+            /** Format: double */
+            slack_factor?: number;
+            /** Format: double */
+            slack_amount?: number;
+            truncation_percentage?: number;
+        };
+        PolicyPropertiesRequest: {
+            evaluation_interval?: number;
+            delay_evaluation?: number;
+            /** Format: double */
+            slack_factor?: number;
+            /** Format: double */
+            slack_amount?: number;
+            truncation_percentage?: number;
+        };
+        PolicyRequest: {
+            name: components["schemas"]["PolicyNameEnum"];
+            properties?: components["schemas"]["PolicyPropertiesRequest"];
+        };
+        PrimaryMetric: {
+            name: string;
+            goal: components["schemas"]["GoalEnum"];
+        };
+        PrimaryMetricRequest: {
+            name: string;
+            goal: components["schemas"]["GoalEnum"];
+        };
         PyTorchConfig: {
             type: components["schemas"]["PyTorchTypeEnum"];
             node_count: number;
@@ -1850,6 +2413,18 @@ export interface components {
          * @enum {string}
          */
         PyTorchTypeEnum: "pytorch";
+        RegisteredModel: {
+            readonly id: number;
+            readonly name: string;
+            readonly team: string;
+            description: string;
+            readonly latest_version: components["schemas"]["ModelVersion"] | null;
+            readonly version_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         RunDetail: {
             readonly id: number;
             readonly display_name: string;
@@ -1888,9 +2463,23 @@ export interface components {
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
+                /** @description A subset of the version's file paths (FileDataset.take / random_split). */
+                files?: string[];
+            } | {
+                /** @description http(s) URLs of files. */
+                urls: string[];
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
             } | {
                 datastore: string;
                 path?: string;
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
+            } | {
+                model: string;
+                version?: number | "latest";
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
@@ -1942,9 +2531,16 @@ export interface components {
             mode: components["schemas"]["InputModeEnum"];
             local_path: string;
             dataset: string | null;
+            /** @description The dataset's or the model's version. */
             version: number | null;
             datastore: string | null;
             datastore_path: string;
+            /** @description A subset of the version's files; null: all. */
+            files: string[] | null;
+            /** @description Web files given inline (no dataset). */
+            urls: string[] | null;
+            /** @description A registered model's name. */
+            model?: string | null;
         };
         RunList: {
             readonly id: number;
@@ -2031,6 +2627,38 @@ export interface components {
             /** @description Tag names to delete. */
             remove?: string[];
         };
+        Sampling: {
+            name: components["schemas"]["SamplingNameEnum"];
+            parameter_space: {
+                [key: string]: unknown[];
+            };
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description * `RANDOM` - RANDOM
+         *     * `GRID` - GRID
+         *     * `BayesianOptimization` - BayesianOptimization
+         * @enum {string}
+         */
+        SamplingNameEnum: "RANDOM" | "GRID" | "BayesianOptimization";
+        SamplingRequest: {
+            name: components["schemas"]["SamplingNameEnum"];
+            parameter_space: {
+                [key: string]: unknown[];
+            };
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        SeriesPoint: {
+            step: number | null;
+            /** Format: double */
+            value: number;
+            /** Format: date-time */
+            at: string;
+        };
         /** @description The signed-in user's fields when ``authenticated``, else only ``authenticated``. */
         Session: {
             authenticated: boolean;
@@ -2092,6 +2720,78 @@ export interface components {
             distributed?: unknown;
             tags?: unknown;
             max_run_duration_seconds?: number | null;
+        };
+        Sweep: {
+            /** @description The sweep's parent run id */
+            id: number;
+            display_name: string;
+            experiment: string;
+            team: string;
+            submitted_by: string;
+            status: components["schemas"]["RunStatusEnum"];
+            status_reason: string;
+            script: string;
+            arguments: unknown[];
+            environment: string;
+            compute_target: string;
+            config: components["schemas"]["HyperDrive"];
+            /** @description Children created so far */
+            proposed: number;
+            exhausted: boolean;
+            children_by_status: {
+                [key: string]: number;
+            };
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+            end_reason: string;
+            best_child: components["schemas"]["Child"] | null;
+        };
+        SweepCancelRequest: {
+            reason?: string;
+        };
+        SweepList: {
+            id: number;
+            display_name: string;
+            experiment: string;
+            status: components["schemas"]["RunStatusEnum"];
+            sampling: string;
+            primary_metric: string;
+            goal: string;
+            proposed: number;
+            max_total_runs: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+        };
+        /** @description A run's submission (the template every child shares) plus ``hyperdrive``. */
+        SweepSubmitRequest: {
+            /**
+             * Format: binary
+             * @description zip or tar(.gz) of the source directory
+             */
+            snapshot?: string;
+            /** @description Reuse this run's snapshot and settings */
+            resubmit_of?: number;
+            team?: string;
+            experiment?: string;
+            display_name?: string;
+            script?: string;
+            command?: unknown;
+            arguments?: unknown;
+            /** @description Dataset inputs that are not arguments (paths in RUNYARD_INPUTS) */
+            inputs?: unknown;
+            /** @description NAME or NAME:VERSION */
+            environment?: string;
+            environment_version?: number;
+            compute_target?: string;
+            distributed?: unknown;
+            tags?: unknown;
+            max_run_duration_seconds?: number | null;
+            /** @description JSON-encoded in a multipart form */
+            hyperdrive?: components["schemas"]["HyperDriveRequest"];
         };
         Team: {
             readonly id: number;
@@ -2767,6 +3467,41 @@ export interface operations {
             };
         };
     };
+    dataset_versions_download_retrieve: {
+        parameters: {
+            query: {
+                path: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     datasets_list: {
         parameters: {
             query?: {
@@ -2975,10 +3710,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -3022,10 +3765,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -3914,6 +4665,428 @@ export interface operations {
             };
         };
     };
+    model_versions_list: {
+        parameters: {
+            query?: {
+                framework?: string;
+                /** @description only each model's latest version */
+                latest?: boolean;
+                /** @description Number of results to return per page. */
+                limit?: number;
+                model?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description key or key=value (repeat) */
+                property?: string;
+                /** @description versions the run produced */
+                run?: number;
+                /** @description A search term. */
+                search?: string;
+                /** @description key or key=value (repeat for several) */
+                tag?: string;
+                version?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    model_versions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+        };
+    };
+    model_versions_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
+        };
+    };
+    model_versions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedModelVersionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedModelVersionRequest"];
+                "multipart/form-data": components["schemas"]["PatchedModelVersionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    model_versions_download_retrieve: {
+        parameters: {
+            query?: {
+                /** @description One file; without it, the whole version as a tar. */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_preview_retrieve: {
+        parameters: {
+            query?: {
+                /** @description The file (default: the version's first). */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelFilePreview"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_tags_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    add_tags?: {
+                        [key: string]: string;
+                    };
+                    remove_tags?: string[];
+                    add_properties?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    models_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRegisteredModelList"];
+                };
+            };
+        };
+    };
+    models_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisteredModel"];
+                };
+            };
+        };
+    };
+    models_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
+        };
+    };
+    models_versions_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    models_register_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": {
+                    model_name: string;
+                    description?: string;
+                    /** @description JSON object */
+                    tags?: string;
+                    /** @description JSON object (add-only afterwards) */
+                    properties?: string;
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    /** @description JSON list of {"name": dataset, "version": n} */
+                    datasets?: string;
+                    files: string[];
+                    /** @description The team's slug (default: your first team). */
+                    team?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     package_indexes_list: {
         parameters: {
             query?: {
@@ -4592,6 +5765,65 @@ export interface operations {
             };
         };
     };
+    runs_register_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    model_name: string;
+                    description?: string;
+                    tags?: {
+                        [key: string]: string;
+                    };
+                    properties?: {
+                        [key: string]: string;
+                    };
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    datasets?: Record<string, never>[];
+                    /** @description A file or folder of the run's artifacts. */
+                    model_path?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     runs_snapshot_retrieve: {
         parameters: {
             query?: {
@@ -4767,6 +5999,209 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+        };
+    };
+    sweeps_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepList"][];
+                };
+            };
+        };
+    };
+    sweeps_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["SweepSubmitRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SweepSubmitRequest"];
+                "application/json": components["schemas"]["SweepSubmitRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    sweeps_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sweeps_best_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Child"];
+                };
+            };
+            /** @description No child logged the primary metric yet */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sweeps_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["SweepCancelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SweepCancelRequest"];
+                "application/json": components["schemas"]["SweepCancelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    sweeps_children_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Child"][];
+                };
+            };
+        };
+    };
+    sweeps_metrics_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChildSeries"][];
                 };
             };
         };
@@ -4995,10 +6430,13 @@ export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<compo
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
+export const goalEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GoalEnum"]> = ["maximize", "minimize"];
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
+export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
+export const policyNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyNameEnum"]> = ["Bandit", "MedianStopping", "TruncationSelection", "Default"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;
@@ -5011,6 +6449,16 @@ export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<Flattened
 }>["mode"]> = ["mount", "download"];
 export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf5VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    version: unknown;
+}>["version"]> = ["latest"];
+export const runDetailArgumentsOneOf5ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf6ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
+export const samplingNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SamplingNameEnum"]> = ["RANDOM", "GRID", "BayesianOptimization"];
 export const tensorflowTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TensorflowTypeEnum"]> = ["tensorflow"];

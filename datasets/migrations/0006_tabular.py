@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('datasets', '0004_merge_20261201_1008'),
+        ('datasets', '0005_web_files_single_file'),
     ]
 
     operations = [
