@@ -43,9 +43,10 @@ def test_profile_is_computed_in_a_task_and_kept(ws: Workspace, world: Any, tmp_p
     started = client.post(f"/api/dataset-versions/{ds.version_id}/profile/", {}, format="json")
     assert started.status_code == 202 and started.json()["status"] == "queued"
     done = wait_for(
-        lambda: (p := client.get(f"/api/dataset-versions/{ds.version_id}/profile/").json())["status"]
-        in ("done", "failed")
-        and p,
+        lambda: (
+            (p := client.get(f"/api/dataset-versions/{ds.version_id}/profile/").json())["status"] in ("done", "failed")
+            and p
+        ),
         timeout=60,
         what="the profile task",
     )
