@@ -258,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         "MpiTypeEnum": [("mpi", "mpi")],
         "PyTorchTypeEnum": [("pytorch", "pytorch")],
         "TensorflowTypeEnum": [("tensorflow", "tensorflow")],
+        "BulkActionEnum": "runs.bulk.ACTIONS",
     },
 }
 

@@ -25,8 +25,8 @@ from common.archives import UnsafeArchive
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
-from runs import artifacts, cancellation, interactive, logstore, metricstore, snapshots
-from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
+from runs import artifacts, cancellation, interactive, logstore, metricstore, snapshots, workbench
+from runs.models import Experiment, Run, RunField, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
     RUN_LIST_COLUMNS,
     ArtifactSerializer,
@@ -93,10 +93,39 @@ class RunFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_text", help_text="free text: name, script, experiment, id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    # The workbench (runs.workbench): comparisons on metric summaries and parameters, repeatable.
+    metric = django_filters.CharFilter(
+        method="filter_metric", help_text="NAME>VALUE on the latest value (> >= < <= = !=)"
+    )
+    metric_min = django_filters.CharFilter(method="filter_metric", help_text="NAME<VALUE on the lowest value")
+    metric_max = django_filters.CharFilter(method="filter_metric", help_text="NAME>VALUE on the highest value")
+    param = django_filters.CharFilter(method="filter_param", help_text="KEY, KEY=VALUE or KEY>NUMBER (repeatable)")
+    archived = django_filters.CharFilter(
+        method="filter_archived", help_text="true: archived runs only (hidden by default)"
+    )
 
     class Meta:
         model = Run
         fields = ["status", "experiment", "compute_target", "submitted_by", "environment"]
+
+    def filter_archived(self, queryset: Any, name: str, value: str) -> Any:
+        wanted = {"true": True, "1": True, "false": False, "0": False}.get(value.lower())
+        if wanted is None:
+            raise serializers.ValidationError({"archived": ["Must be true or false."]})
+        return queryset.filter(archived_at__isnull=not wanted)
+
+    def _all(self, name: str, value: str) -> list[str]:
+        return self.data.getlist(name) if hasattr(self.data, "getlist") else [value]
+
+    def filter_metric(self, queryset: Any, name: str, value: str) -> Any:
+        for item in self._all(name, value):
+            queryset = queryset.filter(workbench.metric_condition(name, item))
+        return queryset
+
+    def filter_param(self, queryset: Any, name: str, value: str) -> Any:
+        for item in self._all(name, value):
+            queryset = queryset.filter(workbench.field_condition(name, RunField.Kind.PARAM, item))
+        return queryset
 
     def filter_experiment(self, queryset: Any, name: str, value: str) -> Any:
         # By id, not by a join on the name: then the run_experiment_created index gives the
@@ -167,6 +196,12 @@ def take_snapshot(run: Run, request: Request) -> Run:
     record("runs.run.snapshot_taken", actor=request.user, obj=run, changes={"snapshot": stored.sha256})
     run.refresh_from_db()
     return run
+
+
+ORDERING_HELP = (
+    "created_at or -created_at (default); or -metrics.NAME (latest value), metrics_min.NAME, metrics_max.NAME, "
+    "params.KEY, tags.KEY, properties.KEY: runs without the value come last."
+)
 
 
 class RunPermission(permissions.BasePermission):
@@ -245,11 +280,23 @@ class RunViewSet(
             return runs.filter(pk__in=run_and_descendants(self.request.auth.run_id))
         return scope_to_teams(self.request, runs)
 
+    @extend_schema(parameters=[OpenApiParameter("ordering", str, description=ORDERING_HELP)])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Runs newest first (``?ordering=created_at`` for oldest first), filtered; cursor pages."""
+        """Runs newest first (``?ordering=created_at`` for oldest first, or by a metric, parameter,
+        tag or property: see runs.workbench), filtered; cursor pages. Archived runs are hidden
+        unless ``?archived=true``."""
+        key = workbench.parse_ordering(request.query_params.get("ordering", ""))
+        filtered = self.filter_queryset(self.get_queryset())
+        if not request.query_params.get("archived"):  # the list only: an archived run's page still opens
+            filtered = filtered.filter(archived_at__isnull=True)
+        if key is not None:
+            sorted_page = workbench.sorted_page(filtered, key, RUN_LIST_COLUMNS, request)
+            return Response(
+                {"next": sorted_page.next, "previous": sorted_page.previous, "results": run_list_data(sorted_page.rows)}
+            )
         # Plain rows instead of RunListSerializer over model instances (same output, which the
         # schema still describes through get_serializer_class): see run_list_data.
-        runs = self.filter_queryset(self.get_queryset()).values(*RUN_LIST_COLUMNS)
+        runs = filtered.values(*RUN_LIST_COLUMNS)
         page = self.paginate_queryset(runs)
         if page is None:
             return Response(run_list_data(list(runs)))

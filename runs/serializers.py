@@ -13,6 +13,7 @@ from accounts.models import Team
 from accounts.permissions import checked_team
 from common.archives import UnsafeArchive, clean_path
 from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
+from runs import summaries
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
 from runs.status import Status
 from runs.submission import queue_position, queue_positions
@@ -194,6 +195,20 @@ RUN_ARGUMENT: dict[str, Any] = {
 }
 
 
+class MetricSummarySerializer(serializers.Serializer[Any]):
+    last = serializers.FloatField(help_text="The latest value logged.")
+    step = serializers.IntegerField(allow_null=True, help_text="The latest value's step.")
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    count = serializers.IntegerField(help_text="Points logged.")
+
+
+class MetricSummaryMapSerializer(KeyedSerializer):
+    """Each scalar metric's summary, by metric name."""
+
+    values = MetricSummarySerializer
+
+
 class RunListSerializer(serializers.ModelSerializer[Run]):
     experiment = serializers.CharField(source="experiment.name")
     compute_target = serializers.SerializerMethodField(help_text="Empty for an interactive run.")
@@ -204,6 +219,9 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
     distributed = documented_json(DISTRIBUTED_CONFIG, read_only=True, allow_null=True)
     tags = documented_json(STRING_MAP, read_only=True)
     queue_position = serializers.SerializerMethodField()
+    properties = documented_json(STRING_MAP, read_only=True, help_text="Azure's run properties: add-only.")
+    metrics = serializers.SerializerMethodField(help_text="Each scalar metric's latest, min and max, by name.")
+    params = serializers.SerializerMethodField(help_text="Parameters read from the arguments (--name value).")
 
     class Meta:
         model = Run
@@ -229,8 +247,20 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
             "queue_position",
             "interactive",
             "parent",
+            "properties",
+            "metrics",
+            "params",
+            "archived_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(MetricSummaryMapSerializer)
+    def get_metrics(self, run: Run) -> dict[str, dict[str, Any]]:
+        return summaries.summaries_of([run.pk]).get(run.pk, {})
+
+    @extend_schema_field(STRING_MAP)
+    def get_params(self, run: Run) -> dict[str, str]:
+        return summaries.params_of(run.arguments or [])
 
     def get_compute_target(self, run: Run) -> str:
         return run.compute_target.name if run.compute_target else ""
@@ -268,6 +298,8 @@ RUN_LIST_COLUMNS = (
     "worker",
     "interactive",
     "parent_id",
+    "properties",
+    "archived_at",
 )
 
 _timestamp = serializers.DateTimeField()
@@ -285,6 +317,9 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     related rows) and serializing them field by field was most of a page's time.
     """
     positions = queue_positions(rows)
+    ids = [row["id"] for row in rows]
+    metrics = summaries.summaries_of(ids)
+    params = summaries.params_by_run(ids)
     now = timezone.now()
     data = []
     for row in rows:
@@ -315,6 +350,10 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "queue_position": positions.get(row["id"]),
                 "interactive": row["interactive"],
                 "parent": row["parent_id"],
+                "properties": row["properties"],
+                "metrics": metrics.get(row["id"], {}),
+                "params": params.get(row["id"], {}),
+                "archived_at": _iso(row["archived_at"]),
             }
         )
     return data
@@ -333,7 +372,6 @@ class RunDetailSerializer(RunListSerializer):
     environment_version = serializers.SerializerMethodField()
     portal_url = serializers.SerializerMethodField()
     arguments = documented_json({"type": "array", "items": RUN_ARGUMENT}, read_only=True)
-    properties = documented_json(STRING_MAP, read_only=True, help_text="Azure's run properties: add-only.")
 
     class Meta(RunListSerializer.Meta):
         fields = [
@@ -354,7 +392,6 @@ class RunDetailSerializer(RunListSerializer):
             "build",
             "log_seq",
             "portal_url",
-            "properties",
         ]
         read_only_fields = fields
 

@@ -146,6 +146,15 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/model-versions/{id}/download/"): A.TEAM,
     ("GET", "/api/model-versions/{id}/preview/"): A.TEAM,
     ("POST", "/api/runs/{id}/register-model/"): A.TEAM,
+    # The workbench: a selection's bulk actions act on the caller's teams' runs only (others are
+    # refused by id: tests/test_run_workbench.py), saved columns are the caller's own.
+    ("POST", "/api/runs/bulk/"): A.SIGNED_IN,
+    ("GET", "/api/runs/columns/"): A.SIGNED_IN,
+    ("PUT", "/api/runs/columns/"): A.SIGNED_IN,
+    ("GET", "/api/runs/keys/"): A.SIGNED_IN,
+    ("GET", "/api/runs/compare/"): A.SIGNED_IN,
+    ("GET", "/api/runs/compare/series/"): A.SIGNED_IN,
+    ("GET", "/api/runs/compare/snapshots/"): A.SIGNED_IN,
     # The server as an Azure ML workspace (the SDK's Workspace attributes).
     ("GET", "/api/workspace/"): A.SIGNED_IN,
     # Team secrets: write-only values, a team's own.
@@ -240,6 +249,7 @@ def team_a_objects(world: World) -> Objects:
     assert event is not None
     ids: dict[str, int | None] = {
         "/api/runs/": run.pk,
+        "/api/runs/compare/": run.pk,  # team B's comparison must not describe it
         "/api/experiments/": run.experiment_id,
         "/api/environments/": env.pk,
         "/api/environment-versions/": version.pk,
@@ -263,6 +273,7 @@ def team_a_objects(world: World) -> Objects:
             "/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"},
             "/api/dataset-versions/{id}/download/": {"path": "a.txt"},
             "/api/model-versions/{id}/preview/": {"path": "outputs/model.txt"},
+            **{f"/api/runs/compare/{part}": {"ids": f"{run.pk},{other.pk}"} for part in ("", "series/", "snapshots/")},
         },
         run_token=RunToken.issue(run),
         other_run=other.pk,
@@ -299,7 +310,7 @@ def allowed(response: Any) -> bool:
 
 def listed_ids(response: Any) -> set[int]:
     data = response.json()
-    rows = data.get("results", data) if isinstance(data, dict) else data
+    rows = data.get("results", data.get("runs", data)) if isinstance(data, dict) else data
     return {row["id"] for row in rows if isinstance(row, dict) and "id" in row}
 
 

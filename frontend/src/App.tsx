@@ -19,6 +19,7 @@ const ModelVersionPage = lazy(() => import("./pages/ModelVersionPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
 const SweepsPage = lazy(() => import("./pages/SweepsPage"));
 const SweepPage = lazy(() => import("./pages/SweepPage"));
+const ComparePage = lazy(() => import("./features/runs/compare/ComparePage"));
 
 function makeQueryClient(): QueryClient {
   const client: QueryClient = new QueryClient({
@@ -63,6 +64,7 @@ export function App() {
                 <Route index element={<Navigate to="/runs" replace />} />
                 <Route path="runs" element={<RunsPage />} />
                 <Route path="runs/new" element={<CreateRunPage />} />
+                <Route path="runs/compare" element={<ComparePage />} />
                 <Route path="runs/:id" element={<RunRoute />} />
                 <Route path="sweeps" element={<SweepsPage />} />
                 <Route path="sweeps/:id" element={<SweepPage />} />

@@ -23,7 +23,6 @@ import type {
   RunDetail,
   RunInput,
   RunProcess,
-  RunStatus,
   RunSummary,
   SessionUser,
   StatusChange,
@@ -61,43 +60,6 @@ async function allPages<T>(path: string): Promise<T[]> {
     next = page.next ? toPath(page.next) : null;
   }
   return out;
-}
-
-export interface RunFilters {
-  status: RunStatus[];
-  experiment: string;
-  compute_target: string;
-  submitted_by: string;
-  environment: string;
-  tag: string;
-  property: string;
-  /** Only the child runs of this run (an id; empty: every run). */
-  parent: string;
-  q: string;
-  ordering: "created_at" | "-created_at";
-}
-
-export function useRuns(filters: RunFilters, cursorPath: string | null) {
-  const path =
-    cursorPath ??
-    `/api/runs/${buildQuery({
-      status: filters.status,
-      experiment: filters.experiment,
-      compute_target: filters.compute_target,
-      submitted_by: filters.submitted_by,
-      environment: filters.environment,
-      tag: filters.tag,
-      property: filters.property,
-      parent: filters.parent,
-      q: filters.q,
-      ordering: filters.ordering === "-created_at" ? undefined : filters.ordering,
-      limit: 50,
-    })}`;
-  return useQuery({
-    queryKey: ["runs", path],
-    queryFn: ({ signal }) => api<Page<RunSummary>>(path, { signal }),
-    placeholderData: keepPreviousData,
-  });
 }
 
 export function useRun(id: number, enabled = true) {

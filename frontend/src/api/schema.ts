@@ -959,7 +959,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Runs newest first (``?ordering=created_at`` for oldest first), filtered; cursor pages. */
+        /**
+         * @description Runs newest first (``?ordering=created_at`` for oldest first, or by a metric, parameter,
+         *     tag or property: see runs.workbench), filtered; cursor pages. Archived runs are hidden
+         *     unless ``?archived=true``.
+         */
         get: operations["runs_list"];
         put?: never;
         /** @description Submit with multipart (``snapshot`` file + fields, JSON-encoded where structured). */
@@ -1242,6 +1246,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/bulk/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Cancel, tag, archive or restore the given runs. Runs outside your teams (or missing)
+         *     and runs the action does not fit are refused with the reason; the rest are done.
+         */
+        post: operations["runs_bulk_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/columns/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The run list columns you chose (per experiment, or for all runs); saved on the server,
+         *     so they follow you to every browser.
+         */
+        get: operations["runs_columns_retrieve"];
+        /**
+         * @description The run list columns you chose (per experiment, or for all runs); saved on the server,
+         *     so they follow you to every browser.
+         */
+        put: operations["runs_columns_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Runs side by side: arguments, parameters, tags, environment, final metrics. */
+        get: operations["runs_compare_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/series/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Each run's scalar metrics as columns (x: step), thinned to ``max_points`` per series
+         *     keeping each bucket's extremes.
+         */
+        get: operations["runs_compare_series_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/snapshots/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The runs' code snapshots file by file: each run's hash and size, and the text of
+         *     the files that differ (UTF-8, up to 256 KiB, the first 50).
+         */
+        get: operations["runs_compare_snapshots_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/keys/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The metric names, parameter, tag and property keys of your newest runs (of the
+         *     experiment, when given): the column chooser's choices.
+         */
+        get: operations["runs_keys_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/start-logging/": {
         parameters: {
             query?: never;
@@ -1486,6 +1611,31 @@ export interface components {
          * @enum {string}
          */
         BuildStatusEnum: "pending" | "building" | "succeeded" | "failed";
+        /**
+         * @description * `cancel` - cancel
+         *     * `tag` - tag
+         *     * `archive` - archive
+         *     * `restore` - restore
+         * @enum {string}
+         */
+        BulkActionEnum: "cancel" | "tag" | "archive" | "restore";
+        BulkRequest: {
+            action: components["schemas"]["BulkActionEnum"];
+            ids: number[];
+            /** @description tag: tags to set (merged) */
+            tags?: {
+                [key: string]: string;
+            };
+            /** @description tag: keys to remove */
+            remove_tags?: string[];
+            /** @description cancel: the reason recorded */
+            reason?: string;
+        };
+        BulkResult: {
+            action: string;
+            done: number[];
+            refused: components["schemas"]["Refusal"][];
+        };
         CancelRequest: {
             reason?: string;
         };
@@ -1519,6 +1669,24 @@ export interface components {
             run: number;
             points: components["schemas"]["SeriesPoint"][];
         };
+        Columns: {
+            /**
+             * Format: int64
+             * @description null: the all-runs list
+             */
+            experiment?: number | null;
+            /** @description metrics.NAME, metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY */
+            columns: string[];
+        };
+        ColumnsRequest: {
+            /**
+             * Format: int64
+             * @description null: the all-runs list
+             */
+            experiment?: number | null;
+            /** @description metrics.NAME, metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY */
+            columns: string[];
+        };
         /**
          * @description * `gloo` - gloo
          *     * `nccl` - nccl
@@ -1526,6 +1694,44 @@ export interface components {
          * @enum {string}
          */
         CommunicationBackendEnum: "gloo" | "nccl" | "mpi";
+        Compare: {
+            runs: components["schemas"]["CompareRun"][];
+            /** @description ids not found in your teams */
+            missing: number[];
+        };
+        CompareEnvironment: {
+            name: string;
+            version: number;
+            spec: unknown;
+        };
+        CompareRun: {
+            id: number;
+            display_name: string;
+            status: string;
+            experiment: string;
+            script: string;
+            command: string[];
+            arguments: unknown;
+            params: {
+                [key: string]: string;
+            };
+            tags: {
+                [key: string]: string;
+            };
+            properties: {
+                [key: string]: string;
+            };
+            metrics: components["schemas"]["MetricSummaryMap"];
+            compute_target: string;
+            distributed: unknown;
+            environment: components["schemas"]["CompareEnvironment"] | null;
+            snapshot_sha256: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: double */
+            duration_seconds: number | null;
+            parent: number | null;
+        };
         CompleteRequest: {
             status: components["schemas"]["CompleteStatusEnum"];
             error?: string;
@@ -1974,6 +2180,25 @@ export interface components {
         /** @description Each metric's points, oldest first, by metric name. */
         MetricSeries: {
             [key: string]: components["schemas"]["MetricValue"][];
+        };
+        MetricSummary: {
+            /**
+             * Format: double
+             * @description The latest value logged.
+             */
+            last: number;
+            /** @description The latest value's step. */
+            step: number | null;
+            /** Format: double */
+            min: number;
+            /** Format: double */
+            max: number;
+            /** @description Points logged. */
+            count: number;
+        };
+        /** @description Each scalar metric's summary, by metric name. */
+        MetricSummaryMap: {
+            [key: string]: components["schemas"]["MetricSummary"];
         };
         MetricValue: {
             kind: components["schemas"]["MetricKindEnum"];
@@ -2506,6 +2731,10 @@ export interface components {
          * @enum {string}
          */
         PyTorchTypeEnum: "pytorch";
+        Refusal: {
+            id: number;
+            reason: string;
+        };
         RegisteredModel: {
             readonly id: number;
             readonly name: string;
@@ -2550,6 +2779,18 @@ export interface components {
             readonly queue_position: number | null;
             readonly interactive: boolean;
             readonly parent: number | null;
+            /** @description Azure's run properties: add-only. */
+            readonly properties: {
+                [key: string]: string;
+            };
+            /** @description Each scalar metric's latest, min and max, by name. */
+            readonly metrics: components["schemas"]["MetricSummaryMap"];
+            /** @description Parameters read from the arguments (--name value). */
+            readonly params: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            readonly archived_at: string | null;
             readonly arguments: (string | number | {
                 dataset: string;
                 version?: number | "latest";
@@ -2606,10 +2847,6 @@ export interface components {
             /** @description Sequence number of the last stored log line. */
             readonly log_seq: number;
             readonly portal_url: string;
-            /** @description Azure's run properties: add-only. */
-            readonly properties: {
-                [key: string]: string;
-            };
         };
         RunEnvironmentVersion: {
             id: number;
@@ -2634,6 +2871,12 @@ export interface components {
             urls: string[] | null;
             /** @description A registered model's name. */
             model?: string | null;
+        };
+        RunKeys: {
+            metrics: string[];
+            params: string[];
+            tags: string[];
+            properties: string[];
         };
         RunList: {
             readonly id: number;
@@ -2667,6 +2910,18 @@ export interface components {
             readonly queue_position: number | null;
             readonly interactive: boolean;
             readonly parent: number | null;
+            /** @description Azure's run properties: add-only. */
+            readonly properties: {
+                [key: string]: string;
+            };
+            /** @description Each scalar metric's latest, min and max, by name. */
+            readonly metrics: components["schemas"]["MetricSummaryMap"];
+            /** @description Parameters read from the arguments (--name value). */
+            readonly params: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            readonly archived_at: string | null;
         };
         RunProcess: {
             rank: number;
@@ -2745,6 +3000,18 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        Series: {
+            run: number;
+            name: string;
+            /** @description x: the step, or the point's index */
+            steps: number[];
+            values: number[];
+            /** @description Points logged; more than len(values) when thinned */
+            total: number;
+        };
+        SeriesPage: {
+            series: components["schemas"]["Series"][];
+        };
         SeriesPoint: {
             step: number | null;
             /** Format: double */
@@ -2759,6 +3026,26 @@ export interface components {
             username?: string;
             is_admin?: boolean;
             teams?: components["schemas"]["Team"][];
+        };
+        SnapshotDiff: {
+            files: components["schemas"]["SnapshotFile"][];
+            /** @description changed files' text by path, then by run id (null: absent, binary or too large) */
+            texts: {
+                [key: string]: {
+                    [key: string]: string | null;
+                };
+            };
+            error: string;
+        };
+        SnapshotFile: {
+            path: string;
+            changed: boolean;
+            sha256: {
+                [key: string]: string | null;
+            };
+            size: {
+                [key: string]: number | null;
+            };
         };
         SnapshotUploadRequest: {
             /**
@@ -5557,6 +5844,8 @@ export interface operations {
     runs_list: {
         parameters: {
             query?: {
+                /** @description true: archived runs only (hidden by default) */
+                archived?: string;
                 compute_target?: string;
                 created_after?: string;
                 created_before?: string;
@@ -5566,8 +5855,16 @@ export interface operations {
                 experiment?: string;
                 /** @description Number of results to return per page. */
                 limit?: number;
-                /** @description Which field to use when ordering the results. */
+                /** @description NAME>VALUE on the latest value (> >= < <= = !=) */
+                metric?: string;
+                /** @description NAME>VALUE on the highest value */
+                metric_max?: string;
+                /** @description NAME<VALUE on the lowest value */
+                metric_min?: string;
+                /** @description created_at or -created_at (default); or -metrics.NAME (latest value), metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY: runs without the value come last. */
                 ordering?: string;
+                /** @description KEY, KEY=VALUE or KEY>NUMBER (repeatable) */
+                param?: string;
                 /** @description child runs of this run */
                 parent?: number;
                 /** @description key or key=value (repeat for several) */
@@ -6248,6 +6545,225 @@ export interface operations {
             };
         };
     };
+    runs_bulk_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["BulkRequest"];
+                "multipart/form-data": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_columns_retrieve: {
+        parameters: {
+            query?: {
+                /** @description the experiment's list; absent: all runs */
+                experiment?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Columns"];
+                };
+            };
+        };
+    };
+    runs_columns_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ColumnsRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ColumnsRequest"];
+                "multipart/form-data": components["schemas"]["ColumnsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Columns"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Compare"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_series_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+                /** @description per series (default 1000) */
+                max_points?: number;
+                /** @description metric names, comma-separated; absent: all */
+                names?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesPage"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_snapshots_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotDiff"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_keys_retrieve: {
+        parameters: {
+            query?: {
+                /** @description only this experiment's runs */
+                experiment?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunKeys"];
+                };
+            };
+        };
+    };
     runs_start_logging_create: {
         parameters: {
             query?: never;
@@ -6706,6 +7222,7 @@ export const pathsApiEnvironmentBuildsGetParametersQueryKindValues: ReadonlyArra
 export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["status"]> = ["building", "failed", "pending", "succeeded"];
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
+export const bulkActionEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BulkActionEnum"]> = ["cancel", "tag", "archive", "restore"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
 export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
