@@ -21,6 +21,9 @@ class PreviewSerializer(serializers.Serializer[Any]):
 
 
 class TabularProfileSerializer(serializers.ModelSerializer[TabularProfile]):
+    # null while status is "none" (nothing asked for yet, so nothing created)
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
     class Meta:
         model = TabularProfile
         fields = ["status", "progress", "result", "error", "created_at", "finished_at"]

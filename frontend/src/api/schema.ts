@@ -3183,7 +3183,7 @@ export interface components {
             result: unknown;
             error: string;
             /** Format: date-time */
-            readonly created_at: string;
+            readonly created_at: string | null;
             /** Format: date-time */
             finished_at: string | null;
         };
