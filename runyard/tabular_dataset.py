@@ -449,19 +449,24 @@ class TabularDatasetFactory:
         description: str | None = None,
         tags: dict[str, str] | None = None,
         show_progress: bool = True,
+        row_group_size: int | None = None,
+        make_target_path_unique: bool = True,
     ) -> TabularDataset:
         """Write the DataFrame as Parquet to ``target`` = (datastore, 'folder') (or a
-        datastore: its root), then register it as tabular dataset ``name``."""
+        datastore: its root; in a fresh subfolder unless ``make_target_path_unique=False``),
+        then register it as tabular dataset ``name``."""
         reader.require("pandas")
         pa = reader.require("pyarrow")
         pq = reader.require("pyarrow.parquet")
         store, folder = (target, "") if isinstance(target, Datastore) else target
         if not isinstance(store, Datastore):
             raise UserErrorException("target must be a datastore or a (datastore, 'folder') tuple.")
-        part = f"{str(folder).strip('/')}/{uuid.uuid4()}".strip("/")
+        part = str(folder).strip("/")
+        if make_target_path_unique or not part:
+            part = f"{part}/{uuid.uuid4()}".strip("/")
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "part-00000.parquet"
-            pq.write_table(pa.Table.from_pandas(dataframe, preserve_index=False), local)
+            pq.write_table(pa.Table.from_pandas(dataframe, preserve_index=False), local, row_group_size=row_group_size)
             upload_in_batches(
                 store.workspace,
                 f"/api/datastores/{store.id}/upload/",
