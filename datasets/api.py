@@ -35,8 +35,10 @@ from audit.mixins import AuditedViewSetMixin, snapshot
 from audit.services import diff, record
 from config.responses import CONFLICT, STRING_MAP, VALIDATION_ERROR, documented_json
 from datasets import services, storage
-from datasets.models import Dataset, DatasetFile, DatasetVersion, Datastore
+from datasets.models import Dataset, DatasetFile, DatasetVersion, Datastore, TabularProfile
 from datasets.responses import DatastoreListingSerializer, DatastoreUploadedSerializer, UploadConflictSerializer
+from datasets.tabular import api as tabular_api
+from datasets.tabular import services as tabular
 from datasets.uploads import StreamingMultiPartParser
 
 UPLOAD_PARSERS = [StreamingMultiPartParser, parsers.JSONParser, parsers.FormParser]
@@ -283,6 +285,8 @@ class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
             "dataset",
             "dataset_name",
             "version",
+            "dataset_type",
+            "tabular",
             "description",
             "tags",
             "datastore",
@@ -293,7 +297,16 @@ class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
             "created_by",
             "created_at",
         ]
-        read_only_fields = ["dataset", "version", "source_path", "total_size", "file_count", "single_file"]
+        read_only_fields = [
+            "dataset",
+            "version",
+            "dataset_type",
+            "tabular",
+            "source_path",
+            "total_size",
+            "file_count",
+            "single_file",
+        ]
 
     def validate_tags(self, value: Any) -> dict[str, str]:
         try:
@@ -349,6 +362,7 @@ VERSION_UPLOAD_SCHEMA = {
             "archive": {"type": "string", "format": "binary"},
             "description": {"type": "string"},
             "tags": {"type": "string", "description": "JSON object"},
+            "tabular": {"type": "string", "description": "JSON: a tabular definition (makes a tabular version)"},
             "single_file": {"type": "boolean", "description": "One file was named (not a folder)."},
         },
     },
@@ -362,6 +376,7 @@ VERSION_UPLOAD_SCHEMA = {
             "files": {"type": "array", "items": {"type": "string"}, "description": "With from_version: a subset."},
             "description": {"type": "string"},
             "tags": {"type": "object"},
+            "tabular": {"type": "object", "description": "A tabular definition (makes a tabular version)"},
         },
     },
 }
@@ -420,7 +435,17 @@ def _from_version(value: Any, team: Team) -> DatasetVersion | None:
 
 def _register(dataset: Dataset, request: Request) -> DatasetVersion:
     tags = _json_field(_data(request).get("tags"), "tags")
+    tabular_def = _json_field(_data(request).get("tabular"), "tabular")
     try:
+        if tabular_def is not None:
+            return tabular.register(
+                dataset,
+                _source(request, dataset.team),
+                tabular_def,
+                actor=request.user,
+                description=str(_data(request).get("description") or ""),
+                tags=services.clean_tags(tags),
+            )
         return services.create_version(
             dataset,
             _source(request, dataset.team),
@@ -509,6 +534,27 @@ class DatasetViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Dataset]):
                 raise
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        request=VERSION_UPLOAD_SCHEMA,
+        parameters=[OpenApiParameter("rows", int)],
+        responses={200: tabular_api.PreviewSerializer, 400: VALIDATION_ERROR},
+    )
+    @action(detail=False, methods=["post"], parser_classes=UPLOAD_PARSERS)
+    def preview(self, request: Request) -> Response:
+        """A tabular dataset's first rows before it is registered: ``tabular`` (the
+        definition) with ``files`` (the browser sends each file's first megabyte) or
+        ``datastore`` + ``path``. Nothing is stored; the answer has the inferred definition."""
+        with _Spool(request):
+            rows = tabular_api.rows_param(request.query_params.get("rows"))
+            team_slug = _data(request).get("team")
+            team = default_team(request, Team.objects.filter(slug=team_slug).first() if team_slug else None)
+            raw = _json_field(_data(request).get("tabular"), "tabular")
+            try:
+                answer = tabular.draft_preview(_source(request, team), raw or {}, team, rows)
+            except services.DatasetError as exc:
+                raise _error(exc) from None
+        return Response(answer)
+
 
 @extend_schema_view(
     partial_update=extend_schema(responses={200: DatasetVersionSerializer, 400: VALIDATION_ERROR}),
@@ -527,7 +573,7 @@ class DatasetVersionViewSet(
     serializer_class = DatasetVersionSerializer
     permission_classes = [*SIGNED_IN, TeamObjectPermission]
     filterset_fields = ["dataset", "version"]
-    http_method_names = ["get", "patch", "delete", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> Any:
         qs = DatasetVersion.objects.select_related("dataset", "datastore", "created_by")
@@ -567,6 +613,41 @@ class DatasetVersionViewSet(
         if not blob.exists():
             raise serializers.ValidationError({"path": [f"The stored content of '{path}' is missing."]})
         return FileResponse(open(blob, "rb"), as_attachment=True, filename=path.rsplit("/", 1)[-1])
+
+    @extend_schema(
+        parameters=[OpenApiParameter("rows", int)],
+        responses={200: tabular_api.PreviewSerializer, 400: VALIDATION_ERROR},
+    )
+    @action(detail=True, methods=["get"])
+    def preview(self, request: Request, pk: str | None = None) -> Response:
+        """A tabular version's first ``rows`` rows (default 50, at most 1000) and typed columns."""
+        version = self.get_object()
+        try:
+            return Response(tabular.preview(version, tabular_api.rows_param(request.query_params.get("rows"))))
+        except services.DatasetError as exc:
+            raise _error(exc) from None
+
+    @extend_schema(methods=["GET"], responses={200: tabular_api.TabularProfileSerializer})
+    @extend_schema(
+        methods=["POST"],
+        request={"application/json": {"type": "object", "properties": {"again": {"type": "boolean"}}}},
+        responses={202: tabular_api.TabularProfileSerializer, 400: VALIDATION_ERROR},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def profile(self, request: Request, pk: str | None = None) -> Response:
+        """GET: the profile (status, progress, result; status ``none`` before one was asked for).
+        POST: compute it in a task (kept per version; ``again`` recomputes)."""
+        version = self.get_object()
+        if request.method == "GET":
+            found = TabularProfile.objects.filter(version=version).first() or TabularProfile(
+                version=version, status=TabularProfile.Status.NONE
+            )
+            return Response(tabular_api.TabularProfileSerializer(found).data)
+        try:
+            made = tabular.request_profile(version, actor=request.user, again=_bool(_data(request).get("again")))
+        except services.DatasetError as exc:
+            raise _error(exc) from None
+        return Response(tabular_api.TabularProfileSerializer(made).data, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         version = self.get_object()

@@ -93,10 +93,19 @@ class Dataset(models.Model):
 
 
 class DatasetVersion(models.Model):
-    """One immutable set of files. Files are stored once by their SHA-256."""
+    """One immutable set of files. Files are stored once by their SHA-256.
+
+    A ``tabular`` version also holds its parsing definition (runyard.tabular.definition:
+    format and options, the columns inferred at registration, lazy steps)."""
+
+    class Type(models.TextChoices):
+        FILE = "file"
+        TABULAR = "tabular"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     version = models.PositiveIntegerField()
+    dataset_type = models.CharField(max_length=10, choices=Type.choices, default=Type.FILE)
+    tabular = models.JSONField(default=dict, blank=True, help_text="The parsing definition of a tabular version.")
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict, blank=True)
     datastore = models.ForeignKey(Datastore, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -148,3 +157,26 @@ class DatasetFile(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class TabularProfile(models.Model):
+    """A tabular version's profile, computed once by a Celery task and kept (versions are
+    immutable, so it never goes stale)."""
+
+    class Status(models.TextChoices):
+        NONE = "none", "not asked for yet"  # only in answers: GET before any POST
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    version = models.OneToOneField(DatasetVersion, on_delete=models.CASCADE, related_name="profile")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0..1, by bytes read.")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.version}"

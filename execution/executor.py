@@ -35,6 +35,7 @@ from audit.services import record
 from compute.configs import ConfigError
 from compute.models import ComputeTarget
 from config.masking import Masker
+from datasets.tabular.services import tabular_inputs
 from environments import secrets as env_secrets
 from environments.builder import BuildCanceled, BuildFailed
 from execution import materialize
@@ -368,6 +369,8 @@ class Execution:
                 "RUNYARD_RUN_TOKEN": token,
                 "RUNYARD_EXPERIMENT": run.experiment.name,
                 "RUNYARD_INPUTS": json.dumps(inputs_env),
+                # Tabular inputs' definitions: input_datasets[name] reads the files with them.
+                "RUNYARD_TABULAR_INPUTS": json.dumps(tabular_inputs(run)),
                 # Azure ML's names for the same paths, for scripts that read them.
                 **{f"AZUREML_DATAREFERENCE_{name}": path for name, path in inputs_env.items()},
                 "PYTHONPATH": sdk + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),

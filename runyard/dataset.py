@@ -23,6 +23,7 @@ from runyard import dataset_files, weburl
 from runyard.dataset_files import FileEntry, MountContext
 from runyard.datastore import DataReference, Datastore, collect_files, input_name, upload_in_batches
 from runyard.exceptions import UserErrorException
+from runyard.tabular_dataset import TabularDataset, TabularDatasetFactory
 
 if TYPE_CHECKING:
     from runyard.workspace import Workspace
@@ -115,6 +116,7 @@ class FileDataset:
         self.workspace: Workspace | None = None
         self.file_count: int | None = None
         self.total_size: int | None = None
+        self._raw: tuple[dict[str, Any], dict[str, Any]] | None = None  # the API's dataset + version
 
     @classmethod
     def _registered(cls, workspace: Workspace, dataset: dict[str, Any], version: dict[str, Any]) -> FileDataset:
@@ -305,12 +307,22 @@ class FileDataset:
             )
         if chosen is None:
             raise UserErrorException(f"Dataset '{name}' has no version {version}.")
-        return FileDataset._registered(workspace, item, chosen)
+        ds = FileDataset._registered(workspace, item, chosen)
+        ds._raw = (item, chosen)
+        return ds
 
     def get_versions(self) -> list[dict[str, Any]]:
         if self.workspace is None or self.id is None:
             return []
         return list(self.workspace.client.paged("/api/dataset-versions/", dataset=self.id))
+
+
+def _typed(ds: FileDataset) -> Any:
+    """A TabularDataset when the registered version is tabular."""
+    raw = getattr(ds, "_raw", None)
+    if raw is not None and raw[1].get("dataset_type") == "tabular" and ds.workspace is not None:
+        return TabularDataset._from_version(ds.workspace, raw[0], raw[1])
+    return ds
 
 
 def _upload_version(
@@ -414,13 +426,16 @@ class _FileFactory:
 
 
 class Dataset:
-    """Entry point as in Azure: ``Dataset.File.from_files(...)``, ``Dataset.get_by_name(ws, name)``."""
+    """Entry point as in Azure: ``Dataset.File.from_files(...)``, ``Dataset.Tabular.from_delimited_files(...)``,
+    ``Dataset.get_by_name(ws, name)`` (a FileDataset or a TabularDataset, by the version's type)."""
 
     File = _FileFactory
+    Tabular = TabularDatasetFactory
 
     @staticmethod
-    def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> FileDataset:
-        return FileDataset.get_by_name(workspace, name, version)
+    def get_by_name(workspace: Workspace, name: str, version: int | str = "latest") -> Any:
+        found = FileDataset.get_by_name(workspace, name, version)
+        return _typed(found)
 
     @staticmethod
     def get_all(workspace: Workspace) -> dict[str, FileDataset]:

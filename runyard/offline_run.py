@@ -76,9 +76,11 @@ class OfflineRun(MetricLoggingMixin):
         return {k: (v[0] if len(v) == 1 else list(v)) for k, v in self.metrics.items() if name in (None, k)}
 
     @property
-    def input_datasets(self) -> dict[str, str]:
+    def input_datasets(self) -> dict[str, Any]:
+        from runyard.tabular_dataset import with_tabular_inputs
+
         raw = os.environ.get("RUNYARD_INPUTS")
-        return dict(json.loads(raw)) if raw else {}
+        return with_tabular_inputs(dict(json.loads(raw))) if raw else {}
 
     def get_status(self) -> str:
         return "Running"

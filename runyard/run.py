@@ -507,11 +507,14 @@ class Run(MetricLoggingMixin):
                 self._upload_artifact(name, path=file)
 
     @property
-    def input_datasets(self) -> dict[str, str]:
-        """{input name: local path} of the run's dataset and datastore inputs (inside the run)."""
+    def input_datasets(self) -> dict[str, Any]:
+        """{input name: local path} of the run's dataset and datastore inputs (inside the
+        run); a tabular dataset input is a TabularDataset over its local copy."""
         raw = os.environ.get("RUNYARD_INPUTS")
         if raw and os.environ.get("RUNYARD_RUN_ID") == self.id:
-            return dict(json.loads(raw))
+            from runyard.tabular_dataset import with_tabular_inputs
+
+            return with_tabular_inputs(dict(json.loads(raw)))
         return {item["name"]: item.get("local_path", "") for item in self.workspace.client.get(self._path("inputs/"))}
 
     def complete(self, _set_status: bool = True) -> None:

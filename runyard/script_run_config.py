@@ -109,7 +109,7 @@ def _input_of(value: Any) -> dict[str, Any] | None:
 
     if isinstance(value, DatasetConsumptionConfig | DataReference | OutputFileDatasetConfig | Model | ModelInput):
         return value.to_input()
-    if isinstance(value, FileDataset):
+    if isinstance(value, FileDataset) or getattr(value, "is_tabular", False):
         return value.as_mount().to_input()
     return None
 

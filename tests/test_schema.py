@@ -118,7 +118,14 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
     assert model.status_code == 201, model.content
     RunInput.objects.create(run=run, name="m", mode="mount", model_version_id=model.json()["id"], local_path="/m")
     event = record("runs.run.tagged", actor=world.alice.user, obj=run, changes={"tags": {"a": "1"}})
+    table = io.BytesIO(b"a,b\n1,x\n")
+    table.name = "t.csv"
+    tabular = client.post(
+        "/api/datasets/register/", {"name": "table", "files": [table], "tabular": '{"parse": {"format": "delimited"}}'}
+    )
+    assert tabular.status_code == 201, tabular.content
     return {
+        "tabular-version": tabular.json()["id"],
         "models": model.json()["model"],
         "model-versions": model.json()["id"],
         "runs": run.pk,
@@ -164,7 +171,9 @@ def test_every_json_get_answers_with_its_documented_shape(world: Any, populated:
             continue  # MLflow's API: required ids in the query, MLflow's shapes (tests/mlflow)
         parts = path.strip("/").split("/")
         resource = parts[2] if parts[1] in ("auth", "audit") else parts[1]
-        url = path.replace("{id}", str(populated.get(resource, 0)))
+        # A tabular version's preview needs a tabular version.
+        key = "tabular-version" if path == "/api/dataset-versions/{id}/preview/" else resource
+        url = path.replace("{id}", str(populated.get(key, 0)))
         # The compare endpoints take the runs in a required ?ids=.
         response = client.get(url, {"ids": populated["runs"]} if path.startswith("/api/runs/compare/") else {})
         assert response.status_code == 200, (url, response.content[:300])

@@ -759,6 +759,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dataset-versions/{id}/preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A tabular version's first ``rows`` rows (default 50, at most 1000) and typed columns. */
+        get: operations["dataset_versions_preview_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset-versions/{id}/profile/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description GET: the profile (status, progress, result; status ``none`` before one was asked for).
+         *     POST: compute it in a task (kept per version; ``again`` recomputes).
+         */
+        get: operations["dataset_versions_profile_retrieve"];
+        put?: never;
+        /**
+         * @description GET: the profile (status, progress, result; status ``none`` before one was asked for).
+         *     POST: compute it in a task (kept per version; ``again`` recomputes).
+         */
+        post: operations["dataset_versions_profile_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/": {
         parameters: {
             query?: never;
@@ -817,6 +858,27 @@ export interface paths {
          *     ``{"datastore": name, "path": "folder/"}``; optional ``description``, ``tags``.
          */
         post: operations["datasets_versions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description A tabular dataset's first rows before it is registered: ``tabular`` (the
+         *     definition) with ``files`` (the browser sends each file's first megabyte) or
+         *     ``datastore`` + ``path``. Nothing is stored; the answer has the inferred definition.
+         */
+        post: operations["datasets_preview_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2377,11 +2439,20 @@ export interface components {
             team?: string;
             description?: string;
         };
+        /**
+         * @description * `file` - File
+         *     * `tabular` - Tabular
+         * @enum {string}
+         */
+        DatasetTypeEnum: "file" | "tabular";
         DatasetVersion: {
             readonly id: number;
             readonly dataset: number;
             readonly dataset_name: string;
             readonly version: number;
+            readonly dataset_type: components["schemas"]["DatasetTypeEnum"];
+            /** @description The parsing definition of a tabular version. */
+            readonly tabular: unknown;
             description: string;
             tags: {
                 [key: string]: string;
@@ -2402,6 +2473,9 @@ export interface components {
             readonly dataset: number;
             readonly dataset_name: string;
             readonly version: number;
+            readonly dataset_type: components["schemas"]["DatasetTypeEnum"];
+            /** @description The parsing definition of a tabular version. */
+            readonly tabular: unknown;
             description: string;
             tags: {
                 [key: string]: string;
@@ -3225,6 +3299,25 @@ export interface components {
             name: components["schemas"]["PolicyNameEnum"];
             properties?: components["schemas"]["PolicyPropertiesRequest"];
         };
+        Preview: {
+            columns: components["schemas"]["PreviewColumn"][];
+            rows: unknown[][];
+            /** @description Draft previews: the definition as inferred. */
+            definition?: unknown;
+        };
+        PreviewColumn: {
+            name: string;
+            type: components["schemas"]["PreviewColumnTypeEnum"];
+        };
+        /**
+         * @description * `string` - string
+         *     * `int` - int
+         *     * `float` - float
+         *     * `bool` - bool
+         *     * `datetime` - datetime
+         * @enum {string}
+         */
+        PreviewColumnTypeEnum: "string" | "int" | "float" | "bool" | "datetime";
         PrimaryMetric: {
             name: string;
             goal: components["schemas"]["GoalEnum"];
@@ -3698,6 +3791,29 @@ export interface components {
             /** @description JSON-encoded in a multipart form */
             hyperdrive?: components["schemas"]["HyperDriveRequest"];
         };
+        TabularProfile: {
+            status: components["schemas"]["TabularProfileStatusEnum"];
+            /**
+             * Format: double
+             * @description 0..1, by bytes read.
+             */
+            progress: number;
+            result: unknown;
+            error: string;
+            /** Format: date-time */
+            readonly created_at: string | null;
+            /** Format: date-time */
+            finished_at: string | null;
+        };
+        /**
+         * @description * `none` - not asked for yet
+         *     * `queued` - Queued
+         *     * `running` - Running
+         *     * `done` - Done
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        TabularProfileStatusEnum: "none" | "queued" | "running" | "done" | "failed";
         Team: {
             readonly id: number;
             name: string;
@@ -5219,6 +5335,102 @@ export interface operations {
             };
         };
     };
+    dataset_versions_preview_retrieve: {
+        parameters: {
+            query?: {
+                rows?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preview"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    dataset_versions_profile_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TabularProfile"];
+                };
+            };
+        };
+    };
+    dataset_versions_profile_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    again?: boolean;
+                };
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TabularProfile"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     datasets_list: {
         parameters: {
             query?: {
@@ -5427,6 +5639,8 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description JSON: a tabular definition (makes a tabular version) */
+                    tabular?: string;
                     /** @description One file was named (not a folder). */
                     single_file?: boolean;
                 };
@@ -5441,6 +5655,8 @@ export interface operations {
                     files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
+                    /** @description A tabular definition (makes a tabular version) */
+                    tabular?: Record<string, never>;
                 };
             };
         };
@@ -5451,6 +5667,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DatasetVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    datasets_preview_create: {
+        parameters: {
+            query?: {
+                rows?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": {
+                    files?: string[];
+                    /** Format: binary */
+                    archive?: string;
+                    description?: string;
+                    /** @description JSON object */
+                    tags?: string;
+                    /** @description JSON: a tabular definition (makes a tabular version) */
+                    tabular?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
+                };
+                "application/json": {
+                    datastore?: string;
+                    path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
+                    description?: string;
+                    tags?: Record<string, never>;
+                    /** @description A tabular definition (makes a tabular version) */
+                    tabular?: Record<string, never>;
+                };
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preview"];
                 };
             };
             /** @description Bad input, by field. */
@@ -5482,6 +5759,8 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description JSON: a tabular definition (makes a tabular version) */
+                    tabular?: string;
                     /** @description One file was named (not a folder). */
                     single_file?: boolean;
                 };
@@ -5496,6 +5775,8 @@ export interface operations {
                     files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
+                    /** @description A tabular definition (makes a tabular version) */
+                    tabular?: Record<string, never>;
                 };
             };
         };
@@ -8540,6 +8821,7 @@ export const bulkActionEnumValues: ReadonlyArray<FlattenedDeepRequired<component
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
 export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
+export const datasetTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatasetTypeEnum"]> = ["file", "tabular"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
 export const goalEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GoalEnum"]> = ["maximize", "minimize"];
@@ -8549,6 +8831,7 @@ export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<component
 export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
 export const policyNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyNameEnum"]> = ["Bandit", "MedianStopping", "TruncationSelection", "Default"];
+export const previewColumnTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PreviewColumnTypeEnum"]> = ["string", "int", "float", "bool", "datetime"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;
@@ -8573,4 +8856,5 @@ export const runDetailArgumentsOneOf6ModeValues: ReadonlyArray<Extract<Flattened
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
 export const samplingNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SamplingNameEnum"]> = ["RANDOM", "GRID", "BayesianOptimization"];
+export const tabularProfileStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TabularProfileStatusEnum"]> = ["none", "queued", "running", "done", "failed"];
 export const tensorflowTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TensorflowTypeEnum"]> = ["tensorflow"];

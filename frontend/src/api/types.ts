@@ -83,3 +83,26 @@ export type SweepSummary = Schemas["SweepList"];
 export type SweepChild = Schemas["Child"];
 export type SweepSeries = Schemas["ChildSeries"];
 export type HyperDrive = Schemas["HyperDrive"];
+
+// Tabular datasets: a version's preview and profile (the result's shape is
+// datasets.tabular.profile.Profile, stored as JSON).
+export type TabularPreview = Schemas["Preview"];
+export type TabularProfile = Schemas["TabularProfile"];
+export interface ColumnProfile {
+  name: string;
+  type: string;
+  count: number;
+  nulls: number;
+  distinct: number;
+  distinct_exact: boolean;
+  min: number | string | null;
+  max: number | string | null;
+  mean: number | null;
+  top_values: { value: unknown; count: number }[];
+  top_values_exact: boolean;
+  histogram: { start: number; end: number; count: number }[];
+}
+export interface ProfileResult {
+  row_count: number;
+  columns: ColumnProfile[];
+}

@@ -22,6 +22,8 @@ const version: DatasetVersion = {
   dataset: 3,
   dataset_name: "titanic",
   version: 1,
+  dataset_type: "file",
+  tabular: {},
   description: "",
   tags: {},
   datastore: null,

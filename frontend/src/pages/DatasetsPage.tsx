@@ -8,6 +8,8 @@ import type { Dataset, DatasetVersion } from "../api/types";
 import { EmptyState, ErrorNotice, Spinner } from "../components/Feedback";
 import { Field } from "../components/Field";
 import { DatasetUpload } from "../features/datasets/DatasetUpload";
+import { TabularCreate } from "../features/datasets/TabularCreate";
+import { TabularVersion } from "../features/datasets/TabularVersion";
 import { formatBytes, formatDateTime } from "../lib/format";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
 
@@ -42,7 +44,10 @@ export default function DatasetsPage() {
                 {datasets.data.map((d) => (
                   <li key={d.id}>
                     <Link to={`/datasets/${d.id}`} className={`list-item ${d.id === selected?.id ? "list-item-on" : ""}`}>
-                      <span className="list-title">{d.name}</span>
+                      <span className="list-title">
+                        {d.name}{" "}
+                        {d.latest_version && <span className="chip chip-soft small">{d.latest_version.dataset_type}</span>}
+                      </span>
                       <span className="muted small">
                         {d.latest_version
                           ? `v${d.latest_version.version} · ${d.latest_version.file_count} files · ${formatBytes(d.latest_version.total_size)}`
@@ -139,6 +144,7 @@ function DatasetDetail({ dataset }: { dataset: Dataset }) {
             <thead>
               <tr>
                 <th scope="col">Version</th>
+                <th scope="col">Type</th>
                 <th scope="col">Description</th>
                 <th scope="col" className="num">Files</th>
                 <th scope="col" className="num">Size</th>
@@ -153,6 +159,9 @@ function DatasetDetail({ dataset }: { dataset: Dataset }) {
                     <button type="button" className="link-button" onClick={() => setSelected(v.id)} aria-pressed={v.id === current?.id}>
                       v{v.version}
                     </button>
+                  </td>
+                  <td>
+                    <span className="chip chip-soft">{v.dataset_type}</span>
                   </td>
                   <td>{v.description || <span className="muted">—</span>}</td>
                   <td className="num">{v.file_count}</td>
@@ -170,8 +179,10 @@ function DatasetDetail({ dataset }: { dataset: Dataset }) {
           </table>
         </div>
       )}
+      {current?.dataset_type === "tabular" && <TabularVersion key={current.id} version={current} />}
       {current && <VersionFiles version={current} />}
       <DatasetUpload dataset={dataset} />
+      <TabularCreate dataset={dataset} />
     </div>
   );
 }
