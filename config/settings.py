@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "compute",
     "datasets",
     "runs",
+    "scheduling",
     "execution",
     "stack",
 ]
@@ -256,6 +257,7 @@ SPECTACULAR_SETTINGS = {
         "MpiTypeEnum": [("mpi", "mpi")],
         "PyTorchTypeEnum": [("pytorch", "pytorch")],
         "TensorflowTypeEnum": [("tensorflow", "tensorflow")],
+        "PriorityEnum": [(n, n) for n in ("low", "normal", "high", "urgent")],
     },
 }
 
@@ -296,6 +298,8 @@ RUNYARD: dict[str, Any] = {
     "SNAPSHOT_MAX_FILE_BYTES": env_int("RUNYARD_SNAPSHOT_MAX_FILE_BYTES", 0, minimum=0),
     "SNAPSHOT_MAX_RATIO": env_float("RUNYARD_SNAPSHOT_MAX_RATIO", 200.0, minimum=1),
     "CANCEL_GRACE_SECONDS": env_float("RUNYARD_CANCEL_GRACE_SECONDS", 10.0, minimum=0),
+    # Fair share (scheduling.usage): how long a run-hour keeps counting against its team.
+    "SCHEDULER_USAGE_WINDOW_HOURS": env_float("RUNYARD_SCHEDULER_USAGE_WINDOW_HOURS", 168.0, minimum=0),
     "HEARTBEAT_SECONDS": env_float("RUNYARD_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
     "HEARTBEAT_TIMEOUT_SECONDS": env_float("RUNYARD_HEARTBEAT_TIMEOUT_SECONDS", 60.0, minimum=1),
     # NotResponding -> Failed ("worker lost"); None: twice the heartbeat timeout.

@@ -15,7 +15,12 @@ from common.archives import UnsafeArchive, clean_path
 from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
 from runs.status import Status
-from runs.submission import queue_position, queue_positions
+from runs.submission import queue_position, waiting_reason
+from scheduling.explain import explain
+from scheduling.priority import NAMES as PRIORITY_NAME_VALUES
+from scheduling.priority import label as priority_label
+
+PRIORITY_NAMES = list(PRIORITY_NAME_VALUES)
 
 
 class JSONValueField(serializers.JSONField):
@@ -77,6 +82,9 @@ class SubmitSerializer(serializers.Serializer[Any]):
     distributed = JSONValueField(required=False, allow_null=True, expect=dict)
     tags = JSONValueField(required=False, expect=dict)
     max_run_duration_seconds = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    priority = serializers.ChoiceField(
+        choices=PRIORITY_NAMES, required=False, help_text="Default normal; capped by the team's max_priority."
+    )
 
     def validate_command(self, value: Any) -> list[str]:
         if value and not all(isinstance(v, str) for v in value):
@@ -178,6 +186,8 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
     distributed = documented_json(DISTRIBUTED_CONFIG, read_only=True, allow_null=True)
     tags = documented_json(STRING_MAP, read_only=True)
     queue_position = serializers.SerializerMethodField()
+    priority = serializers.SerializerMethodField()
+    waiting_reason = serializers.SerializerMethodField(help_text="Why a Queued run waits; empty otherwise.")
 
     class Meta:
         model = Run
@@ -201,6 +211,8 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
             "duration_seconds",
             "exit_code",
             "queue_position",
+            "priority",
+            "waiting_reason",
             "interactive",
             "parent",
         ]
@@ -214,6 +226,13 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
 
     def get_queue_position(self, run: Run) -> int | None:
         return queue_position(run)
+
+    @extend_schema_field(serializers.ChoiceField(choices=PRIORITY_NAMES))
+    def get_priority(self, run: Run) -> str:
+        return priority_label(run.priority)
+
+    def get_waiting_reason(self, run: Run) -> str:
+        return waiting_reason(run)
 
 
 # What run_list_data reads: RunListSerializer's fields as columns, names by join, and what
@@ -240,6 +259,7 @@ RUN_LIST_COLUMNS = (
     "ended_at",
     "exit_code",
     "worker",
+    "priority",
     "interactive",
     "parent_id",
 )
@@ -258,7 +278,7 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     The run list uses this instead of the serializer: building model instances (with their
     related rows) and serializing them field by field was most of a page's time.
     """
-    positions = queue_positions(rows)
+    queue = explain(rows)
     now = timezone.now()
     data = []
     for row in rows:
@@ -286,7 +306,9 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 # as Run.duration_seconds, with one "now" for the page
                 "duration_seconds": None if started is None else ((row["ended_at"] or now) - started).total_seconds(),
                 "exit_code": row["exit_code"],
-                "queue_position": positions.get(row["id"]),
+                "queue_position": queue[row["id"]].position if row["id"] in queue else None,
+                "priority": priority_label(row["priority"]),
+                "waiting_reason": queue[row["id"]].reason if row["id"] in queue else "",
                 "interactive": row["interactive"],
                 "parent": row["parent_id"],
             }
@@ -517,3 +539,7 @@ class CompleteSerializer(serializers.Serializer[Any]):
 
 class RunPropertiesSerializer(serializers.Serializer[Any]):
     properties = documented_json(STRING_MAP)
+
+
+class PrioritySerializer(serializers.Serializer[Any]):
+    priority = serializers.ChoiceField(choices=PRIORITY_NAMES)
