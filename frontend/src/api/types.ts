@@ -69,3 +69,11 @@ export type Dataset = Schemas["Dataset"];
 export type DatasetFile = Schemas["DatasetFile"];
 
 export type AuditEvent = Schemas["AuditEvent"];
+
+// Scheduling (scheduling.api): priorities, a target's queue board and timeline, quotas, usage.
+export type Priority = Schemas["PriorityEnum"];
+export { priorityEnumValues as PRIORITIES } from "./schema";
+export type QueueBoard = Schemas["Board"];
+export type QueueTimeline = Schemas["Timeline"];
+export type TeamQuota = Schemas["TeamQuota"];
+export type UsageRow = Schemas["UsageRow"];

@@ -7,6 +7,7 @@ const NAV = [
   { to: "/environments", label: "Environments", icon: "◇" },
   { to: "/datasets", label: "Datasets", icon: "▤" },
   { to: "/compute", label: "Compute", icon: "▣" },
+  { to: "/usage", label: "Usage", icon: "◔" },
   { to: "/audit", label: "Audit log", icon: "≡" },
 ];
 

@@ -2,6 +2,7 @@ import { Link } from "react-router-dom";
 import { useComputeTargets } from "../api/queries";
 import { EmptyState, ErrorNotice, Spinner } from "../components/Feedback";
 import { ConnectionTestButton } from "../features/compute/ConnectionTest";
+import { QueueBoard } from "../features/compute/QueueBoard";
 import { useCurrentUser } from "../features/session";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { useRunFeed } from "../lib/useRunFeed";
@@ -91,6 +92,7 @@ export default function ComputePage() {
                   </ul>
                 )}
                 {user.is_admin && <ConnectionTestButton target={t} />}
+                <QueueBoard target={t} isAdmin={user.is_admin} />
               </article>
             );
           })}

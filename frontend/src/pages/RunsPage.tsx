@@ -233,7 +233,9 @@ function RunsTable({
                 )}
               </td>
               <td>
-                <StatusBadge status={run.status} queuePosition={run.queue_position} />
+                <span title={run.waiting_reason || undefined}>
+                  <StatusBadge status={run.status} queuePosition={run.queue_position} />
+                </span>
               </td>
               <td>{run.experiment}</td>
               <td className="hide-sm mono">{run.script || run.command.join(" ")}</td>
