@@ -72,7 +72,7 @@ def kick_queue(target_id: int) -> None:
     target = ComputeTarget.objects.filter(pk=target_id).first()
     if target is None:
         return
-    for run in Run.objects.filter(pk__in=startable(target), status=Status.QUEUED, worker="").select_related(
+    for run in Run.objects.filter(pk__in=list(startable(target)), status=Status.QUEUED, worker="").select_related(
         "compute_target"
     ):
         enqueue(run)
