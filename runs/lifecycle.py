@@ -82,6 +82,7 @@ def transition(
 
 
 def _announce(run: Run, previous: str) -> None:
-    from runs import events
+    from runs import events, signals
 
     events.status_changed(run, previous)
+    signals.status_changed.send_robust(Run, run=run, previous=previous)

@@ -246,6 +246,26 @@ export interface paths {
         patch: operations["dataset_versions_partial_update"];
         trace?: never;
     };
+    "/api/dataset-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One stored file of the version (``FileDataset.download()``); a web file's
+         *     content is not stored here: fetch it from its ``url``.
+         */
+        get: operations["dataset_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/": {
         parameters: {
             query?: never;
@@ -640,6 +660,180 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/model-versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_retrieve"];
+        put?: never;
+        post?: never;
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        delete: operations["model_versions_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        patch: operations["model_versions_partial_update"];
+        trace?: never;
+    };
+    "/api/model-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One file (``?path=``), or every file of the version as one tar archive. */
+        get: operations["model_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The start of a text or JSON file, for the dashboard (binary files: no text). */
+        get: operations["model_versions_preview_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/tags/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``update_tags_properties``: merge ``add_tags``, drop ``remove_tags``,
+         *     add ``add_properties`` (a property already set to another value: 400).
+         */
+        post: operations["model_versions_tags_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Model names of the user's teams, each with its latest version. */
+        delete: operations["models_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The model's versions, newest first. */
+        get: operations["models_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/register/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``Model.register``: upload files (each part's filename is its path in the
+         *     model) as a new version of ``model_name`` (created on first use).
+         */
+        post: operations["models_register_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/package-indexes/": {
         parameters: {
             query?: never;
@@ -703,7 +897,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Runs newest first (``?ordering=created_at`` for oldest first), filtered; cursor pages. */
+        /**
+         * @description Runs newest first (``?ordering=created_at`` for oldest first, or by a metric, parameter,
+         *     tag or property: see runs.workbench), filtered; cursor pages. Archived runs are hidden
+         *     unless ``?archived=true``.
+         */
         get: operations["runs_list"];
         put?: never;
         /** @description Submit with multipart (``snapshot`` file + fields, JSON-encoded where structured). */
@@ -920,6 +1118,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/register-model/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``run.register_model``: the run's stored artifacts under ``model_path``
+         *     become a new model version, with the run's lineage. Nothing is uploaded again.
+         */
+        post: operations["runs_register_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/snapshot/": {
         parameters: {
             query?: never;
@@ -983,6 +1201,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/bulk/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Cancel, tag, archive or restore the given runs. Runs outside your teams (or missing)
+         *     and runs the action does not fit are refused with the reason; the rest are done.
+         */
+        post: operations["runs_bulk_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/columns/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The run list columns you chose (per experiment, or for all runs); saved on the server,
+         *     so they follow you to every browser.
+         */
+        get: operations["runs_columns_retrieve"];
+        /**
+         * @description The run list columns you chose (per experiment, or for all runs); saved on the server,
+         *     so they follow you to every browser.
+         */
+        put: operations["runs_columns_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Runs side by side: arguments, parameters, tags, environment, final metrics. */
+        get: operations["runs_compare_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/series/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Each run's scalar metrics as columns (x: step), thinned to ``max_points`` per series
+         *     keeping each bucket's extremes.
+         */
+        get: operations["runs_compare_series_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/snapshots/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The runs' code snapshots file by file: each run's hash and size, and the text of
+         *     the files that differ (UTF-8, up to 256 KiB, the first 50).
+         */
+        get: operations["runs_compare_snapshots_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/keys/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The metric names, parameter, tag and property keys of your newest runs (of the
+         *     experiment, when given): the column chooser's choices.
+         */
+        get: operations["runs_keys_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/start-logging/": {
         parameters: {
             query?: never;
@@ -1035,6 +1374,112 @@ export interface paths {
          *     signed-in user reads them; runs are listed for the caller's teams only).
          */
         get: operations["schedule_timeline_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest sweeps first (at most 200). */
+        get: operations["sweeps_list"];
+        put?: never;
+        /**
+         * @description Multipart like ``POST /api/runs/`` (or JSON with ``resubmit_of`` to reuse a run's
+         *     snapshot) plus ``hyperdrive``: the sampling, policy, primary metric and limits.
+         */
+        post: operations["sweeps_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A sweep's id is its parent run's id (``/api/runs/{id}/`` is the same run). */
+        get: operations["sweeps_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/best/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The child with the best primary metric (Azure's get_best_run_by_primary_metric). */
+        get: operations["sweeps_best_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Cancel the sweep and every child still queued or running. */
+        post: operations["sweeps_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/children/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every child in proposal order: parameters, primary metric (best, last), status, termination. */
+        get: operations["sweeps_children_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/metrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The primary metric of every child, point by point (the overlay chart). */
+        get: operations["sweeps_metrics_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1265,8 +1710,81 @@ export interface components {
          * @enum {string}
          */
         BuildStatusEnum: "pending" | "building" | "succeeded" | "failed";
+        /**
+         * @description * `cancel` - cancel
+         *     * `tag` - tag
+         *     * `archive` - archive
+         *     * `restore` - restore
+         * @enum {string}
+         */
+        BulkActionEnum: "cancel" | "tag" | "archive" | "restore";
+        BulkRequest: {
+            action: components["schemas"]["BulkActionEnum"];
+            ids: number[];
+            /** @description tag: tags to set (merged) */
+            tags?: {
+                [key: string]: string;
+            };
+            /** @description tag: keys to remove */
+            remove_tags?: string[];
+            /** @description cancel: the reason recorded */
+            reason?: string;
+        };
+        BulkResult: {
+            action: string;
+            done: number[];
+            refused: components["schemas"]["Refusal"][];
+        };
         CancelRequest: {
             reason?: string;
+        };
+        Child: {
+            id: number;
+            index: number;
+            display_name: string;
+            status: components["schemas"]["RunStatusEnum"];
+            status_reason: string;
+            parameters: {
+                [key: string]: unknown;
+            };
+            arguments: unknown[];
+            /** Format: double */
+            best_primary_metric: number | null;
+            /** Format: double */
+            last_primary_metric: number | null;
+            /** @description How many times the primary metric was logged. */
+            intervals: number;
+            /** @description The policy that stopped it; empty otherwise. */
+            terminated_by: string;
+            termination_reason: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            running_at: string | null;
+            /** Format: date-time */
+            ended_at: string | null;
+        };
+        ChildSeries: {
+            run: number;
+            points: components["schemas"]["SeriesPoint"][];
+        };
+        Columns: {
+            /**
+             * Format: int64
+             * @description null: the all-runs list
+             */
+            experiment?: number | null;
+            /** @description metrics.NAME, metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY */
+            columns: string[];
+        };
+        ColumnsRequest: {
+            /**
+             * Format: int64
+             * @description null: the all-runs list
+             */
+            experiment?: number | null;
+            /** @description metrics.NAME, metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY */
+            columns: string[];
         };
         /**
          * @description * `gloo` - gloo
@@ -1275,6 +1793,44 @@ export interface components {
          * @enum {string}
          */
         CommunicationBackendEnum: "gloo" | "nccl" | "mpi";
+        Compare: {
+            runs: components["schemas"]["CompareRun"][];
+            /** @description ids not found in your teams */
+            missing: number[];
+        };
+        CompareEnvironment: {
+            name: string;
+            version: number;
+            spec: unknown;
+        };
+        CompareRun: {
+            id: number;
+            display_name: string;
+            status: string;
+            experiment: string;
+            script: string;
+            command: string[];
+            arguments: unknown;
+            params: {
+                [key: string]: string;
+            };
+            tags: {
+                [key: string]: string;
+            };
+            properties: {
+                [key: string]: string;
+            };
+            metrics: components["schemas"]["MetricSummaryMap"];
+            compute_target: string;
+            distributed: unknown;
+            environment: components["schemas"]["CompareEnvironment"] | null;
+            snapshot_sha256: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: double */
+            duration_seconds: number | null;
+            parent: number | null;
+        };
         CompleteRequest: {
             status: components["schemas"]["CompleteStatusEnum"];
             error?: string;
@@ -1408,6 +1964,7 @@ export interface components {
             /** Format: int64 */
             size: number;
             sha256: string;
+            url: string;
         };
         DatasetRequest: {
             name: string;
@@ -1428,6 +1985,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1447,6 +2005,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1610,8 +2169,36 @@ export interface components {
             team?: string;
             description?: string;
         };
+        /**
+         * @description * `maximize` - maximize
+         *     * `minimize` - minimize
+         * @enum {string}
+         */
+        GoalEnum: "maximize" | "minimize";
         Health: {
             status: string;
+        };
+        /** @description HyperDriveConfig's fields as Azure's SDK serialises them (checked by sweeps.config). */
+        HyperDrive: {
+            hyperparameter_sampling: components["schemas"]["Sampling"];
+            policy?: components["schemas"]["Policy"] | null;
+            primary_metric_config: components["schemas"]["PrimaryMetric"];
+            max_total_runs: number;
+            max_concurrent_runs?: number;
+            max_duration_minutes?: number;
+            /** @description Drawn and recorded when absent. */
+            seed?: number;
+        };
+        /** @description HyperDriveConfig's fields as Azure's SDK serialises them (checked by sweeps.config). */
+        HyperDriveRequest: {
+            hyperparameter_sampling: components["schemas"]["SamplingRequest"];
+            policy?: components["schemas"]["PolicyRequest"] | null;
+            primary_metric_config: components["schemas"]["PrimaryMetricRequest"];
+            max_total_runs: number;
+            max_concurrent_runs?: number;
+            max_duration_minutes?: number;
+            /** @description Drawn and recorded when absent. */
+            seed?: number;
         };
         /**
          * @description * `mount` - Mount
@@ -1623,6 +2210,14 @@ export interface components {
         Isolation: {
             sandboxed: boolean;
             summary: string;
+        };
+        LineageDataset: {
+            /** @description The dataset version's id. */
+            id: number;
+            /** @description The dataset's id. */
+            dataset: number;
+            name: string;
+            version: number;
         };
         LogLine: {
             seq: number;
@@ -1673,6 +2268,25 @@ export interface components {
         MetricSeries: {
             [key: string]: components["schemas"]["MetricValue"][];
         };
+        MetricSummary: {
+            /**
+             * Format: double
+             * @description The latest value logged.
+             */
+            last: number;
+            /** @description The latest value's step. */
+            step: number | null;
+            /** Format: double */
+            min: number;
+            /** Format: double */
+            max: number;
+            /** @description Points logged. */
+            count: number;
+        };
+        /** @description Each scalar metric's summary, by metric name. */
+        MetricSummaryMap: {
+            [key: string]: components["schemas"]["MetricSummary"];
+        };
         MetricValue: {
             kind: components["schemas"]["MetricKindEnum"];
             /** Format: double */
@@ -1684,6 +2298,102 @@ export interface components {
         };
         MetricsStored: {
             stored: number;
+        };
+        ModelFile: {
+            path: string;
+            /** Format: int64 */
+            size: number;
+            sha256: string;
+        };
+        ModelFilePreview: {
+            path: string;
+            size: number;
+            kind: components["schemas"]["ModelFilePreviewKindEnum"];
+            /** @description At most 64 KiB; JSON pretty-printed when whole. */
+            text: string;
+            truncated: boolean;
+        };
+        /**
+         * @description * `json` - json
+         *     * `text` - text
+         *     * `binary` - binary
+         * @enum {string}
+         */
+        ModelFilePreviewKindEnum: "json" | "text" | "binary";
+        ModelVersion: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        ModelVersionDetail: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly files: components["schemas"]["ModelFile"][];
         };
         MpiConfig: {
             type: components["schemas"]["MpiTypeEnum"];
@@ -1855,6 +2565,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Experiment"][];
         };
+        PaginatedModelVersionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ModelVersion"][];
+        };
         PaginatedPackageIndexList: {
             /** @example 123 */
             count: number;
@@ -1869,6 +2594,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["PackageIndex"][];
+        };
+        PaginatedRegisteredModelList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["RegisteredModel"][];
         };
         PaginatedRunListList: {
             /**
@@ -2000,6 +2740,12 @@ export interface components {
             team?: string;
             description?: string;
         };
+        PatchedModelVersionRequest: {
+            description?: string;
+            tags?: {
+                [key: string]: string;
+            };
+        };
         PatchedPackageIndexRequest: {
             name?: string;
             /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
@@ -2044,6 +2790,48 @@ export interface components {
             /** @description Write-only: never shown again. */
             value?: string;
         };
+        Policy: {
+            name: components["schemas"]["PolicyNameEnum"];
+            properties?: components["schemas"]["PolicyProperties"];
+        };
+        /**
+         * @description * `Bandit` - Bandit
+         *     * `MedianStopping` - MedianStopping
+         *     * `TruncationSelection` - TruncationSelection
+         *     * `Default` - Default
+         * @enum {string}
+         */
+        PolicyNameEnum: "Bandit" | "MedianStopping" | "TruncationSelection" | "Default";
+        PolicyProperties: {
+            evaluation_interval?: number;
+            delay_evaluation?: number;
+            /** Format: double */
+            slack_factor?: number;
+            /** Format: double */
+            slack_amount?: number;
+            truncation_percentage?: number;
+        };
+        PolicyPropertiesRequest: {
+            evaluation_interval?: number;
+            delay_evaluation?: number;
+            /** Format: double */
+            slack_factor?: number;
+            /** Format: double */
+            slack_amount?: number;
+            truncation_percentage?: number;
+        };
+        PolicyRequest: {
+            name: components["schemas"]["PolicyNameEnum"];
+            properties?: components["schemas"]["PolicyPropertiesRequest"];
+        };
+        PrimaryMetric: {
+            name: string;
+            goal: components["schemas"]["GoalEnum"];
+        };
+        PrimaryMetricRequest: {
+            name: string;
+            goal: components["schemas"]["GoalEnum"];
+        };
         /**
          * @description * `low` - low
          *     * `normal` - normal
@@ -2073,6 +2861,22 @@ export interface components {
             position: number;
             starts_now: boolean;
             waiting_reason: string;
+        };
+        Refusal: {
+            id: number;
+            reason: string;
+        };
+        RegisteredModel: {
+            readonly id: number;
+            readonly name: string;
+            readonly team: string;
+            description: string;
+            readonly latest_version: components["schemas"]["ModelVersion"] | null;
+            readonly version_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
         };
         RunDetail: {
             readonly id: number;
@@ -2109,15 +2913,41 @@ export interface components {
             readonly waiting_reason: string;
             readonly interactive: boolean;
             readonly parent: number | null;
+            /** @description Azure's run properties: add-only. */
+            readonly properties: {
+                [key: string]: string;
+            };
+            /** @description Each scalar metric's latest, min and max, by name. */
+            readonly metrics: components["schemas"]["MetricSummaryMap"];
+            /** @description Parameters read from the arguments (--name value). */
+            readonly params: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            readonly archived_at: string | null;
             readonly arguments: (string | number | {
                 dataset: string;
                 version?: number | "latest";
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
+                /** @description A subset of the version's file paths (FileDataset.take / random_split). */
+                files?: string[];
+            } | {
+                /** @description http(s) URLs of files. */
+                urls: string[];
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
             } | {
                 datastore: string;
                 path?: string;
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
+            } | {
+                model: string;
+                version?: number | "latest";
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
@@ -2151,10 +2981,6 @@ export interface components {
             /** @description Sequence number of the last stored log line. */
             readonly log_seq: number;
             readonly portal_url: string;
-            /** @description Azure's run properties: add-only. */
-            readonly properties: {
-                [key: string]: string;
-            };
         };
         RunEnvironmentVersion: {
             id: number;
@@ -2169,9 +2995,22 @@ export interface components {
             mode: components["schemas"]["InputModeEnum"];
             local_path: string;
             dataset: string | null;
+            /** @description The dataset's or the model's version. */
             version: number | null;
             datastore: string | null;
             datastore_path: string;
+            /** @description A subset of the version's files; null: all. */
+            files: string[] | null;
+            /** @description Web files given inline (no dataset). */
+            urls: string[] | null;
+            /** @description A registered model's name. */
+            model?: string | null;
+        };
+        RunKeys: {
+            metrics: string[];
+            params: string[];
+            tags: string[];
+            properties: string[];
         };
         RunList: {
             readonly id: number;
@@ -2208,6 +3047,18 @@ export interface components {
             readonly waiting_reason: string;
             readonly interactive: boolean;
             readonly parent: number | null;
+            /** @description Azure's run properties: add-only. */
+            readonly properties: {
+                [key: string]: string;
+            };
+            /** @description Each scalar metric's latest, min and max, by name. */
+            readonly metrics: components["schemas"]["MetricSummaryMap"];
+            /** @description Parameters read from the arguments (--name value). */
+            readonly params: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            readonly archived_at: string | null;
         };
         RunProcess: {
             rank: number;
@@ -2261,6 +3112,50 @@ export interface components {
             /** @description Tag names to delete. */
             remove?: string[];
         };
+        Sampling: {
+            name: components["schemas"]["SamplingNameEnum"];
+            parameter_space: {
+                [key: string]: unknown[];
+            };
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description * `RANDOM` - RANDOM
+         *     * `GRID` - GRID
+         *     * `BayesianOptimization` - BayesianOptimization
+         * @enum {string}
+         */
+        SamplingNameEnum: "RANDOM" | "GRID" | "BayesianOptimization";
+        SamplingRequest: {
+            name: components["schemas"]["SamplingNameEnum"];
+            parameter_space: {
+                [key: string]: unknown[];
+            };
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        Series: {
+            run: number;
+            name: string;
+            /** @description x: the step, or the point's index */
+            steps: number[];
+            values: number[];
+            /** @description Points logged; more than len(values) when thinned */
+            total: number;
+        };
+        SeriesPage: {
+            series: components["schemas"]["Series"][];
+        };
+        SeriesPoint: {
+            step: number | null;
+            /** Format: double */
+            value: number;
+            /** Format: date-time */
+            at: string;
+        };
         /** @description The signed-in user's fields when ``authenticated``, else only ``authenticated``. */
         Session: {
             authenticated: boolean;
@@ -2268,6 +3163,26 @@ export interface components {
             username?: string;
             is_admin?: boolean;
             teams?: components["schemas"]["Team"][];
+        };
+        SnapshotDiff: {
+            files: components["schemas"]["SnapshotFile"][];
+            /** @description changed files' text by path, then by run id (null: absent, binary or too large) */
+            texts: {
+                [key: string]: {
+                    [key: string]: string | null;
+                };
+            };
+            error: string;
+        };
+        SnapshotFile: {
+            path: string;
+            changed: boolean;
+            sha256: {
+                [key: string]: string | null;
+            };
+            size: {
+                [key: string]: number | null;
+            };
         };
         SnapshotUploadRequest: {
             /**
@@ -2331,6 +3246,87 @@ export interface components {
              *     * `urgent` - urgent
              */
             priority?: components["schemas"]["PriorityEnum"];
+        };
+        Sweep: {
+            /** @description The sweep's parent run id */
+            id: number;
+            display_name: string;
+            experiment: string;
+            team: string;
+            submitted_by: string;
+            status: components["schemas"]["RunStatusEnum"];
+            status_reason: string;
+            script: string;
+            arguments: unknown[];
+            environment: string;
+            compute_target: string;
+            config: components["schemas"]["HyperDrive"];
+            /** @description Children created so far */
+            proposed: number;
+            exhausted: boolean;
+            children_by_status: {
+                [key: string]: number;
+            };
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+            end_reason: string;
+            best_child: components["schemas"]["Child"] | null;
+        };
+        SweepCancelRequest: {
+            reason?: string;
+        };
+        SweepList: {
+            id: number;
+            display_name: string;
+            experiment: string;
+            status: components["schemas"]["RunStatusEnum"];
+            sampling: string;
+            primary_metric: string;
+            goal: string;
+            proposed: number;
+            max_total_runs: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+        };
+        /** @description A run's submission (the template every child shares) plus ``hyperdrive``. */
+        SweepSubmitRequest: {
+            /**
+             * Format: binary
+             * @description zip or tar(.gz) of the source directory
+             */
+            snapshot?: string;
+            /** @description Reuse this run's snapshot and settings */
+            resubmit_of?: number;
+            team?: string;
+            experiment?: string;
+            display_name?: string;
+            script?: string;
+            command?: unknown;
+            arguments?: unknown;
+            /** @description Dataset inputs that are not arguments (paths in RUNYARD_INPUTS) */
+            inputs?: unknown;
+            /** @description NAME or NAME:VERSION */
+            environment?: string;
+            environment_version?: number;
+            compute_target?: string;
+            distributed?: unknown;
+            tags?: unknown;
+            max_run_duration_seconds?: number | null;
+            /**
+             * @description Default normal; capped by the team's max_priority.
+             *
+             *     * `low` - low
+             *     * `normal` - normal
+             *     * `high` - high
+             *     * `urgent` - urgent
+             */
+            priority?: components["schemas"]["PriorityEnum"];
+            /** @description JSON-encoded in a multipart form */
+            hyperdrive?: components["schemas"]["HyperDriveRequest"];
         };
         Team: {
             readonly id: number;
@@ -3102,6 +4098,41 @@ export interface operations {
             };
         };
     };
+    dataset_versions_download_retrieve: {
+        parameters: {
+            query: {
+                path: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     datasets_list: {
         parameters: {
             query?: {
@@ -3310,10 +4341,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -3357,10 +4396,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -4249,6 +5296,428 @@ export interface operations {
             };
         };
     };
+    model_versions_list: {
+        parameters: {
+            query?: {
+                framework?: string;
+                /** @description only each model's latest version */
+                latest?: boolean;
+                /** @description Number of results to return per page. */
+                limit?: number;
+                model?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description key or key=value (repeat) */
+                property?: string;
+                /** @description versions the run produced */
+                run?: number;
+                /** @description A search term. */
+                search?: string;
+                /** @description key or key=value (repeat for several) */
+                tag?: string;
+                version?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    model_versions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+        };
+    };
+    model_versions_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
+        };
+    };
+    model_versions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedModelVersionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedModelVersionRequest"];
+                "multipart/form-data": components["schemas"]["PatchedModelVersionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    model_versions_download_retrieve: {
+        parameters: {
+            query?: {
+                /** @description One file; without it, the whole version as a tar. */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_preview_retrieve: {
+        parameters: {
+            query?: {
+                /** @description The file (default: the version's first). */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelFilePreview"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_tags_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    add_tags?: {
+                        [key: string]: string;
+                    };
+                    remove_tags?: string[];
+                    add_properties?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    models_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRegisteredModelList"];
+                };
+            };
+        };
+    };
+    models_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisteredModel"];
+                };
+            };
+        };
+    };
+    models_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
+        };
+    };
+    models_versions_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
+                };
+            };
+        };
+    };
+    models_register_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": {
+                    model_name: string;
+                    description?: string;
+                    /** @description JSON object */
+                    tags?: string;
+                    /** @description JSON object (add-only afterwards) */
+                    properties?: string;
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    /** @description JSON list of {"name": dataset, "version": n} */
+                    datasets?: string;
+                    files: string[];
+                    /** @description The team's slug (default: your first team). */
+                    team?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     package_indexes_list: {
         parameters: {
             query?: {
@@ -4438,6 +5907,8 @@ export interface operations {
     runs_list: {
         parameters: {
             query?: {
+                /** @description true: archived runs only (hidden by default) */
+                archived?: string;
                 compute_target?: string;
                 created_after?: string;
                 created_before?: string;
@@ -4447,8 +5918,16 @@ export interface operations {
                 experiment?: string;
                 /** @description Number of results to return per page. */
                 limit?: number;
-                /** @description Which field to use when ordering the results. */
+                /** @description NAME>VALUE on the latest value (> >= < <= = !=) */
+                metric?: string;
+                /** @description NAME>VALUE on the highest value */
+                metric_max?: string;
+                /** @description NAME<VALUE on the lowest value */
+                metric_min?: string;
+                /** @description created_at or -created_at (default); or -metrics.NAME (latest value), metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY: runs without the value come last. */
                 ordering?: string;
+                /** @description KEY, KEY=VALUE or KEY>NUMBER (repeatable) */
+                param?: string;
                 /** @description child runs of this run */
                 parent?: number;
                 /** @description key or key=value (repeat for several) */
@@ -4966,6 +6445,65 @@ export interface operations {
             };
         };
     };
+    runs_register_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    model_name: string;
+                    description?: string;
+                    tags?: {
+                        [key: string]: string;
+                    };
+                    properties?: {
+                        [key: string]: string;
+                    };
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    datasets?: Record<string, never>[];
+                    /** @description A file or folder of the run's artifacts. */
+                    model_path?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     runs_snapshot_retrieve: {
         parameters: {
             query?: {
@@ -5109,6 +6647,225 @@ export interface operations {
             };
         };
     };
+    runs_bulk_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["BulkRequest"];
+                "multipart/form-data": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_columns_retrieve: {
+        parameters: {
+            query?: {
+                /** @description the experiment's list; absent: all runs */
+                experiment?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Columns"];
+                };
+            };
+        };
+    };
+    runs_columns_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ColumnsRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ColumnsRequest"];
+                "multipart/form-data": components["schemas"]["ColumnsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Columns"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Compare"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_series_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+                /** @description per series (default 1000) */
+                max_points?: number;
+                /** @description metric names, comma-separated; absent: all */
+                names?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesPage"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_snapshots_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotDiff"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_keys_retrieve: {
+        parameters: {
+            query?: {
+                /** @description only this experiment's runs */
+                experiment?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunKeys"];
+                };
+            };
+        };
+    };
     runs_start_logging_create: {
         parameters: {
             query?: never;
@@ -5190,6 +6947,209 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Timeline"];
+                };
+            };
+        };
+    };
+    sweeps_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepList"][];
+                };
+            };
+        };
+    };
+    sweeps_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["SweepSubmitRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SweepSubmitRequest"];
+                "application/json": components["schemas"]["SweepSubmitRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    sweeps_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sweeps_best_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Child"];
+                };
+            };
+            /** @description No child logged the primary metric yet */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sweeps_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["SweepCancelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SweepCancelRequest"];
+                "application/json": components["schemas"]["SweepCancelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    sweeps_children_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Child"][];
+                };
+            };
+        };
+    };
+    sweeps_metrics_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChildSeries"][];
                 };
             };
         };
@@ -5619,15 +7579,19 @@ export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<Flattened
 export const pathsApiUsageGetParametersQueryGroup_byValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/usage/"]["get"]["parameters"]["query"]["group_by"]> = ["experiment", "target", "team", "user"];
 export const pathsApiUsageCsvGetParametersQueryGroup_byValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/usage/csv/"]["get"]["parameters"]["query"]["group_by"]> = ["experiment", "target", "team", "user"];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
+export const bulkActionEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BulkActionEnum"]> = ["cancel", "tag", "archive", "restore"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
 export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
+export const goalEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GoalEnum"]> = ["maximize", "minimize"];
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
+export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
+export const policyNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyNameEnum"]> = ["Bandit", "MedianStopping", "TruncationSelection", "Default"];
 export const priorityEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PriorityEnum"]> = ["low", "normal", "high", "urgent"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
@@ -5641,6 +7605,16 @@ export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<Flattened
 }>["mode"]> = ["mount", "download"];
 export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf5VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    version: unknown;
+}>["version"]> = ["latest"];
+export const runDetailArgumentsOneOf5ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf6ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
+export const samplingNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SamplingNameEnum"]> = ["RANDOM", "GRID", "BayesianOptimization"];
 export const tensorflowTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TensorflowTypeEnum"]> = ["tensorflow"];

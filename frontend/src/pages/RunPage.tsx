@@ -9,6 +9,7 @@ import { ErrorNotice, Spinner } from "../components/Feedback";
 import { StatusBadge } from "../components/StatusBadge";
 import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
+import { RunModels } from "../features/models/RunModels";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
 import { LogViewer } from "../features/runs/LogViewer";
 import { MetricsPanel } from "../features/runs/MetricsPanel";
@@ -55,6 +56,7 @@ export default function RunPage({ runId }: { runId: number }) {
         {tab === "overview" && (
           <>
             <TimelineCard run={data} />
+            <RunModels runId={data.id} />
             <RunOverview run={data} />
           </>
         )}
@@ -131,7 +133,12 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
           {run.running_at && <> · ran {formatDuration(runDuration(run, now))}</>}
           {run.exit_code != null && <> · exit code {run.exit_code}</>} <LiveIndicator state={streamState} live={!isTerminal(run.status)} />
         </p>
-        {run.status === "Queued" && (
+        {isSweep(run) && (
+          <p className="notice notice-info" data-testid="sweep-link">
+            This run is a sweep: its children, charts and best run are on <Link to={`/sweeps/${run.id}`}>the sweep page</Link>.
+          </p>
+        )}
+        {run.status === "Queued" && run.compute_target && (
           <div className="notice notice-info" aria-label="Why the run waits">
             <p>
               {run.queue_position != null ? (
@@ -155,7 +162,7 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
       </div>
       <div className="header-actions">
         {isCancelable(run.status) && <CancelButton runId={run.id} />}
-        {!run.interactive && (
+        {!run.interactive && !isSweep(run) && (
           <button type="button" className="btn" onClick={() => navigate(`/runs/new?from=${run.id}`)}>
             Resubmit
           </button>
@@ -163,6 +170,11 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
       </div>
     </header>
   );
+}
+
+/** A sweep's parent run (Azure marks a HyperDrive run with this property). */
+function isSweep(run: RunDetail): boolean {
+  return run.properties["azureml.runsource"] === "hyperdrive";
 }
 
 function LiveIndicator({ state, live }: { state: StreamState; live: boolean }) {
