@@ -12,7 +12,7 @@ from typing import Any
 from compute.models import ComputeTarget
 from config.redisconn import client
 from runs.status import Status
-from scheduling import state
+from scheduling import service
 
 CLUSTER_PREFIX = "waiting in the cluster queue: "
 # Slurm says "None" (or "(None)") for a job it has not looked at yet.
@@ -68,7 +68,7 @@ def explain(rows: Iterable[Mapping[str, Any]]) -> dict[int, QueueInfo]:
     except Exception:  # Redis down: say nothing about workers rather than fail the page
         served = None
     for target in ComputeTarget.objects.filter(pk__in=waiting):
-        verdicts = {v.run_id: v for v in state.load(target).plan()}
+        verdicts = service.current_plan(target).verdicts  # the claim path's plan, while it holds
         for run_id in waiting[target.pk]:
             verdict = verdicts.get(run_id)
             position = verdict.position if verdict else None

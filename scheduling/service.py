@@ -15,6 +15,7 @@ any start, end, submit, priority or quota change makes the next claim plan afres
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Max, Sum
@@ -22,11 +23,17 @@ from django.db.models import Count, Max, Sum
 from compute.models import ComputeTarget
 from runs.models import Run
 from runs.status import ACTIVE, Status
-from scheduling import state
+from scheduling import policy, state
 from scheduling.models import TargetPool, TeamQuota
 
 PLAN_TTL = 5.0
-_plans: dict[int, tuple[Any, float, frozenset[int]]] = {}  # target id -> (fingerprint, at, startable ids)
+_plans: dict[int, tuple[Any, float, Plan]] = {}  # target id -> (fingerprint, at, plan)
+
+
+@dataclass(frozen=True)
+class Plan:
+    verdicts: dict[int, policy.Verdict]  # by run id, in scheduling order
+    startable: frozenset[int]
 
 
 def fingerprint(target: ComputeTarget) -> Any:
@@ -39,16 +46,22 @@ def fingerprint(target: ComputeTarget) -> Any:
     return (target.max_concurrent_runs, active, tuple(waiting.values()), tuple(quotas.values()), pool)
 
 
-def startable(target: ComputeTarget) -> frozenset[int]:
-    """The waiting runs the scheduler would start now."""
+def current_plan(target: ComputeTarget) -> Plan:
+    """The target's plan: this process's, while its fingerprint holds; else a new one."""
     print_ = fingerprint(target)
     cached = _plans.get(target.pk)
     now = time.monotonic()
     if cached is not None and cached[0] == print_ and now - cached[1] < PLAN_TTL:
         return cached[2]
-    ids = frozenset(v.run_id for v in state.load(target).plan() if v.start)
-    _plans[target.pk] = (print_, now, ids)
-    return ids
+    verdicts = state.load(target).plan()
+    plan = Plan({v.run_id: v for v in verdicts}, frozenset(v.run_id for v in verdicts if v.start))
+    _plans[target.pk] = (print_, now, plan)
+    return plan
+
+
+def startable(target: ComputeTarget) -> frozenset[int]:
+    """The waiting runs the scheduler would start now."""
+    return current_plan(target).startable
 
 
 def may_start(target: ComputeTarget, run_id: int) -> bool:
