@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "datasets",
     "registry",
     "runs",
+    "scheduling",
     "execution",
     "sweeps",
     "stack",
@@ -260,6 +261,7 @@ SPECTACULAR_SETTINGS = {
         "MpiTypeEnum": [("mpi", "mpi")],
         "PyTorchTypeEnum": [("pytorch", "pytorch")],
         "TensorflowTypeEnum": [("tensorflow", "tensorflow")],
+        "PriorityEnum": [(n, n) for n in ("low", "normal", "high", "urgent")],
         "BulkActionEnum": "runs.bulk.ACTIONS",
     },
 }
@@ -301,6 +303,8 @@ RUNYARD: dict[str, Any] = {
     "SNAPSHOT_MAX_FILE_BYTES": env_int("RUNYARD_SNAPSHOT_MAX_FILE_BYTES", 0, minimum=0),
     "SNAPSHOT_MAX_RATIO": env_float("RUNYARD_SNAPSHOT_MAX_RATIO", 200.0, minimum=1),
     "CANCEL_GRACE_SECONDS": env_float("RUNYARD_CANCEL_GRACE_SECONDS", 10.0, minimum=0),
+    # Fair share (scheduling.usage): how long a run-hour keeps counting against its team.
+    "SCHEDULER_USAGE_WINDOW_HOURS": env_float("RUNYARD_SCHEDULER_USAGE_WINDOW_HOURS", 168.0, minimum=0),
     "HEARTBEAT_SECONDS": env_float("RUNYARD_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
     # Each rank's CPU, memory, disk, network and the node's GPUs into system/ metrics; 0: off.
     "SYSTEM_METRICS_SECONDS": env_float("RUNYARD_SYSTEM_METRICS_SECONDS", 10.0, minimum=0),

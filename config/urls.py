@@ -19,6 +19,7 @@ api_patterns: list[Any] = [
     path("", include("datasets.urls")),
     path("", include("registry.urls")),
     path("", include("runs.urls")),
+    path("", include("scheduling.urls")),
     path("", include("sweeps.urls")),
     path("2.0/mlflow/", include(mlflow_urls.tracking_patterns)),
     path("2.0/mlflow-artifacts/", include(mlflow_urls.artifact_patterns)),

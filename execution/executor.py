@@ -1,8 +1,8 @@
 """Executes one run through its whole lifecycle on the worker that claimed it.
 
-Claim: in one transaction, count the target's active runs (the target row locked on
-PostgreSQL; SQLite's immediate transactions serialise this) and, if there is room,
-move the run Queued → Preparing with a conditional update. Only one worker can win
+Claim: in one transaction, with the target row locked on PostgreSQL (SQLite's immediate
+transactions serialise this), ask the scheduler (``scheduling.service``) whether this
+run starts now and, if so, move it Queued → Preparing with a conditional update. Only one worker can win
 that update, so a redelivered task or a restarted worker never runs a run twice.
 
 Then: Preparing (snapshot, inputs, environment) → Starting (ranks launched) →
@@ -51,6 +51,7 @@ from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter
 from runs.models import LogLine, Run, RunProcess, RunToken
 from runs.status import ACTIVE, TERMINAL, Status
+from scheduling import service as scheduler
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +113,8 @@ def _claim(run_id: int, worker: str) -> str:
         if run is None or run["status"] != Status.QUEUED or run["worker"]:
             return "gone"
         target = ComputeTarget.objects.select_for_update().get(pk=run["compute_target_id"])
-        active = Run.objects.filter(compute_target=target, status__in=ACTIVE).count()
-        waiting = Run.objects.filter(compute_target=target, status=Status.QUEUED, worker="")
-        if active >= target.max_concurrent_runs:
-            return "busy"
-        older = waiting.filter(queued_at__lt=Run.objects.filter(pk=run_id).values("queued_at")[:1]).count()
-        if older >= target.max_concurrent_runs - active:
-            return "busy"  # first come, first served
+        if not scheduler.may_start(target, run_id):
+            return "busy"  # priority, fair share, quotas and capacity: scheduling.policy
         try:
             transition(
                 run_id,

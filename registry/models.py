@@ -58,7 +58,7 @@ class ModelVersion(models.Model):
     framework = models.CharField(max_length=64, blank=True)
     framework_version = models.CharField(max_length=64, blank=True)
     # Lineage. The run may be deleted later: the version keeps its id and metrics.
-    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="models")
+    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions")
     run_number = models.PositiveBigIntegerField(null=True, blank=True, help_text="The producing run's id.")
     experiment_name = models.CharField(max_length=128, blank=True)
     source_path = models.CharField(max_length=1000, blank=True, help_text="model_path in the run's artifacts.")

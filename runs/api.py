@@ -42,6 +42,7 @@ from runs.serializers import (
     MetricPointSerializer,
     MetricSeriesSerializer,
     MetricsStoredSerializer,
+    PrioritySerializer,
     RunDetailSerializer,
     RunEnvironmentSerializer,
     RunInputSerializer,
@@ -58,6 +59,7 @@ from runs.serializers import (
 )
 from runs.status import Status
 from runs.submission import Submission, earlier_submit, idempotency_key, submit
+from scheduling import priority, quotas
 
 SNAPSHOT_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -263,6 +265,7 @@ def submission_from(request: Request, data: dict[str, Any], key: str) -> Submiss
         resubmit_of=resubmit,
         inputs=data.get("inputs") or [],
         idempotency_key=key,
+        priority=priority.parse(data["priority"]) if data.get("priority") else None,
     )
 
 
@@ -369,6 +372,16 @@ class RunViewSet(
         """Add ``{"properties": {...}}`` (Azure's add_properties): new keys only; a set key keeps its value."""
         run = self.get_object()
         return Response({"properties": interactive.add_properties(run, body(request).get("properties"))})
+
+    @extend_schema(request=PrioritySerializer, responses={200: RunDetailSerializer, 400: VALIDATION_ERROR})
+    @action(detail=True, methods=["post"], url_path="priority")
+    def set_priority(self, request: Request, pk: str | None = None) -> Response:
+        """Change a Queued run's priority (``{"priority": "high"}``), up to its team's cap on the target."""
+        run = self.get_object()
+        incoming = PrioritySerializer(data=body(request))
+        incoming.is_valid(raise_exception=True)
+        run = quotas.set_priority(run, priority.parse(incoming.validated_data["priority"]), request.user)
+        return Response(RunDetailSerializer(run, context={"request": request}).data)
 
     @extend_schema(request=CancelSerializer, responses=RunDetailSerializer)
     @action(detail=True, methods=["post"])

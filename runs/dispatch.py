@@ -65,15 +65,17 @@ def retry_delay(attempt: int) -> float:
 
 
 def kick_queue(target_id: int) -> None:
-    """A slot freed up: queue the target's oldest waiting run's task at once."""
-    waiting = (
-        Run.objects.filter(compute_target_id=target_id, status=Status.QUEUED, worker="")
-        .select_related("compute_target")
-        .order_by("queued_at", "id")
-        .first()
-    )
-    if waiting is not None:
-        enqueue(waiting)
+    """A slot freed up: queue the task of each run the scheduler would start now."""
+    from compute.models import ComputeTarget
+    from scheduling.service import startable
+
+    target = ComputeTarget.objects.filter(pk=target_id).first()
+    if target is None:
+        return
+    for run in Run.objects.filter(pk__in=list(startable(target)), status=Status.QUEUED, worker="").select_related(
+        "compute_target"
+    ):
+        enqueue(run)
 
 
 def sweep_queues() -> int:

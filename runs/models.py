@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from runs.status import TERMINAL, Status
+from scheduling.priority import Priority
 
 if TYPE_CHECKING:
     from compute.models import ComputeTarget
@@ -70,6 +71,8 @@ class Run(models.Model):
     distributed = models.JSONField(null=True, blank=True)
     tags = models.JSONField(default=dict, blank=True)
     max_run_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # The queue orders by it first (scheduling.policy); capped per team by TeamQuota.max_priority.
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     resubmitted_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     snapshot_sha256 = models.CharField(max_length=64, blank=True)

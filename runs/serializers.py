@@ -16,7 +16,12 @@ from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documente
 from runs import summaries
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
 from runs.status import Status
-from runs.submission import queue_position, queue_positions
+from runs.submission import queue_position, waiting_reason
+from scheduling.explain import explain
+from scheduling.priority import NAMES as PRIORITY_NAME_VALUES
+from scheduling.priority import label as priority_label
+
+PRIORITY_NAMES = list(PRIORITY_NAME_VALUES)
 
 
 class JSONValueField(serializers.JSONField):
@@ -78,6 +83,9 @@ class SubmitSerializer(serializers.Serializer[Any]):
     distributed = JSONValueField(required=False, allow_null=True, expect=dict)
     tags = JSONValueField(required=False, expect=dict)
     max_run_duration_seconds = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    priority = serializers.ChoiceField(
+        choices=PRIORITY_NAMES, required=False, help_text="Default normal; capped by the team's max_priority."
+    )
 
     def validate_command(self, value: Any) -> list[str]:
         if value and not all(isinstance(v, str) for v in value):
@@ -219,6 +227,8 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
     distributed = documented_json(DISTRIBUTED_CONFIG, read_only=True, allow_null=True)
     tags = documented_json(STRING_MAP, read_only=True)
     queue_position = serializers.SerializerMethodField()
+    priority = serializers.SerializerMethodField()
+    waiting_reason = serializers.SerializerMethodField(help_text="Why a Queued run waits; empty otherwise.")
     properties = documented_json(STRING_MAP, read_only=True, help_text="Azure's run properties: add-only.")
     metrics = serializers.SerializerMethodField(help_text="Each scalar metric's latest, min and max, by name.")
     params = serializers.SerializerMethodField(help_text="Parameters read from the arguments (--name value).")
@@ -245,6 +255,8 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
             "duration_seconds",
             "exit_code",
             "queue_position",
+            "priority",
+            "waiting_reason",
             "interactive",
             "parent",
             "properties",
@@ -271,6 +283,13 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
     def get_queue_position(self, run: Run) -> int | None:
         return queue_position(run)
 
+    @extend_schema_field(serializers.ChoiceField(choices=PRIORITY_NAMES))
+    def get_priority(self, run: Run) -> str:
+        return priority_label(run.priority)
+
+    def get_waiting_reason(self, run: Run) -> str:
+        return waiting_reason(run)
+
 
 # What run_list_data reads: RunListSerializer's fields as columns, names by join, and what
 # duration_seconds and queue positions need.
@@ -296,6 +315,7 @@ RUN_LIST_COLUMNS = (
     "ended_at",
     "exit_code",
     "worker",
+    "priority",
     "interactive",
     "parent_id",
     "properties",
@@ -316,7 +336,7 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     The run list uses this instead of the serializer: building model instances (with their
     related rows) and serializing them field by field was most of a page's time.
     """
-    positions = queue_positions(rows)
+    queue = explain(rows)
     ids = [row["id"] for row in rows]
     metrics = summaries.summaries_of(ids)
     params = summaries.params_by_run(ids)
@@ -347,7 +367,9 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 # as Run.duration_seconds, with one "now" for the page
                 "duration_seconds": None if started is None else ((row["ended_at"] or now) - started).total_seconds(),
                 "exit_code": row["exit_code"],
-                "queue_position": positions.get(row["id"]),
+                "queue_position": queue[row["id"]].position if row["id"] in queue else None,
+                "priority": priority_label(row["priority"]),
+                "waiting_reason": queue[row["id"]].reason if row["id"] in queue else "",
                 "interactive": row["interactive"],
                 "parent": row["parent_id"],
                 "properties": row["properties"],
@@ -595,3 +617,7 @@ class RunEnvironmentSerializer(serializers.Serializer[Any]):
 
     environment = serializers.DictField(help_text="As GET /api/environments/{id}/ answers.")
     version = serializers.DictField(help_text="As GET /api/environment-versions/{id}/ answers.")
+
+
+class PrioritySerializer(serializers.Serializer[Any]):
+    priority = serializers.ChoiceField(choices=PRIORITY_NAMES)

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from accounts.models import Team
 from audit.services import record
@@ -23,6 +22,8 @@ from runs.dispatch import enqueue_after_commit as enqueue
 from runs.lifecycle import transition
 from runs.models import Experiment, Run, RunToken
 from runs.status import Status
+from scheduling.priority import Priority, label
+from scheduling.quotas import check_priority
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Submission:
     resubmit_of: Run | None = None
     inputs: list[Any] = field(default_factory=list)
     idempotency_key: str = ""
+    priority: int | None = None  # None: normal (a resubmit keeps its run's)
     # A sweep's child: the run it belongs to, its properties (the parameters), and the run
     # whose stored snapshot it runs as is (checked when that run was created).
     parent: Run | None = None
@@ -140,6 +142,11 @@ def check(sub: Submission) -> Checked:
     shape = dist.validate(sub.distributed)
     env_version = _environment(sub)
     target = _target(sub, shape)
+    priority = sub.priority
+    if priority is None:
+        source = sub.parent or sub.resubmit_of  # a sweep's children take the sweep's
+        priority = sub.priority = source.priority if source else int(Priority.NORMAL)
+    check_priority(sub.team, target, priority, sub.user)
     sha, size, files = _snapshot(sub)
     if files is not None and sub.script and sub.script not in files:
         listed = ", ".join(f for f in files if f.endswith(".py"))[:300] or "none"
@@ -191,6 +198,7 @@ def _create(sub: Submission, checked: Checked) -> Run:
             snapshot_size=checked.size,
             snapshot_files=checked.files,
             idempotency_key=sub.idempotency_key,
+            priority=sub.priority or 0,
             parent=sub.parent,
             properties=sub.properties,
         )
@@ -207,6 +215,7 @@ def _create(sub: Submission, checked: Checked) -> Run:
                 "compute_target": target.name,
                 "distributed": shape,
                 "tags": sub.tags,
+                "priority": label(run.priority),
             },
         )
         run = transition(run.pk, Status.QUEUED, reason="submitted", actor=sub.user)
@@ -216,50 +225,35 @@ def _create(sub: Submission, checked: Checked) -> Run:
 
 
 def queue_position(run: Run) -> int | None:
-    """1 for the next run to start on its target; None when not queued."""
-    if run.status != Status.QUEUED or run.queued_at is None or run.worker:
-        return None  # a run with a worker is queued in the cluster's scheduler: see its reason
-    ahead = Run.objects.filter(compute_target_id=run.compute_target_id, status=Status.QUEUED, worker="").filter(
-        Q(queued_at__lt=run.queued_at) | Q(queued_at=run.queued_at, pk__lt=run.pk)
-    )
-    return ahead.count() + 1
+    """1 for the next run to start on its target; None when not waiting for a worker's claim
+    (the scheduler's order: ``scheduling.policy``)."""
+    return queue_positions([_queue_row(run)]).get(run.pk)
 
 
 def queue_positions(runs: Iterable[Mapping[str, Any]]) -> dict[int, int]:
-    """``queue_position`` of many runs (mappings with id, status, queued_at, worker and
-    compute_target_id) in one query: ``{run id: position}`` for the waiting ones.
+    """``queue_position`` of many runs (mappings with id, status, status_reason, worker and
+    compute_target_id): one scheduling pass per target of the page's waiting runs."""
+    from scheduling.explain import explain
 
-    A list page would otherwise count each waiting run's predecessors separately. Numbering
-    the targets' whole queues once (ROW_NUMBER in the same order) and keeping the page's rows
-    gives the same numbers; the outer SELECT is needed because a WHERE beside the window
-    would shrink the queue being numbered.
-    """
-    waiting = [r for r in runs if r["status"] == Status.QUEUED and r["queued_at"] is not None and not r["worker"]]
-    if not waiting:
-        return {}
-    numbered = (
-        Run.objects.filter(
-            compute_target_id__in={r["compute_target_id"] for r in waiting},
-            status=Status.QUEUED,
-            worker="",
-            queued_at__isnull=False,
-        )
-        .annotate(
-            queue_rank=Window(
-                RowNumber(), partition_by=[F("compute_target_id")], order_by=[F("queued_at").asc(), F("id").asc()]
-            )
-        )
-        .values("id", "queue_rank")
-        .order_by()  # the model's ordering would only add a sort
-    )
-    sql, params = numbered.query.sql_with_params()
-    ids = [r["id"] for r in waiting]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, queue_rank FROM ({sql}) numbered WHERE id IN ({', '.join(['%s'] * len(ids))})",
-            [*params, *ids],
-        )
-        return {int(pk): int(rank) for pk, rank in cursor.fetchall()}
+    return {pk: info.position for pk, info in explain(runs).items() if info.position is not None}
+
+
+def waiting_reason(run: Run) -> str:
+    """Why a Queued run waits ("" when it is not Queued)."""
+    from scheduling.explain import explain
+
+    info = explain([_queue_row(run)]).get(run.pk)
+    return info.reason if info else ""
+
+
+def _queue_row(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_reason": run.status_reason,
+        "worker": run.worker,
+        "compute_target_id": run.compute_target_id,
+    }
 
 
 def issue_run_token(run: Run) -> str:

@@ -89,8 +89,13 @@ class Experiment:
         tags: dict[str, str] | None = None,
         show_progress: bool | None = None,
         display_name: str | None = None,
+        priority: str | None = None,
     ) -> Run:
-        return self.post_run(config, self.submission_fields(config, tags, display_name), show_progress)
+        """``priority`` (Runyard's): overrides the config's ``priority`` for this submit."""
+        fields = self.submission_fields(config, tags, display_name)
+        if priority:
+            fields["priority"] = priority
+        return self.post_run(config, fields, show_progress)
 
     def post_run(self, config: ScriptRunConfig, fields: dict[str, str], show_progress: bool | None = None) -> Run:
         """Snapshot ``config.source_directory`` and POST it with ``fields``."""
@@ -155,6 +160,8 @@ class Experiment:
             fields["max_run_duration_seconds"] = str(int(run_config.max_run_duration_seconds))
         if display_name:
             fields["display_name"] = display_name
+        if getattr(config, "priority", None):
+            fields["priority"] = str(config.priority)
         return fields
 
 

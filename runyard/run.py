@@ -253,6 +253,11 @@ class Run(MetricLoggingMixin):
         self._details = self.workspace.client.post(self._path("cancel/"), {"reason": reason} if reason else {})
         return str(self._details.get("status"))
 
+    def set_priority(self, priority: str) -> str:
+        """Runyard's: change a Queued run's priority (low, normal, high, urgent) within its team's cap."""
+        self._details = self.workspace.client.post(self._path("priority/"), {"priority": priority})
+        return str(self._details.get("priority"))
+
     # ---- child runs and properties (Azure's hierarchy) ----------------------------------------
     @property
     def parent(self) -> Run | None:

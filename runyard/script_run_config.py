@@ -43,6 +43,8 @@ class ScriptRunConfig:
         max_run_duration_seconds: int | None = AZURE_DEFAULT_MAX_DURATION,
         command: list[str] | str | None = None,
         docker_runtime_config: Any = None,
+        *,
+        priority: str | None = None,
     ) -> None:
         if not script and not command:
             raise UserErrorException("ScriptRunConfig needs a script (or a command).")
@@ -63,6 +65,9 @@ class ScriptRunConfig:
         if max_run_duration_seconds is not None:
             self.run_config.max_run_duration_seconds = max_run_duration_seconds
         self.run_config.command = command
+        # Runyard's own (Azure ML v1 has no queue priority): low, normal, high or urgent,
+        # up to the team's cap on the target; None: normal.
+        self.priority = priority
         if resume_from is not None:
             warnings.warn("resume_from is not supported by Runyard and is ignored.", stacklevel=2)
 

@@ -30,6 +30,7 @@ from datasets.models import Datastore
 from environments.models import Environment, EnvironmentBuild, PackageIndex, TeamSecret
 from runs import snapshots
 from runs.models import Run, RunToken
+from scheduling.models import TeamQuota
 from tests.conftest import World, make_tar
 from tests.factories import make_run
 
@@ -128,6 +129,18 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{id}/environment/"): A.TEAM,
     ("GET", "/api/runs/{id}/status-history/"): A.TEAM,
     ("POST", "/api/runs/{id}/tag/"): A.TEAM,
+    ("POST", "/api/runs/{id}/priority/"): A.TEAM,
+    # Scheduling (scheduling.api): quotas are admins' to set; a target's board is shared.
+    ("GET", "/api/team-quotas/"): A.SIGNED_IN,
+    ("POST", "/api/team-quotas/"): A.ADMIN,
+    ("GET", "/api/team-quotas/{id}/"): A.TEAM,
+    ("PUT", "/api/team-quotas/{id}/"): A.ADMIN,
+    ("PATCH", "/api/team-quotas/{id}/"): A.ADMIN,
+    ("DELETE", "/api/team-quotas/{id}/"): A.ADMIN,
+    ("GET", "/api/schedule/{id}/"): A.SIGNED_IN,
+    ("GET", "/api/schedule/{id}/timeline/"): A.SIGNED_IN,
+    ("GET", "/api/usage/"): A.SIGNED_IN,
+    ("GET", "/api/usage/csv/"): A.SIGNED_IN,
     ("GET", "/api/runs/{id}/snapshot/"): A.TEAM,
     # Diagnosis, browse and edit-after-submit (the run page).
     ("GET", "/api/runs/{id}/diagnosis/"): A.TEAM,
@@ -302,6 +315,10 @@ def team_a_objects(world: World) -> Objects:
         "/api/auth/tokens/": ApiToken.objects.get(user=world.alice.user).pk,
         "/api/datastores/": Datastore.objects.get(is_default=True).pk,
         "/api/compute-targets/": ComputeTarget.objects.get(name="local").pk,
+        "/api/team-quotas/": TeamQuota.objects.create(
+            team=world.team_a, compute_target=ComputeTarget.objects.get(name="local"), share=1
+        ).pk,
+        "/api/schedule/": ComputeTarget.objects.get(name="local").pk,
         "/api/package-indexes/": PackageIndex.objects.get(name="pytorch-cpu").pk,
         "/api/team-secrets/": TeamSecret.objects.create(team=world.team_a, name="matrix-secret", value="s3cr3t!").pk,
         "/api/sweeps/": matrix_sweep(world),

@@ -22,6 +22,7 @@ from datasets.models import Dataset, DatasetVersion, Datastore
 from environments.models import BuildLogLine, Environment, EnvironmentBuild, PackageIndex, TeamSecret
 from runs.models import LogLine, Run, RunInput, RunProcess, RunStatusChange
 from runs.status import Status
+from scheduling.models import TeamQuota
 from tests.factories import make_run
 
 
@@ -141,6 +142,10 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
         "events": event.pk,
         "team-secrets": TeamSecret.objects.create(team=world.team_a, name="hf", value="v").pk,
         "package-indexes": PackageIndex.objects.get(name="pytorch-cpu").pk,
+        "schedule": ComputeTarget.objects.get(name="local").pk,
+        "team-quotas": TeamQuota.objects.create(
+            team=world.team_a, compute_target=ComputeTarget.objects.get(name="local"), share=1
+        ).pk,
         "sweeps": _sweep_with_a_scored_child(world),
     }
 

@@ -17,6 +17,7 @@ const ComputePage = lazy(() => import("./pages/ComputePage"));
 const ModelsPage = lazy(() => import("./pages/ModelsPage"));
 const ModelVersionPage = lazy(() => import("./pages/ModelVersionPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
+const UsagePage = lazy(() => import("./pages/UsagePage"));
 const SweepsPage = lazy(() => import("./pages/SweepsPage"));
 const SweepPage = lazy(() => import("./pages/SweepPage"));
 const ComparePage = lazy(() => import("./features/runs/compare/ComparePage"));
@@ -79,6 +80,7 @@ export function App() {
                 <Route path="compute" element={<ComputePage />} />
                 <Route path="audit" element={<AuditPage />} />
                 <Route path="settings" element={<SettingsPage />} />
+                <Route path="usage" element={<UsagePage />} />
                 <Route
                   path="*"
                   element={<EmptyState title="Page not found">Use the menu to go to runs, environments, datasets or models.</EmptyState>}

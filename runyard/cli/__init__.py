@@ -11,7 +11,15 @@ import argparse
 import sys
 
 from runyard import __version__
-from runyard.cli import data_commands, env_commands, index_commands, model_commands, run_commands, sweep_commands
+from runyard.cli import (
+    data_commands,
+    env_commands,
+    index_commands,
+    model_commands,
+    run_commands,
+    sched_commands,
+    sweep_commands,
+)
 from runyard.cli.output import EXIT_FAILED, EXIT_INTERRUPTED
 from runyard.exceptions import RunyardError
 
@@ -29,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     index_commands.add_parsers(commands)
     model_commands.add_parsers(commands)
     sweep_commands.add_parsers(commands)
+    sched_commands.add_parsers(commands)
     return parser
 
 

@@ -45,6 +45,9 @@ def add_parsers(commands: Any) -> None:
         metavar="NAME[:VERSION]",
         help="a registered model the script finds with Model.get_model_path (mounted read-only)",
     )
+    submit.add_argument(
+        "--priority", choices=["low", "normal", "high", "urgent"], help="queue priority (default normal)"
+    )
     submit.add_argument("--name", help="display name")
     submit.add_argument("-f", "--follow", action="store_true", help="stream the log; exit code tells the outcome")
     submit.add_argument("--json", action="store_true")
@@ -78,6 +81,12 @@ def add_parsers(commands: Any) -> None:
     logs.add_argument("--after", type=int, default=0, help="only lines after this sequence number")
     logs.add_argument("--json", action="store_true", help="one JSON object per line")
     logs.set_defaults(handler=logs_command)
+
+    priority = commands.add_parser("priority", help="change a queued run's priority (within the team's cap)")
+    priority.add_argument("run", type=int)
+    priority.add_argument("level", choices=["low", "normal", "high", "urgent"])
+    priority.add_argument("--json", action="store_true")
+    priority.set_defaults(handler=priority_command)
 
     cancel = commands.add_parser("cancel", help="stop a run")
     cancel.add_argument("run", type=int)
@@ -136,6 +145,7 @@ def submit_command(args: argparse.Namespace) -> int:
         environment=args.environment,
         distributed_job_config=distributed_from(args),
         max_run_duration_seconds=args.max_duration,
+        priority=args.priority,
     )
     experiment = Experiment(workspace, args.experiment)
     fields = experiment.submission_fields(src, parse_pairs(args.tag, "--tag"), args.name)
@@ -284,6 +294,16 @@ def logs_command(args: argparse.Namespace) -> int:
         if not page.get("lines"):
             return EXIT_OK
         after = page["next_after"]
+
+
+def priority_command(args: argparse.Namespace) -> int:
+    run = Run.get(workspace_of(args), args.run)
+    level = run.set_priority(args.level)
+    if args.json:
+        print_json(run._details)
+    else:
+        print(f"Run {run.id}: priority {level}; {run._details.get('waiting_reason') or run._details.get('status')}")
+    return EXIT_OK
 
 
 def cancel_command(args: argparse.Namespace) -> int:

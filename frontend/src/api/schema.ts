@@ -1696,6 +1696,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/priority/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Change a Queued run's priority (``{"priority": "high"}``), up to its team's cap on the target. */
+        post: operations["runs_priority_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/processes/": {
         parameters: {
             query?: never;
@@ -1954,6 +1971,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/schedule/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description A compute target's queue as the scheduler sees it (targets are shared: every
+         *     signed-in user reads them; runs are listed for the caller's teams only).
+         */
+        get: operations["schedule_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedule/{id}/timeline/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description A compute target's queue as the scheduler sees it (targets are shared: every
+         *     signed-in user reads them; runs are listed for the caller's teams only).
+         */
+        get: operations["schedule_timeline_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sweeps/": {
         parameters: {
             query?: never;
@@ -2060,6 +2117,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/team-quotas/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Per team and target: guaranteed share, limits and the max priority. Members read
+         *     their teams' quotas; admins read all and write (audited).
+         */
+        get: operations["team_quotas_list"];
+        put?: never;
+        /**
+         * @description Per team and target: guaranteed share, limits and the max priority. Members read
+         *     their teams' quotas; admins read all and write (audited).
+         */
+        post: operations["team_quotas_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/team-quotas/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Per team and target: guaranteed share, limits and the max priority. Members read
+         *     their teams' quotas; admins read all and write (audited).
+         */
+        get: operations["team_quotas_retrieve"];
+        /**
+         * @description Per team and target: guaranteed share, limits and the max priority. Members read
+         *     their teams' quotas; admins read all and write (audited).
+         */
+        put: operations["team_quotas_update"];
+        post?: never;
+        /**
+         * @description Per team and target: guaranteed share, limits and the max priority. Members read
+         *     their teams' quotas; admins read all and write (audited).
+         */
+        delete: operations["team_quotas_destroy"];
+        options?: never;
+        head?: never;
+        /**
+         * @description Per team and target: guaranteed share, limits and the max priority. Members read
+         *     their teams' quotas; admins read all and write (audited).
+         */
+        patch: operations["team_quotas_partial_update"];
+        trace?: never;
+    };
     "/api/team-secrets/": {
         parameters: {
             query?: never;
@@ -2096,6 +2209,40 @@ export interface paths {
         head?: never;
         /** @description A team's secrets: names and whether they are set; values are write-only. */
         patch: operations["team_secrets_partial_update"];
+        trace?: never;
+    };
+    "/api/usage/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Usage of your teams' runs (admins: every team's), grouped by team, user, experiment or target. */
+        get: operations["usage_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/csv/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Usage of your teams' runs (admins: every team's), grouped by team, user, experiment or target. */
+        get: operations["usage_csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/workspace/": {
@@ -2155,6 +2302,20 @@ export interface components {
             request_id: string;
             /** @description api, admin, web, worker, sdk */
             via: string;
+        };
+        Board: {
+            target: string;
+            capacity_runs: number;
+            capacity_nodes: number | null;
+            capacity_gpus: number | null;
+            used_runs: number;
+            used_nodes: number;
+            used_gpus: number;
+            /** @description A live worker consumes the target's queue. */
+            served: boolean | null;
+            teams: components["schemas"]["TeamCapacity"][];
+            /** @description Waiting runs of your teams, in scheduling order. */
+            runs: components["schemas"]["QueuedRun"][];
         };
         BuildLogLine: {
             seq: number;
@@ -3149,6 +3310,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Team"][];
         };
+        PaginatedTeamQuotaList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["TeamQuota"][];
+        };
         PaginatedTeamSecretList: {
             /** @example 123 */
             count: number;
@@ -3259,6 +3435,35 @@ export interface components {
                 [key: string]: string;
             };
         };
+        PatchedTeamQuotaRequest: {
+            team?: string;
+            compute_target?: string;
+            /**
+             * Format: int64
+             * @description Guaranteed concurrent runs (served first).
+             */
+            share?: number;
+            /**
+             * Format: int64
+             * @description Concurrent runs at most.
+             */
+            max_runs?: number | null;
+            /** Format: int64 */
+            max_nodes?: number | null;
+            /** Format: int64 */
+            max_processes?: number | null;
+            /** Format: int64 */
+            max_gpus?: number | null;
+            /**
+             * @description The highest priority the team's runs may use.
+             *
+             *     * `low` - low
+             *     * `normal` - normal
+             *     * `high` - high
+             *     * `urgent` - urgent
+             */
+            max_priority?: components["schemas"]["PriorityEnum"];
+        };
         PatchedTeamSecretRequest: {
             team?: string;
             name?: string;
@@ -3326,6 +3531,17 @@ export interface components {
             name: string;
             goal: components["schemas"]["GoalEnum"];
         };
+        /**
+         * @description * `low` - low
+         *     * `normal` - normal
+         *     * `high` - high
+         *     * `urgent` - urgent
+         * @enum {string}
+         */
+        PriorityEnum: "low" | "normal" | "high" | "urgent";
+        PriorityRequest: {
+            priority: components["schemas"]["PriorityEnum"];
+        };
         PyTorchConfig: {
             type: components["schemas"]["PyTorchTypeEnum"];
             node_count: number;
@@ -3337,6 +3553,14 @@ export interface components {
          * @enum {string}
          */
         PyTorchTypeEnum: "pytorch";
+        QueuedRun: {
+            id: number;
+            team: string;
+            priority: string;
+            position: number;
+            starts_now: boolean;
+            waiting_reason: string;
+        };
         Refusal: {
             id: number;
             reason: string;
@@ -3383,6 +3607,9 @@ export interface components {
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
             readonly queue_position: number | null;
+            readonly priority: components["schemas"]["PriorityEnum"];
+            /** @description Why a Queued run waits; empty otherwise. */
+            readonly waiting_reason: string;
             readonly interactive: boolean;
             readonly parent: number | null;
             /** @description Azure's run properties: add-only. */
@@ -3526,6 +3753,9 @@ export interface components {
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
             readonly queue_position: number | null;
+            readonly priority: components["schemas"]["PriorityEnum"];
+            /** @description Why a Queued run waits; empty otherwise. */
+            readonly waiting_reason: string;
             readonly interactive: boolean;
             readonly parent: number | null;
             /** @description Azure's run properties: add-only. */
@@ -3718,6 +3948,15 @@ export interface components {
             distributed?: unknown;
             tags?: unknown;
             max_run_duration_seconds?: number | null;
+            /**
+             * @description Default normal; capped by the team's max_priority.
+             *
+             *     * `low` - low
+             *     * `normal` - normal
+             *     * `high` - high
+             *     * `urgent` - urgent
+             */
+            priority?: components["schemas"]["PriorityEnum"];
         };
         Sweep: {
             /** @description The sweep's parent run id */
@@ -3788,6 +4027,15 @@ export interface components {
             distributed?: unknown;
             tags?: unknown;
             max_run_duration_seconds?: number | null;
+            /**
+             * @description Default normal; capped by the team's max_priority.
+             *
+             *     * `low` - low
+             *     * `normal` - normal
+             *     * `high` - high
+             *     * `urgent` - urgent
+             */
+            priority?: components["schemas"]["PriorityEnum"];
             /** @description JSON-encoded in a multipart form */
             hyperdrive?: components["schemas"]["HyperDriveRequest"];
         };
@@ -3819,6 +4067,82 @@ export interface components {
             name: string;
             slug: string;
         };
+        TeamCapacity: {
+            team: string;
+            share: number;
+            max_runs: number | null;
+            running: number;
+            /** @description Running beyond the guaranteed share. */
+            borrowed: number;
+            queued: number;
+            gpus: number;
+            /**
+             * Format: double
+             * @description Decayed run-hours (GPU-hours where runs have GPUs).
+             */
+            usage_hours: number;
+        };
+        TeamQuota: {
+            readonly id: number;
+            team: string;
+            compute_target: string;
+            /**
+             * Format: int64
+             * @description Guaranteed concurrent runs (served first).
+             */
+            share: number;
+            /**
+             * Format: int64
+             * @description Concurrent runs at most.
+             */
+            max_runs: number | null;
+            /** Format: int64 */
+            max_nodes: number | null;
+            /** Format: int64 */
+            max_processes: number | null;
+            /** Format: int64 */
+            max_gpus: number | null;
+            /**
+             * @description The highest priority the team's runs may use.
+             *
+             *     * `low` - low
+             *     * `normal` - normal
+             *     * `high` - high
+             *     * `urgent` - urgent
+             */
+            max_priority: components["schemas"]["PriorityEnum"];
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        TeamQuotaRequest: {
+            team: string;
+            compute_target: string;
+            /**
+             * Format: int64
+             * @description Guaranteed concurrent runs (served first).
+             */
+            share?: number;
+            /**
+             * Format: int64
+             * @description Concurrent runs at most.
+             */
+            max_runs?: number | null;
+            /** Format: int64 */
+            max_nodes?: number | null;
+            /** Format: int64 */
+            max_processes?: number | null;
+            /** Format: int64 */
+            max_gpus?: number | null;
+            /**
+             * @description The highest priority the team's runs may use.
+             *
+             *     * `low` - low
+             *     * `normal` - normal
+             *     * `high` - high
+             *     * `urgent` - urgent
+             */
+            max_priority?: components["schemas"]["PriorityEnum"];
+        };
         TeamSecret: {
             readonly id: number;
             team: string;
@@ -3838,6 +4162,11 @@ export interface components {
             /** @description Write-only: never shown again. */
             value: string;
         };
+        TeamSeries: {
+            team: string;
+            running: number[];
+            queued: number[];
+        };
         TensorflowConfig: {
             type: components["schemas"]["TensorflowTypeEnum"];
             worker_count: number;
@@ -3848,6 +4177,10 @@ export interface components {
          * @enum {string}
          */
         TensorflowTypeEnum: "tensorflow";
+        Timeline: {
+            at: string[];
+            series: components["schemas"]["TeamSeries"][];
+        };
         Token: {
             readonly id: number;
             name: string;
@@ -3885,6 +4218,17 @@ export interface components {
         UploadConflict: {
             detail: string;
             overwrite: string[];
+        };
+        UsageRow: {
+            key: string;
+            team: string;
+            runs: number;
+            /** Format: double */
+            run_hours: number;
+            /** Format: double */
+            gpu_hours: number;
+            /** Format: double */
+            queue_wait_hours: number;
         };
         User: {
             id: number;
@@ -7877,6 +8221,45 @@ export interface operations {
             };
         };
     };
+    runs_priority_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["PriorityRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PriorityRequest"];
+                "application/json": components["schemas"]["PriorityRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_processes_list: {
         parameters: {
             query?: never;
@@ -8395,6 +8778,55 @@ export interface operations {
             };
         };
     };
+    schedule_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this compute target. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Board"];
+                };
+            };
+        };
+    };
+    schedule_timeline_retrieve: {
+        parameters: {
+            query?: {
+                /** @description How far back (default 24, at most 720). */
+                hours?: number;
+                /** @description Samples (default 48, at most 500). */
+                points?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this compute target. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Timeline"];
+                };
+            };
+        };
+    };
     sweeps_list: {
         parameters: {
             query?: {
@@ -8598,6 +9030,158 @@ export interface operations {
             };
         };
     };
+    team_quotas_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedTeamQuotaList"];
+                };
+            };
+        };
+    };
+    team_quotas_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamQuotaRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TeamQuotaRequest"];
+                "multipart/form-data": components["schemas"]["TeamQuotaRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamQuota"];
+                };
+            };
+        };
+    };
+    team_quotas_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team quota. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamQuota"];
+                };
+            };
+        };
+    };
+    team_quotas_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team quota. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamQuotaRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TeamQuotaRequest"];
+                "multipart/form-data": components["schemas"]["TeamQuotaRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamQuota"];
+                };
+            };
+        };
+    };
+    team_quotas_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team quota. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    team_quotas_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this team quota. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedTeamQuotaRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedTeamQuotaRequest"];
+                "multipart/form-data": components["schemas"]["PatchedTeamQuotaRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamQuota"];
+                };
+            };
+        };
+    };
     team_secrets_list: {
         parameters: {
             query?: {
@@ -8784,6 +9368,58 @@ export interface operations {
             };
         };
     };
+    usage_list: {
+        parameters: {
+            query?: {
+                /** @description Default team. */
+                group_by?: "experiment" | "target" | "team" | "user";
+                /** @description Default: 30 days ago. */
+                since?: string;
+                /** @description Default: now. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageRow"][];
+                };
+            };
+        };
+    };
+    usage_csv_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Default team. */
+                group_by?: "experiment" | "target" | "team" | "user";
+                /** @description Default: 30 days ago. */
+                since?: string;
+                /** @description Default: now. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+        };
+    };
     workspace_retrieve: {
         parameters: {
             query?: never;
@@ -8816,6 +9452,8 @@ export const pathsApiComputeTargetsGetParametersQueryKindValues: ReadonlyArray<F
 export const pathsApiEnvironmentBuildsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["kind"]> = ["image", "venv"];
 export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["status"]> = ["building", "failed", "pending", "succeeded"];
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
+export const pathsApiUsageGetParametersQueryGroup_byValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/usage/"]["get"]["parameters"]["query"]["group_by"]> = ["experiment", "target", "team", "user"];
+export const pathsApiUsageCsvGetParametersQueryGroup_byValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/usage/csv/"]["get"]["parameters"]["query"]["group_by"]> = ["experiment", "target", "team", "user"];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
 export const bulkActionEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BulkActionEnum"]> = ["cancel", "tag", "archive", "restore"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
@@ -8832,6 +9470,7 @@ export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
 export const policyNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyNameEnum"]> = ["Bandit", "MedianStopping", "TruncationSelection", "Default"];
 export const previewColumnTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PreviewColumnTypeEnum"]> = ["string", "int", "float", "bool", "datetime"];
+export const priorityEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PriorityEnum"]> = ["low", "normal", "high", "urgent"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;

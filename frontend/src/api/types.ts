@@ -71,6 +71,13 @@ export type DatasetFile = Schemas["DatasetFile"];
 
 export type AuditEvent = Schemas["AuditEvent"];
 
+// Scheduling (scheduling.api): priorities, a target's queue board and timeline, quotas, usage.
+export type Priority = Schemas["PriorityEnum"];
+export { priorityEnumValues as PRIORITIES } from "./schema";
+export type QueueBoard = Schemas["Board"];
+export type QueueTimeline = Schemas["Timeline"];
+export type TeamQuota = Schemas["TeamQuota"];
+export type UsageRow = Schemas["UsageRow"];
 export type RegisteredModel = Schemas["RegisteredModel"];
 export type ModelVersion = Schemas["ModelVersion"];
 export type ModelVersionDetail = Schemas["ModelVersionDetail"];

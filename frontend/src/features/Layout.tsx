@@ -9,6 +9,7 @@ const NAV = [
   { to: "/datasets", label: "Datasets", icon: "▤" },
   { to: "/models", label: "Models", icon: "◆" },
   { to: "/compute", label: "Compute", icon: "▣" },
+  { to: "/usage", label: "Usage", icon: "◔" },
   { to: "/audit", label: "Audit log", icon: "≡" },
 ];
 

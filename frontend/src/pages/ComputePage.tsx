@@ -3,6 +3,7 @@ import { useComputeTargets } from "../api/queries";
 import { EmptyState, ErrorNotice, Spinner } from "../components/Feedback";
 import { ActiveRuns } from "../features/compute/ActiveRuns";
 import { ConnectionTestButton } from "../features/compute/ConnectionTest";
+import { QueueBoard } from "../features/compute/QueueBoard";
 import { useCurrentUser } from "../features/session";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { useRunFeed } from "../lib/useRunFeed";
@@ -93,6 +94,7 @@ export default function ComputePage() {
                   </ul>
                 )}
                 {user.is_admin && <ConnectionTestButton target={t} />}
+                <QueueBoard target={t} isAdmin={user.is_admin} />
               </article>
             );
           })}

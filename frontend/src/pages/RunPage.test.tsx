@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { act, render, screen } from "@testing-library/react";
+import { act, fireEvent, render, screen } from "@testing-library/react";
 import { MemoryRouter } from "react-router-dom";
 import type { RunDetail } from "../api/types";
 import RunPage from "./RunPage";
@@ -110,4 +110,44 @@ test("a Preparing run has its Environment build tab, which shows the build once 
   });
   expect(await screen.findByText("building")).toBeInTheDocument();
   expect(await screen.findByText(/Installing: numpy/)).toBeInTheDocument();
+});
+
+test("a Queued run says why it waits and its priority can be changed", async () => {
+  vi.stubGlobal("WebSocket", FakeSocket);
+  const queued = {
+    ...preparing,
+    status: "Queued",
+    worker: "",
+    preparing_at: null,
+    queue_position: 3,
+    priority: "normal",
+    waiting_reason: "2 runs of higher priority ahead; the target is full (2/2 runs)",
+  };
+  const posted: unknown[] = [];
+  vi.spyOn(globalThis, "fetch").mockImplementation((input, init) => {
+    const url = String(input);
+    if (url === "/api/runs/7/priority/") {
+      posted.push(JSON.parse(String(init?.body)));
+      return json({ ...queued, priority: "high", waiting_reason: "the target is full (2/2 runs)", queue_position: 1 });
+    }
+    if (url === "/api/runs/7/") return json(queued);
+    if (url.startsWith("/api/runs/?")) return json({ next: null, previous: null, results: [] });
+    if (url.includes("/metrics/")) return json({});
+    return json([]);
+  });
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  render(
+    <QueryClientProvider client={client}>
+      <MemoryRouter initialEntries={["/runs/7"]}>
+        <RunPage runId={7} />
+      </MemoryRouter>
+    </QueryClientProvider>,
+  );
+  const why = await screen.findByLabelText("Why the run waits");
+  expect(why).toHaveTextContent("Position 3 in the queue of local: 2 runs of higher priority ahead; the target is full (2/2 runs).");
+  await act(async () => {
+    fireEvent.change(screen.getByLabelText(/Priority/), { target: { value: "high" } });
+  });
+  expect(posted).toEqual([{ priority: "high" }]);
+  expect(await screen.findByText(/Position 1 in the queue/)).toBeInTheDocument();
 });

@@ -3,7 +3,8 @@ import { useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { api } from "../api/client";
 import { useProcesses, useRun, useStatusHistory } from "../api/queries";
-import type { RunDetail } from "../api/types";
+import { useSetPriority } from "../api/scheduling";
+import { PRIORITIES, type RunDetail } from "../api/types";
 import { ErrorNotice, Spinner } from "../components/Feedback";
 import { isNotFound, NotFound } from "../components/NotFound";
 import { StatusBadge } from "../components/StatusBadge";
@@ -181,10 +182,20 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
             This run is a sweep: its children, charts and best run are on <Link to={`/sweeps/${run.id}`}>the sweep page</Link>.
           </p>
         )}
-        {run.status === "Queued" && run.queue_position != null && (
-          <p className="notice notice-info">
-            Waiting for capacity on <strong>{run.compute_target}</strong>: position {run.queue_position} in its queue.
-          </p>
+        {run.status === "Queued" && run.compute_target && (
+          <div className="notice notice-info" aria-label="Why the run waits">
+            <p>
+              {run.queue_position != null ? (
+                <>
+                  Position {run.queue_position} in the queue of <strong>{run.compute_target}</strong>:{" "}
+                </>
+              ) : (
+                <>Waiting on <strong>{run.compute_target}</strong>: </>
+              )}
+              {run.waiting_reason || "waiting for capacity"}.
+            </p>
+            <PriorityPicker run={run} />
+          </div>
         )}
         {run.status === "Failed" && run.error && (
           <details className="notice notice-danger">
@@ -218,6 +229,22 @@ function LiveIndicator({ state, live }: { state: StreamState; live: boolean }) {
       <span className="live-dot" aria-hidden="true" />
       {text}
     </span>
+  );
+}
+
+/** A Queued run's priority, changeable within the team's cap (the server says when it is not). */
+function PriorityPicker({ run }: { run: RunDetail }) {
+  const change = useSetPriority(run.id);
+  return (
+    <label className="small">
+      Priority{" "}
+      <select value={run.priority} disabled={change.isPending || !!run.worker} onChange={(e) => change.mutate(e.target.value)}>
+        {PRIORITIES.map((p) => (
+          <option key={p}>{p}</option>
+        ))}
+      </select>
+      {change.isError && <ErrorNotice error={change.error} />}
+    </label>
   );
 }
 

@@ -1,0 +1,105 @@
+import { useState } from "react";
+import { usageQuery, useUsage } from "../api/scheduling";
+import { EmptyState, ErrorNotice, Spinner } from "../components/Feedback";
+import { useDocumentTitle } from "../lib/useDocumentTitle";
+
+const GROUPS = ["team", "user", "experiment", "target"] as const;
+const METRICS = [
+  ["run_hours", "Run-hours"],
+  ["gpu_hours", "GPU-hours"],
+  ["queue_wait_hours", "Queue wait (h)"],
+] as const;
+
+/** Accounting: run-hours, GPU-hours and queue wait of your teams' runs, as bars and a table, with CSV export. */
+export default function UsagePage() {
+  useDocumentTitle("Usage");
+  const [groupBy, setGroupBy] = useState<(typeof GROUPS)[number]>("team");
+  const [days, setDays] = useState(30);
+  const usage = useUsage(groupBy, days);
+  return (
+    <section className="page">
+      <header className="page-header">
+        <div>
+          <h1>Usage</h1>
+          <p className="muted">Run-hours, GPU-hours and time spent queued by the runs submitted in the period.</p>
+        </div>
+        <a className="btn" href={`/api/usage/csv/?${usageQuery(groupBy, days)}`} download>
+          Export CSV
+        </a>
+      </header>
+      <div className="toolbar">
+        <label>
+          Group by{" "}
+          <select value={groupBy} onChange={(e) => setGroupBy(e.target.value as (typeof GROUPS)[number])}>
+            {GROUPS.map((g) => (
+              <option key={g}>{g}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Period{" "}
+          <select value={days} onChange={(e) => setDays(Number(e.target.value))}>
+            {[1, 7, 30, 90, 365].map((d) => (
+              <option key={d} value={d}>
+                last {d} day{d > 1 ? "s" : ""}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {usage.isPending ? (
+        <Spinner label="Adding up usage…" />
+      ) : usage.isError ? (
+        <ErrorNotice error={usage.error} onRetry={() => void usage.refetch()} />
+      ) : usage.data.length === 0 ? (
+        <EmptyState title="No runs in this period">Runs submitted in the period show up here.</EmptyState>
+      ) : (
+        <>
+          <div className="card-grid">
+            {METRICS.map(([key, title]) => {
+              const top = Math.max(...usage.data.map((r) => r[key]), 1e-9);
+              return (
+                <article key={key} className="card" aria-label={`${title} by ${groupBy}`}>
+                  <h2 className="card-title">{title}</h2>
+                  <ul className="bars">
+                    {usage.data.slice(0, 12).map((r) => (
+                      <li key={`${r.key}/${r.team}`}>
+                        <span className="bar-label">{r.key}</span>
+                        <span className="bar" style={{ width: `${(r[key] / top) * 100}%` }} />
+                        <span className="bar-value">{r[key].toFixed(2)}</span>
+                      </li>
+                    ))}
+                  </ul>
+                </article>
+              );
+            })}
+          </div>
+          <table className="table" aria-label="Usage">
+            <thead>
+              <tr>
+                <th>{groupBy}</th>
+                {groupBy !== "team" && groupBy !== "target" && <th>team</th>}
+                <th>runs</th>
+                <th>run-hours</th>
+                <th>GPU-hours</th>
+                <th>queue wait (h)</th>
+              </tr>
+            </thead>
+            <tbody>
+              {usage.data.map((r) => (
+                <tr key={`${r.key}/${r.team}`}>
+                  <td>{r.key}</td>
+                  {groupBy !== "team" && groupBy !== "target" && <td>{r.team}</td>}
+                  <td>{r.runs}</td>
+                  <td>{r.run_hours.toFixed(2)}</td>
+                  <td>{r.gpu_hours.toFixed(2)}</td>
+                  <td>{r.queue_wait_hours.toFixed(2)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,71 @@
+"""The scheduler the claim path calls: which waiting run of a target may start now.
+
+The caller holds the target's row lock (``execution.executor._claim``), so the state read
+here cannot change under it: two workers never both see a free slot for the same capacity.
+
+Every waiting run's dispatch loop retries its claim about once a second, so a full plan
+per claim would read a large queue thousands of times a second. A plan is therefore kept
+per process with the *fingerprint* of what it was computed from — the active runs, the
+waiting runs' count, newest id and priority sum, the quotas and the target's capacity —
+read with a few small queries under the same lock. Equal fingerprints mean the same
+inputs (only decayed usage drifts, so a plan also expires after ``PLAN_TTL`` seconds);
+any start, end, submit, priority or quota change makes the next claim plan afresh.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Sum
+
+from compute.models import ComputeTarget
+from runs.models import Run
+from runs.status import ACTIVE, Status
+from scheduling import policy, state
+from scheduling.models import TargetPool, TeamQuota
+
+PLAN_TTL = 5.0
+_plans: dict[int, tuple[Any, float, Plan]] = {}  # target id -> (fingerprint, at, plan)
+
+
+@dataclass(frozen=True)
+class Plan:
+    verdicts: dict[int, policy.Verdict]  # by run id, in scheduling order
+    startable: frozenset[int]
+
+
+def fingerprint(target: ComputeTarget) -> Any:
+    active = tuple(sorted(Run.objects.filter(compute_target=target, status__in=ACTIVE).values_list("id", flat=True)))
+    waiting = Run.objects.filter(compute_target=target, status=Status.QUEUED, worker="").aggregate(
+        n=Count("id"), top=Max("id"), p=Sum("priority")
+    )
+    quotas = TeamQuota.objects.filter(compute_target=target).aggregate(n=Count("id"), at=Max("updated_at"))
+    pool = tuple(TargetPool.objects.filter(compute_target=target).values_list("nodes", "gpus"))
+    return (target.max_concurrent_runs, active, tuple(waiting.values()), tuple(quotas.values()), pool)
+
+
+def current_plan(target: ComputeTarget) -> Plan:
+    """The target's plan: this process's, while its fingerprint holds; else a new one."""
+    print_ = fingerprint(target)
+    cached = _plans.get(target.pk)
+    now = time.monotonic()
+    if cached is not None and cached[0] == print_ and now - cached[1] < PLAN_TTL:
+        return cached[2]
+    verdicts = state.load(target).plan()
+    plan = Plan({v.run_id: v for v in verdicts}, frozenset(v.run_id for v in verdicts if v.start))
+    _plans[target.pk] = (print_, now, plan)
+    return plan
+
+
+def startable(target: ComputeTarget) -> frozenset[int]:
+    """The waiting runs the scheduler would start now."""
+    return current_plan(target).startable
+
+
+def may_start(target: ComputeTarget, run_id: int) -> bool:
+    """Whether the scheduler starts ``run_id`` (Queued on ``target``) now."""
+    if Run.objects.filter(compute_target=target, status__in=ACTIVE).count() >= target.max_concurrent_runs:
+        return False  # full: no need to read the queue
+    return run_id in startable(target)
