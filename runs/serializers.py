@@ -13,6 +13,7 @@ from accounts.models import Team
 from accounts.permissions import checked_team
 from common.archives import UnsafeArchive, clean_path
 from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
+from runs.causes import Cause
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
 from runs.status import Status
 from runs.submission import queue_position, queue_positions
@@ -77,6 +78,13 @@ class SubmitSerializer(serializers.Serializer[Any]):
     distributed = JSONValueField(required=False, allow_null=True, expect=dict)
     tags = JSONValueField(required=False, expect=dict)
     max_run_duration_seconds = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    failure_policy = JSONValueField(
+        required=False,
+        allow_null=True,
+        expect=dict,
+        help_text='Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, '
+        '"hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target.',
+    )
 
     def validate_command(self, value: Any) -> list[str]:
         if value and not all(isinstance(v, str) for v in value):
@@ -168,6 +176,63 @@ RUN_ARGUMENT: dict[str, Any] = {
 }
 
 
+CAUSE_EVIDENCE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "exit_code": {"type": "integer"},
+        "signal": {"type": "string"},
+        "rank": {"type": "integer"},
+        "exception": {"type": "string"},
+        "frames": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string"},
+                    "line": {"type": "integer"},
+                    "function": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+                "required": ["file", "line", "function", "code"],
+            },
+        },
+        "oom_source": {"type": "string"},
+        "oom_kills": {"type": "integer"},
+        "memory_limit": {"type": "integer"},
+        "containers": {"type": "array", "items": {"type": "string"}},
+        "slurm_state": {"type": "string"},
+        "idle_seconds": {"type": "number"},
+        "limit_seconds": {"type": "integer"},
+        "worker": {"type": "string"},
+        "log_tail": {"type": "string"},
+    },
+}
+FAILURE_POLICY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "max_retries": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "hang_timeout_seconds": {"type": "integer"},
+    },
+}
+
+
+class AttemptSerializer(serializers.Serializer[Any]):
+    number = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.CharField()
+    cause = serializers.CharField()
+    cause_evidence = documented_json(CAUSE_EVIDENCE)
+    exit_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    first_seq = serializers.IntegerField()
+    last_seq = serializers.IntegerField(allow_null=True)
+    log_lines = serializers.IntegerField()
+    worker = serializers.CharField()
+    resumed = serializers.BooleanField()
+
+
 class RunListSerializer(serializers.ModelSerializer[Run]):
     experiment = serializers.CharField(source="experiment.name")
     compute_target = serializers.SerializerMethodField(help_text="Empty for an interactive run.")
@@ -178,6 +243,12 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
     distributed = documented_json(DISTRIBUTED_CONFIG, read_only=True, allow_null=True)
     tags = documented_json(STRING_MAP, read_only=True)
     queue_position = serializers.SerializerMethodField()
+    cause = serializers.ChoiceField(
+        choices=Cause.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why it ended; empty unless Failed/Canceled.",
+    )
 
     class Meta:
         model = Run
@@ -200,6 +271,8 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
             "ended_at",
             "duration_seconds",
             "exit_code",
+            "cause",
+            "attempt",
             "queue_position",
             "interactive",
             "parent",
@@ -239,6 +312,8 @@ RUN_LIST_COLUMNS = (
     "running_at",
     "ended_at",
     "exit_code",
+    "cause",
+    "attempt",
     "worker",
     "interactive",
     "parent_id",
@@ -286,6 +361,8 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 # as Run.duration_seconds, with one "now" for the page
                 "duration_seconds": None if started is None else ((row["ended_at"] or now) - started).total_seconds(),
                 "exit_code": row["exit_code"],
+                "cause": row["cause"],
+                "attempt": row["attempt"],
                 "queue_position": positions.get(row["id"]),
                 "interactive": row["interactive"],
                 "parent": row["parent_id"],
@@ -308,6 +385,10 @@ class RunDetailSerializer(RunListSerializer):
     portal_url = serializers.SerializerMethodField()
     arguments = documented_json({"type": "array", "items": RUN_ARGUMENT}, read_only=True)
     properties = documented_json(STRING_MAP, read_only=True, help_text="Azure's run properties: add-only.")
+    cause_evidence = documented_json(
+        CAUSE_EVIDENCE, read_only=True, help_text="What shows the cause (runs.causes.Evidence)."
+    )
+    failure_policy = documented_json(FAILURE_POLICY, read_only=True, help_text="The effective policy.")
 
     class Meta(RunListSerializer.Meta):
         fields = [
@@ -319,6 +400,8 @@ class RunDetailSerializer(RunListSerializer):
             "starting_at",
             "finalizing_at",
             "error",
+            "cause_evidence",
+            "failure_policy",
             "heartbeat_at",
             "worker",
             "snapshot_sha256",

@@ -18,7 +18,7 @@ from compute import capabilities
 from compute.models import ComputeTarget
 from environments.models import Environment, EnvironmentVersion
 from runs import distributed as dist
-from runs import inputs, snapshots
+from runs import inputs, policy, snapshots
 from runs.dispatch import enqueue_after_commit as enqueue
 from runs.lifecycle import transition
 from runs.models import Experiment, Run, RunToken
@@ -44,6 +44,7 @@ class Submission:
     resubmit_of: Run | None = None
     inputs: list[Any] = field(default_factory=list)
     idempotency_key: str = ""
+    failure_policy: Any = None  # runs.policy: the run's own keys
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -129,6 +130,9 @@ def submit(sub: Submission) -> Run:
     if clash:
         raise InvalidInput({"inputs": [f"Input name(s) also used in arguments: {', '.join(sorted(clash))}."]})
     resolved_inputs += extra
+    sub.failure_policy = policy.effective(
+        sub.failure_policy, env_version.environment.failure_policy, target.failure_policy
+    ).as_json()
     try:
         return _create(sub, shape, env_version, target, sha, size, files, resolved_inputs)
     except IntegrityError:
@@ -171,6 +175,7 @@ def _create(
             snapshot_size=size,
             snapshot_files=len(files),
             idempotency_key=sub.idempotency_key,
+            failure_policy=sub.failure_policy or {},
         )
         inputs.attach(run, resolved_inputs)
         record(

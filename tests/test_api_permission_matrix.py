@@ -119,6 +119,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/runs/{id}/metrics/"): A.TEAM,
     ("POST", "/api/runs/{id}/metrics/"): A.TEAM,
     ("GET", "/api/runs/{id}/processes/"): A.TEAM,
+    ("GET", "/api/runs/{id}/attempts/"): A.TEAM,
     ("GET", "/api/runs/{id}/status-history/"): A.TEAM,
     ("POST", "/api/runs/{id}/tag/"): A.TEAM,
     ("GET", "/api/runs/{id}/snapshot/"): A.TEAM,

@@ -766,6 +766,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/attempts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The run's attempts, oldest first: a retry is the next attempt of the same run. */
+        get: operations["runs_attempts_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/cancel/": {
         parameters: {
             query?: never;
@@ -824,7 +841,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Stored log lines with seq > ``after``, optionally of one rank, at most ``limit``. */
+        /** @description Stored log lines with seq > ``after``, optionally of one rank or attempt, at most ``limit``. */
         get: operations["runs_logs_retrieve"];
         put?: never;
         post?: never;
@@ -1063,6 +1080,44 @@ export interface components {
             /** @description Path in the run's outputs; default: the file's name */
             name?: string;
         };
+        Attempt: {
+            number: number;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+            status: string;
+            cause: string;
+            cause_evidence: {
+                summary?: string;
+                exit_code?: number;
+                signal?: string;
+                rank?: number;
+                exception?: string;
+                frames?: {
+                    file: string;
+                    line: number;
+                    function: string;
+                    code: string;
+                }[];
+                oom_source?: string;
+                oom_kills?: number;
+                memory_limit?: number;
+                containers?: string[];
+                slurm_state?: string;
+                idle_seconds?: number;
+                limit_seconds?: number;
+                worker?: string;
+                log_tail?: string;
+            };
+            exit_code: number | null;
+            error: string;
+            first_seq: number;
+            last_seq: number | null;
+            log_lines: number;
+            worker: string;
+            resumed: boolean;
+        };
         AuditEvent: {
             readonly id: number;
             /** Format: date-time */
@@ -1082,6 +1137,8 @@ export interface components {
             /** @description api, admin, web, worker, sdk */
             via: string;
         };
+        /** @enum {unknown} */
+        BlankEnum: "";
         BuildLogLine: {
             seq: number;
             text: string;
@@ -1107,6 +1164,21 @@ export interface components {
         CancelRequest: {
             reason?: string;
         };
+        /**
+         * @description * `user_error` - User Error
+         *     * `oom` - Oom
+         *     * `time_limit` - Time Limit
+         *     * `canceled` - Canceled
+         *     * `preempted` - Preempted
+         *     * `hang` - Hang
+         *     * `node_lost` - Node Lost
+         *     * `worker_lost` - Worker Lost
+         *     * `environment_build` - Environment Build
+         *     * `input_materialization` - Input Materialization
+         *     * `infrastructure` - Infrastructure
+         * @enum {string}
+         */
+        CauseEnum: "user_error" | "oom" | "time_limit" | "canceled" | "preempted" | "hang" | "node_lost" | "worker_lost" | "environment_build" | "input_materialization" | "infrastructure";
         /**
          * @description * `gloo` - gloo
          *     * `nccl` - nccl
@@ -1879,6 +1951,24 @@ export interface components {
             /** Format: double */
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
+            /**
+             * @description Why it ended; empty unless Failed/Canceled.
+             *
+             *     * `user_error` - User Error
+             *     * `oom` - Oom
+             *     * `time_limit` - Time Limit
+             *     * `canceled` - Canceled
+             *     * `preempted` - Preempted
+             *     * `hang` - Hang
+             *     * `node_lost` - Node Lost
+             *     * `worker_lost` - Worker Lost
+             *     * `environment_build` - Environment Build
+             *     * `input_materialization` - Input Materialization
+             *     * `infrastructure` - Infrastructure
+             */
+            readonly cause: components["schemas"]["CauseEnum"] | components["schemas"]["BlankEnum"];
+            /** @description The current attempt's number (1: not retried). */
+            readonly attempt: number;
             readonly queue_position: number | null;
             readonly interactive: boolean;
             readonly parent: number | null;
@@ -1913,6 +2003,36 @@ export interface components {
             /** Format: date-time */
             readonly finalizing_at: string | null;
             readonly error: string;
+            /** @description What shows the cause (runs.causes.Evidence). */
+            readonly cause_evidence: {
+                summary?: string;
+                exit_code?: number;
+                signal?: string;
+                rank?: number;
+                exception?: string;
+                frames?: {
+                    file: string;
+                    line: number;
+                    function: string;
+                    code: string;
+                }[];
+                oom_source?: string;
+                oom_kills?: number;
+                memory_limit?: number;
+                containers?: string[];
+                slurm_state?: string;
+                idle_seconds?: number;
+                limit_seconds?: number;
+                worker?: string;
+                log_tail?: string;
+            };
+            /** @description The effective policy. */
+            readonly failure_policy: {
+                max_retries?: {
+                    [key: string]: number;
+                };
+                hang_timeout_seconds?: number;
+            };
             /** Format: date-time */
             readonly heartbeat_at: string | null;
             readonly worker: string;
@@ -1975,6 +2095,24 @@ export interface components {
             /** Format: double */
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
+            /**
+             * @description Why it ended; empty unless Failed/Canceled.
+             *
+             *     * `user_error` - User Error
+             *     * `oom` - Oom
+             *     * `time_limit` - Time Limit
+             *     * `canceled` - Canceled
+             *     * `preempted` - Preempted
+             *     * `hang` - Hang
+             *     * `node_lost` - Node Lost
+             *     * `worker_lost` - Worker Lost
+             *     * `environment_build` - Environment Build
+             *     * `input_materialization` - Input Materialization
+             *     * `infrastructure` - Infrastructure
+             */
+            readonly cause: components["schemas"]["CauseEnum"] | components["schemas"]["BlankEnum"];
+            /** @description The current attempt's number (1: not retried). */
+            readonly attempt: number;
             readonly queue_position: number | null;
             readonly interactive: boolean;
             readonly parent: number | null;
@@ -2092,6 +2230,8 @@ export interface components {
             distributed?: unknown;
             tags?: unknown;
             max_run_duration_seconds?: number | null;
+            /** @description Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target. */
+            failure_policy?: unknown;
         };
         Team: {
             readonly id: number;
@@ -4103,6 +4243,22 @@ export interface operations {
     runs_list: {
         parameters: {
             query?: {
+                /**
+                 * @description why it ended
+                 *
+                 *     * `user_error` - User Error
+                 *     * `oom` - Oom
+                 *     * `time_limit` - Time Limit
+                 *     * `canceled` - Canceled
+                 *     * `preempted` - Preempted
+                 *     * `hang` - Hang
+                 *     * `node_lost` - Node Lost
+                 *     * `worker_lost` - Worker Lost
+                 *     * `environment_build` - Environment Build
+                 *     * `input_materialization` - Input Materialization
+                 *     * `infrastructure` - Infrastructure
+                 */
+                cause?: ("canceled" | "environment_build" | "hang" | "infrastructure" | "input_materialization" | "node_lost" | "oom" | "preempted" | "time_limit" | "user_error" | "worker_lost")[];
                 compute_target?: string;
                 created_after?: string;
                 created_before?: string;
@@ -4306,6 +4462,28 @@ export interface operations {
             };
         };
     };
+    runs_attempts_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attempt"][];
+                };
+            };
+        };
+    };
     runs_cancel_create: {
         parameters: {
             query?: never;
@@ -4399,6 +4577,8 @@ export interface operations {
         parameters: {
             query?: {
                 after?: number;
+                /** @description only this attempt's lines (see attempts) */
+                attempt?: number;
                 limit?: number;
                 rank?: number;
             };
@@ -4988,8 +5168,11 @@ type ReadonlyArray<T> = [
 export const pathsApiComputeTargetsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/compute-targets/"]["get"]["parameters"]["query"]["kind"]> = ["docker", "local", "slurm"];
 export const pathsApiEnvironmentBuildsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["kind"]> = ["image", "venv"];
 export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["status"]> = ["building", "failed", "pending", "succeeded"];
+export const pathsApiRunsGetParametersQueryCauseValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["cause"]> = ["canceled", "environment_build", "hang", "infrastructure", "input_materialization", "node_lost", "oom", "preempted", "time_limit", "user_error", "worker_lost"];
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
+export const blankEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BlankEnum"]> = [""];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
+export const causeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CauseEnum"]> = ["user_error", "oom", "time_limit", "canceled", "preempted", "hang", "node_lost", "worker_lost", "environment_build", "input_materialization", "infrastructure"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
 export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];

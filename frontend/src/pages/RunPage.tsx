@@ -9,6 +9,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
+import { AttemptsPanel, CauseBadge, CauseEvidence } from "../features/runs/FailureCause";
 import { LogViewer } from "../features/runs/LogViewer";
 import { MetricsPanel } from "../features/runs/MetricsPanel";
 import { RunCrumbs } from "../features/runs/RunFamily";
@@ -54,6 +55,8 @@ export default function RunPage({ runId }: { runId: number }) {
         {tab === "overview" && (
           <>
             <TimelineCard run={data} />
+            <CauseEvidence cause={data.cause} evidence={data.cause_evidence} />
+            <AttemptsPanel run={data} />
             <RunOverview run={data} />
           </>
         )}
@@ -108,7 +111,7 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
       <div className="run-heading">
         <RunCrumbs run={run} />
         <h1>
-          {runTitle(run)} <StatusBadge status={run.status} queuePosition={run.queue_position} />
+          {runTitle(run)} <StatusBadge status={run.status} queuePosition={run.queue_position} /> <CauseBadge cause={run.cause} />
         </h1>
         <p className="muted">
           {[run.experiment, run.compute_target, run.environment].filter(Boolean).join(" · ")}
