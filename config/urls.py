@@ -15,6 +15,7 @@ api_patterns: list[Any] = [
     path("", include("compute.urls")),
     path("", include("datasets.urls")),
     path("", include("runs.urls")),
+    path("", include("notifications.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -26,6 +26,7 @@ from common.errors import InvalidInput
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
+from notifications.serializers import AlertSerializer
 from runs import artifacts, attempts, cancellation, interactive, logstore, metricstore, snapshots
 from runs.causes import Cause
 from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
@@ -348,6 +349,18 @@ class RunViewSet(
                 for r in rows
             ]
         )
+
+    @extend_schema(request=AlertSerializer, responses={202: None, 400: VALIDATION_ERROR}, filters=False)
+    @action(detail=True, methods=["post"])
+    def alert(self, request: Request, pk: str | None = None) -> Response:
+        """``run.alert(title, text, level)``: tell the run's subscribers (notifications)."""
+        from notifications.services import queue_alert
+
+        run = self.get_object()
+        incoming = AlertSerializer(data=body(request))
+        incoming.is_valid(raise_exception=True)
+        queue_alert(run.pk, incoming.validated_data)
+        return Response(status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=AttemptSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"], pagination_class=None)

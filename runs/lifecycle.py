@@ -90,6 +90,7 @@ def transition(
                 transaction.on_commit(partial(_dispatch, run_id))
             elif to in TERMINAL:
                 attempts.close(run_id, number, to, {"exit_code": exit_code, **updates})
+                transaction.on_commit(partial(_notify, run_id, to))
             RunStatusChange.objects.create(
                 run_id=run_id,
                 at=now,
@@ -102,6 +103,12 @@ def transition(
             transaction.on_commit(partial(_announce, run, current))
         return run
     raise IllegalTransition(run_id, "changing", to)
+
+
+def _notify(run_id: int, status: str) -> None:
+    from notifications.services import queue_run_ended
+
+    queue_run_ended(run_id, status)
 
 
 def _dispatch(run_id: int) -> None:

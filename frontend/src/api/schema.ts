@@ -640,6 +640,133 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/notification-channels/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        get: operations["notification_channels_list"];
+        put?: never;
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        post: operations["notification_channels_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-channels/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        get: operations["notification_channels_retrieve"];
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        put: operations["notification_channels_update"];
+        post?: never;
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        delete: operations["notification_channels_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        patch: operations["notification_channels_partial_update"];
+        trace?: never;
+    };
+    "/api/notification-deliveries/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every delivery and its outcome (admins). */
+        get: operations["notification_deliveries_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-subscriptions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        get: operations["notification_subscriptions_list"];
+        put?: never;
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        post: operations["notification_subscriptions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-subscriptions/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        get: operations["notification_subscriptions_retrieve"];
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        put: operations["notification_subscriptions_update"];
+        post?: never;
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        delete: operations["notification_subscriptions_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        patch: operations["notification_subscriptions_partial_update"];
+        trace?: never;
+    };
+    "/api/notifications/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest notifications and how many are unread (the bell). */
+        get: operations["notifications_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications/read/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Mark notifications read (all of them without ``ids``). */
+        post: operations["notifications_read_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/package-indexes/": {
         parameters: {
             query?: never;
@@ -725,6 +852,23 @@ export interface paths {
         get: operations["runs_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{id}/alert/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description ``run.alert(title, text, level)``: tell the run's subscribers (notifications). */
+        post: operations["runs_alert_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1062,6 +1206,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AlertRequest: {
+            title: string;
+            text?: string;
+            /** @default info */
+            level: components["schemas"]["LevelEnum"];
+        };
         Artifact: {
             path: string;
             size: number;
@@ -1179,6 +1329,30 @@ export interface components {
          * @enum {string}
          */
         CauseEnum: "user_error" | "oom" | "time_limit" | "canceled" | "preempted" | "hang" | "node_lost" | "worker_lost" | "environment_build" | "input_materialization" | "infrastructure";
+        Channel: {
+            readonly id: number;
+            name: string;
+            kind: components["schemas"]["ChannelKindEnum"];
+            readonly address_masked: string;
+            readonly has_secret: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `email` - Email
+         *     * `slack` - Slack
+         *     * `webhook` - Webhook
+         * @enum {string}
+         */
+        ChannelKindEnum: "email" | "slack" | "webhook";
+        ChannelRequest: {
+            name: string;
+            kind: components["schemas"]["ChannelKindEnum"];
+            /** @description Email address or webhook URL. */
+            address: string;
+            /** @description HMAC key (webhook). */
+            secret?: string;
+        };
         /**
          * @description * `gloo` - gloo
          *     * `nccl` - nccl
@@ -1412,6 +1586,29 @@ export interface components {
             /** @description Paths written. */
             uploaded: string[];
         };
+        Delivery: {
+            readonly id: number;
+            user: string;
+            channel: string;
+            kind: string;
+            event: string;
+            run: number | null;
+            readonly status: components["schemas"]["DeliveryStatusEnum"];
+            readonly attempts: number;
+            readonly response_code: number | null;
+            readonly last_error: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly sent_at: string | null;
+        };
+        /**
+         * @description * `pending` - Pending
+         *     * `sent` - Sent
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        DeliveryStatusEnum: "pending" | "sent" | "failed";
         DistributedConfig: components["schemas"]["MpiConfig"] | components["schemas"]["PyTorchConfig"] | components["schemas"]["TensorflowConfig"];
         Environment: {
             readonly id: number;
@@ -1535,6 +1732,13 @@ export interface components {
             sandboxed: boolean;
             summary: string;
         };
+        /**
+         * @description * `info` - Info
+         *     * `warn` - Warn
+         *     * `error` - Error
+         * @enum {string}
+         */
+        LevelEnum: "info" | "warn" | "error";
         LogLine: {
             seq: number;
             /** @description -1 for lines from Runyard itself. */
@@ -1560,6 +1764,10 @@ export interface components {
          * @enum {string}
          */
         LogStreamEnum: "stdout" | "stderr" | "system";
+        MarkReadRequest: {
+            /** @description Omit to mark every notification read. */
+            ids?: number[];
+        };
         /**
          * @description * `scalar` - Scalar
          *     * `list` - List
@@ -1606,6 +1814,32 @@ export interface components {
          * @enum {string}
          */
         MpiTypeEnum: "mpi";
+        Notification: {
+            readonly id: number;
+            readonly event: components["schemas"]["NotificationEventEnum"];
+            readonly run: number | null;
+            readonly title: string;
+            readonly text: string;
+            readonly level: components["schemas"]["LevelEnum"];
+            readonly cause: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly read_at: string | null;
+        };
+        /**
+         * @description * `run.completed` - Completed
+         *     * `run.failed` - Failed
+         *     * `run.canceled` - Canceled
+         *     * `sweep.finished` - Sweep Finished
+         *     * `run.alert` - Alert
+         * @enum {string}
+         */
+        NotificationEventEnum: "run.completed" | "run.failed" | "run.canceled" | "sweep.finished" | "run.alert";
+        NotificationList: {
+            unread: number;
+            results: components["schemas"]["Notification"][];
+        };
         PackageIndex: {
             readonly id: number;
             name: string;
@@ -1705,6 +1939,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Datastore"][];
+        };
+        PaginatedDeliveryList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["Delivery"][];
         };
         PaginatedEnvironmentBuildList: {
             /** @example 123 */
@@ -1839,6 +2088,14 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Token"][];
         };
+        PatchedChannelRequest: {
+            name?: string;
+            kind?: components["schemas"]["ChannelKindEnum"];
+            /** @description Email address or webhook URL. */
+            address?: string;
+            /** @description HMAC key (webhook). */
+            secret?: string;
+        };
         PatchedComputeTargetRequest: {
             name?: string;
             /**
@@ -1904,6 +2161,13 @@ export interface components {
             /** @description Write-only. */
             password?: string;
             description?: string;
+        };
+        PatchedSubscriptionRequest: {
+            /** @description None: your own runs. */
+            experiment?: number | null;
+            events?: components["schemas"]["NotificationEventEnum"][];
+            causes?: components["schemas"]["CauseEnum"][];
+            channels?: number[];
         };
         PatchedTeamSecretRequest: {
             team?: string;
@@ -2232,6 +2496,23 @@ export interface components {
             max_run_duration_seconds?: number | null;
             /** @description Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target. */
             failure_policy?: unknown;
+        };
+        Subscription: {
+            readonly id: number;
+            /** @description None: your own runs. */
+            experiment: number | null;
+            events: components["schemas"]["NotificationEventEnum"][];
+            causes: components["schemas"]["CauseEnum"][];
+            channels: number[];
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        SubscriptionRequest: {
+            /** @description None: your own runs. */
+            experiment?: number | null;
+            events: components["schemas"]["NotificationEventEnum"][];
+            causes?: components["schemas"]["CauseEnum"][];
+            channels?: number[];
         };
         Team: {
             readonly id: number;
@@ -4054,6 +4335,397 @@ export interface operations {
             };
         };
     };
+    notification_channels_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"][];
+                };
+            };
+        };
+    };
+    notification_channels_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ChannelRequest"];
+                "multipart/form-data": components["schemas"]["ChannelRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+        };
+    };
+    notification_channels_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this channel. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+        };
+    };
+    notification_channels_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this channel. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ChannelRequest"];
+                "multipart/form-data": components["schemas"]["ChannelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+        };
+    };
+    notification_channels_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this channel. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    notification_channels_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this channel. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedChannelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedChannelRequest"];
+                "multipart/form-data": components["schemas"]["PatchedChannelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+        };
+    };
+    notification_deliveries_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+                /**
+                 * @description * `pending` - Pending
+                 *     * `sent` - Sent
+                 *     * `failed` - Failed
+                 */
+                status?: "failed" | "pending" | "sent";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedDeliveryList"];
+                };
+            };
+        };
+    };
+    notification_subscriptions_list: {
+        parameters: {
+            query?: {
+                experiment?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"][];
+                };
+            };
+        };
+    };
+    notification_subscriptions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SubscriptionRequest"];
+                "multipart/form-data": components["schemas"]["SubscriptionRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+        };
+    };
+    notification_subscriptions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this subscription. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+        };
+    };
+    notification_subscriptions_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this subscription. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SubscriptionRequest"];
+                "multipart/form-data": components["schemas"]["SubscriptionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+        };
+    };
+    notification_subscriptions_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this subscription. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    notification_subscriptions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this subscription. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedSubscriptionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedSubscriptionRequest"];
+                "multipart/form-data": components["schemas"]["PatchedSubscriptionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+        };
+    };
+    notifications_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"][];
+                };
+            };
+        };
+    };
+    notifications_read_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MarkReadRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["MarkReadRequest"];
+                "multipart/form-data": components["schemas"]["MarkReadRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     package_indexes_list: {
         parameters: {
             query?: {
@@ -4366,6 +5038,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+        };
+    };
+    runs_alert_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["AlertRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["AlertRequest"];
+                "application/json": components["schemas"]["AlertRequest"];
+            };
+        };
+        responses: {
+            /** @description No response body */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -5168,20 +5878,25 @@ type ReadonlyArray<T> = [
 export const pathsApiComputeTargetsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/compute-targets/"]["get"]["parameters"]["query"]["kind"]> = ["docker", "local", "slurm"];
 export const pathsApiEnvironmentBuildsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["kind"]> = ["image", "venv"];
 export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["status"]> = ["building", "failed", "pending", "succeeded"];
+export const pathsApiNotificationDeliveriesGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/notification-deliveries/"]["get"]["parameters"]["query"]["status"]> = ["failed", "pending", "sent"];
 export const pathsApiRunsGetParametersQueryCauseValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["cause"]> = ["canceled", "environment_build", "hang", "infrastructure", "input_materialization", "node_lost", "oom", "preempted", "time_limit", "user_error", "worker_lost"];
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
 export const blankEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BlankEnum"]> = [""];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
 export const causeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CauseEnum"]> = ["user_error", "oom", "time_limit", "canceled", "preempted", "hang", "node_lost", "worker_lost", "environment_build", "input_materialization", "infrastructure"];
+export const channelKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChannelKindEnum"]> = ["email", "slack", "webhook"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
 export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
+export const deliveryStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DeliveryStatusEnum"]> = ["pending", "sent", "failed"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
+export const levelEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LevelEnum"]> = ["info", "warn", "error"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
+export const notificationEventEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["NotificationEventEnum"]> = ["run.completed", "run.failed", "run.canceled", "sweep.finished", "run.alert"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;
