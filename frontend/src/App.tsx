@@ -15,6 +15,7 @@ const EnvironmentsPage = lazy(() => import("./pages/EnvironmentsPage"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage"));
 const ComputePage = lazy(() => import("./pages/ComputePage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
+const NotificationSettingsPage = lazy(() => import("./pages/NotificationSettingsPage"));
 
 function makeQueryClient(): QueryClient {
   const client: QueryClient = new QueryClient({
@@ -62,6 +63,7 @@ export function App() {
                 <Route path="datasets/:id" element={<DatasetsPage />} />
                 <Route path="compute" element={<ComputePage />} />
                 <Route path="audit" element={<AuditPage />} />
+                <Route path="settings/notifications" element={<NotificationSettingsPage />} />
                 <Route
                   path="*"
                   element={<EmptyState title="Page not found">Use the menu to go to runs, environments or datasets.</EmptyState>}

@@ -1,4 +1,5 @@
 import { NavLink, Outlet } from "react-router-dom";
+import { NotificationBell } from "./notifications/Bell";
 import { useCurrentUser, useSignOut } from "./session";
 
 const NAV = [
@@ -47,6 +48,7 @@ export function Layout() {
             {team ? `Team ${team.name}` : "No team"}
             {user.teams.length > 1 && ` +${user.teams.length - 1}`}
           </div>
+          <NotificationBell />
           <button type="button" className="btn btn-small btn-ghost" onClick={() => signOut.mutate()}>
             Sign out
           </button>
