@@ -84,10 +84,10 @@ def checked_team(request: Request, instance: Model | None, attrs: dict[str, Any]
 
 def owning_team_id(obj: Model) -> int | None:
     """The id of the team that owns ``obj`` (a row with ``team``, or one under a dataset,
-    an environment or a run); None for shared rows (curated environments, their versions)."""
+    a model, an environment or a run); None for shared rows (curated environments, their versions)."""
     if hasattr(obj, "team_id"):
         return None if obj.team_id is None else int(obj.team_id)
-    for owner in ("dataset", "environment", "run"):
+    for owner in ("dataset", "model", "environment", "run"):
         parent = getattr(obj, owner, None)
         if isinstance(parent, Model):
             return owning_team_id(parent)
@@ -146,6 +146,8 @@ RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
     # run.restore_snapshot(), and get_details() (its log files, one per process) inside a script.
     RunTokenRoute("GET", "run-snapshot"): own_run,
     RunTokenRoute("GET", "run-processes"): own_run,
+    # run.register_model inside the script: the run's own artifacts become a model version.
+    RunTokenRoute("POST", "run-register-model"): own_run,
     # Child runs (Azure ML's child_run / create_children / get_children) and properties.
     RunTokenRoute("GET", "run-list"): anywhere,
     RunTokenRoute("POST", "run-start-logging"): anywhere,

@@ -32,7 +32,7 @@ def mask(value: Any, key: str = "", masker: Masker = NO_MASK) -> Any:
 def _team_of(obj: Any) -> Any:
     if obj is None:
         return None
-    for attr in ("team", "experiment.team", "environment.team", "dataset.team", "run.team"):
+    for attr in ("team", "experiment.team", "environment.team", "dataset.team", "model.team", "run.team"):
         target = obj
         for part in attr.split("."):
             target = getattr(target, part, None)

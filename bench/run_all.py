@@ -15,7 +15,16 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-ORDER = ["submit_latency", "log_stream", "env_build", "conda_build", "run_list"]
+ORDER = [
+    "submit_latency",
+    "log_stream",
+    "env_build",
+    "conda_build",
+    "run_list",
+    "run_workbench",
+    "compare_view",
+    "sweep_overhead",
+]
 
 
 def main() -> None:

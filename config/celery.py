@@ -15,4 +15,6 @@ app.conf.beat_schedule = {
     "sweep-heartbeats": {"task": "execution.tasks.sweep_heartbeats", "schedule": 5.0},
     # Queued runs whose dispatch message was lost (see runs.dispatch).
     "sweep-queues": {"task": "execution.tasks.sweep_queues", "schedule": 5.0},
+    # Sweeps' deadlines and lost controller events (see sweeps.triggers).
+    "sweeps-tick": {"task": "sweeps.tasks.tick", "schedule": 10.0},
 }

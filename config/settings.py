@@ -79,8 +79,10 @@ INSTALLED_APPS = [
     "environments",
     "compute",
     "datasets",
+    "registry",
     "runs",
     "execution",
+    "sweeps",
     "stack",
     "notifications",
 ]
@@ -270,6 +272,7 @@ SPECTACULAR_SETTINGS = {
         "MpiTypeEnum": [("mpi", "mpi")],
         "PyTorchTypeEnum": [("pytorch", "pytorch")],
         "TensorflowTypeEnum": [("tensorflow", "tensorflow")],
+        "BulkActionEnum": "runs.bulk.ACTIONS",
     },
 }
 
@@ -333,6 +336,14 @@ RUNYARD: dict[str, Any] = {
     "DATASET_ARCHIVE_MAX_FILE_BYTES": env_int("RUNYARD_DATASET_ARCHIVE_MAX_FILE_BYTES", 0, minimum=0),
     "DATASET_ARCHIVE_MAX_RATIO": env_float("RUNYARD_DATASET_ARCHIVE_MAX_RATIO", 200.0, minimum=1),
     "DATASET_READONLY_MOUNTS": env_bool("RUNYARD_DATASET_READONLY_MOUNTS", True),
+    # Web-URL datasets (datasets/fetch.py): who may register them ("members", "admins",
+    # "off"); hosts/addresses/CIDRs that may be fetched although private or loopback
+    # (by default only public addresses are); size and socket-timeout bounds per file.
+    "DATASET_URLS": env_choice("RUNYARD_DATASET_URLS", "members", ("members", "admins", "off")),
+    "DATASET_URL_ALLOWED_HOSTS": env_list("RUNYARD_DATASET_URL_ALLOWED_HOSTS", []),
+    "DATASET_URL_MAX_BYTES": env_int("RUNYARD_DATASET_URL_MAX_BYTES", 10 * 1024**3, minimum=1),
+    "DATASET_URL_TIMEOUT_SECONDS": env_float("RUNYARD_DATASET_URL_TIMEOUT_SECONDS", 60.0, minimum=0.1),
+    "DATASET_URL_MAX_SECONDS": env_float("RUNYARD_DATASET_URL_MAX_SECONDS", 3600.0, minimum=0.001),
     # Local runs in a bubblewrap sandbox (execution/sandbox.py): "on" (required: runs
     # fail when bubblewrap cannot be used) or "off" (scripts run as the worker's user).
     "SANDBOX": env_choice("RUNYARD_SANDBOX", "on", ("on", "off")),

@@ -26,7 +26,7 @@ class DatastoreAdmin(AuditedAdmin):
 class FileInline(admin.TabularInline):  # type: ignore[type-arg]
     model = DatasetFile
     extra = 0
-    fields = ("path", "size", "sha256")
+    fields = ("path", "size", "sha256", "url")
     readonly_fields = fields
     can_delete = False
     max_num = 0
@@ -86,6 +86,7 @@ class DatasetVersionAdmin(AuditedAdmin):
         "source_path",
         "total_size",
         "file_count",
+        "single_file",
         "created_by",
         "created_at",
     ]

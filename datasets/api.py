@@ -12,6 +12,8 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -32,7 +34,7 @@ from accounts.permissions import (
 from audit.mixins import AuditedViewSetMixin, snapshot
 from audit.services import diff, record
 from config.responses import CONFLICT, STRING_MAP, VALIDATION_ERROR, documented_json
-from datasets import services
+from datasets import services, storage
 from datasets.models import Dataset, DatasetFile, DatasetVersion, Datastore
 from datasets.responses import DatastoreListingSerializer, DatastoreUploadedSerializer, UploadConflictSerializer
 from datasets.uploads import StreamingMultiPartParser
@@ -48,7 +50,7 @@ def _conflict(exc: services.InUse) -> Response:
     return Response({"detail": str(exc), "runs": exc.runs}, status=status.HTTP_409_CONFLICT)
 
 
-def _bool(value: Any) -> bool:
+def _bool(value: Any, field: str = "overwrite") -> bool:
     if isinstance(value, bool):
         return value
     text = str(value or "").strip().lower()
@@ -56,7 +58,7 @@ def _bool(value: Any) -> bool:
         return True
     if text in ("", "0", "false", "no", "off"):
         return False
-    raise serializers.ValidationError({"overwrite": ["Must be true or false."]})
+    raise serializers.ValidationError({field: ["Must be true or false."]})
 
 
 def _json_field(value: Any, name: str) -> Any:
@@ -265,7 +267,7 @@ class DatastoreViewSet(AuditedViewSetMixin, viewsets.ModelViewSet[Datastore]):
 class DatasetFileSerializer(serializers.ModelSerializer[DatasetFile]):
     class Meta:
         model = DatasetFile
-        fields = ["path", "size", "sha256"]
+        fields = ["path", "size", "sha256", "url"]
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
@@ -287,10 +289,11 @@ class DatasetVersionSerializer(serializers.ModelSerializer[DatasetVersion]):
             "source_path",
             "total_size",
             "file_count",
+            "single_file",
             "created_by",
             "created_at",
         ]
-        read_only_fields = ["dataset", "version", "source_path", "total_size", "file_count"]
+        read_only_fields = ["dataset", "version", "source_path", "total_size", "file_count", "single_file"]
 
     def validate_tags(self, value: Any) -> dict[str, str]:
         try:
@@ -346,6 +349,7 @@ VERSION_UPLOAD_SCHEMA = {
             "archive": {"type": "string", "format": "binary"},
             "description": {"type": "string"},
             "tags": {"type": "string", "description": "JSON object"},
+            "single_file": {"type": "boolean", "description": "One file was named (not a folder)."},
         },
     },
     "application/json": {
@@ -353,6 +357,9 @@ VERSION_UPLOAD_SCHEMA = {
         "properties": {
             "datastore": {"type": "string"},
             "path": {"type": "string"},
+            "urls": {"type": "array", "items": {"type": "string"}, "description": "http(s) URLs of web files."},
+            "from_version": {"type": "integer", "description": "A version whose files to reference again."},
+            "files": {"type": "array", "items": {"type": "string"}, "description": "With from_version: a subset."},
             "description": {"type": "string"},
             "tags": {"type": "object"},
         },
@@ -378,7 +385,37 @@ def _source(request: Request, team: Team) -> services.Source:
         archive=archives[0] if archives else None,
         datastore=store,
         path=str(data.get("path") or ""),
+        urls=_list_field(data.get("urls"), "urls"),
+        from_version=_from_version(data.get("from_version"), team),
+        # With from_version, "files" is a list of paths; otherwise it names the uploaded parts.
+        files=_list_field(data.get("files"), "files") if data.get("from_version") not in (None, "") else None,
+        single_file=_bool(data.get("single_file"), "single_file"),
     )
+
+
+def _list_field(value: Any, name: str) -> Any:
+    """A JSON list (a multipart field holds it as JSON text); one bare string is a list of one."""
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip().startswith("["):
+        return [value]
+    return _json_field(value, name)
+
+
+def _from_version(value: Any, team: Team) -> DatasetVersion | None:
+    if value in (None, ""):
+        return None
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if number is None and isinstance(value, str) and value.isdigit():
+        number = int(value)
+    found = (
+        DatasetVersion.objects.filter(pk=number, dataset__team=team).select_related("dataset").first()
+        if number is not None
+        else None
+    )
+    if found is None:
+        raise serializers.ValidationError({"from_version": [f"No dataset version {value!r} in this team."]})
+    return found
 
 
 def _register(dataset: Dataset, request: Request) -> DatasetVersion:
@@ -510,6 +547,26 @@ class DatasetVersionViewSet(
             obj=version,
             changes=diff(before, snapshot(version)),
         )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("path", str, required=True)],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 400: VALIDATION_ERROR},
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str | None = None) -> FileResponse:
+        """One stored file of the version (``FileDataset.download()``); a web file's
+        content is not stored here: fetch it from its ``url``."""
+        version = self.get_object()
+        path = request.query_params.get("path", "")
+        item = version.files.filter(path=path).first()
+        if item is None:
+            raise serializers.ValidationError({"path": [f"Version {version} has no file {path!r}."]})
+        if item.url:
+            raise serializers.ValidationError({"path": [f"'{path}' is a web file: fetch it from {item.url}."]})
+        blob = storage.blob_path(item.sha256)
+        if not blob.exists():
+            raise serializers.ValidationError({"path": [f"The stored content of '{path}' is missing."]})
+        return FileResponse(open(blob, "rb"), as_attachment=True, filename=path.rsplit("/", 1)[-1])
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         version = self.get_object()

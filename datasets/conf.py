@@ -9,6 +9,11 @@ The keys (all optional; see README's configuration table):
   what an uploaded zip or tar may unpack to (in all, entries, one file); the ratio
   (unpacked ÷ packed) stops zip bombs.
 - ``DATASET_READONLY_MOUNTS``: bind-mount mounted inputs read-only when running as root.
+- ``DATASET_URLS``: who registers web-URL datasets: ``members`` (default), ``admins``, ``off``.
+- ``DATASET_URL_ALLOWED_HOSTS``: host names, addresses or CIDRs a worker may fetch from
+  although they are not public (loopback, private, link-local); empty: public only.
+- ``DATASET_URL_MAX_BYTES`` / ``DATASET_URL_TIMEOUT_SECONDS`` (each connect and read) /
+  ``DATASET_URL_MAX_SECONDS`` (the whole transfer): per fetched file.
 """
 
 from __future__ import annotations
@@ -57,3 +62,24 @@ def archive_limits() -> Limits:
 
 def readonly_mounts() -> bool:
     return bool(_cfg().get("DATASET_READONLY_MOUNTS", True))
+
+
+def url_registration() -> str:
+    return str(_cfg().get("DATASET_URLS", "members"))
+
+
+def url_allowed_hosts() -> list[str]:
+    value: Any = _cfg().get("DATASET_URL_ALLOWED_HOSTS") or []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def url_max_bytes() -> int:
+    return int(_cfg().get("DATASET_URL_MAX_BYTES", 10 * GIB))
+
+
+def url_timeout() -> float:
+    return float(_cfg().get("DATASET_URL_TIMEOUT_SECONDS", 60.0))
+
+
+def url_max_seconds() -> float:
+    return float(_cfg().get("DATASET_URL_MAX_SECONDS", 3600.0))

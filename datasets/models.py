@@ -106,6 +106,9 @@ class DatasetVersion(models.Model):
     # sha256 over the sorted (path, sha256, size) of its files: names its mount tree, and
     # indexed for "does another version still use this tree?" when one is deleted.
     content_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    # Made from one file (a datastore file, one URL, one uploaded file): a run gets the
+    # file itself as its input path, as Azure does; otherwise the folder holding the files.
+    single_file = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -128,13 +131,16 @@ class DatasetVersion(models.Model):
 
 
 class DatasetFile(models.Model):
-    """A file of a dataset version: its relative path, size and checksum."""
+    """A file of a dataset version: its relative path, size and checksum, or, for a web
+    file, its URL (fetched when a run uses it; ``sha256`` empty and ``size`` 0 here, the
+    worker's URL cache knows the content it got, see datasets.fetch)."""
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
     path = models.CharField(max_length=1000)
     size = models.PositiveBigIntegerField()
     # Indexed for the blob collector: "does any version still reference this sha256?"
-    sha256 = models.CharField(max_length=64, db_index=True)
+    sha256 = models.CharField(max_length=64, db_index=True, blank=True)
+    url = models.CharField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["version", "path"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,12 +219,18 @@ def list_datastore(store: Datastore, rel: str, limit: int = 1000, team: Any = No
 # ---- versions -------------------------------------------------------------------------
 @dataclass
 class Source:
-    """Where a version's files come from: exactly one of the three."""
+    """Where a version's files come from: exactly one of uploads, an archive, a datastore
+    path, web URLs, or a subset of an existing version's files (``take``/``random_split``
+    results registered)."""
 
     uploads: list[Any] | None = None  # SpooledUpload parts (relative path in .name)
     archive: Any = None  # a SpooledUpload (or an object with .tmp: Path)
     datastore: Datastore | None = None
     path: str = ""
+    urls: list[str] | None = None
+    from_version: DatasetVersion | None = None
+    files: list[str] | None = None  # with from_version: the paths kept (None: all)
+    single_file: bool = False  # uploads: the user named one file, not a folder
 
 
 def _from_uploads(uploads: list[Any], ingest: storage.Ingest) -> None:
@@ -277,11 +283,16 @@ def create_version(
         source.uploads is not None and len(source.uploads) > 0,
         source.archive is not None,
         source.datastore is not None,
+        source.urls is not None,
+        source.from_version is not None,
     ]
     if sum(given) != 1:
-        raise DatasetError("Give exactly one of: files, an archive, or a datastore path.")
+        raise DatasetError("Give exactly one of: files, an archive, a datastore path, urls, or from_version.")
+    if source.urls is not None or source.from_version is not None:
+        return _create_by_reference(dataset, source, actor=actor, description=description, tags=tags or {})
     ingest = storage.Ingest()
     source_path = ""
+    single = bool(source.single_file and source.uploads and len(source.uploads) == 1)
     try:
         if source.uploads:
             _from_uploads(source.uploads, ingest)
@@ -290,18 +301,20 @@ def create_version(
         else:
             assert source.datastore is not None
             source_path = _from_datastore(source.datastore, source.path, ingest, dataset.team)
+            single = store_path(source.datastore, source.path, dataset.team).is_file()
         with storage.blob_lock():
             for item in ingest.files:
                 if storage.adopt(item):
                     ingest.created.append(item.sha256)
             version = _commit(
                 dataset,
-                ingest.files,
+                [DatasetFile(path=f.path, size=f.size, sha256=f.sha256) for f in ingest.files],
                 actor=actor,
                 description=description,
                 tags=tags or {},
                 datastore=source.datastore,
                 source_path=source_path,
+                single_file=single,
             )
     except BaseException:
         ingest.discard_temp()
@@ -313,13 +326,14 @@ def create_version(
 @transaction.atomic
 def _commit(
     dataset: Dataset,
-    files: list[storage.Spooled],
+    rows: list[DatasetFile],
     *,
     actor: Any,
     description: str,
     tags: dict[str, str],
     datastore: Datastore | None,
     source_path: str,
+    single_file: bool = False,
 ) -> DatasetVersion:
     # The row lock serialises version numbering on PostgreSQL; SQLite's immediate
     # transactions do the same; the unique constraint is the backstop.
@@ -332,14 +346,15 @@ def _commit(
         tags=tags,
         datastore=datastore,
         source_path=source_path,
-        total_size=sum(f.size for f in files),
-        file_count=len(files),
-        content_sha256=storage.content_hash((f.path, f.sha256, f.size) for f in files),
+        total_size=sum(r.size for r in rows),
+        file_count=len(rows),
+        content_sha256=storage.content_hash(_identity(r) for r in rows),
+        single_file=single_file,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    DatasetFile.objects.bulk_create(
-        (DatasetFile(version=version, path=f.path, size=f.size, sha256=f.sha256) for f in files), batch_size=1000
-    )
+    for row in rows:
+        row.version = version
+    DatasetFile.objects.bulk_create(rows, batch_size=1000)
     record(
         "datasets.datasetversion.created",
         actor=actor,
@@ -351,10 +366,64 @@ def _commit(
             "total_size": version.total_size,
             "datastore": datastore.name if datastore else None,
             "source_path": source_path,
+            "urls": [r.url for r in rows if r.url][:100],
             "tags": tags,
         },
     )
     return version
+
+
+def _identity(row: DatasetFile) -> tuple[str, str, int]:
+    """A file's part of its version's content hash; a web file is known by its URL."""
+    return (row.path, row.sha256 or f"url:{row.url}", row.size)
+
+
+def _create_by_reference(
+    dataset: Dataset, source: Source, *, actor: Any, description: str, tags: dict[str, str]
+) -> DatasetVersion:
+    """A version whose files are URLs, or rows shared with another version: no content is
+    copied (blobs are referenced again; URLs are fetched when a run uses them)."""
+    from datasets import webpolicy
+
+    if source.urls is not None:
+        try:
+            pairs = webpolicy.checked_urls(source.urls, actor)
+        except webpolicy.UrlRefused as exc:
+            raise DatasetError(str(exc), "urls") from None
+        rows = [DatasetFile(path=path, size=0, sha256="", url=url) for path, url in pairs]
+        single = len(rows) == 1
+    else:
+        parent = source.from_version
+        assert parent is not None
+        if parent.dataset.team_id != dataset.team_id:
+            raise DatasetError("from_version must be a version of a dataset of the same team.", "from_version")
+        known = {f.path: f for f in parent.files.all()}
+        wanted = sorted(known) if source.files is None else subset_paths(source.files, known, "files")
+        rows = [DatasetFile(path=p, size=known[p].size, sha256=known[p].sha256, url=known[p].url) for p in wanted]
+        single = parent.single_file
+    with storage.blob_lock():  # the shared blobs must not be collected before the rows exist
+        return _commit(
+            dataset,
+            rows,
+            actor=actor,
+            description=description,
+            tags=tags,
+            datastore=None,
+            source_path="",
+            single_file=single,
+        )
+
+
+def subset_paths(files: Any, known: Collection[str], field: str) -> list[str]:
+    """``files`` checked as a non-empty list of paths out of ``known``; sorted, unique."""
+    if not isinstance(files, list) or not all(isinstance(p, str) for p in files):
+        raise DatasetError(f"{field}: give a list of file paths of the version.", field)
+    missing = [p for p in files if p not in known]
+    if missing:
+        raise DatasetError(f"{field}: the version has no file '{missing[0]}'.", field)
+    if not files:
+        raise DatasetError(f"{field}: selects no files.", field)
+    return sorted(set(files))
 
 
 def runs_using(versions: Iterable[DatasetVersion]) -> list[int]:
@@ -417,6 +486,8 @@ def _after_delete(contents: list[str], shas: list[str]) -> None:
     still_used = set(
         DatasetVersion.objects.filter(content_sha256__in=contents).values_list("content_sha256", flat=True)
     )
+    for users in storage.TREE_USERS:  # a model version with the same files shares the tree
+        still_used |= users(contents)
     for content in set(contents) - still_used:
         if content:
             storage.remove_tree(content)

@@ -6,6 +6,9 @@ Layout under ``DATASET_DIR``::
     trees/<content sha>/    a version's tree of hard links to its blobs (0555/0444),
                             keyed by the version's content hash so identical versions
                             share one and a tree can never be stale
+    derived/<content sha>/  trees of what runs got that no version stores as is: a
+                            subset of a version's files, a web dataset's fetched content
+    url-cache/              web files fetched by workers (datasets/fetch.py)
     tmp/                    files being received or hashed; never referenced
 
 Writing (algorithm): content is streamed into ``tmp/`` in 1 MiB chunks while it is
@@ -19,6 +22,7 @@ registration is about to reference is never removed under it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -28,7 +32,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +43,12 @@ from datasets.conf import dataset_dir, datastore_roots
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+
+
+# Other owners of blobs and trees (the model registry registers itself here from its
+# AppConfig.ready): a blob or tree any of them still uses is never collected.
+BLOB_USERS: list[Callable[[list[str]], set[str]]] = []  # sha256s -> those still referenced
+TREE_USERS: list[Callable[[list[str] | None], set[str]]] = []  # content hashes (None: all) -> those in use
 
 
 class Reader(Protocol):
@@ -159,13 +169,13 @@ class Ingest:
 
 
 def remove_unreferenced(shas: Iterable[str], timeout: float = 60) -> int:
-    """Delete the given blobs that no DatasetFile references; return how many went.
+    """Delete the given blobs that no DatasetFile (or BLOB_USERS owner) references; return how many went.
 
     If the store stays busy past ``timeout`` the blobs are left for ``gc`` to remove.
     """
     from datasets.models import DatasetFile
 
-    wanted = sorted(set(shas))
+    wanted = sorted(set(shas) - {""})  # "": a web file's row, which has no blob
     if not wanted:
         return 0
     removed = 0
@@ -174,6 +184,8 @@ def remove_unreferenced(shas: Iterable[str], timeout: float = 60) -> int:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 used = set(DatasetFile.objects.filter(sha256__in=chunk).values_list("sha256", flat=True))
+                for users in BLOB_USERS:
+                    used |= users(chunk)
                 for sha in chunk:
                     if sha not in used and blob_path(sha).exists():
                         blob_path(sha).unlink(missing_ok=True)
@@ -200,6 +212,8 @@ def gc(tmp_older_than: float = 24 * 3600) -> dict[str, int]:
             pass
     trees = 0
     wanted = set(DatasetVersion.objects.values_list("content_sha256", flat=True))
+    for users in TREE_USERS:
+        wanted |= users(None)
     for path in (root() / "trees").glob("*"):
         if path.name not in wanted:
             remove_tree(path.name)
@@ -215,14 +229,46 @@ def version_tree(content_sha256: str, files: Iterable[tuple[str, str]]) -> Path:
     private staging folder, so it exists only when complete; concurrent callers each
     build their own and the loser discards it.
     """
-    target = tree_dir(content_sha256)
+    return link_tree(tree_dir(content_sha256), ((rel, blob_path(sha), sha) for rel, sha in files))
+
+
+def derived_tree(content_sha256: str, files: Iterable[tuple[str, Path, str]]) -> Path:
+    """A tree for what a run got that is no stored version: a subset of a version's files
+    (``take``/``random_split``) or a web dataset's fetched content. Kept apart from
+    ``trees/`` because ``gc`` removes trees no version names, which would pull these from
+    under a running run; they are hard links, so they cost folders, not content."""
+    target = root() / "derived" / content_sha256
+    if target.is_dir():
+        with contextlib.suppress(OSError):
+            os.utime(target)  # its mtime is its last use: prune_derived keeps recent ones
+    return link_tree(target, files)
+
+
+def prune_derived(older_than: float) -> int:
+    """Remove derived trees not used for ``older_than`` seconds; a run that has used one
+    for longer than that (and still does) would lose it, so keep the age generous."""
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in (root() / "derived").glob("*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                doomed = tmp_dir() / f"doomed-derived-{path.name}-{time.monotonic_ns()}"
+                os.rename(path, doomed)
+                force_rmtree(doomed)
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def link_tree(target: Path, files: Iterable[tuple[str, Path, str]]) -> Path:
+    """Build ``target`` as a read-only tree of hard links: (relative path, blob, sha256)."""
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=tmp_dir(), prefix="tree-"))
     try:
-        for rel, sha in files:
-            blob = blob_path(sha)
+        for rel, blob, sha in files:
             dest = staging / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -260,13 +306,18 @@ def remove_tree(content_sha256: str) -> None:
 
 def copy_files(files: Iterable[tuple[str, str]], dest: Path) -> int:
     """Copy blobs out as (relative path, sha256) under ``dest`` (writable copies)."""
+    return copy_blobs(((rel, blob_path(sha), sha) for rel, sha in files), dest)
+
+
+def copy_blobs(files: Iterable[tuple[str, Path, str]], dest: Path) -> int:
+    """Copy (relative path, blob, sha256) under ``dest`` as writable files."""
     dest.mkdir(parents=True, exist_ok=True)
     count = 0
-    for rel, sha in files:
+    for rel, blob, sha in files:
         out = dest / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            shutil.copyfile(blob_path(sha), out)
+            shutil.copyfile(blob, out)
         except FileNotFoundError:
             raise StorageError(f"The stored content of '{rel}' ({sha[:12]}…) is missing.") from None
         out.chmod(0o644)

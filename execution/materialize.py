@@ -3,6 +3,13 @@
 Each input gets ``<workdir>/inputs/<name>``:
 
 - ``download``: the files are copied there (writable copies; the run may change them).
+  A dataset made from one file (and a datastore path naming a file) is given as the file
+  itself, ``<workdir>/inputs/<name>/<file name>``, as Azure does.
+- web files of a URL dataset are fetched first, through the worker's URL cache
+  (``datasets.fetch``): revalidated each time, transferred again only when changed.
+- a registered model appears at ``<workdir>/azureml-models/<model>/<version>/`` (where
+  Azure's ``Model.get_model_path`` looks), mounted like a dataset; its path for the
+  script is the version's one top-level file or folder.
 - ``mount``: nothing is copied. A dataset version's stored tree of hard links to its
   blobs (a datastore folder, for DataReference inputs) is bind-mounted there read-only,
   so writes fail with EROFS even for root. Without root (or CAP_SYS_ADMIN), or with
@@ -27,6 +34,7 @@ from runs.inputs import input_name, is_placeholder
 from runs.models import Run, RunInput
 
 OUTPUTS_DIR = "output-datasets"  # <workdir>/output-datasets/<name>: an output's writable folder
+MODELS_DIR = "azureml-models"  # <workdir>/azureml-models/<model>/<version>: Azure's model cache layout
 
 
 class InputError(Exception):
@@ -87,9 +95,71 @@ def _clear(target: Path, name: str) -> None:
         raise InputError(f"Input '{name}': the snapshot already has 'inputs/{name}'; rename one of them.")
 
 
+def _label(version: Any, rows: list[tuple[str, str, int, str]], subset: bool) -> str:
+    web = sum(1 for row in rows if row[3])
+    count = f"{len(rows)} of {version.file_count} files" if subset else f"{len(rows)} files"
+    if web:
+        return f"dataset {version.dataset.name}:{version.version} ({count}, {web} from the web)"
+    return f"dataset {version.dataset.name}:{version.version} ({count}, {_size(sum(r[2] for r in rows))})"
+
+
+def _dataset(item: RunInput, target: Path, say: Callable[[str], None]) -> tuple[Path, Path | None]:
+    """A dataset version's files (or the subset the input names), web files fetched first.
+
+    A version made from one file is given as that file (``inputs/<name>/<file>``), as
+    Azure gives a single-file dataset; otherwise as the folder ``inputs/<name>``.
+    """
+    from datasets import fetch, services, storage
+
+    version = item.dataset_version
+    subset = item.files is not None
+    if version is not None:
+        rows = list(version.files.order_by("path").values_list("path", "sha256", "size", "url"))
+        if subset:
+            keep = set(item.files or [])
+            rows = [row for row in rows if row[0] in keep]
+        label = _label(version, rows, subset)
+        one_file = version.single_file
+    else:  # web files given inline (an unregistered URL dataset)
+        rows = sorted((str(path), "", 0, str(url)) for path, url in item.urls or [])
+        label = f"{len(rows)} web file(s)"
+        one_file = len(rows) == 1
+    try:
+        web = [(path, url) for path, _sha, _size, url in rows if url]
+        if web:
+            say(f"Input '{item.name}': fetching {len(web)} web file(s) of {label}")
+        fetched = {f.path: f for f in fetch.fetch_all(web, say)}
+        blobs = [
+            (p, fetched[p].blob, fetched[p].sha256) if url else (p, storage.blob_path(sha), sha)
+            for p, sha, _size, url in rows
+        ]
+        single = one_file and len(rows) == 1
+        path = target / Path(rows[0][0]).name if single else target
+        if item.mode == RunInput.Mode.DOWNLOAD:
+            if single:
+                storage.copy_blobs([(path.name, blobs[0][1], blobs[0][2])], target)
+            else:
+                storage.copy_blobs(blobs, target)
+            say(f"Input '{item.name}': {label} downloaded to {path}")
+            return path, None
+        if version is not None and not web and not subset:
+            tree = services.version_tree(version)
+        else:
+            got = [(p, fetched[p].sha256, fetched[p].size) if url else (p, sha, size) for p, sha, size, url in rows]
+            tree = storage.derived_tree(storage.content_hash(got), blobs)
+    except fetch.FetchError as exc:
+        raise InputError(f"Input '{item.name}' ({label}): fetching failed: {exc}") from None
+    except storage.StorageError as exc:
+        raise InputError(f"Input '{item.name}' ({label}): {exc}") from None
+    source = tree / rows[0][0] if single else tree
+    how = _expose(source, path, say, item.name)
+    say(f"Input '{item.name}': {label} mounted at {path} ({how})")
+    return path, source
+
+
 def _one(run: Run, item: RunInput, workdir: Path, say: Callable[[str], None]) -> tuple[Path, Path | None]:
     """Materialize one input: (path for the script, stored source if mounted)."""
-    from datasets import services, storage
+    from datasets import services
 
     if item.mode == RunInput.Mode.UPLOAD:
         target = workdir / OUTPUTS_DIR / item.name
@@ -101,24 +171,8 @@ def _one(run: Run, item: RunInput, workdir: Path, say: Callable[[str], None]) ->
         return target, None
     target = workdir / "inputs" / item.name
     _clear(target, item.name)
-    if item.dataset_version is not None:
-        version = item.dataset_version
-        label = (
-            f"dataset {version.dataset.name}:{version.version} ({version.file_count} files, "
-            f"{_size(version.total_size)})"
-        )
-        files = services.version_files(version)
-        try:
-            if item.mode == RunInput.Mode.DOWNLOAD:
-                storage.copy_files(files, target)
-                say(f"Input '{item.name}': {label} downloaded to {target}")
-                return target, None
-            tree = services.version_tree(version)
-        except storage.StorageError as exc:
-            raise InputError(f"Input '{item.name}' ({label}): {exc}") from None
-        how = _expose(tree, target, say, item.name)
-        say(f"Input '{item.name}': {label} mounted at {target} ({how})")
-        return target, tree
+    if item.dataset_version is not None or item.urls is not None:
+        return _dataset(item, target, say)
     store = item.datastore
     assert store is not None
     label = f"datastore {store.name}:/{item.datastore_path}"
@@ -139,6 +193,29 @@ def _one(run: Run, item: RunInput, workdir: Path, say: Callable[[str], None]) ->
     return path, source
 
 
+def _model(item: RunInput, workdir: Path, say: Callable[[str], None]) -> tuple[Path, Path | None, Path]:
+    """Materialize a model input: (path for the script, stored tree if mounted, where it is)."""
+    from datasets import storage
+    from registry import services
+
+    version = item.model_version
+    assert version is not None
+    target = workdir / MODELS_DIR / version.model.name / str(version.version)
+    _clear(target, item.name)
+    label = f"model {version.model.name}:{version.version} ({version.file_count} files, {_size(version.total_size)})"
+    try:
+        if item.mode == RunInput.Mode.DOWNLOAD:
+            storage.copy_files(services.version_files(version), target)
+            say(f"Input '{item.name}': {label} downloaded to {target}")
+            return services.model_path_in(version, target), None, target
+        tree = services.version_tree(version)
+    except storage.StorageError as exc:
+        raise InputError(f"Input '{item.name}' ({label}): {exc}") from None
+    how = _expose(tree, target, say, item.name)
+    say(f"Input '{item.name}': {label} mounted at {target} ({how})")
+    return services.model_path_in(version, target), tree, target
+
+
 def inputs(run: Run, workdir: Path, say: Callable[[str], None]) -> tuple[list[str], dict[str, str], list[Any]]:
     """Return (arguments with placeholders replaced by local paths, {input name: path},
     mounts as (stored source, path in the run, read-only)).
@@ -149,16 +226,22 @@ def inputs(run: Run, workdir: Path, say: Callable[[str], None]) -> tuple[list[st
     resolved: dict[str, str] = {}
     mounts: list[tuple[Path, Path, bool]] = []
     items = list(
-        RunInput.objects.filter(run=run).select_related("dataset_version__dataset", "datastore").order_by("id")
+        RunInput.objects.filter(run=run)
+        .select_related("dataset_version__dataset", "datastore", "model_version__model")
+        .order_by("id")
     )
     release(run, workdir)  # mounts left by an earlier attempt that was not released
     try:
         for item in items:
-            path, source = _one(run, item, workdir, say)
+            if item.model_version is not None:
+                path, source, at = _model(item, workdir, say)
+            else:
+                path, source = _one(run, item, workdir, say)
+                at = path
             RunInput.objects.filter(pk=item.pk).update(local_path=str(path))
             resolved[item.name] = str(path)
             if source is not None:
-                mounts.append((source, path, True))
+                mounts.append((source, at, True))
         arguments: list[str] = []
         for index, arg in enumerate(run.arguments or []):
             if is_placeholder(arg):

@@ -27,9 +27,9 @@ from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
 from notifications.serializers import AlertSerializer
-from runs import artifacts, attempts, cancellation, interactive, logstore, metricstore, snapshots
+from runs import artifacts, attempts, cancellation, interactive, logstore, metricstore, snapshots, workbench
 from runs.causes import Cause
-from runs.models import Experiment, Run, RunInput, RunProcess, RunStatusChange
+from runs.models import Experiment, Run, RunField, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
     RUN_LIST_COLUMNS,
     ArtifactSerializer,
@@ -98,10 +98,39 @@ class RunFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_text", help_text="free text: name, script, experiment, id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    # The workbench (runs.workbench): comparisons on metric summaries and parameters, repeatable.
+    metric = django_filters.CharFilter(
+        method="filter_metric", help_text="NAME>VALUE on the latest value (> >= < <= = !=)"
+    )
+    metric_min = django_filters.CharFilter(method="filter_metric", help_text="NAME<VALUE on the lowest value")
+    metric_max = django_filters.CharFilter(method="filter_metric", help_text="NAME>VALUE on the highest value")
+    param = django_filters.CharFilter(method="filter_param", help_text="KEY, KEY=VALUE or KEY>NUMBER (repeatable)")
+    archived = django_filters.CharFilter(
+        method="filter_archived", help_text="true: archived runs only (hidden by default)"
+    )
 
     class Meta:
         model = Run
         fields = ["status", "experiment", "compute_target", "submitted_by", "environment"]
+
+    def filter_archived(self, queryset: Any, name: str, value: str) -> Any:
+        wanted = {"true": True, "1": True, "false": False, "0": False}.get(value.lower())
+        if wanted is None:
+            raise serializers.ValidationError({"archived": ["Must be true or false."]})
+        return queryset.filter(archived_at__isnull=not wanted)
+
+    def _all(self, name: str, value: str) -> list[str]:
+        return self.data.getlist(name) if hasattr(self.data, "getlist") else [value]
+
+    def filter_metric(self, queryset: Any, name: str, value: str) -> Any:
+        for item in self._all(name, value):
+            queryset = queryset.filter(workbench.metric_condition(name, item))
+        return queryset
+
+    def filter_param(self, queryset: Any, name: str, value: str) -> Any:
+        for item in self._all(name, value):
+            queryset = queryset.filter(workbench.field_condition(name, RunField.Kind.PARAM, item))
+        return queryset
 
     def filter_experiment(self, queryset: Any, name: str, value: str) -> Any:
         # By id, not by a join on the name: then the run_experiment_created index gives the
@@ -174,6 +203,12 @@ def take_snapshot(run: Run, request: Request) -> Run:
     return run
 
 
+ORDERING_HELP = (
+    "created_at or -created_at (default); or -metrics.NAME (latest value), metrics_min.NAME, metrics_max.NAME, "
+    "params.KEY, tags.KEY, properties.KEY: runs without the value come last."
+)
+
+
 class RunPermission(permissions.BasePermission):
     """Users act on their teams' runs; a run token on its own run and the child runs under it."""
 
@@ -195,6 +230,44 @@ def run_and_descendants(run_id: int) -> set[int]:
     return found
 
 
+def submission_from(request: Request, data: dict[str, Any], key: str) -> Submission:
+    """A Submission from SubmitSerializer's validated data; ``resubmit_of`` fills what is not given."""
+    resubmit = None
+    if data.get("resubmit_of"):
+        resubmit = scope_to_teams(request, Run.objects.all()).filter(pk=data["resubmit_of"]).first()
+        if resubmit is None:
+            raise serializers.ValidationError({"resubmit_of": ["No such run in your teams."]})
+        if resubmit.interactive or resubmit.compute_target_id is None:
+            kind = "interactive" if resubmit.interactive else "a sweep (resubmit one of its children)"
+            raise serializers.ValidationError(
+                {"resubmit_of": [f"Run {resubmit.pk} is {kind}: it has no script to run again by itself."]}
+            )
+    team = default_team(request, data.get("team"))
+    base = resubmit
+    return Submission(
+        team=team,
+        user=request.user,
+        experiment=data.get("experiment") or (base.experiment.name if base else "default"),
+        script=data.get("script", base.script if base else ""),
+        command=data.get("command") or (base.command if base else []),
+        arguments=data["arguments"] if "arguments" in data else (base.arguments if base else []),
+        environment=data.get("environment") or (base.environment_version.environment.name if base else ""),
+        environment_version=data.get("environment_version")
+        or (base.environment_version.version if base and not data.get("environment") else None),
+        compute_target=data.get("compute_target") or (base.compute_target.name if base else "local"),
+        distributed=data["distributed"] if "distributed" in data else (base.distributed if base else None),
+        tags=data["tags"] if "tags" in data else (base.tags if base else {}),
+        max_run_duration_seconds=data.get("max_run_duration_seconds")
+        or (base.max_run_duration_seconds if base else None),
+        display_name=data.get("display_name", ""),
+        snapshot=data.get("snapshot"),
+        resubmit_of=resubmit,
+        inputs=data.get("inputs") or [],
+        idempotency_key=key,
+        failure_policy=data["failure_policy"] if "failure_policy" in data else (base.failure_policy if base else None),
+    )
+
+
 class RunViewSet(
     mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Run]
 ):
@@ -213,11 +286,23 @@ class RunViewSet(
             return runs.filter(pk__in=run_and_descendants(self.request.auth.run_id))
         return scope_to_teams(self.request, runs)
 
+    @extend_schema(parameters=[OpenApiParameter("ordering", str, description=ORDERING_HELP)])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Runs newest first (``?ordering=created_at`` for oldest first), filtered; cursor pages."""
+        """Runs newest first (``?ordering=created_at`` for oldest first, or by a metric, parameter,
+        tag or property: see runs.workbench), filtered; cursor pages. Archived runs are hidden
+        unless ``?archived=true``."""
+        key = workbench.parse_ordering(request.query_params.get("ordering", ""))
+        filtered = self.filter_queryset(self.get_queryset())
+        if not request.query_params.get("archived"):  # the list only: an archived run's page still opens
+            filtered = filtered.filter(archived_at__isnull=True)
+        if key is not None:
+            sorted_page = workbench.sorted_page(filtered, key, RUN_LIST_COLUMNS, request)
+            return Response(
+                {"next": sorted_page.next, "previous": sorted_page.previous, "results": run_list_data(sorted_page.rows)}
+            )
         # Plain rows instead of RunListSerializer over model instances (same output, which the
         # schema still describes through get_serializer_class): see run_list_data.
-        runs = self.filter_queryset(self.get_queryset()).values(*RUN_LIST_COLUMNS)
+        runs = filtered.values(*RUN_LIST_COLUMNS)
         page = self.paginate_queryset(runs)
         if page is None:
             return Response(run_list_data(list(runs)))
@@ -240,44 +325,7 @@ class RunViewSet(
             return Response(data, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
         incoming = SubmitSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
-        resubmit = None
-        if data.get("resubmit_of"):
-            resubmit = scope_to_teams(request, Run.objects.all()).filter(pk=data["resubmit_of"]).first()
-            if resubmit is None:
-                raise serializers.ValidationError({"resubmit_of": ["No such run in your teams."]})
-            if resubmit.interactive:
-                raise serializers.ValidationError(
-                    {"resubmit_of": [f"Run {resubmit.pk} is interactive: it has no snapshot or script to run again."]}
-                )
-        team = default_team(request, data.get("team"))
-        base = resubmit
-        run = submit(
-            Submission(
-                team=team,
-                user=request.user,
-                experiment=data.get("experiment") or (base.experiment.name if base else "default"),
-                script=data.get("script", base.script if base else ""),
-                command=data.get("command") or (base.command if base else []),
-                arguments=data["arguments"] if "arguments" in data else (base.arguments if base else []),
-                environment=data.get("environment") or (base.environment_version.environment.name if base else ""),
-                environment_version=data.get("environment_version")
-                or (base.environment_version.version if base and not data.get("environment") else None),
-                compute_target=data.get("compute_target") or (base.compute_target.name if base else "local"),
-                distributed=data["distributed"] if "distributed" in data else (base.distributed if base else None),
-                tags=data["tags"] if "tags" in data else (base.tags if base else {}),
-                max_run_duration_seconds=data.get("max_run_duration_seconds")
-                or (base.max_run_duration_seconds if base else None),
-                display_name=data.get("display_name", ""),
-                snapshot=data.get("snapshot"),
-                resubmit_of=resubmit,
-                inputs=data.get("inputs") or [],
-                idempotency_key=key,
-                failure_policy=data["failure_policy"]
-                if "failure_policy" in data
-                else (base.failure_policy if base else None),
-            )
-        )
+        run = submit(submission_from(request, incoming.validated_data, key))
         return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=StartLoggingSerializer, responses={201: RunDetailSerializer, 400: VALIDATION_ERROR})
@@ -401,11 +449,22 @@ class RunViewSet(
                     "mode": i.mode,
                     "local_path": i.local_path,
                     "dataset": i.dataset_version.dataset.name if i.dataset_version else None,
-                    "version": i.dataset_version.version if i.dataset_version else None,
+                    "version": (
+                        i.dataset_version.version
+                        if i.dataset_version
+                        else i.model_version.version
+                        if i.model_version
+                        else None
+                    ),
                     "datastore": i.datastore.name if i.datastore else None,
                     "datastore_path": i.datastore_path,
+                    "files": i.files,
+                    "urls": [url for _path, url in i.urls] if i.urls is not None else None,
+                    "model": i.model_version.model.name if i.model_version else None,
                 }
-                for i in RunInput.objects.filter(run=run).select_related("dataset_version__dataset", "datastore")
+                for i in RunInput.objects.filter(run=run).select_related(
+                    "dataset_version__dataset", "datastore", "model_version__model"
+                )
             ]
         )
 

@@ -6,13 +6,24 @@ An argument may be an object instead of a string (Azure ML's ``as_named_input(na
     {"dataset": "mnist", "version": 2, "mode": "mount", "name": "train"}
     {"datastore": "workspaceblobstore", "path": "raw/2024/", "mode": "download"}
 
+or web files, an unregistered ``Dataset.File.from_files(urls)`` (fetched by the worker
+as a registered web dataset is; the URLs are checked as at registration)::
+
+    {"urls": ["https://example.org/data/Titanic.csv"], "mode": "download", "name": "titanic"}
+
 or an output (Azure's ``OutputFileDatasetConfig``), a writable folder whose files go to
 the datastore (default: the default datastore) when the script succeeds, optionally
 registered as a new version of a dataset; ``{run-id}`` in the path is the run's id::
 
     {"output": "model", "datastore": "workspaceblobstore", "path": "models/{run-id}", "register": "model"}
 
+A registered model (``Model.get_model_path`` inside the run; always read-only)::
+
+    {"model": "mnist-cnn", "version": 3, "name": "cnn"}
+
 ``version`` is a number or "latest" (the default); ``mode`` defaults to "mount";
+a dataset input may name ``files``, a subset of the version's file paths (what the SDK's
+``FileDataset.take`` / ``random_split`` send), so only those are mounted or downloaded;
 ``name`` defaults to the dataset's name (or datastore + path), made identifier-safe.
 At submission each is resolved (the dataset version pinned) and recorded as a RunInput;
 at Preparing ``execution.materialize`` makes it a local path and puts that path where the
@@ -31,9 +42,11 @@ from datasets.models import Dataset, DatasetVersion, Datastore
 from runs.models import Run, RunInput
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
-DATASET_KEYS = {"dataset", "version", "mode", "name"}
+DATASET_KEYS = {"dataset", "version", "mode", "name", "files"}
 DATASTORE_KEYS = {"datastore", "path", "mode", "name"}
+WEB_KEYS = {"urls", "mode", "name"}
 OUTPUT_KEYS = {"output", "datastore", "path", "mode", "register"}
+MODEL_KEYS = {"model", "version", "mode", "name"}
 MODES = ("mount", "download")
 RUN_ID = "{run-id}"
 
@@ -47,10 +60,13 @@ class ResolvedInput:
     datastore: Datastore | None = None
     datastore_path: str = ""
     register_as: str = ""
+    files: list[str] | None = None
+    urls: list[tuple[str, str]] | None = None
+    model_version: Any = None  # registry.models.ModelVersion
 
 
 def is_placeholder(arg: Any) -> bool:
-    return isinstance(arg, dict) and ("dataset" in arg or "datastore" in arg or "output" in arg)
+    return isinstance(arg, dict) and any(key in arg for key in ("dataset", "datastore", "output", "urls", "model"))
 
 
 def _identifier(text: str) -> str:
@@ -70,6 +86,11 @@ def input_name(arg: dict[str, Any]) -> str:
         return str(arg["name"])
     if "dataset" in arg:
         return _identifier(str(arg["dataset"]))
+    if "urls" in arg:
+        first = arg["urls"][0] if isinstance(arg["urls"], list) and arg["urls"] else arg["urls"]
+        return _identifier(str(first).rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0])
+    if "model" in arg:
+        return _identifier(str(arg["model"]))
     rel = str(arg.get("path", "")).strip("/")
     return _identifier(f"{arg['datastore']}_{rel}" if rel else str(arg["datastore"]))
 
@@ -78,8 +99,9 @@ def _fail(where: str, message: str) -> InvalidInput:
     return InvalidInput({where.split("[", 1)[0]: [f"{where}: {message}"]})
 
 
-def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[ResolvedInput]:
-    """Check every placeholder and pin what it refers to; errors name the argument."""
+def resolve(team: Team, arguments: list[Any], where: str = "arguments", actor: Any = None) -> list[ResolvedInput]:
+    """Check every placeholder and pin what it refers to; errors name the argument.
+    ``actor`` (the submitter) is who web-URL inputs are checked for (datasets.webpolicy)."""
     out: list[ResolvedInput] = []
     names: set[str] = set()
     for index, arg in enumerate(arguments):
@@ -89,8 +111,12 @@ def resolve(team: Team, arguments: list[Any], where: str = "arguments") -> list[
         mode = _checked_shape(arg, label)
         if "output" in arg:
             item = _output(team, arg, index, label)
+        elif "urls" in arg:
+            item = _web_input(arg, index, mode, label, actor)
         elif "dataset" in arg:
             item = _dataset_input(team, arg, index, mode, label)
+        elif "model" in arg:
+            item = _model_input(team, arg, index, mode, label)
         else:
             item = _datastore_input(team, arg, index, mode, label)
         if not _NAME.match(item.name):
@@ -113,10 +139,20 @@ def _checked_shape(arg: Any, label: str) -> str:
             "must be a string, a number, or a dataset input "
             '({"dataset": name, "mode": "mount"|"download"} or {"datastore": name, "path": p}).',
         )
-    if "dataset" in arg and "datastore" in arg:
-        raise _fail(label, "give either 'dataset' or 'datastore', not both.")
+    if sum(key in arg for key in ("dataset", "datastore", "urls", "model")) > 1 and "output" not in arg:
+        raise _fail(label, "give one of 'dataset', 'datastore', 'urls' or 'model'.")
     output = "output" in arg
-    allowed = OUTPUT_KEYS if output else DATASET_KEYS if "dataset" in arg else DATASTORE_KEYS
+    allowed = (
+        OUTPUT_KEYS
+        if output
+        else DATASET_KEYS
+        if "dataset" in arg
+        else WEB_KEYS
+        if "urls" in arg
+        else MODEL_KEYS
+        if "model" in arg
+        else DATASTORE_KEYS
+    )
     unknown = sorted(set(arg) - allowed)
     if unknown:
         raise _fail(label, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
@@ -136,9 +172,37 @@ def _dataset_input(team: Team, arg: dict[str, Any], index: int, mode: str, label
         raise _fail(label, f"no dataset named '{arg['dataset']}' in team '{team.slug}'.")
     try:
         version = services.resolve_version(dataset, arg.get("version"))
+        files = None
+        if arg.get("files") is not None:
+            known = set(version.files.values_list("path", flat=True))
+            files = services.subset_paths(arg["files"], known, "files")
     except services.DatasetError as exc:
         raise _fail(label, str(exc)) from None
-    return ResolvedInput(index, input_name(arg), mode, dataset_version=version)
+    return ResolvedInput(index, input_name(arg), mode, dataset_version=version, files=files)
+
+
+def _web_input(arg: dict[str, Any], index: int, mode: str, label: str, actor: Any) -> ResolvedInput:
+    from datasets import webpolicy
+
+    try:
+        pairs = webpolicy.checked_urls(arg["urls"], actor, field="urls")
+    except webpolicy.UrlRefused as exc:
+        raise _fail(label, str(exc)) from None
+    return ResolvedInput(index, input_name(arg), mode, urls=pairs)
+
+
+def _model_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
+    from registry import services
+    from registry.models import RegisteredModel
+
+    model = RegisteredModel.objects.filter(team=team, name=str(arg["model"])).first()
+    if model is None:
+        raise _fail(label, f"no model named '{arg['model']}' in team '{team.slug}'.")
+    try:
+        version = services.resolve_version(model, arg.get("version"))
+    except InvalidInput as exc:
+        raise _fail(label, "; ".join(str(m) for m in exc.errors.get("version", []))) from None
+    return ResolvedInput(index, input_name(arg), mode, model_version=version)
 
 
 def _datastore_input(team: Team, arg: dict[str, Any], index: int, mode: str, label: str) -> ResolvedInput:
@@ -195,9 +259,12 @@ def attach(run: Run, resolved: list[ResolvedInput]) -> None:
             name=item.name,
             mode=item.mode,
             dataset_version=item.dataset_version,
+            model_version=item.model_version,
             datastore=item.datastore,
             datastore_path=item.datastore_path.replace(RUN_ID, str(run.pk)),
             register_as=item.register_as,
+            files=item.files,
+            urls=[list(pair) for pair in item.urls] if item.urls is not None else None,
         )
         for item in resolved
     )

@@ -118,6 +118,7 @@ def _dispatch(run_id: int) -> None:
 
 
 def _announce(run: Run, previous: str) -> None:
-    from runs import events
+    from runs import events, signals
 
     events.status_changed(run, previous)
+    signals.status_changed.send_robust(Run, run=run, previous=previous)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
-from runs import events
+from runs import events, signals, summaries
 from runs.models import Metric, Run
 
 
@@ -25,9 +26,15 @@ def store(run: Run, points: list[dict[str, Any]]) -> int:
         )
         for p in points
     ]
-    Metric.objects.bulk_create(rows, batch_size=2000)
+    scalars = summaries.fold((m.name, m.value, m.step) for m in rows if m.kind == "scalar" and m.value is not None)
+    with transaction.atomic():
+        Metric.objects.bulk_create(rows, batch_size=2000)
+        summaries.record_points(run.pk, scalars, now)
     for start in range(0, len(rows), 500):  # bounded messages; watchers get every point
         events.metrics_logged(run.pk, [_point(m) for m in rows[start : start + 500]])
+    if rows:
+        names = {m.name for m in rows}
+        transaction.on_commit(lambda: signals.metrics_stored.send_robust(Run, run=run, names=names))
     return len(rows)
 
 

@@ -104,6 +104,8 @@ class Run(models.Model):
     )
     log_seq = models.PositiveBigIntegerField(default=0, help_text="Sequence number of the last stored log line.")
     backend_state = models.JSONField(default=dict, blank=True, help_text="Backend handles: pids, job ids, containers.")
+    # Archived runs are hidden from the run list unless asked for (?archived=true); restorable.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -291,6 +293,103 @@ class Metric(models.Model):
         ]
 
 
+class MetricSummary(models.Model):
+    """A run's scalar metric in one row: its latest, lowest and highest value, kept up to date
+    as points arrive (``runs.summaries.record_points``), so the run list sorts and filters
+    runs by a metric without reading their points."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_summaries", db_index=False)
+    name = models.CharField(max_length=255)
+    latest = models.FloatField()
+    latest_step = models.BigIntegerField(null=True, blank=True)
+    min_value = models.FloatField()
+    max_value = models.FloatField()
+    points = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "name"]
+        constraints = [
+            # The ingest upsert's conflict target; also a page's summaries (run IN (...)).
+            models.UniqueConstraint(fields=["run", "name"], name="metric_summary_run_name"),
+        ]
+        indexes = [
+            # ?ordering=-metrics.acc: runs with the metric in value order, read from the index.
+            models.Index(fields=["name", "latest", "run"], name="metric_summary_latest"),
+            # ?ordering=metrics_min.loss and ?ordering=-metrics_max.acc.
+            models.Index(fields=["name", "min_value", "run"], name="metric_summary_min"),
+            models.Index(fields=["name", "max_value", "run"], name="metric_summary_max"),
+        ]
+
+
+class MetricSketch(models.Model):
+    """A run's scalar series thinned for charts (``runs.compare.series``): computed from the
+    points on first read and kept while the metric's point count is unchanged, so a finished
+    run's charts are read once, not from its points on every comparison."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(max_length=255)
+    max_points = models.PositiveIntegerField()
+    points = models.PositiveBigIntegerField(help_text="The points it was computed from (MetricSummary.points).")
+    # JSON arrays kept as text: a comparison splices them into its answer as they are (a
+    # million-point comparison is 100 of these; decoding and re-encoding them cost ~1 s).
+    steps_json = models.TextField()
+    values_json = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="metric_sketch_run_name")]
+
+
+class RunField(models.Model):
+    """One parameter (parsed from the arguments), tag or property of a run, as a row:
+    what the run list sorts and filters by (``?ordering=params.lr``, ``?param=lr>0.01``).
+
+    Derived from the run's ``arguments``, ``tags`` and ``properties`` whenever they are
+    saved (``runs.summaries.sync_fields``); never edited on its own."""
+
+    class Kind(models.TextChoices):
+        PARAM = "param"
+        TAG = "tag"
+        PROPERTY = "property"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="fields", db_index=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    key = models.CharField(max_length=255)
+    text = models.TextField(blank=True)
+    number = models.FloatField(null=True, blank=True, help_text="The value as a number, when it is one.")
+    # Numbers before text, numbers in numeric order (runs.summaries.sort_key): one column to page on.
+    sort_key = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["run", "kind", "key"]
+        constraints = [models.UniqueConstraint(fields=["run", "kind", "key"], name="run_field_key")]
+        indexes = [
+            # ?ordering=params.lr (and tags., properties.): runs with the key in value order.
+            models.Index(fields=["kind", "key", "sort_key", "run"], name="run_field_sort"),
+            # ?param=lr>0.01: numeric comparisons.
+            models.Index(fields=["kind", "key", "number"], name="run_field_number"),
+        ]
+
+
+class RunColumnPreference(models.Model):
+    """The columns a user chose for the run list, for all runs or one experiment's."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    columns = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "experiment"], condition=models.Q(experiment__isnull=False), name="column_pref_exp"
+            ),
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(experiment__isnull=True), name="column_pref_all_runs"
+            ),
+        ]
+
+
 class Artifact(models.Model):
     """A file the run wrote under outputs/ (or uploaded), downloadable afterwards."""
 
@@ -306,7 +405,7 @@ class Artifact(models.Model):
 
 
 class RunInput(models.Model):
-    """A dataset (version) or datastore path a run consumes, and where it appeared."""
+    """A dataset (version), model (version) or datastore path a run consumes, and where it appeared."""
 
     class Mode(models.TextChoices):
         MOUNT = "mount"
@@ -321,11 +420,19 @@ class RunInput(models.Model):
     datastore = models.ForeignKey(
         "datasets.Datastore", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A registered model (Azure's Model.get_model_path inside the run); see runs.inputs.
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="run_inputs"
+    )
     datastore_path = models.CharField(max_length=500, blank=True)
     mode = models.CharField(max_length=10, choices=Mode.choices)
     local_path = models.CharField(max_length=1000, blank=True)
     # An output registered as a new version of this dataset once uploaded (register_on_complete).
     register_as = models.CharField(max_length=128, blank=True)
+    # A subset of the version's files (FileDataset.take / random_split): their paths; null: all.
+    files = models.JSONField(null=True, blank=True)
+    # Web files given inline (an unregistered Dataset.File.from_files(urls)): [[path, url], …].
+    urls = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "name"]

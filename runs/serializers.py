@@ -13,6 +13,7 @@ from accounts.models import Team
 from accounts.permissions import checked_team
 from common.archives import UnsafeArchive, clean_path
 from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
+from runs import summaries
 from runs.causes import Cause
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
 from runs.status import Status
@@ -146,8 +147,23 @@ RUN_ARGUMENT: dict[str, Any] = {
                 "version": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["latest"]}]},
                 "mode": _INPUT_MODE,
                 "name": {"type": "string"},
+                "files": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "A subset of the version's file paths (FileDataset.take / random_split).",
+                },
             },
             "required": ["dataset"],
+        },
+        {
+            "type": "object",
+            "title": "WebFilesArgument",
+            "properties": {
+                "urls": {"type": "array", "items": {"type": "string"}, "description": "http(s) URLs of files."},
+                "mode": _INPUT_MODE,
+                "name": {"type": "string"},
+            },
+            "required": ["urls"],
         },
         {
             "type": "object",
@@ -159,6 +175,17 @@ RUN_ARGUMENT: dict[str, Any] = {
                 "name": {"type": "string"},
             },
             "required": ["datastore"],
+        },
+        {
+            "type": "object",
+            "title": "ModelArgument",
+            "properties": {
+                "model": {"type": "string"},
+                "version": {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["latest"]}]},
+                "mode": _INPUT_MODE,
+                "name": {"type": "string"},
+            },
+            "required": ["model"],
         },
         {
             "type": "object",
@@ -233,6 +260,20 @@ class AttemptSerializer(serializers.Serializer[Any]):
     resumed = serializers.BooleanField()
 
 
+class MetricSummarySerializer(serializers.Serializer[Any]):
+    last = serializers.FloatField(help_text="The latest value logged.")
+    step = serializers.IntegerField(allow_null=True, help_text="The latest value's step.")
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    count = serializers.IntegerField(help_text="Points logged.")
+
+
+class MetricSummaryMapSerializer(KeyedSerializer):
+    """Each scalar metric's summary, by metric name."""
+
+    values = MetricSummarySerializer
+
+
 class RunListSerializer(serializers.ModelSerializer[Run]):
     experiment = serializers.CharField(source="experiment.name")
     compute_target = serializers.SerializerMethodField(help_text="Empty for an interactive run.")
@@ -249,6 +290,9 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
         read_only=True,
         help_text="Why it ended; empty unless Failed/Canceled.",
     )
+    properties = documented_json(STRING_MAP, read_only=True, help_text="Azure's run properties: add-only.")
+    metrics = serializers.SerializerMethodField(help_text="Each scalar metric's latest, min and max, by name.")
+    params = serializers.SerializerMethodField(help_text="Parameters read from the arguments (--name value).")
 
     class Meta:
         model = Run
@@ -276,8 +320,20 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
             "queue_position",
             "interactive",
             "parent",
+            "properties",
+            "metrics",
+            "params",
+            "archived_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(MetricSummaryMapSerializer)
+    def get_metrics(self, run: Run) -> dict[str, dict[str, Any]]:
+        return summaries.summaries_of([run.pk]).get(run.pk, {})
+
+    @extend_schema_field(STRING_MAP)
+    def get_params(self, run: Run) -> dict[str, str]:
+        return summaries.params_of(run.arguments or [])
 
     def get_compute_target(self, run: Run) -> str:
         return run.compute_target.name if run.compute_target else ""
@@ -317,6 +373,8 @@ RUN_LIST_COLUMNS = (
     "worker",
     "interactive",
     "parent_id",
+    "properties",
+    "archived_at",
 )
 
 _timestamp = serializers.DateTimeField()
@@ -334,6 +392,9 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     related rows) and serializing them field by field was most of a page's time.
     """
     positions = queue_positions(rows)
+    ids = [row["id"] for row in rows]
+    metrics = summaries.summaries_of(ids)
+    params = summaries.params_by_run(ids)
     now = timezone.now()
     data = []
     for row in rows:
@@ -366,6 +427,10 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "queue_position": positions.get(row["id"]),
                 "interactive": row["interactive"],
                 "parent": row["parent_id"],
+                "properties": row["properties"],
+                "metrics": metrics.get(row["id"], {}),
+                "params": params.get(row["id"], {}),
+                "archived_at": _iso(row["archived_at"]),
             }
         )
     return data
@@ -384,7 +449,6 @@ class RunDetailSerializer(RunListSerializer):
     environment_version = serializers.SerializerMethodField()
     portal_url = serializers.SerializerMethodField()
     arguments = documented_json({"type": "array", "items": RUN_ARGUMENT}, read_only=True)
-    properties = documented_json(STRING_MAP, read_only=True, help_text="Azure's run properties: add-only.")
     cause_evidence = documented_json(
         CAUSE_EVIDENCE, read_only=True, help_text="What shows the cause (runs.causes.Evidence)."
     )
@@ -411,7 +475,6 @@ class RunDetailSerializer(RunListSerializer):
             "build",
             "log_seq",
             "portal_url",
-            "properties",
         ]
         read_only_fields = fields
 
@@ -482,9 +545,16 @@ class RunInputSerializer(serializers.Serializer[Any]):
     mode = serializers.ChoiceField(choices=RunInput.Mode.choices)
     local_path = serializers.CharField()
     dataset = serializers.CharField(allow_null=True)
-    version = serializers.IntegerField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True, help_text="The dataset's or the model's version.")
     datastore = serializers.CharField(allow_null=True)
     datastore_path = serializers.CharField()
+    files = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="A subset of the version's files; null: all."
+    )
+    urls = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="Web files given inline (no dataset)."
+    )
+    model = serializers.CharField(allow_null=True, required=False, help_text="A registered model's name.")
 
 
 class LogLineSerializer(serializers.Serializer[Any]):

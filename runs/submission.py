@@ -45,6 +45,25 @@ class Submission:
     inputs: list[Any] = field(default_factory=list)
     idempotency_key: str = ""
     failure_policy: Any = None  # runs.policy: the run's own keys
+    # A sweep's child: the run it belongs to, its properties (the parameters), and the run
+    # whose stored snapshot it runs as is (checked when that run was created).
+    parent: Run | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    snapshot_of: Run | None = None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What ``check`` found a submission to need: everything ``create`` stores."""
+
+    shape: dict[str, Any] | None
+    env_version: EnvironmentVersion
+    target: ComputeTarget
+    sha256: str
+    size: int
+    files: int
+    inputs: list[Any]
+    failure_policy: dict[str, Any]  # runs.policy: the effective one
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -94,7 +113,10 @@ def _target(sub: Submission, shape: dict[str, Any] | None) -> ComputeTarget:
     return target
 
 
-def _snapshot(sub: Submission) -> tuple[str, int, list[str]]:
+def _snapshot(sub: Submission) -> tuple[str, int, list[str] | None]:
+    """(sha256, size, member files); files None when they were checked before (snapshot_of)."""
+    if sub.snapshot_of is not None:
+        return sub.snapshot_of.snapshot_sha256, sub.snapshot_of.snapshot_size, None
     if sub.snapshot is not None:
         try:
             stored = snapshots.store(sub.snapshot)
@@ -113,28 +135,35 @@ def _snapshot(sub: Submission) -> tuple[str, int, list[str]]:
     raise InvalidInput({"snapshot": ["Upload a zip or tar of the source directory, or give resubmit_of."]})
 
 
-def submit(sub: Submission) -> Run:
-    """Create a run and queue it on its compute target once the transaction commits."""
+def check(sub: Submission) -> Checked:
+    """Validate a submission (storing its snapshot); InvalidInput names what is wrong."""
     if not sub.script and not sub.command:
         raise InvalidInput({"script": ["Give a script (or a command)."]})
     shape = dist.validate(sub.distributed)
     env_version = _environment(sub)
     target = _target(sub, shape)
     sha, size, files = _snapshot(sub)
-    if sub.script and sub.script not in files:
+    if files is not None and sub.script and sub.script not in files:
         listed = ", ".join(f for f in files if f.endswith(".py"))[:300] or "none"
         raise InvalidInput({"script": [f"'{sub.script}' is not in the snapshot. Python files in it: {listed}."]})
-    resolved_inputs = inputs.resolve(sub.team, sub.arguments)
-    extra = inputs.resolve(sub.team, sub.inputs, where="inputs")
+    resolved_inputs = inputs.resolve(sub.team, sub.arguments, actor=sub.user)
+    extra = inputs.resolve(sub.team, sub.inputs, where="inputs", actor=sub.user)
     clash = {i.name for i in resolved_inputs} & {i.name for i in extra}
     if clash:
         raise InvalidInput({"inputs": [f"Input name(s) also used in arguments: {', '.join(sorted(clash))}."]})
     resolved_inputs += extra
-    sub.failure_policy = policy.effective(
+    count = len(files) if files is not None else (sub.snapshot_of.snapshot_files if sub.snapshot_of else 0)
+    failure_policy = policy.effective(
         sub.failure_policy, env_version.environment.failure_policy, target.failure_policy
     ).as_json()
+    return Checked(shape, env_version, target, sha, size, count, resolved_inputs, failure_policy)
+
+
+def submit(sub: Submission) -> Run:
+    """Create a run and queue it on its compute target once the transaction commits."""
+    checked = check(sub)
     try:
-        return _create(sub, shape, env_version, target, sha, size, files, resolved_inputs)
+        return _create(sub, checked)
     except IntegrityError:
         # Two POSTs with one Idempotency-Key raced: the other one created the run.
         earlier = earlier_submit(sub.user, sub.idempotency_key)
@@ -143,16 +172,8 @@ def submit(sub: Submission) -> Run:
         return earlier
 
 
-def _create(
-    sub: Submission,
-    shape: dict[str, Any] | None,
-    env_version: EnvironmentVersion,
-    target: ComputeTarget,
-    sha: str,
-    size: int,
-    files: list[str],
-    resolved_inputs: list[Any],
-) -> Run:
+def _create(sub: Submission, checked: Checked) -> Run:
+    shape, env_version, target = checked.shape, checked.env_version, checked.target
     with transaction.atomic():
         experiment, _ = Experiment.objects.get_or_create(
             team=sub.team, name=sub.experiment, defaults={"created_by": sub.user}
@@ -171,13 +192,15 @@ def _create(
             tags=sub.tags,
             max_run_duration_seconds=sub.max_run_duration_seconds,
             resubmitted_from=sub.resubmit_of,
-            snapshot_sha256=sha,
-            snapshot_size=size,
-            snapshot_files=len(files),
+            snapshot_sha256=checked.sha256,
+            snapshot_size=checked.size,
+            snapshot_files=checked.files,
             idempotency_key=sub.idempotency_key,
-            failure_policy=sub.failure_policy or {},
+            failure_policy=checked.failure_policy,
+            parent=sub.parent,
+            properties=sub.properties,
         )
-        inputs.attach(run, resolved_inputs)
+        inputs.attach(run, checked.inputs)
         record(
             "runs.run.created",
             actor=sub.user,

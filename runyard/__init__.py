@@ -18,12 +18,14 @@ from runyard.environment import Environment
 from runyard.exceptions import (
     ActivityFailedException,
     ComputeTargetException,
+    ModelNotFoundException,
     RunyardError,
     SnapshotTooLargeException,
     UserErrorException,
     WebserviceException,
 )
 from runyard.experiment import Experiment
+from runyard.model import Model
 from runyard.output_dataset import OutputFileDatasetConfig
 from runyard.run import Run
 from runyard.runconfig import (
@@ -48,6 +50,8 @@ __all__ = [
     "Environment",
     "Experiment",
     "FileDataset",
+    "Model",
+    "ModelNotFoundException",
     "MpiConfiguration",
     "OutputFileDatasetConfig",
     "PyTorchConfiguration",

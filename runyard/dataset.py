@@ -1,8 +1,13 @@
 """File datasets (``azureml.core.Dataset``): versioned sets of files a run mounts or downloads.
 
 ``Dataset.File.from_files((datastore, 'folder/'))`` references files already in a
-datastore; ``Dataset.File.from_files('local/dir')`` uploads local files when it is
-registered. A registered dataset goes into a run's arguments as
+datastore; ``Dataset.File.from_files('https://…/file.csv')`` (or a list of URLs) names
+web files, which workers fetch when a run uses them; ``Dataset.File.from_files('local/dir')``
+uploads local files when it is registered. ``take``, ``skip`` and ``random_split`` of a
+registered dataset are new, unregistered datasets: a subset of the version's files, which
+a run can use as they are and which ``register`` saves as a new version.
+
+A registered dataset goes into a run's arguments as
 ``ds.as_named_input('train').as_mount()`` (or ``.as_download()``); the script receives
 the local path there, and ``Run.get_context().input_datasets['train']`` has it too.
 """
@@ -10,9 +15,12 @@ the local path there, and ``Run.get_context().input_datasets['train']`` has it t
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runyard import dataset_files, weburl
+from runyard.dataset_files import FileEntry, MountContext
 from runyard.datastore import DataReference, Datastore, collect_files, input_name, upload_in_batches
 from runyard.exceptions import UserErrorException
 
@@ -47,6 +55,16 @@ class DatasetConsumptionConfig:
                 "mode": self.mode,
                 "name": self.name,
             }
+        if ds._origin is not None:
+            return {
+                "dataset": ds._origin.name,
+                "version": ds._origin.version,
+                "files": list(ds._subset or []),
+                "mode": self.mode,
+                "name": self.name,
+            }
+        if ds.urls:
+            return {"urls": list(ds.urls), "mode": self.mode, "name": self.name}
         if ds.datastore_path is not None:
             store, folder = ds.datastore_path
             return DataReference(store, self.name, folder, self.mode).to_input()
@@ -61,12 +79,34 @@ class DatasetConsumptionConfig:
         return f"DatasetConsumptionConfig(name={self.name!r}, dataset={self.dataset!r}, mode={self.mode!r})"
 
 
+@dataclass(frozen=True)
+class _Origin:
+    """The registered version an unregistered subset (``take``, ``random_split``) comes from."""
+
+    name: str
+    version: int
+    version_id: int
+    dataset_id: int
+
+
 class FileDataset:
     """A (possibly unregistered) file dataset. Registered ones have ``name``, ``version`` and ``id``."""
 
-    def __init__(self, datastore_path: DatastorePath | None = None, local_files: list[tuple[Path, str]] | None = None):
+    def __init__(
+        self,
+        datastore_path: DatastorePath | None = None,
+        local_files: list[tuple[Path, str]] | None = None,
+        urls: list[str] | None = None,
+        single_file: bool = False,
+    ):
         self.datastore_path = datastore_path
         self.local_files = local_files or []
+        self.urls = urls or []
+        self.single_file = single_file
+        self.version_id: int | None = None
+        self._origin: _Origin | None = None
+        self._subset: list[str] | None = None
+        self._entries: list[FileEntry] | None = None
         self.name: str | None = None
         self.version: int | None = None
         self.id: int | None = None
@@ -87,11 +127,18 @@ class FileDataset:
         ds.tags = version.get("tags") or {}
         ds.file_count = version.get("file_count")
         ds.total_size = version.get("total_size")
+        ds.version_id = version.get("id")
+        ds.single_file = bool(version.get("single_file"))
         return ds
 
     def __repr__(self) -> str:
         if self.name:
             return f"FileDataset(name={self.name!r}, version={self.version!r})"
+        if self._origin is not None:
+            origin = f"{self._origin.name}:{self._origin.version}"
+            return f"FileDataset(subset of {origin}: {len(self._subset or [])} files)"
+        if self.urls:
+            return f"FileDataset(urls={self.urls!r})"
         if self.datastore_path:
             return f"FileDataset(datastore={self.datastore_path[0].name!r}, path={self.datastore_path[1]!r})"
         return f"FileDataset(local files: {len(self.local_files)})"
@@ -103,6 +150,10 @@ class FileDataset:
     def _default_input_name(self) -> str:
         if self.name:
             return input_name(self.name)
+        if self._origin is not None:
+            return input_name(self._origin.name)
+        if self.urls:  # the first file's name, as the server names an unnamed web input
+            return input_name(self.urls[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
         if self.datastore_path:
             return input_name(f"{self.datastore_path[0].name}_{self.datastore_path[1]}")
         return "input"
@@ -114,6 +165,11 @@ class FileDataset:
         return DatasetConsumptionConfig(self._default_input_name(), self, "download", path_on_compute)
 
     def to_code(self) -> str:
+        if self._origin is not None:
+            # The subset itself has no Azure spelling (it came from take/skip/random_split).
+            return f"Dataset.get_by_name(ws, {self._origin.name!r}, version={self._origin.version!r})"
+        if self.urls:
+            return f"Dataset.File.from_files({self.urls if len(self.urls) > 1 else self.urls[0]!r})"
         if self.name:
             version = "'latest'" if self.version is None else repr(self.version)
             return f"Dataset.get_by_name(ws, {self.name!r}, version={version})"
@@ -145,20 +201,88 @@ class FileDataset:
         if existing is None:
             existing = client.post("/api/datasets/", {"name": name, "description": description or ""})
         endpoint = f"/api/datasets/{existing['id']}/versions/"
-        if self.datastore_path is not None:
+        common = {"description": description or "", "tags": tags or {}}
+        if self._origin is not None:
+            version = client.post(endpoint, {"from_version": self._origin.version_id, "files": self._subset, **common})
+        elif self.urls:
+            version = client.post(endpoint, {"urls": self.urls, **common})
+        elif self.datastore_path is not None:
             store, folder = self.datastore_path
             version = client.post(
                 endpoint,
                 {"datastore": store.name, "path": folder, "description": description or "", "tags": tags or {}},
             )
         elif self.local_files:
-            fields = {"description": description or ""}
+            fields = {"description": description or "", "single_file": "true" if self.single_file else "false"}
             version = _upload_version(workspace, endpoint, self.local_files, fields, name, show_progress)
         else:
             raise UserErrorException("This dataset has no files to register.")
         registered = FileDataset._registered(workspace, existing, version)
         registered.datastore_path = self.datastore_path
         return registered
+
+    # ---- files (Azure's to_path, download, mount, take, skip, random_split) --------------
+    def _files(self) -> list[FileEntry]:
+        if self._entries is not None:
+            return self._entries
+        if self.version_id is not None and self.workspace is not None:
+            detail = self.workspace.client.get(f"/api/dataset-versions/{self.version_id}/")
+            vid = self.version_id
+            entries = [FileEntry(f["path"], url=f.get("url") or "", version_id=vid) for f in detail["files"]]
+        elif self.urls:
+            entries = [FileEntry(p, url=u) for p, u in zip(weburl.relative_paths(self.urls), self.urls, strict=True)]
+        elif self.local_files:
+            entries = [FileEntry(rel, local=path) for path, rel in sorted(self.local_files, key=lambda f: f[1])]
+        else:
+            raise UserErrorException(
+                "Listing a datastore path's files needs it registered first: ds = ds.register(ws, 'name')."
+            )
+        self._entries = entries
+        return entries
+
+    def to_path(self) -> list[str]:
+        """The path of each file, relative to where the dataset is mounted or downloaded."""
+        return ["/" + e.path for e in self._files()]
+
+    def download(self, target_path: str | os.PathLike[str] | None = None, overwrite: bool = False) -> list[str]:
+        """Copy the files under ``target_path`` (a temporary folder if None); returns their paths."""
+        return dataset_files.download(self.workspace, self._files(), target_path, overwrite)
+
+    def mount(self, mount_point: str | os.PathLike[str] | None = None, **kwargs: Any) -> MountContext:
+        """A context manager giving the files at ``mount_point`` (see MountContext: a read-only copy)."""
+        return MountContext(self.workspace, self._files(), mount_point)
+
+    def _derived(self, paths: list[str]) -> FileDataset:
+        """A new unregistered dataset holding ``paths`` of this one's files."""
+        entries = dataset_files.subset(self._files(), paths)
+        if self.version_id is not None or self._origin is not None:
+            ds = FileDataset(single_file=self.single_file)
+            ds.workspace = self.workspace
+            origin = self._origin
+            if origin is None:
+                assert self.name and self.version is not None and self.version_id is not None and self.id is not None
+                origin = _Origin(self.name, self.version, self.version_id, self.id)
+            ds._origin, ds._subset, ds.version_id = origin, [e.path for e in entries], origin.version_id
+        elif self.urls:
+            ds = FileDataset(urls=[e.url for e in entries])
+        else:
+            ds = FileDataset(local_files=[(e.local, e.path) for e in entries if e.local is not None])
+        ds._entries = entries
+        return ds
+
+    def take(self, count: int) -> FileDataset:
+        """The first ``count`` files, as a new unregistered dataset."""
+        return self._derived(dataset_files.take([e.path for e in self._files()], count))
+
+    def skip(self, count: int) -> FileDataset:
+        """All but the first ``count`` files, as a new unregistered dataset."""
+        return self._derived(dataset_files.skip([e.path for e in self._files()], count))
+
+    def random_split(self, percentage: float, seed: int | None = None) -> tuple[FileDataset, FileDataset]:
+        """Two new unregistered datasets: ``percentage`` of the files (chosen at random with
+        ``seed``) and the rest."""
+        first, second = dataset_files.random_split([e.path for e in self._files()], percentage, seed)
+        return self._derived(first), self._derived(second)
 
     # ---- reading ------------------------------------------------------------------------
     @staticmethod
@@ -214,8 +338,18 @@ class _FileFactory:
     """``Dataset.File``: builds FileDatasets from datastore paths or local files."""
 
     @staticmethod
-    def from_files(path: Any, validate: bool = True) -> FileDataset:
+    def from_files(
+        path: Any, validate: bool = True, partition_format: str | None = None, is_file: bool = False
+    ) -> FileDataset:
+        """A dataset from a (datastore, path) tuple, a DataReference, one or more http(s)
+        URLs, or a local file or folder (uploaded by ``register``). ``validate``: URLs are
+        checked for form here and fetched by the worker when a run uses them."""
+        if partition_format:
+            raise UserErrorException("partition_format is not supported by Runyard's file datasets.")
         items = path if isinstance(path, list) else [path]
+        web = _FileFactory._from_urls(items)
+        if web is not None:
+            return web
         if len(items) != 1:
             raise UserErrorException(
                 "Give one source per dataset: a (datastore, 'folder/') tuple, a DataReference, "
@@ -231,9 +365,24 @@ class _FileFactory:
             if local.is_dir():
                 return FileDataset(local_files=collect_files(local))
             if local.is_file():
-                return FileDataset(local_files=[(local, local.name)])
+                return FileDataset(local_files=[(local, local.name)], single_file=True)
             raise UserErrorException(f"No such local file or folder: {local}")
         raise UserErrorException(f"Cannot make a file dataset from {source!r}.")
+
+    @staticmethod
+    def _from_urls(items: list[Any]) -> FileDataset | None:
+        """A web dataset if the items are URLs; None if none looks like one."""
+        urlish = [i for i in items if isinstance(i, str) and "://" in i]
+        if not urlish:
+            return None
+        if len(urlish) != len(items):
+            raise UserErrorException("A list of paths can't include both URLs and other sources together.")
+        try:
+            urls = [weburl.check(u, f"path[{i}]") for i, u in enumerate(urlish)]  # refuses other schemes
+            weburl.relative_paths(urls)
+        except weburl.BadUrl as exc:
+            raise UserErrorException(str(exc)) from None
+        return FileDataset(urls=urls, single_file=len(urls) == 1)
 
     @staticmethod
     def upload_directory(

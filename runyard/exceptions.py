@@ -22,6 +22,10 @@ class WebserviceException(RunyardError):
         self.detail = detail
 
 
+class ModelNotFoundException(WebserviceException):
+    """No registered model (or local copy) matches (Azure's name)."""
+
+
 class ActivityFailedException(RunyardError):
     """A run ended Failed while ``wait_for_completion(raise_on_error=True)`` watched it."""
 

@@ -96,6 +96,13 @@ class Experiment:
         """Snapshot ``config.source_directory`` and POST it with ``fields``."""
         from runyard.run import Run
 
+        return Run._from_api(self, self.post_snapshot(config, fields, show_progress))
+
+    def post_snapshot(
+        self, config: ScriptRunConfig, fields: dict[str, str], show_progress: bool | None, path: str = "/api/runs/"
+    ) -> dict[str, Any]:
+        """POST ``fields`` and the snapshot of ``config.source_directory`` to ``path`` (a run,
+        or a sweep); the answer's body."""
         archive, chosen = build_archive(config.source_directory)
         if config.script and config.script not in {rel for _, rel, _ in chosen.files}:
             archive.unlink(missing_ok=True)
@@ -108,8 +115,8 @@ class Experiment:
             show_progress = sys.stderr.isatty() and size > 1024 * 1024
         bar = ProgressBar(size, "Uploading snapshot", enabled=show_progress)
         try:
-            item = self.workspace.client.post_multipart(
-                "/api/runs/",
+            item: dict[str, Any] = self.workspace.client.post_multipart(
+                path,
                 fields,
                 [FilePart("snapshot", "snapshot.tar.gz", path=archive)],
                 on_bytes=bar.update,
@@ -119,7 +126,7 @@ class Experiment:
         finally:
             bar.close()
             archive.unlink(missing_ok=True)
-        return Run._from_api(self, item)
+        return item
 
     def submission_fields(
         self, config: ScriptRunConfig, tags: dict[str, str] | None, display_name: str | None = None

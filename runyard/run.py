@@ -24,6 +24,7 @@ from runyard.snapshot import build_archive
 if TYPE_CHECKING:
     from runyard.environment import Environment
     from runyard.experiment import Experiment
+    from runyard.model import Model
     from runyard.workspace import Workspace
 
 _CONTEXT: Run | None = None
@@ -57,7 +58,12 @@ class Run(MetricLoggingMixin):
         from runyard.experiment import Experiment
 
         item = workspace.client.get(f"/api/runs/{int(run_id)}/")
-        return Run(Experiment(workspace, item["experiment"]), item["id"], item)
+        experiment = Experiment(workspace, item["experiment"])
+        if (item.get("properties") or {}).get("azureml.runsource") == "hyperdrive":
+            from runyard.train.hyperdrive.run import HyperDriveRun  # a sweep's parent, as Azure rehydrates it
+
+            return HyperDriveRun(experiment, item["id"], _details=item)
+        return Run(experiment, item["id"], item)
 
     @staticmethod
     def list(
@@ -450,6 +456,60 @@ class Run(MetricLoggingMixin):
         answer = self.workspace.client.post(self._path("tag/"), {"remove": names})
         self._details["tags"] = answer.get("tags", {})
         return dict(self._details["tags"])
+
+    # ---- models ------------------------------------------------------------------------------
+    def register_model(  # noqa: PLR0913 - Azure's signature
+        self,
+        model_name: str,
+        model_path: str | None = None,
+        tags: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        description: str | None = None,
+        datasets: Any = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **kwargs: Any,
+    ) -> Model:
+        """Register the run's file or folder ``model_path`` (default: ``model_name``), e.g.
+        ``outputs/model.pkl``, as a new version of ``model_name``, with the run's lineage.
+
+        Files already stored on the run (collected outputs, uploads) are not sent again;
+        inside the running script, files under ``model_path`` that the run has not stored
+        yet (or that changed) are uploaded to it first."""
+        from runyard.model import Model, registration_fields
+
+        body = registration_fields(
+            model_name, tags, properties, description, model_framework, model_framework_version, datasets
+        )
+        path = (model_path or model_name).replace(os.sep, "/").strip("/")
+        if os.environ.get("RUNYARD_RUN_ID") == self.id:
+            self.flush()  # the version records the metrics logged so far
+            self._store_local_files(path)
+        item = self.workspace.client.post(self._path("register-model/"), {**body, "model_path": path})
+        return Model._from_api(self.workspace, item)
+
+    def _store_local_files(self, path: str) -> None:
+        """Upload what the script wrote under ``path`` that the run does not hold yet."""
+        import hashlib
+
+        local = Path(path)
+        if not local.exists():
+            return
+        stored = {a["path"]: a["sha256"] for a in self.workspace.client.get(self._path("artifacts/"))}
+        files = (
+            [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file() and not p.is_symlink())
+        )
+        for file in files:
+            name = file.as_posix()
+            digest = hashlib.sha256()
+            with open(file, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+            if stored.get(name) != digest.hexdigest():
+                self._upload_artifact(name, path=file)
 
     @property
     def input_datasets(self) -> dict[str, str]:

@@ -105,7 +105,9 @@ class ScriptRunConfig:
 
 
 def _input_of(value: Any) -> dict[str, Any] | None:
-    if isinstance(value, DatasetConsumptionConfig | DataReference | OutputFileDatasetConfig):
+    from runyard.model import Model, ModelInput
+
+    if isinstance(value, DatasetConsumptionConfig | DataReference | OutputFileDatasetConfig | Model | ModelInput):
         return value.to_input()
     if isinstance(value, FileDataset):
         return value.as_mount().to_input()
@@ -126,7 +128,7 @@ def arguments_for_api(
     for index, value in enumerate(arguments):
         as_input = _input_of(value)
         if as_input is not None:
-            used.add(as_input.get("name") or as_input["output"])
+            used.add(as_input.get("name") or as_input.get("output") or as_input.get("model") or "")
             out.append(as_input)
             continue
         if isinstance(value, bool) or value is None:

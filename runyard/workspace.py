@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from runyard.datastore import Datastore
     from runyard.environment import Environment
     from runyard.experiment import Experiment
+    from runyard.model import Model
 
 CONFIG_DIR = ".runyard"
 CONFIG_FILE = "config.json"
@@ -182,6 +183,13 @@ class Workspace:
             if latest:
                 out[item["name"]] = FileDataset._registered(self, item, latest)
         return out
+
+    @property
+    def models(self) -> dict[str, Model]:
+        """{name: latest version} of the workspace's registered models (Azure's ws.models)."""
+        from runyard.model import Model
+
+        return {m.name: m for m in Model.list(self, latest=True)}
 
     @property
     def experiments(self) -> dict[str, Experiment]:

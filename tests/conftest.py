@@ -183,6 +183,8 @@ def live_stack(
         "DATABASE_URL": database_url(),
         "RUNYARD_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "PYTHONUNBUFFERED": "1",
+        # Web-URL dataset tests serve their files from 127.0.0.1 (tests/datasets/webserver.py).
+        "RUNYARD_DATASET_URL_ALLOWED_HOSTS": "127.0.0.1",
     }
     stack = Stack(f"http://127.0.0.1:{port}", env, {}, logdir)
     stack.start_web(port)

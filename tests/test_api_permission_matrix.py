@@ -87,6 +87,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/api/dataset-versions/{id}/"): A.TEAM,
     ("PATCH", "/api/dataset-versions/{id}/"): A.TEAM,
     ("DELETE", "/api/dataset-versions/{id}/"): A.TEAM,
+    ("GET", "/api/dataset-versions/{id}/download/"): A.TEAM,
     ("GET", "/api/environments/"): A.SIGNED_IN,
     ("POST", "/api/environments/"): A.CREATE_IN_TEAM,
     ("GET", "/api/environments/{id}/"): A.TEAM,
@@ -145,6 +146,29 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/api/runs/start-logging/"): A.CREATE_IN_TEAM,
     ("POST", "/api/runs/{id}/complete/"): A.TEAM,
     ("POST", "/api/runs/{id}/properties/"): A.TEAM,
+    # The model registry: team-owned names and versions; a run registers its own artifacts.
+    ("GET", "/api/models/"): A.SIGNED_IN,
+    ("POST", "/api/models/register/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/models/{id}/"): A.TEAM,
+    ("DELETE", "/api/models/{id}/"): A.TEAM,
+    ("GET", "/api/models/{id}/versions/"): A.TEAM,
+    ("GET", "/api/model-versions/"): A.SIGNED_IN,
+    ("GET", "/api/model-versions/{id}/"): A.TEAM,
+    ("PATCH", "/api/model-versions/{id}/"): A.TEAM,
+    ("DELETE", "/api/model-versions/{id}/"): A.TEAM,
+    ("POST", "/api/model-versions/{id}/tags/"): A.TEAM,
+    ("GET", "/api/model-versions/{id}/download/"): A.TEAM,
+    ("GET", "/api/model-versions/{id}/preview/"): A.TEAM,
+    ("POST", "/api/runs/{id}/register-model/"): A.TEAM,
+    # The workbench: a selection's bulk actions act on the caller's teams' runs only (others are
+    # refused by id: tests/test_run_workbench.py), saved columns are the caller's own.
+    ("POST", "/api/runs/bulk/"): A.SIGNED_IN,
+    ("GET", "/api/runs/columns/"): A.SIGNED_IN,
+    ("PUT", "/api/runs/columns/"): A.SIGNED_IN,
+    ("GET", "/api/runs/keys/"): A.SIGNED_IN,
+    ("GET", "/api/runs/compare/"): A.SIGNED_IN,
+    ("GET", "/api/runs/compare/series/"): A.SIGNED_IN,
+    ("GET", "/api/runs/compare/snapshots/"): A.SIGNED_IN,
     # The server as an Azure ML workspace (the SDK's Workspace attributes).
     ("GET", "/api/workspace/"): A.SIGNED_IN,
     # Team secrets: write-only values, a team's own.
@@ -161,6 +185,14 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("PUT", "/api/team-secrets/{id}/"): A.TEAM,
     ("PATCH", "/api/team-secrets/{id}/"): A.TEAM,
     ("DELETE", "/api/team-secrets/{id}/"): A.TEAM,
+    # Sweeps (HyperDrive runs): a team's, like its runs.
+    ("GET", "/api/sweeps/"): A.SIGNED_IN,
+    ("POST", "/api/sweeps/"): A.CREATE_IN_TEAM,
+    ("GET", "/api/sweeps/{id}/"): A.TEAM,
+    ("GET", "/api/sweeps/{id}/best/"): A.TEAM,
+    ("POST", "/api/sweeps/{id}/cancel/"): A.TEAM,
+    ("GET", "/api/sweeps/{id}/children/"): A.TEAM,
+    ("GET", "/api/sweeps/{id}/metrics/"): A.TEAM,
 }
 
 
@@ -227,10 +259,13 @@ def team_a_objects(world: World) -> Objects:
     assert uploaded.status_code == 201, uploaded.content
     channel = Channel.objects.create(user=world.alice.user, name="matrix", kind="email", address="a@example.com")
     subscription = Subscription.objects.create(user=world.alice.user, events=["run.failed"])
+    model = alice.post(f"/api/runs/{run.pk}/register-model/", {"model_name": "matrix-model", "model_path": "outputs"})
+    assert model.status_code == 201, model.content
     event = AuditEvent.objects.filter(team=world.team_a).first()
     assert event is not None
     ids: dict[str, int | None] = {
         "/api/runs/": run.pk,
+        "/api/runs/compare/": run.pk,  # team B's comparison must not describe it
         "/api/experiments/": run.experiment_id,
         "/api/environments/": env.pk,
         "/api/environment-versions/": version.pk,
@@ -238,6 +273,8 @@ def team_a_objects(world: World) -> Objects:
         "/api/datasets/": registered.json()["dataset"],
         "/api/dataset-versions/": registered.json()["id"],
         "/api/audit/events/": event.pk,
+        "/api/models/": model.json()["model"],
+        "/api/model-versions/": model.json()["id"],
         "/api/auth/teams/": world.team_a.pk,
         "/api/auth/tokens/": ApiToken.objects.get(user=world.alice.user).pk,
         "/api/datastores/": Datastore.objects.get(is_default=True).pk,
@@ -246,13 +283,27 @@ def team_a_objects(world: World) -> Objects:
         "/api/team-secrets/": TeamSecret.objects.create(team=world.team_a, name="matrix-secret", value="s3cr3t!").pk,
         "/api/notification-channels/": channel.pk,
         "/api/notification-subscriptions/": subscription.pk,
+        "/api/sweeps/": matrix_sweep(world),
     }
     return Objects(
         ids=ids,
-        query={"/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"}},
+        query={
+            "/api/runs/{id}/artifacts/download/": {"path": "outputs/model.txt"},
+            "/api/dataset-versions/{id}/download/": {"path": "a.txt"},
+            "/api/model-versions/{id}/preview/": {"path": "outputs/model.txt"},
+            **{f"/api/runs/compare/{part}": {"ids": f"{run.pk},{other.pk}"} for part in ("", "series/", "snapshots/")},
+        },
         run_token=RunToken.issue(run),
         other_run=other.pk,
     )
+
+
+def matrix_sweep(world: World) -> int:
+    from tests.sweeps.helpers import create_sweep, hyperdrive
+
+    made = create_sweep(world.alice, hyperdrive({"a": ["choice", [[1, 2]]]}))
+    assert made.status_code == 201, made.content
+    return int(made.json()["id"])
 
 
 SHARED_LISTS = {"/api/compute-targets/", "/api/datastores/", "/api/package-indexes/"}
@@ -277,7 +328,7 @@ def allowed(response: Any) -> bool:
 
 def listed_ids(response: Any) -> set[int]:
     data = response.json()
-    rows = data.get("results", data) if isinstance(data, dict) else data
+    rows = data.get("results", data.get("runs", data)) if isinstance(data, dict) else data
     return {row["id"] for row in rows if isinstance(row, dict) and "id" in row}
 
 

@@ -20,7 +20,7 @@ from audit.services import record
 from compute.models import ComputeTarget
 from datasets.models import Dataset, DatasetVersion, Datastore
 from environments.models import BuildLogLine, Environment, EnvironmentBuild, PackageIndex, TeamSecret
-from runs.models import LogLine, RunInput, RunProcess, RunStatusChange
+from runs.models import LogLine, Run, RunInput, RunProcess, RunStatusChange
 from runs.status import Status
 from tests.factories import make_run
 
@@ -110,8 +110,17 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
     assert client.post(f"/api/runs/{run.pk}/artifacts/", {"file": upload, "name": "out/model.bin"}).status_code == 201
     points = [{"name": "loss", "value": 0.5, "step": 1}, {"name": "cm", "kind": "row", "payload": {"a": 1}}]
     assert client.post(f"/api/runs/{run.pk}/metrics/", points, format="json").status_code == 201
+    model = client.post(
+        f"/api/runs/{run.pk}/register-model/",
+        {"model_name": "m", "model_path": "out/model.bin", "model_framework": "Custom", "tags": {"a": "b"}},
+        format="json",
+    )
+    assert model.status_code == 201, model.content
+    RunInput.objects.create(run=run, name="m", mode="mount", model_version_id=model.json()["id"], local_path="/m")
     event = record("runs.run.tagged", actor=world.alice.user, obj=run, changes={"tags": {"a": "1"}})
     return {
+        "models": model.json()["model"],
+        "model-versions": model.json()["id"],
         "runs": run.pk,
         "experiments": run.experiment_id,
         "environments": env.pk,
@@ -125,7 +134,23 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
         "events": event.pk,
         "team-secrets": TeamSecret.objects.create(team=world.team_a, name="hf", value="v").pk,
         "package-indexes": PackageIndex.objects.get(name="pytorch-cpu").pk,
+        "sweeps": _sweep_with_a_scored_child(world),
     }
+
+
+def _sweep_with_a_scored_child(world: Any) -> int:
+    from runs import metricstore
+    from sweeps import controller
+    from tests.sweeps.helpers import create_sweep, hyperdrive
+
+    made = create_sweep(world.alice, hyperdrive({"a": ["choice", [[1, 2]]]}))
+    assert made.status_code == 201, made.content
+    sweep_id = int(made.json()["id"])
+    controller.advance(sweep_id)
+    child = Run.objects.filter(parent_id=sweep_id).first()
+    assert child is not None
+    metricstore.store(child, [{"name": "acc", "value": 0.5, "step": 1}])
+    return sweep_id
 
 
 def test_every_json_get_answers_with_its_documented_shape(world: Any, populated: dict[str, int], schema: Any) -> None:
@@ -138,7 +163,8 @@ def test_every_json_get_answers_with_its_documented_shape(world: Any, populated:
         parts = path.strip("/").split("/")
         resource = parts[2] if parts[1] in ("auth", "audit") else parts[1]
         url = path.replace("{id}", str(populated.get(resource, 0)))
-        response = client.get(url)
+        # The compare endpoints take the runs in a required ?ids=.
+        response = client.get(url, {"ids": populated["runs"]} if path.startswith("/api/runs/compare/") else {})
         assert response.status_code == 200, (url, response.content[:300])
         check(schema, path, "get", response)
         checked.append(path)

@@ -14,8 +14,13 @@ const PackageIndexesPage = lazy(() => import("./pages/PackageIndexesPage"));
 const EnvironmentsPage = lazy(() => import("./pages/EnvironmentsPage"));
 const DatasetsPage = lazy(() => import("./pages/DatasetsPage"));
 const ComputePage = lazy(() => import("./pages/ComputePage"));
+const ModelsPage = lazy(() => import("./pages/ModelsPage"));
+const ModelVersionPage = lazy(() => import("./pages/ModelVersionPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
 const NotificationSettingsPage = lazy(() => import("./pages/NotificationSettingsPage"));
+const SweepsPage = lazy(() => import("./pages/SweepsPage"));
+const SweepPage = lazy(() => import("./pages/SweepPage"));
+const ComparePage = lazy(() => import("./features/runs/compare/ComparePage"));
 
 function makeQueryClient(): QueryClient {
   const client: QueryClient = new QueryClient({
@@ -43,6 +48,11 @@ function RunRoute() {
   return <RunPage key={id} runId={id} />;
 }
 
+function ModelVersionRoute() {
+  const id = Number(useParams().id);
+  return <ModelVersionPage key={id} versionId={id} />;
+}
+
 export function App() {
   const [queryClient] = useState(makeQueryClient);
   return (
@@ -55,18 +65,23 @@ export function App() {
                 <Route index element={<Navigate to="/runs" replace />} />
                 <Route path="runs" element={<RunsPage />} />
                 <Route path="runs/new" element={<CreateRunPage />} />
+                <Route path="runs/compare" element={<ComparePage />} />
                 <Route path="runs/:id" element={<RunRoute />} />
+                <Route path="sweeps" element={<SweepsPage />} />
+                <Route path="sweeps/:id" element={<SweepPage />} />
                 <Route path="environments" element={<EnvironmentsPage />} />
                 <Route path="environments/:id" element={<EnvironmentsPage />} />
                 <Route path="package-indexes" element={<PackageIndexesPage />} />
                 <Route path="datasets" element={<DatasetsPage />} />
                 <Route path="datasets/:id" element={<DatasetsPage />} />
+                <Route path="models" element={<ModelsPage />} />
+                <Route path="models/versions/:id" element={<ModelVersionRoute />} />
                 <Route path="compute" element={<ComputePage />} />
                 <Route path="audit" element={<AuditPage />} />
                 <Route path="settings/notifications" element={<NotificationSettingsPage />} />
                 <Route
                   path="*"
-                  element={<EmptyState title="Page not found">Use the menu to go to runs, environments or datasets.</EmptyState>}
+                  element={<EmptyState title="Page not found">Use the menu to go to runs, environments, datasets or models.</EmptyState>}
                 />
               </Route>
             </Routes>

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('runs', '0007_failure_causes'),
+        ('runs', '0010_failure_causes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

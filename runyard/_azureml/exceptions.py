@@ -3,6 +3,7 @@
 from runyard.exceptions import (
     ActivityFailedException,
     ComputeTargetException,
+    ModelNotFoundException,
     SnapshotTooLargeException,
     UserErrorException,
     WebserviceException,
@@ -15,6 +16,7 @@ __all__ = [
     "ActivityFailedException",
     "AzureMLException",
     "ComputeTargetException",
+    "ModelNotFoundException",
     "SnapshotTooLargeException",
     "UserErrorException",
     "WebserviceException",

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from runyard import __version__
-from runyard.cli import data_commands, env_commands, index_commands, run_commands
+from runyard.cli import data_commands, env_commands, index_commands, model_commands, run_commands, sweep_commands
 from runyard.cli.output import EXIT_FAILED, EXIT_INTERRUPTED
 from runyard.exceptions import RunyardError
 
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_commands.add_parsers(commands)
     env_commands.add_parsers(commands)
     index_commands.add_parsers(commands)
+    model_commands.add_parsers(commands)
+    sweep_commands.add_parsers(commands)
     return parser
 
 

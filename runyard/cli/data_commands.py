@@ -1,4 +1,4 @@
-"""``runyard dataset upload|list`` and ``runyard login``."""
+"""``runyard dataset upload|list|download`` and ``runyard login``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import socket
 import sys
 from typing import Any
 
+from runyard import weburl
 from runyard.cli.output import EXIT_FAILED, EXIT_OK, print_json, print_table, workspace_of
 from runyard.dataset import Dataset
 from runyard.datastore import Datastore
@@ -25,9 +26,11 @@ def add_parsers(commands: Any) -> None:
     login.set_defaults(handler=login_command)
 
     dataset = commands.add_parser("dataset", help="datasets").add_subparsers(dest="dataset_command", required=True)
-    upload = dataset.add_parser("upload", help="upload a file or folder as a new dataset version")
+    upload = dataset.add_parser(
+        "upload", help="upload a file or folder, or register http(s) URLs, as a new dataset version"
+    )
     upload.add_argument("name")
-    upload.add_argument("path", help="a local file or folder")
+    upload.add_argument("path", nargs="+", help="a local file or folder, or one or more http(s) URLs")
     upload.add_argument("--datastore", help="upload into this datastore folder and reference it instead")
     upload.add_argument("--target-path", help="folder in the datastore (with --datastore; default: NAME)")
     upload.add_argument("--description", default="")
@@ -36,6 +39,13 @@ def add_parsers(commands: Any) -> None:
     listing = dataset.add_parser("list", help="your team's datasets")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=list_command)
+    download = dataset.add_parser("download", help="download a dataset version's files")
+    download.add_argument("name")
+    download.add_argument("--version", default="latest")
+    download.add_argument("--target", default=".", help="folder to write the files in (default: .)")
+    download.add_argument("--overwrite", action="store_true", help="replace files that exist already")
+    download.add_argument("--json", action="store_true")
+    download.set_defaults(handler=download_command)
 
 
 def login_command(args: argparse.Namespace) -> int:
@@ -61,12 +71,16 @@ def login_command(args: argparse.Namespace) -> int:
 def upload_command(args: argparse.Namespace) -> int:
     workspace = workspace_of(args)
     show = not args.json
+    paths = list(args.path)
+    if len(paths) > 1 and not all(weburl.is_web_url(p) for p in paths):
+        print("runyard: give one local file or folder, or one or more http(s) URLs.", file=sys.stderr)
+        return EXIT_FAILED
     if args.datastore:
         store = Datastore.get(workspace, args.datastore)
         target = (args.target_path or args.name).strip("/")
-        dataset = Dataset.File.upload_directory(args.path, (store, target), overwrite=True, show_progress=show)
+        dataset = Dataset.File.upload_directory(paths[0], (store, target), overwrite=True, show_progress=show)
     else:
-        dataset = Dataset.File.from_files(args.path)
+        dataset = Dataset.File.from_files(paths if len(paths) > 1 else paths[0])
     registered = dataset.register(
         workspace, args.name, description=args.description, create_new_version=True, show_progress=show
     )
@@ -110,4 +124,16 @@ def list_command(args: argparse.Namespace) -> int:
             ("description", "DESCRIPTION"),
         ],
     )
+    return EXIT_OK
+
+
+def download_command(args: argparse.Namespace) -> int:
+    dataset = Dataset.get_by_name(workspace_of(args), args.name, version=args.version)
+    written = dataset.download(target_path=args.target, overwrite=args.overwrite)
+    if args.json:
+        print_json({"name": dataset.name, "version": dataset.version, "files": written})
+    else:
+        for path in written:
+            print(path)
+        print(f"Downloaded {len(written)} file(s) of dataset {dataset.name} version {dataset.version}")
     return EXIT_OK

@@ -22,7 +22,7 @@ def add_parsers(commands: Any) -> None:
         help="snapshot a folder and start a run",
         description="Options go before SCRIPT; everything after it is the script's "
         "arguments. An argument @dataset:NAME[:VERSION][:mount|download] or "
-        "@datastore:NAME/PATH[:mount|download] becomes that input's local path.",
+        "@datastore:NAME/PATH[:mount|download] or @model:NAME[:VERSION] becomes that input's local path.",
     )
     submit.add_argument("script", help="path of the script inside the source directory")
     submit.add_argument("arguments", nargs=argparse.REMAINDER, help="the script's arguments")
@@ -39,6 +39,12 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument("--parameter-server-count", type=int, default=1, help="tensorflow parameter servers")
     submit.add_argument("--tag", action="append", metavar="KEY=VALUE")
     submit.add_argument("--max-duration", type=int, metavar="SECONDS")
+    submit.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME[:VERSION]",
+        help="a registered model the script finds with Model.get_model_path (mounted read-only)",
+    )
     submit.add_argument("--name", help="display name")
     submit.add_argument("-f", "--follow", action="store_true", help="stream the log; exit code tells the outcome")
     submit.add_argument("--json", action="store_true")
@@ -88,6 +94,8 @@ def parse_input_argument(text: str) -> Any:
         name = parts[0]
         version: Any = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else "latest"
         return {"dataset": name, "version": version, "mode": mode, "name": name}
+    if text.startswith("@model:"):
+        return model_input(text[len("@model:") :])
     if text.startswith("@datastore:"):
         rest = text[len("@datastore:") :]
         mode = "mount"
@@ -96,6 +104,14 @@ def parse_input_argument(text: str) -> Any:
         store, _, path = rest.partition("/")
         return {"datastore": store, "path": path.strip("/") + "/" if path.strip("/") else "", "mode": mode}
     return text
+
+
+def model_input(reference: str) -> dict[str, Any]:
+    """``NAME[:VERSION]`` → a model input object (mounted read-only)."""
+    from runyard.cli.model_commands import parse_reference
+
+    name, version = parse_reference(reference)
+    return {"model": name, "version": "latest" if version is None else version, "mode": "mount"}
 
 
 def distributed_from(args: argparse.Namespace) -> DistributedConfig | None:
@@ -124,6 +140,8 @@ def submit_command(args: argparse.Namespace) -> int:
     experiment = Experiment(workspace, args.experiment)
     fields = experiment.submission_fields(src, parse_pairs(args.tag, "--tag"), args.name)
     fields["arguments"] = json.dumps([parse_input_argument(a) for a in args.arguments])
+    if args.model:
+        fields["inputs"] = json.dumps([model_input(m) for m in args.model])
     run = experiment.post_run(src, fields, show_progress=None if not args.json else False)
     if args.json and not args.follow:
         print_json(run._details)

@@ -265,7 +265,7 @@ def test_unknown_datasets_versions_and_datastores_in_run_arguments(world: Any) -
         ({"datastore": "nope", "path": "x"}, "no datastore named 'nope'"),
         ({"datastore": "workspaceblobstore", "path": "../../etc"}, "outside datastore"),
         ({"datastore": "workspaceblobstore", "path": "missing/"}, "has no path 'missing/'"),
-        ({"dataset": "mnist", "datastore": "workspaceblobstore"}, "not both"),
+        ({"dataset": "mnist", "datastore": "workspaceblobstore"}, "give one of"),
         ([1, 2], "must be a string, a number, or a dataset input"),
     ]
     for bad, message in cases:

@@ -41,7 +41,8 @@ def test_upload_folder_makes_version_1_with_files_sizes_and_checksums(world: Any
     assert version["datastore"] is None and version["source_path"] == ""
     detail = world.alice.client.get(f"/api/dataset-versions/{version['id']}/").json()
     assert detail["files"] == [
-        {"path": path, "size": len(content), "sha256": sha(content)} for path, content in sorted(FILES.items())
+        {"path": path, "size": len(content), "sha256": sha(content), "url": ""}
+        for path, content in sorted(FILES.items())
     ]
     for content in FILES.values():
         assert blob_path(sha(content)).read_text() == content

@@ -110,7 +110,9 @@ def test_failed_run_and_alert_reach_email_slack_and_a_signed_webhook(live: Any, 
         shown = made.json()
         assert "address" not in shown and "secret" not in shown  # write-only
         channels.append(shown["id"])
-    assert alice.get(f"/api/notification-channels/{channels[2]}/").json()["address_masked"] == f"http://127.0.0.1:{port}/…"
+    assert (
+        alice.get(f"/api/notification-channels/{channels[2]}/").json()["address_masked"] == f"http://127.0.0.1:{port}/…"
+    )
     sub = alice.post(
         "/api/notification-subscriptions/",
         {"events": ["run.failed", "run.alert"], "causes": ["user_error"], "channels": channels},

@@ -14,14 +14,22 @@ import type {
   EnvironmentVersion,
   Experiment,
   PackageIndex,
+  MetricSeries,
+  ModelFilePreview,
+  ModelVersion,
+  ModelVersionDetail,
   Page,
+  RegisteredModel,
   RunDetail,
   RunInput,
   RunProcess,
-  RunStatus,
   RunSummary,
   SessionUser,
   StatusChange,
+  Sweep,
+  SweepChild,
+  SweepSeries,
+  SweepSummary,
 } from "./types";
 import { TERMINAL_STATUSES } from "./types";
 
@@ -52,43 +60,6 @@ async function allPages<T>(path: string): Promise<T[]> {
     next = page.next ? toPath(page.next) : null;
   }
   return out;
-}
-
-export interface RunFilters {
-  status: RunStatus[];
-  experiment: string;
-  compute_target: string;
-  submitted_by: string;
-  environment: string;
-  tag: string;
-  property: string;
-  /** Only the child runs of this run (an id; empty: every run). */
-  parent: string;
-  q: string;
-  ordering: "created_at" | "-created_at";
-}
-
-export function useRuns(filters: RunFilters, cursorPath: string | null) {
-  const path =
-    cursorPath ??
-    `/api/runs/${buildQuery({
-      status: filters.status,
-      experiment: filters.experiment,
-      compute_target: filters.compute_target,
-      submitted_by: filters.submitted_by,
-      environment: filters.environment,
-      tag: filters.tag,
-      property: filters.property,
-      parent: filters.parent,
-      q: filters.q,
-      ordering: filters.ordering === "-created_at" ? undefined : filters.ordering,
-      limit: 50,
-    })}`;
-  return useQuery({
-    queryKey: ["runs", path],
-    queryFn: ({ signal }) => api<Page<RunSummary>>(path, { signal }),
-    placeholderData: keepPreviousData,
-  });
 }
 
 export function useRun(id: number, enabled = true) {
@@ -245,5 +216,71 @@ export function useAuditEvents(filters: AuditFilters, pagePath: string | null) {
     queryKey: ["audit", path],
     queryFn: () => api<Page<AuditEvent>>(path),
     placeholderData: keepPreviousData,
+  });
+}
+
+export function useModels() {
+  return useQuery({ queryKey: ["models"], queryFn: () => allPages<RegisteredModel>("/api/models/?limit=500") });
+}
+
+/** Versions of one model (newest first), or the versions a run produced. */
+export function useModelVersions(filter: { model?: number; run?: number }) {
+  return useQuery({
+    queryKey: ["model-versions", filter],
+    queryFn: () => allPages<ModelVersion>(`/api/model-versions/${buildQuery({ ...filter, limit: 500 })}`),
+    enabled: filter.model != null || filter.run != null,
+  });
+}
+
+export function useModelVersion(id: number) {
+  return useQuery({ queryKey: ["model-version", id], queryFn: () => api<ModelVersionDetail>(`/api/model-versions/${id}/`) });
+}
+
+export function useModelFilePreview(id: number, path: string | null) {
+  return useQuery({
+    queryKey: ["model-version", id, "preview", path],
+    queryFn: () => api<ModelFilePreview>(`/api/model-versions/${id}/preview/${buildQuery({ path })}`),
+    enabled: path != null,
+    staleTime: Infinity, // a version's files never change
+  });
+}
+
+export function useRunMetrics(runId: number | null) {
+  return useQuery({
+    queryKey: ["run", runId, "metrics"],
+    queryFn: () => api<MetricSeries>(`/api/runs/${runId}/metrics/`),
+    enabled: runId != null,
+  });
+}
+
+/** While a sweep runs its page refreshes every SWEEP_POLL_MS (children come and go faster
+ * than a per-child websocket would be worth). */
+const SWEEP_POLL_MS = 2000;
+
+export function useSweeps() {
+  return useQuery({ queryKey: ["sweeps"], queryFn: () => api<SweepSummary[]>("/api/sweeps/") });
+}
+
+export function useSweep(id: number) {
+  return useQuery({
+    queryKey: ["sweep", id],
+    queryFn: () => api<Sweep>(`/api/sweeps/${id}/`),
+    refetchInterval: (query) => (query.state.data && query.state.data.ended_at ? false : SWEEP_POLL_MS),
+  });
+}
+
+export function useSweepChildren(id: number, live: boolean) {
+  return useQuery({
+    queryKey: ["sweep", id, "children"],
+    queryFn: () => api<SweepChild[]>(`/api/sweeps/${id}/children/`),
+    refetchInterval: live ? SWEEP_POLL_MS : false,
+  });
+}
+
+export function useSweepSeries(id: number, live: boolean) {
+  return useQuery({
+    queryKey: ["sweep", id, "metrics"],
+    queryFn: () => api<SweepSeries[]>(`/api/sweeps/${id}/metrics/`),
+    refetchInterval: live ? SWEEP_POLL_MS : false,
   });
 }

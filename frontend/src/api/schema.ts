@@ -246,6 +246,26 @@ export interface paths {
         patch: operations["dataset_versions_partial_update"];
         trace?: never;
     };
+    "/api/dataset-versions/{id}/download/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One stored file of the version (``FileDataset.download()``); a web file's
+         *     content is not stored here: fetch it from its ``url``.
+         */
+        get: operations["dataset_versions_download_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/": {
         parameters: {
             query?: never;
@@ -640,53 +660,18 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/notification-channels/": {
+    "/api/model-versions/": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
-        get: operations["notification_channels_list"];
-        put?: never;
-        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
-        post: operations["notification_channels_create"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/notification-channels/{id}/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
-        get: operations["notification_channels_retrieve"];
-        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
-        put: operations["notification_channels_update"];
-        post?: never;
-        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
-        delete: operations["notification_channels_destroy"];
-        options?: never;
-        head?: never;
-        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
-        patch: operations["notification_channels_partial_update"];
-        trace?: never;
-    };
-    "/api/notification-deliveries/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** @description Every delivery and its outcome (admins). */
-        get: operations["notification_deliveries_list"];
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -695,53 +680,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/notification-subscriptions/": {
+    "/api/model-versions/{id}/": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
-        get: operations["notification_subscriptions_list"];
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        get: operations["model_versions_retrieve"];
         put?: never;
-        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
-        post: operations["notification_subscriptions_create"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/notification-subscriptions/{id}/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
-        get: operations["notification_subscriptions_retrieve"];
-        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
-        put: operations["notification_subscriptions_update"];
         post?: never;
-        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
-        delete: operations["notification_subscriptions_destroy"];
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        delete: operations["model_versions_destroy"];
         options?: never;
         head?: never;
-        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
-        patch: operations["notification_subscriptions_partial_update"];
+        /**
+         * @description Versions are immutable but for ``description``, ``tags`` and add-only
+         *     ``properties``. A version a run consumes cannot be deleted (409 names the runs).
+         */
+        patch: operations["model_versions_partial_update"];
         trace?: never;
     };
-    "/api/notifications/": {
+    "/api/model-versions/{id}/download/": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** @description The newest notifications and how many are unread (the bell). */
-        get: operations["notifications_list"];
+        /** @description One file (``?path=``), or every file of the version as one tar archive. */
+        get: operations["model_versions_download_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -750,7 +725,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/notifications/read/": {
+    "/api/model-versions/{id}/preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The start of a text or JSON file, for the dashboard (binary files: no text). */
+        get: operations["model_versions_preview_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model-versions/{id}/tags/": {
         parameters: {
             query?: never;
             header?: never;
@@ -759,8 +751,83 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Mark notifications read (all of them without ``ids``). */
-        post: operations["notifications_read_create"];
+        /**
+         * @description Azure's ``update_tags_properties``: merge ``add_tags``, drop ``remove_tags``,
+         *     add ``add_properties`` (a property already set to another value: 400).
+         */
+        post: operations["model_versions_tags_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model names of the user's teams, each with its latest version. */
+        get: operations["models_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Model names of the user's teams, each with its latest version. */
+        delete: operations["models_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{id}/versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The model's versions, newest first. */
+        get: operations["models_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/register/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``Model.register``: upload files (each part's filename is its path in the
+         *     model) as a new version of ``model_name`` (created on first use).
+         */
+        post: operations["models_register_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -830,7 +897,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Runs newest first (``?ordering=created_at`` for oldest first), filtered; cursor pages. */
+        /**
+         * @description Runs newest first (``?ordering=created_at`` for oldest first, or by a metric, parameter,
+         *     tag or property: see runs.workbench), filtered; cursor pages. Archived runs are hidden
+         *     unless ``?archived=true``.
+         */
         get: operations["runs_list"];
         put?: never;
         /** @description Submit with multipart (``snapshot`` file + fields, JSON-encoded where structured). */
@@ -852,23 +923,6 @@ export interface paths {
         get: operations["runs_retrieve"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/runs/{id}/alert/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** @description ``run.alert(title, text, level)``: tell the run's subscribers (notifications). */
-        post: operations["runs_alert_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -902,23 +956,6 @@ export interface paths {
         };
         /** @description Submit with multipart (``snapshot`` file + fields, JSON-encoded where structured). */
         get: operations["runs_artifacts_download_retrieve"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/runs/{id}/attempts/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** @description The run's attempts, oldest first: a retry is the next attempt of the same run. */
-        get: operations["runs_attempts_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -985,7 +1022,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Stored log lines with seq > ``after``, optionally of one rank or attempt, at most ``limit``. */
+        /** @description Stored log lines with seq > ``after``, optionally of one rank, at most ``limit``. */
         get: operations["runs_logs_retrieve"];
         put?: never;
         post?: never;
@@ -1064,6 +1101,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/register-model/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Azure's ``run.register_model``: the run's stored artifacts under ``model_path``
+         *     become a new model version, with the run's lineage. Nothing is uploaded again.
+         */
+        post: operations["runs_register_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/snapshot/": {
         parameters: {
             query?: never;
@@ -1127,6 +1184,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/bulk/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Cancel, tag, archive or restore the given runs. Runs outside your teams (or missing)
+         *     and runs the action does not fit are refused with the reason; the rest are done.
+         */
+        post: operations["runs_bulk_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/columns/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The run list columns you chose (per experiment, or for all runs); saved on the server,
+         *     so they follow you to every browser.
+         */
+        get: operations["runs_columns_retrieve"];
+        /**
+         * @description The run list columns you chose (per experiment, or for all runs); saved on the server,
+         *     so they follow you to every browser.
+         */
+        put: operations["runs_columns_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Runs side by side: arguments, parameters, tags, environment, final metrics. */
+        get: operations["runs_compare_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/series/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Each run's scalar metrics as columns (x: step), thinned to ``max_points`` per series
+         *     keeping each bucket's extremes.
+         */
+        get: operations["runs_compare_series_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare/snapshots/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The runs' code snapshots file by file: each run's hash and size, and the text of
+         *     the files that differ (UTF-8, up to 256 KiB, the first 50).
+         */
+        get: operations["runs_compare_snapshots_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/keys/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The metric names, parameter, tag and property keys of your newest runs (of the
+         *     experiment, when given): the column chooser's choices.
+         */
+        get: operations["runs_keys_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/start-logging/": {
         parameters: {
             query?: never;
@@ -1141,6 +1319,112 @@ export interface paths {
          *     With ``parent``, a child run of that run (its experiment and team).
          */
         post: operations["runs_start_logging_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest sweeps first (at most 200). */
+        get: operations["sweeps_list"];
+        put?: never;
+        /**
+         * @description Multipart like ``POST /api/runs/`` (or JSON with ``resubmit_of`` to reuse a run's
+         *     snapshot) plus ``hyperdrive``: the sampling, policy, primary metric and limits.
+         */
+        post: operations["sweeps_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A sweep's id is its parent run's id (``/api/runs/{id}/`` is the same run). */
+        get: operations["sweeps_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/best/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The child with the best primary metric (Azure's get_best_run_by_primary_metric). */
+        get: operations["sweeps_best_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Cancel the sweep and every child still queued or running. */
+        post: operations["sweeps_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/children/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every child in proposal order: parameters, primary metric (best, last), status, termination. */
+        get: operations["sweeps_children_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sweeps/{id}/metrics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The primary metric of every child, point by point (the overlay chart). */
+        get: operations["sweeps_metrics_list"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1206,12 +1490,6 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        AlertRequest: {
-            title: string;
-            text?: string;
-            /** @default info */
-            level: components["schemas"]["LevelEnum"];
-        };
         Artifact: {
             path: string;
             size: number;
@@ -1229,44 +1507,6 @@ export interface components {
             file: string;
             /** @description Path in the run's outputs; default: the file's name */
             name?: string;
-        };
-        Attempt: {
-            number: number;
-            /** Format: date-time */
-            started_at: string;
-            /** Format: date-time */
-            ended_at: string | null;
-            status: string;
-            cause: string;
-            cause_evidence: {
-                summary?: string;
-                exit_code?: number;
-                signal?: string;
-                rank?: number;
-                exception?: string;
-                frames?: {
-                    file: string;
-                    line: number;
-                    function: string;
-                    code: string;
-                }[];
-                oom_source?: string;
-                oom_kills?: number;
-                memory_limit?: number;
-                containers?: string[];
-                slurm_state?: string;
-                idle_seconds?: number;
-                limit_seconds?: number;
-                worker?: string;
-                log_tail?: string;
-            };
-            exit_code: number | null;
-            error: string;
-            first_seq: number;
-            last_seq: number | null;
-            log_lines: number;
-            worker: string;
-            resumed: boolean;
         };
         AuditEvent: {
             readonly id: number;
@@ -1287,8 +1527,6 @@ export interface components {
             /** @description api, admin, web, worker, sdk */
             via: string;
         };
-        /** @enum {unknown} */
-        BlankEnum: "";
         BuildLogLine: {
             seq: number;
             text: string;
@@ -1311,47 +1549,81 @@ export interface components {
          * @enum {string}
          */
         BuildStatusEnum: "pending" | "building" | "succeeded" | "failed";
+        /**
+         * @description * `cancel` - cancel
+         *     * `tag` - tag
+         *     * `archive` - archive
+         *     * `restore` - restore
+         * @enum {string}
+         */
+        BulkActionEnum: "cancel" | "tag" | "archive" | "restore";
+        BulkRequest: {
+            action: components["schemas"]["BulkActionEnum"];
+            ids: number[];
+            /** @description tag: tags to set (merged) */
+            tags?: {
+                [key: string]: string;
+            };
+            /** @description tag: keys to remove */
+            remove_tags?: string[];
+            /** @description cancel: the reason recorded */
+            reason?: string;
+        };
+        BulkResult: {
+            action: string;
+            done: number[];
+            refused: components["schemas"]["Refusal"][];
+        };
         CancelRequest: {
             reason?: string;
         };
-        /**
-         * @description * `user_error` - User Error
-         *     * `oom` - Oom
-         *     * `time_limit` - Time Limit
-         *     * `canceled` - Canceled
-         *     * `preempted` - Preempted
-         *     * `hang` - Hang
-         *     * `node_lost` - Node Lost
-         *     * `worker_lost` - Worker Lost
-         *     * `environment_build` - Environment Build
-         *     * `input_materialization` - Input Materialization
-         *     * `infrastructure` - Infrastructure
-         * @enum {string}
-         */
-        CauseEnum: "user_error" | "oom" | "time_limit" | "canceled" | "preempted" | "hang" | "node_lost" | "worker_lost" | "environment_build" | "input_materialization" | "infrastructure";
-        Channel: {
-            readonly id: number;
-            name: string;
-            kind: components["schemas"]["ChannelKindEnum"];
-            readonly address_masked: string;
-            readonly has_secret: boolean;
+        Child: {
+            id: number;
+            index: number;
+            display_name: string;
+            status: components["schemas"]["RunStatusEnum"];
+            status_reason: string;
+            parameters: {
+                [key: string]: unknown;
+            };
+            arguments: unknown[];
+            /** Format: double */
+            best_primary_metric: number | null;
+            /** Format: double */
+            last_primary_metric: number | null;
+            /** @description How many times the primary metric was logged. */
+            intervals: number;
+            /** @description The policy that stopped it; empty otherwise. */
+            terminated_by: string;
+            termination_reason: string;
             /** Format: date-time */
-            readonly created_at: string;
+            created_at: string;
+            /** Format: date-time */
+            running_at: string | null;
+            /** Format: date-time */
+            ended_at: string | null;
         };
-        /**
-         * @description * `email` - Email
-         *     * `slack` - Slack
-         *     * `webhook` - Webhook
-         * @enum {string}
-         */
-        ChannelKindEnum: "email" | "slack" | "webhook";
-        ChannelRequest: {
-            name: string;
-            kind: components["schemas"]["ChannelKindEnum"];
-            /** @description Email address or webhook URL. */
-            address: string;
-            /** @description HMAC key (webhook). */
-            secret?: string;
+        ChildSeries: {
+            run: number;
+            points: components["schemas"]["SeriesPoint"][];
+        };
+        Columns: {
+            /**
+             * Format: int64
+             * @description null: the all-runs list
+             */
+            experiment?: number | null;
+            /** @description metrics.NAME, metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY */
+            columns: string[];
+        };
+        ColumnsRequest: {
+            /**
+             * Format: int64
+             * @description null: the all-runs list
+             */
+            experiment?: number | null;
+            /** @description metrics.NAME, metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY */
+            columns: string[];
         };
         /**
          * @description * `gloo` - gloo
@@ -1360,6 +1632,44 @@ export interface components {
          * @enum {string}
          */
         CommunicationBackendEnum: "gloo" | "nccl" | "mpi";
+        Compare: {
+            runs: components["schemas"]["CompareRun"][];
+            /** @description ids not found in your teams */
+            missing: number[];
+        };
+        CompareEnvironment: {
+            name: string;
+            version: number;
+            spec: unknown;
+        };
+        CompareRun: {
+            id: number;
+            display_name: string;
+            status: string;
+            experiment: string;
+            script: string;
+            command: string[];
+            arguments: unknown;
+            params: {
+                [key: string]: string;
+            };
+            tags: {
+                [key: string]: string;
+            };
+            properties: {
+                [key: string]: string;
+            };
+            metrics: components["schemas"]["MetricSummaryMap"];
+            compute_target: string;
+            distributed: unknown;
+            environment: components["schemas"]["CompareEnvironment"] | null;
+            snapshot_sha256: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: double */
+            duration_seconds: number | null;
+            parent: number | null;
+        };
         CompleteRequest: {
             status: components["schemas"]["CompleteStatusEnum"];
             error?: string;
@@ -1493,6 +1803,7 @@ export interface components {
             /** Format: int64 */
             size: number;
             sha256: string;
+            url: string;
         };
         DatasetRequest: {
             name: string;
@@ -1513,6 +1824,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1532,6 +1844,7 @@ export interface components {
             readonly source_path: string;
             readonly total_size: number;
             readonly file_count: number;
+            readonly single_file: boolean;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
             readonly created_by: string | null;
             /** Format: date-time */
@@ -1586,29 +1899,6 @@ export interface components {
             /** @description Paths written. */
             uploaded: string[];
         };
-        Delivery: {
-            readonly id: number;
-            user: string;
-            channel: string;
-            kind: string;
-            event: string;
-            run: number | null;
-            readonly status: components["schemas"]["DeliveryStatusEnum"];
-            readonly attempts: number;
-            readonly response_code: number | null;
-            readonly last_error: string;
-            /** Format: date-time */
-            readonly created_at: string;
-            /** Format: date-time */
-            readonly sent_at: string | null;
-        };
-        /**
-         * @description * `pending` - Pending
-         *     * `sent` - Sent
-         *     * `failed` - Failed
-         * @enum {string}
-         */
-        DeliveryStatusEnum: "pending" | "sent" | "failed";
         DistributedConfig: components["schemas"]["MpiConfig"] | components["schemas"]["PyTorchConfig"] | components["schemas"]["TensorflowConfig"];
         Environment: {
             readonly id: number;
@@ -1718,8 +2008,36 @@ export interface components {
             team?: string;
             description?: string;
         };
+        /**
+         * @description * `maximize` - maximize
+         *     * `minimize` - minimize
+         * @enum {string}
+         */
+        GoalEnum: "maximize" | "minimize";
         Health: {
             status: string;
+        };
+        /** @description HyperDriveConfig's fields as Azure's SDK serialises them (checked by sweeps.config). */
+        HyperDrive: {
+            hyperparameter_sampling: components["schemas"]["Sampling"];
+            policy?: components["schemas"]["Policy"] | null;
+            primary_metric_config: components["schemas"]["PrimaryMetric"];
+            max_total_runs: number;
+            max_concurrent_runs?: number;
+            max_duration_minutes?: number;
+            /** @description Drawn and recorded when absent. */
+            seed?: number;
+        };
+        /** @description HyperDriveConfig's fields as Azure's SDK serialises them (checked by sweeps.config). */
+        HyperDriveRequest: {
+            hyperparameter_sampling: components["schemas"]["SamplingRequest"];
+            policy?: components["schemas"]["PolicyRequest"] | null;
+            primary_metric_config: components["schemas"]["PrimaryMetricRequest"];
+            max_total_runs: number;
+            max_concurrent_runs?: number;
+            max_duration_minutes?: number;
+            /** @description Drawn and recorded when absent. */
+            seed?: number;
         };
         /**
          * @description * `mount` - Mount
@@ -1732,13 +2050,14 @@ export interface components {
             sandboxed: boolean;
             summary: string;
         };
-        /**
-         * @description * `info` - Info
-         *     * `warn` - Warn
-         *     * `error` - Error
-         * @enum {string}
-         */
-        LevelEnum: "info" | "warn" | "error";
+        LineageDataset: {
+            /** @description The dataset version's id. */
+            id: number;
+            /** @description The dataset's id. */
+            dataset: number;
+            name: string;
+            version: number;
+        };
         LogLine: {
             seq: number;
             /** @description -1 for lines from Runyard itself. */
@@ -1764,10 +2083,6 @@ export interface components {
          * @enum {string}
          */
         LogStreamEnum: "stdout" | "stderr" | "system";
-        MarkReadRequest: {
-            /** @description Omit to mark every notification read. */
-            ids?: number[];
-        };
         /**
          * @description * `scalar` - Scalar
          *     * `list` - List
@@ -1792,6 +2107,25 @@ export interface components {
         MetricSeries: {
             [key: string]: components["schemas"]["MetricValue"][];
         };
+        MetricSummary: {
+            /**
+             * Format: double
+             * @description The latest value logged.
+             */
+            last: number;
+            /** @description The latest value's step. */
+            step: number | null;
+            /** Format: double */
+            min: number;
+            /** Format: double */
+            max: number;
+            /** @description Points logged. */
+            count: number;
+        };
+        /** @description Each scalar metric's summary, by metric name. */
+        MetricSummaryMap: {
+            [key: string]: components["schemas"]["MetricSummary"];
+        };
         MetricValue: {
             kind: components["schemas"]["MetricKindEnum"];
             /** Format: double */
@@ -1804,6 +2138,102 @@ export interface components {
         MetricsStored: {
             stored: number;
         };
+        ModelFile: {
+            path: string;
+            /** Format: int64 */
+            size: number;
+            sha256: string;
+        };
+        ModelFilePreview: {
+            path: string;
+            size: number;
+            kind: components["schemas"]["ModelFilePreviewKindEnum"];
+            /** @description At most 64 KiB; JSON pretty-printed when whole. */
+            text: string;
+            truncated: boolean;
+        };
+        /**
+         * @description * `json` - json
+         *     * `text` - text
+         *     * `binary` - binary
+         * @enum {string}
+         */
+        ModelFilePreviewKindEnum: "json" | "text" | "binary";
+        ModelVersion: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        ModelVersionDetail: {
+            readonly id: number;
+            readonly model: number;
+            readonly name: string;
+            readonly team: string;
+            readonly version: number;
+            description: string;
+            tags: {
+                [key: string]: string;
+            };
+            readonly properties: {
+                [key: string]: string;
+            };
+            readonly framework: string;
+            readonly framework_version: string;
+            /** @description The producing run's id, while the run exists. */
+            readonly run: number | null;
+            /** @description The producing run's id. */
+            readonly run_number: number | null;
+            readonly experiment_name: string;
+            /** @description model_path in the run's artifacts. */
+            readonly source_path: string;
+            /** @description The producing run's environment, name:version. */
+            readonly environment: string | null;
+            /** @description That environment's id (its page). */
+            readonly environment_id: number | null;
+            readonly datasets: components["schemas"]["LineageDataset"][];
+            readonly metrics: {
+                [key: string]: unknown;
+            };
+            readonly total_size: number;
+            readonly file_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly files: components["schemas"]["ModelFile"][];
+        };
         MpiConfig: {
             type: components["schemas"]["MpiTypeEnum"];
             node_count: number;
@@ -1814,32 +2244,6 @@ export interface components {
          * @enum {string}
          */
         MpiTypeEnum: "mpi";
-        Notification: {
-            readonly id: number;
-            readonly event: components["schemas"]["NotificationEventEnum"];
-            readonly run: number | null;
-            readonly title: string;
-            readonly text: string;
-            readonly level: components["schemas"]["LevelEnum"];
-            readonly cause: string;
-            /** Format: date-time */
-            readonly created_at: string;
-            /** Format: date-time */
-            readonly read_at: string | null;
-        };
-        /**
-         * @description * `run.completed` - Completed
-         *     * `run.failed` - Failed
-         *     * `run.canceled` - Canceled
-         *     * `sweep.finished` - Sweep Finished
-         *     * `run.alert` - Alert
-         * @enum {string}
-         */
-        NotificationEventEnum: "run.completed" | "run.failed" | "run.canceled" | "sweep.finished" | "run.alert";
-        NotificationList: {
-            unread: number;
-            results: components["schemas"]["Notification"][];
-        };
         PackageIndex: {
             readonly id: number;
             name: string;
@@ -1940,21 +2344,6 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Datastore"][];
         };
-        PaginatedDeliveryList: {
-            /** @example 123 */
-            count: number;
-            /**
-             * Format: uri
-             * @example http://api.example.org/accounts/?offset=400&limit=100
-             */
-            next?: string | null;
-            /**
-             * Format: uri
-             * @example http://api.example.org/accounts/?offset=200&limit=100
-             */
-            previous?: string | null;
-            results: components["schemas"]["Delivery"][];
-        };
         PaginatedEnvironmentBuildList: {
             /** @example 123 */
             count: number;
@@ -2015,6 +2404,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Experiment"][];
         };
+        PaginatedModelVersionList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ModelVersion"][];
+        };
         PaginatedPackageIndexList: {
             /** @example 123 */
             count: number;
@@ -2029,6 +2433,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["PackageIndex"][];
+        };
+        PaginatedRegisteredModelList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["RegisteredModel"][];
         };
         PaginatedRunListList: {
             /**
@@ -2088,14 +2507,6 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Token"][];
         };
-        PatchedChannelRequest: {
-            name?: string;
-            kind?: components["schemas"]["ChannelKindEnum"];
-            /** @description Email address or webhook URL. */
-            address?: string;
-            /** @description HMAC key (webhook). */
-            secret?: string;
-        };
         PatchedComputeTargetRequest: {
             name?: string;
             /**
@@ -2153,6 +2564,12 @@ export interface components {
             team?: string;
             description?: string;
         };
+        PatchedModelVersionRequest: {
+            description?: string;
+            tags?: {
+                [key: string]: string;
+            };
+        };
         PatchedPackageIndexRequest: {
             name?: string;
             /** @description https://, http:// or file:// URL of a PEP 503 index. Credentials given in it (https://user:password@host/…) are moved to username and password. */
@@ -2162,18 +2579,53 @@ export interface components {
             password?: string;
             description?: string;
         };
-        PatchedSubscriptionRequest: {
-            /** @description None: your own runs. */
-            experiment?: number | null;
-            events?: components["schemas"]["NotificationEventEnum"][];
-            causes?: components["schemas"]["CauseEnum"][];
-            channels?: number[];
-        };
         PatchedTeamSecretRequest: {
             team?: string;
             name?: string;
             /** @description Write-only: never shown again. */
             value?: string;
+        };
+        Policy: {
+            name: components["schemas"]["PolicyNameEnum"];
+            properties?: components["schemas"]["PolicyProperties"];
+        };
+        /**
+         * @description * `Bandit` - Bandit
+         *     * `MedianStopping` - MedianStopping
+         *     * `TruncationSelection` - TruncationSelection
+         *     * `Default` - Default
+         * @enum {string}
+         */
+        PolicyNameEnum: "Bandit" | "MedianStopping" | "TruncationSelection" | "Default";
+        PolicyProperties: {
+            evaluation_interval?: number;
+            delay_evaluation?: number;
+            /** Format: double */
+            slack_factor?: number;
+            /** Format: double */
+            slack_amount?: number;
+            truncation_percentage?: number;
+        };
+        PolicyPropertiesRequest: {
+            evaluation_interval?: number;
+            delay_evaluation?: number;
+            /** Format: double */
+            slack_factor?: number;
+            /** Format: double */
+            slack_amount?: number;
+            truncation_percentage?: number;
+        };
+        PolicyRequest: {
+            name: components["schemas"]["PolicyNameEnum"];
+            properties?: components["schemas"]["PolicyPropertiesRequest"];
+        };
+        PrimaryMetric: {
+            name: string;
+            goal: components["schemas"]["GoalEnum"];
+        };
+        PrimaryMetricRequest: {
+            name: string;
+            goal: components["schemas"]["GoalEnum"];
         };
         PyTorchConfig: {
             type: components["schemas"]["PyTorchTypeEnum"];
@@ -2186,6 +2638,22 @@ export interface components {
          * @enum {string}
          */
         PyTorchTypeEnum: "pytorch";
+        Refusal: {
+            id: number;
+            reason: string;
+        };
+        RegisteredModel: {
+            readonly id: number;
+            readonly name: string;
+            readonly team: string;
+            description: string;
+            readonly latest_version: components["schemas"]["ModelVersion"] | null;
+            readonly version_count: number;
+            /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         RunDetail: {
             readonly id: number;
             readonly display_name: string;
@@ -2215,36 +2683,44 @@ export interface components {
             /** Format: double */
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
-            /**
-             * @description Why it ended; empty unless Failed/Canceled.
-             *
-             *     * `user_error` - User Error
-             *     * `oom` - Oom
-             *     * `time_limit` - Time Limit
-             *     * `canceled` - Canceled
-             *     * `preempted` - Preempted
-             *     * `hang` - Hang
-             *     * `node_lost` - Node Lost
-             *     * `worker_lost` - Worker Lost
-             *     * `environment_build` - Environment Build
-             *     * `input_materialization` - Input Materialization
-             *     * `infrastructure` - Infrastructure
-             */
-            readonly cause: components["schemas"]["CauseEnum"] | components["schemas"]["BlankEnum"];
-            /** @description The current attempt's number (1: not retried). */
-            readonly attempt: number;
             readonly queue_position: number | null;
             readonly interactive: boolean;
             readonly parent: number | null;
+            /** @description Azure's run properties: add-only. */
+            readonly properties: {
+                [key: string]: string;
+            };
+            /** @description Each scalar metric's latest, min and max, by name. */
+            readonly metrics: components["schemas"]["MetricSummaryMap"];
+            /** @description Parameters read from the arguments (--name value). */
+            readonly params: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            readonly archived_at: string | null;
             readonly arguments: (string | number | {
                 dataset: string;
                 version?: number | "latest";
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
+                /** @description A subset of the version's file paths (FileDataset.take / random_split). */
+                files?: string[];
+            } | {
+                /** @description http(s) URLs of files. */
+                urls: string[];
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
             } | {
                 datastore: string;
                 path?: string;
+                /** @enum {string} */
+                mode?: "mount" | "download";
+                name?: string;
+            } | {
+                model: string;
+                version?: number | "latest";
                 /** @enum {string} */
                 mode?: "mount" | "download";
                 name?: string;
@@ -2267,36 +2743,6 @@ export interface components {
             /** Format: date-time */
             readonly finalizing_at: string | null;
             readonly error: string;
-            /** @description What shows the cause (runs.causes.Evidence). */
-            readonly cause_evidence: {
-                summary?: string;
-                exit_code?: number;
-                signal?: string;
-                rank?: number;
-                exception?: string;
-                frames?: {
-                    file: string;
-                    line: number;
-                    function: string;
-                    code: string;
-                }[];
-                oom_source?: string;
-                oom_kills?: number;
-                memory_limit?: number;
-                containers?: string[];
-                slurm_state?: string;
-                idle_seconds?: number;
-                limit_seconds?: number;
-                worker?: string;
-                log_tail?: string;
-            };
-            /** @description The effective policy. */
-            readonly failure_policy: {
-                max_retries?: {
-                    [key: string]: number;
-                };
-                hang_timeout_seconds?: number;
-            };
             /** Format: date-time */
             readonly heartbeat_at: string | null;
             readonly worker: string;
@@ -2308,10 +2754,6 @@ export interface components {
             /** @description Sequence number of the last stored log line. */
             readonly log_seq: number;
             readonly portal_url: string;
-            /** @description Azure's run properties: add-only. */
-            readonly properties: {
-                [key: string]: string;
-            };
         };
         RunEnvironmentVersion: {
             id: number;
@@ -2326,9 +2768,22 @@ export interface components {
             mode: components["schemas"]["InputModeEnum"];
             local_path: string;
             dataset: string | null;
+            /** @description The dataset's or the model's version. */
             version: number | null;
             datastore: string | null;
             datastore_path: string;
+            /** @description A subset of the version's files; null: all. */
+            files: string[] | null;
+            /** @description Web files given inline (no dataset). */
+            urls: string[] | null;
+            /** @description A registered model's name. */
+            model?: string | null;
+        };
+        RunKeys: {
+            metrics: string[];
+            params: string[];
+            tags: string[];
+            properties: string[];
         };
         RunList: {
             readonly id: number;
@@ -2359,27 +2814,21 @@ export interface components {
             /** Format: double */
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
-            /**
-             * @description Why it ended; empty unless Failed/Canceled.
-             *
-             *     * `user_error` - User Error
-             *     * `oom` - Oom
-             *     * `time_limit` - Time Limit
-             *     * `canceled` - Canceled
-             *     * `preempted` - Preempted
-             *     * `hang` - Hang
-             *     * `node_lost` - Node Lost
-             *     * `worker_lost` - Worker Lost
-             *     * `environment_build` - Environment Build
-             *     * `input_materialization` - Input Materialization
-             *     * `infrastructure` - Infrastructure
-             */
-            readonly cause: components["schemas"]["CauseEnum"] | components["schemas"]["BlankEnum"];
-            /** @description The current attempt's number (1: not retried). */
-            readonly attempt: number;
             readonly queue_position: number | null;
             readonly interactive: boolean;
             readonly parent: number | null;
+            /** @description Azure's run properties: add-only. */
+            readonly properties: {
+                [key: string]: string;
+            };
+            /** @description Each scalar metric's latest, min and max, by name. */
+            readonly metrics: components["schemas"]["MetricSummaryMap"];
+            /** @description Parameters read from the arguments (--name value). */
+            readonly params: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            readonly archived_at: string | null;
         };
         RunProcess: {
             rank: number;
@@ -2433,6 +2882,50 @@ export interface components {
             /** @description Tag names to delete. */
             remove?: string[];
         };
+        Sampling: {
+            name: components["schemas"]["SamplingNameEnum"];
+            parameter_space: {
+                [key: string]: unknown[];
+            };
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description * `RANDOM` - RANDOM
+         *     * `GRID` - GRID
+         *     * `BayesianOptimization` - BayesianOptimization
+         * @enum {string}
+         */
+        SamplingNameEnum: "RANDOM" | "GRID" | "BayesianOptimization";
+        SamplingRequest: {
+            name: components["schemas"]["SamplingNameEnum"];
+            parameter_space: {
+                [key: string]: unknown[];
+            };
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        Series: {
+            run: number;
+            name: string;
+            /** @description x: the step, or the point's index */
+            steps: number[];
+            values: number[];
+            /** @description Points logged; more than len(values) when thinned */
+            total: number;
+        };
+        SeriesPage: {
+            series: components["schemas"]["Series"][];
+        };
+        SeriesPoint: {
+            step: number | null;
+            /** Format: double */
+            value: number;
+            /** Format: date-time */
+            at: string;
+        };
         /** @description The signed-in user's fields when ``authenticated``, else only ``authenticated``. */
         Session: {
             authenticated: boolean;
@@ -2440,6 +2933,26 @@ export interface components {
             username?: string;
             is_admin?: boolean;
             teams?: components["schemas"]["Team"][];
+        };
+        SnapshotDiff: {
+            files: components["schemas"]["SnapshotFile"][];
+            /** @description changed files' text by path, then by run id (null: absent, binary or too large) */
+            texts: {
+                [key: string]: {
+                    [key: string]: string | null;
+                };
+            };
+            error: string;
+        };
+        SnapshotFile: {
+            path: string;
+            changed: boolean;
+            sha256: {
+                [key: string]: string | null;
+            };
+            size: {
+                [key: string]: number | null;
+            };
         };
         SnapshotUploadRequest: {
             /**
@@ -2494,25 +3007,78 @@ export interface components {
             distributed?: unknown;
             tags?: unknown;
             max_run_duration_seconds?: number | null;
-            /** @description Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target. */
-            failure_policy?: unknown;
         };
-        Subscription: {
-            readonly id: number;
-            /** @description None: your own runs. */
-            experiment: number | null;
-            events: components["schemas"]["NotificationEventEnum"][];
-            causes: components["schemas"]["CauseEnum"][];
-            channels: number[];
+        Sweep: {
+            /** @description The sweep's parent run id */
+            id: number;
+            display_name: string;
+            experiment: string;
+            team: string;
+            submitted_by: string;
+            status: components["schemas"]["RunStatusEnum"];
+            status_reason: string;
+            script: string;
+            arguments: unknown[];
+            environment: string;
+            compute_target: string;
+            config: components["schemas"]["HyperDrive"];
+            /** @description Children created so far */
+            proposed: number;
+            exhausted: boolean;
+            children_by_status: {
+                [key: string]: number;
+            };
             /** Format: date-time */
-            readonly created_at: string;
+            created_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+            end_reason: string;
+            best_child: components["schemas"]["Child"] | null;
         };
-        SubscriptionRequest: {
-            /** @description None: your own runs. */
-            experiment?: number | null;
-            events: components["schemas"]["NotificationEventEnum"][];
-            causes?: components["schemas"]["CauseEnum"][];
-            channels?: number[];
+        SweepCancelRequest: {
+            reason?: string;
+        };
+        SweepList: {
+            id: number;
+            display_name: string;
+            experiment: string;
+            status: components["schemas"]["RunStatusEnum"];
+            sampling: string;
+            primary_metric: string;
+            goal: string;
+            proposed: number;
+            max_total_runs: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+        };
+        /** @description A run's submission (the template every child shares) plus ``hyperdrive``. */
+        SweepSubmitRequest: {
+            /**
+             * Format: binary
+             * @description zip or tar(.gz) of the source directory
+             */
+            snapshot?: string;
+            /** @description Reuse this run's snapshot and settings */
+            resubmit_of?: number;
+            team?: string;
+            experiment?: string;
+            display_name?: string;
+            script?: string;
+            command?: unknown;
+            arguments?: unknown;
+            /** @description Dataset inputs that are not arguments (paths in RUNYARD_INPUTS) */
+            inputs?: unknown;
+            /** @description NAME or NAME:VERSION */
+            environment?: string;
+            environment_version?: number;
+            compute_target?: string;
+            distributed?: unknown;
+            tags?: unknown;
+            max_run_duration_seconds?: number | null;
+            /** @description JSON-encoded in a multipart form */
+            hyperdrive?: components["schemas"]["HyperDriveRequest"];
         };
         Team: {
             readonly id: number;
@@ -3188,6 +3754,41 @@ export interface operations {
             };
         };
     };
+    dataset_versions_download_retrieve: {
+        parameters: {
+            query: {
+                path: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this dataset version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     datasets_list: {
         parameters: {
             query?: {
@@ -3396,10 +3997,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -3443,10 +4052,18 @@ export interface operations {
                     description?: string;
                     /** @description JSON object */
                     tags?: string;
+                    /** @description One file was named (not a folder). */
+                    single_file?: boolean;
                 };
                 "application/json": {
                     datastore?: string;
                     path?: string;
+                    /** @description http(s) URLs of web files. */
+                    urls?: string[];
+                    /** @description A version whose files to reference again. */
+                    from_version?: number;
+                    /** @description With from_version: a subset. */
+                    files?: string[];
                     description?: string;
                     tags?: Record<string, never>;
                 };
@@ -4335,13 +4952,29 @@ export interface operations {
             };
         };
     };
-    notification_channels_list: {
+    model_versions_list: {
         parameters: {
             query?: {
+                framework?: string;
+                /** @description only each model's latest version */
+                latest?: boolean;
+                /** @description Number of results to return per page. */
+                limit?: number;
+                model?: number;
+                name?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
+                /** @description key or key=value (repeat) */
+                property?: string;
+                /** @description versions the run produced */
+                run?: number;
                 /** @description A search term. */
                 search?: string;
+                /** @description key or key=value (repeat for several) */
+                tag?: string;
+                version?: number;
             };
             header?: never;
             path?: never;
@@ -4354,42 +4987,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Channel"][];
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
                 };
             };
         };
     };
-    notification_channels_create: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ChannelRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ChannelRequest"];
-                "multipart/form-data": components["schemas"]["ChannelRequest"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Channel"];
-                };
-            };
-        };
-    };
-    notification_channels_retrieve: {
+    model_versions_retrieve: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description A unique integer value identifying this channel. */
+                /** @description A unique integer value identifying this model version. */
                 id: number;
             };
             cookie?: never;
@@ -4401,45 +5009,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Channel"];
+                    "application/json": components["schemas"]["ModelVersionDetail"];
                 };
             };
         };
     };
-    notification_channels_update: {
+    model_versions_destroy: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description A unique integer value identifying this channel. */
-                id: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ChannelRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ChannelRequest"];
-                "multipart/form-data": components["schemas"]["ChannelRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Channel"];
-                };
-            };
-        };
-    };
-    notification_channels_destroy: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description A unique integer value identifying this channel. */
+                /** @description A unique integer value identifying this model version. */
                 id: number;
             };
             cookie?: never;
@@ -4453,23 +5033,32 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description In use. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conflict"];
+                };
+            };
         };
     };
-    notification_channels_partial_update: {
+    model_versions_partial_update: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description A unique integer value identifying this channel. */
+                /** @description A unique integer value identifying this model version. */
                 id: number;
             };
             cookie?: never;
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["PatchedChannelRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedChannelRequest"];
-                "multipart/form-data": components["schemas"]["PatchedChannelRequest"];
+                "application/json": components["schemas"]["PatchedModelVersionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedModelVersionRequest"];
+                "multipart/form-data": components["schemas"]["PatchedModelVersionRequest"];
             };
         };
         responses: {
@@ -4478,28 +5067,169 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Channel"];
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
     };
-    notification_deliveries_list: {
+    model_versions_download_retrieve: {
+        parameters: {
+            query?: {
+                /** @description One file; without it, the whole version as a tar. */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_preview_retrieve: {
+        parameters: {
+            query?: {
+                /** @description The file (default: the version's first). */
+                path?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelFilePreview"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    model_versions_tags_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this model version. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    add_tags?: {
+                        [key: string]: string;
+                    };
+                    remove_tags?: string[];
+                    add_properties?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    models_list: {
         parameters: {
             query?: {
                 /** @description Number of results to return per page. */
                 limit?: number;
+                name?: string;
                 /** @description The initial index from which to return the results. */
                 offset?: number;
                 /** @description Which field to use when ordering the results. */
                 ordering?: string;
                 /** @description A search term. */
                 search?: string;
-                /**
-                 * @description * `pending` - Pending
-                 *     * `sent` - Sent
-                 *     * `failed` - Failed
-                 */
-                status?: "failed" | "pending" | "sent";
             };
             header?: never;
             path?: never;
@@ -4512,67 +5242,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PaginatedDeliveryList"];
+                    "application/json": components["schemas"]["PaginatedRegisteredModelList"];
                 };
             };
         };
     };
-    notification_subscriptions_list: {
-        parameters: {
-            query?: {
-                experiment?: number;
-                /** @description Which field to use when ordering the results. */
-                ordering?: string;
-                /** @description A search term. */
-                search?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Subscription"][];
-                };
-            };
-        };
-    };
-    notification_subscriptions_create: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["SubscriptionRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["SubscriptionRequest"];
-                "multipart/form-data": components["schemas"]["SubscriptionRequest"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Subscription"];
-                };
-            };
-        };
-    };
-    notification_subscriptions_retrieve: {
+    models_retrieve: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description A unique integer value identifying this subscription. */
+                /** @description A unique integer value identifying this registered model. */
                 id: number;
             };
             cookie?: never;
@@ -4584,45 +5264,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Subscription"];
+                    "application/json": components["schemas"]["RegisteredModel"];
                 };
             };
         };
     };
-    notification_subscriptions_update: {
+    models_destroy: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description A unique integer value identifying this subscription. */
-                id: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["SubscriptionRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["SubscriptionRequest"];
-                "multipart/form-data": components["schemas"]["SubscriptionRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Subscription"];
-                };
-            };
-        };
-    };
-    notification_subscriptions_destroy: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description A unique integer value identifying this subscription. */
+                /** @description A unique integer value identifying this registered model. */
                 id: number;
             };
             cookie?: never;
@@ -4636,46 +5288,30 @@ export interface operations {
                 };
                 content?: never;
             };
-        };
-    };
-    notification_subscriptions_partial_update: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description A unique integer value identifying this subscription. */
-                id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["PatchedSubscriptionRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedSubscriptionRequest"];
-                "multipart/form-data": components["schemas"]["PatchedSubscriptionRequest"];
-            };
-        };
-        responses: {
-            200: {
+            /** @description In use. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Subscription"];
+                    "application/json": components["schemas"]["Conflict"];
                 };
             };
         };
     };
-    notifications_list: {
+    models_versions_list: {
         parameters: {
             query?: {
-                /** @description Which field to use when ordering the results. */
-                ordering?: string;
-                /** @description A search term. */
-                search?: string;
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
             };
             header?: never;
-            path?: never;
+            path: {
+                /** @description A unique integer value identifying this registered model. */
+                id: number;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -4685,12 +5321,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["NotificationList"][];
+                    "application/json": components["schemas"]["PaginatedModelVersionList"];
                 };
             };
         };
     };
-    notifications_read_create: {
+    models_register_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -4699,18 +5335,30 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["MarkReadRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["MarkReadRequest"];
-                "multipart/form-data": components["schemas"]["MarkReadRequest"];
+                "multipart/form-data": {
+                    model_name: string;
+                    description?: string;
+                    /** @description JSON object */
+                    tags?: string;
+                    /** @description JSON object (add-only afterwards) */
+                    properties?: string;
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    /** @description JSON list of {"name": dataset, "version": n} */
+                    datasets?: string;
+                    files: string[];
+                    /** @description The team's slug (default: your first team). */
+                    team?: string;
+                };
             };
         };
         responses: {
-            200: {
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["NotificationList"];
+                    "application/json": components["schemas"]["ModelVersion"];
                 };
             };
             /** @description Bad input, by field. */
@@ -4915,22 +5563,8 @@ export interface operations {
     runs_list: {
         parameters: {
             query?: {
-                /**
-                 * @description why it ended
-                 *
-                 *     * `user_error` - User Error
-                 *     * `oom` - Oom
-                 *     * `time_limit` - Time Limit
-                 *     * `canceled` - Canceled
-                 *     * `preempted` - Preempted
-                 *     * `hang` - Hang
-                 *     * `node_lost` - Node Lost
-                 *     * `worker_lost` - Worker Lost
-                 *     * `environment_build` - Environment Build
-                 *     * `input_materialization` - Input Materialization
-                 *     * `infrastructure` - Infrastructure
-                 */
-                cause?: ("canceled" | "environment_build" | "hang" | "infrastructure" | "input_materialization" | "node_lost" | "oom" | "preempted" | "time_limit" | "user_error" | "worker_lost")[];
+                /** @description true: archived runs only (hidden by default) */
+                archived?: string;
                 compute_target?: string;
                 created_after?: string;
                 created_before?: string;
@@ -4940,8 +5574,16 @@ export interface operations {
                 experiment?: string;
                 /** @description Number of results to return per page. */
                 limit?: number;
-                /** @description Which field to use when ordering the results. */
+                /** @description NAME>VALUE on the latest value (> >= < <= = !=) */
+                metric?: string;
+                /** @description NAME>VALUE on the highest value */
+                metric_max?: string;
+                /** @description NAME<VALUE on the lowest value */
+                metric_min?: string;
+                /** @description created_at or -created_at (default); or -metrics.NAME (latest value), metrics_min.NAME, metrics_max.NAME, params.KEY, tags.KEY, properties.KEY: runs without the value come last. */
                 ordering?: string;
+                /** @description KEY, KEY=VALUE or KEY>NUMBER (repeatable) */
+                param?: string;
                 /** @description child runs of this run */
                 parent?: number;
                 /** @description key or key=value (repeat for several) */
@@ -5042,44 +5684,6 @@ export interface operations {
             };
         };
     };
-    runs_alert_create: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description A unique integer value identifying this run. */
-                id: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "multipart/form-data": components["schemas"]["AlertRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["AlertRequest"];
-                "application/json": components["schemas"]["AlertRequest"];
-            };
-        };
-        responses: {
-            /** @description No response body */
-            202: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Bad input, by field. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-        };
-    };
     runs_artifacts_list: {
         parameters: {
             query?: never;
@@ -5168,28 +5772,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    runs_attempts_list: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description A unique integer value identifying this run. */
-                id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Attempt"][];
                 };
             };
         };
@@ -5287,8 +5869,6 @@ export interface operations {
         parameters: {
             query?: {
                 after?: number;
-                /** @description only this attempt's lines (see attempts) */
-                attempt?: number;
                 limit?: number;
                 rank?: number;
             };
@@ -5482,6 +6062,65 @@ export interface operations {
             };
         };
     };
+    runs_register_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    model_name: string;
+                    description?: string;
+                    tags?: {
+                        [key: string]: string;
+                    };
+                    properties?: {
+                        [key: string]: string;
+                    };
+                    model_framework?: string;
+                    model_framework_version?: string;
+                    datasets?: Record<string, never>[];
+                    /** @description A file or folder of the run's artifacts. */
+                    model_path?: string;
+                };
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     runs_snapshot_retrieve: {
         parameters: {
             query?: {
@@ -5625,6 +6264,225 @@ export interface operations {
             };
         };
     };
+    runs_bulk_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["BulkRequest"];
+                "multipart/form-data": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_columns_retrieve: {
+        parameters: {
+            query?: {
+                /** @description the experiment's list; absent: all runs */
+                experiment?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Columns"];
+                };
+            };
+        };
+    };
+    runs_columns_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ColumnsRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ColumnsRequest"];
+                "multipart/form-data": components["schemas"]["ColumnsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Columns"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Compare"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_series_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+                /** @description per series (default 1000) */
+                max_points?: number;
+                /** @description metric names, comma-separated; absent: all */
+                names?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesPage"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_compare_snapshots_retrieve: {
+        parameters: {
+            query: {
+                /** @description run ids, comma-separated (2 to 20) */
+                ids: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotDiff"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    runs_keys_retrieve: {
+        parameters: {
+            query?: {
+                /** @description only this experiment's runs */
+                experiment?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunKeys"];
+                };
+            };
+        };
+    };
     runs_start_logging_create: {
         parameters: {
             query?: never;
@@ -5657,6 +6515,209 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+        };
+    };
+    sweeps_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepList"][];
+                };
+            };
+        };
+    };
+    sweeps_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["SweepSubmitRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SweepSubmitRequest"];
+                "application/json": components["schemas"]["SweepSubmitRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    sweeps_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description No such object (or not visible to you). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sweeps_best_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Child"];
+                };
+            };
+            /** @description No child logged the primary metric yet */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sweeps_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": components["schemas"]["SweepCancelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SweepCancelRequest"];
+                "application/json": components["schemas"]["SweepCancelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Sweep"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    sweeps_children_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Child"][];
+                };
+            };
+        };
+    };
+    sweeps_metrics_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sweep's run id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChildSeries"][];
                 };
             };
         };
@@ -5878,25 +6939,21 @@ type ReadonlyArray<T> = [
 export const pathsApiComputeTargetsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/compute-targets/"]["get"]["parameters"]["query"]["kind"]> = ["docker", "local", "slurm"];
 export const pathsApiEnvironmentBuildsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["kind"]> = ["image", "venv"];
 export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["status"]> = ["building", "failed", "pending", "succeeded"];
-export const pathsApiNotificationDeliveriesGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/notification-deliveries/"]["get"]["parameters"]["query"]["status"]> = ["failed", "pending", "sent"];
-export const pathsApiRunsGetParametersQueryCauseValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["cause"]> = ["canceled", "environment_build", "hang", "infrastructure", "input_materialization", "node_lost", "oom", "preempted", "time_limit", "user_error", "worker_lost"];
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
-export const blankEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BlankEnum"]> = [""];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
-export const causeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CauseEnum"]> = ["user_error", "oom", "time_limit", "canceled", "preempted", "hang", "node_lost", "worker_lost", "environment_build", "input_materialization", "infrastructure"];
-export const channelKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChannelKindEnum"]> = ["email", "slack", "webhook"];
+export const bulkActionEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BulkActionEnum"]> = ["cancel", "tag", "archive", "restore"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
 export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
-export const deliveryStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DeliveryStatusEnum"]> = ["pending", "sent", "failed"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
+export const goalEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GoalEnum"]> = ["maximize", "minimize"];
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
-export const levelEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LevelEnum"]> = ["info", "warn", "error"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
+export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
-export const notificationEventEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["NotificationEventEnum"]> = ["run.completed", "run.failed", "run.canceled", "sweep.finished", "run.alert"];
+export const policyNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyNameEnum"]> = ["Bandit", "MedianStopping", "TruncationSelection", "Default"];
 export const pyTorchTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PyTorchTypeEnum"]> = ["pytorch"];
 export const runDetailArgumentsOneOf2VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     version: unknown;
@@ -5909,6 +6966,16 @@ export const runDetailArgumentsOneOf3ModeValues: ReadonlyArray<Extract<Flattened
 }>["mode"]> = ["mount", "download"];
 export const runDetailArgumentsOneOf4ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
     mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf5VersionOneOf1Values: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    version: unknown;
+}>["version"]> = ["latest"];
+export const runDetailArgumentsOneOf5ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
+}>["mode"]> = ["mount", "download"];
+export const runDetailArgumentsOneOf6ModeValues: ReadonlyArray<Extract<FlattenedDeepRequired<components>["schemas"]["RunDetail"]["arguments"], {
+    mode: unknown;
 }>["mode"]> = ["upload"];
 export const runStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RunStatusEnum"]> = ["NotStarted", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "CancelRequested", "Canceled", "NotResponding"];
+export const samplingNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SamplingNameEnum"]> = ["RANDOM", "GRID", "BayesianOptimization"];
 export const tensorflowTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TensorflowTypeEnum"]> = ["tensorflow"];

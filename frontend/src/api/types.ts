@@ -29,6 +29,7 @@ export type DistributedConfig = Schemas["DistributedConfig"];
 export type RunArgument = Schemas["RunDetail"]["arguments"][number];
 export type DatasetArgument = Extract<RunArgument, { dataset: string }>;
 export type DatastoreArgument = Extract<RunArgument, { datastore: string }>;
+export type ModelArgument = Extract<RunArgument, { model: string }>;
 
 export type RunSummary = Schemas["RunList"];
 export type RunDetail = Schemas["RunDetail"];
@@ -69,3 +70,16 @@ export type Dataset = Schemas["Dataset"];
 export type DatasetFile = Schemas["DatasetFile"];
 
 export type AuditEvent = Schemas["AuditEvent"];
+
+export type RegisteredModel = Schemas["RegisteredModel"];
+export type ModelVersion = Schemas["ModelVersion"];
+export type ModelVersionDetail = Schemas["ModelVersionDetail"];
+export type ModelFile = Schemas["ModelFile"];
+export type ModelFilePreview = Schemas["ModelFilePreview"];
+export type MetricSeries = Schemas["MetricSeries"];
+
+export type Sweep = Schemas["Sweep"];
+export type SweepSummary = Schemas["SweepList"];
+export type SweepChild = Schemas["Child"];
+export type SweepSeries = Schemas["ChildSeries"];
+export type HyperDrive = Schemas["HyperDrive"];

@@ -5,8 +5,10 @@ import { useCurrentUser, useSignOut } from "./session";
 const NAV = [
   { to: "/runs", label: "Runs", icon: "▶" },
   { to: "/runs/new", label: "New run", icon: "+" },
+  { to: "/sweeps", label: "Sweeps", icon: "⋰" },
   { to: "/environments", label: "Environments", icon: "◇" },
   { to: "/datasets", label: "Datasets", icon: "▤" },
+  { to: "/models", label: "Models", icon: "◆" },
   { to: "/compute", label: "Compute", icon: "▣" },
   { to: "/audit", label: "Audit log", icon: "≡" },
 ];

@@ -1,14 +1,21 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { fireEvent, render, screen } from "@testing-library/react";
-import { SessionGate, useCurrentUser } from "./session";
+import { useQuery } from "@tanstack/react-query";
+import { SessionGate, useCurrentUser, useSignOut } from "./session";
 
 function Me() {
   const user = useCurrentUser();
-  return <p>Signed in as {user.username}</p>;
+  const signOut = useSignOut();
+  useQuery({ queryKey: ["runs", "page"], queryFn: () => ({ secret: "alice's runs" }) });
+  return (
+    <p>
+      Signed in as {user.username}
+      <button onClick={() => signOut.mutate()}>Sign out</button>
+    </p>
+  );
 }
 
-function renderGate() {
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+function renderGate(client = new QueryClient({ defaultOptions: { queries: { retry: false } } })) {
   return render(
     <QueryClientProvider client={client}>
       <SessionGate>
@@ -46,4 +53,17 @@ test("a server that answers 200 without a user counts as signed out", async () =
   vi.spyOn(globalThis, "fetch").mockImplementationOnce(() => json(200, { authenticated: false }));
   renderGate();
   expect(await screen.findByRole("heading", { name: "Sign in" })).toBeInTheDocument();
+});
+
+test("sign out shows the sign-in form at once and leaves no cached query behind", async () => {
+  const user = { id: 1, username: "alice", is_admin: false, teams: [] };
+  vi.spyOn(globalThis, "fetch")
+    .mockImplementationOnce(() => json(200, user))
+    .mockImplementationOnce(() => Promise.resolve(new Response(null, { status: 204 })));
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  renderGate(client);
+  fireEvent.click(await screen.findByRole("button", { name: "Sign out" }));
+  expect(await screen.findByRole("heading", { name: "Sign in" })).toBeInTheDocument();
+  expect(screen.queryByText(/Signed in as/)).toBeNull();
+  expect(client.getQueryCache().getAll().map((q) => q.queryKey)).toEqual([["session"]]);
 });

@@ -1,5 +1,5 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { createContext, useContext, useState, type FormEvent, type ReactNode } from "react";
+import { createContext, useContext, useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { api, ApiError } from "../api/client";
 import { useSession } from "../api/queries";
 import type { SessionUser } from "../api/types";
@@ -16,6 +16,13 @@ export function useCurrentUser(): SessionUser {
 
 export function SessionGate({ children }: { children: ReactNode }) {
   const session = useSession();
+  const queryClient = useQueryClient();
+  const signedOut = session.isSuccess && !session.data;
+  useEffect(() => {
+    // After the pages unmounted (effects run after the commit), so none of them re-creates
+    // its query: the next person to sign in here sees nothing of the last one's data.
+    if (signedOut) queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== "session" });
+  }, [signedOut, queryClient]);
   if (session.isPending) return <Spinner label="Starting Runyard…" />;
   if (session.isError) return <ErrorNotice error={session.error} onRetry={() => void session.refetch()} />;
   if (!session.data) return <SignInPage />;
@@ -26,10 +33,10 @@ export function useSignOut() {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: () => api<void>("/api/auth/session/", { method: "DELETE" }),
-    onSettled: () => {
-      queryClient.clear();
-      queryClient.setQueryData(["session"], null);
-    },
+    // The gate watches ["session"]: null there shows the sign-in form, and the gate then
+    // drops every other cached query. (queryClient.clear() here orphaned the gate's
+    // observer, which kept showing the old user over pages answering "not signed in".)
+    onSettled: () => queryClient.setQueryData(["session"], null),
   });
 }
 

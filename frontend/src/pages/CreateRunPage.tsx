@@ -3,7 +3,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { ApiError, uploadWithProgress } from "../api/client";
 import { useComputeTargets, useExperiments, useRun } from "../api/queries";
-import type { RunDetail } from "../api/types";
+import type { RunDetail, Sweep } from "../api/types";
 import { ErrorNotice, ProgressBar, Spinner } from "../components/Feedback";
 import { Field, FieldErrorList } from "../components/Field";
 import { KeyValueEditor } from "../components/KeyValueEditor";
@@ -14,8 +14,10 @@ import { EnvironmentPicker } from "../features/create/EnvironmentPicker";
 import { emptyForm, formFromRun, submissionForm, validateRunForm, type RunForm } from "../features/create/runForm";
 import { guessScript, scriptCandidates, type SourceBundle } from "../features/create/snapshot";
 import { SourcePicker } from "../features/create/SourcePicker";
+import { SweepEditor } from "../features/sweeps/SweepEditor";
 import { unclaimedErrors, type FieldErrors } from "../lib/fieldErrors";
 import { formatBytes } from "../lib/format";
+import { emptySweepForm, hyperdrivePayload, validateSweep, type SweepForm } from "../lib/sweeps";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
 
 /** Every error path some input on this page shows; the rest go to the summary at the top. */
@@ -32,6 +34,21 @@ const SHOWN_FIELDS = [
   "distributed",
   "tags",
   "max_run_duration_seconds",
+];
+
+/** The sweep editor's error paths (the server's names for HyperDriveConfig's fields). */
+const SWEEP_FIELDS = [
+  "hyperdrive",
+  "hyperparameter_sampling",
+  "parameters",
+  "primary_metric_name",
+  "primary_metric_goal",
+  "primary_metric_config",
+  "policy",
+  "max_total_runs",
+  "max_concurrent_runs",
+  "max_duration_minutes",
+  "seed",
 ];
 
 /** Which API error paths each form field answers for. */
@@ -52,19 +69,28 @@ const ERROR_PATHS: Partial<Record<keyof RunForm, string[]>> = {
 export default function CreateRunPage() {
   const [params] = useSearchParams();
   const from = params.get("from");
+  const asSweep = params.get("sweep") === "1";
   const source = useRun(Number(from), !!from);
-  useDocumentTitle(from ? `Resubmit run ${from}` : "New run");
+  useDocumentTitle(from ? `Resubmit run ${from}` : asSweep ? "New sweep" : "New run");
   if (from && source.isPending) return <Spinner label={`Loading run ${from}…`} />;
   if (from && source.isError) return <ErrorNotice error={source.error} />;
-  return <CreateRunForm key={from ?? "new"} initial={from && source.data ? formFromRun(source.data) : emptyForm()} />;
+  return (
+    <CreateRunForm
+      key={`${from ?? "new"}:${asSweep}`}
+      initial={from && source.data ? formFromRun(source.data) : emptyForm()}
+      initialSweep={asSweep}
+    />
+  );
 }
 
-function CreateRunForm({ initial }: { initial: RunForm }) {
+function CreateRunForm({ initial, initialSweep }: { initial: RunForm; initialSweep: boolean }) {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const targets = useComputeTargets();
   const experiments = useExperiments();
   const [form, setForm] = useState<RunForm>(initial);
+  const [sweepOn, setSweepOn] = useState(initialSweep);
+  const [sweep, setSweep] = useState<SweepForm>(emptySweepForm);
   const [bundle, setBundle] = useState<SourceBundle | null>(null);
   const [errors, setErrors] = useState<FieldErrors>({});
   const [progress, setProgress] = useState<number | null>(null);
@@ -88,6 +114,14 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
       });
   };
   const at = (path: string) => errors[path];
+  const updateSweep = (change: Partial<SweepForm>) => {
+    setSweep((current) => ({ ...current, ...change }));
+    // The editor re-checks as it is typed: its messages follow the values, not the last submit.
+    setErrors((current) => {
+      const kept = Object.entries(current).filter(([path]) => !SWEEP_FIELDS.some((p) => path === p || path.startsWith(`${p}.`)));
+      return Object.fromEntries(kept);
+    });
+  };
 
   useEffect(() => () => abort.current?.abort(), []);
 
@@ -100,7 +134,7 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setFailure(null);
-    const found = validateRunForm(form, !!bundle, target);
+    const found = { ...validateRunForm(form, !!bundle, target), ...(sweepOn ? validateSweep(sweep) : {}) };
     setErrors(found);
     if (Object.keys(found).length) {
       focusSummary();
@@ -109,12 +143,17 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
     abort.current = new AbortController();
     setProgress(0);
     try {
-      const run = await uploadWithProgress<RunDetail>(
-        "/api/runs/",
-        submissionForm(form, bundle?.file ?? null),
-        (p) => setProgress(p.total ? p.loaded / p.total : 0),
-        abort.current.signal,
-      );
+      const body = submissionForm(form, bundle?.file ?? null);
+      const onProgress = (p: { loaded: number; total: number }) => setProgress(p.total ? p.loaded / p.total : 0);
+      if (sweepOn) {
+        body.append("hyperdrive", JSON.stringify(hyperdrivePayload(sweep)));
+        const created = await uploadWithProgress<Sweep>("/api/sweeps/", body, onProgress, abort.current.signal);
+        queryClient.setQueryData(["sweep", created.id], created);
+        void queryClient.invalidateQueries({ queryKey: ["sweeps"] });
+        navigate(`/sweeps/${created.id}`);
+        return;
+      }
+      const run = await uploadWithProgress<RunDetail>("/api/runs/", body, onProgress, abort.current.signal);
       queryClient.setQueryData(["run", run.id], run);
       void queryClient.invalidateQueries({ queryKey: ["runs"] });
       void queryClient.invalidateQueries({ queryKey: ["experiments"] });
@@ -129,7 +168,7 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
     }
   };
 
-  const problems = unclaimedErrors(errors, SHOWN_FIELDS);
+  const problems = unclaimedErrors(errors, sweepOn ? [...SHOWN_FIELDS, ...SWEEP_FIELDS] : SHOWN_FIELDS);
   const errorCount = Object.keys(errors).length;
   const submitting = progress !== null;
 
@@ -140,7 +179,7 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
           <div className="crumbs">
             <Link to="/runs">Runs</Link> / <span>{form.resubmitOf ? `Resubmit #${form.resubmitOf}` : "New run"}</span>
           </div>
-          <h1>{form.resubmitOf ? `Resubmit run #${form.resubmitOf}` : "New run"}</h1>
+          <h1>{form.resubmitOf ? `Resubmit run #${form.resubmitOf}` : sweepOn ? "New sweep" : "New run"}</h1>
           <p className="muted">A snapshot of your code, a script, and where and how to run it.</p>
         </div>
       </header>
@@ -232,6 +271,15 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
           />
         </section>
 
+        <section className="card form-section" aria-label="Sweep">
+          <h2 className="card-title">Sweep</h2>
+          <label className="check">
+            <input type="checkbox" name="as_sweep" checked={sweepOn} onChange={(e) => setSweepOn(e.target.checked)} /> Run as a
+            sweep: one child run per sampled point (Azure's HyperDrive)
+          </label>
+          {sweepOn && <SweepEditor value={sweep} onChange={updateSweep} errors={errors} />}
+        </section>
+
         <section className="card form-section">
           <h2 className="card-title">Bookkeeping</h2>
           <div className="field-row">
@@ -297,7 +345,11 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
           {submitting ? (
             <div className="submit-progress">
               <span>
-                {progress! < 1 ? `Uploading ${bundle ? formatBytes(bundle.file.size) : "run"}…` : "Starting the run…"}
+                {progress! < 1
+                  ? `Uploading ${bundle ? formatBytes(bundle.file.size) : "run"}…`
+                  : sweepOn
+                    ? "Starting the sweep…"
+                    : "Starting the run…"}
               </span>
               <ProgressBar value={progress!} label="Upload progress" />
               <button type="button" className="btn" onClick={() => abort.current?.abort()}>
@@ -307,7 +359,7 @@ function CreateRunForm({ initial }: { initial: RunForm }) {
           ) : (
             <>
               <button type="submit" className="btn btn-primary">
-                Submit run
+                {sweepOn ? "Start sweep" : "Submit run"}
               </button>
               <Link to="/runs" className="btn btn-ghost">
                 Cancel

@@ -201,9 +201,18 @@ function VersionFiles({ version }: { version: DatasetVersion }) {
             <tbody>
               {files.data.map((f) => (
                 <tr key={f.path}>
-                  <td className="mono">{f.path}</td>
-                  <td className="num">{formatBytes(f.size)}</td>
-                  <td className="hide-sm mono muted">{f.sha256.slice(0, 12)}</td>
+                  <td className="mono">
+                    {f.path}
+                    {f.url && (
+                      <div className="small muted">
+                        <a href={f.url} target="_blank" rel="noopener noreferrer">
+                          {f.url}
+                        </a>
+                      </div>
+                    )}
+                  </td>
+                  <td className="num">{f.url ? <span className="muted">fetched by each run</span> : formatBytes(f.size)}</td>
+                  <td className="hide-sm mono muted">{f.url ? "web file" : f.sha256.slice(0, 12)}</td>
                 </tr>
               ))}
             </tbody>

@@ -8,6 +8,7 @@ import { ErrorNotice, Spinner } from "../components/Feedback";
 import { StatusBadge } from "../components/StatusBadge";
 import { Tabs } from "../components/Tabs";
 import { BuildLog } from "../features/BuildLog";
+import { RunModels } from "../features/models/RunModels";
 import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
 import { AttemptsPanel, CauseBadge, CauseEvidence } from "../features/runs/FailureCause";
 import { LogViewer } from "../features/runs/LogViewer";
@@ -57,6 +58,7 @@ export default function RunPage({ runId }: { runId: number }) {
             <TimelineCard run={data} />
             <CauseEvidence cause={data.cause} evidence={data.cause_evidence} />
             <AttemptsPanel run={data} />
+            <RunModels runId={data.id} />
             <RunOverview run={data} />
           </>
         )}
@@ -133,6 +135,11 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
           {run.running_at && <> · ran {formatDuration(runDuration(run, now))}</>}
           {run.exit_code != null && <> · exit code {run.exit_code}</>} <LiveIndicator state={streamState} live={!isTerminal(run.status)} />
         </p>
+        {isSweep(run) && (
+          <p className="notice notice-info" data-testid="sweep-link">
+            This run is a sweep: its children, charts and best run are on <Link to={`/sweeps/${run.id}`}>the sweep page</Link>.
+          </p>
+        )}
         {run.status === "Queued" && run.queue_position != null && (
           <p className="notice notice-info">
             Waiting for capacity on <strong>{run.compute_target}</strong>: position {run.queue_position} in its queue.
@@ -147,7 +154,7 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
       </div>
       <div className="header-actions">
         {isCancelable(run.status) && <CancelButton runId={run.id} />}
-        {!run.interactive && (
+        {!run.interactive && !isSweep(run) && (
           <button type="button" className="btn" onClick={() => navigate(`/runs/new?from=${run.id}`)}>
             Resubmit
           </button>
@@ -155,6 +162,11 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
       </div>
     </header>
   );
+}
+
+/** A sweep's parent run (Azure marks a HyperDrive run with this property). */
+function isSweep(run: RunDetail): boolean {
+  return run.properties["azureml.runsource"] === "hyperdrive";
 }
 
 function LiveIndicator({ state, live }: { state: StreamState; live: boolean }) {

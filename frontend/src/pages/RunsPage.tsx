@@ -1,16 +1,20 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { toPath } from "../api/client";
-import { useComputeTargets, useExperiments, useRuns, type RunFilters } from "../api/queries";
-import { ALL_STATUSES, type RunStatus, type RunSummary } from "../api/types";
+import { useComputeTargets, useExperiments } from "../api/queries";
+import { ALL_STATUSES, type RunStatus } from "../api/types";
 import { EmptyState, ErrorNotice, Spinner } from "../components/Feedback";
 import { Pager } from "../components/Pager";
-import { StatusBadge, statusLabel } from "../components/StatusBadge";
-import { formatDuration, formatFullDateTime, formatRelative } from "../lib/format";
-import { runDuration, runTitle } from "../lib/runs";
+import { statusLabel } from "../components/StatusBadge";
+import { useSavedColumns, useSaveColumns, useWorkbenchRuns, type WorkbenchQuery } from "../features/runs/workbench/api";
+import { BulkBar } from "../features/runs/workbench/BulkBar";
+import { ColumnChooser } from "../features/runs/workbench/ColumnChooser";
+import { parseColumns } from "../features/runs/workbench/columns";
+import { ConditionFilter, type Condition } from "../features/runs/workbench/ConditionFilter";
+import { useDismissable } from "../features/runs/workbench/useDismissable";
+import { WorkbenchTable } from "../features/runs/workbench/WorkbenchTable";
 import { useDebounced } from "../lib/useDebounced";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
-import { useNow } from "../lib/useNow";
 import { useRunFeed } from "../lib/useRunFeed";
 
 const TEXT_FILTERS = [
@@ -23,8 +27,9 @@ const TEXT_FILTERS = [
   "parent",
   "q",
 ] as const;
+const CONDITION_PARAMS = ["metric", "metric_min", "metric_max", "param"] as const;
 
-function filtersFrom(params: URLSearchParams): RunFilters {
+function filtersFrom(params: URLSearchParams): WorkbenchQuery {
   return {
     status: params.getAll("status").filter((s): s is RunStatus => ALL_STATUSES.includes(s as RunStatus)),
     experiment: params.get("experiment") ?? "",
@@ -35,7 +40,9 @@ function filtersFrom(params: URLSearchParams): RunFilters {
     property: params.get("property") ?? "",
     parent: /^\d+$/.test(params.get("parent") ?? "") ? params.get("parent")! : "",
     q: params.get("q") ?? "",
-    ordering: params.get("ordering") === "created_at" ? "created_at" : "-created_at",
+    ordering: params.get("ordering") ?? "",
+    conditions: CONDITION_PARAMS.flatMap((param) => params.getAll(param).map((value) => ({ param, value }))),
+    archived: params.get("archived") === "true",
   };
 }
 
@@ -47,10 +54,26 @@ export function RunsPage() {
   const [searchText, setSearchText] = useState(filters.q);
   // Typing in any filter box asks the server once per pause, not once per key.
   const filterKey = useDebounced(JSON.stringify(filters), 250);
-  const effective = useMemo(() => JSON.parse(filterKey) as RunFilters, [filterKey]);
+  const effective = useMemo(() => JSON.parse(filterKey) as WorkbenchQuery, [filterKey]);
   const [cursor, setCursor] = useState<{ key: string; path: string | null }>({ key: "", path: null });
   const cursorPath = cursor.key === filterKey ? cursor.path : null;
-  const runs = useRuns(effective, cursorPath);
+  const runs = useWorkbenchRuns(effective, cursorPath);
+  const experiments = useExperiments();
+  const experimentId = experiments.data?.find((e) => e.name === filters.experiment)?.id ?? null;
+  // The experiment's own columns once its id is known (the URL names it).
+  const saved = useSavedColumns(experimentId, !filters.experiment || experiments.data !== undefined);
+  const saveColumns = useSaveColumns(experimentId);
+  // The choice shows at once (a checkbox follows its click); the server keeps it for next time.
+  const [chosen, setChosen] = useState<{ experiment: number | null; columns: string[] } | null>(null);
+  const columnIds = (chosen?.experiment === experimentId ? chosen.columns : null) ?? saved.data?.columns ?? [];
+  const columns = useMemo(() => parseColumns(columnIds), [columnIds]);
+  const [selected, setSelected] = useState<Set<number>>(new Set());
+  const select = (ids: number[], on: boolean) =>
+    setSelected((current) => {
+      const next = new Set(current);
+      ids.forEach((id) => (on ? next.add(id) : next.delete(id)));
+      return next;
+    });
 
   const update = (changes: Partial<Record<string, string | string[]>>) => {
     const next = new URLSearchParams(params);
@@ -61,7 +84,18 @@ export function RunsPage() {
     }
     setParams(next, { replace: true });
   };
-  const active = filters.status.length > 0 || TEXT_FILTERS.some((key) => !!filters[key]) || !!searchText;
+  const setConditions = (conditions: Condition[]) => {
+    const next = new URLSearchParams(params);
+    CONDITION_PARAMS.forEach((p) => next.delete(p));
+    conditions.forEach((c) => next.append(c.param, c.value));
+    setParams(next, { replace: true });
+  };
+  const active =
+    filters.status.length > 0 ||
+    TEXT_FILTERS.some((key) => !!filters[key]) ||
+    !!searchText ||
+    filters.conditions.length > 0 ||
+    filters.archived;
   const rows = runs.data?.results ?? [];
 
   return (
@@ -125,6 +159,23 @@ export function RunsPage() {
             </button>
           </span>
         )}
+        <ConditionFilter conditions={filters.conditions} onChange={setConditions} />
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={filters.archived}
+            onChange={(e) => update({ archived: e.target.checked ? "true" : "" })}
+          />
+          Archived runs
+        </label>
+        <ColumnChooser
+          experimentId={experimentId}
+          chosen={columnIds}
+          onChange={(next) => {
+            setChosen({ experiment: experimentId, columns: next });
+            saveColumns.mutate(next);
+          }}
+        />
         {active && (
           <button
             type="button"
@@ -139,6 +190,9 @@ export function RunsPage() {
         )}
       </div>
 
+      {selected.size > 0 && (
+        <BulkBar selected={[...selected]} archivedView={filters.archived} onClear={() => setSelected(new Set())} />
+      )}
       {runs.isPending ? (
         <Spinner label="Loading runs…" />
       ) : runs.isError ? (
@@ -159,10 +213,13 @@ export function RunsPage() {
           </EmptyState>
         )
       ) : (
-        <RunsTable
+        <WorkbenchTable
           rows={rows}
+          columns={columns}
           ordering={filters.ordering}
-          onToggleOrdering={() => update({ ordering: filters.ordering === "-created_at" ? "created_at" : "" })}
+          onOrder={(ordering) => update({ ordering })}
+          selected={selected}
+          onSelect={select}
           busy={runs.isFetching && runs.isPlaceholderData}
         />
       )}
@@ -176,103 +233,13 @@ export function RunsPage() {
   );
 }
 
-function RunsTable({
-  rows,
-  ordering,
-  onToggleOrdering,
-  busy,
-}: {
-  rows: RunSummary[];
-  ordering: RunFilters["ordering"];
-  onToggleOrdering: () => void;
-  busy: boolean;
-}) {
-  const now = useNow(rows.some((r) => r.running_at && !r.ended_at));
-  return (
-    <div className={`table-wrap ${busy ? "is-busy" : ""}`}>
-      <table className="table runs-table">
-        <thead>
-          <tr>
-            <th scope="col">Run</th>
-            <th scope="col">Status</th>
-            <th scope="col">Experiment</th>
-            <th scope="col" className="hide-sm">Script</th>
-            <th scope="col" className="hide-sm">Compute</th>
-            <th scope="col" className="hide-md">Environment</th>
-            <th scope="col" className="hide-sm">By</th>
-            <th scope="col" aria-sort={ordering === "-created_at" ? "descending" : "ascending"}>
-              <button type="button" className="sort-button" onClick={onToggleOrdering}>
-                Submitted {ordering === "-created_at" ? "↓" : "↑"}
-              </button>
-            </th>
-            <th scope="col" className="num">Duration</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((run) => (
-            <tr key={run.id} data-run-id={run.id}>
-              <td>
-                <Link to={`/runs/${run.id}`} className="run-link">
-                  <span className="run-id">#{run.id}</span> {runTitle(run)}
-                </Link>
-                {run.parent != null && (
-                  <div className="muted small">
-                    child of <Link to={`/runs/${run.parent}`}>#{run.parent}</Link>
-                  </div>
-                )}
-                {Object.keys(run.tags).length > 0 && (
-                  <div className="tag-row">
-                    {Object.entries(run.tags)
-                      .slice(0, 3)
-                      .map(([k, v]) => (
-                        <span key={k} className="chip">
-                          {v ? `${k}=${v}` : k}
-                        </span>
-                      ))}
-                  </div>
-                )}
-              </td>
-              <td>
-                <StatusBadge status={run.status} queuePosition={run.queue_position} />
-              </td>
-              <td>{run.experiment}</td>
-              <td className="hide-sm mono">{run.script || run.command.join(" ")}</td>
-              <td className="hide-sm">{run.compute_target}</td>
-              <td className="hide-md">{run.environment}</td>
-              <td className="hide-sm">{run.submitted_by}</td>
-              <td title={formatFullDateTime(run.created_at)}>{formatRelative(run.created_at, now)}</td>
-              <td className="num">{formatDuration(runDuration(run, now))}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
 function StatusFilter({ selected, onChange }: { selected: RunStatus[]; onChange: (value: RunStatus[]) => void }) {
   const label = useMemo(
     () => (selected.length === 0 ? "Any status" : selected.map(statusLabel).join(", ")),
     [selected],
   );
   const ref = useRef<HTMLDetailsElement>(null);
-  useEffect(() => {
-    // <details> stays open on its own; close it like a menu on an outside click or Escape.
-    const close = (event: Event) => {
-      const el = ref.current;
-      if (!el?.open) return;
-      if (event instanceof KeyboardEvent ? event.key === "Escape" : !el.contains(event.target as Node)) {
-        el.open = false;
-        if (event instanceof KeyboardEvent) el.querySelector("summary")?.focus();
-      }
-    };
-    document.addEventListener("mousedown", close);
-    document.addEventListener("keydown", close);
-    return () => {
-      document.removeEventListener("mousedown", close);
-      document.removeEventListener("keydown", close);
-    };
-  }, []);
+  useDismissable(ref);
   return (
     <details className="dropdown" ref={ref}>
       <summary className="btn" aria-label={`Status filter: ${label}`}>

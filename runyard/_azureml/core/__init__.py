@@ -12,6 +12,7 @@ from runyard.dataset import Dataset
 from runyard.datastore import Datastore
 from runyard.environment import Environment
 from runyard.experiment import Experiment
+from runyard.model import Model
 from runyard.run import Run
 from runyard.runconfig import RunConfiguration
 from runyard.script_run_config import ScriptRunConfig
@@ -25,6 +26,7 @@ __all__ = [
     "Datastore",
     "Environment",
     "Experiment",
+    "Model",
     "Run",
     "RunConfiguration",
     "ScriptRunConfig",

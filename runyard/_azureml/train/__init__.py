@@ -1,1 +1,1 @@
-"""``azureml.train``: the deprecated Estimator bridge (Runyard has no HyperDrive)."""
+"""``azureml.train``: the deprecated Estimator bridge and HyperDrive sweeps (``azureml.train.hyperdrive``)."""

@@ -1,8 +1,8 @@
-import { useDatasets } from "../../api/queries";
+import { useDatasets, useModels } from "../../api/queries";
 import { FieldErrorList } from "../../components/Field";
 import type { ArgumentItem } from "./runForm";
 
-/** Arguments in order; a dataset argument becomes its mount or download path when the run starts. */
+/** Arguments in order; a dataset (or model) argument becomes its mount or download path when the run starts. */
 export function ArgumentsEditor({
   items,
   onChange,
@@ -13,6 +13,7 @@ export function ArgumentsEditor({
   errorsAt: (index: number) => string[] | undefined;
 }) {
   const datasets = useDatasets();
+  const models = useModels();
   const set = (index: number, item: ArgumentItem) => onChange(items.map((it, i) => (i === index ? item : it)));
   const remove = (index: number) => onChange(items.filter((_, i) => i !== index));
   const move = (index: number, delta: number) => {
@@ -23,6 +24,7 @@ export function ArgumentsEditor({
     onChange(next);
   };
   const firstDataset = datasets.data?.[0]?.name ?? "";
+  const firstModel = models.data?.[0]?.name ?? "";
 
   return (
     <div className="args-editor">
@@ -37,6 +39,38 @@ export function ArgumentsEditor({
               value={item.value}
               onChange={(e) => set(index, { ...item, value: e.target.value })}
             />
+          ) : item.kind === "model" ? (
+            <div className="dataset-arg" role="group" aria-label={`Model argument ${index + 1}`}>
+              <span className="chip chip-dataset">model</span>
+              <select
+                aria-label="Model"
+                value={item.model}
+                onChange={(e) => set(index, { ...item, model: e.target.value, version: "latest" })}
+              >
+                <option value="">Choose…</option>
+                {models.data?.map((m) => (
+                  <option key={m.id} value={m.name}>
+                    {m.name}
+                  </option>
+                ))}
+              </select>
+              <select aria-label="Version" value={item.version} onChange={(e) => set(index, { ...item, version: e.target.value })}>
+                <option value="latest">latest</option>
+                {versionsOf(models.data?.find((m) => m.name === item.model)?.latest_version?.version).map((v) => (
+                  <option key={v} value={String(v)}>
+                    v{v}
+                  </option>
+                ))}
+              </select>
+              <span className="muted small">mounted read-only</span>
+              <input
+                aria-label="Input name"
+                placeholder="input name (optional)"
+                value={item.name}
+                onChange={(e) => set(index, { ...item, name: e.target.value })}
+                className="input-small"
+              />
+            </div>
           ) : (
             <div className="dataset-arg" role="group" aria-label={`Dataset argument ${index + 1}`}>
               <span className="chip chip-dataset">dataset</span>
@@ -117,6 +151,15 @@ export function ArgumentsEditor({
         >
           + Dataset input
         </button>
+        <button
+          type="button"
+          className="btn btn-small"
+          onClick={() => onChange([...items, { kind: "model", model: firstModel, version: "latest", name: "" }])}
+          disabled={models.isSuccess && models.data.length === 0}
+          title={models.isSuccess && models.data.length === 0 ? "Register a model first (Models page)" : undefined}
+        >
+          + Model input
+        </button>
       </div>
       {items.length > 0 && (
         <p className="muted small">
@@ -133,6 +176,12 @@ function versionsOf(latest: number | undefined): number[] {
 
 function preview(items: ArgumentItem[]): string {
   return items
-    .map((item) => (item.kind === "text" ? item.value : `<${item.mode} ${item.dataset || "?"}:${item.version}>`))
+    .map((item) =>
+      item.kind === "text"
+        ? item.value
+        : item.kind === "model"
+          ? `<model ${item.model || "?"}:${item.version}>`
+          : `<${item.mode} ${item.dataset || "?"}:${item.version}>`,
+    )
     .join(" ");
 }

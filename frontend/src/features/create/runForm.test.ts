@@ -1,5 +1,12 @@
 import type { ComputeTarget } from "../../api/types";
-import { DEFAULT_DISTRIBUTED, emptyForm, submissionForm, validateDistributed, validateRunForm } from "./runForm";
+import {
+  argumentsPayload,
+  DEFAULT_DISTRIBUTED,
+  emptyForm,
+  submissionForm,
+  validateDistributed,
+  validateRunForm,
+} from "./runForm";
 
 const target: ComputeTarget = {
   id: 1,
@@ -90,4 +97,19 @@ test("the multipart body carries JSON for structured fields and dataset inputs a
   expect(JSON.parse(body.get("tags") as string)).toEqual({ team: "vision" });
   expect(body.get("max_run_duration_seconds")).toBe("7200");
   expect((body.get("snapshot") as File).name).toBe("src.zip");
+});
+
+test("a model argument is sent as a model input and a missing model is reported", () => {
+  const items = [
+    { kind: "text" as const, value: "--model" },
+    { kind: "model" as const, model: "mnist-cnn", version: "2", name: "cnn" },
+    { kind: "model" as const, model: "other", version: "latest", name: "" },
+  ];
+  expect(argumentsPayload(items)).toEqual([
+    "--model",
+    { model: "mnist-cnn", version: 2, mode: "mount", name: "cnn" },
+    { model: "other", version: "latest", mode: "mount" },
+  ]);
+  const form = { ...emptyForm(), script: "score.py", arguments: [{ kind: "model" as const, model: "", version: "latest", name: "" }] };
+  expect(validateRunForm(form, true, target)["arguments.0"]).toEqual(["Choose a model."]);
 });

@@ -1,9 +1,10 @@
-import type { ComputeTarget, DatasetArgument, RunArgument, RunDetail } from "../../api/types";
+import type { ComputeTarget, DatasetArgument, ModelArgument, RunArgument, RunDetail } from "../../api/types";
 import type { FieldErrors } from "../../lib/fieldErrors";
 
 export type ArgumentItem =
   | { kind: "text"; value: string }
-  | { kind: "dataset"; dataset: string; version: string; mode: "mount" | "download"; name: string };
+  | { kind: "dataset"; dataset: string; version: string; mode: "mount" | "download"; name: string }
+  | { kind: "model"; model: string; version: string; name: string };
 
 export type DistributedType = "none" | "mpi" | "pytorch" | "tensorflow";
 
@@ -103,15 +104,26 @@ function argumentItemFrom(arg: RunArgument): ArgumentItem {
       name: arg.name ?? "",
     };
   }
+  if (typeof arg === "object" && arg !== null && "model" in arg) {
+    return { kind: "model", model: arg.model, version: arg.version == null ? "latest" : String(arg.version), name: arg.name ?? "" };
+  }
   return { kind: "text", value: typeof arg === "object" ? JSON.stringify(arg) : String(arg) };
 }
+
+const versionOf = (version: string): number | "latest" => (version === "latest" || version === "" ? "latest" : Number(version));
 
 export function argumentsPayload(items: ArgumentItem[]): RunArgument[] {
   return items.map((item) => {
     if (item.kind === "text") return item.value;
+    if (item.kind === "model") {
+      // Models are always mounted read-only: Model.get_model_path finds them there.
+      const model: ModelArgument = { model: item.model, version: versionOf(item.version), mode: "mount" };
+      if (item.name.trim()) model.name = item.name.trim();
+      return model;
+    }
     const arg: DatasetArgument = {
       dataset: item.dataset,
-      version: item.version === "latest" || item.version === "" ? "latest" : Number(item.version),
+      version: versionOf(item.version),
       mode: item.mode,
     };
     if (item.name.trim()) arg.name = item.name.trim();
@@ -199,6 +211,7 @@ export function validateRunForm(form: RunForm, hasSource: boolean, target: Compu
     errors.experiment = ["Use letters, digits, '.', '-' and '_' (starting with a letter or digit)."];
   form.arguments.forEach((arg, index) => {
     if (arg.kind === "dataset" && !arg.dataset) errors[`arguments.${index}`] = ["Choose a dataset."];
+    if (arg.kind === "model" && !arg.model) errors[`arguments.${index}`] = ["Choose a model."];
   });
   const keys = new Set<string>();
   form.tags.forEach((tag, index) => {

@@ -15,8 +15,12 @@ export function ArgumentChips({ args }: { args: RunArgument[] }) {
             {"output" in arg
               ? `output ${arg.output} → ${arg.datastore ?? "default datastore"}/${arg.path ?? ""} · upload`
               : "dataset" in arg
-                ? `${arg.dataset}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
-                : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
+                ? `${arg.dataset}:${arg.version ?? "latest"}${arg.files ? ` (${arg.files.length} files)` : ""} · ${arg.mode ?? "mount"}`
+                : "urls" in arg
+                  ? `${arg.urls.length} web file(s) · ${arg.mode ?? "mount"}`
+                  : "model" in arg
+                    ? `model ${arg.model}:${arg.version ?? "latest"} · ${arg.mode ?? "mount"}`
+                    : `${arg.datastore}/${arg.path} · ${arg.mode ?? "mount"}`}
           </span>
         ) : (
           <code key={index} className="arg">
@@ -146,7 +150,13 @@ export function RunOverview({ run }: { run: RunDetail }) {
                 <tr key={input.name}>
                   <td>{input.name}</td>
                   <td>
-                    {input.dataset ? `${input.dataset}:${input.version}` : `${input.datastore}/${input.datastore_path}`}
+                    {input.dataset
+                      ? `${input.dataset}:${input.version}${input.files ? ` (${input.files.length} of its files)` : ""}`
+                      : input.urls
+                        ? input.urls.join(", ")
+                        : input.model
+                          ? `model ${input.model}:${input.version}`
+                          : `${input.datastore}/${input.datastore_path}`}
                   </td>
                   <td>
                     <span className="chip">{input.mode}</span>
@@ -157,7 +167,7 @@ export function RunOverview({ run }: { run: RunDetail }) {
             </tbody>
           </table>
         ) : (
-          <p className="muted">{inputs.isPending ? "Loading…" : "This run uses no datasets."}</p>
+          <p className="muted">{inputs.isPending ? "Loading…" : "This run uses no datasets or models."}</p>
         )}
         <h2 className="card-title">Processes</h2>
         {processes.data?.length ? (

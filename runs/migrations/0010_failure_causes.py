@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
         ('accounts', '0002_login_failures'),
         ('compute', '0003_failure_causes'),
         ('environments', '0006_failure_causes'),
-        ('runs', '0006_run_outputs'),
+        ('runs', '0009_run_workbench'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,5 @@
+"""``azureml.core.model``."""
+
+from runyard.model import Model
+
+__all__ = ["Model"]

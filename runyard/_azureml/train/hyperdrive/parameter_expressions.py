@@ -1,0 +1,3 @@
+"""``azureml.train.hyperdrive.parameter_expressions``."""
+
+from runyard.train.hyperdrive.parameter_expressions import *  # noqa: F403

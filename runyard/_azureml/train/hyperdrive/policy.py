@@ -1,0 +1,3 @@
+"""``azureml.train.hyperdrive.policy``."""
+
+from runyard.train.hyperdrive.policy import *  # noqa: F403

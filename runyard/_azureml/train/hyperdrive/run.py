@@ -1,0 +1,3 @@
+"""``azureml.train.hyperdrive.run``."""
+
+from runyard.train.hyperdrive.run import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""``azureml.train.hyperdrive.runconfig``."""
+
+from runyard.train.hyperdrive.runconfig import *  # noqa: F403

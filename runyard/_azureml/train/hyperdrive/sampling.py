@@ -1,0 +1,3 @@
+"""``azureml.train.hyperdrive.sampling``."""
+
+from runyard.train.hyperdrive.sampling import *  # noqa: F403

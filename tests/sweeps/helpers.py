@@ -1,0 +1,49 @@
+"""Creating sweeps through the API, for sweep tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.conftest import make_tar
+
+# Logs the primary metric ``acc`` once per epoch: acc = quality * epoch / epochs, sleeping
+# ``--pause`` seconds between epochs. Prints its arguments first.
+TRAIN = """
+import argparse, sys, time
+from azureml.core.run import Run
+p = argparse.ArgumentParser()
+p.add_argument("--quality", type=float, default=1.0)
+p.add_argument("--epochs", type=int, default=3)
+p.add_argument("--pause", type=float, default=0.0)
+p.add_argument("--lr", type=float, default=0.1)
+p.add_argument("--bs", type=int, default=8)
+a, _unknown = p.parse_known_args()
+print("args", sys.argv[1:], flush=True)
+run = Run.get_context()
+for epoch in range(1, a.epochs + 1):
+    run.log("acc", a.quality * epoch / a.epochs + a.lr / 100 + a.bs / 10000)
+    run.flush()
+    time.sleep(a.pause)
+"""
+
+
+def hyperdrive(space: dict[str, Any], sampling: str = "GRID", **fields: Any) -> dict[str, Any]:
+    return {
+        "hyperparameter_sampling": {"name": sampling, "parameter_space": space},
+        "primary_metric_config": {"name": "acc", "goal": fields.pop("goal", "maximize")},
+        "max_total_runs": fields.pop("max_total_runs", 4),
+        **fields,
+    }
+
+
+def create_sweep(actor: Any, config: dict[str, Any], files: dict[str, str] | None = None, **fields: Any) -> Any:
+    data: dict[str, Any] = {
+        "snapshot": make_tar(files or {"train.py": TRAIN}),
+        "script": "train.py",
+        "experiment": fields.pop("experiment", "sweeps"),
+        "hyperdrive": json.dumps(config),
+    }
+    for key, value in fields.items():
+        data[key] = json.dumps(value) if isinstance(value, list | dict) else value
+    return actor.client.post("/api/sweeps/", data, format="multipart")
