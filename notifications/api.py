@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, viewsets
 from rest_framework.decorators import action
@@ -28,9 +29,16 @@ from notifications.serializers import (
 BELL_SIZE = 50
 
 
+class _BellSchema(AutoSchema):
+    # The bell's list answers one object (the unread count and the newest rows), not an array.
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        return False
+
+
 class NotificationViewSet(viewsets.GenericViewSet[Notification]):
     serializer_class = NotificationSerializer
     pagination_class = None
+    schema = _BellSchema()
 
     def get_queryset(self) -> Any:
         return Notification.objects.filter(user_id=user_pk(self.request))

@@ -935,7 +935,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The newest notifications and how many are unread (the bell). */
-        get: operations["notifications_list"];
+        get: operations["notifications_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -6128,14 +6128,9 @@ export interface operations {
             };
         };
     };
-    notifications_list: {
+    notifications_retrieve: {
         parameters: {
-            query?: {
-                /** @description Which field to use when ordering the results. */
-                ordering?: string;
-                /** @description A search term. */
-                search?: string;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -6147,7 +6142,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["NotificationList"][];
+                    "application/json": components["schemas"]["NotificationList"];
                 };
             };
         };
