@@ -58,7 +58,7 @@ class Evidence(TypedDict, total=False):
     rank: int  # the failing rank whose stderr was read
     exception: str  # "ValueError: bad learning rate"
     frames: list[Frame]  # the traceback's last frames, innermost last
-    oom_source: str  # "cgroup" (kernel OOM killer), "container" (engine), "slurm", "rlimit"
+    oom_source: str  # "cgroup" (kernel OOM killer), "container" (engine), "slurm", "rlimit", "sigkill"
     oom_kills: int  # the cgroup's oom_kill counter
     memory_limit: int  # bytes
     containers: list[str]
@@ -170,11 +170,12 @@ def from_exit(code: int, stderr_tail: list[str], *, memory_limit: int | None = N
             )
         return ending(Cause.USER_ERROR, f"The script raised {tb.exception}"[:300], **base)
     if sig == "SIGKILL" and memory_limit:
-        # Killed with no cgroup record: likely the limit, say so carefully.
+        # Killed under a limit with no OOM record (an engine that does not report
+        # OOMKilled, a cgroup we could not read): the limit, said as such.
         return ending(
             Cause.OOM,
             f"The script was killed (SIGKILL) under a memory limit of {memory_limit} bytes.",
-            oom_source="rlimit",
+            oom_source="sigkill",
             memory_limit=memory_limit,
             **base,
         )
