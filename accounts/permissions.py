@@ -155,6 +155,8 @@ RUN_TOKEN_ALLOWED: Mapping[RunTokenRoute, RunCheck] = {
     RunTokenRoute("POST", "run-start-logging"): anywhere,
     RunTokenRoute("POST", "run-complete"): own_run,
     RunTokenRoute("POST", "run-properties"): own_run,
+    # run.alert(title, text, level): notifies the run's subscribers.
+    RunTokenRoute("POST", "run-alert"): own_run,
     # The SDK's Workspace attributes (ws.name, ws.location), read by some scripts.
     RunTokenRoute("GET", "workspace"): anywhere,
     # MLflow's client inside the run (MLFLOW_RUN_ID, mlflow_api): the run id is in the body

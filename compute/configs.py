@@ -274,7 +274,10 @@ def _p(parse: Callable[[Any], Any]) -> dict[str, Any]:
 # ---- the configs ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class LocalConfig:
-    """``local``: processes on the worker's own host. No keys yet."""
+    """``local``: processes on the worker's own host."""
+
+    # Bytes per launcher: a memory cgroup of its own where one can be made, else RLIMIT_AS.
+    memory: int | None = field(default=None, metadata=_p(size))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ class ComputeTarget(models.Model):
     max_nodes = models.PositiveIntegerField(default=None, blank=True)
     max_processes_per_node = models.PositiveIntegerField(default=8)
     config = models.JSONField(default=dict, blank=True)
+    # Defaults for the runs on it (runs.policy): retries per cause, hang timeout.
+    failure_policy = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "sweeps",
     "stack",
     "mlflow_api",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +196,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
+# Notification email (notifications.delivery): Django's SMTP backend.
+EMAIL_BACKEND = env_str("RUNYARD_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("RUNYARD_SMTP_HOST", "localhost")
+EMAIL_PORT = env_int("RUNYARD_SMTP_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("RUNYARD_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env_str("RUNYARD_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("RUNYARD_SMTP_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("RUNYARD_SMTP_SSL", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("RUNYARD_EMAIL_FROM", "runyard@localhost")
+
 # Every sign-in (API token, web app session, admin) passes the login limits.
 AUTHENTICATION_BACKENDS = ["accounts.login_limits.LimitedModelBackend"]
 
@@ -258,6 +270,8 @@ SPECTACULAR_SETTINGS = {
         "InputModeEnum": "runs.models.RunInput.Mode",
         "LogStreamEnum": "runs.models.LogLine.Stream",
         "MetricKindEnum": "runs.models.Metric.Kind",
+        "CauseEnum": "runs.causes.Cause",
+        "NotificationEventEnum": "notifications.models.Event",
         "MpiTypeEnum": [("mpi", "mpi")],
         "PyTorchTypeEnum": [("pytorch", "pytorch")],
         "TensorflowTypeEnum": [("tensorflow", "tensorflow")],

@@ -23,6 +23,7 @@ api_patterns: list[Any] = [
     path("", include("sweeps.urls")),
     path("2.0/mlflow/", include(mlflow_urls.tracking_patterns)),
     path("2.0/mlflow-artifacts/", include(mlflow_urls.artifact_patterns)),
+    path("", include("notifications.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -27,6 +27,8 @@ class Environment(models.Model):
     team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     curated = models.BooleanField(default=False)
     description = models.TextField(blank=True)
+    # Defaults for the runs using it (runs.policy), under the run's own, over the target's.
+    failure_policy = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

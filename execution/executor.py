@@ -45,11 +45,12 @@ from execution.plan import PlanError
 from execution.sandbox import SandboxUnavailable
 from execution.sysmetrics import Sampler
 from mlflow_api import env as mlflow_env
-from runs import artifacts, events, snapshots
+from runs import artifacts, attempts, causes, events, policy, snapshots
+from runs.causes import Cause, Ending, ending
 from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter
-from runs.models import LogLine, Run, RunProcess, RunToken
+from runs.models import LogLine, Metric, Run, RunProcess, RunToken
 from runs.status import ACTIVE, TERMINAL, Status
 from scheduling import service as scheduler
 
@@ -76,6 +77,17 @@ INHERITED = (
     "REQUESTS_CA_BUNDLE",
     "OMPI_MCA_btl",
     "SLURM_CONF",
+)
+
+
+# Expected failures while preparing a run: each fails it with its cause (Execution.explain).
+PREPARATION_ERRORS = (
+    BuildFailed,
+    materialize.InputError,
+    ConfigError,
+    SandboxUnavailable,
+    PlanError,
+    env_secrets.MissingTeamSecret,
 )
 
 
@@ -126,6 +138,7 @@ def _claim(run_id: int, worker: str) -> str:
             )
         except IllegalTransition:
             return "gone"
+        attempts.opened(run_id, worker)
     return "claimed"
 
 
@@ -173,6 +186,10 @@ class Execution:
         self.heartbeat = Heartbeat(run_id)
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.time_limit_hit = False
+        self.hang_hit = False
+        self.idle_seconds = 0.0
+        self.hang_timeout = policy.parse(self.run.failure_policy).hang_timeout_seconds
+        self.last_activity: float | None = None  # monotonic time of the last line (hang watch)
         self.deadline: float | None = None
         self.backend: Backend[Any, Any] | None = None
         self.ctx: RunContext[Any] | None = None
@@ -185,9 +202,33 @@ class Execution:
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.time_limit_hit = True
             return True
+        if self.hung():
+            return True
         return self.heartbeat.cancel.is_set()
 
+    def hung(self) -> bool:
+        """No line and no metric for ``hang_timeout`` seconds since the ranks started."""
+        if self.hang_hit:
+            return True
+        if not self.hang_timeout or self.last_activity is None:
+            return False
+        idle = time.monotonic() - self.last_activity
+        if idle < self.hang_timeout:
+            return False
+        # Metrics arrive through the API, not through this process: ask once the lines went quiet.
+        last_metric = Metric.objects.filter(run_id=self.run.pk).order_by("-id").values_list("at", flat=True).first()
+        if last_metric is not None:
+            since = (timezone.now() - last_metric).total_seconds()
+            if since < self.hang_timeout:
+                self.last_activity = time.monotonic() - since
+                return False
+        self.hang_hit = True
+        self.idle_seconds = round(idle, 1)
+        return True
+
     def write_log(self, rank: int, stream: str, text: str) -> None:
+        if self.last_activity is not None:
+            self.last_activity = time.monotonic()
         if stream == "stderr":
             text_ = self.writer.mask(text)
             self.stderr_tail.append(text_ if rank < 0 else f"[rank {rank}] {text_}")
@@ -254,19 +295,16 @@ class Execution:
             self.end_stopped()
         except BuildCanceled:
             self.end_stopped()
-        except BuildFailed as exc:
-            self.fail(f"Environment build failed: {exc}\n{exc.log_tail}".strip())
-        except ConfigError as exc:
-            self.fail(f"Compute target '{run.target.name}' has an invalid config: {exc}")
-        except (SandboxUnavailable, PlanError, env_secrets.MissingTeamSecret) as exc:
-            self.fail(str(exc))
+        except PREPARATION_ERRORS as exc:
+            self.fail(*self.explain(exc))
         except Exception as exc:  # netbox-style: an unexpected error fails the run with its traceback
             log.exception("run %s failed in the executor", run.pk)
             self.writer.system("Runyard error:\n" + traceback.format_exc())
-            if self.heartbeat.cancel.is_set() or self.time_limit_hit:
+            if self.heartbeat.cancel.is_set() or self.time_limit_hit or self.hang_hit:
                 self.end_stopped()
             else:
-                self.fail(f"Runyard error while executing the run: {exc}")
+                error = f"Runyard error while executing the run: {exc}"
+                self.fail(error, ending(Cause.INFRASTRUCTURE, error[:300], log_tail=traceback.format_exc()[-4000:]))
         finally:
             self.heartbeat.stop_event.set()
             self.teardown()
@@ -274,6 +312,21 @@ class Execution:
             from runs.dispatch import kick_queue
 
             kick_queue(run.target.pk)
+
+    def explain(self, exc: Exception) -> tuple[str, Ending]:
+        """The error text and cause of an expected failure while preparing the run."""
+        if isinstance(exc, BuildFailed):
+            error = f"Environment build failed: {exc}\n{exc.log_tail}".strip()
+            return error, ending(Cause.ENVIRONMENT_BUILD, f"Environment build failed: {exc}"[:300], log_tail=error)
+        if isinstance(exc, materialize.InputError):
+            return str(exc), ending(Cause.INPUT_MATERIALIZATION, str(exc)[:300])
+        if isinstance(exc, ConfigError):
+            error = f"Compute target '{self.run.target.name}' has an invalid config: {exc}"
+            return error, ending(Cause.INFRASTRUCTURE, error[:300])
+        if isinstance(exc, SandboxUnavailable):
+            return str(exc), ending(Cause.INFRASTRUCTURE, str(exc)[:300])
+        # PlanError, MissingTeamSecret: the run asks for what cannot be given.
+        return str(exc), ending(Cause.USER_ERROR, str(exc)[:300])
 
     def resume(self) -> None:
         """Watch a run a previous worker started, when its backend can re-attach
@@ -291,7 +344,8 @@ class Execution:
         self.heartbeat.start()
         try:
             if job is None:
-                self.fail("The worker running this run was lost and the run cannot be resumed.")
+                error = "The worker running this run was lost and the run cannot be resumed."
+                self.fail(error, ending(Cause.WORKER_LOST, error))
                 return
             self.writer.system(f"Worker {run.worker} re-attached to the run after a restart.")
             self.watch(job)
@@ -299,7 +353,8 @@ class Execution:
             self.end_stopped()
         except Exception as exc:
             log.exception("resuming run %s failed", run.pk)
-            self.fail(f"Runyard error while resuming the run: {exc}")
+            error = f"Runyard error while resuming the run: {exc}"
+            self.fail(error, ending(Cause.INFRASTRUCTURE, error[:300]))
         finally:
             self.heartbeat.stop_event.set()
             self.teardown()
@@ -361,6 +416,7 @@ class Execution:
         env.update(
             {
                 "RUNYARD_RUN_ID": str(run.pk),
+                "RUNYARD_ATTEMPT": str(run.attempt),
                 "RUNYARD_URL": settings.PUBLIC_URL,
                 "RUNYARD_RUN_TOKEN": token,
                 "RUNYARD_EXPERIMENT": run.experiment.name,
@@ -390,6 +446,7 @@ class Execution:
                 time.sleep(0.02)
             self.record_processes(job)
             Run.objects.filter(pk=run.pk).update(backend_state=job.state())
+            self.last_activity = time.monotonic()  # the hang clock starts with the ranks
             try:
                 if Run.objects.filter(pk=run.pk).values_list("status", flat=True).get() != Status.RUNNING:
                     self.move(Status.RUNNING, "every rank started")
@@ -420,7 +477,7 @@ class Execution:
             self.record_processes(job, ended=True)
             # Everything was waited for: nothing is left for a restarted worker to reap.
             Run.objects.filter(pk=run.pk).update(backend_state={**job.state(), "reaped": True})
-        self.finalize(code, job.end_reason())
+        self.finalize(code, job.end_reason(), job.end_cause() if code else None, job.memory_limit())
 
     def note_pending(self, reason: str | None) -> None:
         """A cluster scheduler holds the job: show the run Queued with its reason."""
@@ -460,7 +517,11 @@ class Execution:
     def stop(self, job: Job, quiet: bool = False) -> None:
         grace = float(settings.RUNYARD["CANCEL_GRACE_SECONDS"])
         if not quiet:
-            why = "time limit reached" if self.time_limit_hit else "cancel requested"
+            why = "cancel requested"
+            if self.time_limit_hit:
+                why = "time limit reached"
+            elif self.hang_hit:
+                why = f"no output and no metric for {self.hang_timeout}s: the run hangs"
             self.writer.system(f"Stopping ({why}): SIGTERM to every rank, {grace:g}s grace, then SIGKILL.")
         job.signal_all(signal.SIGTERM)
         end = time.monotonic() + grace
@@ -474,7 +535,9 @@ class Execution:
                 time.sleep(0.05)
         job.poll()
 
-    def finalize(self, code: int, end_reason: str | None = None) -> None:
+    def finalize(
+        self, code: int, end_reason: str | None = None, cause: Ending | None = None, memory_limit: int | None = None
+    ) -> None:
         run = self.run
         self.move(Status.FINALIZING, f"processes exited with code {code}", exit_code=code)
         count = artifacts.collect(run, self.workdir / "outputs")
@@ -495,13 +558,24 @@ class Execution:
         else:
             tail = "\n".join(self.stderr_tail)
             why = f"{end_reason}\n" if end_reason else ""
-            self.move(Status.FAILED, end_reason or f"exit code {code}", error=f"{why}Exit code {code}.\n{tail}".strip())
+            end = cause or causes.from_exit(code, list(self.stderr_tail), memory_limit=memory_limit)
+            self.move(
+                Status.FAILED,
+                end_reason or f"exit code {code}",
+                error=f"{why}Exit code {code}.\n{tail}".strip(),
+                **end.fields(),
+            )
 
-    def fail(self, error: str) -> None:
+    def fail(self, error: str, end: Ending) -> None:
         self.writer.system(error.splitlines()[0] if error else "Failed.")
         self.teardown()
         try:
-            transition(self.run.pk, Status.FAILED, reason=error.splitlines()[0][:500], fields={"error": error[-20000:]})
+            transition(
+                self.run.pk,
+                Status.FAILED,
+                reason=error.splitlines()[0][:500],
+                fields={"error": error[-20000:], **end.fields()},
+            )
         except IllegalTransition as exc:
             if exc.current == Status.CANCEL_REQUESTED:
                 self.end_stopped()
@@ -511,11 +585,23 @@ class Execution:
         current = Run.objects.filter(pk=self.run.pk).values_list("status", flat=True).get()
         if self.time_limit_hit and current not in TERMINAL and current != Status.CANCEL_REQUESTED:
             limit = self.run.max_run_duration_seconds
+            error = f"The run exceeded its time limit of {limit} seconds and was stopped."
             transition(
                 self.run.pk,
                 Status.FAILED,
                 reason=f"exceeded max_run_duration_seconds={limit}",
-                fields={"error": f"The run exceeded its time limit of {limit} seconds and was stopped."},
+                fields={"error": error, **ending(Cause.TIME_LIMIT, error, limit_seconds=limit).fields()},
+            )
+            return
+        if self.hang_hit and current not in TERMINAL and current != Status.CANCEL_REQUESTED:
+            limit = self.hang_timeout
+            error = f"The run printed nothing and logged no metric for {limit} seconds: stopped as hung."
+            end = ending(Cause.HANG, error, limit_seconds=limit, idle_seconds=self.idle_seconds)
+            transition(
+                self.run.pk,
+                Status.FAILED,
+                reason=f"hang: no output and no metric for {limit}s",
+                fields={"error": error, **end.fields()},
             )
             return
         if current == Status.CANCEL_REQUESTED:

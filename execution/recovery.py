@@ -39,6 +39,7 @@ from django.db.models import Q
 
 from config.redisconn import client as _redis
 from execution.backends.procs import cmdline, exists
+from runs.causes import Cause, ending
 from runs.models import Run
 from runs.status import ACTIVE, Status
 
@@ -131,7 +132,14 @@ def recover(node: str, queues: Iterable[str]) -> Recovered:
                     run.pk,
                     Status.FAILED,
                     reason="worker lost",
-                    fields={"error": f"Worker {row['worker']} died or restarted while the run was active."},
+                    fields={
+                        "error": f"Worker {row['worker']} died or restarted while the run was active.",
+                        **ending(
+                            Cause.WORKER_LOST,
+                            f"Worker {row['worker']} died or restarted while the run was {run.status}.",
+                            worker=row["worker"],
+                        ).fields(),
+                    },
                 )
                 done.failed += 1
         except IllegalTransition:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from execution import executor, recovery
 from runs import dispatch, events
+from runs.causes import Cause, ending
 from runs.lifecycle import IllegalTransition, transition
 from runs.models import Run
 from runs.status import Status
@@ -87,7 +88,9 @@ def sweep_heartbeats() -> dict[str, int]:
     for run_id in stale.filter(
         status=Status.NOT_RESPONDING, heartbeat_at__lt=now - timedelta(seconds=lost)
     ).values_list("pk", flat=True):
-        if _move(run_id, Status.FAILED, "worker lost", error="The worker running this run stopped responding."):
+        error = "The worker running this run stopped responding."
+        lost_fields = ending(Cause.WORKER_LOST, error).fields()
+        if _move(run_id, Status.FAILED, "worker lost", error=error, **lost_fields):
             counts["failed"] += 1
     for run_id in stale.filter(status=Status.CANCEL_REQUESTED).values_list("pk", flat=True):
         if _move(run_id, Status.CANCELED, "canceled (worker lost)"):

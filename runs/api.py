@@ -22,12 +22,15 @@ from accounts.permissions import SIGNED_IN, TeamObjectPermission, default_team, 
 from audit.mixins import AuditedViewSetMixin
 from audit.services import record
 from common.archives import UnsafeArchive
+from common.errors import InvalidInput
 from config.api import NewestFirstCursorPagination, body
 from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
 from environments.api import EnvironmentSerializer, EnvironmentVersionSerializer
-from runs import artifacts, cancellation, editing, interactive, logstore, metricstore, snapshots, workbench
+from notifications.serializers import AlertSerializer
+from runs import artifacts, attempts, cancellation, editing, interactive, logstore, metricstore, snapshots, workbench
 from runs.artifact_zip import zip_response
+from runs.causes import Cause
 from runs.diagnosis import DiagnosisSerializer, diagnose
 from runs.models import Experiment, Run, RunField, RunInput, RunProcess, RunStatusChange
 from runs.serializers import (
@@ -35,6 +38,7 @@ from runs.serializers import (
     ArtifactSerializer,
     ArtifactStoredSerializer,
     ArtifactUploadSerializer,
+    AttemptSerializer,
     CancelSerializer,
     CompleteSerializer,
     ExperimentSerializer,
@@ -89,6 +93,7 @@ class RunFilter(django_filters.FilterSet):
     # status=A&status=B is one IN on a column of the run: no duplicates to remove, and DISTINCT
     # would make the database sort every matching run before the page's LIMIT.
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
+    cause = django_filters.MultipleChoiceFilter(choices=Cause.choices, distinct=False, help_text="why it ended")
     experiment = django_filters.CharFilter(method="filter_experiment")
     compute_target = django_filters.CharFilter(field_name="compute_target__name")
     submitted_by = django_filters.CharFilter(field_name="submitted_by__username")
@@ -266,6 +271,7 @@ def submission_from(request: Request, data: dict[str, Any], key: str) -> Submiss
         inputs=data.get("inputs") or [],
         idempotency_key=key,
         priority=priority.parse(data["priority"]) if data.get("priority") else None,
+        failure_policy=data["failure_policy"] if "failure_policy" in data else (base.failure_policy if base else None),
     )
 
 
@@ -425,6 +431,24 @@ class RunViewSet(
             }
         )
 
+    @extend_schema(request=AlertSerializer, responses={202: None, 400: VALIDATION_ERROR}, filters=False)
+    @action(detail=True, methods=["post"])
+    def alert(self, request: Request, pk: str | None = None) -> Response:
+        """``run.alert(title, text, level)``: tell the run's subscribers (notifications)."""
+        from notifications.services import queue_alert
+
+        run = self.get_object()
+        incoming = AlertSerializer(data=body(request))
+        incoming.is_valid(raise_exception=True)
+        queue_alert(run.pk, incoming.validated_data)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=AttemptSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def attempts(self, request: Request, pk: str | None = None) -> Response:
+        """The run's attempts, oldest first: a retry is the next attempt of the same run."""
+        return Response(AttemptSerializer(attempts.listing(self.get_object()), many=True).data)
+
     @extend_schema(responses=RunProcessSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"], pagination_class=None)
     def processes(self, request: Request, pk: str | None = None) -> Response:
@@ -478,18 +502,31 @@ class RunViewSet(
         )
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int), OpenApiParameter("rank", int), OpenApiParameter("limit", int)],
+        parameters=[
+            OpenApiParameter("after", int),
+            OpenApiParameter("rank", int),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("attempt", int, description="only this attempt's lines (see attempts)"),
+        ],
         responses={200: LogPageSerializer, 400: VALIDATION_ERROR},
     )
     @action(detail=True, methods=["get"])
     def logs(self, request: Request, pk: str | None = None) -> Response:
-        """Stored log lines with seq > ``after``, optionally of one rank, at most ``limit``."""
+        """Stored log lines with seq > ``after``, optionally of one rank or attempt, at most ``limit``."""
         run = self.get_object()
         after = int_param(request, "after", 0)
         limit = min(int_param(request, "limit", 1000), 10000)
         rank_raw = request.query_params.get("rank")
         rank = None if rank_raw in (None, "") else int_param(request, "rank", 0, minimum=None)
+        last: int | None = None
+        if request.query_params.get("attempt") not in (None, ""):
+            bounds = attempts.seq_range(run, int_param(request, "attempt", 1, minimum=1))
+            if bounds is None:
+                raise InvalidInput({"attempt": [f"Run {run.pk} has no such attempt."]})
+            after, last = max(after, bounds[0] - 1), bounds[1]
         lines = logstore.page(run.pk, after=after, rank=rank, limit=limit)
+        if last is not None:
+            lines = [line for line in lines if line["seq"] <= last]
         return Response(
             {
                 "run": run.pk,

@@ -23,6 +23,7 @@ from rest_framework import serializers
 
 from accounts.models import Team
 from audit.services import record
+from runs.causes import Cause, ending
 from runs.lifecycle import IllegalTransition, transition
 from runs.models import Experiment, Run, RunStatusChange
 from runs.status import Status
@@ -96,8 +97,13 @@ def finish(run: Run, *, status: str, error: str, user: Any) -> Run:
             transition(run.pk, Status.FINALIZING, reason="completed by the client", actor=user)
             run = transition(run.pk, Status.COMPLETED, reason="completed by the client", actor=user)
         else:
+            user_failed = ending(Cause.USER_ERROR, (error or "Failed by the client.")[:300])
             run = transition(
-                run.pk, Status.FAILED, reason="failed by the client", actor=user, fields={"error": error[:10000]}
+                run.pk,
+                Status.FAILED,
+                reason="failed by the client",
+                actor=user,
+                fields={"error": error[:10000], **user_failed.fields()},
             )
     except IllegalTransition as exc:
         raise serializers.ValidationError({"status": [str(exc)]}) from None

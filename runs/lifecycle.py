@@ -17,8 +17,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from runs import attempts
+from runs.causes import default_for
 from runs.models import Run, RunStatusChange
-from runs.status import ALLOWED, PHASE_FIELD, can_move
+from runs.status import ALLOWED, PHASE_FIELD, RETRY_FROM, TERMINAL, Status, can_move
 
 
 class IllegalTransition(Exception):
@@ -48,8 +50,20 @@ def transition(
     UPDATE (exit code, error, …); ``where`` adds conditions to it (a claim requires
     that no worker owns the run yet).
     """
-    allowed = set(ALLOWED.get(to, ()))
-    if only_from is not None:
+    fields = dict(fields or {})
+    ended: dict[str, Any] | None = None  # a retry: what the attempt ends with
+    if fields.pop("retry", False) or (
+        to == Status.FAILED
+        and fields.get("cause")
+        and Run.objects.filter(pk=run_id, status__in=RETRY_FROM).exists()
+        and attempts.retries_left(run_id, fields["cause"])
+    ):
+        ended, fields = fields, attempts.retry_fields(run_id)
+        reason = f"retrying after {ended.get('cause', 'a failure')}: {reason}"
+        to = Status.QUEUED
+    # A retry is the one way back to Queued from an active status.
+    allowed = set(RETRY_FROM) if ended is not None else set(ALLOWED.get(to, ()))
+    if only_from is not None and ended is None:
         allowed &= set(only_from)
     for _attempt in range(10):
         current = Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
@@ -57,16 +71,26 @@ def transition(
             raise Run.DoesNotExist(f"Run {run_id} does not exist.")
         if where and not Run.objects.filter(pk=run_id, **where).exists():
             raise IllegalTransition(run_id, current, to)
-        if current not in allowed or not can_move(current, to):
+        if current not in allowed or (ended is None and not can_move(current, to)):
             raise IllegalTransition(run_id, current, to)
         now = timezone.now()
         updates: dict[str, Any] = {"status": to, "status_reason": reason, **(fields or {})}
+        if to in TERMINAL and "cause" not in updates:
+            default = default_for(to, reason)
+            updates.update(default.fields() if default else {"cause": "", "cause_evidence": {}})
         phase = PHASE_FIELD.get(to)
         if phase:
             updates[phase] = now
+        number, exit_code = Run.objects.filter(pk=run_id).values_list("attempt", "exit_code").get()
         with transaction.atomic():
             if Run.objects.filter(pk=run_id, status=current, **(where or {})).update(**updates) != 1:
                 continue
+            if ended is not None:
+                attempts.close(run_id, number, Status.FAILED, {"exit_code": exit_code, **ended})
+                transaction.on_commit(partial(_dispatch, run_id))
+            elif to in TERMINAL:
+                attempts.close(run_id, number, to, {"exit_code": exit_code, **updates})
+                transaction.on_commit(partial(_notify, run_id, to))
             RunStatusChange.objects.create(
                 run_id=run_id,
                 at=now,
@@ -79,6 +103,18 @@ def transition(
             transaction.on_commit(partial(_announce, run, current))
         return run
     raise IllegalTransition(run_id, "changing", to)
+
+
+def _notify(run_id: int, status: str) -> None:
+    from notifications.services import queue_run_ended
+
+    queue_run_ended(run_id, status)
+
+
+def _dispatch(run_id: int) -> None:
+    from runs.dispatch import enqueue_after_commit
+
+    enqueue_after_commit(Run.objects.select_related("compute_target").get(pk=run_id))
 
 
 def _announce(run: Run, previous: str) -> None:

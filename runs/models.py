@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from runs.causes import Cause
 from runs.status import TERMINAL, Status
 from scheduling.priority import Priority
 
@@ -89,6 +90,12 @@ class Run(models.Model):
 
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Why it ended (runs.causes): set with the move to Failed or Canceled.
+    cause = models.CharField(max_length=24, choices=Cause.choices, blank=True)
+    cause_evidence = models.JSONField(default=dict, blank=True)
+    # The effective runs.policy.FailurePolicy (retries per cause, hang timeout), fixed at submission.
+    failure_policy = models.JSONField(default=dict, blank=True)
+    attempt = models.PositiveIntegerField(default=1, help_text="The current attempt's number (1: not retried).")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     # The pid of the worker process executing the run, on the worker's host: recovery
@@ -117,6 +124,8 @@ class Run(models.Model):
             models.Index(fields=["-created_at", "-id"], name="run_created"),
             # The same filtered by status.
             models.Index(fields=["status", "-created_at", "-id"], name="run_status_created"),
+            # The run list filtered by failure cause (?cause=oom).
+            models.Index(fields=["team", "cause", "-created_at", "-id"], name="run_team_cause_created"),
             # An experiment's runs.
             models.Index(fields=["experiment", "-created_at", "-id"], name="run_experiment_created"),
             # Queue position and capacity: a target's queued/active runs in order.
@@ -168,6 +177,37 @@ class Run(models.Model):
     @property
     def entrypoint(self) -> str:
         return " ".join(self.command) if self.command else self.script
+
+
+class Attempt(models.Model):
+    """One try at executing a run: a retry starts the next attempt of the same run.
+
+    Log lines are not copied per attempt: an attempt owns the run's lines with
+    ``first_seq <= seq <= last_seq`` (seq is gapless per run, so the ranges tile it).
+    The seam for resuming after preemption (issue 22): a preempted attempt ends with
+    cause ``preempted``; a resuming scheduler opens the next attempt through
+    ``runs.attempts.retry`` with ``resume=True`` and reads ``checkpoint`` from the
+    previous one, the rest (numbering, logs, queue, no double launch) is the same.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, blank=True, help_text="The status the attempt ended with.")
+    cause = models.CharField(max_length=24, choices=Cause.choices, blank=True)
+    cause_evidence = models.JSONField(default=dict, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    first_seq = models.PositiveBigIntegerField(default=1)
+    last_seq = models.PositiveBigIntegerField(null=True, blank=True, help_text="None while it runs.")
+    worker = models.CharField(max_length=200, blank=True)
+    resumed = models.BooleanField(default=False, help_text="Started from the previous attempt's checkpoint.")
+    checkpoint = models.JSONField(default=dict, blank=True, help_text="What a resumed attempt starts from.")
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="attempt_number_unique")]
 
 
 class RunStatusChange(models.Model):

@@ -14,6 +14,7 @@ from accounts.permissions import checked_team
 from common.archives import UnsafeArchive, clean_path
 from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
 from runs import summaries
+from runs.causes import Cause
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
 from runs.status import Status
 from runs.submission import queue_position, waiting_reason
@@ -85,6 +86,13 @@ class SubmitSerializer(serializers.Serializer[Any]):
     max_run_duration_seconds = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     priority = serializers.ChoiceField(
         choices=PRIORITY_NAMES, required=False, help_text="Default normal; capped by the team's max_priority."
+    )
+    failure_policy = JSONValueField(
+        required=False,
+        allow_null=True,
+        expect=dict,
+        help_text='Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, '
+        '"hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target.',
     )
 
     def validate_command(self, value: Any) -> list[str]:
@@ -203,6 +211,63 @@ RUN_ARGUMENT: dict[str, Any] = {
 }
 
 
+CAUSE_EVIDENCE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "exit_code": {"type": "integer"},
+        "signal": {"type": "string"},
+        "rank": {"type": "integer"},
+        "exception": {"type": "string"},
+        "frames": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string"},
+                    "line": {"type": "integer"},
+                    "function": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+                "required": ["file", "line", "function", "code"],
+            },
+        },
+        "oom_source": {"type": "string"},
+        "oom_kills": {"type": "integer"},
+        "memory_limit": {"type": "integer"},
+        "containers": {"type": "array", "items": {"type": "string"}},
+        "slurm_state": {"type": "string"},
+        "idle_seconds": {"type": "number"},
+        "limit_seconds": {"type": "integer"},
+        "worker": {"type": "string"},
+        "log_tail": {"type": "string"},
+    },
+}
+FAILURE_POLICY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "max_retries": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "hang_timeout_seconds": {"type": "integer"},
+    },
+}
+
+
+class AttemptSerializer(serializers.Serializer[Any]):
+    number = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.CharField()
+    cause = serializers.CharField()
+    cause_evidence = documented_json(CAUSE_EVIDENCE)
+    exit_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    first_seq = serializers.IntegerField()
+    last_seq = serializers.IntegerField(allow_null=True)
+    log_lines = serializers.IntegerField()
+    worker = serializers.CharField()
+    resumed = serializers.BooleanField()
+
+
 class MetricSummarySerializer(serializers.Serializer[Any]):
     last = serializers.FloatField(help_text="The latest value logged.")
     step = serializers.IntegerField(allow_null=True, help_text="The latest value's step.")
@@ -229,6 +294,12 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
     queue_position = serializers.SerializerMethodField()
     priority = serializers.SerializerMethodField()
     waiting_reason = serializers.SerializerMethodField(help_text="Why a Queued run waits; empty otherwise.")
+    cause = serializers.ChoiceField(
+        choices=Cause.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why it ended; empty unless Failed/Canceled.",
+    )
     properties = documented_json(STRING_MAP, read_only=True, help_text="Azure's run properties: add-only.")
     metrics = serializers.SerializerMethodField(help_text="Each scalar metric's latest, min and max, by name.")
     params = serializers.SerializerMethodField(help_text="Parameters read from the arguments (--name value).")
@@ -254,6 +325,8 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
             "ended_at",
             "duration_seconds",
             "exit_code",
+            "cause",
+            "attempt",
             "queue_position",
             "priority",
             "waiting_reason",
@@ -314,6 +387,8 @@ RUN_LIST_COLUMNS = (
     "running_at",
     "ended_at",
     "exit_code",
+    "cause",
+    "attempt",
     "worker",
     "priority",
     "interactive",
@@ -367,6 +442,8 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 # as Run.duration_seconds, with one "now" for the page
                 "duration_seconds": None if started is None else ((row["ended_at"] or now) - started).total_seconds(),
                 "exit_code": row["exit_code"],
+                "cause": row["cause"],
+                "attempt": row["attempt"],
                 "queue_position": queue[row["id"]].position if row["id"] in queue else None,
                 "priority": priority_label(row["priority"]),
                 "waiting_reason": queue[row["id"]].reason if row["id"] in queue else "",
@@ -394,6 +471,10 @@ class RunDetailSerializer(RunListSerializer):
     environment_version = serializers.SerializerMethodField()
     portal_url = serializers.SerializerMethodField()
     arguments = documented_json({"type": "array", "items": RUN_ARGUMENT}, read_only=True)
+    cause_evidence = documented_json(
+        CAUSE_EVIDENCE, read_only=True, help_text="What shows the cause (runs.causes.Evidence)."
+    )
+    failure_policy = documented_json(FAILURE_POLICY, read_only=True, help_text="The effective policy.")
 
     class Meta(RunListSerializer.Meta):
         fields = [
@@ -405,6 +486,8 @@ class RunDetailSerializer(RunListSerializer):
             "starting_at",
             "finalizing_at",
             "error",
+            "cause_evidence",
+            "failure_policy",
             "heartbeat_at",
             "worker",
             "snapshot_sha256",

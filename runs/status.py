@@ -60,6 +60,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
 }
 
+# Where a failing attempt may go back to Queued for a retry (runs.attempts); a pending
+# Slurm job's worker also fails from Queued.
+RETRY_FROM = frozenset(
+    {Status.QUEUED, Status.PREPARING, Status.STARTING, Status.RUNNING, Status.FINALIZING, Status.NOT_RESPONDING}
+)
+
 # The timestamp column set when a run enters a status.
 PHASE_FIELD: dict[str, str] = {
     Status.QUEUED: "queued_at",

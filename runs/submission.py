@@ -17,7 +17,7 @@ from compute import capabilities
 from compute.models import ComputeTarget
 from environments.models import Environment, EnvironmentVersion
 from runs import distributed as dist
-from runs import inputs, snapshots
+from runs import inputs, policy, snapshots
 from runs.dispatch import enqueue_after_commit as enqueue
 from runs.lifecycle import transition
 from runs.models import Experiment, Run, RunToken
@@ -46,6 +46,7 @@ class Submission:
     inputs: list[Any] = field(default_factory=list)
     idempotency_key: str = ""
     priority: int | None = None  # None: normal (a resubmit keeps its run's)
+    failure_policy: Any = None  # runs.policy: the run's own keys
     # A sweep's child: the run it belongs to, its properties (the parameters), and the run
     # whose stored snapshot it runs as is (checked when that run was created).
     parent: Run | None = None
@@ -64,6 +65,7 @@ class Checked:
     size: int
     files: int
     inputs: list[Any]
+    failure_policy: dict[str, Any]  # runs.policy: the effective one
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -158,7 +160,10 @@ def check(sub: Submission) -> Checked:
         raise InvalidInput({"inputs": [f"Input name(s) also used in arguments: {', '.join(sorted(clash))}."]})
     resolved_inputs += extra
     count = len(files) if files is not None else (sub.snapshot_of.snapshot_files if sub.snapshot_of else 0)
-    return Checked(shape, env_version, target, sha, size, count, resolved_inputs)
+    failure_policy = policy.effective(
+        sub.failure_policy, env_version.environment.failure_policy, target.failure_policy
+    ).as_json()
+    return Checked(shape, env_version, target, sha, size, count, resolved_inputs, failure_policy)
 
 
 def submit(sub: Submission) -> Run:
@@ -199,6 +204,7 @@ def _create(sub: Submission, checked: Checked) -> Run:
             snapshot_files=checked.files,
             idempotency_key=sub.idempotency_key,
             priority=sub.priority or 0,
+            failure_policy=checked.failure_policy,
             parent=sub.parent,
             properties=sub.properties,
         )

@@ -56,6 +56,9 @@ class OfflineRun(MetricLoggingMixin):
             return self._upload_artifact(name, content=data.encode() if isinstance(data, str) else data)
         return self._upload_artifact(name, path=Path(path_or_stream))
 
+    def alert(self, title: str, text: str = "", level: str = "info") -> None:
+        print(f"Alert ({level}): {title}: {text}", file=sys.stderr)
+
     def tag(self, key: str, value: Any = None) -> None:
         self.tags[key] = "" if value is None else str(value)
         print(f"Attempted to tag the run: {key}={self.tags[key]}", file=sys.stderr)

@@ -442,6 +442,11 @@ class Run(MetricLoggingMixin):
     def tag(self, key: str, value: Any = None) -> None:
         self.set_tags({key: value})
 
+    def alert(self, title: str, text: str = "", level: str = "info") -> None:
+        """Notify the run's subscribers (bell, email, webhooks), e.g. when a metric
+        crosses a threshold. ``level``: "info", "warn" or "error"."""
+        self.workspace.client.post(self._path("alert/"), {"title": title, "text": text, "level": level})
+
     def set_tags(self, tags: dict[str, Any] | str) -> None:
         """Add or change tags (a bare name: a tag without value); others are left alone."""
         wanted = {tags: None} if isinstance(tags, str) else tags

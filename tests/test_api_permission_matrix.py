@@ -28,6 +28,7 @@ from audit.models import AuditEvent
 from compute.models import ComputeTarget
 from datasets.models import Datastore
 from environments.models import Environment, EnvironmentBuild, PackageIndex, TeamSecret
+from notifications.models import Channel, Subscription
 from runs import snapshots
 from runs.models import Run, RunToken
 from scheduling.models import TeamQuota
@@ -127,6 +128,23 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/api/runs/{id}/metrics/"): A.TEAM,
     ("GET", "/api/runs/{id}/processes/"): A.TEAM,
     ("GET", "/api/runs/{id}/environment/"): A.TEAM,
+    ("GET", "/api/runs/{id}/attempts/"): A.TEAM,
+    ("POST", "/api/runs/{id}/alert/"): A.TEAM,
+    ("GET", "/api/notifications/"): A.SIGNED_IN,
+    ("POST", "/api/notifications/read/"): A.SIGNED_IN,
+    ("GET", "/api/notification-channels/"): A.SIGNED_IN,
+    ("POST", "/api/notification-channels/"): A.SIGNED_IN,
+    ("GET", "/api/notification-channels/{id}/"): A.OWN,
+    ("PUT", "/api/notification-channels/{id}/"): A.OWN,
+    ("PATCH", "/api/notification-channels/{id}/"): A.OWN,
+    ("DELETE", "/api/notification-channels/{id}/"): A.OWN,
+    ("GET", "/api/notification-subscriptions/"): A.SIGNED_IN,
+    ("POST", "/api/notification-subscriptions/"): A.SIGNED_IN,
+    ("GET", "/api/notification-subscriptions/{id}/"): A.OWN,
+    ("PUT", "/api/notification-subscriptions/{id}/"): A.OWN,
+    ("PATCH", "/api/notification-subscriptions/{id}/"): A.OWN,
+    ("DELETE", "/api/notification-subscriptions/{id}/"): A.OWN,
+    ("GET", "/api/notification-deliveries/"): A.ADMIN,
     ("GET", "/api/runs/{id}/status-history/"): A.TEAM,
     ("POST", "/api/runs/{id}/tag/"): A.TEAM,
     ("POST", "/api/runs/{id}/priority/"): A.TEAM,
@@ -295,6 +313,8 @@ def team_a_objects(world: World) -> Objects:
     artifact.name = "model.txt"
     uploaded = alice.post(f"/api/runs/{run.pk}/artifacts/", {"file": artifact, "name": "outputs/model.txt"})
     assert uploaded.status_code == 201, uploaded.content
+    channel = Channel.objects.create(user=world.alice.user, name="matrix", kind="email", address="a@example.com")
+    subscription = Subscription.objects.create(user=world.alice.user, events=["run.failed"])
     model = alice.post(f"/api/runs/{run.pk}/register-model/", {"model_name": "matrix-model", "model_path": "outputs"})
     assert model.status_code == 201, model.content
     event = AuditEvent.objects.filter(team=world.team_a).first()
@@ -321,6 +341,8 @@ def team_a_objects(world: World) -> Objects:
         "/api/schedule/": ComputeTarget.objects.get(name="local").pk,
         "/api/package-indexes/": PackageIndex.objects.get(name="pytorch-cpu").pk,
         "/api/team-secrets/": TeamSecret.objects.create(team=world.team_a, name="matrix-secret", value="s3cr3t!").pk,
+        "/api/notification-channels/": channel.pk,
+        "/api/notification-subscriptions/": subscription.pk,
         "/api/sweeps/": matrix_sweep(world),
     }
     ids["/api/2.0/mlflow-artifacts/artifacts/runs/"] = run.pk

@@ -147,7 +147,21 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
             team=world.team_a, compute_target=ComputeTarget.objects.get(name="local"), share=1
         ).pk,
         "sweeps": _sweep_with_a_scored_child(world),
+        **_notifications(world, run),
     }
+
+
+def _notifications(world: Any, run: Run) -> dict[str, int]:
+    """The admin's own channel and subscription (they are per user), a notification and a delivery."""
+    from notifications.models import Channel, Delivery, Notification, Subscription
+
+    admin = world.admin.user
+    channel = Channel.objects.create(user=admin, name="hook", kind="webhook", address="https://h.test/x", secret="s")
+    sub = Subscription.objects.create(user=admin, experiment=run.experiment, events=["run.failed"], causes=["oom"])
+    sub.channels.add(channel)
+    note = Notification.objects.create(user=admin, event="run.failed", run=run, title="t", level="error", cause="oom")
+    Delivery.objects.create(notification=note, channel=channel, status="sent", attempts=1, response_code=200)
+    return {"notification-channels": channel.pk, "notification-subscriptions": sub.pk}
 
 
 def _sweep_with_a_scored_child(world: Any) -> int:

@@ -19,6 +19,7 @@ from django.db.models import Q
 
 from compute.configs import TargetConfig
 from environments.models import EnvironmentVersion
+from runs.causes import Ending
 from runs.distributed import Rank, Shape
 
 if TYPE_CHECKING:
@@ -145,6 +146,15 @@ class Job(abc.ABC):
 
     def end_reason(self) -> str | None:
         """Why the job ended, when the scheduler (not the script) ended it."""
+        return None
+
+    def end_cause(self) -> Ending | None:
+        """The cause of a failed end when the backend knows it better than the exit
+        code does (an OOM kill, a scheduler state); None: read it from the exit."""
+        return None
+
+    def memory_limit(self) -> int | None:
+        """The memory limit the ranks ran under (bytes), for reading a bare exit."""
         return None
 
     def pending_reason(self) -> str | None:

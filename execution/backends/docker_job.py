@@ -34,6 +34,7 @@ from django.db.models import Q
 from compute.configs import DockerConfig
 from execution.backends.base import Job, ProcessInfo, RunContext
 from execution.lines import MPI_ROUTES, LineReader, RoutedStream, RouteKind, Router
+from runs.causes import Cause, Ending, ending
 from runs.logstore import SYSTEM_RANK
 
 REFRESH_SECONDS = 0.3
@@ -289,6 +290,23 @@ class DockerJob(Job):
             self.client.api.stop(node.name, timeout=3)
         except docker.errors.APIError:
             pass
+
+    def memory_limit(self) -> int | None:
+        return self.ctx.target.config.memory
+
+    def end_cause(self) -> Ending | None:
+        oom = [node.name for node in self.nodes if node.oom]
+        if oom:
+            return ending(
+                Cause.OOM,
+                "A container ran out of memory: the engine reports it OOMKilled.",
+                oom_source="container",
+                containers=oom,
+            )
+        gone = [node.name for node in self.nodes if node.status == "gone"]
+        if gone:
+            return ending(Cause.INFRASTRUCTURE, f"Container {', '.join(gone)} was removed before the run ended.")
+        return None
 
     def end_reason(self) -> str | None:
         if any(node.oom for node in self.nodes):

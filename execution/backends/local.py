@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,12 @@ from compute.configs import LocalConfig
 from environments.builder import ensure_venv
 from environments.conda import build_notes
 from execution import sandbox
+from execution.backends import memcg
 from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from execution.backends.procs import OutputPump, cmdline, descendants, die_with_parent, environ, exists, signal_tree
 from execution.lines import RoutedStream, RouteKind, Router
 from execution.plan import Entry, Mpirun, Network, Placement, find_mpirun, plan
+from runs.causes import Cause, Ending, ending
 from runs.distributed import Kind
 
 
@@ -47,6 +50,7 @@ class _Launcher:
         self.expected = expected  # rank processes it spawns itself (0: it is the rank)
         self.sandboxed = sandboxed  # proc is bubblewrap; the launcher command runs under it
         self.pumps: list[OutputPump] = []
+        self.memory: memcg.MemoryGroup | None = None
         self._command: int | None = None if sandboxed else proc.pid
 
     def command_pid(self) -> int | None:
@@ -62,6 +66,7 @@ class LocalJob(Job):
         self.ctx = ctx
         self.launchers = launchers
         self.seen: set[int] = set()
+        self.oom_kills = 0  # counted from the launchers' memory cgroups at close
 
     def _script_marker(self) -> str:
         return self.ctx.entrypoint[0] if self.ctx.entrypoint else ""
@@ -143,11 +148,44 @@ class LocalJob(Job):
         for launcher in self.launchers:
             for pump in launcher.pumps:
                 pump.join(timeout=30)
+        for launcher in self.launchers:
+            if launcher.memory is not None:
+                self.oom_kills += launcher.memory.oom_kills()
+                launcher.memory.remove()
+                launcher.memory = None
+
+    def memory_limit(self) -> int | None:
+        return self.ctx.target.config.memory
+
+    def end_cause(self) -> Ending | None:
+        if not self.oom_kills:
+            return None
+        limit = self.ctx.target.config.memory
+        return ending(
+            Cause.OOM,
+            f"The kernel OOM killer ended {self.oom_kills} process(es) at the run's memory limit of {limit} bytes.",
+            oom_source="cgroup",
+            oom_kills=self.oom_kills,
+            memory_limit=limit,
+            signal="SIGKILL",
+        )
 
     def state(self) -> dict[str, Any]:
         self._all_pids()
         pids = sorted(self.seen | {launcher.proc.pid for launcher in self.launchers})
         return {"run_id": self.ctx.run_id, "pids": pids}
+
+
+def _preexec(sandboxed: bool, memory: memcg.MemoryGroup | None) -> Callable[[], None] | None:
+    if memory is None:
+        return None if sandboxed else die_with_parent
+
+    def prepare() -> None:
+        memory.enter()
+        if not sandboxed:
+            die_with_parent()
+
+    return prepare
 
 
 def _signal(pids: list[int], sig: int) -> None:
@@ -202,6 +240,10 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
             )
             sandbox.hand_over(ctx.workdir, spec)
             cmd = sandbox.wrap(cmd, spec)
+        memory = None
+        if ctx.target.config.memory:
+            memory = memcg.create(ctx.run_id, f"{role}{ranks[0].rank if ranks else 0}", ctx.target.config.memory)
+            ctx.system_log(f"Memory limit: {ctx.target.config.memory} bytes ({memory.mode}).")
         proc = subprocess.Popen(
             cmd,
             cwd=ctx.workdir,
@@ -211,13 +253,14 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
             stderr=subprocess.PIPE,
             start_new_session=True,
             # Sandboxed: bubblewrap's --die-with-parent does it.
-            preexec_fn=None if sandboxed else die_with_parent,
+            preexec_fn=_preexec(sandboxed, memory),
         )
         for info in ranks:
             if not expected and not sandboxed:
                 info.pid = proc.pid
             info.host = socket.gethostname()
         launcher = _Launcher(proc, ranks, role, expected, sandboxed)
+        launcher.memory = memory
         assert proc.stdout is not None and proc.stderr is not None
         for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
             sink = self._sink(ctx, router, ranks[0].rank if ranks else 0, stream, ranks)

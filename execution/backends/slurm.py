@@ -28,6 +28,7 @@ from execution.backends.filetail import FileTail
 from execution.backends.slurm_script import sbatch_options, script
 from execution.lines import SYSTEM_RANK, RoutedStream, RouteKind, Router
 from execution.plan import Entry, Network, NodePlan, Placement, placed, plan
+from runs.causes import SLURM_CAUSES, Cause, Ending, ending
 from runs.distributed import Shape
 
 TASK_HELPER = Path(__file__).with_name("slurm_task.py")
@@ -169,6 +170,13 @@ class SlurmJob(Job):
 
     def end_reason(self) -> str | None:
         return END_REASONS.get(self.final_state)
+
+    def end_cause(self) -> Ending | None:
+        cause = SLURM_CAUSES.get(self.final_state)
+        if cause is None:
+            return None
+        extra = {"oom_source": "slurm"} if cause is Cause.OOM else {}
+        return ending(cause, END_REASONS[self.final_state], slurm_state=self.final_state, **extra)
 
     def signal_all(self, sig: int) -> None:
         env = command_env(self.config)

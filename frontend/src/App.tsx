@@ -18,6 +18,7 @@ const ModelsPage = lazy(() => import("./pages/ModelsPage"));
 const ModelVersionPage = lazy(() => import("./pages/ModelVersionPage"));
 const AuditPage = lazy(() => import("./pages/AuditPage"));
 const UsagePage = lazy(() => import("./pages/UsagePage"));
+const NotificationSettingsPage = lazy(() => import("./pages/NotificationSettingsPage"));
 const SweepsPage = lazy(() => import("./pages/SweepsPage"));
 const SweepPage = lazy(() => import("./pages/SweepPage"));
 const ComparePage = lazy(() => import("./features/runs/compare/ComparePage"));
@@ -81,6 +82,7 @@ export function App() {
                 <Route path="audit" element={<AuditPage />} />
                 <Route path="settings" element={<SettingsPage />} />
                 <Route path="usage" element={<UsagePage />} />
+                <Route path="settings/notifications" element={<NotificationSettingsPage />} />
                 <Route
                   path="*"
                   element={<EmptyState title="Page not found">Use the menu to go to runs, environments, datasets or models.</EmptyState>}

@@ -1405,6 +1405,133 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/notification-channels/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        get: operations["notification_channels_list"];
+        put?: never;
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        post: operations["notification_channels_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-channels/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        get: operations["notification_channels_retrieve"];
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        put: operations["notification_channels_update"];
+        post?: never;
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        delete: operations["notification_channels_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Delivery channels: email, Slack-compatible or signed generic webhooks. */
+        patch: operations["notification_channels_partial_update"];
+        trace?: never;
+    };
+    "/api/notification-deliveries/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every delivery and its outcome (admins). */
+        get: operations["notification_deliveries_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-subscriptions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        get: operations["notification_subscriptions_list"];
+        put?: never;
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        post: operations["notification_subscriptions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notification-subscriptions/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        get: operations["notification_subscriptions_retrieve"];
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        put: operations["notification_subscriptions_update"];
+        post?: never;
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        delete: operations["notification_subscriptions_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Which run events reach you: of your own runs (no experiment) or of one experiment. */
+        patch: operations["notification_subscriptions_partial_update"];
+        trace?: never;
+    };
+    "/api/notifications/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The newest notifications and how many are unread (the bell). */
+        get: operations["notifications_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications/read/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Mark notifications read (all of them without ``ids``). */
+        post: operations["notifications_read_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/package-indexes/": {
         parameters: {
             query?: never;
@@ -1501,6 +1628,23 @@ export interface paths {
         patch: operations["runs_partial_update"];
         trace?: never;
     };
+    "/api/runs/{id}/alert/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description ``run.alert(title, text, level)``: tell the run's subscribers (notifications). */
+        post: operations["runs_alert_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}/artifacts/": {
         parameters: {
             query?: never;
@@ -1545,6 +1689,23 @@ export interface paths {
         };
         /** @description Every artifact (or those under ``prefix``) as one zip, streamed as it is built. */
         get: operations["runs_artifacts_zip_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{id}/attempts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The run's attempts, oldest first: a retry is the next attempt of the same run. */
+        get: operations["runs_attempts_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1651,7 +1812,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Stored log lines with seq > ``after``, optionally of one rank, at most ``limit``. */
+        /** @description Stored log lines with seq > ``after``, optionally of one rank or attempt, at most ``limit``. */
         get: operations["runs_logs_retrieve"];
         put?: never;
         post?: never;
@@ -2266,6 +2427,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AlertRequest: {
+            title: string;
+            text?: string;
+            /** @default info */
+            level: components["schemas"]["LevelEnum"];
+        };
         Artifact: {
             path: string;
             size: number;
@@ -2283,6 +2450,44 @@ export interface components {
             file: string;
             /** @description Path in the run's outputs; default: the file's name */
             name?: string;
+        };
+        Attempt: {
+            number: number;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            ended_at: string | null;
+            status: string;
+            cause: string;
+            cause_evidence: {
+                summary?: string;
+                exit_code?: number;
+                signal?: string;
+                rank?: number;
+                exception?: string;
+                frames?: {
+                    file: string;
+                    line: number;
+                    function: string;
+                    code: string;
+                }[];
+                oom_source?: string;
+                oom_kills?: number;
+                memory_limit?: number;
+                containers?: string[];
+                slurm_state?: string;
+                idle_seconds?: number;
+                limit_seconds?: number;
+                worker?: string;
+                log_tail?: string;
+            };
+            exit_code: number | null;
+            error: string;
+            first_seq: number;
+            last_seq: number | null;
+            log_lines: number;
+            worker: string;
+            resumed: boolean;
         };
         AuditEvent: {
             readonly id: number;
@@ -2303,6 +2508,8 @@ export interface components {
             /** @description api, admin, web, worker, sdk */
             via: string;
         };
+        /** @enum {unknown} */
+        BlankEnum: "";
         Board: {
             target: string;
             capacity_runs: number;
@@ -2366,6 +2573,45 @@ export interface components {
         };
         CancelRequest: {
             reason?: string;
+        };
+        /**
+         * @description * `user_error` - User Error
+         *     * `oom` - Oom
+         *     * `time_limit` - Time Limit
+         *     * `canceled` - Canceled
+         *     * `preempted` - Preempted
+         *     * `hang` - Hang
+         *     * `node_lost` - Node Lost
+         *     * `worker_lost` - Worker Lost
+         *     * `environment_build` - Environment Build
+         *     * `input_materialization` - Input Materialization
+         *     * `infrastructure` - Infrastructure
+         * @enum {string}
+         */
+        CauseEnum: "user_error" | "oom" | "time_limit" | "canceled" | "preempted" | "hang" | "node_lost" | "worker_lost" | "environment_build" | "input_materialization" | "infrastructure";
+        Channel: {
+            readonly id: number;
+            name: string;
+            kind: components["schemas"]["ChannelKindEnum"];
+            readonly address_masked: string;
+            readonly has_secret: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `email` - Email
+         *     * `slack` - Slack
+         *     * `webhook` - Webhook
+         * @enum {string}
+         */
+        ChannelKindEnum: "email" | "slack" | "webhook";
+        ChannelRequest: {
+            name: string;
+            kind: components["schemas"]["ChannelKindEnum"];
+            /** @description Email address or webhook URL. */
+            address: string;
+            /** @description HMAC key (webhook). */
+            secret?: string;
         };
         Child: {
             id: number;
@@ -2701,6 +2947,29 @@ export interface components {
             /** @description Paths written. */
             uploaded: string[];
         };
+        Delivery: {
+            readonly id: number;
+            user: string;
+            channel: string;
+            kind: string;
+            event: string;
+            run: number | null;
+            readonly status: components["schemas"]["DeliveryStatusEnum"];
+            readonly attempts: number;
+            readonly response_code: number | null;
+            readonly last_error: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly sent_at: string | null;
+        };
+        /**
+         * @description * `pending` - Pending
+         *     * `sent` - Sent
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        DeliveryStatusEnum: "pending" | "sent" | "failed";
         /** @description A run's error excerpt; empty fields when its log shows no error. */
         Diagnosis: {
             run: number;
@@ -2875,6 +3144,13 @@ export interface components {
             sandboxed: boolean;
             summary: string;
         };
+        /**
+         * @description * `info` - Info
+         *     * `warn` - Warn
+         *     * `error` - Error
+         * @enum {string}
+         */
+        LevelEnum: "info" | "warn" | "error";
         Limits: {
             /** @description A run's source snapshot, packed. */
             snapshot_max_bytes: number;
@@ -2916,6 +3192,10 @@ export interface components {
          * @enum {string}
          */
         LogStreamEnum: "stdout" | "stderr" | "system";
+        MarkReadRequest: {
+            /** @description Omit to mark every notification read. */
+            ids?: number[];
+        };
         /**
          * @description * `scalar` - Scalar
          *     * `list` - List
@@ -3077,6 +3357,32 @@ export interface components {
          * @enum {string}
          */
         MpiTypeEnum: "mpi";
+        Notification: {
+            readonly id: number;
+            readonly event: components["schemas"]["NotificationEventEnum"];
+            readonly run: number | null;
+            readonly title: string;
+            readonly text: string;
+            readonly level: components["schemas"]["LevelEnum"];
+            readonly cause: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly read_at: string | null;
+        };
+        /**
+         * @description * `run.completed` - Completed
+         *     * `run.failed` - Failed
+         *     * `run.canceled` - Canceled
+         *     * `sweep.finished` - Sweep Finished
+         *     * `run.alert` - Alert
+         * @enum {string}
+         */
+        NotificationEventEnum: "run.completed" | "run.failed" | "run.canceled" | "sweep.finished" | "run.alert";
+        NotificationList: {
+            unread: number;
+            results: components["schemas"]["Notification"][];
+        };
         PackageIndex: {
             readonly id: number;
             name: string;
@@ -3176,6 +3482,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["Datastore"][];
+        };
+        PaginatedDeliveryList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["Delivery"][];
         };
         PaginatedEnvironmentBuildList: {
             /** @example 123 */
@@ -3355,6 +3676,14 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Token"][];
         };
+        PatchedChannelRequest: {
+            name?: string;
+            kind?: components["schemas"]["ChannelKindEnum"];
+            /** @description Email address or webhook URL. */
+            address?: string;
+            /** @description HMAC key (webhook). */
+            secret?: string;
+        };
         PatchedComputeTargetRequest: {
             name?: string;
             /**
@@ -3434,6 +3763,13 @@ export interface components {
             tags?: {
                 [key: string]: string;
             };
+        };
+        PatchedSubscriptionRequest: {
+            /** @description None: your own runs. */
+            experiment?: number | null;
+            events?: components["schemas"]["NotificationEventEnum"][];
+            causes?: components["schemas"]["CauseEnum"][];
+            channels?: number[];
         };
         PatchedTeamQuotaRequest: {
             team?: string;
@@ -3606,6 +3942,24 @@ export interface components {
             /** Format: double */
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
+            /**
+             * @description Why it ended; empty unless Failed/Canceled.
+             *
+             *     * `user_error` - User Error
+             *     * `oom` - Oom
+             *     * `time_limit` - Time Limit
+             *     * `canceled` - Canceled
+             *     * `preempted` - Preempted
+             *     * `hang` - Hang
+             *     * `node_lost` - Node Lost
+             *     * `worker_lost` - Worker Lost
+             *     * `environment_build` - Environment Build
+             *     * `input_materialization` - Input Materialization
+             *     * `infrastructure` - Infrastructure
+             */
+            readonly cause: components["schemas"]["CauseEnum"] | components["schemas"]["BlankEnum"];
+            /** @description The current attempt's number (1: not retried). */
+            readonly attempt: number;
             readonly queue_position: number | null;
             readonly priority: components["schemas"]["PriorityEnum"];
             /** @description Why a Queued run waits; empty otherwise. */
@@ -3669,6 +4023,36 @@ export interface components {
             /** Format: date-time */
             readonly finalizing_at: string | null;
             readonly error: string;
+            /** @description What shows the cause (runs.causes.Evidence). */
+            readonly cause_evidence: {
+                summary?: string;
+                exit_code?: number;
+                signal?: string;
+                rank?: number;
+                exception?: string;
+                frames?: {
+                    file: string;
+                    line: number;
+                    function: string;
+                    code: string;
+                }[];
+                oom_source?: string;
+                oom_kills?: number;
+                memory_limit?: number;
+                containers?: string[];
+                slurm_state?: string;
+                idle_seconds?: number;
+                limit_seconds?: number;
+                worker?: string;
+                log_tail?: string;
+            };
+            /** @description The effective policy. */
+            readonly failure_policy: {
+                max_retries?: {
+                    [key: string]: number;
+                };
+                hang_timeout_seconds?: number;
+            };
             /** Format: date-time */
             readonly heartbeat_at: string | null;
             readonly worker: string;
@@ -3752,6 +4136,24 @@ export interface components {
             /** Format: double */
             readonly duration_seconds: number | null;
             readonly exit_code: number | null;
+            /**
+             * @description Why it ended; empty unless Failed/Canceled.
+             *
+             *     * `user_error` - User Error
+             *     * `oom` - Oom
+             *     * `time_limit` - Time Limit
+             *     * `canceled` - Canceled
+             *     * `preempted` - Preempted
+             *     * `hang` - Hang
+             *     * `node_lost` - Node Lost
+             *     * `worker_lost` - Worker Lost
+             *     * `environment_build` - Environment Build
+             *     * `input_materialization` - Input Materialization
+             *     * `infrastructure` - Infrastructure
+             */
+            readonly cause: components["schemas"]["CauseEnum"] | components["schemas"]["BlankEnum"];
+            /** @description The current attempt's number (1: not retried). */
+            readonly attempt: number;
             readonly queue_position: number | null;
             readonly priority: components["schemas"]["PriorityEnum"];
             /** @description Why a Queued run waits; empty otherwise. */
@@ -3957,6 +4359,25 @@ export interface components {
              *     * `urgent` - urgent
              */
             priority?: components["schemas"]["PriorityEnum"];
+            /** @description Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target. */
+            failure_policy?: unknown;
+        };
+        Subscription: {
+            readonly id: number;
+            /** @description None: your own runs. */
+            experiment: number | null;
+            events: components["schemas"]["NotificationEventEnum"][];
+            causes: components["schemas"]["CauseEnum"][];
+            channels: number[];
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        SubscriptionRequest: {
+            /** @description None: your own runs. */
+            experiment?: number | null;
+            events: components["schemas"]["NotificationEventEnum"][];
+            causes?: components["schemas"]["CauseEnum"][];
+            channels?: number[];
         };
         Sweep: {
             /** @description The sweep's parent run id */
@@ -4036,6 +4457,8 @@ export interface components {
              *     * `urgent` - urgent
              */
             priority?: components["schemas"]["PriorityEnum"];
+            /** @description Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target. */
+            failure_policy?: unknown;
             /** @description JSON-encoded in a multipart form */
             hyperdrive?: components["schemas"]["HyperDriveRequest"];
         };
@@ -7448,6 +7871,392 @@ export interface operations {
             };
         };
     };
+    notification_channels_list: {
+        parameters: {
+            query?: {
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"][];
+                };
+            };
+        };
+    };
+    notification_channels_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ChannelRequest"];
+                "multipart/form-data": components["schemas"]["ChannelRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+        };
+    };
+    notification_channels_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this channel. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+        };
+    };
+    notification_channels_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this channel. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ChannelRequest"];
+                "multipart/form-data": components["schemas"]["ChannelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+        };
+    };
+    notification_channels_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this channel. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    notification_channels_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this channel. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedChannelRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedChannelRequest"];
+                "multipart/form-data": components["schemas"]["PatchedChannelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Channel"];
+                };
+            };
+        };
+    };
+    notification_deliveries_list: {
+        parameters: {
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+                /**
+                 * @description * `pending` - Pending
+                 *     * `sent` - Sent
+                 *     * `failed` - Failed
+                 */
+                status?: "failed" | "pending" | "sent";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedDeliveryList"];
+                };
+            };
+        };
+    };
+    notification_subscriptions_list: {
+        parameters: {
+            query?: {
+                experiment?: number;
+                /** @description Which field to use when ordering the results. */
+                ordering?: string;
+                /** @description A search term. */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"][];
+                };
+            };
+        };
+    };
+    notification_subscriptions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SubscriptionRequest"];
+                "multipart/form-data": components["schemas"]["SubscriptionRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+        };
+    };
+    notification_subscriptions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this subscription. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+        };
+    };
+    notification_subscriptions_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this subscription. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["SubscriptionRequest"];
+                "multipart/form-data": components["schemas"]["SubscriptionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+        };
+    };
+    notification_subscriptions_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this subscription. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    notification_subscriptions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this subscription. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedSubscriptionRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["PatchedSubscriptionRequest"];
+                "multipart/form-data": components["schemas"]["PatchedSubscriptionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+        };
+    };
+    notifications_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+        };
+    };
+    notifications_read_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MarkReadRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["MarkReadRequest"];
+                "multipart/form-data": components["schemas"]["MarkReadRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     package_indexes_list: {
         parameters: {
             query?: {
@@ -7639,6 +8448,22 @@ export interface operations {
             query?: {
                 /** @description true: archived runs only (hidden by default) */
                 archived?: string;
+                /**
+                 * @description why it ended
+                 *
+                 *     * `user_error` - User Error
+                 *     * `oom` - Oom
+                 *     * `time_limit` - Time Limit
+                 *     * `canceled` - Canceled
+                 *     * `preempted` - Preempted
+                 *     * `hang` - Hang
+                 *     * `node_lost` - Node Lost
+                 *     * `worker_lost` - Worker Lost
+                 *     * `environment_build` - Environment Build
+                 *     * `input_materialization` - Input Materialization
+                 *     * `infrastructure` - Infrastructure
+                 */
+                cause?: ("canceled" | "environment_build" | "hang" | "infrastructure" | "input_materialization" | "node_lost" | "oom" | "preempted" | "time_limit" | "user_error" | "worker_lost")[];
                 compute_target?: string;
                 created_after?: string;
                 created_before?: string;
@@ -7797,6 +8622,44 @@ export interface operations {
             };
         };
     };
+    runs_alert_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["AlertRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["AlertRequest"];
+                "application/json": components["schemas"]["AlertRequest"];
+            };
+        };
+        responses: {
+            /** @description No response body */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input, by field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     runs_artifacts_list: {
         parameters: {
             query?: never;
@@ -7930,6 +8793,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runs_attempts_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A unique integer value identifying this run. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attempt"][];
                 };
             };
         };
@@ -8089,6 +8974,8 @@ export interface operations {
         parameters: {
             query?: {
                 after?: number;
+                /** @description only this attempt's lines (see attempts) */
+                attempt?: number;
                 limit?: number;
                 rank?: number;
             };
@@ -9451,23 +10338,31 @@ type ReadonlyArray<T> = [
 export const pathsApiComputeTargetsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/compute-targets/"]["get"]["parameters"]["query"]["kind"]> = ["docker", "local", "slurm"];
 export const pathsApiEnvironmentBuildsGetParametersQueryKindValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["kind"]> = ["image", "venv"];
 export const pathsApiEnvironmentBuildsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/environment-builds/"]["get"]["parameters"]["query"]["status"]> = ["building", "failed", "pending", "succeeded"];
+export const pathsApiNotificationDeliveriesGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/notification-deliveries/"]["get"]["parameters"]["query"]["status"]> = ["failed", "pending", "sent"];
+export const pathsApiRunsGetParametersQueryCauseValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["cause"]> = ["canceled", "environment_build", "hang", "infrastructure", "input_materialization", "node_lost", "oom", "preempted", "time_limit", "user_error", "worker_lost"];
 export const pathsApiRunsGetParametersQueryStatusValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/runs/"]["get"]["parameters"]["query"]["status"]> = ["CancelRequested", "Canceled", "Completed", "Failed", "Finalizing", "NotResponding", "NotStarted", "Preparing", "Queued", "Running", "Starting"];
 export const pathsApiUsageGetParametersQueryGroup_byValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/usage/"]["get"]["parameters"]["query"]["group_by"]> = ["experiment", "target", "team", "user"];
 export const pathsApiUsageCsvGetParametersQueryGroup_byValues: ReadonlyArray<FlattenedDeepRequired<paths>["/api/usage/csv/"]["get"]["parameters"]["query"]["group_by"]> = ["experiment", "target", "team", "user"];
+export const blankEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BlankEnum"]> = [""];
 export const buildStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BuildStatusEnum"]> = ["pending", "building", "succeeded", "failed"];
 export const bulkActionEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["BulkActionEnum"]> = ["cancel", "tag", "archive", "restore"];
+export const causeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CauseEnum"]> = ["user_error", "oom", "time_limit", "canceled", "preempted", "hang", "node_lost", "worker_lost", "environment_build", "input_materialization", "infrastructure"];
+export const channelKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChannelKindEnum"]> = ["email", "slack", "webhook"];
 export const communicationBackendEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CommunicationBackendEnum"]> = ["gloo", "nccl", "mpi"];
 export const completeStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CompleteStatusEnum"]> = ["Completed", "Failed"];
 export const computeTargetKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ComputeTargetKindEnum"]> = ["local", "docker", "slurm"];
 export const datasetTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatasetTypeEnum"]> = ["file", "tabular"];
 export const datastoreEntryTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DatastoreEntryTypeEnum"]> = ["file", "dir"];
+export const deliveryStatusEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DeliveryStatusEnum"]> = ["pending", "sent", "failed"];
 export const environmentBuildKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentBuildKindEnum"]> = ["venv", "image"];
 export const goalEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["GoalEnum"]> = ["maximize", "minimize"];
 export const inputModeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InputModeEnum"]> = ["mount", "download", "upload"];
+export const levelEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LevelEnum"]> = ["info", "warn", "error"];
 export const logStreamEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["LogStreamEnum"]> = ["stdout", "stderr", "system"];
 export const metricKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MetricKindEnum"]> = ["scalar", "list", "row", "image", "text"];
 export const modelFilePreviewKindEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ModelFilePreviewKindEnum"]> = ["json", "text", "binary"];
 export const mpiTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MpiTypeEnum"]> = ["mpi"];
+export const notificationEventEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["NotificationEventEnum"]> = ["run.completed", "run.failed", "run.canceled", "sweep.finished", "run.alert"];
 export const policyNameEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyNameEnum"]> = ["Bandit", "MedianStopping", "TruncationSelection", "Default"];
 export const previewColumnTypeEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PreviewColumnTypeEnum"]> = ["string", "int", "float", "bool", "datetime"];
 export const priorityEnumValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PriorityEnum"]> = ["low", "normal", "high", "urgent"];

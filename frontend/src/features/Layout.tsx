@@ -1,4 +1,5 @@
 import { NavLink, Outlet } from "react-router-dom";
+import { NotificationBell } from "./notifications/Bell";
 import { useCurrentUser, useSignOut } from "./session";
 
 const NAV = [
@@ -53,6 +54,7 @@ export function Layout() {
           <NavLink to="/settings" className="btn btn-small btn-ghost">
             Settings
           </NavLink>
+          <NotificationBell />
           <button type="button" className="btn btn-small btn-ghost" onClick={() => signOut.mutate()}>
             Sign out
           </button>

@@ -15,6 +15,7 @@ import { ArtifactsPanel } from "../features/runs/ArtifactsPanel";
 import { CodePanel } from "../features/runs/CodePanel";
 import { RunAbout } from "../features/runs/RunAbout";
 import { ErrorExcerpt } from "../features/runs/ErrorExcerpt";
+import { AttemptsPanel, CauseBadge, CauseEvidence } from "../features/runs/FailureCause";
 import { LogViewer } from "../features/runs/LogViewer";
 import { MetricsPanel, SYSTEM_PREFIX } from "../features/runs/MetricsPanel";
 import { RunCrumbs } from "../features/runs/RunFamily";
@@ -72,6 +73,8 @@ function RunView({ data }: { data: RunDetail }) {
             {data.status === "Failed" && <ErrorExcerpt runId={data.id} />}
             <RunAbout run={data} />
             <TimelineCard run={data} />
+            <CauseEvidence cause={data.cause} evidence={data.cause_evidence} />
+            <AttemptsPanel run={data} />
             <RunModels runId={data.id} />
             <RunOverview run={data} />
           </>
@@ -155,7 +158,7 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
       <div className="run-heading">
         <RunCrumbs run={run} />
         <h1>
-          {runTitle(run)} <StatusBadge status={run.status} queuePosition={run.queue_position} />
+          {runTitle(run)} <StatusBadge status={run.status} queuePosition={run.queue_position} /> <CauseBadge cause={run.cause} />
         </h1>
         <p className="muted">
           {[run.experiment, run.compute_target, run.environment].filter(Boolean).join(" · ")}

@@ -1,0 +1,144 @@
+"""Attempts of a run, and retries by cause.
+
+A claim opens attempt ``run.attempt`` (``opened``); every terminal move closes it
+with the run's status, cause and last log seq (``close``). A move to Failed whose cause
+the run's ``failure_policy`` still allows retrying is turned, inside
+``runs.lifecycle.transition``, into a move back to Queued (``retry``): the attempt is
+closed as Failed with its cause, the run's counter goes up, its worker and per-attempt
+timestamps are cleared and it is dispatched again after commit. Since the claim only
+takes a Queued run with no worker, by one conditional update, a retried run is
+launched once whatever messages are still in flight.
+
+Preemption with resume (issue 22) reuses this: a scheduler that preempts a run ends
+its attempt with cause ``preempted`` and calls ``retry(..., resume=True,
+checkpoint=...)``; the next attempt records ``resumed`` and the checkpoint to start from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count
+from django.utils import timezone
+
+from runs.models import Attempt, LogLine, Run
+from runs.policy import parse
+from runs.status import Status
+
+
+def opened(run_id: int, worker: str) -> None:
+    """Open the run's current attempt at claim time (idempotent per number)."""
+    run = Run.objects.filter(pk=run_id).values("attempt", "log_seq").get()
+    previous = Attempt.objects.filter(run_id=run_id, number=run["attempt"] - 1).first()
+    Attempt.objects.update_or_create(
+        run_id=run_id,
+        number=run["attempt"],
+        defaults={"worker": worker, "first_seq": run["log_seq"] + 1, "started_at": timezone.now()},
+        create_defaults={
+            "worker": worker,
+            "first_seq": run["log_seq"] + 1,
+            "resumed": bool(previous and previous.checkpoint),
+            "checkpoint": previous.checkpoint if previous else {},
+        },
+    )
+
+
+def close(run_id: int, number: int, status: str, fields: dict[str, Any]) -> None:
+    """End attempt ``number`` with what the run's terminal (or retrying) move wrote."""
+    run = Run.objects.filter(pk=run_id).values("log_seq", "worker").get()
+    Attempt.objects.update_or_create(
+        run_id=run_id,
+        number=number,
+        defaults={
+            "ended_at": timezone.now(),
+            "status": status,
+            "cause": fields.get("cause", ""),
+            "cause_evidence": fields.get("cause_evidence", {}),
+            "exit_code": fields.get("exit_code"),
+            "error": (fields.get("error") or "")[-20000:],
+            "last_seq": run["log_seq"],
+        },
+        create_defaults={"worker": run["worker"], "first_seq": 1, "status": status, "last_seq": run["log_seq"]},
+    )
+
+
+def retries_left(run_id: int, cause: str) -> bool:
+    policy = Run.objects.filter(pk=run_id).values_list("failure_policy", flat=True).get()
+    allowed = parse(policy).retries_for(cause)
+    if not allowed:
+        return False
+    used = Attempt.objects.filter(run_id=run_id, cause=cause, status=Status.FAILED).count()
+    return used < allowed
+
+
+def retry_fields(run_id: int) -> dict[str, Any]:
+    """What a retry writes on the run, with the move back to Queued."""
+    attempt = Run.objects.filter(pk=run_id).values_list("attempt", flat=True).get()
+    return {
+        "attempt": attempt + 1,
+        "worker": "",
+        "worker_pid": None,
+        "backend_state": {},
+        "exit_code": None,
+        "error": "",
+        "cause": "",
+        "cause_evidence": {},
+        "preparing_at": None,
+        "starting_at": None,
+        "running_at": None,
+        "finalizing_at": None,
+        "heartbeat_at": None,
+    }
+
+
+def retry(run_id: int, cause: str, *, resume: bool = False, checkpoint: dict[str, Any] | None = None) -> Run:
+    """Send the run back to Queued for its next attempt, outside a failure (issue 22's
+    preemption): the current attempt ends with ``cause``."""
+    from runs.lifecycle import transition
+
+    if checkpoint:
+        number = Run.objects.filter(pk=run_id).values_list("attempt", flat=True).get()
+        Attempt.objects.filter(run_id=run_id, number=number).update(checkpoint=checkpoint)
+    return transition(run_id, Status.QUEUED, reason=f"retry after {cause}", fields={"cause": cause, "retry": True})
+
+
+def listing(run: Run) -> list[dict[str, Any]]:
+    """The run's attempts with their log line counts, oldest first."""
+    rows = list(Attempt.objects.filter(run=run).order_by("number"))
+    counts: dict[int, int] = {}
+    if rows:
+        for attempt in rows:
+            last = attempt.last_seq if attempt.last_seq is not None else run.log_seq
+            counts[attempt.number] = (
+                LogLine.objects.filter(run=run, seq__gte=attempt.first_seq, seq__lte=last)
+                .aggregate(n=Count("id"))
+                .get("n")
+                or 0
+            )
+    return [
+        {
+            "number": a.number,
+            "started_at": a.started_at,
+            "ended_at": a.ended_at,
+            "status": a.status or (run.status if a.number == run.attempt else ""),
+            "cause": a.cause,
+            "cause_evidence": a.cause_evidence,
+            "exit_code": a.exit_code,
+            "error": a.error,
+            "first_seq": a.first_seq,
+            "last_seq": a.last_seq,
+            "log_lines": counts.get(a.number, 0),
+            "worker": a.worker,
+            "resumed": a.resumed,
+        }
+        for a in rows
+    ]
+
+
+def seq_range(run: Run, number: int) -> tuple[int, int] | None:
+    """The log seq range of attempt ``number`` (None: no such attempt)."""
+    attempt = Attempt.objects.filter(run=run, number=number).values("first_seq", "last_seq").first()
+    if attempt is None:
+        return None
+    last = attempt["last_seq"] if attempt["last_seq"] is not None else run.log_seq
+    return attempt["first_seq"], last
