@@ -278,6 +278,7 @@ class Execution:
             ctx = self.ctx = self.context(target, entry, env, mounts)
             if self.canceled():
                 raise Stopped()
+            backend.preflight(ctx)
             self.point_at_build(backend, ctx)
             prepared = self.prepared = backend.prepare_environment(ctx)
             # Recorded with the move to Starting (one write less before the launch),

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from common.jsontext import OrderedJSONField
 from runs.causes import Cause
 from runs.status import TERMINAL, Status
 from scheduling.priority import Priority
@@ -286,7 +287,8 @@ class Metric(models.Model):
     name = models.CharField(max_length=255)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SCALAR)
     value = models.FloatField(null=True, blank=True)
-    payload = models.JSONField(null=True, blank=True)
+    # Text, not jsonb: a table's columns keep their logged order (common.jsontext).
+    payload = OrderedJSONField(null=True, blank=True)
     step = models.BigIntegerField(null=True, blank=True)
     at = models.DateTimeField(default=timezone.now)
 

@@ -26,7 +26,13 @@ class SweepConfig:
     seed: int
 
     def to_json(self) -> dict[str, Any]:
-        sampling: dict[str, Any] = {"name": self.sampling.name, "parameter_space": self.sampling.space.to_json()}
+        sampling: dict[str, Any] = {
+            "name": self.sampling.name,
+            "parameter_space": self.sampling.space.to_json(),
+            # PostgreSQL's jsonb reorders object keys; the parameters' order decides the grid's
+            # order and which draw goes to which parameter, so it is kept beside them.
+            "parameter_order": list(self.sampling.space.names),
+        }
         if self.sampling.properties:
             sampling["properties"] = self.sampling.properties
         return {

@@ -52,6 +52,13 @@ class SamplingConfig:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
+def _in_order(space: Any, order: Any) -> Any:
+    """The stored space with its parameters in their recorded order (see SweepConfig.to_json)."""
+    if isinstance(space, dict) and isinstance(order, list) and sorted(map(str, order)) == sorted(space):
+        return {name: space[name] for name in order}
+    return space
+
+
 def parse_sampling(raw: Any, where: str = "hyperparameter_sampling") -> SamplingConfig:
     """Azure's ``{"name": "RANDOM", "parameter_space": {...}, "properties": {...}}``."""
     if not isinstance(raw, dict):
@@ -59,7 +66,7 @@ def parse_sampling(raw: Any, where: str = "hyperparameter_sampling") -> Sampling
     name = SAMPLERS.get(str(raw.get("name", "")).lower())
     if name is None:
         raise InvalidInput({f"{where}.name": ["Use RANDOM, GRID or BayesianOptimization."]})
-    space = parse_space(raw.get("parameter_space"), f"{where}.parameter_space")
+    space = parse_space(_in_order(raw.get("parameter_space"), raw.get("parameter_order")), f"{where}.parameter_space")
     allowed = SUPPORTED.get(name)
     for pname, dist in space.parameters:
         if allowed and dist.kind not in allowed:

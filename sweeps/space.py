@@ -139,7 +139,7 @@ def parse_distribution(raw: Any, where: str) -> Distribution:
     if not isinstance(raw, list | tuple) or len(raw) != 2 or not isinstance(raw[1], list | tuple):
         raise InvalidInput({where: ['Use [kind, [arguments]], e.g. ["uniform", [0.01, 0.1]].']})
     kind, args = raw[0], list(raw[1])
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise InvalidInput({where: [f"Unknown distribution {kind!r}; use one of {', '.join(sorted(KINDS))}."]})
     if len(args) != ARITY[kind]:
         raise InvalidInput({where: [f"{kind} takes {ARITY[kind]} argument(s), got {len(args)}."]})

@@ -194,6 +194,10 @@ class Backend(abc.ABC, Generic[C, P]):
 
         return ensure_venv(version, self.env_root(config))
 
+    def preflight(self, ctx: RunContext[C]) -> None:
+        """Refuse the run before anything is built or linked for it (a local target whose
+        required sandbox cannot start); by default nothing to check."""
+
     def build_record(self, version: EnvironmentVersion, config: C, shape: Shape | None = None) -> Any:
         """The EnvironmentBuild row this target's build of ``version`` (for a run of
         ``shape``, when it matters) uses."""

@@ -199,8 +199,10 @@ def _signal(pids: list[int], sig: int) -> None:
 class LocalBackend(Backend[LocalConfig, PreparedVenv]):
     kind = "local"
 
-    def prepare_environment(self, ctx: RunContext[LocalConfig]) -> PreparedVenv:
+    def preflight(self, ctx: RunContext[LocalConfig]) -> None:
         sandbox.require()  # refused before a build, not after
+
+    def prepare_environment(self, ctx: RunContext[LocalConfig]) -> PreparedVenv:
         built = ensure_venv(
             ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
         )

@@ -255,7 +255,10 @@ def show_command(args: argparse.Namespace) -> int:
         "exit_code",
         "portal_url",
     ):
-        print(f"{key:>15}: {raw.get(key)}")
+        value = raw.get(key)
+        if isinstance(value, dict):  # the server's JSON keeps no key order: print them sorted
+            value = dict(sorted(value.items()))
+        print(f"{key:>15}: {value}")
     if raw.get("error"):
         print(f"{'error':>15}: {raw['error']}")
     print(f"\nChild runs ({len(children)}):" if children else "\nChild runs: none")

@@ -132,4 +132,5 @@ def test_undeliverable_metrics_are_said_in_the_run_log(live: Any, world: Any) ->
     out = lines(run.pk, rank=0)
     assert any("runyard: cannot send metrics" in text for text in out), out
     assert any("could not send" in text and "metric points" in text for text in out), out
-    assert not Metric.objects.filter(run_id=run.pk).exists()
+    # The worker's own system/ samples are not the script's metrics.
+    assert not Metric.objects.filter(run_id=run.pk).exclude(name__startswith="system/").exists()
