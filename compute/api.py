@@ -18,6 +18,7 @@ from audit.services import mask
 from compute import capabilities, checks
 from compute.models import ComputeTarget
 from execution import sandbox
+from runs import policy
 from runs.status import ACTIVE, Status
 
 
@@ -45,6 +46,7 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
             "max_nodes",
             "max_processes_per_node",
             "config",
+            "failure_policy",
             "enabled",
             "queue",
             "running_runs",
@@ -61,6 +63,10 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
                 + "."
             },
             "kind": {"required": False, "help_text": "Default: the server's RUNYARD_CLUSTER_KIND (and its config)."},
+            "failure_policy": {
+                "help_text": 'Default retries per cause and hang watchdog for runs here, e.g. {"max_retries": '
+                '{"node_lost": 3}, "hang_timeout_seconds": 600}; a run\'s and its environment\'s keys win.'
+            },
         }
 
     def get_can_run(self, target: ComputeTarget) -> list[str]:
@@ -94,6 +100,9 @@ class ComputeTargetSerializer(serializers.ModelSerializer[ComputeTarget]):
             if data["kind"] == ComputeTarget.Kind.LOCAL:
                 data["max_nodes"] = 1
         return super().to_internal_value(data)
+
+    def validate_failure_policy(self, value: Any) -> dict[str, Any]:
+        return policy.parse(value).as_json()  # InvalidInput names the key
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         instance = self.instance

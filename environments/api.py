@@ -89,11 +89,19 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
             "description",
             "spec",
             "version_description",
+            "failure_policy",
             "latest_version",
             "version_count",
             "created_by",
             "created_at",
         ]
+
+    def validate_failure_policy(self, value: Any) -> dict[str, Any]:
+        # Default retries per cause and hang watchdog for runs in this environment
+        # (runs.policy); a run's own keys win, the target's fill what is left.
+        from runs import policy
+
+        return policy.parse(value).as_json()
 
     @extend_schema_field(EnvironmentVersionSerializer(allow_null=True))
     def get_latest_version(self, env: Environment) -> dict[str, Any] | None:

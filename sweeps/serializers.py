@@ -30,6 +30,11 @@ class ParameterSpaceField(serializers.JSONField):
 class SamplingSerializer(serializers.Serializer[Any]):
     name = serializers.ChoiceField(choices=["RANDOM", "GRID", "BayesianOptimization"])
     parameter_space = ParameterSpaceField()
+    parameter_order = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="The parameters in the order given (the stored object's keys may come back reordered).",
+    )
     properties = serializers.DictField(required=False)
 
 

@@ -2738,6 +2738,8 @@ export interface components {
             /** Format: int64 */
             max_processes_per_node: number;
             config: unknown;
+            /** @description Default retries per cause and hang watchdog for runs here, e.g. {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; a run's and its environment's keys win. */
+            failure_policy: unknown;
             enabled: boolean;
             readonly queue: string;
             readonly running_runs: number;
@@ -2777,6 +2779,8 @@ export interface components {
             /** Format: int64 */
             max_processes_per_node?: number;
             config?: unknown;
+            /** @description Default retries per cause and hang watchdog for runs here, e.g. {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; a run's and its environment's keys win. */
+            failure_policy?: unknown;
             enabled?: boolean;
         };
         /** @description How a version's conda specification is built (environments.conda). */
@@ -2994,6 +2998,7 @@ export interface components {
             team: string | null;
             curated: boolean;
             description: string;
+            failure_policy: unknown;
             readonly latest_version: components["schemas"]["EnvironmentVersion"] | null;
             readonly version_count: number;
             /** @description Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only. */
@@ -3037,6 +3042,7 @@ export interface components {
             /** @description Creates a new version when given. */
             spec?: unknown;
             version_description?: string;
+            failure_policy?: unknown;
         };
         /** @description A spec as environments.spec.normalize stores it: every key present. */
         EnvironmentSpec: {
@@ -3705,6 +3711,8 @@ export interface components {
             /** Format: int64 */
             max_processes_per_node?: number;
             config?: unknown;
+            /** @description Default retries per cause and hang watchdog for runs here, e.g. {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; a run's and its environment's keys win. */
+            failure_policy?: unknown;
             enabled?: boolean;
         };
         PatchedDatasetRequest: {
@@ -3735,6 +3743,7 @@ export interface components {
             /** @description Creates a new version when given. */
             spec?: unknown;
             version_description?: string;
+            failure_policy?: unknown;
         };
         PatchedExperimentRequest: {
             name?: string;
@@ -4230,6 +4239,8 @@ export interface components {
             parameter_space: {
                 [key: string]: unknown[];
             };
+            /** @description The parameters in the order given (the stored object's keys may come back reordered). */
+            parameter_order?: string[];
             properties?: {
                 [key: string]: unknown;
             };
@@ -4246,6 +4257,8 @@ export interface components {
             parameter_space: {
                 [key: string]: unknown[];
             };
+            /** @description The parameters in the order given (the stored object's keys may come back reordered). */
+            parameter_order?: string[];
             properties?: {
                 [key: string]: unknown;
             };
