@@ -51,6 +51,7 @@ const local = (isolation: ComputeTarget["isolation"]): ComputeTarget => ({
   max_nodes: 1,
   max_processes_per_node: 8,
   config: {},
+  failure_policy: {},
   enabled: true,
   queue: "compute.local",
   running_runs: 0,

@@ -17,6 +17,7 @@ const target: ComputeTarget = {
   max_nodes: 1,
   max_processes_per_node: 8,
   config: {},
+  failure_policy: {},
   enabled: true,
   queue: "compute.local",
   running_runs: 0,
