@@ -12,6 +12,7 @@ import { ColumnChooser } from "../features/runs/workbench/ColumnChooser";
 import { parseColumns } from "../features/runs/workbench/columns";
 import { ConditionFilter, type Condition } from "../features/runs/workbench/ConditionFilter";
 import { useDismissable } from "../features/runs/workbench/useDismissable";
+import { CAUSES, causeLabel } from "../features/runs/FailureCause";
 import { WorkbenchTable } from "../features/runs/workbench/WorkbenchTable";
 import { useDebounced } from "../lib/useDebounced";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
@@ -25,6 +26,7 @@ const TEXT_FILTERS = [
   "tag",
   "property",
   "parent",
+  "cause",
   "q",
 ] as const;
 const CONDITION_PARAMS = ["metric", "metric_min", "metric_max", "param"] as const;
@@ -39,6 +41,7 @@ function filtersFrom(params: URLSearchParams): WorkbenchQuery {
     tag: params.get("tag") ?? "",
     property: params.get("property") ?? "",
     parent: /^\d+$/.test(params.get("parent") ?? "") ? params.get("parent")! : "",
+    cause: params.get("cause") ?? "",
     q: params.get("q") ?? "",
     ordering: params.get("ordering") ?? "",
     conditions: CONDITION_PARAMS.flatMap((param) => params.getAll(param).map((value) => ({ param, value }))),
@@ -125,6 +128,19 @@ export function RunsPage() {
         <StatusFilter selected={filters.status} onChange={(status) => update({ status })} />
         <ExperimentFilter value={filters.experiment} onChange={(experiment) => update({ experiment })} />
         <ComputeFilter value={filters.compute_target} onChange={(compute_target) => update({ compute_target })} />
+        <select
+          aria-label="Failure cause"
+          value={filters.cause}
+          onChange={(e) => update({ cause: e.target.value })}
+          className="filter-small"
+        >
+          <option value="">Any cause</option>
+          {CAUSES.map((cause) => (
+            <option key={cause} value={cause}>
+              {causeLabel(cause)}
+            </option>
+          ))}
+        </select>
         <input
           placeholder="User"
           aria-label="Submitted by (username)"

@@ -27,6 +27,9 @@ const CAUSE_LABEL: Record<string, string> = {
 // Code failures in red; what happened to the run from outside in amber.
 const USER_CAUSES = new Set(["user_error", "oom", "hang", "environment_build", "input_materialization"]);
 
+/** Every cause, in the taxonomy's order (the runs list's filter). */
+export const CAUSES = Object.keys(CAUSE_LABEL);
+
 export function causeLabel(cause: string): string {
   return CAUSE_LABEL[cause] ?? cause;
 }

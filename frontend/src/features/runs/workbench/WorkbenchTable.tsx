@@ -2,6 +2,7 @@ import "./workbench.css";
 import { Link } from "react-router-dom";
 import type { RunSummary } from "../../../api/types";
 import { StatusBadge } from "../../../components/StatusBadge";
+import { CauseBadge } from "../FailureCause";
 import { formatDuration, formatFullDateTime, formatRelative } from "../../../lib/format";
 import { runDuration, runTitle } from "../../../lib/runs";
 import { useNow } from "../../../lib/useNow";
@@ -103,7 +104,7 @@ export function WorkbenchTable({ rows, columns, ordering, onOrder, selected, onS
                 )}
               </td>
               <td>
-                <StatusBadge status={run.status} queuePosition={run.queue_position} />
+                <StatusBadge status={run.status} queuePosition={run.queue_position} /> <CauseBadge cause={run.cause} />
               </td>
               <td>{run.experiment}</td>
               <td className="hide-sm mono">{run.script || run.command.join(" ")}</td>

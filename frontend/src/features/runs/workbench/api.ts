@@ -19,6 +19,8 @@ export interface WorkbenchQuery {
   property: string;
   /** Only the child runs of this run (an id; empty: every run). */
   parent: string;
+  /** Only runs that ended with this failure cause (runs.causes). */
+  cause: string;
   q: string;
   ordering: string;
   conditions: { param: string; value: string }[];
@@ -36,6 +38,7 @@ export function runsPath(query: WorkbenchQuery): string {
       tag: query.tag,
       property: query.property,
       parent: query.parent,
+      cause: query.cause,
       q: query.q,
       ordering: query.ordering === "-created_at" ? undefined : query.ordering,
       archived: query.archived ? "true" : undefined,
