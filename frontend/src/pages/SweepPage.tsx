@@ -29,12 +29,18 @@ function SweepView({ sweep }: { sweep: Sweep }) {
   // Children keep changing until the last one ends, which may be after the sweep's last poll.
   const children = useSweepChildren(sweep.id, live || !childrenSettled);
   const series = useSweepSeries(sweep.id, live || !childrenSettled);
-  const settled = !!children.data && children.data.every((c) => TERMINAL_STATUSES.includes(c.status));
+  // Settled once every child the sweep counts is listed and ended (an early empty list is not).
+  const total = Object.values(sweep.children_by_status ?? {}).reduce((sum, n) => sum + Number(n), 0);
+  const settled =
+    !!children.data &&
+    children.data.length >= total &&
+    children.data.every((c) => TERMINAL_STATUSES.includes(c.status));
   if (!live && settled !== childrenSettled) setChildrenSettled(settled);
   const config = sweep.config;
   const metric = config.primary_metric_config.name;
   const maximize = config.primary_metric_config.goal === "maximize";
-  const parameters = Object.keys(config.hyperparameter_sampling.parameter_space);
+  const sampling = config.hyperparameter_sampling;
+  const parameters = sampling.parameter_order ?? Object.keys(sampling.parameter_space);
   const rows = children.data ?? [];
   const bestId = sweep.best_child?.id ?? null;
   const counts = sweep.children_by_status;
