@@ -100,7 +100,10 @@ def test_select_two_runs_compare_and_see_both_in_one_charts_legend(browser: Brow
     page.get_by_role("region", name="Selected runs").get_by_role("button", name="Archive").click()
     page.get_by_role("status").get_by_text("1 archived").wait_for()
     expect(page.locator(f'tr[data-run-id="{bravo.pk}"]')).to_have_count(0)
-    page.get_by_label("Archived runs").check()
+    # The box follows the URL (?archived=true), which a loaded browser may apply a moment
+    # after the click: click, then wait for it, rather than check()'s immediate verdict.
+    page.get_by_label("Archived runs").click()
+    expect(page.get_by_label("Archived runs")).to_be_checked()
     expect(page.locator("tbody tr[data-run-id]")).to_have_count(1)
     assert off_loop(lambda: Run.objects.get(pk=bravo.pk).archived_at is not None)
 

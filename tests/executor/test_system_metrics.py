@@ -39,10 +39,12 @@ def test_a_process_tree_is_sampled_cpu_memory_and_disk(world: Any) -> None:
     proc = subprocess.Popen([sys.executable, "-c", TREE])
     try:
         time.sleep(1.0)  # the child is started and the block allocated
-        sampler = Sampler(run.pk, interval=0.2)
+        # A long interval: the first sample is due 2 s after start, the next not for 60 s,
+        # however slow a loaded machine makes the first walk.
+        sampler = Sampler(run.pk, interval=60)
         ranks = [ProcessInfo(rank=0, pid=proc.pid), ProcessInfo(rank=1, pid=proc.pid, host="elsewhere")]
         sampler.start(ranks)
-        time.sleep(0.5)
+        time.sleep(2.2)
         sampler.maybe_sample(lambda: ranks)
         sampler.maybe_sample(lambda: ranks)  # not due yet: no second sample
     finally:
