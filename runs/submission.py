@@ -179,30 +179,37 @@ def submit(sub: Submission) -> Run:
         return earlier
 
 
+def submitted_fields(sub: Submission, checked: Checked) -> dict[str, Any]:
+    """The Run columns every submission sets the same way: a run's and a sweep's parent's
+    (sweeps.services); call inside the transaction that creates the run."""
+    experiment, _ = Experiment.objects.get_or_create(
+        team=sub.team, name=sub.experiment, defaults={"created_by": sub.user}
+    )
+    return {
+        "team": sub.team,
+        "experiment": experiment,
+        "submitted_by": sub.user,
+        "display_name": sub.display_name,
+        "script": sub.script,
+        "command": sub.command,
+        "arguments": sub.arguments,
+        "distributed": checked.shape,
+        "tags": sub.tags,
+        "snapshot_sha256": checked.sha256,
+        "snapshot_size": checked.size,
+        "snapshot_files": checked.files,
+        "idempotency_key": sub.idempotency_key,
+    }
+
+
 def _create(sub: Submission, checked: Checked) -> Run:
-    shape, env_version, target = checked.shape, checked.env_version, checked.target
     with transaction.atomic():
-        experiment, _ = Experiment.objects.get_or_create(
-            team=sub.team, name=sub.experiment, defaults={"created_by": sub.user}
-        )
         run = Run.objects.create(
-            team=sub.team,
-            experiment=experiment,
-            submitted_by=sub.user,
-            display_name=sub.display_name,
-            script=sub.script,
-            command=sub.command,
-            arguments=sub.arguments,
-            environment_version=env_version,
-            compute_target=target,
-            distributed=shape,
-            tags=sub.tags,
+            **submitted_fields(sub, checked),
+            environment_version=checked.env_version,
+            compute_target=checked.target,
             max_run_duration_seconds=sub.max_run_duration_seconds,
             resubmitted_from=sub.resubmit_of,
-            snapshot_sha256=checked.sha256,
-            snapshot_size=checked.size,
-            snapshot_files=checked.files,
-            idempotency_key=sub.idempotency_key,
             priority=sub.priority or 0,
             failure_policy=checked.failure_policy,
             parent=sub.parent,
@@ -214,18 +221,18 @@ def _create(sub: Submission, checked: Checked) -> Run:
             actor=sub.user,
             obj=run,
             changes={
-                "experiment": experiment.name,
+                "experiment": run.experiment.name,
                 "script": run.entrypoint,
                 "arguments": run.arguments,
-                "environment": str(env_version),
-                "compute_target": target.name,
-                "distributed": shape,
+                "environment": str(checked.env_version),
+                "compute_target": checked.target.name,
+                "distributed": checked.shape,
                 "tags": sub.tags,
                 "priority": label(run.priority),
             },
         )
         run = transition(run.pk, Status.QUEUED, reason="submitted", actor=sub.user)
-        record("runs.run.launched", actor=sub.user, obj=run, changes={"queue": target.queue})
+        record("runs.run.launched", actor=sub.user, obj=run, changes={"queue": checked.target.queue})
         transaction.on_commit(lambda: enqueue(run))
     return run
 

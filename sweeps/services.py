@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from audit.services import record
 from runs import events
-from runs.models import Experiment, Metric, Run, RunStatusChange
+from runs.models import Metric, Run, RunStatusChange
 from runs.status import Status
-from runs.submission import Submission, check
+from runs.submission import Submission, check, submitted_fields
 from sweeps import triggers
 from sweeps.config import SweepConfig, parse_config
 from sweeps.models import Sweep, SweepChild
@@ -31,23 +31,8 @@ def create(sub: Submission, raw_config: Any) -> Run:
     checked = check(sub)
     now = timezone.now()
     with transaction.atomic():
-        experiment, _ = Experiment.objects.get_or_create(
-            team=sub.team, name=sub.experiment, defaults={"created_by": sub.user}
-        )
         parent = Run.objects.create(
-            team=sub.team,
-            experiment=experiment,
-            submitted_by=sub.user,
-            display_name=sub.display_name,
-            script=sub.script,
-            command=sub.command,
-            arguments=sub.arguments,
-            distributed=checked.shape,
-            tags=sub.tags,
-            snapshot_sha256=checked.sha256,
-            snapshot_size=checked.size,
-            snapshot_files=checked.files,
-            idempotency_key=sub.idempotency_key,
+            **submitted_fields(sub, checked),
             properties=_parent_properties(config),
             status=Status.RUNNING,
             status_reason="sweep started",
@@ -81,7 +66,7 @@ def create(sub: Submission, raw_config: Any) -> Run:
             actor=sub.user,
             obj=parent,
             changes={
-                "experiment": experiment.name,
+                "experiment": parent.experiment.name,
                 "script": parent.entrypoint,
                 "environment": str(checked.env_version),
                 "compute_target": checked.target.name,
