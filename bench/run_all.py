@@ -14,6 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+import summary  # bench/ is on sys.path: this file runs as a script
+from harness import load, machine, write_section
+
 BENCH = Path(__file__).resolve().parent
 ORDER = [
     "submit_latency",
@@ -36,6 +39,7 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="run_list at 100k and at 1M runs")
     args = parser.parse_args()
     failed = []
+    began = time.time()
     for name in args.only or ORDER:
         cmd = [sys.executable, str(BENCH / f"{name}.py")]
         if args.quick:
@@ -62,6 +66,14 @@ def main() -> None:
         print(f"=== {name}: exit {code} in {time.monotonic() - t:.0f}s", flush=True)
         if code != 0:
             failed.append(name)
+    rows = summary.load_rows(since=began)
+    if rows:
+        text = summary.table(rows)
+        print("\n" + text)
+        write_section(
+            "summary",
+            f"## Summary of the last `make bench`\n\n_{machine()}; load (1/5/15 min) {load()} at the end._\n\n{text}\n",
+        )
     print(f"\nResults: {BENCH / 'RESULTS.md'}" + (f"; failed: {', '.join(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)
 
