@@ -317,6 +317,12 @@ RUNYARD: dict[str, Any] = {
     "SNAPSHOT_MAX_FILE_BYTES": env_int("RUNYARD_SNAPSHOT_MAX_FILE_BYTES", 0, minimum=0),
     "SNAPSHOT_MAX_RATIO": env_float("RUNYARD_SNAPSHOT_MAX_RATIO", 200.0, minimum=1),
     "CANCEL_GRACE_SECONDS": env_float("RUNYARD_CANCEL_GRACE_SECONDS", 10.0, minimum=0),
+    # Preemption (scheduling.preemption): SIGTERM to SIGKILL, and how long a resumed run
+    # runs before it may be preempted again (no preemption cycles); a TargetPool overrides both.
+    "PREEMPT_GRACE_SECONDS": env_float("RUNYARD_PREEMPT_GRACE_SECONDS", 30.0, minimum=0),
+    "PREEMPT_MIN_RUN_SECONDS": env_float("RUNYARD_PREEMPT_MIN_RUN_SECONDS", 300.0, minimum=0),
+    # Per-run directories that survive a run's attempts (RUNYARD_CHECKPOINT_DIR).
+    "CHECKPOINT_DIR": DATA_DIR / "checkpoints",
     # Fair share (scheduling.usage): how long a run-hour keeps counting against its team.
     "SCHEDULER_USAGE_WINDOW_HOURS": env_float("RUNYARD_SCHEDULER_USAGE_WINDOW_HOURS", 168.0, minimum=0),
     "HEARTBEAT_SECONDS": env_float("RUNYARD_HEARTBEAT_SECONDS", 5.0, minimum=0.1),

@@ -38,7 +38,7 @@ from config.masking import Masker
 from datasets.tabular.services import tabular_inputs
 from environments import secrets as env_secrets
 from environments.builder import BuildCanceled, BuildFailed
-from execution import materialize
+from execution import materialize, preempted
 from execution.backends import get_backend
 from execution.backends.base import Backend, Job, Limits, Prepared, RunContext, Target
 from execution.plan import PlanError
@@ -52,6 +52,7 @@ from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter
 from runs.models import LogLine, Metric, Run, RunProcess, RunToken
 from runs.status import ACTIVE, TERMINAL, Status
+from scheduling import preemptor
 from scheduling import service as scheduler
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class Heartbeat(threading.Thread):
         super().__init__(name=f"heartbeat-{run_id}", daemon=True)
         self.run_id = run_id
         self.cancel = threading.Event()
+        self.preempt = threading.Event()  # the scheduler marked the run (scheduling.preemptor)
         self.stop_event = threading.Event()
         self.reason = ""
 
@@ -162,10 +164,16 @@ class Heartbeat(threading.Thread):
                     if now - last_beat >= every:
                         Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
                         last_beat = now
-                    status, reason = Run.objects.filter(pk=self.run_id).values_list("status", "status_reason").get()
+                    status, reason, preempt = (
+                        Run.objects.filter(pk=self.run_id)
+                        .values_list("status", "status_reason", "preempt_requested_at")
+                        .get()
+                    )
                     if status == Status.CANCEL_REQUESTED or status in TERMINAL:
                         self.reason = reason
                         self.cancel.set()
+                    elif preempt is not None:
+                        self.preempt.set()
                 except Exception:
                     log.warning("heartbeat of run %s failed", self.run_id, exc_info=True)
                     close_old_connections()
@@ -187,6 +195,9 @@ class Execution:
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self.time_limit_hit = False
         self.hang_hit = False
+        self.preempt_hit = False
+        self.killed = False  # the last stop needed SIGKILL
+        self.checkpoint_dir: Path | None = None
         self.idle_seconds = 0.0
         self.hang_timeout = policy.parse(self.run.failure_policy).hang_timeout_seconds
         self.last_activity: float | None = None  # monotonic time of the last line (hang watch)
@@ -204,7 +215,12 @@ class Execution:
             return True
         if self.hung():
             return True
-        return self.heartbeat.cancel.is_set()
+        if self.heartbeat.cancel.is_set():
+            return True
+        if self.heartbeat.preempt.is_set():
+            self.preempt_hit = True
+            return True
+        return False
 
     def hung(self) -> bool:
         """No line and no metric for ``hang_timeout`` seconds since the ranks started."""
@@ -271,6 +287,7 @@ class Execution:
             files = snapshots.extract(run.snapshot_sha256, workdir)
             (workdir / "outputs").mkdir(exist_ok=True)
             self.writer.system(f"Snapshot extracted: {len(files)} files.")
+            self.resume_state(backend, target)
             arguments, inputs_env, mounts = materialize.inputs(run, workdir, self.writer.system)
             token = RunToken.issue(run)
             env = self.run_env(token, inputs_env, backend.sdk_dir(target.config))
@@ -310,9 +327,21 @@ class Execution:
             self.heartbeat.stop_event.set()
             self.teardown()
             self.heartbeat.join(timeout=5)
+            self.drop_checkpoint_dir()
             from runs.dispatch import kick_queue
 
             kick_queue(run.target.pk)
+
+    def resume_state(self, backend: Backend[Any, Any], target: Target[Any]) -> None:
+        """The checkpoint dir (kept across attempts) and, for a later attempt, the outputs/
+        earlier attempts left."""
+        run = self.run
+        self.checkpoint_dir = backend.checkpoint_dir(run.pk, target.config)
+        preempted.prepare_checkpoint_dir(self.checkpoint_dir)
+        if run.attempt > 1:
+            kept = preempted.restore_outputs(run, self.workdir / "outputs")
+            if kept:
+                self.writer.system(f"Attempt {run.attempt}: {kept} output file(s) of earlier attempts restored.")
 
     def explain(self, exc: Exception) -> tuple[str, Ending]:
         """The error text and cause of an expected failure while preparing the run."""
@@ -382,7 +411,15 @@ class Execution:
             stored_lines=lambda match: LogLine.objects.filter(run_id=run.pk).filter(match).count(),
             active_job_ids=lambda: target_job_ids(target.id),
             mounts=mounts,
+            checkpoint_dir=self.checkpoint_dir,
         )
+
+    def drop_checkpoint_dir(self) -> None:
+        """A run that ended for good (not requeued to resume) needs no checkpoint any more."""
+        if self.checkpoint_dir is None:
+            return
+        if Run.objects.filter(pk=self.run.pk, status__in=TERMINAL).exists():
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
 
     def teardown(self) -> None:
         """Release everything the run held (containers, mounts, its directory) and
@@ -430,6 +467,16 @@ class Execution:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.checkpoint_dir is not None:
+            # Preemption (issue 22): the SDK's SIGTERM handler reads the notice and the grace.
+            env.update(
+                {
+                    "RUNYARD_CHECKPOINT_DIR": str(self.checkpoint_dir),
+                    "RUNYARD_PREEMPTIBLE": "1" if run.preemptible else "0",
+                    "RUNYARD_PREEMPT_GRACE_SECONDS": f"{preemptor.timing(run.target.pk).grace_seconds:g}",
+                    "RUNYARD_PREEMPT_NOTICE": str(preempted.notice_path(self.workdir)),
+                }
+            )
         return env
 
     def watch(self, job: Job) -> None:
@@ -517,12 +564,18 @@ class Execution:
 
     def stop(self, job: Job, quiet: bool = False) -> None:
         grace = float(settings.RUNYARD["CANCEL_GRACE_SECONDS"])
+        self.killed = False
         if not quiet:
             why = "cancel requested"
             if self.time_limit_hit:
                 why = "time limit reached"
             elif self.hang_hit:
                 why = f"no output and no metric for {self.hang_timeout}s: the run hangs"
+            elif self.preempt_hit and not self.heartbeat.cancel.is_set():
+                grace = preemptor.timing(self.run.target.pk).grace_seconds
+                mark = preempted.Mark.of(self.run.pk)
+                why = mark.why
+                preempted.write_notice(self.workdir, grace, mark)
             self.writer.system(f"Stopping ({why}): SIGTERM to every rank, {grace:g}s grace, then SIGKILL.")
         job.signal_all(signal.SIGTERM)
         end = time.monotonic() + grace
@@ -530,6 +583,7 @@ class Execution:
             time.sleep(0.05)
         if job.alive():
             self.writer.system("Grace period over: SIGKILL.")
+            self.killed = True
             job.signal_all(signal.SIGKILL)
             end = time.monotonic() + 10
             while time.monotonic() < end and job.alive():
@@ -582,6 +636,9 @@ class Execution:
                 self.end_stopped()
 
     def end_stopped(self) -> None:
+        if self.preempt_hit and not (self.heartbeat.cancel.is_set() or self.time_limit_hit or self.hang_hit):
+            self.end_preempted()
+            return
         self.teardown()
         current = Run.objects.filter(pk=self.run.pk).values_list("status", flat=True).get()
         if self.time_limit_hit and current not in TERMINAL and current != Status.CANCEL_REQUESTED:
@@ -608,6 +665,25 @@ class Execution:
         if current == Status.CANCEL_REQUESTED:
             run = transition(self.run.pk, Status.CANCELED, reason=self.heartbeat.reason or "canceled")
             record("runs.run.canceled", actor=None, obj=run, changes={"reason": run.status_reason}, via="worker")
+
+    def end_preempted(self) -> None:
+        """Keep outputs/ and the checkpoint, end the attempt as preempted, requeue to resume."""
+        mark = preempted.Mark.of(self.run.pk)
+        grace = preemptor.timing(self.run.target.pk).grace_seconds
+        kept_dir = self.checkpoint_dir or self.backend_checkpoint_dir()
+        checkpoint = preempted.keep(self.run, self.workdir / "outputs", kept_dir)
+        self.writer.system(f"Preempted ({mark.why}): requeued to resume from its checkpoint dir.")
+        self.teardown()  # its last lines stored before the attempt closes
+        try:
+            preempted.requeue(self.run, checkpoint, mark, grace, self.killed)
+        except IllegalTransition:
+            # Canceled (or ended) meanwhile: that ending wins, as a cancel would.
+            self.preempt_hit = False
+            self.end_stopped()
+
+    def backend_checkpoint_dir(self) -> Path:
+        backend = self.backend or get_backend(self.run.target.kind)
+        return backend.checkpoint_dir(self.run.pk, Target.of(self.run.target).config)
 
 
 def target_job_ids(target_id: int) -> list[int]:

@@ -88,18 +88,37 @@ def retry_fields(run_id: int) -> dict[str, Any]:
         "running_at": None,
         "finalizing_at": None,
         "heartbeat_at": None,
+        "preempt_requested_at": None,
+        "preempt_for": None,
+        "preempt_reason": "",
     }
 
 
-def retry(run_id: int, cause: str, *, resume: bool = False, checkpoint: dict[str, Any] | None = None) -> Run:
+# The status a preempted attempt ends with (the run itself goes back to Queued).
+PREEMPTED = "Preempted"
+
+
+def retry(
+    run_id: int,
+    cause: str,
+    *,
+    resume: bool = False,
+    checkpoint: dict[str, Any] | None = None,
+    evidence: dict[str, Any] | None = None,
+) -> Run:
     """Send the run back to Queued for its next attempt, outside a failure (issue 22's
-    preemption): the current attempt ends with ``cause``."""
+    preemption): the current attempt ends with ``cause`` and ``evidence``; with ``resume``
+    it ends as Preempted and records ``checkpoint``, and the next attempt is ``resumed``."""
     from runs.lifecycle import transition
 
-    if checkpoint:
+    if resume:
         number = Run.objects.filter(pk=run_id).values_list("attempt", flat=True).get()
-        Attempt.objects.filter(run_id=run_id, number=number).update(checkpoint=checkpoint)
-    return transition(run_id, Status.QUEUED, reason=f"retry after {cause}", fields={"cause": cause, "retry": True})
+        # Non-empty even without a summary: opened() marks the next attempt resumed by it.
+        Attempt.objects.filter(run_id=run_id, number=number).update(checkpoint=checkpoint or {"resume": True})
+    fields: dict[str, Any] = {"cause": cause, "cause_evidence": evidence or {}, "retry": True}
+    if resume:
+        fields["attempt_status"] = PREEMPTED
+    return transition(run_id, Status.QUEUED, reason=f"retry after {cause}", fields=fields)
 
 
 def listing(run: Run) -> list[dict[str, Any]]:
@@ -130,6 +149,7 @@ def listing(run: Run) -> list[dict[str, Any]]:
             "log_lines": counts.get(a.number, 0),
             "worker": a.worker,
             "resumed": a.resumed,
+            "checkpoint": a.checkpoint,
         }
         for a in rows
     ]

@@ -67,6 +67,8 @@ class Evidence(TypedDict, total=False):
     limit_seconds: int  # time_limit / hang: the configured limit
     worker: str  # worker_lost: the worker that died
     log_tail: str  # last stderr lines (masked)
+    beneficiary: int  # preempted: the run it made room for
+    grace_seconds: float  # preempted: SIGTERM to SIGKILL
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def transition(
     """
     fields = dict(fields or {})
     ended: dict[str, Any] | None = None  # a retry: what the attempt ends with
+    closing = Status.FAILED
     if fields.pop("retry", False) or (
         to == Status.FAILED
         and fields.get("cause")
@@ -59,6 +60,8 @@ def transition(
         and attempts.retries_left(run_id, fields["cause"])
     ):
         ended, fields = fields, attempts.retry_fields(run_id)
+        # A failure retried ends its attempt Failed; a preemption ends it Preempted.
+        closing = ended.pop("attempt_status", Status.FAILED)
         reason = f"retrying after {ended.get('cause', 'a failure')}: {reason}"
         to = Status.QUEUED
     # A retry is the one way back to Queued from an active status.
@@ -86,7 +89,7 @@ def transition(
             if Run.objects.filter(pk=run_id, status=current, **(where or {})).update(**updates) != 1:
                 continue
             if ended is not None:
-                attempts.close(run_id, number, Status.FAILED, {"exit_code": exit_code, **ended})
+                attempts.close(run_id, number, closing, {"exit_code": exit_code, **ended})
                 transaction.on_commit(partial(_dispatch, run_id))
             elif to in TERMINAL:
                 attempts.close(run_id, number, to, {"exit_code": exit_code, **updates})

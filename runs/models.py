@@ -76,6 +76,14 @@ class Run(models.Model):
     # The queue orders by it first (scheduling.policy); capped per team by TeamQuota.max_priority.
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     resubmitted_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Preemption (scheduling.preemption): the scheduler may stop a preemptible run (SIGTERM,
+    # grace, SIGKILL) for a higher-priority or under-share run and requeue it to resume.
+    preemptible = models.BooleanField(default=False)
+    # Set once, under the target's row lock, when the scheduler picks the run as a victim;
+    # the executor that owns the run sees it and stops it. Cleared by the retry.
+    preempt_requested_at = models.DateTimeField(null=True, blank=True)
+    preempt_for = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    preempt_reason = models.CharField(max_length=300, blank=True)
 
     snapshot_sha256 = models.CharField(max_length=64, blank=True)
     snapshot_size = models.PositiveBigIntegerField(default=0)

@@ -241,6 +241,8 @@ CAUSE_EVIDENCE: dict[str, Any] = {
         "limit_seconds": {"type": "integer"},
         "worker": {"type": "string"},
         "log_tail": {"type": "string"},
+        "beneficiary": {"type": "integer"},
+        "grace_seconds": {"type": "number"},
     },
 }
 FAILURE_POLICY: dict[str, Any] = {

@@ -12,7 +12,7 @@ from typing import Any
 from compute.models import ComputeTarget
 from config.redisconn import client
 from runs.status import Status
-from scheduling import service
+from scheduling import preemptor, service
 
 CLUSTER_PREFIX = "waiting in the cluster queue: "
 # Slurm says "None" (or "(None)") for a job it has not looked at yet.
@@ -68,11 +68,19 @@ def explain(rows: Iterable[Mapping[str, Any]]) -> dict[int, QueueInfo]:
     except Exception:  # Redis down: say nothing about workers rather than fail the page
         served = None
     for target in ComputeTarget.objects.filter(pk__in=waiting):
-        verdicts = service.current_plan(target).verdicts  # the claim path's plan, while it holds
+        plan = service.current_plan(target)
+        verdicts = plan.verdicts  # the claim path's plan, while it holds
+        # Preemption: the head's reason says which run makes room for it, or why none may.
+        decided = None
+        head = next((v.run_id for v in verdicts.values() if not v.start), None)
+        if head in waiting[target.pk] and not any(v.start for v in verdicts.values()):
+            decided = preemptor.decision(target, plan)
         for run_id in waiting[target.pk]:
             verdict = verdicts.get(run_id)
             position = verdict.position if verdict else None
             reason = (verdict.reason or "starting: capacity is free") if verdict else "entering the queue"
+            if decided is not None and decided.beneficiary == run_id and decided.note:
+                reason = f"{reason}; {decided.note}"
             if not target.enabled:
                 reason = f"compute target {target.name} is disabled; {reason}"
             elif served is not None and target.queue not in served:

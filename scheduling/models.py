@@ -37,6 +37,13 @@ class TargetPool(models.Model):
     compute_target = models.OneToOneField("compute.ComputeTarget", on_delete=models.CASCADE, related_name="pool")
     nodes = models.PositiveIntegerField(null=True, blank=True)
     gpus = models.PositiveIntegerField(null=True, blank=True)
+    # Preemption (scheduling.preemption) on this target; None: the RUNYARD_PREEMPT_* defaults.
+    preempt_grace_seconds = models.FloatField(
+        null=True, blank=True, help_text="SIGTERM to SIGKILL for a preempted run (default 30 s)."
+    )
+    preempt_min_run_seconds = models.FloatField(
+        null=True, blank=True, help_text="A resumed run is not preempted again before it ran this long."
+    )
 
     def __str__(self) -> str:
         return f"pool of {self.compute_target}"

@@ -67,5 +67,19 @@ def startable(target: ComputeTarget) -> frozenset[int]:
 def may_start(target: ComputeTarget, run_id: int) -> bool:
     """Whether the scheduler starts ``run_id`` (Queued on ``target``) now."""
     if Run.objects.filter(compute_target=target, status__in=ACTIVE).count() >= target.max_concurrent_runs:
+        preempt(target)
         return False  # full: no need to read the queue
-    return run_id in startable(target)
+    if run_id in startable(target):
+        return True
+    preempt(target)
+    return False
+
+
+# ---- preemption (issue 22): kept apart from the plan cache above ----------------------------
+def preempt(target: ComputeTarget) -> None:
+    """Stop preemptible runs for the queue's head when it may take their place
+    (``scheduling.preemptor``); a no-op unless a preemptible run is active on ``target``."""
+    from scheduling import preemptor
+
+    if preemptor.has_candidates(target):
+        preemptor.carry_out(target, current_plan(target))

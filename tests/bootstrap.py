@@ -21,6 +21,8 @@ os.environ["RUNYARD_DATA_DIR"] = str(DATA_DIR)
 os.environ.setdefault("RUNYARD_ENV_DIR", str(ROOT / ".runyard-data" / "test-envs"))
 os.environ.setdefault("RUNYARD_UV_CACHE_DIR", str(ROOT / ".runyard-data" / "uv-cache"))
 os.environ.setdefault("RUNYARD_CANCEL_GRACE_SECONDS", "3")
+os.environ.setdefault("RUNYARD_PREEMPT_GRACE_SECONDS", "3")
+os.environ.setdefault("RUNYARD_PREEMPT_MIN_RUN_SECONDS", "0")
 os.environ.setdefault("RUNYARD_HEARTBEAT_SECONDS", "1")
 # Without bubblewrap, local runs would all be refused: the suite runs them unsandboxed
 # and the sandbox tests (tests/executor/test_sandbox.py) skip with the install hint.

@@ -104,6 +104,8 @@ class RunContext(Generic[C]):
     # every one of them with one squeue).
     active_job_ids: Callable[[], list[int]]
     mounts: list[tuple[Path, str, bool]] = field(default_factory=list)  # (host path, run path, read-only)
+    # RUNYARD_CHECKPOINT_DIR: read-write for the ranks, kept across attempts (preemption).
+    checkpoint_dir: Path | None = None
 
 
 @dataclass
@@ -210,6 +212,13 @@ class Backend(abc.ABC, Generic[C, P]):
         from django.conf import settings
 
         return Path(settings.RUNYARD["WORK_DIR"]) / str(run_id)
+
+    def checkpoint_dir(self, run_id: int, config: C) -> Path:
+        """The run's RUNYARD_CHECKPOINT_DIR: outside its run dir (which each attempt
+        recreates), kept until the run ends for good."""
+        from django.conf import settings
+
+        return Path(settings.RUNYARD["CHECKPOINT_DIR"]) / str(run_id)
 
     def sdk_dir(self, config: C) -> Path:
         """Where the runs' copy of the SDK lives (put on their PYTHONPATH)."""

@@ -189,6 +189,9 @@ class DockerBackend(Backend[DockerConfig, PreparedImage]):
             str(ctx.workdir): {"bind": str(ctx.workdir), "mode": "rw"},
             str(self.sdk_dir(config)): {"bind": IN_CONTAINER_SDK, "mode": "ro"},
         }
+        if ctx.checkpoint_dir is not None:
+            # At the same path as on the worker: RUNYARD_CHECKPOINT_DIR means the same in both.
+            binds[str(ctx.checkpoint_dir)] = {"bind": str(ctx.checkpoint_dir), "mode": "rw"}
         for source, path, read_only in ctx.mounts:
             # The worker's own bind mount of a dataset is not visible to the engine: bind the source.
             binds[str(source)] = {"bind": str(path), "mode": "ro" if read_only else "rw"}

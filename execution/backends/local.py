@@ -239,8 +239,11 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
                 env_dir=Path(env["VIRTUAL_ENV"]),
                 sdk_dir=self.sdk_dir(ctx.target.config),
                 mounts=[(source, Path(path)) for source, path, _ in ctx.mounts],
+                writable=[ctx.checkpoint_dir] if ctx.checkpoint_dir else [],
             )
             sandbox.hand_over(ctx.workdir, spec)
+            if ctx.checkpoint_dir is not None:
+                sandbox.hand_over(ctx.checkpoint_dir, spec)
             cmd = sandbox.wrap(cmd, spec)
         memory = None
         if ctx.target.config.memory:

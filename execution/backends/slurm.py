@@ -207,6 +207,9 @@ class SlurmBackend(Backend[SlurmConfig, PreparedVenv]):
     def workdir(self, run_id: int, config: SlurmConfig) -> Path:
         return config.shared_dir / "runs" / str(run_id)
 
+    def checkpoint_dir(self, run_id: int, config: SlurmConfig) -> Path:
+        return config.shared_dir / "checkpoints" / str(run_id)  # every node sees it
+
     def sdk_dir(self, config: SlurmConfig) -> Path:
         from execution.sdkdir import sdk_path
 
