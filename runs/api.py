@@ -271,6 +271,9 @@ def submission_from(request: Request, data: dict[str, Any], key: str) -> Submiss
         inputs=data.get("inputs") or [],
         idempotency_key=key,
         priority=priority.parse(data["priority"]) if data.get("priority") else None,
+        preemptible=data["preemptible"]
+        if data.get("preemptible") is not None
+        else (base.preemptible if base else None),
         failure_policy=data["failure_policy"] if "failure_policy" in data else (base.failure_policy if base else None),
     )
 

@@ -21,6 +21,9 @@ class RunEditSerializer(serializers.Serializer[Any]):
     display_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=5000, trim_whitespace=False)
     tags = documented_json(STRING_MAP, required=False, help_text="Replaces the run's tags.")
+    preemptible = serializers.BooleanField(
+        required=False, help_text="The scheduler may stop it for a higher-priority or under-share run; it resumes."
+    )
 
     def validate_tags(self, value: Any) -> dict[str, str]:
         if not isinstance(value, dict):
@@ -37,7 +40,7 @@ class RunEditSerializer(serializers.Serializer[Any]):
         return out
 
 
-EDITABLE = ("display_name", "description", "tags")
+EDITABLE = ("display_name", "description", "tags", "preemptible")
 
 
 def edit(run: Run, changes: dict[str, Any], actor: Any) -> Run:

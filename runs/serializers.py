@@ -87,6 +87,14 @@ class SubmitSerializer(serializers.Serializer[Any]):
     priority = serializers.ChoiceField(
         choices=PRIORITY_NAMES, required=False, help_text="Default normal; capped by the team's max_priority."
     )
+    # default None: multipart forms would read a missing boolean as false (DRF's HTML input).
+    preemptible = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The scheduler may stop it (SIGTERM, grace, SIGKILL) for a higher-priority or under-share run "
+        "and requeue it to resume; a sweep's children take the sweep's. Default false.",
+    )
     failure_policy = JSONValueField(
         required=False,
         allow_null=True,
@@ -254,6 +262,19 @@ FAILURE_POLICY: dict[str, Any] = {
 }
 
 
+# runs.attempts.retry(resume=True): execution.preempted.keep/requeue write it.
+ATTEMPT_CHECKPOINT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "dir": {"type": "string", "description": "RUNYARD_CHECKPOINT_DIR"},
+        "files": {"type": "integer"},
+        "bytes": {"type": "integer"},
+        "outputs": {"type": "integer", "description": "outputs/ files kept for the next attempt"},
+        "preempted_for": {"type": "integer", "nullable": True, "description": "the run it made room for"},
+    },
+}
+
+
 class AttemptSerializer(serializers.Serializer[Any]):
     number = serializers.IntegerField()
     started_at = serializers.DateTimeField()
@@ -267,7 +288,11 @@ class AttemptSerializer(serializers.Serializer[Any]):
     last_seq = serializers.IntegerField(allow_null=True)
     log_lines = serializers.IntegerField()
     worker = serializers.CharField()
-    resumed = serializers.BooleanField()
+    resumed = serializers.BooleanField(help_text="Started from the previous attempt's checkpoint (after a preemption).")
+    checkpoint = documented_json(
+        ATTEMPT_CHECKPOINT,
+        help_text="A preempted attempt: what it left to resume from; a resumed one: what it started from.",
+    )
 
 
 class MetricSummarySerializer(serializers.Serializer[Any]):
@@ -331,6 +356,7 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
             "attempt",
             "queue_position",
             "priority",
+            "preemptible",
             "waiting_reason",
             "interactive",
             "parent",
@@ -393,6 +419,7 @@ RUN_LIST_COLUMNS = (
     "attempt",
     "worker",
     "priority",
+    "preemptible",
     "interactive",
     "parent_id",
     "properties",
@@ -448,6 +475,7 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "attempt": row["attempt"],
                 "queue_position": queue[row["id"]].position if row["id"] in queue else None,
                 "priority": priority_label(row["priority"]),
+                "preemptible": row["preemptible"],
                 "waiting_reason": queue[row["id"]].reason if row["id"] in queue else "",
                 "interactive": row["interactive"],
                 "parent": row["parent_id"],
@@ -490,6 +518,9 @@ class RunDetailSerializer(RunListSerializer):
             "error",
             "cause_evidence",
             "failure_policy",
+            "preempt_requested_at",
+            "preempt_for",
+            "preempt_reason",
             "heartbeat_at",
             "worker",
             "snapshot_sha256",

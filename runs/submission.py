@@ -46,6 +46,7 @@ class Submission:
     inputs: list[Any] = field(default_factory=list)
     idempotency_key: str = ""
     priority: int | None = None  # None: normal (a resubmit keeps its run's)
+    preemptible: bool | None = None  # None: a sweep child's or resubmit's source's, else False
     failure_policy: Any = None  # runs.policy: the run's own keys
     # A sweep's child: the run it belongs to, its properties (the parameters), and the run
     # whose stored snapshot it runs as is (checked when that run was created).
@@ -149,6 +150,9 @@ def check(sub: Submission) -> Checked:
         source = sub.parent or sub.resubmit_of  # a sweep's children take the sweep's
         priority = sub.priority = source.priority if source else int(Priority.NORMAL)
     check_priority(sub.team, target, priority, sub.user)
+    if sub.preemptible is None:
+        source = sub.parent or sub.resubmit_of  # a sweep's children are preemptible if it is
+        sub.preemptible = bool(source.preemptible) if source else False
     sha, size, files = _snapshot(sub)
     if files is not None and sub.script and sub.script not in files:
         listed = ", ".join(f for f in files if f.endswith(".py"))[:300] or "none"
@@ -199,6 +203,7 @@ def submitted_fields(sub: Submission, checked: Checked) -> dict[str, Any]:
         "snapshot_size": checked.size,
         "snapshot_files": checked.files,
         "idempotency_key": sub.idempotency_key,
+        "preemptible": bool(sub.preemptible),
     }
 
 
@@ -229,6 +234,7 @@ def _create(sub: Submission, checked: Checked) -> Run:
                 "distributed": checked.shape,
                 "tags": sub.tags,
                 "priority": label(run.priority),
+                "preemptible": run.preemptible,
             },
         )
         run = transition(run.pk, Status.QUEUED, reason="submitted", actor=sub.user)

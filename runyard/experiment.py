@@ -90,11 +90,14 @@ class Experiment:
         show_progress: bool | None = None,
         display_name: str | None = None,
         priority: str | None = None,
+        preemptible: bool | None = None,
     ) -> Run:
-        """``priority`` (Runyard's): overrides the config's ``priority`` for this submit."""
+        """``priority``, ``preemptible`` (Runyard's): override the config's for this submit."""
         fields = self.submission_fields(config, tags, display_name)
         if priority:
             fields["priority"] = priority
+        if preemptible is not None:
+            fields["preemptible"] = "true" if preemptible else "false"
         return self.post_run(config, fields, show_progress)
 
     def post_run(self, config: ScriptRunConfig, fields: dict[str, str], show_progress: bool | None = None) -> Run:
@@ -162,6 +165,8 @@ class Experiment:
             fields["display_name"] = display_name
         if getattr(config, "priority", None):
             fields["priority"] = str(config.priority)
+        if getattr(run_config, "preemptible", None) is not None:
+            fields["preemptible"] = "true" if run_config.preemptible else "false"
         return fields
 
 

@@ -29,6 +29,18 @@ class OfflineRun(MetricLoggingMixin):
     def __repr__(self) -> str:
         return f"OfflineRun(id={self.id!r})"
 
+    # Preemption's surface, so a resumable script runs unchanged on a laptop: nothing
+    # preempts it, it is attempt 1, and its checkpoints go to ./checkpoints.
+    attempt = 1
+    preempted = False
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path("checkpoints")
+
+    def on_preempt(self, callback: Any, exit: bool = True) -> None:
+        """Nothing preempts an offline run: the callback is never called."""
+
     def __enter__(self) -> OfflineRun:
         return self
 

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from runyard import preemption
 from runyard.exceptions import ActivityFailedException, UserErrorException
 from runyard.http import FilePart
 from runyard.logging_mixin import MetricLoggingMixin
@@ -47,6 +48,7 @@ class Run(MetricLoggingMixin):
         self.number = int(run_id)
         self.id = str(self.number)
         self._details: dict[str, Any] = _details or {}
+        self._steps: preemption.StepCounter | None = None  # a resumed attempt's continuing steps
         super().__init__()
 
     @classmethod
@@ -100,7 +102,47 @@ class Run(MetricLoggingMixin):
 
         workspace = Workspace(url, token)
         _CONTEXT = cls(Experiment(workspace, os.environ.get("RUNYARD_EXPERIMENT") or "default"), run_id)
+        _CONTEXT._enter_context()
         return _CONTEXT
+
+    # ---- preemption (runyard.preemption) ---------------------------------------------------
+    def _enter_context(self) -> None:
+        """Inside the run: handle the scheduler's SIGTERM; a resumed attempt continues steps."""
+        preemption.STATE.install()
+        if preemption.attempt() > 1:
+            try:
+                summaries = self.refresh().get("metrics") or {}
+            except Exception as exc:  # steps then restart; the run itself must go on
+                print(f"runyard: could not read earlier attempts' steps: {exc}", file=sys.stderr)
+                summaries = {}
+            self._steps = preemption.StepCounter(preemption.next_steps(summaries))
+
+    def _record(self, name: str, value: float | None, step: int | None, kind: str, payload: Any) -> None:
+        if step is None and kind == "scalar" and self._steps is not None:
+            step = self._steps.step(name)
+        super()._record(name, value, step, kind, payload)
+
+    def on_preempt(self, callback: preemption.Callback, exit: bool = True) -> None:
+        """Call ``callback(seconds_left)`` once when the scheduler preempts this run (in
+        the main thread, before SIGKILL); the script then exits unless ``exit=False``."""
+        preemption.STATE.on_preempt(callback, exit=exit)
+
+    @property
+    def preempted(self) -> bool:
+        """True once the scheduler asked this run to stop (it will resume as a new attempt)."""
+        return preemption.STATE.preempted and os.environ.get("RUNYARD_RUN_ID") == self.id
+
+    @property
+    def attempt(self) -> int:
+        """This attempt's number (1, then 2 after a preemption or a retry)."""
+        if os.environ.get("RUNYARD_RUN_ID") == self.id:
+            return preemption.attempt()
+        return int(self._details.get("attempt") or self.refresh().get("attempt") or 1)
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """RUNYARD_CHECKPOINT_DIR: kept across this run's attempts (None outside the run)."""
+        return preemption.checkpoint_dir() if os.environ.get("RUNYARD_RUN_ID") == self.id else None
 
     def __repr__(self) -> str:
         return f"Run(id={self.id}, experiment={self.experiment.name!r}, status={self._details.get('status')!r})"

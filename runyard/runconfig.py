@@ -140,6 +140,8 @@ class RunConfiguration:
         self.communicator = communicator
         self.node_count = 1
         self.max_run_duration_seconds: int | None = None
+        # Runyard's: the scheduler may preempt and later resume the run (runyard.preemption).
+        self.preemptible: bool | None = None
         self.command: list[str] | str | None = None
         self.environment: Environment | str | None = default_environment()
         if conda_dependencies is not None:

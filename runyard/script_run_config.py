@@ -45,6 +45,7 @@ class ScriptRunConfig:
         docker_runtime_config: Any = None,
         *,
         priority: str | None = None,
+        preemptible: bool | None = None,
     ) -> None:
         if not script and not command:
             raise UserErrorException("ScriptRunConfig needs a script (or a command).")
@@ -68,6 +69,11 @@ class ScriptRunConfig:
         # Runyard's own (Azure ML v1 has no queue priority): low, normal, high or urgent,
         # up to the team's cap on the target; None: normal.
         self.priority = priority
+        # Runyard's: the scheduler may preempt the run (SIGTERM, grace) for a higher-priority
+        # or under-share run and resume it later (run.on_preempt, RUNYARD_CHECKPOINT_DIR).
+        # None: run_config.preemptible (default False).
+        if preemptible is not None:
+            self.run_config.preemptible = bool(preemptible)
         if resume_from is not None:
             warnings.warn("resume_from is not supported by Runyard and is ignored.", stacklevel=2)
 

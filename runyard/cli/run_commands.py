@@ -48,6 +48,11 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument(
         "--priority", choices=["low", "normal", "high", "urgent"], help="queue priority (default normal)"
     )
+    submit.add_argument(
+        "--preemptible",
+        action="store_true",
+        help="the scheduler may stop it for a higher-priority or under-share run and resume it later",
+    )
     submit.add_argument("--name", help="display name")
     submit.add_argument("-f", "--follow", action="store_true", help="stream the log; exit code tells the outcome")
     submit.add_argument("--json", action="store_true")
@@ -146,6 +151,7 @@ def submit_command(args: argparse.Namespace) -> int:
         distributed_job_config=distributed_from(args),
         max_run_duration_seconds=args.max_duration,
         priority=args.priority,
+        preemptible=True if args.preemptible else None,
     )
     experiment = Experiment(workspace, args.experiment)
     fields = experiment.submission_fields(src, parse_pairs(args.tag, "--tag"), args.name)
