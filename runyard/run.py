@@ -111,7 +111,8 @@ class Run(MetricLoggingMixin):
         preemption.STATE.install()
         if preemption.attempt() > 1:
             try:
-                summaries = self.refresh().get("metrics") or {}
+                # A short timeout: a container that cannot reach the API must not wait long here.
+                summaries = self.workspace.client.request("GET", self._path(), timeout=10).get("metrics") or {}
             except Exception as exc:  # steps then restart; the run itself must go on
                 print(f"runyard: could not read earlier attempts' steps: {exc}", file=sys.stderr)
                 summaries = {}
