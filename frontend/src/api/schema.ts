@@ -2480,6 +2480,8 @@ export interface components {
                 limit_seconds?: number;
                 worker?: string;
                 log_tail?: string;
+                beneficiary?: number;
+                grace_seconds?: number;
             };
             exit_code: number | null;
             error: string;
@@ -2487,7 +2489,19 @@ export interface components {
             last_seq: number | null;
             log_lines: number;
             worker: string;
+            /** @description Started from the previous attempt's checkpoint (after a preemption). */
             resumed: boolean;
+            /** @description A preempted attempt: what it left to resume from; a resumed one: what it started from. */
+            checkpoint: {
+                /** @description RUNYARD_CHECKPOINT_DIR */
+                dir?: string;
+                files?: number;
+                bytes?: number;
+                /** @description outputs/ files kept for the next attempt */
+                outputs?: number;
+                /** @description the run it made room for */
+                preempted_for?: number | null;
+            };
         };
         AuditEvent: {
             readonly id: number;
@@ -3772,6 +3786,8 @@ export interface components {
             tags?: {
                 [key: string]: string;
             };
+            /** @description The scheduler may stop it for a higher-priority or under-share run; it resumes. */
+            preemptible?: boolean;
         };
         PatchedSubscriptionRequest: {
             /** @description None: your own runs. */
@@ -3971,6 +3987,7 @@ export interface components {
             readonly attempt: number;
             readonly queue_position: number | null;
             readonly priority: components["schemas"]["PriorityEnum"];
+            readonly preemptible: boolean;
             /** @description Why a Queued run waits; empty otherwise. */
             readonly waiting_reason: string;
             readonly interactive: boolean;
@@ -4054,6 +4071,8 @@ export interface components {
                 limit_seconds?: number;
                 worker?: string;
                 log_tail?: string;
+                beneficiary?: number;
+                grace_seconds?: number;
             };
             /** @description The effective policy. */
             readonly failure_policy: {
@@ -4062,6 +4081,10 @@ export interface components {
                 };
                 hang_timeout_seconds?: number;
             };
+            /** Format: date-time */
+            readonly preempt_requested_at: string | null;
+            readonly preempt_for: number | null;
+            readonly preempt_reason: string;
             /** Format: date-time */
             readonly heartbeat_at: string | null;
             readonly worker: string;
@@ -4165,6 +4188,7 @@ export interface components {
             readonly attempt: number;
             readonly queue_position: number | null;
             readonly priority: components["schemas"]["PriorityEnum"];
+            readonly preemptible: boolean;
             /** @description Why a Queued run waits; empty otherwise. */
             readonly waiting_reason: string;
             readonly interactive: boolean;
@@ -4372,6 +4396,8 @@ export interface components {
              *     * `urgent` - urgent
              */
             priority?: components["schemas"]["PriorityEnum"];
+            /** @description The scheduler may stop it (SIGTERM, grace, SIGKILL) for a higher-priority or under-share run and requeue it to resume; a sweep's children take the sweep's. Default false. */
+            preemptible?: boolean | null;
             /** @description Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target. */
             failure_policy?: unknown;
         };
@@ -4470,6 +4496,8 @@ export interface components {
              *     * `urgent` - urgent
              */
             priority?: components["schemas"]["PriorityEnum"];
+            /** @description The scheduler may stop it (SIGTERM, grace, SIGKILL) for a higher-priority or under-share run and requeue it to resume; a sweep's children take the sweep's. Default false. */
+            preemptible?: boolean | null;
             /** @description Retries per cause and the hang watchdog: {"max_retries": {"node_lost": 3}, "hang_timeout_seconds": 600}; unset keys come from the environment, then the compute target. */
             failure_policy?: unknown;
             /** @description JSON-encoded in a multipart form */

@@ -170,6 +170,14 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
               </span>
             </>
           )}
+          {run.preemptible && (
+            <>
+              {" "}
+              <span className="chip" title="The scheduler may stop it for a higher-priority or under-share run; it then resumes as a new attempt">
+                preemptible
+              </span>
+            </>
+          )}
           {run.parent != null && (
             <>
               {" "}· child of <Link to={`/runs/${run.parent}`}>#{run.parent}</Link>
@@ -180,6 +188,12 @@ function RunHeader({ run, streamState }: { run: RunDetail; streamState: StreamSt
           {run.running_at && <> · ran {formatDuration(runDuration(run, now))}</>}
           {run.exit_code != null && <> · exit code {run.exit_code}</>} <LiveIndicator state={streamState} live={!isTerminal(run.status)} />
         </p>
+        {run.preempt_requested_at && !isTerminal(run.status) && (
+          <p className="notice notice-warning" data-testid="being-preempted">
+            Being preempted{run.preempt_reason ? `: ${run.preempt_reason}` : ""}. It stops within its grace period and resumes
+            as attempt {run.attempt + 1}.
+          </p>
+        )}
         {isSweep(run) && (
           <p className="notice notice-info" data-testid="sweep-link">
             This run is a sweep: its children, charts and best run are on <Link to={`/sweeps/${run.id}`}>the sweep page</Link>.

@@ -4,7 +4,8 @@ import { api } from "../../api/client";
 import type { components } from "../../api/schema";
 import type { LogPage, RunDetail } from "../../api/types";
 import { ErrorNotice, Spinner } from "../../components/Feedback";
-import { formatRelative } from "../../lib/format";
+import { Link } from "react-router-dom";
+import { formatBytes, formatRelative } from "../../lib/format";
 
 type Attempt = components["schemas"]["Attempt"];
 type Evidence = RunDetail["cause_evidence"];
@@ -105,6 +106,7 @@ export function AttemptsPanel({ run }: { run: RunDetail }) {
             <th>Status</th>
             <th>Cause</th>
             <th>Exit code</th>
+            <th>Preemption</th>
             <th>Log</th>
           </tr>
         </thead>
@@ -119,6 +121,9 @@ export function AttemptsPanel({ run }: { run: RunDetail }) {
               </td>
               <td>{a.exit_code ?? "—"}</td>
               <td>
+                <PreemptionNote attempt={a} />
+              </td>
+              <td>
                 <button type="button" className="btn btn-small" onClick={() => setOpen(open === a.number ? null : a.number)}>
                   {open === a.number ? "Hide" : `${a.log_lines} lines`}
                 </button>
@@ -130,6 +135,44 @@ export function AttemptsPanel({ run }: { run: RunDetail }) {
       {open != null && <AttemptLog runId={run.id} attempt={open} />}
     </section>
   );
+}
+
+/** A preempted attempt: for which run, whether SIGKILL was needed, what it left to resume
+ * from; a resumed attempt: the checkpoint dir it started with. */
+export function PreemptionNote({ attempt }: { attempt: Attempt }) {
+  const checkpoint = attempt.checkpoint ?? {};
+  const kept =
+    checkpoint.dir != null ? (
+      <span className="small muted" data-testid={`checkpoint-${attempt.number}`}>
+        {" "}
+        checkpoint <code>{checkpoint.dir}</code>
+        {checkpoint.files != null && ` (${checkpoint.files} file${checkpoint.files === 1 ? "" : "s"}, ${formatBytes(checkpoint.bytes ?? 0)})`}
+      </span>
+    ) : null;
+  if (attempt.cause === "preempted") {
+    const beneficiary = attempt.cause_evidence.beneficiary ?? checkpoint.preempted_for;
+    return (
+      <span data-testid={`preempted-${attempt.number}`}>
+        Preempted
+        {beneficiary != null && (
+          <>
+            {" "}for <Link to={`/runs/${beneficiary}`}>#{beneficiary}</Link>
+          </>
+        )}
+        {attempt.cause_evidence.signal === "SIGKILL" && <span className="small muted"> (killed after the grace period)</span>}
+        {kept}
+      </span>
+    );
+  }
+  if (attempt.resumed) {
+    return (
+      <span data-testid={`resumed-${attempt.number}`}>
+        <span className="chip">resumed</span>
+        {kept}
+      </span>
+    );
+  }
+  return <>—</>;
 }
 
 function AttemptLog({ runId, attempt }: { runId: number; attempt: number }) {
