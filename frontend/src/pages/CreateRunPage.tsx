@@ -350,6 +350,14 @@ function CreateRunForm({ initial, initialSweep }: { initial: RunForm; initialSwe
               </div>
             )}
           </Field>
+          <label className="checkbox">
+            <input type="checkbox" name="preemptible" checked={form.preemptible} onChange={(e) => update({ preemptible: e.target.checked })} />{" "}
+            Preemptible{" "}
+            <span className="muted small">
+              — the scheduler may stop it (SIGTERM, then a grace period) for a higher-priority or under-share run; it resumes later
+              with its checkpoint dir
+            </span>
+          </label>
         </section>
 
         <div className="form-actions">

@@ -83,6 +83,7 @@ test("the multipart body carries JSON for structured fields and dataset inputs a
     tags: [{ key: "team", value: "vision" }],
     maxDuration: "2",
     maxDurationUnit: "hours" as const,
+    preemptible: true,
   };
   const body = submissionForm(form, new File(["x"], "src.zip"));
   expect(JSON.parse(body.get("arguments") as string)).toEqual([
@@ -97,6 +98,8 @@ test("the multipart body carries JSON for structured fields and dataset inputs a
   });
   expect(JSON.parse(body.get("tags") as string)).toEqual({ team: "vision" });
   expect(body.get("max_run_duration_seconds")).toBe("7200");
+  expect(body.get("preemptible")).toBe("true");
+  expect(submissionForm(emptyForm(), null).get("preemptible")).toBe("false");
   expect((body.get("snapshot") as File).name).toBe("src.zip");
 });
 

@@ -36,6 +36,8 @@ export interface RunForm {
   tags: TagItem[];
   maxDuration: string;
   maxDurationUnit: "minutes" | "hours";
+  /** The scheduler may stop the run for a higher-priority or under-share run; it resumes. */
+  preemptible: boolean;
   resubmitOf: number | null;
 }
 
@@ -62,6 +64,7 @@ export function emptyForm(): RunForm {
     tags: [],
     maxDuration: "",
     maxDurationUnit: "minutes",
+    preemptible: false,
     resubmitOf: null,
   };
 }
@@ -90,6 +93,7 @@ export function formFromRun(run: RunDetail): RunForm {
     tags: Object.entries(run.tags).map(([key, value]) => ({ key, value })),
     maxDuration: seconds == null ? "" : String(inHours ? seconds / 3600 : Math.round(seconds / 60)),
     maxDurationUnit: inHours ? "hours" : "minutes",
+    preemptible: run.preemptible,
     resubmitOf: run.id,
   };
 }
@@ -243,5 +247,6 @@ export function submissionForm(form: RunForm, source: File | null): FormData {
   data.append("tags", JSON.stringify(tags));
   const seconds = maxDurationSeconds(form);
   if (seconds != null) data.append("max_run_duration_seconds", String(seconds));
+  data.append("preemptible", form.preemptible ? "true" : "false");
   return data;
 }

@@ -102,6 +102,8 @@ export function RunOverview({ run }: { run: RunDetail }) {
               <span className="muted">none</span>
             )}
           </dd>
+          <dt>Preemptible</dt>
+          <dd>{run.preemptible ? "yes: may be stopped for a higher-priority or under-share run, then resumed" : "no"}</dd>
           <dt>Max duration</dt>
           <dd>{run.max_run_duration_seconds ? formatDuration(run.max_run_duration_seconds) : "no limit"}</dd>
           <dt>Snapshot</dt>
