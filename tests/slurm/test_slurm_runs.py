@@ -238,3 +238,28 @@ def test_worker_restart_resumes_running_and_pending_jobs_with_exact_logs(
     assert second.status == Status.COMPLETED, second.error
     assert lines(pending, rank=0) == ["waited my turn"]
     assert any("re-attached" in t for t in lines(pending, stream="system"))
+
+
+def test_preempted_job_is_requeued_by_runyard_and_resumes(slurm_target: ComputeTarget, world: Any) -> None:
+    """Preemption on Slurm: the job gets SIGTERM (scancel), its callback saves into the
+    checkpoint dir on the shared directory, the run resumes as attempt 2 (a new job)."""
+    from runs.models import Attempt
+    from tests.scheduling.test_preemption_live import RESUMABLE
+
+    ComputeTarget.objects.filter(pk=slurm_target.pk).update(max_concurrent_runs=1)
+    victim = submit(world.alice, {"train.py": RESUMABLE}, compute_target="slurm", priority="low", preemptible="true")
+    wait_for(lambda: "logged 3" in lines(victim["id"], rank=0), timeout=180, what="the job to log")
+    first_job = Run.objects.get(pk=victim["id"]).backend_state["job_id"]
+    urgent = submit(world.bob, {"train.py": "print('urgent done')\n"}, compute_target="slurm", priority="high")
+    assert wait_status(urgent["id"], timeout=180).status == Status.COMPLETED
+    run = wait_status(victim["id"], timeout=180)
+    assert run.status == Status.COMPLETED, run.error
+    out = lines(run.pk, rank=0)
+    saved = next(t for t in out if t.startswith("on_preempt: saved step"))
+    step = int(saved.split()[3].rstrip(","))
+    checkpoint = f"{slurm_target.config['shared_dir']}/checkpoints/{run.pk}"
+    assert f"attempt 2 starts at {step}; checkpoint dir {checkpoint}" in out
+    assert f"finished at {step + 3}" in out and "outputs kept: from attempt 1" in out
+    assert run.backend_state["job_id"] != first_job  # Runyard's requeue: a new job for the new attempt
+    first = Attempt.objects.get(run=run, number=1)
+    assert (first.status, first.cause, first.cause_evidence["beneficiary"]) == ("Preempted", "preempted", urgent["id"])
