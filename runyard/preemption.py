@@ -1,6 +1,9 @@
 """Preemption inside a run: the SIGTERM handler, ``run.on_preempt`` callbacks, the
 checkpoint directory, and step counters that continue across attempts.
 
+The handler is installed only in runs submitted preemptible (``RUNYARD_PREEMPTIBLE=1``):
+a run made preemptible while it runs ends at the scheduler's SIGTERM without callbacks.
+
 When the scheduler preempts a run, the worker writes a notice (``RUNYARD_PREEMPT_NOTICE``,
 with the time of the coming SIGKILL) and sends SIGTERM. ``Run.get_context()`` installs a
 handler for it (main thread only, and only if the script kept the default handler):
@@ -95,6 +98,13 @@ def read_notice() -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def preemptible() -> bool:
+    """Whether the run was submitted preemptible: only then is SIGTERM handled in Python
+    (a handler runs between bytecodes, so a cancel of a script inside a long C call would
+    otherwise wait for SIGKILL instead of ending at SIGTERM)."""
+    return os.environ.get("RUNYARD_PREEMPTIBLE") == "1"
 
 
 def attempt() -> int:

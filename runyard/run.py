@@ -108,7 +108,8 @@ class Run(MetricLoggingMixin):
     # ---- preemption (runyard.preemption) ---------------------------------------------------
     def _enter_context(self) -> None:
         """Inside the run: handle the scheduler's SIGTERM; a resumed attempt continues steps."""
-        preemption.STATE.install()
+        if preemption.preemptible():
+            preemption.STATE.install()
         if preemption.attempt() > 1:
             try:
                 # A short timeout: a container that cannot reach the API must not wait long here.
