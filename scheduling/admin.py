@@ -12,4 +12,4 @@ class TeamQuotaAdmin(AuditedAdmin):
 
 @admin.register(TargetPool)
 class TargetPoolAdmin(AuditedAdmin):
-    list_display = ("compute_target", "nodes", "gpus")
+    list_display = ("compute_target", "nodes", "gpus", "preempt_grace_seconds", "preempt_min_run_seconds")
