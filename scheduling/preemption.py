@@ -200,7 +200,9 @@ def decide(
     eligible = [r for r in others if r.preemptible and settled(r) and room.reason_for(r)]
     if not eligible:
         held = sorted(r.id for r in others if not r.preemptible and room.reason_for(r))
-        note = f"run {', '.join(map(str, held))} may not be preempted" if held else ""
+        many = len(held) > 1
+        note = f"run{'s' if many else ''} {', '.join(map(str, held))} {'are' if many else 'is'} not preemptible"
+        note = note if held else ""
         return Decision(head.id, (), ids, note)
     chosen = _choose(room, capacity, after, eligible)
     if chosen is None:

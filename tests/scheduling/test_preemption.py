@@ -77,7 +77,9 @@ def test_a_non_preemptible_run_is_never_preempted_and_the_waiting_run_says_so() 
     active = [running(1, 1, LOW, preemptible=False)]
     d = decide_for(Capacity(runs=1), active, [Waiting(9, 2, URGENT, 1.0)])
     assert victims(d) == []
-    assert d.beneficiary == 9 and d.note == "run 1 may not be preempted"
+    assert d.beneficiary == 9 and d.note == "run 1 is not preemptible"
+    two = [running(1, 1, LOW, preemptible=False), running(2, 1, NORMAL, preemptible=False)]
+    assert decide_for(Capacity(runs=2), two, [Waiting(9, 2, URGENT, 1.0)]).note == "runs 1, 2 are not preemptible"
 
 
 def test_nothing_is_preempted_for_a_run_that_would_still_not_fit() -> None:

@@ -156,7 +156,11 @@ def test_a_non_preemptible_run_is_never_preempted(live: Any, world: Any) -> None
     def reason() -> str:
         return str(world.admin.client.get(f"/api/runs/{waiting}/").json()["waiting_reason"])
 
-    wait_for(lambda: f"run {held} may not be preempted" in reason(), timeout=30, what="the waiting reason")
+    wait_for(
+        lambda: f"the target is full (1/1 runs); run {held} is not preemptible" in reason(),
+        timeout=30,
+        what="the waiting reason",
+    )
     assert Run.objects.get(pk=held).status == Status.RUNNING
     assert Run.objects.get(pk=held).preempt_requested_at is None
     assert not AuditEvent.objects.filter(action="scheduling.run.preempted").exists()

@@ -94,7 +94,7 @@ def test_waiting_reasons_and_positions(world: World) -> None:
     target.max_concurrent_runs = 1
     target.save()
     TeamQuota.objects.create(team=world.team_a, compute_target=target, max_runs=1)
-    make_run(world.alice.user, world.team_a, status=Status.RUNNING, preparing_at=timezone.now())
+    running = make_run(world.alice.user, world.team_a, status=Status.RUNNING, preparing_at=timezone.now())
     mine = queued(world.alice.user, world.team_a, 5)
     theirs_low = queued(world.bob.user, world.team_b, 4, priority=0)
     theirs_high = queued(world.bob.user, world.team_b, 3, priority=2)
@@ -103,7 +103,9 @@ def test_waiting_reasons_and_positions(world: World) -> None:
     no_worker = "no worker is serving compute.local; "
     assert got[mine.pk]["waiting_reason"] == no_worker + "team Default at its limit 1/1"
     assert got[theirs_high.pk]["queue_position"] == 1
-    assert got[theirs_high.pk]["waiting_reason"] == no_worker + "the target is full (1/1 runs)"
+    # The running run has a lower priority but is not preemptible: the head says so.
+    full = f"the target is full (1/1 runs); run {running.pk} is not preemptible"
+    assert got[theirs_high.pk]["waiting_reason"] == no_worker + full
     assert (
         got[theirs_low.pk]["waiting_reason"]
         == no_worker + "1 run of higher priority ahead; the target is full (1/1 runs)"
