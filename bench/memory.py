@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -261,6 +262,7 @@ class Serve:
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
         except (OSError, ValueError):
             pass
+        shutil.rmtree(self.data_dir, ignore_errors=True)  # the log (beside it) stays
 
 
 # ---- one measurement -------------------------------------------------------------------
