@@ -528,7 +528,7 @@ class Stack:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         if not os.environ.get("REDIS_URL"):
-            from config.embedded_redis import stop as stop_redis
+            from stack.embedded_redis import stop as stop_redis
 
             stop_redis(self.data_dir)  # by the pid it recorded when it was started for this dir
         with contextlib.suppress(Exception):

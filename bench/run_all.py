@@ -28,6 +28,7 @@ ORDER = [
     "compare_view",
     "sweep_overhead",
     "sysmetrics",
+    "memory",
 ]
 
 

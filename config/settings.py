@@ -159,7 +159,7 @@ _OFFLINE = (_PROGRAM == "manage.py" and len(sys.argv) > 1 and sys.argv[1] in _OF
     _PROGRAM in ("mypy", "dmypy")  # the django-stubs plugin imports these settings
 )
 if _redis is None:
-    from config.embedded_redis import ensure_running, socket_path
+    from stack.embedded_redis import ensure_running, socket_path
 
     _sock = socket_path(DATA_DIR) if _OFFLINE else ensure_running(DATA_DIR)
     REDIS_URL = f"unix://{_sock}"

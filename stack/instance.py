@@ -5,7 +5,8 @@ whole life and writes who holds it (pid, host, URL, start time) into the file. A
 start on the same data directory fails at once with that description and touches
 nothing: not the database, not the embedded Redis, not the first instance's runs.
 The kernel releases the lock when the holder dies, however it dies, so a stale file
-never blocks a restart.
+never blocks a restart. ``runyard_serve`` execs the lean supervisor with the lock's
+descriptor open (``inherit`` / ``adopt``): same process, same pid, the lock never let go.
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ class AlreadyRunning(RuntimeError):
 class InstanceLock:
     path: Path
     handle: IO[str]
+
+    def inherit(self) -> int:
+        """The lock's descriptor, kept open across ``exec`` (``runyard_serve`` becomes the
+        lean supervisor in the same process and must not drop the lock on the way)."""
+        self.handle.flush()
+        fd = self.handle.fileno()
+        os.set_inheritable(fd, True)
+        return fd
+
+    @classmethod
+    def adopt(cls, data_dir: Path, fd: int) -> InstanceLock:
+        """Take over a descriptor ``inherit`` passed across ``exec`` (the flock stays held:
+        it belongs to the open file, not to the program)."""
+        os.set_inheritable(fd, False)  # children started from here must not hold it
+        return cls(lock_path(data_dir), open(fd, "a+", closefd=True))
 
     def release(self) -> None:
         try:

@@ -13,6 +13,9 @@ import sys
 from dataclasses import dataclass
 
 DEFAULT_QUEUES = "runyard,compute.local"
+# Stands for the worker's node name in a command line built ahead of its starts
+# (``stack.supervisor.ChildPlan``): every start gets a fresh one.
+NODE = "{node}"
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,28 @@ def web(host: str, port: int, python: str = sys.executable, app: str = "config.a
 
 
 def worker(
-    node: str, queues: str = DEFAULT_QUEUES, concurrency: int = 4, python: str = sys.executable, quiet: bool = True
+    node: str,
+    queues: str = DEFAULT_QUEUES,
+    concurrency: int = 4,
+    python: str = sys.executable,
+    quiet: bool = True,
+    *,
+    autoscale: tuple[int, int] | None = None,
+    beat_thread: bool = False,
 ) -> list[str]:
     """A Celery worker consuming ``queues`` (the default queue plus compute targets').
 
+    ``concurrency`` pool processes, or with ``autoscale=(max, min)`` between ``min``
+    (idle) and ``max`` (``stack.pool``). ``beat_thread`` runs beat's scheduler as a thread
+    of this worker's main process (``execution.workerboot``): only where this is the one
+    worker, as in the standalone stack.
+
     Mingle and gossip are off: workers share nothing through them (claims go through
     the database) and both make start-up and broker reconnects slower."""
-    cmd = [python, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", node, "-c", str(concurrency)]
+    cmd = [python, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", node]
+    cmd += ["--autoscale", f"{autoscale[0]},{autoscale[1]}"] if autoscale else ["-c", str(concurrency)]
+    if beat_thread:
+        cmd += ["--beat-thread"]
     cmd += ["--loglevel", "INFO"]
     if quiet:
         cmd += ["--without-mingle", "--without-gossip"]

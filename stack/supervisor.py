@@ -13,20 +13,37 @@ Algorithm (one loop, every ``TICK`` seconds):
 Children get SIGTERM when the supervisor dies (PR_SET_PDEATHSIG), so a killed
 supervisor leaves no orphans behind; a graceful stop is SIGTERM, a grace period, then
 SIGKILL.
+
+The standalone stack runs it as its own lean program (``python -m stack.supervisor
+PLAN``): ``runyard_serve`` takes the data directory's lock, migrates, seeds and prints the
+banner with Django loaded, writes the ``Plan`` (the children's command lines, the
+embedded Redis to watch), then execs this module in the same process, keeping the lock's
+file descriptor. The supervisor only spawns, watches and restarts processes, so it
+imports the standard library and ``stack``'s stdlib-only modules and nothing else:
+~15 MB instead of the ~120 MB a process holding Django takes (``tests/test_stack.py``
+checks that it maps no third-party extension module).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
+import json
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
 
-from execution.backends.procs import die_with_parent
+from common.pdeathsig import die_with_parent
+from stack import embedded_redis, instance
+from stack.processes import NODE, WorkerName
 
 TICK = 0.2
 CHECK_EVERY = 1.0
@@ -173,3 +190,83 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# ---- the standalone stack's lean supervisor process -------------------------------------
+@dataclass(frozen=True)
+class ChildPlan:
+    """One supervised child. A worker's argv holds ``processes.NODE`` where its Celery node
+    name goes: each (re)start gets a fresh name (``WorkerName``)."""
+
+    name: str
+    argv: list[str]
+    node_role: str | None = None
+
+    def command(self) -> list[str]:
+        if self.node_role is None:
+            return list(self.argv)
+        node = WorkerName.new(self.node_role).node()
+        return [node if part == NODE else part for part in self.argv]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``runyard_serve`` hands the supervisor: written with Django loaded, read without."""
+
+    data_dir: str
+    embedded_redis: bool
+    children: list[ChildPlan]
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        raw = json.loads(path.read_text())
+        children = [ChildPlan(c["name"], list(c["argv"]), c.get("node_role")) for c in raw["children"]]
+        return cls(str(raw["data_dir"]), bool(raw["embedded_redis"]), children)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack.supervisor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("plan", type=Path, help="the JSON plan runyard_serve wrote")
+    parser.add_argument("--lock-fd", type=int, help="the data directory's instance lock, held across exec")
+    options = parser.parse_args(argv)
+    plan = Plan.load(options.plan)
+    data_dir = Path(plan.data_dir)
+    lock = instance.InstanceLock.adopt(data_dir, options.lock_fd) if options.lock_fd is not None else None
+
+    def say(text: str) -> None:
+        print(f"[runyard] {text}", flush=True)
+
+    def restart_redis() -> None:
+        embedded_redis.ensure_running(data_dir)
+
+    supervisor = Supervisor(dict(os.environ), say)
+    if plan.embedded_redis:
+        supervisor.add_check(
+            "embedded Redis",
+            alive=lambda: embedded_redis.alive(embedded_redis.socket_path(data_dir)),
+            restart=restart_redis,
+        )
+    for child in plan.children:
+        supervisor.add(child.name, child.command)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        supervisor.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        reason = supervisor.run()
+    finally:
+        if plan.embedded_redis:
+            embedded_redis.stop(data_dir)
+        print("Runyard stopped.", flush=True)
+        if lock is not None:
+            lock.release()
+    return 1 if reason else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

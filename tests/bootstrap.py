@@ -37,8 +37,8 @@ if redis_url and redis_url.startswith("redis"):
 
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     """Stop this session's embedded Redis and remove its data dir."""
-    from config.embedded_redis import stop
     from datasets.mounts import unmount_under
+    from stack.embedded_redis import stop
 
     unmount_under(DATA_DIR)
     stop(DATA_DIR)

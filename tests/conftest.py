@@ -115,14 +115,22 @@ class Stack:
     logdir: Path
 
     def start_worker(
-        self, name: str, queues: str = "runyard,compute.local", concurrency: int = 4, wrap: Sequence[str] = ()
+        self,
+        name: str,
+        queues: str = "runyard,compute.local",
+        concurrency: int = 4,
+        wrap: Sequence[str] = (),
+        *,
+        autoscale: tuple[int, int] | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """``wrap``: a command prefix the worker runs under (a bwrap changing what it sees)."""
+        """``wrap``: a command prefix the worker runs under (a bwrap changing what it sees);
+        ``autoscale``: (max, min) pool processes instead of a fixed ``concurrency``."""
         log = open(self.logdir / f"worker-{name}.log", "ab")  # noqa: SIM115 - owned by the child process
         proc = subprocess.Popen(
-            [*wrap, *processes.worker(f"{name}@%h", queues, concurrency)],
+            [*wrap, *processes.worker(f"{name}@%h", queues, concurrency, autoscale=autoscale)],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -3,10 +3,12 @@ crashed children restarted, a crash loop ends it with the reason, nothing left b
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import urllib.request
 from pathlib import Path
@@ -38,6 +40,48 @@ def test_stop_ends_every_child() -> None:
     thread.join(timeout=30)
     assert done == [None]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def _modules_after(statement: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"import json, sys; {statement}; print(json.dumps(sorted(sys.modules)))"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return {name.partition(".")[0] for name in json.loads(out.stdout)}
+
+
+def test_the_supervisor_imports_nothing_but_the_standard_library() -> None:
+    """What ``python -m stack.supervisor`` loads beyond the interpreter's start-up (site's
+    .pth hooks): no Django, Celery, redis-py or psutil."""
+    added = _modules_after("import stack.supervisor") - _modules_after("pass")
+    assert added - set(sys.stdlib_module_names) == {"stack", "common"}, added - set(sys.stdlib_module_names)
+
+
+def _third_party_mapped(pid: int) -> list[str]:
+    """Files from site-packages (extension modules, their libraries) a process maps."""
+    roots = {os.path.realpath(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")}
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    files = {line.split(maxsplit=5)[5] for line in maps if len(line.split(maxsplit=5)) == 6}
+    return sorted(f for f in files if any(f.startswith(root) for root in roots))
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def _healthy(port: int) -> bool:
@@ -90,6 +134,22 @@ def test_one_instance_per_data_dir_and_crashed_children_come_back(serve_env: dic
         wait_for(lambda: first.poll() is not None or _healthy(port), timeout=180, what="the first instance")
         assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
         worker = wait_for(lambda: _children(first.pid, "worker"), timeout=60, what="its worker")[0]
+
+        # The process set: a lean supervisor (the same pid, exec'd: no Django, no
+        # third-party extension module mapped), web, and one worker running beat as a
+        # thread; no beat process anywhere (the worker's children are its pool).
+        assert "stack.supervisor" in _cmdline(psutil.Process(first.pid))
+        assert _third_party_mapped(first.pid) == []
+        # The check sees what a process holding Django maps (once the worker has loaded it).
+        wait_for(lambda: _third_party_mapped(worker), timeout=60, what="the worker to load its extension modules")
+        kinds = sorted("web" if "uvicorn" in _cmdline(p) else _cmdline(p) for p in psutil.Process(first.pid).children())
+        assert len(kinds) == 2 and kinds[1] == "web" and " worker " in kinds[0] and "--beat-thread" in kinds[0], kinds
+        assert not [c for p in _tree(first.pid) if " beat " in (c := _cmdline(p) + " ") and " worker " not in c]
+        wait_for(
+            lambda: "sweeps.tasks.tick[" in (tmp_path / "first.log").read_text(),
+            timeout=60,
+            what="beat (in the worker) to send its periodic sweep",
+        )
 
         # A second start on the same data dir refuses at once and touches nothing.
         second = subprocess.run(
@@ -149,3 +209,20 @@ def test_a_data_dir_lock_names_its_holder(tmp_path: Path) -> None:
     finally:
         held.release()
     instance.acquire(tmp_path, "http://127.0.0.1:9999/").release()  # free again once released
+
+
+@pytest.mark.django_db
+def test_the_pool_is_sized_to_the_targets_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    from compute.models import ComputeTarget
+    from stack import pool, processes
+
+    ComputeTarget.objects.create(name="p1", kind="local", max_concurrent_runs=3)
+    ComputeTarget.objects.create(name="p2", kind="local", max_concurrent_runs=2)
+    ComputeTarget.objects.create(name="off", kind="local", max_concurrent_runs=9, enabled=False)
+    size = pool.for_queues("runyard,compute.p1,compute.p2,compute.off")
+    assert (size.max, size.min, size.capacity) == (3 + 2 + pool.SPARE, 1, 5)
+    argv = processes.worker(processes.NODE, autoscale=size.autoscale(), beat_thread=True)
+    assert argv[argv.index("--autoscale") + 1] == f"{size.max},1" and "-c" not in argv and "--beat-thread" in argv
+    monkeypatch.setenv("RUNYARD_WORKER_MAX_CONCURRENCY", "2")
+    monkeypatch.setenv("RUNYARD_WORKER_MIN_CONCURRENCY", "3")
+    assert pool.for_queues("compute.p1").autoscale() == (2, 2)  # the minimum never exceeds the maximum

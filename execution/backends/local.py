@@ -21,13 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common.pdeathsig import die_with_parent
 from compute.configs import LocalConfig
 from environments.builder import ensure_venv
 from environments.conda import build_notes
 from execution import sandbox
 from execution.backends import memcg
 from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
-from execution.backends.procs import OutputPump, cmdline, descendants, die_with_parent, environ, exists, signal_tree
+from execution.backends.procs import OutputPump, cmdline, descendants, environ, exists, signal_tree
 from execution.lines import RoutedStream, RouteKind, Router
 from execution.plan import Entry, Mpirun, Network, Placement, find_mpirun, plan
 from runs.causes import Cause, Ending, ending

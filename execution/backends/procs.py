@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import threading
@@ -48,20 +47,6 @@ class OutputPump(threading.Thread):
                 flush = getattr(sink, "flush", None)
                 if flush is not None:
                     flush()
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """``preexec_fn``: the kernel sends ``sig`` to the child when the thread that
-    started it exits (a killed worker process leaves no rank behind; bubblewrap's
-    --die-with-parent does the same for sandboxed ranks; the supervisor's children get
-    SIGTERM)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
-    except OSError:
-        pass  # not glibc: the recoverer still reaps what a dead worker left
 
 
 def descendants(root: int) -> list[int]:

@@ -118,9 +118,9 @@ def _other_team_blob(world: Any) -> Path:
 
 
 def test_a_hostile_run_finds_nothing(live: Any, world: Any) -> None:
-    from config.embedded_redis import socket_path
     from datasets.storage import root as dataset_root
     from execution.sdkdir import sdk_path
+    from stack.embedded_redis import socket_path
     from stack.seed import ensure_admin
 
     ensure_admin()  # writes the data dir's admin-password file
@@ -366,7 +366,7 @@ def test_a_package_build_script_finds_nothing_either(live: Any, world: Any, tmp_
     import http.server
     import threading
 
-    from config.embedded_redis import socket_path
+    from stack.embedded_redis import socket_path
 
     data = Path(settings.DATA_DIR)
     other_env = next(p for p in Path(settings.RUNYARD["ENV_DIR"]).iterdir() if (p / "pyvenv.cfg").exists())

