@@ -88,6 +88,12 @@ PEERS: dict[str, PeerSpec] = {
 FORBIDDEN = ("torch",)  # several GB and irrelevant to what is measured
 
 
+def enabled() -> bool:
+    """Whether benchmarks measure the peers too (``run_all.py --no-peers`` sets
+    RUNYARD_BENCH_PEERS=0 for every benchmark it starts)."""
+    return os.environ.get("RUNYARD_BENCH_PEERS", "1").lower() not in ("0", "false", "no", "off")
+
+
 def peers_dir() -> Path:
     """Where the peer venvs live (see the module docstring)."""
     given = os.environ.get("RUNYARD_BENCH_PEERS_DIR")
