@@ -405,7 +405,8 @@ class Peer:
 
 # ---- MLflow ------------------------------------------------------------------------------
 class MlflowServer(Peer):
-    """``mlflow server`` (SQLite backend store, local artifacts, one worker) on loopback.
+    """``mlflow server`` (SQLite backend store, local artifacts, one worker, no job runner)
+    on loopback.
 
     ``tracking_uri`` is what an ``MlflowClient`` takes; ``url`` + ``/api/2.0/mlflow/…``
     is its REST API."""
@@ -448,7 +449,15 @@ class MlflowServer(Peer):
             "--artifacts-destination",
             str(self.state / "artifacts"),
         ]
-        child = self.spawn("mlflow-server", cmd, {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
+        env = {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            # Off: the job runner and its 7 huey consumers serve MLflow's GenAI jobs (scorers,
+            # trace roll-ups), not tracking; on 2 cores they would only take CPU from the server
+            # being measured.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+        child = self.spawn("mlflow-server", cmd, env)
 
         def up() -> bool:
             self.check_alive(child)
