@@ -306,7 +306,7 @@ class Peer:
 
     def __init__(self, log: Callable[[str], None] = print) -> None:
         self.log = log
-        self.env = ensure(self.name, log)
+        self.env = self.install()
         self.state: Path | None = None
         self.children: list[Child] = []
         self.version = ""
@@ -316,7 +316,7 @@ class Peer:
         self.state = Path(tempfile.mkdtemp(prefix=f"ry-{self.name}-", dir="/tmp"))
         try:
             t0 = time.monotonic()
-            self.version = self.env.version()
+            self.version = self.peer_version()
             self.start()
             self.log(f"[peers] {self.name} {self.version} up in {time.monotonic() - t0:.1f} s ({self.describe()})")
         except BaseException:
@@ -326,6 +326,12 @@ class Peer:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+    def install(self) -> PeerEnv:
+        return ensure(self.name, self.log)
+
+    def peer_version(self) -> str:
+        return self.env.version()
 
     def start(self) -> None:
         raise NotImplementedError
