@@ -99,6 +99,11 @@ def main() -> None:
             "summary",
             f"## Summary of the last `make bench`\n\n_{machine()}; load (1/5/15 min) {load()} at the end._\n\n{text}\n",
         )
+    # A benchmark that ran but stated no headline is a gap in the table: say so rather than
+    # let the table look complete.
+    silent = [n for n in names if n not in failed and not any(key.startswith(n) for key, _ in rows)]
+    if silent:
+        print(f"\nNo headline rows from: {', '.join(silent)}")
     print(f"\nResults: {BENCH / 'RESULTS.md'}" + (f"; failed: {', '.join(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)
 
