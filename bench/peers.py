@@ -249,6 +249,12 @@ def alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
 
 
+def _comm(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    return "?"
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -339,6 +345,11 @@ class Peer:
     def describe(self) -> str:
         return ""
 
+    def activated(self) -> dict[str, str]:
+        """The peer's venv as if activated: a Ray job's ``python …`` entrypoint, or any
+        command a peer runs through PATH, is the peer's Python, as for a user of that venv."""
+        return {"VIRTUAL_ENV": str(self.env.root), "PATH": f"{self.env.root / 'bin'}:{os.environ.get('PATH', '')}"}
+
     def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Child:
         assert self.state is not None
         log = self.state / f"{name}.log"
@@ -346,7 +357,7 @@ class Peer:
             proc = subprocess.Popen(
                 cmd,
                 cwd=self.state,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **self.activated(), **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -392,7 +403,8 @@ class Peer:
             time.sleep(0.1)
         left = self.pids()
         if left:
-            self.log(f"[peers] {self.name}: {len(left)} processes still up after {self.grace_s:g} s: SIGKILL")
+            names = ", ".join(sorted({_comm(pid) for pid in left}))
+            self.log(f"[peers] {self.name}: {len(left)} still up after {self.grace_s:g} s ({names}): SIGKILL")
             self._signal(left, signal.SIGKILL)
             for child in self.children:
                 with contextlib.suppress(ProcessLookupError):
@@ -482,7 +494,10 @@ class RayHead(Peer):
     ``JobSubmissionClient(jobs_url)`` takes), ``gcs_address`` what ``ray.init`` takes."""
 
     name = "ray"
-    grace_s = 30.0
+    # As `ray stop` does (SIGTERM to each process, SIGKILL after its --grace-period): here
+    # gcs_server and `ray start --block` itself outlast SIGTERM by 30 s and more, so waiting
+    # longer only delays the next benchmark.
+    grace_s = 10.0
 
     def __init__(self, num_cpus: int = 2, object_store_mb: int = 200, log: Callable[[str], None] = print) -> None:
         super().__init__(log)
@@ -730,7 +745,7 @@ def _check_mlflow() -> str:
 
 def _check_ray() -> str:
     with RayHead() as head:
-        job = head.submit("python -c \"print('hello from ray')\"")
+        job = head.submit("python -c \"import ray; print('hello from ray', ray.__version__)\"")
         final = head.wait_job(job, timeout=180)
         assert final["status"] == "SUCCEEDED", final
         assert "hello from ray" in head.logs(job)
