@@ -560,7 +560,14 @@ class RayHead(Peer):
         ]
         for flag, port in ports.items():
             cmd += [flag, str(port)]
-        env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": str(self.temp_dir)}
+        env = {
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_TMPDIR": str(self.temp_dir),
+            # Without it Ray swaps a loopback --node-ip-address for the machine's outward
+            # address (services.resolve_ip_for_localhost) and its client server, agents and
+            # workers then listen on and connect to that: everything must stay on 127.0.0.1.
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        }
         child = self.spawn("ray-head", cmd, env)
 
         def up() -> bool:
