@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from compute.models import ComputeTarget
 from execution.executor import claim
+from runs.models import Run
 from runs.status import Status
 from scheduling.models import TargetPool, TeamQuota
 from tests.conftest import World, make_tar
@@ -200,3 +201,31 @@ def test_accounting_totals_and_csv(world: World) -> None:
     bad = world.alice.client.get("/api/usage/", {"group_by": "planet"})
     assert bad.status_code == 400 and "group_by" in bad.json()
     assert world.alice.client.get("/api/usage/", {"since": "yesterday"}).status_code == 400
+
+
+def test_a_sweep_carries_its_priority_to_its_children(world: World) -> None:
+    from sweeps import controller
+    from tests.sweeps.helpers import create_sweep, hyperdrive
+
+    space = {"lr": ["choice", [[0.1, 0.01, 0.001]]]}
+    capped = create_sweep(world.alice, hyperdrive(space, max_concurrent_runs=1), priority="urgent")
+    assert capped.status_code == 400 and "up to high" in str(capped.json()["priority"])
+    made = create_sweep(world.alice, hyperdrive(space, max_concurrent_runs=2), priority="high")
+    assert made.status_code == 201, made.content
+    sweep_id = made.json()["id"]
+    assert made.json()["priority"] == "high"
+    controller.advance(sweep_id)
+    kids = Run.objects.filter(parent_id=sweep_id)
+    assert kids.count() == 2 and {k.priority for k in kids} == {2}
+    # The sweep's priority changes its waiting children and those it launches later.
+    lowered = world.alice.client.post(f"/api/runs/{sweep_id}/priority/", {"priority": "low"}, format="json")
+    assert lowered.status_code == 200, lowered.content
+    assert {k.priority for k in Run.objects.filter(parent_id=sweep_id)} == {0}
+    assert world.alice.client.get(f"/api/sweeps/{sweep_id}/").json()["priority"] == "low"
+    first = Run.objects.filter(parent_id=sweep_id).order_by("id").first()
+    assert first is not None
+    Run.objects.filter(pk=first.pk).update(status=Status.CANCELED)
+    controller.advance(sweep_id)
+    assert sorted(k.priority for k in Run.objects.filter(parent_id=sweep_id)) == [0, 0, 0]
+    event = AuditEvent.objects.filter(action="runs.run.priority_changed", object_id=str(sweep_id)).get()
+    assert event.changes == {"priority": ["high", "low"], "waiting_children": 2}
