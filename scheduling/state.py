@@ -77,7 +77,11 @@ def to_quota(q: TeamQuota | None) -> policy.Quota:
 
 
 def _ts(at: datetime | None) -> float:
-    return at.timestamp() if at is not None else 0.0  # the queries filter out missing times
+    if at is None:
+        return 0.0  # the queries filter out missing times
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)  # a raw cursor on SQLite: stored in UTC, read naive
+    return at.timestamp()
 
 
 def window_hours() -> float:
@@ -245,10 +249,10 @@ def heads(target: ComputeTarget, gpus: int, want: Mapping[int, int]) -> dict[int
     compiled = [part.query.sql_with_params() for part in parts]
     sql = " UNION ALL ".join(f"SELECT * FROM ({q}) AS h{i}" for i, (q, _) in enumerate(compiled))
     params = [p for _, ps in compiled for p in ps]
-    decode = Run._meta.get_field("distributed").from_db_value  # type: ignore[union-attr]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = [(*row[:4], decode(row[4], None, connection)) for row in cursor.fetchall()]
+        # A raw cursor gives JSON as text (SQLite; Django's psycopg loader) or decoded.
+        rows = [(*row[:4], json.loads(row[4]) if isinstance(row[4], str) else row[4]) for row in cursor.fetchall()]
     for run in _waiting(rows, gpus):
         found[run.team_id].append(run)
     for runs in found.values():
