@@ -89,6 +89,7 @@ def window_hours() -> float:
 
 
 def _waiting_rows() -> Any:
+    # The claim path's raw reads (``heads``, ``waiting_teams``) repeat these conditions.
     return Run.objects.filter(status=Status.QUEUED, worker="", queued_at__isnull=False).order_by()
 
 
@@ -138,7 +139,10 @@ _ended: dict[int, dict[int, tuple[int, float, float, float]]] = {}
 REREAD_SECONDS = 120.0
 
 
-def ended(target: ComputeTarget, gpus: int, now: datetime) -> dict[int, tuple[int, float, float, float]]:
+Interval = tuple[int, float, float, float]  # (team, start, end, weight), POSIX seconds
+
+
+def ended(target: ComputeTarget, gpus: int, now: datetime) -> tuple[dict[int, Interval], tuple[int, float, int]]:
     """The usage intervals of ``target``'s runs that ended inside the window (weight 0 for
     runs that never started), without re-reading them all each time.
 
@@ -146,7 +150,8 @@ def ended(target: ComputeTarget, gpus: int, now: datetime) -> dict[int, tuple[in
     aggregate over the (compute_target, ended_at, id) index — the count, the newest end
     and the sum of ids of the runs ended since the window's start. On a mismatch it reads
     the runs that ended since shortly before the newest mirrored end; only if that still
-    does not match (a deleted run, another database) it reads the window again."""
+    does not match (a deleted run, another database) it reads the window again. Returns
+    the intervals by run id and the aggregate they match (which names this mirror's state)."""
     cutoff = now - timedelta(hours=window_hours())
     since = Run.objects.filter(compute_target=target, ended_at__gte=cutoff).order_by()
     want = since.aggregate(n=Count("id"), top=Max("ended_at"), ids=Sum("id"))
@@ -172,7 +177,31 @@ def ended(target: ComputeTarget, gpus: int, now: datetime) -> dict[int, tuple[in
             mirror = {}
             read(since)
     _ended[target.pk] = mirror
-    return mirror
+    return mirror, expected
+
+
+# target id -> (the mirror's aggregate, time bucket, {team: decayed hours of its ended runs})
+_ended_usage: dict[int, tuple[tuple[int, float, int], int, dict[int, float]]] = {}
+# Ended runs' decayed usage is summed once per this many seconds (and per change of the
+# mirror): over a window of days it moves by a few millionths in that time, and every
+# reader inside one bucket gets the same figures (the claim and the full plan agree).
+USAGE_STEP = 10.0
+
+
+def _ended_hours(
+    target_id: int, done: dict[int, Interval], token: tuple[int, float, int], now: float
+) -> dict[int, float]:
+    bucket = int(now // USAGE_STEP)
+    cached = _ended_usage.get(target_id)
+    if cached is not None and cached[0] == token and cached[1] == bucket:
+        return cached[2]
+    per_team: dict[int, list[tuple[float, float, float]]] = {}
+    for team_id, start, stop, weight in done.values():
+        per_team.setdefault(team_id, []).append((start, stop, weight))
+    window = window_hours() * 3600.0
+    hours = {tid: policy.decayed_hours(ivs, bucket * USAGE_STEP, window) for tid, ivs in per_team.items()}
+    _ended_usage[target_id] = (token, bucket, hours)
+    return hours
 
 
 def team_loads(
@@ -180,22 +209,24 @@ def team_loads(
 ) -> list[policy.TeamLoad]:
     """Each team's load on ``target``: what it runs, its decayed usage and its quota."""
     end = now.timestamp()
-    intervals: dict[int, list[tuple[float, float, float]]] = {}
-    done = ended(target, gpus, now)
-    for pk, (team_id, start, stop, weight) in [*done.items(), *act.intervals.items()]:
-        if pk in act.intervals and done.get(pk) == (team_id, start, stop, weight):
-            continue  # ended once and active again (a resumed attempt): its active interval counts
-        intervals.setdefault(team_id, []).append((start, stop, weight))
+    window = window_hours() * 3600.0
+    done, token = ended(target, gpus, now)
+    usage = dict(_ended_hours(target.pk, done, token, end))
+    bucket_end = (end // USAGE_STEP) * USAGE_STEP
+    for pk, (team_id, start, stop, weight) in act.intervals.items():
+        if pk in done:  # ended once and active again (a resumed attempt): its active interval counts
+            t, s0, s1, w = done[pk]
+            usage[t] = usage.get(t, 0.0) - policy.decayed_hours([(s0, s1, w)], bucket_end, window)
+        usage[team_id] = usage.get(team_id, 0.0) + policy.decayed_hours([(start, stop, weight)], end, window)
     found = quotas(target.pk)
     ids = set(team_ids) | set(act.running) | set(found)
     names = dict(Team.objects.filter(pk__in=ids).values_list("id", "name"))
-    window = window_hours() * 3600.0
     return [
         policy.TeamLoad(
             tid,
             names.get(tid, f"#{tid}"),
             act.running.get(tid, policy.NOTHING),
-            policy.decayed_hours(intervals.get(tid, []), end, window),
+            max(0.0, usage.get(tid, 0.0)),
             to_quota(found.get(tid)),
         )
         for tid in ids
@@ -236,19 +267,19 @@ def waiting_teams(target: ComputeTarget) -> list[int]:
 def heads(target: ComputeTarget, gpus: int, want: Mapping[int, int]) -> dict[int, list[policy.Waiting]]:
     """The first ``want[team]`` waiting runs of each team, in the team's order (priority
     desc, submit time, id), in one statement read from the run_waiting_heads index."""
-    base = _waiting_rows().filter(compute_target=target)
-    parts = [
-        base.filter(team_id=tid).order_by("-priority", "queued_at", "id").values_list(*WAITING_COLUMNS)[:k]
-        for tid, k in want.items()
-        if k > 0
-    ]
+    asked = [(tid, k) for tid, k in want.items() if k > 0]
     found: dict[int, list[policy.Waiting]] = {tid: [] for tid in want}
-    if not parts:
+    if not asked:
         return found
-    # Django refuses LIMIT inside a UNION on SQLite; both databases take it in a subquery.
-    compiled = [part.query.sql_with_params() for part in parts]
-    sql = " UNION ALL ".join(f"SELECT * FROM ({q}) AS h{i}" for i, (q, _) in enumerate(compiled))
-    params = [p for _, ps in compiled for p in ps]
+    # Written out, not built by the ORM: compiling 20 querysets cost more than running them,
+    # and Django refuses LIMIT inside a UNION on SQLite (both take it in a subquery).
+    one = (
+        f"SELECT * FROM (SELECT id, team_id, priority, queued_at, distributed FROM {Run._meta.db_table} "
+        "WHERE compute_target_id = %s AND status = %s AND worker = '' AND team_id = %s AND queued_at IS NOT NULL "
+        "ORDER BY priority DESC, queued_at, id LIMIT %s) AS h{i}"
+    )
+    sql = " UNION ALL ".join(one.format(i=i) for i in range(len(asked)))
+    params = [p for tid, k in asked for p in (target.pk, Status.QUEUED.value, tid, k)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         # A raw cursor gives JSON as text (SQLite; Django's psycopg loader) or decoded.
