@@ -70,7 +70,6 @@ def startable(target: ComputeTarget) -> frozenset[int]:
 
 
 def may_start(target: ComputeTarget, run_id: int) -> bool:
-    """Whether the scheduler starts ``run_id`` (Queued on ``target``) now."""
-    if Run.objects.filter(compute_target=target, status__in=ACTIVE).count() >= target.max_concurrent_runs:
-        return False  # full: no need to read the queue
+    """Whether the scheduler starts ``run_id`` (Queued on ``target``) now (a full target
+    answers before any waiting run is read: ``state.startable``)."""
     return run_id in startable(target)
