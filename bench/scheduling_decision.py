@@ -187,6 +187,9 @@ def main() -> None:
             section.add(f"| {name} | {pct(ms, 50):.1f} | {pct(ms, 95):.1f} | {max(ms):.1f} |")
         decision = pct([v * 1000 for v in timings["decision (claim path, queue heads)"]], 50)
         claim_ms = pct([v * 1000 for v in timings["claim (busy)"]], 50)
+        from config.embedded_redis import stop as stop_redis
+
+        stop_redis(Path(data_dir))  # settings started it for this data dir; it would outlive the dir
     section.write()
     if not args.quick:
         record(
