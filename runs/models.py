@@ -142,6 +142,16 @@ class Run(models.Model):
             # Queue positions of a list page (runs.submission.queue_positions numbers a target's
             # waiting runs, worker="", by queued_at, id): read from this index alone.
             models.Index(fields=["compute_target", "status", "worker", "queued_at", "id"], name="run_queue_order"),
+            # The claim path's queue heads (scheduling.state.heads / waiting_teams): a target's
+            # waiting runs (status Queued, worker "") per team, in the team's order, read
+            # LIMIT k per team; and the loose index scan for the teams that have any.
+            models.Index(
+                fields=["compute_target", "status", "worker", "team", "-priority", "queued_at", "id"],
+                name="run_waiting_heads",
+            ),
+            # Decayed usage (scheduling.state.ended): a target's runs ended inside the usage
+            # window, counted and summed from the index to check the process's mirror.
+            models.Index(fields=["compute_target", "ended_at", "id"], name="run_target_ended"),
             # A run's children (run.get_children()), oldest first.
             models.Index(fields=["parent", "created_at", "id"], name="run_parent_created"),
             # The heartbeat sweep: active runs with an old heartbeat.

@@ -204,6 +204,9 @@ def submitted_fields(sub: Submission, checked: Checked) -> dict[str, Any]:
         "snapshot_files": checked.files,
         "idempotency_key": sub.idempotency_key,
         "preemptible": bool(sub.preemptible),
+        # ``check`` settled it (given, the parent's or the resubmitted run's, else normal);
+        # a sweep's parent keeps it for the children it launches.
+        "priority": int(Priority.NORMAL) if sub.priority is None else sub.priority,
     }
 
 
@@ -215,7 +218,6 @@ def _create(sub: Submission, checked: Checked) -> Run:
             compute_target=checked.target,
             max_run_duration_seconds=sub.max_run_duration_seconds,
             resubmitted_from=sub.resubmit_of,
-            priority=sub.priority or 0,
             failure_policy=checked.failure_policy,
             parent=sub.parent,
             properties=sub.properties,

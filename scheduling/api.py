@@ -148,6 +148,9 @@ class TeamSeriesSerializer(serializers.Serializer[Any]):
     team = serializers.CharField()
     running = serializers.ListField(child=serializers.IntegerField())
     queued = serializers.ListField(child=serializers.IntegerField())
+    borrowed = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Running beyond the team's guaranteed share (its share today)."
+    )
 
 
 class TimelineSerializer(serializers.Serializer[Any]):
@@ -190,6 +193,13 @@ class UsageRowSerializer(serializers.Serializer[Any]):
     run_hours = serializers.FloatField()
     gpu_hours = serializers.FloatField()
     queue_wait_hours = serializers.FloatField()
+    cpu_percent = serializers.FloatField(
+        allow_null=True,
+        help_text="Mean CPU per rank (% of one core) from system metrics, weighted by run-hours; null: not sampled.",
+    )
+    gpu_utilization = serializers.FloatField(
+        allow_null=True, help_text="Mean GPU utilization (%) from system metrics; null: no GPU sampled."
+    )
 
 
 USAGE_PARAMETERS = [

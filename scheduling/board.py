@@ -15,6 +15,7 @@ from django.utils import timezone
 from compute.models import ComputeTarget
 from runs.models import Run
 from scheduling import explain, state
+from scheduling.models import TeamQuota
 from scheduling.priority import label
 
 
@@ -112,6 +113,7 @@ class TeamSeries:
     team: str
     running: list[int]
     queued: list[int]
+    borrowed: list[int]  # running beyond the team's guaranteed share (today's share)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,9 @@ class Timeline:
 
 
 def timeline(target: ComputeTarget, hours: float, points: int) -> Timeline:
-    """Running and queued runs per team at ``points`` evenly spaced moments of the last ``hours``."""
+    """Running, borrowed and queued runs per team at ``points`` evenly spaced moments of the
+    last ``hours``. Borrowed is measured against each team's share as it is now (quotas keep
+    no history)."""
     now = timezone.now()
     start = now - timedelta(hours=hours)
     step = (now - start) / max(1, points - 1)
@@ -144,4 +148,11 @@ def timeline(target: ComputeTarget, hours: float, points: int) -> Timeline:
                 r[i] += 1
             elif queued_at is not None and queued_at <= t < (preparing_at or end):
                 q[i] += 1
-    return Timeline(at, [TeamSeries(team, running[team], queued[team]) for team in sorted(running)])
+    shares = dict(TeamQuota.objects.filter(compute_target=target).values_list("team__name", "share"))
+    return Timeline(
+        at,
+        [
+            TeamSeries(team, running[team], queued[team], [max(0, n - shares.get(team, 0)) for n in running[team]])
+            for team in sorted(running)
+        ],
+    )

@@ -10,7 +10,7 @@ from audit.services import record
 from common.errors import InvalidInput
 from compute.models import ComputeTarget
 from runs.models import Run
-from runs.status import Status
+from runs.status import TERMINAL, Status
 from scheduling.models import TeamQuota
 from scheduling.priority import Priority, label
 
@@ -40,7 +40,10 @@ def check_priority(team: Any, target: ComputeTarget, priority: int, user: Any, f
 
 
 def set_priority(run: Run, priority: int, user: Any) -> Run:
-    """Change a Queued run's priority within its team's cap; audited."""
+    """Change a Queued run's priority within its team's cap; audited. A sweep's parent:
+    the sweep's priority — its children still waiting and those it launches later."""
+    if hasattr(run, "sweep"):
+        return _set_sweep_priority(run, priority, user)
     if run.status != Status.QUEUED or run.worker:
         raise InvalidInput(
             {"priority": [f"Only a run waiting in Runyard's queue can change priority; this one is {run.status}."]}
@@ -62,6 +65,28 @@ def set_priority(run: Run, priority: int, user: Any) -> Run:
 
     transaction.on_commit(lambda: kick_queue(run.target.pk))
     return run
+
+
+def _set_sweep_priority(parent: Run, priority: int, user: Any) -> Run:
+    from runs.dispatch import kick_queue
+
+    target = parent.sweep.compute_target
+    if parent.status in TERMINAL:
+        raise InvalidInput({"priority": [f"The sweep has ended ({parent.status}); it launches no more runs."]})
+    check_priority(parent.team, target, priority, user)
+    before = parent.priority
+    with transaction.atomic():
+        Run.objects.filter(pk=parent.pk).update(priority=priority)
+        waiting = Run.objects.filter(parent=parent, status=Status.QUEUED, worker="").update(priority=priority)
+        parent.priority = priority
+        record(
+            "runs.run.priority_changed",
+            actor=user,
+            obj=parent,
+            changes={"priority": [label(before), label(priority)], "waiting_children": waiting},
+        )
+    transaction.on_commit(lambda: kick_queue(target.pk))
+    return parent
 
 
 QUOTA_FIELDS = ("share", "max_runs", "max_nodes", "max_processes", "max_gpus", "max_priority")

@@ -3,13 +3,17 @@
 The caller holds the target's row lock (``execution.executor._claim``), so the state read
 here cannot change under it: two workers never both see a free slot for the same capacity.
 
-Every waiting run's dispatch loop retries its claim about once a second, so a full plan
-per claim would read a large queue thousands of times a second. A plan is therefore kept
-per process with the *fingerprint* of what it was computed from — the active runs, the
-waiting runs' count, newest id and priority sum, the quotas and the target's capacity —
-read with a few small queries under the same lock. Equal fingerprints mean the same
-inputs (only decayed usage drifts, so a plan also expires after ``PLAN_TTL`` seconds);
-any start, end, submit, priority or quota change makes the next claim plan afresh.
+The claim decides from the heads of the teams' queues (``state.startable`` →
+``scheduling.heads``): a few runs per team are read and planned, so its cost does not grow
+with the queue, and every claim decides on the current state (no cache to go stale).
+
+Positions and reasons of every waiting run (the run list, a run's page, the board) need
+the full plan. It is kept per process with the *fingerprint* of what it was computed
+from — the active runs, the waiting runs' count, newest id and priority sum, the quotas
+and the target's capacity. Equal fingerprints mean the same inputs (only decayed usage
+drifts, so a plan also expires after ``PLAN_TTL`` seconds); any start, end, submit,
+priority or quota change makes the next reader plan afresh. Readers do not hold the
+target's lock, so a full plan never delays a claim.
 """
 
 from __future__ import annotations
@@ -60,22 +64,22 @@ def current_plan(target: ComputeTarget) -> Plan:
 
 
 def startable(target: ComputeTarget) -> frozenset[int]:
-    """The waiting runs the scheduler would start now."""
-    return current_plan(target).startable
+    """The waiting runs the scheduler would start now (the same runs ``current_plan``
+    marks to start; read from the queue's heads)."""
+    return state.startable(target)
 
 
 def may_start(target: ComputeTarget, run_id: int) -> bool:
-    """Whether the scheduler starts ``run_id`` (Queued on ``target``) now."""
-    if Run.objects.filter(compute_target=target, status__in=ACTIVE).count() >= target.max_concurrent_runs:
-        preempt(target)
-        return False  # full: no need to read the queue
+    """Whether the scheduler starts ``run_id`` (Queued on ``target``) now (a full target
+    answers before any waiting run is read: ``state.startable``); when it does not, the
+    queue's head may take a preemptible run's place."""
     if run_id in startable(target):
         return True
     preempt(target)
     return False
 
 
-# ---- preemption (issue 22): kept apart from the plan cache above ----------------------------
+# ---- preemption (issue 22): kept apart from the decision above ------------------------------
 def preempt(target: ComputeTarget) -> None:
     """Stop preemptible runs for the queue's head when it may take their place
     (``scheduling.preemptor``); a no-op unless a preemptible run is active on ``target``."""

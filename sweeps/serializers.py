@@ -9,6 +9,8 @@ from rest_framework import serializers
 
 from runs.serializers import JSONValueField, SubmitSerializer
 from runs.status import Status
+from scheduling.priority import NAMES as PRIORITY_NAMES
+from scheduling.priority import label as priority_label
 from sweeps.models import Sweep
 from sweeps.services import ChildRow
 
@@ -130,6 +132,9 @@ class SweepSerializer(serializers.Serializer[Any]):
     arguments = serializers.ListField(child=serializers.JSONField())
     environment = serializers.CharField()
     compute_target = serializers.CharField()
+    priority = serializers.ChoiceField(
+        choices=list(PRIORITY_NAMES), help_text="Every child queues with it (POST /api/runs/{id}/priority/ changes it)."
+    )
     config = HyperDriveSerializer()
     proposed = serializers.IntegerField(help_text="Children created so far")
     exhausted = serializers.BooleanField()
@@ -158,6 +163,7 @@ def sweep_data(sweep: Sweep, rows: list[ChildRow], best: ChildRow | None) -> dic
         "arguments": run.arguments,
         "environment": f"{env.environment.name}:{env.version}",
         "compute_target": sweep.compute_target.name,
+        "priority": priority_label(run.priority),
         "config": sweep.config,
         "proposed": sweep.proposed,
         "exhausted": sweep.exhausted,

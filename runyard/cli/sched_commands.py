@@ -1,6 +1,7 @@
 """``runyard quota list|set|delete`` (admins set a team's share, limits and max priority
 on a target), ``runyard queue TARGET`` (who runs, borrows and waits, and why) and
-``runyard usage`` (run-hours, GPU-hours and queue wait; --csv for a spreadsheet)."""
+``runyard usage`` (run-hours, GPU-hours, queue wait and efficiency from system metrics;
+--csv for a spreadsheet)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def add_parsers(commands: Any) -> None:
     queue.add_argument("--json", action="store_true")
     queue.set_defaults(handler=queue_command)
 
-    usage = commands.add_parser("usage", help="run-hours, GPU-hours and queue wait of your teams' runs")
+    usage = commands.add_parser("usage", help="run-hours, GPU-hours, queue wait and efficiency of your teams' runs")
     usage.add_argument("--by", choices=["team", "user", "experiment", "target"], default="team")
     usage.add_argument("--since", help="ISO date and time (default: 30 days ago)")
     usage.add_argument("--until", help="ISO date and time (default: now)")
@@ -161,6 +162,8 @@ def usage_command(args: argparse.Namespace) -> int:
             ("run_hours", "RUN-HOURS"),
             ("gpu_hours", "GPU-HOURS"),
             ("queue_wait_hours", "QUEUE WAIT (H)"),
+            ("cpu_percent", "CPU/RANK %"),
+            ("gpu_utilization", "GPU UTIL %"),
         ],
     )
     return EXIT_OK

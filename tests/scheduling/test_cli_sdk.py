@@ -65,6 +65,8 @@ def test_sdk_and_cli_priorities_quotas_queue_and_usage(live: Any, world: Any, tm
 
     usage = cli(home_a, "usage", "--by", "experiment", "--csv")
     assert usage.returncode == 0, usage.stderr
-    assert usage.stdout.splitlines()[0] == "experiment,team,runs,run_hours,gpu_hours,queue_wait_hours"
+    assert usage.stdout.splitlines()[0] == (
+        "experiment,team,runs,run_hours,gpu_hours,queue_wait_hours,cpu_percent,gpu_utilization"
+    )
     assert usage.stdout.splitlines()[1].startswith("sched,Default,2,")
     assert cli(home, "quota", "delete", "default", "local").returncode == 0

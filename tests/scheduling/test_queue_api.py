@@ -13,6 +13,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from compute.models import ComputeTarget
 from execution.executor import claim
+from runs import metricstore
+from runs.models import Run
 from runs.status import Status
 from scheduling.models import TargetPool, TeamQuota
 from tests.conftest import World, make_tar
@@ -138,8 +140,6 @@ def test_waiting_for_nodes_and_the_clusters_own_reason(world: World) -> None:
     for run in (waiting, pending, held):
         run.compute_target = target
         run.save()
-    from runs.models import Run
-
     Run.objects.filter(status=Status.RUNNING).update(compute_target=target)
     got = {r["id"]: r for r in world.alice.client.get("/api/runs/", {"status": "Queued"}).json()["results"]}
     assert got[waiting.pk]["waiting_reason"].endswith("waiting for 2 nodes; 1 free")
@@ -166,6 +166,7 @@ def test_board_and_timeline(world: World) -> None:
     series = {s["team"]: s for s in timeline["series"]}
     assert len(timeline["at"]) == 5
     assert series["Default"]["running"][-1] == 2 and series["Default"]["running"][0] == 0
+    assert series["Default"]["borrowed"][-1] == 1 and series["Default"]["borrowed"][0] == 0  # share 1
     assert series["Other"]["queued"][-1] == 1
     assert world.alice.client.get(f"/api/schedule/{target.pk}/timeline/", {"hours": "x"}).status_code == 400
 
@@ -173,6 +174,7 @@ def test_board_and_timeline(world: World) -> None:
 def test_accounting_totals_and_csv(world: World) -> None:
     now = timezone.now()
     docker = ComputeTarget.objects.create(name="gpu", kind="docker", config={"gpus": 2})
+    made = []
     for hours, target in ((2, local()), (1, docker)):
         run = make_run(
             world.alice.user,
@@ -185,20 +187,82 @@ def test_accounting_totals_and_csv(world: World) -> None:
         )
         run.compute_target = target
         run.save()
+        made.append(run)
+    # System metrics as the worker's sampler stores them: the local run's rank 0 at 50% then
+    # 150% of a core; the GPU run's two GPUs at 80% and 40%, its rank at 40%.
+    at = now
+
+    def point(name: str, value: float, step: int) -> dict[str, Any]:
+        return {"name": f"system/{name}", "kind": "scalar", "value": value, "step": step, "time": at}
+
+    metricstore.store(made[0], [point("rank0/cpu_percent", 50.0, 0), point("rank0/memory_mb", 900.0, 0)])
+    metricstore.store(made[0], [point("rank0/cpu_percent", 150.0, 1)])
+    metricstore.store(
+        made[1],
+        [
+            point("rank0/cpu_percent", 40.0, 0),
+            point("gpu0/utilization_percent", 80.0, 0),
+            point("gpu1/utilization_percent", 40.0, 0),
+        ],
+    )
     make_run(world.bob.user, world.team_b, status=Status.COMPLETED, running_at=now - timedelta(hours=5), ended_at=now)
     rows = world.alice.client.get("/api/usage/", {"group_by": "target"}).json()
     by = {r["key"]: r for r in rows}
     assert by["local"]["run_hours"] == 2.0 and by["local"]["gpu_hours"] == 0.0
     assert by["gpu"]["run_hours"] == 1.0 and by["gpu"]["gpu_hours"] == 2.0
     assert by["gpu"]["queue_wait_hours"] == 0.5
+    assert by["local"]["cpu_percent"] == 100.0 and by["local"]["gpu_utilization"] is None
+    assert by["gpu"]["cpu_percent"] == 40.0 and by["gpu"]["gpu_utilization"] == 60.0
     team = world.alice.client.get("/api/usage/").json()
     assert [(r["key"], r["runs"], r["run_hours"]) for r in team] == [("Default", 2, 3.0)]  # not team B's
+    # The team's figures weigh each sampled run by its run-hours: CPU (2 h at 100, 1 h at 40)
+    # is 80, not the runs' plain mean 70; GPU only from the GPU run.
+    assert team[0]["cpu_percent"] == 80.0 and team[0]["gpu_utilization"] == 60.0
+    unsampled = {r["key"]: r for r in world.admin.client.get("/api/usage/").json()}["Other"]
+    assert unsampled["cpu_percent"] is None and unsampled["gpu_utilization"] is None
     assert {r["key"] for r in world.admin.client.get("/api/usage/").json()} == {"Default", "Other"}
     exported = world.alice.client.get("/api/usage/csv/", {"group_by": "user"})
     assert exported["Content-Type"] == "text/csv"
     table = list(csv.reader(io.StringIO(exported.content.decode())))
-    assert table[0] == ["user", "team", "runs", "run_hours", "gpu_hours", "queue_wait_hours"]
-    assert table[1][:4] == ["alice", "Default", "2", "3.0"]
+    assert table[0] == [
+        "user",
+        "team",
+        "runs",
+        "run_hours",
+        "gpu_hours",
+        "queue_wait_hours",
+        "cpu_percent",
+        "gpu_utilization",
+    ]
+    assert table[1][:4] == ["alice", "Default", "2", "3.0"] and table[1][6:] == ["80.0", "60.0"]
     bad = world.alice.client.get("/api/usage/", {"group_by": "planet"})
     assert bad.status_code == 400 and "group_by" in bad.json()
     assert world.alice.client.get("/api/usage/", {"since": "yesterday"}).status_code == 400
+
+
+def test_a_sweep_carries_its_priority_to_its_children(world: World) -> None:
+    from sweeps import controller
+    from tests.sweeps.helpers import create_sweep, hyperdrive
+
+    space = {"lr": ["choice", [[0.1, 0.01, 0.001]]]}
+    capped = create_sweep(world.alice, hyperdrive(space, max_concurrent_runs=1), priority="urgent")
+    assert capped.status_code == 400 and "up to high" in str(capped.json()["priority"])
+    made = create_sweep(world.alice, hyperdrive(space, max_concurrent_runs=2), priority="high")
+    assert made.status_code == 201, made.content
+    sweep_id = made.json()["id"]
+    assert made.json()["priority"] == "high"
+    controller.advance(sweep_id)
+    kids = Run.objects.filter(parent_id=sweep_id)
+    assert kids.count() == 2 and {k.priority for k in kids} == {2}
+    # The sweep's priority changes its waiting children and those it launches later.
+    lowered = world.alice.client.post(f"/api/runs/{sweep_id}/priority/", {"priority": "low"}, format="json")
+    assert lowered.status_code == 200, lowered.content
+    assert {k.priority for k in Run.objects.filter(parent_id=sweep_id)} == {0}
+    assert world.alice.client.get(f"/api/sweeps/{sweep_id}/").json()["priority"] == "low"
+    first = Run.objects.filter(parent_id=sweep_id).order_by("id").first()
+    assert first is not None
+    Run.objects.filter(pk=first.pk).update(status=Status.CANCELED)
+    controller.advance(sweep_id)
+    assert sorted(k.priority for k in Run.objects.filter(parent_id=sweep_id)) == [0, 0, 0]
+    event = AuditEvent.objects.filter(action="runs.run.priority_changed", object_id=str(sweep_id)).get()
+    assert event.changes == {"priority": ["high", "low"], "waiting_children": 2}

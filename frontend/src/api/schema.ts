@@ -4431,6 +4431,15 @@ export interface components {
             arguments: unknown[];
             environment: string;
             compute_target: string;
+            /**
+             * @description Every child queues with it (POST /api/runs/{id}/priority/ changes it).
+             *
+             *     * `low` - low
+             *     * `normal` - normal
+             *     * `high` - high
+             *     * `urgent` - urgent
+             */
+            priority: components["schemas"]["PriorityEnum"];
             config: components["schemas"]["HyperDrive"];
             /** @description Children created so far */
             proposed: number;
@@ -4630,6 +4639,8 @@ export interface components {
             team: string;
             running: number[];
             queued: number[];
+            /** @description Running beyond the team's guaranteed share (its share today). */
+            borrowed: number[];
         };
         TensorflowConfig: {
             type: components["schemas"]["TensorflowTypeEnum"];
@@ -4693,6 +4704,16 @@ export interface components {
             gpu_hours: number;
             /** Format: double */
             queue_wait_hours: number;
+            /**
+             * Format: double
+             * @description Mean CPU per rank (% of one core) from system metrics, weighted by run-hours; null: not sampled.
+             */
+            cpu_percent: number | null;
+            /**
+             * Format: double
+             * @description Mean GPU utilization (%) from system metrics; null: no GPU sampled.
+             */
+            gpu_utilization: number | null;
         };
         User: {
             id: number;

@@ -63,7 +63,8 @@ function SweepView({ sweep }: { sweep: Sweep }) {
           </p>
           <p className="muted" data-testid="sweep-config">
             {config.hyperparameter_sampling.name} sampling · {maximize ? "maximize" : "minimize"} <strong>{metric}</strong> ·
-            policy {policy} · {config.max_concurrent_runs} at a time · seed {config.seed}
+            policy {policy} · {config.max_concurrent_runs} at a time · seed {config.seed} · priority{" "}
+            <span className="chip chip-soft">{sweep.priority}</span>
           </p>
           {sweep.ended_at && <p className="notice notice-info">Ended: {sweep.end_reason}</p>}
         </div>

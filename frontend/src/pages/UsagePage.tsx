@@ -8,9 +8,17 @@ const METRICS = [
   ["run_hours", "Run-hours"],
   ["gpu_hours", "GPU-hours"],
   ["queue_wait_hours", "Queue wait (h)"],
+  ["cpu_percent", "CPU per rank (% of a core)"],
+  ["gpu_utilization", "GPU utilization (%)"],
 ] as const;
 
-/** Accounting: run-hours, GPU-hours and queue wait of your teams' runs, as bars and a table, with CSV export. */
+/** Efficiency figures are null where no system metrics were sampled: shown as "—", not 0. */
+function figure(value: number | null | undefined): string {
+  return value == null ? "—" : value.toFixed(2);
+}
+
+/** Accounting: run-hours, GPU-hours, queue wait and efficiency (from system metrics, where
+ * sampled) of your teams' runs, as bars and a table, with CSV export. */
 export default function UsagePage() {
   useDocumentTitle("Usage");
   const [groupBy, setGroupBy] = useState<(typeof GROUPS)[number]>("team");
@@ -21,7 +29,10 @@ export default function UsagePage() {
       <header className="page-header">
         <div>
           <h1>Usage</h1>
-          <p className="muted">Run-hours, GPU-hours and time spent queued by the runs submitted in the period.</p>
+          <p className="muted">
+            Run-hours, GPU-hours, time spent queued and efficiency (CPU and GPU use from system metrics, where sampled)
+            of the runs submitted in the period.
+          </p>
         </div>
         <a className="btn" href={`/api/usage/csv/?${usageQuery(groupBy, days)}`} download>
           Export CSV
@@ -57,16 +68,18 @@ export default function UsagePage() {
         <>
           <div className="card-grid">
             {METRICS.map(([key, title]) => {
-              const top = Math.max(...usage.data.map((r) => r[key]), 1e-9);
+              const shown = usage.data.slice(0, 12).filter((r) => r[key] != null);
+              if (shown.length === 0) return null; // nothing sampled: no empty chart
+              const top = Math.max(...shown.map((r) => r[key] ?? 0), 1e-9);
               return (
                 <article key={key} className="card" aria-label={`${title} by ${groupBy}`}>
                   <h2 className="card-title">{title}</h2>
                   <ul className="bars">
-                    {usage.data.slice(0, 12).map((r) => (
+                    {shown.map((r) => (
                       <li key={`${r.key}/${r.team}`}>
                         <span className="bar-label">{r.key}</span>
-                        <span className="bar" style={{ width: `${(r[key] / top) * 100}%` }} />
-                        <span className="bar-value">{r[key].toFixed(2)}</span>
+                        <span className="bar" style={{ width: `${((r[key] ?? 0) / top) * 100}%` }} />
+                        <span className="bar-value">{figure(r[key])}</span>
                       </li>
                     ))}
                   </ul>
@@ -83,6 +96,8 @@ export default function UsagePage() {
                 <th>run-hours</th>
                 <th>GPU-hours</th>
                 <th>queue wait (h)</th>
+                <th title="Mean CPU per rank, % of one core, weighted by run-hours">CPU per rank (%)</th>
+                <th title="Mean GPU utilization, weighted by run-hours">GPU utilization (%)</th>
               </tr>
             </thead>
             <tbody>
@@ -94,6 +109,8 @@ export default function UsagePage() {
                   <td>{r.run_hours.toFixed(2)}</td>
                   <td>{r.gpu_hours.toFixed(2)}</td>
                   <td>{r.queue_wait_hours.toFixed(2)}</td>
+                  <td>{figure(r.cpu_percent)}</td>
+                  <td>{figure(r.gpu_utilization)}</td>
                 </tr>
               ))}
             </tbody>

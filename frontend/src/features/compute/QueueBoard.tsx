@@ -50,10 +50,11 @@ export function QueueBoard({ target, isAdmin }: { target: ComputeTarget; isAdmin
       )}
       {timeline.data && timeline.data.series.length > 0 && (
         <SeriesChart
-          title={`Running runs per team on ${target.name}, last 24 hours`}
+          title={`Running, borrowed and queued runs per team on ${target.name}, last 24 hours`}
           times={timeline.data.at.map((t) => Date.parse(t) / 1000)}
           series={timeline.data.series.flatMap((s) => [
             { label: `${s.team} running`, values: s.running },
+            { label: `${s.team} borrowed`, values: s.borrowed },
             { label: `${s.team} queued`, values: s.queued },
           ])}
         />
