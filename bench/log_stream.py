@@ -162,9 +162,9 @@ def iso(value: str) -> float:
 
 # ---- (a) throughput -----------------------------------------------------------------
 def throughput(stack: Stack, section: Section, n: int) -> None:
-    from django.db.models import Max, Min
+    from datetime import datetime
 
-    from runs.models import LogLine
+    from runs import logstore
 
     api = stack.api()
     run = api.submit({"stream.py": THROUGHPUT_SCRIPT}, script="stream.py", arguments=[str(n)], experiment="bench-logs")
@@ -173,8 +173,13 @@ def throughput(stack: Stack, section: Section, n: int) -> None:
     w = asyncio.run(watch(stack.ws_url(run["id"]), stack.token, deadline))
     cpu_line = cpu.report()
     final = api.wait_terminal(run["id"], timeout=60)
-    stored = LogLine.objects.filter(run_id=run["id"], rank=0, stream="stdout").aggregate(a=Min("at"), b=Max("at"))
-    stderr = LogLine.objects.filter(run_id=run["id"], rank=0, stream="stderr").values_list("text", flat=True)
+    rank0 = list(logstore.lines(run["id"], rank=0))
+    stdout_at = [line.at for line in rank0 if line.stream == "stdout"]
+    stored = {
+        "a": datetime.fromisoformat(stdout_at[0]) if stdout_at else None,
+        "b": datetime.fromisoformat(stdout_at[-1]) if stdout_at else None,
+    }
+    stderr = [line.text for line in rank0 if line.stream == "stderr"]
     done = next((t for t in stderr if t.startswith("DONE ")), "")
     ok_seq, seq_text = contiguous(w.seqs)
     expected = [f"line {i} abcdefghijklmnopqrstuvwxyz" for i in range(n)]
@@ -197,7 +202,7 @@ def throughput(stack: Stack, section: Section, n: int) -> None:
         read_span = (stored["b"] - stored["a"]).total_seconds()
         section.add(
             f"- the worker read them from the pipe in {read_span:.2f} s ({n / max(read_span, 1e-9):,.0f} lines/s, "
-            f"LogLine.at stamps)"
+            f"stored line times)"
         )
         section.add(
             f"- last line: read by the worker → received by the client "
@@ -242,7 +247,7 @@ def latency(stack: Stack, section: Section, seconds: float, rate: float) -> None
     section.add(
         f"- **printed → received: {ms(lat)}**; target p50 ≤ 30 ms {verdict(bool(lat) and pct(lat, 50) <= 0.030)}"
     )
-    section.add(f"- printed → read by the worker (LogLine.at): {ms(pipe)}")
+    section.add(f"- printed → read by the worker (stored line time): {ms(pipe)}")
     section.add(f"- read by the worker → received (batch, store, publish, websocket): {ms(after_read)}")
     section.add(f"- {cpu_line}")
     section.add("")
@@ -348,14 +353,14 @@ def components(stack: Stack, section: Section) -> None:
 
     from channels.db import aclose_old_connections
     from channels.layers import get_channel_layer
-    from django.db import connection
     from django.utils import timezone
 
     from accounts.models import Team
     from compute.models import ComputeTarget
     from environments.models import EnvironmentVersion
     from execution.backends.procs import OutputPump
-    from runs.logstore import LogWriter, Row, _store_run_lines, serialize
+    from runs import logstore
+    from runs.logstore import Batch, LogWriter, serialize, store_batch
     from runs.models import Experiment, Run
 
     team = Team.objects.get(slug="default")
@@ -373,12 +378,10 @@ def components(stack: Stack, section: Section) -> None:
     text = "line 123456 abcdefghijklmnopqrstuvwxyz"
     seq = 0
 
-    def batch(size: int = 2000) -> list[Row]:
+    def batch(size: int = 2000) -> Batch:
         nonlocal seq
-        out = []
-        for _ in range(size):
-            seq += 1
-            out.append((seq, 0, "stdout", text, now))
+        out = Batch(seq + 1, [(now, size)], [(0, "stdout", text)] * size)
+        seq += size
         return out
 
     def per_line(fn: Callable[[], object], lines: int) -> float:
@@ -413,26 +416,26 @@ def components(stack: Stack, section: Section) -> None:
     rows.append(
         ("LogWriter.write of single lines (no pump) + flusher, no store", (time.process_time() - t) / 50_000 * 1e6)
     )
-    # 3. storing: runs.logstore._store_run_lines (COPY on PostgreSQL, executemany elsewhere)
+    # 3. storing: runs.logstore.store_batch (one LogChunk row per batch + the log_seq UPDATE)
     batches = [batch() for _ in range(10)]
 
     def store() -> None:
         for b in batches:
-            _store_run_lines(run.pk, b)
+            store_batch(run.pk, b)
 
-    how = "COPY" if connection.vendor == "postgresql" else "executemany"
-    rows.append((f"_store_run_lines: {how} + log_seq UPDATE, 2000-line batches", per_line(store, 20_000)))
-    batches = [batch() for _ in range(10)]
+    rows.append(("store_batch: one LogChunk row + log_seq UPDATE, 2000-line batches", per_line(store, 20_000)))
+    rows.append(("same batches again (a retry: ON CONFLICT DO NOTHING)", per_line(store, 20_000)))
+    lines_read = 0
 
-    def retry() -> None:
-        for b in batches:
-            _store_run_lines(run.pk, b, copy=False)
+    def read() -> None:
+        nonlocal lines_read
+        lines_read = sum(1 for _ in logstore.lines(run.pk))
 
-    rows.append(("same, INSERT … ON CONFLICT DO NOTHING executemany (a retried batch)", per_line(retry, 20_000)))
+    rows.append(("reading them back (logstore.lines: catch-up, download)", per_line(read, 20_000)))
     # 4. publishing a 2000-line batch to a group with one member (msgpack + Redis)
     layer = get_channel_layer()
     lines = batch()
-    message = {"type": "run.logs", "first": lines[0][0], "last": lines[-1][0], "text": serialize(lines)}
+    message = {"type": "run.logs", "first": lines.first, "last": lines.last, "text": serialize(lines)}
     loop = asyncio.new_event_loop()
     if layer is not None:
         loop.run_until_complete(layer.group_add("bench.one", "specific.bench!x"))
