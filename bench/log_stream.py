@@ -360,11 +360,12 @@ def versus_ray(stack: Stack, section: Section, n: int, seconds: float, rounds: i
         f"**{theirs_p50:.1f}** / {pct(lat['ray'], 95) * 1000:.1f} ms |"
     )
     section.add("")
+    db = os.environ.get("DATABASE_URL", "").split(":", 1)[0] or "sqlite"
     record(
-        "log_stream",
+        "log_stream" if db == "sqlite" else f"log_stream_{db}",
         [
             Row(
-                "log throughput, one run",
+                f"log throughput, one run ({db})",
                 "lines/s",
                 ours,
                 "higher",
@@ -374,7 +375,7 @@ def versus_ray(stack: Stack, section: Section, n: int, seconds: float, rounds: i
                 load,
                 f"{rounds} rounds, median; {lost['runyard']} lossy (Ray {lost['ray']})",
             ),
-            Row("log line → watcher p50", "ms", ours_p50, "lower", 30, "Ray Jobs", theirs_p50, load),
+            Row(f"log line → watcher p50 ({db})", "ms", ours_p50, "lower", 30, "Ray Jobs", theirs_p50, load),
         ],
     )
 
