@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -30,8 +32,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import TERMINAL, CpuMeter, Section, Stack, pct, verdict
+from harness import BENCH, TERMINAL, CpuMeter, Section, Stack, pct, verdict
 
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 THROUGHPUT_SCRIPT = """\
 import sys, time
 N = int(sys.argv[1])
@@ -162,9 +165,9 @@ def iso(value: str) -> float:
 
 # ---- (a) throughput -----------------------------------------------------------------
 def throughput(stack: Stack, section: Section, n: int) -> None:
-    from django.db.models import Max, Min
+    from datetime import datetime
 
-    from runs.models import LogLine
+    from runs import logstore
 
     api = stack.api()
     run = api.submit({"stream.py": THROUGHPUT_SCRIPT}, script="stream.py", arguments=[str(n)], experiment="bench-logs")
@@ -173,8 +176,13 @@ def throughput(stack: Stack, section: Section, n: int) -> None:
     w = asyncio.run(watch(stack.ws_url(run["id"]), stack.token, deadline))
     cpu_line = cpu.report()
     final = api.wait_terminal(run["id"], timeout=60)
-    stored = LogLine.objects.filter(run_id=run["id"], rank=0, stream="stdout").aggregate(a=Min("at"), b=Max("at"))
-    stderr = LogLine.objects.filter(run_id=run["id"], rank=0, stream="stderr").values_list("text", flat=True)
+    rank0 = list(logstore.lines(run["id"], rank=0))
+    stdout_at = [line.at for line in rank0 if line.stream == "stdout"]
+    stored = {
+        "a": datetime.fromisoformat(stdout_at[0]) if stdout_at else None,
+        "b": datetime.fromisoformat(stdout_at[-1]) if stdout_at else None,
+    }
+    stderr = [line.text for line in rank0 if line.stream == "stderr"]
     done = next((t for t in stderr if t.startswith("DONE ")), "")
     ok_seq, seq_text = contiguous(w.seqs)
     expected = [f"line {i} abcdefghijklmnopqrstuvwxyz" for i in range(n)]
@@ -197,7 +205,7 @@ def throughput(stack: Stack, section: Section, n: int) -> None:
         read_span = (stored["b"] - stored["a"]).total_seconds()
         section.add(
             f"- the worker read them from the pipe in {read_span:.2f} s ({n / max(read_span, 1e-9):,.0f} lines/s, "
-            f"LogLine.at stamps)"
+            f"stored line times)"
         )
         section.add(
             f"- last line: read by the worker → received by the client "
@@ -242,12 +250,134 @@ def latency(stack: Stack, section: Section, seconds: float, rate: float) -> None
     section.add(
         f"- **printed → received: {ms(lat)}**; target p50 ≤ 30 ms {verdict(bool(lat) and pct(lat, 50) <= 0.030)}"
     )
-    section.add(f"- printed → read by the worker (LogLine.at): {ms(pipe)}")
+    section.add(f"- printed → read by the worker (stored line time): {ms(pipe)}")
     section.add(f"- read by the worker → received (batch, store, publish, websocket): {ms(after_read)}")
     section.add(f"- {cpu_line}")
     section.add("")
     del ok_seq
     api.close()
+
+
+# ---- (e) against Ray Jobs' log tailing, in the same run -------------------------------
+def _runyard_rate(stack: Stack, n: int) -> tuple[float, bool]:
+    """lines/s first → last line received by a websocket watcher; all there, in order."""
+    api = stack.api()
+    run = api.submit({"stream.py": THROUGHPUT_SCRIPT}, script="stream.py", arguments=[str(n)], experiment="bench-logs")
+    w = asyncio.run(watch(stack.ws_url(run["id"]), stack.token, time.monotonic() + 300))
+    api.wait_terminal(run["id"], timeout=60)
+    api.close()
+    ok = contiguous(w.seqs)[0] and [t for t, _, _ in w.rank0] == [f"line {i} {ALPHABET}" for i in range(n)]
+    span = w.last_rank0 - w.first_rank0
+    return ((len(w.rank0) - 1) / span if span > 0 else float("nan")), ok
+
+
+def _runyard_latency(stack: Stack, seconds: float, rate: float, delay: float) -> list[float]:
+    api = stack.api()
+    run = api.submit(
+        {"paced.py": PACED_SCRIPT},
+        script="paced.py",
+        arguments=[str(rate), str(seconds), str(delay)],
+        experiment="bench-logs",
+    )
+    w = asyncio.run(watch(stack.ws_url(run["id"]), stack.token, time.monotonic() + seconds + 120))
+    api.wait_terminal(run["id"], timeout=60)
+    api.close()
+    return [received - float(text.split()[2]) for text, received, _ in w.rank0]
+
+
+def _ray(head: Any, scripts: Path, mode: str, args: list[str]) -> dict[str, Any]:
+    """bench/ray_log_tail.py with Ray's Python: submit, tail_job_logs, what arrived when."""
+    script = scripts / ("stream.py" if mode == "throughput" else "paced.py")
+    out = head.env.run([str(BENCH / "ray_log_tail.py"), head.jobs_url, mode, str(script), *args], timeout=600)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def versus_ray(stack: Stack, section: Section, n: int, seconds: float, rounds: int) -> None:
+    """The same scripts on Runyard (websocket watcher) and Ray Jobs (``ray job submit`` +
+    ``tail_job_logs``), interleaved, the order rotating each round; medians of the rounds."""
+    import shutil
+    import tempfile
+
+    from peers import RayHead
+    from summary import Row, record
+
+    scripts = Path(tempfile.mkdtemp(prefix="runyard-bench-ray-"))
+    (scripts / "stream.py").write_text(THROUGHPUT_SCRIPT)
+    (scripts / "paced.py").write_text(PACED_SCRIPT)
+    rate, delay = 1000.0, 2.0
+    rates: dict[str, list[float]] = {"runyard": [], "ray": []}
+    lost: dict[str, int] = {"runyard": 0, "ray": 0}
+    lat: dict[str, list[float]] = {"runyard": [], "ray": []}
+    loads: list[float] = []
+    version = ""
+    try:
+        with RayHead() as head:
+            version = head.env.version()
+            for index in range(rounds):
+                order = ["runyard", "ray"] if index % 2 == 0 else ["ray", "runyard"]
+                for who in order:
+                    loads.append(os.getloadavg()[0])
+                    if who == "runyard":
+                        value, ok = _runyard_rate(stack, n)
+                        lat["runyard"].extend(_runyard_latency(stack, seconds, rate, delay))
+                    else:
+                        got = _ray(head, scripts, "throughput", [str(n)])
+                        span = got["last"] - got["first"]
+                        value = (got["count"] - 1) / span if span > 0 else float("nan")
+                        ok = got["texts_ok"] and got["count"] == n and got["status"] == "SUCCEEDED"
+                        lat["ray"].extend(
+                            _ray(head, scripts, "latency", [str(rate), str(seconds), str(delay)])["latencies"]
+                        )
+                    rates[who].append(value)
+                    lost[who] += 0 if ok else 1
+    finally:
+        shutil.rmtree(scripts, ignore_errors=True)
+    load = statistics.mean(loads)
+    ours, theirs = statistics.median(rates["runyard"]), statistics.median(rates["ray"])
+    ours_p50, theirs_p50 = pct(lat["runyard"], 50) * 1000, pct(lat["ray"], 50) * 1000
+    section.add(f"### (e) against Ray Jobs {version} (`ray job submit` + `tail_job_logs`), {rounds} rounds interleaved")
+    section.add("")
+    section.add(
+        f"Each round: the throughput script ({n:,} lines) then {seconds:g} s of one line per ms, on one "
+        "and then the other, the order rotating each round; Ray's lines counted by the driver "
+        "(bench/ray_log_tail.py) as `tail_job_logs` delivers them, Runyard's by a websocket watcher. "
+        f"1-minute load during the rounds: {min(loads):.1f}–{max(loads):.1f} (mean {load:.1f})."
+    )
+    section.add("")
+    section.add("| | Runyard | Ray Jobs |")
+    section.add("| --- | --- | --- |")
+    section.add(
+        "| lines/s first → last line received, per round | "
+        + ", ".join(f"{v:,.0f}" for v in rates["runyard"])
+        + " | "
+        + ", ".join(f"{v:,.0f}" for v in rates["ray"])
+        + " |"
+    )
+    section.add(f"| **median lines/s** | **{ours:,.0f}** | **{theirs:,.0f}** |")
+    section.add(f"| rounds with a line lost, repeated or out of order | {lost['runyard']} | {lost['ray']} |")
+    section.add(
+        f"| printed → received p50 / p95 | **{ours_p50:.1f}** / {pct(lat['runyard'], 95) * 1000:.1f} ms | "
+        f"**{theirs_p50:.1f}** / {pct(lat['ray'], 95) * 1000:.1f} ms |"
+    )
+    section.add("")
+    db = os.environ.get("DATABASE_URL", "").split(":", 1)[0] or "sqlite"
+    record(
+        "log_stream" if db == "sqlite" else f"log_stream_{db}",
+        [
+            Row(
+                f"log throughput, one run ({db})",
+                "lines/s",
+                ours,
+                "higher",
+                120000,
+                "Ray Jobs",
+                theirs,
+                load,
+                f"{rounds} rounds, median; {lost['runyard']} lossy (Ray {lost['ray']})",
+            ),
+            Row(f"log line → watcher p50 ({db})", "ms", ours_p50, "lower", 30, "Ray Jobs", theirs_p50, load),
+        ],
+    )
 
 
 # ---- (c) fan-out --------------------------------------------------------------------
@@ -348,14 +478,14 @@ def components(stack: Stack, section: Section) -> None:
 
     from channels.db import aclose_old_connections
     from channels.layers import get_channel_layer
-    from django.db import connection
     from django.utils import timezone
 
     from accounts.models import Team
     from compute.models import ComputeTarget
     from environments.models import EnvironmentVersion
     from execution.backends.procs import OutputPump
-    from runs.logstore import LogWriter, Row, _store_run_lines, serialize
+    from runs import logstore
+    from runs.logstore import Batch, LogWriter, serialize, store_batch
     from runs.models import Experiment, Run
 
     team = Team.objects.get(slug="default")
@@ -373,12 +503,10 @@ def components(stack: Stack, section: Section) -> None:
     text = "line 123456 abcdefghijklmnopqrstuvwxyz"
     seq = 0
 
-    def batch(size: int = 2000) -> list[Row]:
+    def batch(size: int = 2000) -> Batch:
         nonlocal seq
-        out = []
-        for _ in range(size):
-            seq += 1
-            out.append((seq, 0, "stdout", text, now))
+        out = Batch(seq + 1, [(now, size)], [(0, "stdout", text)] * size)
+        seq += size
         return out
 
     def per_line(fn: Callable[[], object], lines: int) -> float:
@@ -413,26 +541,26 @@ def components(stack: Stack, section: Section) -> None:
     rows.append(
         ("LogWriter.write of single lines (no pump) + flusher, no store", (time.process_time() - t) / 50_000 * 1e6)
     )
-    # 3. storing: runs.logstore._store_run_lines (COPY on PostgreSQL, executemany elsewhere)
+    # 3. storing: runs.logstore.store_batch (one LogChunk row per batch + the log_seq UPDATE)
     batches = [batch() for _ in range(10)]
 
     def store() -> None:
         for b in batches:
-            _store_run_lines(run.pk, b)
+            store_batch(run.pk, b)
 
-    how = "COPY" if connection.vendor == "postgresql" else "executemany"
-    rows.append((f"_store_run_lines: {how} + log_seq UPDATE, 2000-line batches", per_line(store, 20_000)))
-    batches = [batch() for _ in range(10)]
+    rows.append(("store_batch: one LogChunk row + log_seq UPDATE, 2000-line batches", per_line(store, 20_000)))
+    rows.append(("same batches again (a retry: ON CONFLICT DO NOTHING)", per_line(store, 20_000)))
+    lines_read = 0
 
-    def retry() -> None:
-        for b in batches:
-            _store_run_lines(run.pk, b, copy=False)
+    def read() -> None:
+        nonlocal lines_read
+        lines_read = sum(1 for _ in logstore.lines(run.pk))
 
-    rows.append(("same, INSERT … ON CONFLICT DO NOTHING executemany (a retried batch)", per_line(retry, 20_000)))
+    rows.append(("reading them back (logstore.lines: catch-up, download)", per_line(read, 20_000)))
     # 4. publishing a 2000-line batch to a group with one member (msgpack + Redis)
     layer = get_channel_layer()
     lines = batch()
-    message = {"type": "run.logs", "first": lines[0][0], "last": lines[-1][0], "text": serialize(lines)}
+    message = {"type": "run.logs", "first": lines.first, "last": lines.last, "text": serialize(lines)}
     loop = asyncio.new_event_loop()
     if layer is not None:
         loop.run_until_complete(layer.group_add("bench.one", "specific.bench!x"))
@@ -490,13 +618,14 @@ def components(stack: Stack, section: Section) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20k lines, 2 s of latency, 20 watchers for 5 s")
-    parser.add_argument("--only", choices=["throughput", "latency", "fanout", "components"], action="append")
+    parser.add_argument("--only", choices=["throughput", "latency", "fanout", "components", "ray"], action="append")
+    parser.add_argument("--rounds", type=int, help="rounds against Ray (default 3, quick 2)")
     parser.add_argument("--lines", type=int)
     parser.add_argument("--watchers", type=int)
     parser.add_argument("--fanout-compression", choices=["deflate", "off", "both"], default="both")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    only = set(args.only or ["throughput", "latency", "fanout", "components"])
+    only = set(args.only or ["throughput", "latency", "fanout", "components", "ray"])
     n = args.lines or (20_000 if args.quick else 200_000)
     watchers = args.watchers or (20 if args.quick else 100)
     section = Section("log_stream", "Live log streaming (websocket)", args.quick)
@@ -515,6 +644,8 @@ def main() -> None:
                     fanout(stack, section, watchers, 1000.0, 5.0 if args.quick else 10.0, compression)
         if "components" in only:
             components(stack, section)
+        if "ray" in only:
+            versus_ray(stack, section, n, 2.0 if args.quick else 5.0, args.rounds or (2 if args.quick else 3))
     section.write()
 
 

@@ -100,8 +100,8 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
     from execution import executor, materialize
     from execution.tasks import execute_run
     from runs import api as runs_api
-    from runs import events, snapshots, submission
-    from runs.models import LogLine, RunToken
+    from runs import events, logstore, snapshots, submission
+    from runs.models import RunToken
 
     timers = Timers()
     post: list[float] = []
@@ -152,8 +152,8 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
             run_id = response.json()["id"]
             t_exec = time.time()
             executor.execute(run_id, "bench-inprocess")
-            text = LogLine.objects.filter(run_id=run_id, rank=0, text__startswith="T0 ").values_list("text", flat=True)
-            t0 = float(text.get().split()[1])
+            (text,) = [ln.text for ln in logstore.lines(run_id, rank=0) if ln.text.startswith("T0 ")]
+            t0 = float(text.split()[1])
             if i:
                 post.append(t_resp - t_post)
                 total.append(t0 - t_post)

@@ -268,7 +268,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "runs.status.Status",
         "BuildStatusEnum": "environments.models.EnvironmentBuild.Status",
         "InputModeEnum": "runs.models.RunInput.Mode",
-        "LogStreamEnum": "runs.models.LogLine.Stream",
+        "LogStreamEnum": "runs.models.LogChunk.Stream",
         "MetricKindEnum": "runs.models.Metric.Kind",
         "CauseEnum": "runs.causes.Cause",
         "NotificationEventEnum": "notifications.models.Event",

@@ -45,12 +45,12 @@ from execution.plan import PlanError
 from execution.sandbox import SandboxUnavailable
 from execution.sysmetrics import Sampler
 from mlflow_api import env as mlflow_env
-from runs import artifacts, attempts, causes, events, policy, snapshots
+from runs import artifacts, attempts, causes, events, logstore, policy, snapshots
 from runs.causes import Cause, Ending, ending
 from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter
-from runs.models import LogLine, Metric, Run, RunProcess, RunToken
+from runs.models import Metric, Run, RunProcess, RunToken
 from runs.status import ACTIVE, TERMINAL, Status
 from scheduling import preemptor
 from scheduling import service as scheduler
@@ -408,7 +408,7 @@ class Execution:
             write_log=self.write_log,
             system_log=self.writer.system,
             canceled=self.canceled,
-            stored_lines=lambda match: LogLine.objects.filter(run_id=run.pk).filter(match).count(),
+            stored_lines=lambda keep: logstore.count(run.pk, keep),
             active_job_ids=lambda: target_job_ids(target.id),
             mounts=mounts,
             checkpoint_dir=self.checkpoint_dir,

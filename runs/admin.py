@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 
 from audit.mixins import AuditedAdmin
-from runs.models import Artifact, Experiment, LogLine, Metric, Run, RunInput, RunProcess, RunStatusChange, RunToken
+from runs.models import Artifact, Experiment, LogChunk, Metric, Run, RunInput, RunProcess, RunStatusChange, RunToken
 
 
 @admin.register(Experiment)
@@ -47,7 +47,7 @@ class RunStatusChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ["run", "at", "from_status", "to_status", "reason", "actor"]
 
 
-for model in (RunProcess, LogLine, Metric, Artifact, RunInput):
+for model in (RunProcess, LogChunk, Metric, Artifact, RunInput):
     admin.site.register(
         model,
         type(

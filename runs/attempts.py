@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count
 from django.utils import timezone
 
-from runs.models import Attempt, LogLine, Run
+from runs import logstore
+from runs.models import Attempt, Run
 from runs.policy import parse
 from runs.status import Status
 
@@ -128,12 +128,7 @@ def listing(run: Run) -> list[dict[str, Any]]:
     if rows:
         for attempt in rows:
             last = attempt.last_seq if attempt.last_seq is not None else run.log_seq
-            counts[attempt.number] = (
-                LogLine.objects.filter(run=run, seq__gte=attempt.first_seq, seq__lte=last)
-                .aggregate(n=Count("id"))
-                .get("n")
-                or 0
-            )
+            counts[attempt.number] = logstore.count_between(run.pk, attempt.first_seq, last)
     return [
         {
             "number": a.number,

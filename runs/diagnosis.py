@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from rest_framework import serializers
 
-from runs.models import LogLine, Run
+from runs import logstore
+from runs.models import LogChunk, Run
 
 TAIL_LINES = 400
 EXCERPT_LINES = 20
@@ -57,8 +58,8 @@ def failing_rank(run: Run) -> tuple[int | None, int | None]:
     )
     if failed:
         return failed[0], failed[1]
-    last = LogLine.objects.filter(run=run, stream=LogLine.Stream.STDERR).order_by("-seq").values_list("rank").first()
-    return (last[0] if last else None), run.exit_code
+    last = logstore.tail(run.pk, 1, lambda line: line.stream == LogChunk.Stream.STDERR)
+    return (last[0].rank if last else None), run.exit_code
 
 
 def parse_exception(lines: list[ExcerptLine]) -> tuple[str, str, int | None, int | None]:
@@ -93,13 +94,15 @@ def diagnose(run: Run) -> Diagnosis:
     out = Diagnosis(run=run.pk, status=run.status)
     rank, out.exit_code = failing_rank(run)
     out.rank = rank
-    tail = LogLine.objects.filter(run=run).exclude(stream=LogLine.Stream.SYSTEM)
-    if rank is not None:
-        tail = tail.filter(rank=rank)
-    rows = list(tail.order_by("-seq").values_list("seq", "rank", "stream", "text")[:TAIL_LINES])
-    lines = [ExcerptLine(*row) for row in reversed(rows)]
+    rows = logstore.tail(
+        run.pk,
+        TAIL_LINES,
+        lambda line: line.stream != LogChunk.Stream.SYSTEM,
+        rank=rank,
+    )
+    lines = [ExcerptLine(line.seq, line.rank, line.stream, line.text) for line in rows]
     # Tracebacks go to stderr; stdout lines flushed at exit would land inside one.
-    stderr = [line for line in lines if line.stream == LogLine.Stream.STDERR] or lines
+    stderr = [line for line in lines if line.stream == LogChunk.Stream.STDERR] or lines
     out.exception_type, out.message, out.traceback_seq, out.error_seq = parse_exception(stderr)
     out.lines = stderr[-EXCERPT_LINES:]
     return out

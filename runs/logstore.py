@@ -7,11 +7,19 @@ bounds memory). A pipe reader wraps the lines of one read in ``chunk()``: they r
 the writer as one item with one timestamp, which is what makes 50k+ lines/s cheap
 (a lock, a timestamp and a queue item per line cost more than storing the line).
 A flusher thread takes what is waiting, up to ``BATCH_LINES`` lines or
-``BATCH_SECONDS`` after the first, stores the batch in one statement (COPY on
-PostgreSQL, one ``executemany`` elsewhere), advances ``Run.log_seq`` and then
-publishes the same batch, serialized once, to the run's websocket group. Storing
-before publishing is what lets a watcher catch up from the database and switch to
-live lines without a gap.
+``BATCH_SECONDS`` after the first, stores the batch as one ``LogChunk`` row (the
+lines packed as JSON, their seqs implied by the chunk's ``first_seq``), advances
+``Run.log_seq`` and then publishes the same batch, serialized once, to the run's
+websocket group. Storing before publishing is what lets a watcher catch up from the
+database and switch to live lines without a gap.
+
+Why chunks (bench/RESULTS.md, "log storage"): a row per line with its three index
+entries cost the worker ~7 µs of CPU per line, half of its time at 80k lines/s; a
+row per batch costs ~0.4 µs per line and a quarter of the bytes. Files per rank
+would be cheaper still but live on the worker's host, and Docker/Slurm workers may
+be other machines than the web process that reads them. Readers (``lines``,
+``page``, ``tail``, ``count``, ``iter_text``) unpack the rows; nothing else reads
+``LogChunk``.
 """
 
 from __future__ import annotations
@@ -26,17 +34,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from itertools import islice
+from json.encoder import encode_basestring_ascii as _json_text
+from typing import Any, NamedTuple
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models.constants import OnConflict
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.masking import NO_MASK, Masker
 from runs.events import group_name
-from runs.models import LogLine, Run
+from runs.models import LogChunk, Run
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,6 @@ LOGS_PREFIX = '{"type": "logs", "lines": ['
 LOGS_SUFFIX = "]}"
 
 Line = tuple[int, str, str]  # rank, stream, text
-Row = tuple[int, int, str, str, datetime]  # seq, rank, stream, text, at
 
 
 @dataclass(slots=True)
@@ -143,7 +152,7 @@ class LogWriter:
 
     def system(self, text: str) -> None:
         """A line from Runyard itself (preparing, building, stopping …)."""
-        self.write(SYSTEM_RANK, LogLine.Stream.SYSTEM, text)
+        self.write(SYSTEM_RANK, LogChunk.Stream.SYSTEM, text)
 
     def close(self) -> None:
         """Flush everything written so far and stop the flusher."""
@@ -193,15 +202,17 @@ class LogWriter:
         layer = get_channel_layer()
         try:
             while (taken := self._take()) is not None:
-                rows: list[Row] = []
-                seq = self._seq
-                mask = self.mask
-                for at, lines in taken:
-                    for rank, stream, text in lines:
-                        seq += 1
-                        rows.append((seq, rank, stream, mask(text) if mask else text, at))
-                self._seq = seq
-                self._flush(rows, loop, layer)
+                lines: list[Line] = []
+                stamps: list[tuple[datetime, int]] = []
+                for at, item in taken:
+                    lines.extend(item)
+                    stamps.append((at, len(item)))
+                if self.mask:
+                    mask = self.mask
+                    lines = [(rank, stream, mask(text)) for rank, stream, text in lines]
+                batch = Batch(self._seq + 1, stamps, lines)
+                self._seq = batch.last
+                self._flush(batch, loop, layer)
         finally:
             # Closing the loop closes the channel layer's connections of this loop only
             # (channels_redis wraps loop.close). The layer's close_pools() would close
@@ -209,16 +220,19 @@ class LogWriter:
             loop.close()
             connection.close()
 
-    def _store(self, rows: list[Row], attempt: int) -> None:
+    def _store(self, batch: Batch, attempt: int) -> None:
         if self._custom_store is None:
-            _store_run_lines(self.run_id, rows, copy=attempt == 0)
+            store_batch(self.run_id, batch)
         else:
-            self._custom_store(self.run_id, [(seq, Pending(r, s, t, at)) for seq, r, s, t, at in rows])
+            self._custom_store(
+                self.run_id,
+                [(line.seq, Pending(line.rank, line.stream, line.text, at)) for line, at in batch.numbered()],
+            )
 
-    def _flush(self, rows: list[Row], loop: asyncio.AbstractEventLoop, layer: Any) -> None:
+    def _flush(self, batch: Batch, loop: asyncio.AbstractEventLoop, layer: Any) -> None:
         for attempt in range(5):
             try:
-                self._store(rows, attempt)
+                self._store(batch, attempt)
                 break
             except Exception:
                 log.warning("storing log lines of run %s failed (attempt %s)", self.run_id, attempt + 1, exc_info=True)
@@ -227,23 +241,68 @@ class LogWriter:
                 time.sleep(0.2 * (attempt + 1))
         if layer is None:
             return
-        message = {"type": "run.logs", "first": rows[0][0], "last": rows[-1][0], "text": serialize(rows)}
+        message = {"type": "run.logs", "first": batch.first, "last": batch.last, "text": serialize(batch)}
         try:
             loop.run_until_complete(layer.group_send(self.group, message))
         except Exception:  # watchers catch up from the database
             log.debug("publishing log lines of run %s failed", self.run_id, exc_info=True)
 
 
-def serialize(rows: list[Row]) -> str:
-    """The websocket "logs" message of these rows, as ``send_json`` would encode it."""
-    stamps: dict[datetime, str] = {}
-    lines = []
-    for seq, rank, stream, text, at in rows:
-        stamp = stamps.get(at)
-        if stamp is None:
-            stamp = stamps[at] = at.isoformat()
-        lines.append({"seq": seq, "rank": rank, "stream": stream, "text": text, "at": stamp})
-    return logs_message(lines)
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Consecutive lines numbered from ``first``; ``stamps`` gives each run of them its
+    time ((time, count) in line order, counts summing to ``len(lines)``)."""
+
+    first: int
+    stamps: list[tuple[datetime, int]]
+    lines: list[Line]
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.lines) - 1
+
+    def numbered(self) -> Iterator[tuple[StoredLine, datetime]]:
+        seq, start = self.first, 0
+        for at, count in self.stamps:
+            stamp = at.isoformat()
+            for rank, stream, text in self.lines[start : start + count]:
+                yield StoredLine(seq, rank, stream, text, stamp), at
+                seq += 1
+            start += count
+
+
+class StoredLine(NamedTuple):
+    """A line as readers get it; ``at`` is ISO 8601, as the API and websocket send it."""
+
+    seq: int
+    rank: int
+    stream: str
+    text: str
+    at: str
+
+
+LineTest = Callable[[StoredLine], bool]
+
+
+def serialize(batch: Batch) -> str:
+    """The websocket "logs" message of this batch, exactly as ``logs_message`` (and so
+    ``json.dumps``) would encode its lines as dicts, built as text: a dict and the
+    generic encoder per line cost ~2 µs, the worker's largest share of a line at 100k+
+    lines/s; this costs ~0.3 µs (bench/log_stream.py (d))."""
+    middles: dict[tuple[int, str], str] = {}
+    parts: list[str] = []
+    seq, start = batch.first, 0
+    lines = batch.lines
+    for at, count in batch.stamps:
+        tail = f', "at": {_json_text(at.isoformat())}}}'
+        for s, (rank, stream, text) in zip(range(seq, seq + count), lines[start : start + count], strict=True):
+            middle = middles.get((rank, stream))
+            if middle is None:
+                middle = middles[(rank, stream)] = f', "rank": {int(rank)}, "stream": {_json_text(stream)}, "text": '
+            parts.append(f'{{"seq": {s}{middle}{_json_text(text)}{tail}')
+        seq += count
+        start += count
+    return LOGS_PREFIX + ", ".join(parts) + LOGS_SUFFIX
 
 
 def logs_message(lines: list[dict[str, Any]]) -> str:
@@ -256,69 +315,147 @@ def _last_seq(run_id: int) -> int:
     return Run.objects.filter(pk=run_id).values_list("log_seq", flat=True).first() or 0
 
 
-def _store_run_lines(run_id: int, rows: list[Row], *, copy: bool = True) -> None:
-    """Insert ``rows`` and advance ``Run.log_seq``, in one transaction.
+def pack(batch: Batch) -> tuple[str, str, str]:
+    """(ranks, stamps, lines) of a LogChunk row holding ``batch``."""
+    stamps: list[list[Any]] = []
+    for at, count in batch.stamps:
+        stamp = at.isoformat()
+        if stamps and stamps[-1][0] == stamp:
+            stamps[-1][1] += count
+        elif count:
+            stamps.append([stamp, count])
+    ranks = ",".join(str(rank) for rank in sorted({line[0] for line in batch.lines}))
+    # ensure_ascii=False: half the bytes of \\u escapes for non-ASCII text, and faster.
+    return f",{ranks},", json.dumps(stamps), json.dumps(batch.lines, ensure_ascii=False)
 
-    The ORM's ``bulk_create`` costs ~5x more CPU per line than this (model instances,
-    per-field preparation). COPY does not take ON CONFLICT, so it is used only on a first
-    attempt: a retry after a commit whose success was not reported must skip the rows
-    already there.
+
+def store_batch(run_id: int, batch: Batch) -> None:
+    """Store ``batch`` as one LogChunk row and advance ``Run.log_seq``, in one transaction.
+
+    One row per batch, so the ORM's per-object cost is paid once per ~2000 lines; a
+    retry after a commit whose success was not reported finds its row there (same
+    (run, first_seq)) and stores nothing twice.
     """
-    meta = LogLine._meta
-    qn = connection.ops.quote_name
-    column = {field.name: str(field.column) for field in meta.concrete_fields}
-    columns = ", ".join(qn(column[name]) for name in ("run", "seq", "rank", "stream", "text", "at"))
-    table = qn(meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
-    stamps: dict[datetime, Any] = {}
-    params = []
-    for seq, rank, stream, text, at in rows:
-        stamp = stamps.get(at)
-        if stamp is None:
-            stamp = stamps[at] = adapt(at)
-        params.append((run_id, seq, rank, stream, text, stamp))
-    last = rows[-1][0]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if copy and connection.vendor == "postgresql":
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as pg_copy:
-                for row in params:
-                    pg_copy.write_row(row)
+    if not batch.lines:
+        return
+    ranks, stamps, lines = pack(batch)
+    chunk = LogChunk(run_id=run_id, first_seq=batch.first, last_seq=batch.last, ranks=ranks, stamps=stamps, lines=lines)
+    with transaction.atomic():
+        LogChunk.objects.bulk_create([chunk], ignore_conflicts=True)
+        Run.objects.filter(pk=run_id, log_seq__lt=batch.last).update(log_seq=batch.last)
+
+
+def store_lines(run_id: int, first: int, lines: list[Line], at: datetime | None = None) -> None:
+    """Store lines numbered from ``first`` outside a LogWriter (imports, fixtures)."""
+    store_batch(run_id, Batch(first, [(at or timezone.now(), len(lines))], lines))
+
+
+# ---- reading ------------------------------------------------------------------------
+# Every reader of a run's lines goes through these; they unpack LogChunk rows.
+
+FETCH_CHUNKS = 8  # rows per query: a few MB at most, so a long log streams in bounded memory
+
+
+def _unpack(first_seq: int, stamps: str, packed: str) -> list[StoredLine]:
+    lines = json.loads(packed)
+    out: list[StoredLine] = []
+    seq, start = first_seq, 0
+    for stamp, count in json.loads(stamps):
+        out.extend(
+            StoredLine(s, rank, stream, text, stamp)
+            for s, (rank, stream, text) in zip(range(seq, seq + count), lines[start : start + count], strict=True)
+        )
+        seq += count
+        start += count
+    return out
+
+
+def _chunk_rows(chunks: QuerySet[LogChunk], newest_first: bool) -> Iterator[tuple[int, str, str]]:
+    """(first_seq, stamps, lines) of ``chunks`` in order, FETCH_CHUNKS rows per query."""
+    columns = ("first_seq", "stamps", "lines")
+    window = chunks
+    while True:
+        if newest_first:
+            rows = list(window.order_by("-first_seq").values_list(*columns)[:FETCH_CHUNKS])
         else:
-            insert = connection.ops.insert_statement(on_conflict=OnConflict.IGNORE)
-            suffix = connection.ops.on_conflict_suffix_sql([], OnConflict.IGNORE, None, None)
-            cursor.executemany(f"{insert} {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s) {suffix}", params)
-        Run.objects.filter(pk=run_id, log_seq__lt=last).update(log_seq=last)
+            rows = list(window.order_by("first_seq").values_list(*columns)[:FETCH_CHUNKS])
+        yield from rows
+        if len(rows) < FETCH_CHUNKS:
+            return
+        bound = rows[-1][0]
+        window = chunks.filter(first_seq__lt=bound) if newest_first else chunks.filter(first_seq__gt=bound)
+
+
+def lines(
+    run_id: int,
+    *,
+    after: int = 0,
+    until: int | None = None,
+    rank: int | None = None,
+    newest_first: bool = False,
+) -> Iterator[StoredLine]:
+    """The run's stored lines with ``after`` < seq (≤ ``until``), of one ``rank`` if
+    given, in seq order (``newest_first``: backwards, for tails)."""
+    chunks = LogChunk.objects.filter(run_id=run_id)
+    if rank is not None:
+        chunks = chunks.filter(ranks__contains=f",{rank},")
+    if until is not None:
+        chunks = chunks.filter(first_seq__lte=until)
+    if after:
+        # The chunk holding seq after + 1 starts at or before it: one index seek finds
+        # where to begin (chunks never overlap).
+        start = (
+            LogChunk.objects.filter(run_id=run_id, first_seq__lte=after + 1)
+            .order_by("-first_seq")
+            .values_list("first_seq", flat=True)
+            .first()
+        )
+        chunks = chunks.filter(first_seq__gte=start if start is not None else after + 1)
+    top = until if until is not None else float("inf")
+    for first_seq, stamps, packed in _chunk_rows(chunks, newest_first):
+        unpacked = _unpack(first_seq, stamps, packed)
+        for line in reversed(unpacked) if newest_first else unpacked:
+            if after < line.seq <= top and (rank is None or line.rank == rank):
+                yield line
 
 
 def page(run_id: int, *, after: int = 0, rank: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-    lines = LogLine.objects.filter(run_id=run_id, seq__gt=after)
-    if rank is not None:
-        lines = lines.filter(rank=rank)
-    return [
-        {"seq": seq, "rank": r, "stream": s, "text": t, "at": at.isoformat()}
-        for seq, r, s, t, at in lines.order_by("seq").values_list("seq", "rank", "stream", "text", "at")[:limit]
-    ]
+    """At most ``limit`` lines after seq ``after`` as the API and websocket send them."""
+    return [line._asdict() for line in islice(lines(run_id, after=after, rank=rank), limit)]
 
 
-def iter_text(run_id: int, chunk: int = 5000, rank: int | None = None) -> Iterator[str]:
-    """The whole log as text, read in chunks so memory stays bounded. Each line is marked
-    with its rank; with ``rank``, that rank's lines only, as it printed them (Azure's
-    per-process log files)."""
-    after = 0
-    while True:
-        lines = LogLine.objects.filter(run_id=run_id, seq__gt=after)
+def tail(run_id: int, count: int, keep: LineTest | None = None, *, rank: int | None = None) -> list[StoredLine]:
+    """The last ``count`` lines (of ``rank``; those ``keep`` accepts), in seq order."""
+    newest = lines(run_id, rank=rank, newest_first=True)
+    found = islice((line for line in newest if keep is None or keep(line)), count)
+    return list(found)[::-1]
+
+
+def count(run_id: int, keep: LineTest) -> int:
+    """How many stored lines ``keep`` accepts (a worker resuming a run's log files)."""
+    return sum(1 for line in lines(run_id) if keep(line))
+
+
+def count_between(run_id: int, first: int, last: int) -> int:
+    """How many lines are stored with first ≤ seq ≤ last, from the chunks' bounds alone."""
+    spans = LogChunk.objects.filter(run_id=run_id, first_seq__lte=last, last_seq__gte=first)
+    return sum(min(b, last) - max(a, first) + 1 for a, b in spans.values_list("first_seq", "last_seq"))
+
+
+def iter_text(run_id: int, rank: int | None = None) -> Iterator[str]:
+    """The whole log as text, a chunk row at a time so memory stays bounded. Each line is
+    marked with its rank; with ``rank``, that rank's lines only, as it printed them
+    (Azure's per-process log files)."""
+    out: list[str] = []
+    for line in lines(run_id, rank=rank):
         if rank is not None:
-            lines = lines.filter(rank=rank)
-        rows = list(lines.order_by("seq").values_list("seq", "rank", "stream", "text")[:chunk])
-        if not rows:
-            return
-        out = []
-        for _seq, line_rank, stream, text in rows:
-            if rank is not None:
-                out.append(f"{text}\n")
-                continue
-            prefix = "runyard" if line_rank == SYSTEM_RANK else f"rank {line_rank}"
-            marker = " !" if stream == "stderr" else ""
-            out.append(f"[{prefix}{marker}] {text}\n")
+            out.append(f"{line.text}\n")
+        else:
+            prefix = "runyard" if line.rank == SYSTEM_RANK else f"rank {line.rank}"
+            marker = " !" if line.stream == "stderr" else ""
+            out.append(f"[{prefix}{marker}] {line.text}\n")
+        if len(out) >= 5000:
+            yield "".join(out)
+            out = []
+    if out:
         yield "".join(out)
-        after = rows[-1][0]

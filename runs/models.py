@@ -265,8 +265,20 @@ class RunProcess(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "rank"], name="run_process_rank_unique")]
 
 
-class LogLine(models.Model):
-    """A line a run printed. ``seq`` is unique and gapless per run."""
+class LogChunk(models.Model):
+    """Consecutive lines of a run's log, one row per batch the run's log writer stored.
+
+    The lines hold seqs ``first_seq`` … ``last_seq`` (a chunk has no gap, so line ``i``
+    is ``first_seq + i``). One row per batch instead of one per line is what makes
+    120k+ lines/s cheap: a line costs a few bytes of JSON instead of a row and three
+    index entries (bench/RESULTS.md, "log storage"). ``runs.logstore`` packs and reads
+    them; nothing else should.
+
+    ``lines`` is a JSON array of ``[rank, stream, text]``; ``stamps`` a JSON array of
+    ``[iso time, count]`` (the lines of one pipe read share their time, in order).
+    ``ranks`` lists the ranks present as ``,0,1,-1,`` so one rank's pages skip the
+    chunks it has no line in (``ranks LIKE '%,N,%'``).
+    """
 
     class Stream(models.TextChoices):
         STDOUT = "stdout"
@@ -274,19 +286,19 @@ class LogLine(models.Model):
         SYSTEM = "system"
 
     id = models.BigAutoField(primary_key=True)
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines", db_index=False)
-    seq = models.PositiveBigIntegerField()
-    rank = models.IntegerField(default=0, help_text="-1 for lines from Runyard itself.")
-    stream = models.CharField(max_length=6, choices=Stream.choices, default=Stream.STDOUT)
-    text = models.TextField()
-    at = models.DateTimeField()
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_chunks", db_index=False)
+    first_seq = models.PositiveBigIntegerField()
+    last_seq = models.PositiveBigIntegerField()
+    ranks = models.TextField(help_text="The ranks with a line here, as ,0,1,-1, (-1: Runyard itself).")
+    stamps = models.TextField(help_text="JSON [[iso time, line count], ...] in line order.")
+    lines = models.TextField(help_text="JSON [[rank, stream, text], ...] in seq order.")
 
     class Meta:
-        ordering = ["run", "seq"]
-        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="log_line_seq_unique")]
-        indexes = [
-            # ?rank=N pages of one rank's log.
-            models.Index(fields=["run", "rank", "seq"], name="log_line_rank"),
+        ordering = ["run", "first_seq"]
+        constraints = [
+            # The only index: catch-up (last_seq > after, in order), tails (newest first),
+            # and a retried batch's ON CONFLICT DO NOTHING.
+            models.UniqueConstraint(fields=["run", "first_seq"], name="log_chunk_first_seq_unique")
         ]
 
 

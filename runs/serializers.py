@@ -15,7 +15,7 @@ from common.archives import UnsafeArchive, clean_path
 from config.responses import STRING_LIST, STRING_MAP, KeyedSerializer, documented_json
 from runs import summaries
 from runs.causes import Cause
-from runs.models import Experiment, LogLine, Metric, Run, RunInput
+from runs.models import Experiment, LogChunk, Metric, Run, RunInput
 from runs.status import Status
 from runs.submission import queue_position, waiting_reason
 from scheduling.explain import explain
@@ -616,7 +616,7 @@ class RunInputSerializer(serializers.Serializer[Any]):
 class LogLineSerializer(serializers.Serializer[Any]):
     seq = serializers.IntegerField()
     rank = serializers.IntegerField(help_text="-1 for lines from Runyard itself.")
-    stream = serializers.ChoiceField(choices=LogLine.Stream.choices)
+    stream = serializers.ChoiceField(choices=LogChunk.Stream.choices)
     text = serializers.CharField()
     at = serializers.DateTimeField()
 

@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from audit.models import AuditEvent
+from runs import logstore
 from runs.diagnosis import ExcerptLine, parse_exception
-from runs.models import LogLine
 from runs.status import Status
 from tests.executor.helpers import submit, wait_status
 from tests.factories import make_run
@@ -43,9 +43,10 @@ def test_a_failed_run_names_its_exception_and_links_into_the_log(live: Any, worl
     assert found["rank"] == 0 and found["exit_code"] == 1
     assert found["exception_type"] == "FileNotFoundError"
     assert found["message"] == "no such dataset: /data/missing.csv"
-    line = LogLine.objects.get(run=run, seq=found["error_seq"])
+    line = next(logstore.lines(run.pk, after=found["error_seq"] - 1))
+    assert line.seq == found["error_seq"]
     assert line.text.startswith("FileNotFoundError: no such dataset")
-    assert LogLine.objects.get(run=run, seq=found["traceback_seq"]).text == "Traceback (most recent call last):"
+    assert next(logstore.lines(run.pk, after=found["traceback_seq"] - 1)).text == "Traceback (most recent call last):"
     texts = [row["text"] for row in found["lines"]]
     assert texts[0] == "warming up" and texts[-1] == line.text
     assert all(row["stream"] == "stderr" for row in found["lines"])
@@ -102,9 +103,7 @@ def test_the_failing_rank_is_the_first_to_exit_non_zero(world: Any) -> None:
         (1, "stderr", "Traceback (most recent call last):"),
         (1, "stderr", "ValueError: rank 1 broke"),
     ]
-    LogLine.objects.bulk_create(
-        LogLine(run=run, seq=i + 1, rank=r, stream=s, text=t, at=now) for i, (r, s, t) in enumerate(rows)
-    )
+    logstore.store_lines(run.pk, 1, rows, now)
     found = world.alice.client.get(f"/api/runs/{run.pk}/diagnosis/").json()
     assert (found["rank"], found["exception_type"], found["error_seq"]) == (1, "ValueError", 4)
 

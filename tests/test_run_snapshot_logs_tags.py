@@ -11,8 +11,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from runs import snapshots
-from runs.models import LogLine, Run, RunToken
+from runs import logstore, snapshots
+from runs.models import Run, RunToken
 from tests.conftest import make_tar
 from tests.executor.helpers import submit
 from tests.test_interactive_runs import start
@@ -87,10 +87,7 @@ def test_one_ranks_log_as_printed(world: Any) -> None:
         (0, "stdout", "bye"),
     ]
     Run.objects.filter(pk=run["id"]).update(log_seq=len(rows))
-    LogLine.objects.bulk_create(
-        LogLine(run_id=run["id"], seq=seq, rank=rank, stream=stream, text=text, at=now)
-        for seq, (rank, stream, text) in enumerate(rows, start=1)
-    )
+    logstore.store_lines(run["id"], 1, rows, now)
     url = f"/api/runs/{run['id']}/logs/download/"
 
     def text(**params: Any) -> str:

@@ -20,7 +20,8 @@ from audit.services import record
 from compute.models import ComputeTarget
 from datasets.models import Dataset, DatasetVersion, Datastore
 from environments.models import BuildLogLine, Environment, EnvironmentBuild, PackageIndex, TeamSecret
-from runs.models import LogLine, Run, RunInput, RunProcess, RunStatusChange
+from runs import logstore
+from runs.models import LogChunk, Run, RunInput, RunProcess, RunStatusChange
 from runs.status import Status
 from scheduling.models import TeamQuota
 from tests.factories import make_run
@@ -92,8 +93,7 @@ def populated(world: Any, settings: Any, tmp_path: Path) -> dict[str, int]:
     )
     RunProcess.objects.create(run=run, rank=0, host="h", pid=12, exit_code=0, started_at=now, ended_at=now)
     RunProcess.objects.create(run=run, rank=1, local_rank=1)
-    LogLine.objects.create(run=run, seq=1, rank=0, stream=LogLine.Stream.STDOUT, text="hello", at=now)
-    LogLine.objects.create(run=run, seq=2, rank=-1, stream=LogLine.Stream.SYSTEM, text="done", at=now)
+    logstore.store_lines(run.pk, 1, [(0, LogChunk.Stream.STDOUT, "hello"), (-1, LogChunk.Stream.SYSTEM, "done")], now)
     run.log_seq = 2
     run.save(update_fields=["log_seq"])
     store = Datastore.objects.create(name="scratch", root_path=str(tmp_path / "store"), created_by=world.admin.user)

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from django.db.models import Q
-
 from compute.configs import TargetConfig
 from environments.models import EnvironmentVersion
 from runs.causes import Ending
@@ -24,6 +22,7 @@ from runs.distributed import Rank, Shape
 
 if TYPE_CHECKING:
     from compute.models import ComputeTarget
+    from runs.logstore import LineTest
 
 # A backend's config type: ``get_backend(kind)`` and ``ComputeTarget.typed_config``
 # both follow the target's kind, so a backend only ever sees its own kind's config.
@@ -97,9 +96,9 @@ class RunContext(Generic[C]):
     write_log: Callable[[int, str, str], None]  # (rank, stream, text)
     system_log: Callable[[str], None]
     canceled: Callable[[], bool]
-    # How many of the run's stored log lines match (fields rank, stream, text): a
-    # re-attached container stream skips what is stored already.
-    stored_lines: Callable[[Q], int]
+    # How many of the run's stored log lines the test accepts (it reads rank, stream,
+    # text): a re-attached container stream skips what is stored already.
+    stored_lines: Callable[[LineTest], int]
     # The job ids the target's active runs stored in their backend_state (Slurm reads
     # every one of them with one squeue).
     active_job_ids: Callable[[], list[int]]

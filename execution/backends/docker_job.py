@@ -29,13 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
-from django.db.models import Q
 
 from compute.configs import DockerConfig
 from execution.backends.base import Job, ProcessInfo, RunContext
 from execution.lines import MPI_ROUTES, LineReader, RoutedStream, RouteKind, Router
 from runs.causes import Cause, Ending, ending
-from runs.logstore import SYSTEM_RANK
+from runs.logstore import SYSTEM_RANK, LineTest
 
 REFRESH_SECONDS = 0.3
 NOT_DECIDING = ("helper", "ps")
@@ -73,22 +72,28 @@ def line_sink(write: Callable[[int, str, str], None], node: Node, stream: str) -
     return router_of(node).stream(stream, write)
 
 
-def sink_lines(node: Node, stream: str, siblings: str) -> Q:
+def sink_lines(node: Node, stream: str, siblings: str) -> LineTest:
     """The stored log lines ``node``'s router wrote for its ``stream`` (``siblings``:
     the name prefix every container of the run shares, whose agents tag their lines).
     Mirrors ``execution.lines.Router``: a change to what a router writes changes this."""
     router = router_of(node)
     if router.kind is RouteKind.TORCHRUN:
-        untagged = Q(rank=SYSTEM_RANK, stream=stream)
-        if router.tag:
-            untagged &= Q(text__startswith=router.tag)
-        return Q(rank__in=[info.rank for info in node.ranks], stream=stream) | untagged
+        ranks = frozenset(info.rank for info in node.ranks)
+        tag = router.tag
+        return lambda line: (
+            line.stream == stream and (line.rank in ranks or (line.rank == SYSTEM_RANK and line.text.startswith(tag)))
+        )
     if router.kind in MPI_ROUTES:
-        agents = Q(rank=SYSTEM_RANK, text__startswith=f"[{siblings}")
-        return Q(rank__gte=0, stream=stream) | (Q(rank=SYSTEM_RANK, stream=stream) & ~agents)
+        agents = f"[{siblings}"
+        return lambda line: (
+            line.stream == stream
+            and (line.rank >= 0 or (line.rank == SYSTEM_RANK and not line.text.startswith(agents)))
+        )
     if router.kind is RouteKind.AGENT:
-        return Q(rank=SYSTEM_RANK, stream=stream, text__startswith=router.tag)
-    return Q(rank=router.ranks[0], stream=stream)
+        tag = router.tag
+        return lambda line: line.rank == SYSTEM_RANK and line.stream == stream and line.text.startswith(tag)
+    rank = router.ranks[0]
+    return lambda line: line.rank == rank and line.stream == stream
 
 
 def stamp_key(stamp: str) -> tuple[int, int]:

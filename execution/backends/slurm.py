@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Q
-
 from compute.configs import SlurmConfig
 from environments.builder import ensure_venv
 from environments.conda import build_notes
@@ -108,14 +106,18 @@ class SlurmJob(Job):
         router = self._router(name)
         stream = "stderr" if name.endswith(".err") else "stdout"
         if router.kind is RouteKind.TORCHRUN:
-            node = self.by_name[name.split(".")[0]]
-            untagged = Q(rank=SYSTEM_RANK, stream=stream)
-            if router.tag:
-                untagged &= Q(text__startswith=router.tag)
-            return self.ctx.stored_lines(Q(rank__in=[r.rank for r in node.ranks], stream=stream) | untagged)
+            ranks = frozenset(r.rank for r in self.by_name[name.split(".")[0]].ranks)
+            tag = router.tag
+            return self.ctx.stored_lines(
+                lambda line: (
+                    line.stream == stream
+                    and (line.rank in ranks or (line.rank == SYSTEM_RANK and line.text.startswith(tag)))
+                )
+            )
         if router.kind is RouteKind.AGENT:
-            return self.ctx.stored_lines(Q(rank=SYSTEM_RANK, stream=stream))
-        return self.ctx.stored_lines(Q(rank=router.ranks[0], stream=stream))
+            return self.ctx.stored_lines(lambda line: line.rank == SYSTEM_RANK and line.stream == stream)
+        rank = router.ranks[0]
+        return self.ctx.stored_lines(lambda line: line.rank == rank and line.stream == stream)
 
     def _line(self, name: str, text: str) -> None:
         route = self.routes.get(name)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runs.models import LogLine
+from runs import logstore
 from runs.status import Status
 from tests.browser.conftest import Browser, off_loop
 from tests.executor.helpers import submit, wait_status
@@ -87,7 +87,9 @@ def test_a_failed_run_shows_its_error_and_links_into_the_log(browser: Browser, w
     made = off_loop(submit, world.alice, {"train.py": FAILING})
     run = off_loop(wait_status, made["id"])
     assert run.status == Status.FAILED
-    error_seq = off_loop(lambda: LogLine.objects.get(run_id=run.pk, text__startswith="FileNotFoundError").seq)
+    error_seq = off_loop(
+        lambda: next(line.seq for line in logstore.lines(run.pk) if line.text.startswith("FileNotFoundError"))
+    )
     page = browser.page
     browser.sign_in("alice")
     browser.goto(f"/runs/{run.pk}")

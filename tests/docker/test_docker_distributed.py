@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from compute.models import ComputeTarget
-from runs.models import LogLine, RunProcess
+from runs import logstore
+from runs.models import RunProcess
 from runs.status import Status
 from tests.datasets.helpers import create_dataset, folder, register
 from tests.docker.helpers import leftovers
@@ -113,7 +114,7 @@ def test_mpi_two_nodes(docker_target: ComputeTarget, world: Any, docker_client: 
     run = wait_status(made["id"], timeout=900)
     assert run.status == Status.COMPLETED, f"{run.error}\n" + "\n".join(lines(run.pk)[-40:])
     for rank in range(4):
-        ranked = [(x.rank, x.stream, x.text) for x in LogLine.objects.filter(run=run, rank__gte=0).order_by("seq")]
+        ranked = [(x.rank, x.stream, x.text) for x in logstore.lines(run.pk) if x.rank >= 0]
         assert f"mpi rank {rank} of 4 total 10" in lines(run.pk, rank=rank), ranked
     nodes = {t for r in range(4) for t in lines(run.pk, rank=r) if t.startswith("node ")}
     assert nodes == {"node node0", "node node1"}

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runs.models import LogLine, Run
+from runs import logstore
+from runs.models import Run
 from runs.status import TERMINAL
 from tests.conftest import make_tar, wait_for
 
@@ -31,12 +32,8 @@ def wait_status(run_id: int, statuses: set[str] | None = None, timeout: float = 
 
 
 def lines(run_id: int, rank: int | None = None, stream: str | None = None) -> list[str]:
-    rows = LogLine.objects.filter(run_id=run_id).order_by("seq")
-    if rank is not None:
-        rows = rows.filter(rank=rank)
-    if stream is not None:
-        rows = rows.filter(stream=stream)
-    return list(rows.values_list("text", flat=True))
+    rows = logstore.lines(run_id, rank=rank)
+    return [line.text for line in rows if stream is None or line.stream == stream]
 
 
 # A rank whose output tests the line reader end to end: NUL, invalid UTF-8, a character
@@ -80,7 +77,7 @@ def assert_nasty_log(run_id: int, rank: int = 0) -> None:
     marked = f" …[{cut - clip + len(f' …[line cut at {cut} bytes]')} more characters cut]"
     assert all(p == "z" * clip + marked for p in pieces[:-1]), {p[clip:] for p in pieces}
     assert pieces[-1] == "z" * clip + f" …[{cut - clip} more characters cut]"  # the last piece: no reader marker
-    seqs = list(LogLine.objects.filter(run_id=run_id).order_by("seq").values_list("seq", flat=True))
+    seqs = [line.seq for line in logstore.lines(run_id)]
     assert seqs == list(range(1, len(seqs) + 1))
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from execution.backends.base import ProcessInfo
 from execution.backends.docker_job import Node, line_sink, sink_lines
 from execution.lines import LineReader, RoutedStream, RouteKind, Router, split_torchrun_line
-from runs.models import LogLine
+from runs import logstore
 from tests.factories import make_run
 
 SYSTEM = -1
@@ -272,10 +272,7 @@ def test_torchrun_prefixes_local_and_global() -> None:
 
 
 def _store(run: Any, rows: list[tuple[int, str, str]]) -> None:
-    now = timezone.now()
-    LogLine.objects.bulk_create(
-        [LogLine(run=run, seq=i, rank=r, stream=s, text=t, at=now) for i, (r, s, t) in enumerate(rows, 1)]
-    )
+    logstore.store_lines(run.pk, 1, rows, timezone.now())
 
 
 @pytest.mark.django_db
@@ -314,7 +311,7 @@ def test_docker_sink_lines_count_exactly_what_each_nodes_router_wrote(world: Any
         _store(run, rows)
         for node in nodes:
             for stream in ("stdout", "stderr"):
-                counted = LogLine.objects.filter(run=run).filter(sink_lines(node, stream, prefix)).count()
+                counted = logstore.count(run.pk, sink_lines(node, stream, prefix))
                 assert counted == written.get((node.name, stream), 0), (node.name, node.router, stream)
 
 

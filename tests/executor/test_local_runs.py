@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from runs.models import Artifact, LogLine, RunStatusChange
+from runs import logstore
+from runs.models import Artifact, RunStatusChange
 from runs.status import Status
 from tests.executor.helpers import NASTY_OUTPUT, assert_nasty_log, lines, submit, wait_status
 
@@ -30,7 +31,7 @@ def test_run_completes_with_logs_outputs_and_history(live: Any, world: Any) -> N
     out = lines(run.pk, rank=0, stream="stdout")
     assert out[0] == f"hello from {run.pk} args ['--epochs', '3']"
     assert lines(run.pk, rank=0, stream="stderr") == ["to stderr"]
-    seqs = list(LogLine.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    seqs = [line.seq for line in logstore.lines(run.pk)]
     assert seqs == list(range(1, len(seqs) + 1))
     assert run.log_seq == seqs[-1]
     art = Artifact.objects.get(run=run)

@@ -11,8 +11,8 @@ from django.conf import settings
 
 from execution.backends.procs import OutputPump
 from execution.lines import RouteKind, Router
+from runs import logstore
 from runs.logstore import LogWriter
-from runs.models import LogLine
 from tests.factories import make_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,7 +35,7 @@ def pump_bytes(data: list[bytes], sink: Any) -> None:
 
 
 def stored(run_id: int) -> list[tuple[int, int, str, str]]:
-    return list(LogLine.objects.filter(run_id=run_id).order_by("seq").values_list("seq", "rank", "stream", "text"))
+    return [(line.seq, line.rank, line.stream, line.text) for line in logstore.lines(run_id)]
 
 
 def test_spliced_mpi_lines_are_routed_and_flushed_at_eof(world: Any) -> None:

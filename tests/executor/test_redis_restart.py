@@ -21,7 +21,8 @@ import pytest
 import requests
 import websockets
 
-from runs.models import LogLine, Run
+from runs import logstore
+from runs.models import Run
 from runs.status import Status
 from stack import processes
 from tests.conftest import ROOT, Stack, database_url, free_port, make_tar, wait_for
@@ -174,9 +175,9 @@ def test_a_redis_restart_mid_run_loses_nothing(redis_stack: tuple[Stack, Private
         what="the run to end",
     )
     assert run.status == Status.COMPLETED, run.error
-    texts = list(LogLine.objects.filter(run_id=run_id, rank=0).order_by("seq").values_list("text", flat=True))
+    texts = [line.text for line in logstore.lines(run_id, rank=0)]
     assert texts == [f"tick {i}" for i in range(200)], "a stored line was lost or repeated"
-    seqs = list(LogLine.objects.filter(run_id=run_id).order_by("seq").values_list("seq", flat=True))
+    seqs = [line.seq for line in logstore.lines(run_id)]
     assert seqs == list(range(1, len(seqs) + 1))
     # The live feed came back: lines arrived over the websocket after the restart.
     assert wait_for(lambda: any(at > restarted for _, at in watcher.seen), timeout=60, what="live lines after")

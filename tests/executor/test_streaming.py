@@ -106,9 +106,9 @@ def test_enormous_line_is_clipped_and_memory_bounded(live: Any, world: Any) -> N
     made = submit(world.alice, {"train.py": script})
     run = wait_status(made["id"])
     assert run.status == Status.COMPLETED, run.error
-    from runs.models import LogLine
+    from runs import logstore
 
-    texts = list(LogLine.objects.filter(run=run, rank=0).order_by("seq").values_list("text", flat=True))
+    texts = [line.text for line in logstore.lines(run.pk, rank=0)]
     assert texts[-1] == "after"
     assert max(len(t) for t in texts) < 20_000
     assert sum(t.count("x") for t in texts) <= 5_000_000
@@ -132,7 +132,8 @@ os._exit(3)
 
 
 def test_burst_from_a_crashing_process_loses_no_line(live: Any, world: Any) -> None:
-    from runs.models import LogLine, Run
+    from runs import logstore
+    from runs.models import Run
     from tests.executor.helpers import lines
 
     n = 200_000
@@ -140,7 +141,7 @@ def test_burst_from_a_crashing_process_loses_no_line(live: Any, world: Any) -> N
     streamed, statuses = asyncio.run(collect(live.url, world.alice.key, made["id"]))
     run = Run.objects.get(pk=made["id"])
     assert statuses[-1] == "Failed" and run.exit_code == 3, run.error
-    seqs = list(LogLine.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    seqs = [line.seq for line in logstore.lines(run.pk)]
     assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] == run.log_seq, "gap or duplicate in the store"
     assert [ln["seq"] for ln in streamed] == seqs, "gap, duplicate or reorder on the websocket"
     stdout = lines(run.pk, rank=0, stream="stdout")

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from compute.models import ComputeTarget
-from runs.models import LogLine, Run
+from runs import logstore
+from runs.models import Run
 from runs.status import Status
 from tests.conftest import Stack, wait_for
 from tests.executor.helpers import NASTY_OUTPUT, NASTY_STDOUT_BYTES, assert_nasty_log, lines, submit, wait_status
@@ -68,7 +69,7 @@ def test_pytorch_two_nodes_two_processes_all_reduce(slurm_target: ComputeTarget,
     )
     run = wait_status(made["id"], timeout=600)
     assert run.status == Status.COMPLETED, run.error
-    everything = list(LogLine.objects.filter(run_id=run.pk).order_by("seq").values_list("rank", "stream", "text"))
+    everything = [(line.rank, line.stream, line.text) for line in logstore.lines(run.pk)]
     for rank in range(4):
         assert f"rank {rank} of 4 sum 10.0" in lines(run.pk, rank=rank), (rank, everything)
         assert "cuda None" in lines(run.pk, rank=rank), (rank, everything)
@@ -165,7 +166,7 @@ def test_logs_arrive_while_running(slurm_target: ComputeTarget, world: Any) -> N
     script = "import time\nprint('first', flush=True)\ntime.sleep(20)\nprint('last')\n"
     made = submit(world.alice, {"train.py": script}, compute_target="slurm")
     wait_for(
-        lambda: LogLine.objects.filter(run_id=made["id"], rank=0, text="first").exists(),
+        lambda: any(line.text == "first" for line in logstore.lines(made["id"], rank=0)),
         timeout=120,
         what="the first line while the job runs",
     )
@@ -176,7 +177,7 @@ def test_logs_arrive_while_running(slurm_target: ComputeTarget, world: Any) -> N
         timeout=15,
         what="Running while the job prints",
     )
-    assert not LogLine.objects.filter(run_id=made["id"], text="last").exists()
+    assert not any(line.text == "last" for line in logstore.lines(made["id"]))
     run = wait_status(made["id"], timeout=120)
     assert run.status == Status.COMPLETED and lines(run.pk, rank=0) == ["first", "last"]
 
@@ -218,7 +219,7 @@ def test_worker_restart_resumes_running_and_pending_jobs_with_exact_logs(
         distributed={"type": "mpi", "node_count": 2, "process_count_per_node": 4},
     )["id"]
     wait_for(
-        lambda: LogLine.objects.filter(run_id=running, text__contains="tick 3").count() >= 8,
+        lambda: sum("tick 3" in line.text for line in logstore.lines(running)) >= 8,
         timeout=180,
         what="every rank of the first job to print",
     )

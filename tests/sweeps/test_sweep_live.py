@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from runs.models import LogLine, Run
+from runs import logstore
+from runs.models import Run
 from runs.status import TERMINAL, Status
 from sweeps.models import Sweep, SweepChild
 from tests.conftest import wait_for
@@ -55,7 +56,7 @@ def test_a_grid_sweep_runs_every_point_once_within_the_concurrency_limit(live: A
         params = json.loads(child.properties["hyperparameters"])
         seen.add((params["lr"], params["bs"]))
         # The script got Azure's "--lr 0.1 --bs 16" after its own arguments.
-        printed = LogLine.objects.filter(run=child, rank=0, text__startswith="args ").values_list("text", flat=True)
+        printed = [line.text for line in logstore.lines(child.pk, rank=0) if line.text.startswith("args ")]
         want = ["--epochs", "2", "--lr", str(params["lr"]), "--bs", str(params["bs"])]
         assert list(printed) == [f"args {want}"]
     assert seen == {(lr, bs) for lr in (0.1, 0.01) for bs in (16, 32, 64)}
