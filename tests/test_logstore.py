@@ -108,7 +108,7 @@ def test_the_migration_packs_existing_lines_into_chunks_and_back(transactional_d
     from django.db.migrations.executor import MigrationExecutor
 
     run = make_run(world.alice.user, world.team_a)
-    before, after = [("runs", "0013_metric_payload_text")], [("runs", "0014_log_chunks")]
+    before, after = [("runs", "0015_scheduling_heads_indexes")], [("runs", "0016_log_chunks")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old = executor.loader.project_state(before).apps

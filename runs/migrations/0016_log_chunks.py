@@ -75,7 +75,7 @@ def unpack_chunks(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0013_metric_payload_text"),
+        ("runs", "0015_scheduling_heads_indexes"),
     ]
 
     operations = [
