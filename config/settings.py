@@ -124,7 +124,11 @@ ASGI_APPLICATION = "config.asgi.application"
 
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'runyard.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # WAL + immediate transactions let the web server and the worker write at once.
+    # Connections are reused instead of opened per request (config/pooled_sqlite3 says
+    # why CONN_MAX_AGE cannot do it under ASGI).
+    DATABASES["default"]["ENGINE"] = "config.pooled_sqlite3"
+    # WAL + immediate transactions let the web server and the worker write at once;
+    # "timeout" is SQLite's busy timeout (a writer waits up to 30 s for the lock).
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
