@@ -128,7 +128,7 @@ def _claim(run_id: int, worker: str) -> str:
         if not scheduler.may_start(target, run_id):
             return "busy"  # priority, fair share, quotas and capacity: scheduling.policy
         try:
-            transition(
+            claimed = transition(
                 run_id,
                 Status.PREPARING,
                 reason=f"claimed by {worker}",
@@ -138,7 +138,7 @@ def _claim(run_id: int, worker: str) -> str:
             )
         except IllegalTransition:
             return "gone"
-        attempts.opened(run_id, worker)
+        attempts.opened(run_id, worker, claimed)
     return "claimed"
 
 

@@ -120,4 +120,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     conn.rollback()
             if pool.give(conn, str(self.settings_dict["NAME"])):
                 return
-        super()._close()
+        if conn is not None:  # what Django's _close does
+            with self.wrap_database_errors:
+                conn.close()
