@@ -175,9 +175,9 @@ class Heartbeat(threading.Thread):
 
 class Execution:
     def __init__(self, run_id: int) -> None:
-        self.run = Run.objects.select_related("compute_target", "environment_version__environment", "experiment").get(
-            pk=run_id
-        )
+        self.run = Run.objects.select_related(
+            "compute_target", "environment_version__environment", "experiment", "team"
+        ).get(pk=run_id)
         self.writer = LogWriter(
             run_id,
             start_seq=self.run.log_seq,
