@@ -19,7 +19,7 @@ from tests.conftest import make_tar
 # has the list). The scheduler's own reads (``scheduling.service``: plan fingerprint and,
 # when the queue changed, the plan) are part of the claim's and the response's figure.
 POST_BUDGET = 29  # was 45
-CLAIM_BUDGET = 17  # was 25
+CLAIM_BUDGET = 17  # was 25; PostgreSQL adds the claim's SET LOCAL lock_timeout
 MOVE_BUDGET = 4  # read, conditional UPDATE, status-change INSERT, re-read (was 5)
 
 
@@ -43,7 +43,8 @@ def test_the_claim_stays_within_its_query_budget_and_opens_the_attempt(world: An
     run_id = post(world).json()["id"]
     with CaptureQueriesContext(connection) as ctx:
         assert executor.claim(run_id, "w1") == "claimed"
-    assert len(ctx.captured_queries) <= CLAIM_BUDGET, "\n".join(q["sql"][:120] for q in ctx.captured_queries)
+    budget = CLAIM_BUDGET + (connection.vendor == "postgresql")
+    assert len(ctx.captured_queries) <= budget, "\n".join(q["sql"][:120] for q in ctx.captured_queries)
     run = Run.objects.get(pk=run_id)
     assert (run.status, run.worker) == (Status.PREPARING, "w1")
     attempt = Attempt.objects.get(run_id=run_id, number=1)
