@@ -156,7 +156,7 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
         (executor, "claim", "worker: claim (→ Preparing)"),
         (snapshots, "extract", "worker:   snapshots.extract"),
         (materialize, "inputs", "worker:   materialize.inputs"),
-        (RunToken, "issue", "worker:   RunToken.issue"),
+        (RunToken, "mint", "worker:   RunToken.mint (stored with → Starting)"),
         (local, "ensure_venv", "worker:   ensure_venv (cache hit)"),
         (executor, "transition", "worker: transitions (Preparing/Starting/Running…)"),
         (local.LocalBackend, "start", "worker: LocalBackend.start (Popen)"),

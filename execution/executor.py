@@ -272,7 +272,7 @@ class Execution:
             (workdir / "outputs").mkdir(exist_ok=True)
             self.writer.system(f"Snapshot extracted: {len(files)} files.")
             arguments, inputs_env, mounts = materialize.inputs(run, workdir, self.writer.system)
-            token = RunToken.issue(run)
+            token_row, token = RunToken.mint(run)
             env = self.run_env(token, inputs_env, backend.sdk_dir(target.config))
             entry = [str(a) for a in (run.command or [run.script])] + arguments
             ctx = self.ctx = self.context(target, entry, env, mounts)
@@ -286,7 +286,11 @@ class Execution:
             try:
                 if self.canceled():
                     raise Stopped()
-                self.move(Status.STARTING, "environment ready", build_id=prepared.build_id)
+                # The run token is stored with the move (one commit): nothing uses it
+                # before the ranks start.
+                with transaction.atomic():
+                    token_row.save()
+                    self.move(Status.STARTING, "environment ready", build_id=prepared.build_id)
             except Stopped:
                 Run.objects.filter(pk=run.pk).update(build_id=prepared.build_id)
                 raise
