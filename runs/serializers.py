@@ -18,7 +18,7 @@ from runs.causes import Cause
 from runs.models import Experiment, LogLine, Metric, Run, RunInput
 from runs.status import Status
 from runs.submission import queue_info
-from scheduling.explain import explain
+from scheduling.explain import QueueInfo, explain
 from scheduling.priority import NAMES as PRIORITY_NAME_VALUES
 from scheduling.priority import label as priority_label
 
@@ -353,10 +353,10 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
     def get_environment(self, run: Run) -> str:
         return str(run.environment_version) if run.environment_version else ""
 
-    def _queue(self, run: Run) -> Any:
+    def _queue(self, run: Run) -> QueueInfo | None:
         """The scheduler's verdict on ``run`` (None when not waiting), asked once for both
         fields that show it: a pass costs a plan look-up and a Redis scan."""
-        known: dict[int, Any] = self.__dict__.setdefault("_queue_infos", {})
+        known: dict[int, QueueInfo | None] = self.__dict__.setdefault("_queue_infos", {})
         if run.pk not in known:
             known[run.pk] = queue_info(run)
         return known[run.pk]
