@@ -37,6 +37,7 @@ from summary import Row, record
 SCRIPT = 'T0 = __import__("time").time()\nprint(f"T0 {T0!r}")\n'
 TARGET_P50 = 0.100  # SQLite
 TARGET_P50_PG = 0.120
+SETTLE_S = 1.5  # pause between two systems' runs when peers are measured
 
 
 class Burners:
@@ -307,7 +308,16 @@ class PeerRuns:
     def prefect_one(self, i: int) -> float:
         out = self.work / f"prefect-{i}.t0"
         t_post = time.time()
-        run = self.prefect.create_flow_run(self.deployment, {"out": str(out)})
+        for attempt in range(5):
+            # Prefect's server answers 503 when its database is busy; its own client
+            # retries those, so does this one (the time counts).
+            try:
+                run = self.prefect.create_flow_run(self.deployment, {"out": str(out)})
+                break
+            except RuntimeError as exc:
+                if " 503 " not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.5 * 2**attempt)
         final = self.prefect.wait_flow_run(run, timeout=300)
         if final["state"]["type"] != "COMPLETED":
             raise RuntimeError(f"prefect flow run {run}: {final['state']}")
@@ -361,6 +371,10 @@ def main() -> None:
         for i in range(n):
             # Rotating order: each system goes first, second, … equally often.
             for name in systems[i % len(systems) :] + systems[: i % len(systems)]:
+                if peers:
+                    # The previous system's tail (a flow run's process exiting, a job's
+                    # clean-up) must not land on the next one's measurement.
+                    time.sleep(SETTLE_S)
                 if name == "ray":
                     peer_totals["ray"].append(others.ray_one())
                 elif name == "prefect":
