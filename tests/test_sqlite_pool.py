@@ -92,3 +92,18 @@ def test_a_forked_child_neither_uses_nor_closes_its_parents_connections() -> Non
     assert os.read(read, 1) == b"1"
     os.waitpid(pid, 0)
     assert raw() is first and first.execute("SELECT 1").fetchone() == (1,)  # still open for the parent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_closed_inside_atomic_is_not_pooled() -> None:
+    from django.db import DatabaseError, transaction
+
+    from config.pooled_sqlite3.base import pool
+
+    first = raw()
+    with pytest.raises(DatabaseError), transaction.atomic():  # "Cannot operate on a closed database."
+        connection.close()
+        assert connection.connection is first  # Django keeps it until the block ends …
+        connection.cursor().execute("SELECT 1")
+    assert all(idle.conn is not first for stack in pool.idle.values() for idle in stack)  # … never pooled
+    assert raw() is not first

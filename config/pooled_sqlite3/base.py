@@ -114,7 +114,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self) -> None:
         conn = self.connection
-        if conn is not None and self._pooled():
+        # Closed inside atomic(), Django keeps ``self.connection`` set (it rolls back at
+        # the block's end): such a connection is really closed, never shared.
+        if conn is not None and self._pooled() and not self.in_atomic_block:
             with self.wrap_database_errors:
                 if conn.in_transaction:
                     conn.rollback()
