@@ -32,6 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Api, Section, Stack, parse_at, pct, summary_ms, verdict
+from peers import enabled as peers_enabled
 from summary import Row, record
 
 SCRIPT = 'T0 = __import__("time").time()\nprint(f"T0 {T0!r}")\n'
@@ -331,7 +332,9 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--burn", type=int, default=0, help="busy-loop processes to run meanwhile (extra load)")
     parser.add_argument(
-        "--peers", default="ray,prefect", help="peers in the same loop: ray, prefect (comma-separated; '' for none)"
+        "--peers",
+        default="ray,prefect" if peers_enabled() else "",  # run_all --no-peers: none
+        help="peers in the same loop: ray, prefect (comma-separated; '' for none)",
     )
     args = parser.parse_args()
     peers = [p for p in args.peers.split(",") if p]
