@@ -6,4 +6,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and teams"
 
     def ready(self) -> None:
-        from accounts import schema, signals  # noqa: F401  (OpenAPI auth scheme, login audit)
+        # OpenAPI auth scheme, login audit, and the token cache's invalidation on revoke.
+        from accounts import schema, signals, token_cache  # noqa: F401

@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from accounts import token_cache
 from accounts.models import ApiToken, hash_key
 
 
@@ -31,8 +32,15 @@ def resolve_key(key: str) -> tuple[Any, Any]:
         if run_token is None or not run_token.is_valid():
             raise exceptions.AuthenticationFailed("Invalid or expired run token.")
         return run_token.run.submitted_by, RunScope(run_token.run_id)
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
-    if token is None or not token.user.is_active:
+    digest = hash_key(key)
+    # A few seconds' cache of the look-up (accounts.token_cache says why that is safe).
+    token = token_cache.get(digest)
+    if token is None:
+        token = ApiToken.objects.select_related("user").filter(key_hash=digest).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        token_cache.put(digest, token)
+    if not token.user.is_active:
         raise exceptions.AuthenticationFailed("Invalid token.")
     now = timezone.now()
     if token.expires_at and token.expires_at < now:
@@ -40,6 +48,8 @@ def resolve_key(key: str) -> tuple[Any, Any]:
     # Touch at most once a minute: a busy client must not write on every request.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+        token_cache.touched(digest, now)
     return token.user, token
 
 

@@ -124,7 +124,11 @@ ASGI_APPLICATION = "config.asgi.application"
 
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'runyard.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # WAL + immediate transactions let the web server and the worker write at once.
+    # Connections are reused instead of opened per request (config/pooled_sqlite3 says
+    # why CONN_MAX_AGE cannot do it under ASGI).
+    DATABASES["default"]["ENGINE"] = "config.pooled_sqlite3"
+    # WAL + immediate transactions let the web server and the worker write at once;
+    # "timeout" is SQLite's busy timeout (a writer waits up to 30 s for the lock).
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
@@ -372,6 +376,9 @@ RUNYARD: dict[str, Any] = {
     "LOGIN_ACCOUNT_LIMIT": env_int("RUNYARD_LOGIN_ACCOUNT_LIMIT", 5, minimum=1),
     "LOGIN_IP_LIMIT": env_int("RUNYARD_LOGIN_IP_LIMIT", 20, minimum=1),
     "LOGIN_WINDOW_SECONDS": env_int("RUNYARD_LOGIN_WINDOW_SECONDS", 900, minimum=1),
+    # How long a process reuses an API token's look-up (accounts.token_cache): a token
+    # revoked in another process keeps working there for at most this long; 0: off.
+    "TOKEN_CACHE_SECONDS": env_float("RUNYARD_TOKEN_CACHE_SECONDS", 5.0, minimum=0),
     # Kind and config of a compute target created without a kind: the SDK's
     # ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...)).
     "CLUSTER_KIND": env_str("RUNYARD_CLUSTER_KIND", "local"),

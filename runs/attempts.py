@@ -26,20 +26,30 @@ from runs.policy import parse
 from runs.status import Status
 
 
-def opened(run_id: int, worker: str) -> None:
-    """Open the run's current attempt at claim time (idempotent per number)."""
-    run = Run.objects.filter(pk=run_id).values("attempt", "log_seq").get()
-    previous = Attempt.objects.filter(run_id=run_id, number=run["attempt"] - 1).first()
-    Attempt.objects.update_or_create(
+def opened(run_id: int, worker: str, claimed: Run | None = None) -> None:
+    """Open the run's current attempt at claim time (idempotent per number). ``claimed``:
+    the run as the claim's transition returned it (its attempt and log_seq are current
+    inside the claim's transaction), saving a read."""
+    if claimed is not None:
+        number, log_seq = claimed.attempt, claimed.log_seq
+    else:
+        number, log_seq = Run.objects.filter(pk=run_id).values_list("attempt", "log_seq").get()
+    first_seq = log_seq + 1
+    # An update, else an insert, rather than update_or_create's savepoints and locking
+    # read: the claim's conditional update made this worker the one opening this attempt.
+    if Attempt.objects.filter(run_id=run_id, number=number).update(
+        worker=worker, first_seq=first_seq, started_at=timezone.now()
+    ):
+        return
+    # Attempt 1 has no previous attempt to resume from.
+    previous = Attempt.objects.filter(run_id=run_id, number=number - 1).first() if number > 1 else None
+    Attempt.objects.create(
         run_id=run_id,
-        number=run["attempt"],
-        defaults={"worker": worker, "first_seq": run["log_seq"] + 1, "started_at": timezone.now()},
-        create_defaults={
-            "worker": worker,
-            "first_seq": run["log_seq"] + 1,
-            "resumed": bool(previous and previous.checkpoint),
-            "checkpoint": previous.checkpoint if previous else {},
-        },
+        number=number,
+        worker=worker,
+        first_seq=first_seq,
+        resumed=bool(previous and previous.checkpoint),
+        checkpoint=previous.checkpoint if previous else {},
     )
 
 

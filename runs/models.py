@@ -494,9 +494,16 @@ class RunToken(models.Model):
         return ended is None or (timezone.now() - ended).total_seconds() < 300
 
     @classmethod
-    def issue(cls, run: Run) -> str:
+    def mint(cls, run: Run) -> tuple[RunToken, str]:
+        """A new token for ``run``, not saved yet, and its key: the executor saves it in the
+        transaction that moves the run to Starting (one commit less before the launch)."""
         from accounts.models import hash_key
 
         key = cls.PREFIX + secrets.token_urlsafe(32)
-        cls.objects.create(run=run, key_hash=hash_key(key))
+        return cls(run=run, key_hash=hash_key(key)), key
+
+    @classmethod
+    def issue(cls, run: Run) -> str:
+        token, key = cls.mint(run)
+        token.save()
         return key

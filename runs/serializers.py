@@ -17,8 +17,8 @@ from runs import summaries
 from runs.causes import Cause
 from runs.models import Experiment, LogChunk, Metric, Run, RunInput
 from runs.status import Status
-from runs.submission import queue_position, waiting_reason
-from scheduling.explain import explain
+from runs.submission import queue_info
+from scheduling.explain import QueueInfo, explain
 from scheduling.priority import NAMES as PRIORITY_NAME_VALUES
 from scheduling.priority import label as priority_label
 
@@ -381,15 +381,25 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
     def get_environment(self, run: Run) -> str:
         return str(run.environment_version) if run.environment_version else ""
 
+    def _queue(self, run: Run) -> QueueInfo | None:
+        """The scheduler's verdict on ``run`` (None when not waiting), asked once for both
+        fields that show it: a pass costs a plan look-up and a Redis scan."""
+        known: dict[int, QueueInfo | None] = self.__dict__.setdefault("_queue_infos", {})
+        if run.pk not in known:
+            known[run.pk] = queue_info(run)
+        return known[run.pk]
+
     def get_queue_position(self, run: Run) -> int | None:
-        return queue_position(run)
+        info = self._queue(run)
+        return info.position if info else None
 
     @extend_schema_field(serializers.ChoiceField(choices=PRIORITY_NAMES))
     def get_priority(self, run: Run) -> str:
         return priority_label(run.priority)
 
     def get_waiting_reason(self, run: Run) -> str:
-        return waiting_reason(run)
+        info = self._queue(run)
+        return info.reason if info else ""
 
 
 # What run_list_data reads: RunListSerializer's fields as columns, names by join, and what

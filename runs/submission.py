@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,6 +24,9 @@ from runs.models import Experiment, Run, RunToken
 from runs.status import Status
 from scheduling.priority import Priority, label
 from scheduling.quotas import check_priority
+
+if TYPE_CHECKING:
+    from scheduling.explain import QueueInfo
 
 
 @dataclass
@@ -101,6 +104,7 @@ def _environment(sub: Submission) -> EnvironmentVersion:
     version = versions.filter(version=sub.environment_version).first() if sub.environment_version else versions.first()
     if version is None:
         raise InvalidInput({"environment_version": [f"Environment '{name}' has no version {sub.environment_version}."]})
+    version.environment = env  # read above: the run's response names it
     return version
 
 
@@ -239,7 +243,12 @@ def _create(sub: Submission, checked: Checked) -> Run:
                 "preemptible": run.preemptible,
             },
         )
+        experiment = run.experiment
         run = transition(run.pk, Status.QUEUED, reason="submitted", actor=sub.user)
+        # The re-read run gets the rows this submission already holds: the audit record
+        # and the response would otherwise read each of them again.
+        run.team, run.experiment, run.submitted_by = sub.team, experiment, sub.user
+        run.environment_version, run.compute_target = checked.env_version, checked.target
         record("runs.run.launched", actor=sub.user, obj=run, changes={"queue": checked.target.queue})
         transaction.on_commit(lambda: enqueue(run))
     return run
@@ -249,6 +258,13 @@ def queue_position(run: Run) -> int | None:
     """1 for the next run to start on its target; None when not waiting for a worker's claim
     (the scheduler's order: ``scheduling.policy``)."""
     return queue_positions([_queue_row(run)]).get(run.pk)
+
+
+def queue_info(run: Run) -> QueueInfo | None:
+    """Position and waiting reason of a Queued run in one scheduling pass (None otherwise)."""
+    from scheduling.explain import explain
+
+    return explain([_queue_row(run)]).get(run.pk)
 
 
 def queue_positions(runs: Iterable[Mapping[str, Any]]) -> dict[int, int]:
@@ -261,9 +277,7 @@ def queue_positions(runs: Iterable[Mapping[str, Any]]) -> dict[int, int]:
 
 def waiting_reason(run: Run) -> str:
     """Why a Queued run waits ("" when it is not Queued)."""
-    from scheduling.explain import explain
-
-    info = explain([_queue_row(run)]).get(run.pk)
+    info = queue_info(run)
     return info.reason if info else ""
 
 

@@ -117,6 +117,9 @@ def on_run_saved(sender: Any, instance: Run, created: bool, update_fields: Any =
         return
     if update_fields is not None and not {"arguments", "tags", "properties"} & set(update_fields):
         return
+    if created:  # nothing to replace yet: one insert (none without fields) on the submit path
+        RunField.objects.bulk_create(fields_of(instance))
+        return
     sync_fields(instance)
 
 

@@ -90,7 +90,7 @@ class Command(BaseCommand):
                 f"\n  Runyard is starting at {url}\n"
                 f"  Sign in as {username} / {password or '(the password you set)'}\n"
                 f"  API docs: {url}api/docs/   admin: {url}admin/\n"
-                f"  Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}   "
+                f"  Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1].removeprefix('pooled_')}   "
                 f"Redis: {'embedded' if settings.REDIS_EMBEDDED else 'external'}   data: {settings.DATA_DIR}\n"
                 f"  Worker: {workers}\n"
             )

@@ -1,0 +1,73 @@
+"""Query budgets of the submit path (a regression guard on round trips, not a timing):
+the POST that creates and queues a run, the worker's claim, and one status move."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from execution import executor
+from runs.lifecycle import IllegalTransition, transition
+from runs.models import Attempt, Run, RunStatusChange
+from runs.status import Status
+from tests.conftest import make_tar
+
+# What each step reads and writes today (bench/RESULTS.md, "Submit → first statement",
+# has the list). The scheduler's own reads (``scheduling.service``: plan fingerprint and,
+# when the queue changed, the plan) are part of the claim's and the response's figure.
+POST_BUDGET = 29  # was 45
+CLAIM_BUDGET = 17  # was 25; PostgreSQL adds the claim's SET LOCAL lock_timeout
+MOVE_BUDGET = 4  # read, conditional UPDATE, status-change INSERT, re-read (was 5)
+
+
+def post(world: Any) -> Any:
+    data = {"snapshot": make_tar({"train.py": "print(1)"}), "script": "train.py", "experiment": "e"}
+    return world.alice.client.post("/api/runs/", data, format="multipart")
+
+
+def test_the_submit_post_stays_within_its_query_budget(world: Any) -> None:
+    assert post(world).status_code == 201  # the first one creates the experiment, reads the token
+    with CaptureQueriesContext(connection) as ctx:
+        response = post(world)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == Status.QUEUED and body["queue_position"] == 2
+    assert body["experiment"] == "e" and body["compute_target"] == "local" and body["environment"]
+    assert len(ctx.captured_queries) <= POST_BUDGET, "\n".join(q["sql"][:120] for q in ctx.captured_queries)
+
+
+def test_the_claim_stays_within_its_query_budget_and_opens_the_attempt(world: Any) -> None:
+    run_id = post(world).json()["id"]
+    with CaptureQueriesContext(connection) as ctx:
+        assert executor.claim(run_id, "w1") == "claimed"
+    budget = CLAIM_BUDGET + (connection.vendor == "postgresql")
+    assert len(ctx.captured_queries) <= budget, "\n".join(q["sql"][:120] for q in ctx.captured_queries)
+    run = Run.objects.get(pk=run_id)
+    assert (run.status, run.worker) == (Status.PREPARING, "w1")
+    attempt = Attempt.objects.get(run_id=run_id, number=1)
+    assert (attempt.worker, attempt.first_seq, attempt.resumed) == ("w1", run.log_seq + 1, False)
+    assert executor.claim(run_id, "w2") == "gone"  # claimed once only
+
+
+def test_a_status_move_costs_four_queries(world: Any) -> None:
+    run_id = post(world).json()["id"]
+    assert executor.claim(run_id, "w1") == "claimed"
+    with CaptureQueriesContext(connection) as ctx:
+        moved = transition(run_id, Status.STARTING, reason="environment ready")
+    statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) <= MOVE_BUDGET, "\n".join(statements)
+    assert moved.status == Status.STARTING
+    assert RunStatusChange.objects.filter(run_id=run_id, to_status=Status.STARTING).count() == 1
+
+
+def test_a_move_whose_condition_fails_is_refused_without_retrying(world: Any) -> None:
+    run_id = post(world).json()["id"]
+    Run.objects.filter(pk=run_id).update(worker="someone-else")  # claimed elsewhere meanwhile
+    with pytest.raises(IllegalTransition), CaptureQueriesContext(connection) as ctx:
+        transition(run_id, Status.PREPARING, only_from={Status.QUEUED}, where={"worker": ""}, fields={"worker": "w1"})
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 3, "\n".join(statements)  # read, the UPDATE that missed, the condition
+    assert Run.objects.filter(pk=run_id).values_list("status", "worker").get() == (Status.QUEUED, "someone-else")
