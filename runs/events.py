@@ -1,6 +1,7 @@
-"""Messages to a run's websocket group: status changes and metrics.
+"""Messages to a run's websocket group: status changes and metric batches.
 
-Log lines go through ``runs.logstore`` (batched); these are small and rare.
+Log lines go through ``runs.logstore`` (batched); these are fewer: a status change, or
+one message per stored batch of metric points.
 
 ``send`` only queues a message: one daemon thread per process publishes the queue in
 order on its own long-lived event loop, so every message reuses one Redis connection
@@ -156,5 +157,7 @@ def status_changed(run: Run, previous: str) -> None:
     send(team_group_name(run.team_id), payload)
 
 
-def metrics_logged(run_id: int, points: list[dict[str, Any]]) -> None:
-    send(group_name(run_id), {"type": "run.metrics", "points": points})
+def metrics_logged(run_id: int, text: str) -> None:
+    """One stored batch as its websocket "metrics" message text (``runs.metricstore``):
+    one Redis message per batch, forwarded by every watcher as it is."""
+    send(group_name(run_id), {"type": "run.metrics", "text": text})
