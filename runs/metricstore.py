@@ -52,8 +52,9 @@ def store_points(run: Run, rows: list[Point], now: datetime) -> int:
     with transaction.atomic():
         _insert(run.pk, rows)
         summaries.record_points(run.pk, scalars, now)
-    # One message per batch, serialized once here; every watcher forwards the text.
-    events.metrics_logged(run.pk, _message(rows))
+    # One message per batch, serialized once (on the publisher's thread, off the request);
+    # every watcher forwards the text.
+    events.metrics_logged(run.pk, lambda: _message(rows))
     names = {m.name for m in rows}
     transaction.on_commit(lambda: signals.metrics_stored.send_robust(Run, run=run, names=names))
     return len(rows)

@@ -1,10 +1,11 @@
 """Buffered, batched metric logging that never blocks the training loop.
 
 ``run.log()`` only appends a tuple to a bounded deque (thread-safe, O(1), about a
-microsecond): no lock, no I/O. One daemon sender thread per run takes what waits and
-POSTs it: a batch as soon as ``batch_size`` points wait, or once the oldest waiting
-point is ``interval`` seconds old (so a chart lags by at most that much), one request
-at a time, so points reach the server in the order they were logged.
+microsecond): no lock, no I/O. A daemon thread per run takes what waits, a batch as soon
+as ``batch_size`` points wait or once the oldest waiting point is ``interval`` seconds
+old (so a chart lags by at most that much), and encodes it while a second one POSTs the
+batch before: one request at a time, so points reach the server in the order they were
+logged, with the next body ready when the server answers.
 
 When the server is slow or unreachable the sender keeps its batch and retries with
 backoff (0.5 s doubling to 10 s) while points keep queueing. Once ``max_queue`` points
@@ -27,8 +28,10 @@ from __future__ import annotations
 
 import atexit
 import collections
+import json
 import math
 import os
+import queue
 import sys
 import threading
 import time
@@ -41,11 +44,14 @@ from typing import Any
 UTC = timezone.utc  # noqa: UP017
 
 Point = tuple[str, float | None, int | None, float, str, Any]  # name, value, step, unix time, kind, payload
-Sender = Callable[[list[dict[str, Any]]], None]
+Sender = Callable[[Any], None]  # takes what the Encoder made of a batch
+Encoder = Callable[[list[dict[str, Any]]], Any]
 
 DROPPED_METRIC = "system/metrics_dropped"
 UNREACHABLE_EXIT_SECONDS = 5.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0
+FULL_WARNING_EVERY = 60.0  # seconds between "queue full" warnings while drops go on
+ENCODE_CHUNK = 500
 
 _LIVE_BATCHERS: weakref.WeakSet[MetricBatcher] = weakref.WeakSet()
 
@@ -62,6 +68,14 @@ def point_to_api(point: Point) -> dict[str, Any]:
     return out
 
 
+def encode_points(points: list[dict[str, Any]]) -> bytes:
+    """A batch's request body, ``{"points": [...]}``, encoded ``ENCODE_CHUNK`` points per
+    ``json.dumps`` call: one call over a whole batch holds the GIL for tens of
+    milliseconds under load, a pause the training loop would feel."""
+    parts = [json.dumps(points[i : i + ENCODE_CHUNK])[1:-1] for i in range(0, len(points), ENCODE_CHUNK)]
+    return ('{"points": [' + ", ".join(part for part in parts if part) + "]}").encode()
+
+
 def env_number(name: str, default: float) -> float:
     """A positive number from the environment (the run's tuning knobs), else ``default``."""
     raw = os.environ.get(name, "")
@@ -75,8 +89,20 @@ def env_number(name: str, default: float) -> float:
 class MetricBatcher:
     """The bounded queue of one run's metric points and the thread that sends them."""
 
-    def __init__(self, send: Sender, interval: float = 0.2, batch_size: int = 5000, max_queue: int = 100_000) -> None:
+    def __init__(
+        self,
+        send: Sender,
+        interval: float = 0.2,
+        batch_size: int = 5000,
+        max_queue: int = 100_000,
+        encode: Encoder | None = None,
+    ) -> None:
         self._send = send
+        self._encode: Encoder = encode or (lambda points: points)
+        # The next batch is encoded while the one before is on the wire: one batch waits
+        # here at most, so the server's work and ours overlap.
+        self._handoff: queue.Queue[tuple[list[Point], int, Any] | None] = queue.Queue(maxsize=1)
+        self._sender: threading.Thread | None = None
         self.interval = interval
         self.batch_size = batch_size
         self.max_queue = max(max_queue, batch_size)
@@ -100,7 +126,7 @@ class MetricBatcher:
         self.last_error: str | None = None
         self._warned_nonfinite = False
         self._warned_unreachable = False
-        self._warned_full = False
+        self._last_full_warning = -FULL_WARNING_EVERY
         _LIVE_BATCHERS.add(self)
 
     # ---- the hot path ------------------------------------------------------------------
@@ -115,12 +141,12 @@ class MetricBatcher:
                     file=sys.stderr,
                 )
             return
-        queue = self._queue
-        waiting = len(queue)
+        points = self._queue
+        waiting = len(points)
         if waiting >= self.max_queue:
             self._drop_newest()
             return
-        queue.append((name, value, step, time.time(), kind, payload))
+        points.append((name, value, step, time.time(), kind, payload))
         if waiting == 0 or waiting + 1 == self.batch_size:
             if self._thread is None:
                 self._start()
@@ -130,12 +156,15 @@ class MetricBatcher:
         with self._cond:
             self.dropped += 1
             self.dropped_queue_full += 1
-            first = not self._warned_full
-            self._warned_full = True
-        if first:
+            now = time.monotonic()
+            due = now - self._last_full_warning >= FULL_WARNING_EVERY
+            if due:
+                self._last_full_warning = now
+        if due:
             print(
                 f"runyard: WARNING: {self.max_queue} metric points are waiting for the server "
-                f"({self.last_error or 'it is slow'}); new points are dropped until it catches up. "
+                f"({self.last_error or 'it is slow'}); new points are dropped until it catches up "
+                f"({self.dropped} so far). "
                 f"The count is stored as the metric {DROPPED_METRIC} (and run.metrics_dropped).",
                 file=sys.stderr,
                 flush=True,
@@ -144,29 +173,42 @@ class MetricBatcher:
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is None:
+                self._sender = threading.Thread(target=self._send_loop, name="runyard-metrics-send", daemon=True)
+                self._sender.start()
                 self._thread = threading.Thread(target=self._loop, name="runyard-metrics", daemon=True)
                 self._thread.start()
 
-    # ---- the sender thread -----------------------------------------------------------------
+    # ---- the encoder and sender threads ------------------------------------------------------
     def _loop(self) -> None:
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                return
-            self._deliver(batch)
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                payload = [point_to_api(p) for p in batch]
+                dropped = self.dropped
+                if dropped > self._reported_dropped:
+                    payload.append(point_to_api((DROPPED_METRIC, float(dropped), None, time.time(), "scalar", None)))
+                self._handoff.put((batch, dropped, self._encode(payload)))
+        finally:
+            self._handoff.put(None)
+
+    def _send_loop(self) -> None:
+        while (item := self._handoff.get()) is not None:
+            self._deliver(*item)
 
     def _next_batch(self) -> list[Point] | None:
         """Wait until a batch is due; None when closing and nothing is left to send."""
-        queue = self._queue
+        points = self._queue
         while True:
             self._wake.clear()  # before looking, so a wake-up in between is not lost
-            waiting = len(queue)
+            waiting = len(points)
             if waiting:
-                age = time.time() - queue[0][3]
+                age = time.time() - points[0][3]
                 due = self._closing or waiting >= self.batch_size or self._flush_target > self._done
                 if due or age >= self.interval:
                     with self._cond:
-                        batch = [queue.popleft() for _ in range(min(len(queue), self.batch_size))]
+                        batch = [points.popleft() for _ in range(min(len(points), self.batch_size))]
                         self._taken += len(batch)
                     return batch
                 timeout: float | None = self.interval - age
@@ -182,14 +224,13 @@ class MetricBatcher:
                 timeout = None
             self._wake.wait(timeout)
 
-    def _deliver(self, batch: list[Point]) -> None:
-        payload = [point_to_api(p) for p in batch]
-        dropped = self.dropped
-        if dropped > self._reported_dropped:
-            payload.append(point_to_api((DROPPED_METRIC, float(dropped), None, time.time(), "scalar", None)))
+    def _deliver(self, batch: list[Point], dropped: int, payload: Any) -> None:
         delay = BACKOFF_FIRST
         started = time.monotonic()
         while True:
+            if self._gave_up_at_exit:  # the server is out of reach at exit: no more tries
+                self._give_up(batch, f"at exit: {self.last_error}")
+                break
             try:
                 self._send(payload)
             except Exception as exc:
@@ -211,7 +252,6 @@ class MetricBatcher:
                 continue
             self.sent += len(batch)
             self._reported_dropped = max(self._reported_dropped, dropped)
-            self._warned_full = False  # the next overflow warns again
             break
         with self._cond:
             self._done += len(batch)
@@ -264,10 +304,10 @@ class MetricBatcher:
         self._closing = True
         self._closing_now.set()
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            # The send itself may hang up to the HTTP timeout past the deadline.
-            thread.join(timeout + 5.0)
+        for thread in (self._thread, self._sender):
+            if thread is not None and thread is not threading.current_thread():
+                # The send itself may hang up to the HTTP timeout past the deadline.
+                thread.join(max(0.0, self._close_deadline + 5.0 - time.monotonic()))
         left = len(self._queue)
         if left:
             with self._cond:
