@@ -275,7 +275,11 @@ class MetricBatcher:
         with self._cond:
             self.dropped += len(batch)
         if batch:
-            print(f"runyard: WARNING: dropped {len(batch)} metric points, {why}", file=sys.stderr, flush=True)
+            print(
+                f"runyard: WARNING: could not send {len(batch)} metric points, {why}; dropped (see {DROPPED_METRIC})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     # ---- control ---------------------------------------------------------------------------
     @property
@@ -312,7 +316,7 @@ class MetricBatcher:
         if left:
             with self._cond:
                 self.dropped += left
-            print(f"runyard: WARNING: dropped {left} metric points still queued at exit", file=sys.stderr)
+            print(f"runyard: WARNING: could not send {left} metric points still queued at exit", file=sys.stderr)
         if self.dropped:
             print(
                 f"runyard: WARNING: {self.dropped} metric points of this run were dropped "
