@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import summary
 from harness import Section, Stack, pct, verdict
 
 RUNS, METRICS, POINTS = 10, 10, 10_000
@@ -183,7 +184,12 @@ def main() -> None:
         section.add(
             f"p50 navigation → drawn: **{pct(drawn, 50) * 1000:.0f} ms**; target ≤ 1 s {verdict(pct(drawn, 50) <= 1.0)}"
         )
+        headline = summary.Row(
+            "Compare view rendered (navigation → charts drawn, p50)", "ms", pct(drawn, 50) * 1000, "lower", 1000.0,
+            load=summary.current_load(), note="10 runs × 10 metrics × 10k points",
+        )  # fmt: skip
     section.write()
+    summary.record("compare_view", [headline])
 
 
 if __name__ == "__main__":

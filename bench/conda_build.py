@@ -33,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import summary
 from harness import Api, Section, Stack, pct, verdict
 
 
@@ -170,6 +171,15 @@ def main() -> None:
         f"target ≥ 10× {verdict(ratio >= 10)}"
     )
     section.write()
+    summary.record(
+        "conda_build",
+        [
+            summary.Row(
+                "Warm rebuild speed-up over cold", "×", ratio, "higher", 10.0,
+                load=summary.current_load(), note="conda spec, Build now",
+            )
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import summary
 from harness import Api, Section, Stack, parse_at, pct, verdict
 
 SCRIPT = "import numpy, six, attrs\nprint('ok', numpy.__version__)\n"
@@ -198,6 +199,19 @@ def main() -> None:
         f"{pct(warm_build, 50):.2f} s); target ≥ 10× {verdict(ratio >= 10)}"
     )
     section.write()
+    what = ", ".join(packages) + (", conda spec" if args.conda else "") + (", PyPI" if args.index == "pypi" else "")
+    summary.record(
+        key,
+        [
+            summary.Row(
+                "Environment cache hit adds (p50)", "ms", pct(hit_lookup, 50) * 1000, "lower", 50.0,
+                load=summary.current_load(), note=what,
+            ),
+            summary.Row(
+                "Warm rebuild speed-up over cold", "×", ratio, "higher", 10.0, load=summary.current_load(), note=what
+            ),
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -88,6 +88,12 @@ PEERS: dict[str, PeerSpec] = {
 FORBIDDEN = ("torch",)  # several GB and irrelevant to what is measured
 
 
+def enabled() -> bool:
+    """Whether benchmarks measure the peers too (``run_all.py --no-peers`` sets
+    RUNYARD_BENCH_PEERS=0 for every benchmark it starts)."""
+    return os.environ.get("RUNYARD_BENCH_PEERS", "1").lower() not in ("0", "false", "no", "off")
+
+
 def peers_dir() -> Path:
     """Where the peer venvs live (see the module docstring)."""
     given = os.environ.get("RUNYARD_BENCH_PEERS_DIR")
@@ -243,6 +249,12 @@ def alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
 
 
+def _comm(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    return "?"
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -300,7 +312,7 @@ class Peer:
 
     def __init__(self, log: Callable[[str], None] = print) -> None:
         self.log = log
-        self.env = ensure(self.name, log)
+        self.env = self.install()
         self.state: Path | None = None
         self.children: list[Child] = []
         self.version = ""
@@ -310,7 +322,7 @@ class Peer:
         self.state = Path(tempfile.mkdtemp(prefix=f"ry-{self.name}-", dir="/tmp"))
         try:
             t0 = time.monotonic()
-            self.version = self.env.version()
+            self.version = self.peer_version()
             self.start()
             self.log(f"[peers] {self.name} {self.version} up in {time.monotonic() - t0:.1f} s ({self.describe()})")
         except BaseException:
@@ -321,11 +333,22 @@ class Peer:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
+    def install(self) -> PeerEnv:
+        return ensure(self.name, self.log)
+
+    def peer_version(self) -> str:
+        return self.env.version()
+
     def start(self) -> None:
         raise NotImplementedError
 
     def describe(self) -> str:
         return ""
+
+    def activated(self) -> dict[str, str]:
+        """The peer's venv as if activated: a Ray job's ``python …`` entrypoint, or any
+        command a peer runs through PATH, is the peer's Python, as for a user of that venv."""
+        return {"VIRTUAL_ENV": str(self.env.root), "PATH": f"{self.env.root / 'bin'}:{os.environ.get('PATH', '')}"}
 
     def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> Child:
         assert self.state is not None
@@ -334,7 +357,7 @@ class Peer:
             proc = subprocess.Popen(
                 cmd,
                 cwd=self.state,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **self.activated(), **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -380,7 +403,8 @@ class Peer:
             time.sleep(0.1)
         left = self.pids()
         if left:
-            self.log(f"[peers] {self.name}: {len(left)} processes still up after {self.grace_s:g} s: SIGKILL")
+            names = ", ".join(sorted({_comm(pid) for pid in left}))
+            self.log(f"[peers] {self.name}: {len(left)} still up after {self.grace_s:g} s ({names}): SIGKILL")
             self._signal(left, signal.SIGKILL)
             for child in self.children:
                 with contextlib.suppress(ProcessLookupError):
@@ -399,7 +423,8 @@ class Peer:
 
 # ---- MLflow ------------------------------------------------------------------------------
 class MlflowServer(Peer):
-    """``mlflow server`` (SQLite backend store, local artifacts, one worker) on loopback.
+    """``mlflow server`` (SQLite backend store, local artifacts, one worker, no job runner)
+    on loopback.
 
     ``tracking_uri`` is what an ``MlflowClient`` takes; ``url`` + ``/api/2.0/mlflow/…``
     is its REST API."""
@@ -442,7 +467,15 @@ class MlflowServer(Peer):
             "--artifacts-destination",
             str(self.state / "artifacts"),
         ]
-        child = self.spawn("mlflow-server", cmd, {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
+        env = {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            # Off: the job runner and its 7 huey consumers serve MLflow's GenAI jobs (scorers,
+            # trace roll-ups), not tracking; on 2 cores they would only take CPU from the server
+            # being measured.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+        child = self.spawn("mlflow-server", cmd, env)
 
         def up() -> bool:
             self.check_alive(child)
@@ -461,7 +494,10 @@ class RayHead(Peer):
     ``JobSubmissionClient(jobs_url)`` takes), ``gcs_address`` what ``ray.init`` takes."""
 
     name = "ray"
-    grace_s = 30.0
+    # As `ray stop` does (SIGTERM to each process, SIGKILL after its --grace-period): here
+    # gcs_server and `ray start --block` itself outlast SIGTERM by 30 s and more, so waiting
+    # longer only delays the next benchmark.
+    grace_s = 10.0
 
     def __init__(self, num_cpus: int = 2, object_store_mb: int = 200, log: Callable[[str], None] = print) -> None:
         super().__init__(log)
@@ -709,7 +745,7 @@ def _check_mlflow() -> str:
 
 def _check_ray() -> str:
     with RayHead() as head:
-        job = head.submit("python -c \"print('hello from ray')\"")
+        job = head.submit("python -c \"import ray; print('hello from ray', ray.__version__)\"")
         final = head.wait_job(job, timeout=180)
         assert final["status"] == "SUCCEEDED", final
         assert "hello from ray" in head.logs(job)

@@ -2,19 +2,30 @@
 
 Each benchmark starts and stops its own stack and writes its own section of
 bench/RESULTS.md; one that fails is reported and the others still run. Every
-benchmark runs under a time limit (default 15 minutes each).
+benchmark runs under a time limit (default 15 minutes each). The run ends with one
+summary table (measure, Runyard, peer, ratio, target, met, load) of the headline rows
+the benchmarks recorded during this run (bench/summary.py).
+
+Peers (MLflow's tracking server, Ray Jobs, Prefect: bench/peers.py) are measured in the
+same run, side by side with Runyard, unless ``--no-peers``. They install on first use,
+each into a venv of its own (``python bench/peers.py where`` says where), before the
+first benchmark starts, so the install is not charged to any benchmark's time limit.
+``--no-peers`` sets RUNYARD_BENCH_PEERS=0 for every benchmark and skips those that
+measure nothing but a peer comparison (mlflow_batch).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import summary  # bench/ is on sys.path: this file runs as a script
+import peers  # bench/ is on sys.path: this file runs as a script
+import summary
 from harness import load, machine, write_section
 
 BENCH = Path(__file__).resolve().parent
@@ -28,7 +39,9 @@ ORDER = [
     "compare_view",
     "sweep_overhead",
     "sysmetrics",
+    "mlflow_batch",
 ]
+PEER_ONLY = {"mlflow_batch"}
 
 
 def main() -> None:
@@ -37,10 +50,22 @@ def main() -> None:
     parser.add_argument("--only", choices=ORDER, action="append", help="run only these (repeatable)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per benchmark")
     parser.add_argument("--million", action="store_true", help="run_list at 100k and at 1M runs")
+    parser.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=peers.enabled(),
+        help="measure the peers (MLflow, Ray, Prefect) in the same run (default: yes; installs them on first use)",
+    )
     args = parser.parse_args()
+    os.environ["RUNYARD_BENCH_PEERS"] = "1" if args.peers else "0"  # inherited by every benchmark
+    names = [n for n in args.only or ORDER if args.peers or n not in PEER_ONLY]
+    if args.peers:
+        for peer in peers.PEERS:
+            env = peers.ensure(peer)
+            print(f"[peers] {peer} {env.version()} in {env.root}", flush=True)
     failed = []
     began = time.time()
-    for name in args.only or ORDER:
+    for name in names:
         cmd = [sys.executable, str(BENCH / f"{name}.py")]
         if args.quick:
             cmd.append("--quick")
@@ -74,6 +99,11 @@ def main() -> None:
             "summary",
             f"## Summary of the last `make bench`\n\n_{machine()}; load (1/5/15 min) {load()} at the end._\n\n{text}\n",
         )
+    # A benchmark that ran but stated no headline is a gap in the table: say so rather than
+    # let the table look complete.
+    silent = [n for n in names if n not in failed and not any(key.startswith(n) for key, _ in rows)]
+    if silent:
+        print(f"\nNo headline rows from: {', '.join(silent)}")
     print(f"\nResults: {BENCH / 'RESULTS.md'}" + (f"; failed: {', '.join(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)
 

@@ -12,15 +12,26 @@ B-tree are reported. Target (DESIGN.md): p50 ≤ 15 ms at 100k and at 1M runs.
 
 SQLite by default; PostgreSQL when DATABASE_URL is set. ``--data-dir`` keeps and
 reuses a populated database (rows are only added up to the size asked).
+
+The peer (unless ``--no-peers`` or RUNYARD_BENCH_PEERS=0): MLflow's tracking server
+(``bench/peers.py``, SQLite store) holding as many runs, searched with ``runs/search``
+for the same four cases (``bench/mlflow_runs.py`` says how they map). The two are
+measured in one loop of rounds with rotating order: each round makes one MLflow search
+and its share of Runyard's requests (MLflow's take 100s of ms, so it gets fewer: at
+most 100 per case, 30 at 1M), both sides in the same minutes of the machine's load.
+The headline row of ``make bench``'s summary is the worst p50 of the four cases on
+each side.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import random
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +39,9 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import mlflow_runs
+import peers
+import summary
 from harness import Api, Section, Stack, pct, verdict
 
 EXPERIMENTS = 200
@@ -230,17 +244,69 @@ def measure(api: Api, query: dict[str, str], n: int) -> tuple[list[float], int]:
     return times, size
 
 
+@dataclass
+class Side:
+    """One system's samples for a case."""
+
+    times: list[float] = field(default_factory=list)
+    size: int = 0
+
+
+def interleaved(
+    api: Api,
+    query: dict[str, str],
+    n: int,
+    search: mlflow_runs.MlflowSearch | None,
+    body: dict[str, Any] | None,
+    rounds: int,
+    loads: list[float],
+) -> tuple[Side, Side]:
+    """Runyard's ``n`` requests and MLflow's ``rounds`` searches in ``rounds`` rounds,
+    alternating which goes first (so neither always follows the other's cache misses)."""
+    path = "/api/runs/?" + urlencode(query)
+    ours, theirs = Side(), Side()
+    api.request("GET", path)  # warm both
+    if search is not None and body is not None:
+        theirs.size = search.check(body)
+    rounds = rounds if search is not None else 1
+    for r in range(rounds):
+        share = n * (r + 1) // rounds - n * r // rounds
+        steps = ["ours", "peer"] if r % 2 == 0 else ["peer", "ours"]
+        for step in steps:
+            if step == "ours":
+                for _ in range(share):
+                    t = time.perf_counter()
+                    status, data = api.request("GET", path)
+                    ours.times.append(time.perf_counter() - t)
+                    if status != 200:
+                        raise RuntimeError(f"{path}: {status} {data[:300]!r}")
+                    ours.size = len(data)
+            elif search is not None and body is not None:
+                t = time.perf_counter()
+                status, raw = search.search(body)
+                theirs.times.append(time.perf_counter() - t)
+                if status != 200:
+                    raise RuntimeError(f"MLflow runs/search: {status} {raw[:300]!r}")
+        loads.append(summary.current_load())
+    return ours, theirs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10k runs, 50 requests per case")
     parser.add_argument("--sizes", help="comma-separated run counts, e.g. 100000,1000000 (default 100000)")
     parser.add_argument("--requests", type=int)
     parser.add_argument("--data-dir", help="keep and reuse this data directory (populated once)")
+    parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=peers.enabled())
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000] if args.quick else [100_000])
     n = args.requests or (50 if args.quick else 200)
-    section = Section("run_list", "Run list page at scale (GET /api/runs/?limit=50)", args.quick)
-    with Stack(args.data_dir, worker=False) as stack:
+    section = Section("run_list", "Run list page at scale (GET /api/runs/?limit=50), vs MLflow search_runs", args.quick)
+    rows: list[summary.Row] = []
+    with contextlib.ExitStack() as running:
+        stack = running.enter_context(Stack(args.data_dir, worker=False))
+        mlflow = running.enter_context(peers.MlflowServer()) if args.peers else None
+        search = mlflow_runs.MlflowSearch(mlflow.port) if mlflow else None
         from django.db import connection
 
         admin_token, _ = stack.user_token("bench-admin", admin=True)
@@ -248,43 +314,91 @@ def main() -> None:
         member = stack.api()
         admin = Api("127.0.0.1", stack.port, admin_token)
         section.add(
-            f"Database {vendor}; {n} sequential keep-alive requests per case after one warm-up; as a member of "
+            f"Database {vendor}; {n} keep-alive requests per case after one warm-up; as a member of "
             "the default team (80% of the runs) unless marked admin. Server CPU ms: median thread CPU time of the "
             "same request served in-process (Django test client, 20 times), which the machine's load does not "
             "inflate; SQL ms and query count from one in-process request."
         )
+        if mlflow:
+            section.add("")
+            section.add(
+                f"Peer: MLflow {mlflow.version} tracking server (one worker, SQLite store) with as many runs, "
+                "`POST /api/2.0/mlflow/runs/search` for the same four cases (see bench/mlflow_runs.py for how "
+                "they map), interleaved with Runyard's requests in rounds of rotating order; × is MLflow's p50 "
+                "over Runyard's."
+            )
         for size in sizes:
             took = populate(size, stack, print)
             if took:
                 print(f"inserted up to {size:,} runs in {took:.0f}s", flush=True)
+            corpus = None
+            if mlflow:
+                corpus, mtook = mlflow_runs.populate(mlflow.db_path, size, EXPERIMENTS, STATUSES, print)
+                if mtook:
+                    print(f"MLflow: inserted up to {size:,} runs in {mtook:.0f}s", flush=True)
+            bodies = mlflow_runs.cases(corpus) if corpus else {}
+            rounds = min(n, 30 if size >= 1_000_000 else 100)
             cursor = deep_cursor(0.9)
             section.add("")
             section.add(f"### {size:,} runs" + (f" (bulk insert took {took:.0f} s)" if took else ""))
             section.add("")
-            section.add("| case | p50 | p95 | max | server CPU ms | queries | SQL ms | bytes | plan |")
-            section.add("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            section.add(
+                "| case | p50 | p95 | max | server CPU ms | queries | SQL ms | bytes | plan "
+                "| MLflow p50 | MLflow p95 | MLflow bytes | × |"
+            )
+            section.add("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             all_problems = []
-            core_p50 = []
+            core_p50: list[float] = []
+            peer_p50: list[float] = []
+            loads: list[float] = []
             for label, query, as_admin in cases(cursor):
                 api = admin if as_admin else member
+                body = bodies.get(label)
                 # The extras can take 100s of ms at 1M rows: fewer requests keep the benchmark bounded.
-                times, size_bytes = measure(api, query, min(n, 30) if label.startswith("extra") else n)
+                count_n = min(n, 30) if label.startswith("extra") else n
+                ours, theirs = interleaved(api, query, count_n, search if body else None, body, rounds, loads)
+                times = ours.times
                 key = admin_token if as_admin else stack.token
                 count, sql_ms, problems = explain_case(query, key)
                 cpu = cpu_ms(query, key)
                 if not label.startswith("extra"):
                     core_p50.append(pct(times, 50))
+                peer_cells = "| – | – | – | – |"
+                if theirs.times:
+                    peer_p50.append(pct(theirs.times, 50))
+                    peer_cells = (
+                        f"| {pct(theirs.times, 50) * 1000:.1f} ms | {pct(theirs.times, 95) * 1000:.1f} ms "
+                        f"| {theirs.size:,} | ×{pct(theirs.times, 50) / pct(times, 50):.1f} |"
+                    )
                 all_problems += [f"- {label}: {p}" for p in problems]
                 section.add(
                     f"| {label} | {pct(times, 50) * 1000:.1f} ms | {pct(times, 95) * 1000:.1f} ms | "
-                    f"{max(times) * 1000:.1f} ms | {cpu:.1f} | {count} | {sql_ms:.1f} | {size_bytes:,} | "
-                    f"{'scan/sort, see below' if problems else 'ok'} |"
+                    f"{max(times) * 1000:.1f} ms | {cpu:.1f} | {count} | {sql_ms:.1f} | {ours.size:,} | "
+                    f"{'scan/sort, see below' if problems else 'ok'} {peer_cells}"
                 )
-                print(f"{size:,} {label}: p50 {pct(times, 50) * 1000:.1f} ms", flush=True)
+                peer_note = f", MLflow {pct(theirs.times, 50) * 1000:.1f} ms" if theirs.times else ""
+                print(f"{size:,} {label}: p50 {pct(times, 50) * 1000:.1f} ms{peer_note}", flush=True)
             section.add("")
             worst = max(core_p50)
+            mean_load = sum(loads) / len(loads)
+            line = f"Worst p50 of the four cases: **{worst * 1000:.1f} ms**"
+            if peer_p50:
+                line += f" (MLflow's worst {max(peer_p50) * 1000:.1f} ms, ×{max(peer_p50) / worst:.1f})"
             section.add(
-                f"Worst p50 of the four cases: **{worst * 1000:.1f} ms**; target p50 ≤ 15 ms {verdict(worst <= 0.015)}"
+                f"{line}; target p50 ≤ 15 ms {verdict(worst <= 0.015)} (mean 1-min load while measured {mean_load:.1f})"
+            )
+            rows.append(
+                summary.Row(
+                    measure="Run list page, worst p50 of 4 cases",
+                    unit="ms",
+                    runyard=worst * 1000,
+                    better="lower",
+                    target=15.0,
+                    peer="MLflow search_runs" if peer_p50 else "",
+                    peer_value=max(peer_p50) * 1000 if peer_p50 else None,
+                    load=mean_load,
+                    note=f"{size:,} runs, {vendor}",
+                )
             )
             if all_problems:
                 section.add("")
@@ -293,7 +407,10 @@ def main() -> None:
                 section.extend(all_problems)
         member.close()
         admin.close()
+        if search is not None:
+            search.close()
     section.write()
+    summary.record("run_list", rows)
 
 
 if __name__ == "__main__":

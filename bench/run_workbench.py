@@ -20,6 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import summary
 from harness import Section, Stack, pct, verdict
 from run_list import bad_plan, capture, explain, measure, populate
 
@@ -182,6 +183,10 @@ def main() -> None:
             print(f"{label}: p50 {pct(times, 50) * 1000:.1f} ms", flush=True)
         section.add("")
         section.add(f"Worst p50: **{worst * 1000:.1f} ms**; run-list target p50 ≤ 15 ms {verdict(worst <= 0.015)}")
+        headline = summary.Row(
+            "Run list as workbench (metric sort/filter), worst p50", "ms", worst * 1000, "lower", 15.0,
+            load=summary.current_load(), note=f"{size:,} runs, {connection.vendor}",
+        )  # fmt: skip
         keys = []
         for _ in range(10):
             t = time.perf_counter()
@@ -200,6 +205,7 @@ def main() -> None:
             section.extend(notes)
         api.close()
     section.write()
+    summary.record("run_workbench", [headline])
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import summary
 from harness import TERMINAL, Api, Section, Stack, make_tar, multipart, pct, verdict
 
 SCRIPT = "print('trivial')\n"
@@ -143,6 +144,15 @@ def main() -> None:
         )
     section.add(f"Overhead per child ≤ 100 ms (a child's own submit-to-start budget): {verdict(per_child <= 0.1)}.")
     section.write()
+    summary.record(
+        "sweep_overhead",
+        [
+            summary.Row(
+                "Sweep controller overhead per child", "ms", per_child * 1000, "lower", 100.0,
+                load=summary.current_load(), note=f"{n} children",
+            )
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import summary
 from harness import ROOT, Section, pct
 
 CHILD = "import time; time.sleep(600)"
@@ -81,6 +82,15 @@ def main() -> None:
     ok = p95 / 10 < 0.01
     section.add(f"Target < 1% of a core at the default interval: {'met' if ok else 'NOT met'}.")
     section.write()
+    summary.record(
+        "sysmetrics",
+        [
+            summary.Row(
+                "System-metric sampling, share of a core (p95 cost at 10 s)", "%", p95 / 10 * 100, "lower", 1.0,
+                load=summary.current_load(), note=f"{ranks * (children + 1)} processes",
+            )
+        ],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
