@@ -23,6 +23,7 @@ points/s batched and ≥ 10× MLflow's server.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import peers
 from harness import ROOT, Section, Stack
 from peers import MlflowServer
 from summary import Row, current_load, record
@@ -176,20 +178,28 @@ def main() -> None:
     parser.add_argument("--mlflow-points", type=int, default=20_000, help="MLflow points per round")
     parser.add_argument("--pg", default=os.environ.get("RUNYARD_BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=peers.enabled())
     args = parser.parse_args()
     rounds, points, mlflow_points = (2, 50_000, 5_000) if args.quick else (args.rounds, args.points, args.mlflow_points)
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     os.environ.pop("DATABASE_URL", None)  # this process's stack is the SQLite one
 
     section = Section("metrics_ingest", "Metrics ingest from a script: Runyard SDK vs MLflow log_batch", args.quick)
-    with Stack(worker=False) as stack, MlflowServer() as mlflow_server:
-        pg = None if args.no_pg else PostgresStack(args.pg).__enter__()
+    with Stack(worker=False) as stack, contextlib.ExitStack() as later:
+        mlflow_server = later.enter_context(MlflowServer()) if args.peers else None
+        pg = None
+        if not args.no_pg:
+            try:
+                pg = PostgresStack(args.pg).__enter__()
+            except (OSError, subprocess.CalledProcessError, RuntimeError) as exc:  # no server here: SQLite only
+                section.add(f"_PostgreSQL at {args.pg} not usable ({exc}): measured on SQLite only._")
         try:
             servers: dict[str, tuple[str, str] | None] = {"Runyard, SQLite": (stack.url, stack.token)}
             if pg is not None:
                 servers["Runyard, PostgreSQL"] = (pg.url, pg.token)
-            mlflow_name = f"MLflow log_batch ({mlflow_server.version}, SQLite store)"
-            servers[mlflow_name] = None
+            mlflow_name = f"MLflow log_batch ({mlflow_server.version}, SQLite store)" if mlflow_server else ""
+            if mlflow_server is not None:
+                servers[mlflow_name] = None
             figures = {name: Figures() for name in servers}
             runyard_round(stack.url, stack.token, 20_000)  # warm up: imports, connections
             names = list(servers)
@@ -200,6 +210,7 @@ def main() -> None:
                     load_at = current_load()
                     target = servers[name]
                     if target is None:
+                        assert mlflow_server is not None
                         fig.rates.append(mlflow_round(mlflow_server.tracking_uri, mlflow_points))
                     else:
                         rate, call_us, slowest = runyard_round(target[0], target[1], points)
@@ -227,7 +238,7 @@ def main() -> None:
             worst = f"{max(fig.slowest_ms):.1f} ms" if fig.slowest_ms else "–"
             each = ", ".join(f"{x:,.0f}" for x in fig.rates)
             section.add(f"| {name} | {fig.rate:,.0f} | {each} | {calls} | {worst} | {fig.load:.1f} |")
-        peer = figures[mlflow_name]
+        peer = figures.get(mlflow_name)
         rows = []
         for name, fig in figures.items():
             if name == mlflow_name:
@@ -240,16 +251,17 @@ def main() -> None:
                     runyard=round(fig.rate),
                     better="higher",
                     target=TARGET,
-                    peer="MLflow log_batch",
-                    peer_value=round(peer.rate),
+                    peer="MLflow log_batch" if peer else "",
+                    peer_value=round(peer.rate) if peer else None,
                     load=round(fig.load, 1),
                     note="MLflow server on SQLite" if database != "SQLite" else "",
                 )
             )
+            versus = f"{fig.rate / peer.rate:.1f}× MLflow's log_batch (target ≥ 10×); " if peer else ""
             section.add("")
             section.add(
-                f"{name}: {fig.rate / peer.rate:.1f}× MLflow's log_batch (target ≥ 10×); ≥ {TARGET:,} points/s: "
-                f"{'met' if fig.rate >= TARGET else 'not met'} at load {fig.load:.1f}."
+                f"{name}: {versus}≥ {TARGET:,} points/s: {'met' if fig.rate >= TARGET else 'not met'} "
+                f"at load {fig.load:.1f}."
             )
         record("metrics_ingest", rows)
         section.write()

@@ -39,6 +39,7 @@ ORDER = [
     "compare_view",
     "sweep_overhead",
     "sysmetrics",
+    "metrics_ingest",
     "mlflow_batch",
 ]
 PEER_ONLY = {"mlflow_batch"}
