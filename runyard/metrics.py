@@ -99,8 +99,9 @@ class MetricBatcher:
     ) -> None:
         self._send = send
         self._encode: Encoder = encode or (lambda points: points)
-        # The next batch is encoded while the one before is on the wire: one batch waits
-        # here at most, so the server's work and ours overlap.
+        # The next batch is encoded while the one before is on the wire, so the server's
+        # work and ours overlap: one batch waits here at most, so besides the queue at most
+        # three batches are held (on the wire, handed over, encoded and waiting to be).
         self._handoff: queue.Queue[tuple[list[Point], int, Any] | None] = queue.Queue(maxsize=1)
         self._sender: threading.Thread | None = None
         self.interval = interval
