@@ -10,9 +10,10 @@ logged, with the next body ready when the server answers.
 When the server is slow or unreachable the sender keeps its batch and retries with
 backoff (0.5 s doubling to 10 s) while points keep queueing. Once ``max_queue`` points
 wait, new points are **dropped (drop newest)**: what is queued stays in order and
-complete, and the server receives a gapless prefix of the run's points followed, once it
-catches up, by the points logged after the gap. Drops are never silent: the first one
-prints a warning (the run's log, for a submitted run), the count goes to the server as
+complete, so the stored series has gaps where points were dropped, never a reordering,
+and the oldest points (the start of the outage) are the ones kept. Drops are never
+silent: a warning is printed at the first one and at most once a minute while they go
+on (the run's log, for a submitted run), the count goes to the server as
 the scalar metric ``system/metrics_dropped`` with the next batch (so it is on the run:
 its metrics tab, the run list, ``GET /api/runs/<id>/metrics/``), and ``run.metrics_dropped``
 holds it in the script. A batch the server refuses (4xx: bad data) is dropped and
