@@ -40,6 +40,7 @@ ORDER = [
     "sweep_overhead",
     "sysmetrics",
     "memory",
+    "metrics_ingest",
     "mlflow_batch",
 ]
 PEER_ONLY = {"mlflow_batch"}

@@ -10,9 +10,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.fields.json import KeyTransform
 from django.http import FileResponse, StreamingHttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, parsers, permissions, serializers, status, viewsets
+from rest_framework import exceptions, generics, mixins, parsers, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,7 +29,18 @@ from config.pagination import int_param
 from config.responses import NOT_FOUND, VALIDATION_ERROR
 from environments.api import EnvironmentSerializer, EnvironmentVersionSerializer
 from notifications.serializers import AlertSerializer
-from runs import artifacts, attempts, cancellation, editing, interactive, logstore, metricstore, snapshots, workbench
+from runs import (
+    artifacts,
+    attempts,
+    cancellation,
+    editing,
+    interactive,
+    logstore,
+    metricbatch,
+    metricstore,
+    snapshots,
+    workbench,
+)
 from runs.artifact_zip import zip_response
 from runs.causes import Cause
 from runs.diagnosis import DiagnosisSerializer, diagnose
@@ -616,14 +628,28 @@ class RunViewSet(
     @action(detail=True, methods=["get", "post"])
     def metrics(self, request: Request, pk: str | None = None) -> Response:
         """GET: points grouped by name (``?name=`` for one). POST: a batch of points."""
-        run = self.get_object()
         if request.method == "POST":
+            run = self._run_to_log_to()
             payload = request.data.get("points") if isinstance(request.data, dict) else request.data
-            points = MetricPointSerializer(data=payload, many=True)
-            points.is_valid(raise_exception=True)
-            stored = metricstore.store(run, points.validated_data)
+            now = timezone.now()
+            # Plain code, not a serializer per point (MetricPointSerializer stays the schema).
+            stored = metricstore.store_points(run, metricbatch.parse(payload, now), now)
             return Response({"stored": stored}, status=status.HTTP_201_CREATED)
-        return Response(metricstore.grouped(run.pk, request.query_params.get("name")))
+        return Response(metricstore.grouped(self.get_object().pk, request.query_params.get("name")))
+
+    def _run_to_log_to(self) -> Run:
+        """``get_object()`` for a metrics batch without the list's filter form and joins
+        (10 of a small batch's 23 ms): the same visibility (a run token: its run and the
+        runs under it; others: their teams' runs; else 404) and object permissions."""
+        runs = Run.objects.all()
+        auth = self.request.auth
+        if not isinstance(auth, RunScope):
+            runs = scope_to_teams(self.request, runs)
+        run = generics.get_object_or_404(runs, pk=self.kwargs["pk"])
+        if isinstance(auth, RunScope) and run.pk != auth.run_id and auth.run_id not in interactive.ancestors(run):
+            raise exceptions.NotFound("No Run matches the given query.")  # as get_object says
+        self.check_object_permissions(self.request, run)
+        return run
 
     @extend_schema(methods=["GET"], responses=ArtifactSerializer(many=True), filters=False)
     @extend_schema(

@@ -298,7 +298,7 @@ class RunConsumer(_RunEventsDirect, AsyncJsonWebsocketConsumer):  # type: ignore
         await self.send_json({"type": "status", "previous": event.get("previous"), "run": event["run"]})
 
     async def run_metrics(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "metrics", "points": event["points"]})
+        await self.send(text_data=event["text"])  # built once per batch by runs.metricstore
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":

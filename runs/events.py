@@ -1,6 +1,7 @@
-"""Messages to a run's websocket group: status changes and metrics.
+"""Messages to a run's websocket group: status changes and metric batches.
 
-Log lines go through ``runs.logstore`` (batched); these are small and rare.
+Log lines go through ``runs.logstore`` (batched); these are fewer: a status change, or
+one message per stored batch of metric points.
 
 ``send`` only queues a message: one daemon thread per process publishes the queue in
 order on its own long-lived event loop, so every message reuses one Redis connection
@@ -25,6 +26,7 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -34,6 +36,7 @@ from runs.models import Run
 log = logging.getLogger(__name__)
 
 QUEUE_MESSAGES = 10000
+Message = dict[str, Any] | Callable[[], dict[str, Any]]
 FLUSH_SECONDS = 5.0
 
 
@@ -50,11 +53,11 @@ class _Publisher:
         self.pid = os.getpid()
         # Bounded: with Redis down, each send fails slowly and watchers catch up
         # from the database anyway, so old messages are dropped rather than hoarded.
-        self.queue: queue.Queue[tuple[str, dict[str, Any]] | threading.Event] = queue.Queue(maxsize=QUEUE_MESSAGES)
+        self.queue: queue.Queue[tuple[str, Message] | threading.Event] = queue.Queue(maxsize=QUEUE_MESSAGES)
         self.thread = threading.Thread(target=self._run, name="runyard-events", daemon=True)
         self.thread.start()
 
-    def put(self, group: str, message: dict[str, Any]) -> None:
+    def put(self, group: str, message: Message) -> None:
         try:
             self.queue.put_nowait((group, message))
         except queue.Full:
@@ -80,6 +83,12 @@ class _Publisher:
                 if layer is None:
                     continue
                 group, message = item
+                if callable(message):
+                    try:
+                        message = message()
+                    except Exception:
+                        log.warning("could not build a message to %s", group, exc_info=True)
+                        continue
                 for attempt in (1, 2):
                     try:
                         loop.run_until_complete(layer.group_send(group, message))
@@ -118,8 +127,11 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def send(group: str, message: dict[str, Any]) -> None:
-    """Publish ``message`` to ``group`` soon, in order with this process's other sends."""
+def send(group: str, message: Message) -> None:
+    """Publish ``message`` to ``group`` soon, in order with this process's other sends.
+
+    A callable is called on the publisher's thread to build the message: costly text
+    (a metric batch's) is then built off the request, while it waits on the database."""
     if get_channel_layer() is None:
         return
     _current().put(group, message)
@@ -156,5 +168,8 @@ def status_changed(run: Run, previous: str) -> None:
     send(team_group_name(run.team_id), payload)
 
 
-def metrics_logged(run_id: int, points: list[dict[str, Any]]) -> None:
-    send(group_name(run_id), {"type": "run.metrics", "points": points})
+def metrics_logged(run_id: int, text: Callable[[], str]) -> None:
+    """One stored batch as its websocket "metrics" message text (``runs.metricstore``;
+    built by ``text()`` on the publisher's thread): one Redis message per batch, forwarded
+    by every watcher as it is."""
+    send(group_name(run_id), lambda: {"type": "run.metrics", "text": text()})

@@ -134,18 +134,23 @@ class Aggregate:
     points: int
 
 
-def fold(points: Iterable[tuple[str, float, int | None]]) -> dict[str, Aggregate]:
-    """(name, value, step) in logging order → one Aggregate per name; non-finite values skipped."""
-    out: dict[str, Aggregate] = {}
+def fold(points: Iterable[tuple[str, float | None, int | None]]) -> dict[str, Aggregate]:
+    """(name, value, step) in logging order → one Aggregate per name; None and non-finite
+    values skipped. Plain lists per name, folded once: an Aggregate per point cost more
+    than storing the point."""
+    values: dict[str, list[float]] = {}
+    steps: dict[str, int | None] = {}
+    isfinite = math.isfinite
     for name, value, step in points:
-        if not math.isfinite(value):
+        if value is None or not isfinite(value):
             continue
-        seen = out.get(name)
-        if seen is None:
-            out[name] = Aggregate(value, step, value, value, 1)
+        series = values.get(name)
+        if series is None:
+            values[name] = [value]
         else:
-            out[name] = Aggregate(value, step, min(seen.low, value), max(seen.high, value), seen.points + 1)
-    return out
+            series.append(value)
+        steps[name] = step
+    return {name: Aggregate(vs[-1], steps[name], min(vs), max(vs), len(vs)) for name, vs in values.items()}
 
 
 def record_points(run_id: int, batch: dict[str, Aggregate], at: datetime) -> None:

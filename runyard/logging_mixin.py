@@ -6,11 +6,12 @@ import io
 import itertools
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from runyard.exceptions import UserErrorException
-from runyard.metrics import MetricBatcher
+from runyard.metrics import MetricBatcher, encode_points, env_number
 
 
 def as_number(value: Any) -> float | None:
@@ -51,7 +52,8 @@ class MetricLoggingMixin:
         self._image_counter = itertools.count(1)
 
     # Subclasses provide these two.
-    def _post_metrics(self, points: list[dict[str, Any]]) -> None:
+    def _post_metrics(self, body: bytes) -> None:
+        """POST one batch, already encoded (``runyard.metrics.encode_points``)."""
         raise NotImplementedError
 
     def _upload_artifact(self, name: str, content: bytes | None = None, path: Path | None = None) -> dict[str, Any]:
@@ -59,13 +61,33 @@ class MetricLoggingMixin:
 
     def _record(self, name: str, value: float | None, step: int | None, kind: str, payload: Any) -> None:
         if self._batcher is None:
-            self._batcher = MetricBatcher(self._post_metrics)
+            # Tuning knobs for a run's environment (docs/sdk.md, "Metrics queue").
+            self._batcher = MetricBatcher(
+                self._post_metrics,
+                interval=env_number("RUNYARD_METRICS_INTERVAL", 0.2),
+                batch_size=int(env_number("RUNYARD_METRICS_BATCH", 5000)),
+                max_queue=int(env_number("RUNYARD_METRICS_MAX_QUEUE", 100_000)),
+                encode=encode_points,
+            )
         self._batcher.add(name, value, step, kind, payload)
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Send every buffered metric point now."""
-        if self._batcher is not None:
-            self._batcher.flush(timeout)
+        """Wait until every metric point logged so far is sent (at most ``timeout`` seconds;
+        points still waiting then stay queued and go on being sent in the background)."""
+        if self._batcher is not None and not self._batcher.flush(timeout):
+            print(
+                f"runyard: {self._batcher.pending} metric points still wait for the server after {timeout:g}s "
+                f"({self._batcher.last_error or 'slow'}); they are sent in the background.",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    @property
+    def metrics_dropped(self) -> int:
+        """Metric points logged here that were not stored: the queue was full (the server
+        too slow or away for long), or the server refused them. Also stored on the run as
+        the metric ``system/metrics_dropped``."""
+        return self._batcher.dropped if self._batcher is not None else 0
 
     # ---- Azure's logging API -----------------------------------------------------------
     def log(self, name: str, value: Any, description: str = "", step: int | None = None) -> None:

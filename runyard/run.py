@@ -170,8 +170,10 @@ class Run(MetricLoggingMixin):
     def _path(self, suffix: str = "") -> str:
         return f"/api/runs/{self.id}/{suffix}"
 
-    def _post_metrics(self, points: builtins.list[dict[str, Any]]) -> None:
-        self.workspace.client.post(self._path("metrics/"), {"points": points})
+    def _post_metrics(self, body: bytes) -> None:
+        headers = {"Content-Type": "application/json"}
+        with self.workspace.client.open("POST", self._path("metrics/"), data=body, headers=headers) as answer:
+            answer.read()
 
     def _upload_artifact(self, name: str, content: bytes | None = None, path: Path | None = None) -> dict[str, Any]:
         part = FilePart("file", Path(name).name or "file", path=path, content=content)

@@ -1,0 +1,174 @@
+"""A POSTed batch of metric points, validated in one plain-Python pass.
+
+The rules are ``MetricPointSerializer``'s (which stays the schema of the request): a
+name of 1–255 characters (numbers taken as their text, whitespace trimmed), a kind
+among ``Metric.Kind``, a finite float ``value`` (numeric strings accepted), an integer
+``step`` (``"3"`` and ``3.0`` accepted; within 64 bits, which the column holds), an ISO
+8601 ``time`` (naive: UTC), any JSON ``payload``; a scalar needs a value, a text metric
+a string payload; other keys are ignored. A serializer per point cost 31% of the web
+process's CPU at 8k points/s (field objects, validators, error plumbing run for every
+point); this costs about a microsecond a point.
+
+A bad batch is refused whole, nothing stored: the 400 names each bad point by its
+index and field, ``{"points": {"3": {"value": ["A valid number is required."]}}}``
+(the first ``MAX_REPORTED`` bad points).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from django.utils.dateparse import parse_datetime
+from rest_framework.exceptions import ValidationError
+
+from runs.models import Metric
+
+MAX_NAME = 255
+MAX_NUMBER_TEXT = 1000  # DRF's guard against huge numeric strings
+MAX_REPORTED = 20
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
+KINDS = frozenset(Metric.Kind.values)
+_DECIMAL_ZEROS = re.compile(r"\.0*\s*$")  # DRF's IntegerField: "3.0" is 3
+
+
+class Point(NamedTuple):
+    """One validated point; ``at`` is an aware datetime in UTC."""
+
+    name: str
+    kind: str
+    value: float | None
+    payload: Any
+    step: int | None
+    at: datetime
+
+
+class _Bad(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+
+
+def parse(data: Any, now: datetime) -> list[Point]:
+    """The points of ``data`` (a list of point objects), or a ValidationError naming each bad one.
+
+    ``now`` stamps points sent without a time."""
+    if not isinstance(data, list):
+        raise ValidationError({"points": [f'Expected a list of points but got type "{type(data).__name__}".']})
+    points: list[Point] = []
+    append = points.append
+    errors: dict[str, dict[str, list[str]]] = {}
+    for index, item in enumerate(data):
+        try:
+            append(_point(item, now))
+        except _Bad as bad:
+            if len(errors) < MAX_REPORTED:
+                errors[str(index)] = {bad.field: [bad.message]}
+    if errors:
+        raise ValidationError({"points": errors})
+    return points
+
+
+def _point(item: Any, now: datetime) -> Point:
+    # The common case inline (a plain dict, a short str name, a float value, an int step,
+    # an ISO time); anything else goes through the full rules below.
+    if type(item) is not dict:
+        raise _Bad("non_field_errors", f"Invalid data. Expected a dictionary, but got {type(item).__name__}.")
+    name = item.get("name")
+    if type(name) is not str or not name or len(name) > MAX_NAME or name[0].isspace() or name[-1].isspace():
+        name = _name(name)
+    kind = item.get("kind", "scalar")
+    if type(kind) is not str or kind not in KINDS:
+        kind = _kind(kind)
+    value = item.get("value")
+    if value is not None and (type(value) is not float or not math.isfinite(value)):
+        value = _value(value)
+    step = item.get("step")
+    if step is not None and (type(step) is not int or not STEP_MIN <= step <= STEP_MAX):
+        step = _step(step)
+    stamp = item.get("time")
+    payload = item.get("payload")
+    if kind == "scalar":
+        if value is None:
+            raise _Bad("value", "A scalar metric needs a value.")
+    elif kind == "text" and type(payload) is not str:
+        raise _Bad("payload", "A text metric needs a string payload.")
+    return Point(name, kind, value, payload, step, now if stamp is None else _time(stamp))
+
+
+def _name(raw: Any) -> str:
+    if raw is None:
+        raise _Bad("name", "This field is required.")
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise _Bad("name", "Not a valid string.")
+    name = str(raw).strip()
+    if not name:
+        raise _Bad("name", "This field may not be blank.")
+    if len(name) > MAX_NAME:
+        raise _Bad("name", f"Ensure this field has no more than {MAX_NAME} characters.")
+    return name
+
+
+def _kind(raw: Any) -> str:
+    if raw is None:
+        raise _Bad("kind", "This field may not be null.")
+    text = str(raw)
+    if text not in KINDS:
+        raise _Bad("kind", f'"{raw}" is not a valid choice.')
+    return text
+
+
+def _value(raw: Any) -> float:
+    if isinstance(raw, str) and len(raw) > MAX_NUMBER_TEXT:
+        raise _Bad("value", "String value too large.")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise _Bad("value", "A valid number is required.") from None
+    except OverflowError:
+        raise _Bad("value", "Integer value too large to convert to float") from None
+    if not math.isfinite(value):
+        raise _Bad("value", "A valid number is required.")
+    return value
+
+
+def _step(raw: Any) -> int:
+    if isinstance(raw, str) and len(raw) > MAX_NUMBER_TEXT:
+        raise _Bad("step", "String value too large.")
+    try:
+        step = int(_DECIMAL_ZEROS.sub("", str(raw)))
+    except (TypeError, ValueError):
+        raise _Bad("step", "A valid integer is required.") from None
+    if not STEP_MIN <= step <= STEP_MAX:
+        raise _Bad("step", "Ensure this value fits in 64 bits (|step| < 2**63).")
+    return step
+
+
+def _time(raw: Any) -> datetime:
+    if type(raw) is not str:
+        raise _Bad("time", _TIME_FORMAT)
+    try:
+        at = datetime.fromisoformat(raw)  # the SDK's form; C, ~0.2 µs
+    except ValueError:
+        try:
+            parsed = parse_datetime(raw)  # Django's wider ISO 8601 (DRF's parser)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise _Bad("time", _TIME_FORMAT) from None
+        at = parsed
+    if at.tzinfo is None:
+        return at.replace(tzinfo=UTC)  # TIME_ZONE is UTC: naive times are UTC
+    if at.utcoffset():
+        try:
+            return at.astimezone(UTC)
+        except OverflowError:
+            raise _Bad("time", "Datetime value out of range.") from None
+    return at
+
+
+_TIME_FORMAT = (
+    "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
+)
