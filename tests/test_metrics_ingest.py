@@ -301,3 +301,26 @@ def test_a_columnar_batch_normalises_as_the_point_rules_do() -> None:
         ],
         now,
     )
+
+
+def test_a_batch_nobody_watches_builds_no_live_message(world: World) -> None:
+    """The publisher asks Redis whether the run's group has members before it builds a
+    batch's text; a watcher that joins gets the next batch live."""
+    run = make_run(world.alice.user, world.team_a)
+    watcher = Watcher()  # on its own group: the run's has no member yet
+    try:
+        group = events.group_name(run.pk)
+        assert not watcher.loop.run_until_complete(events.watched(watcher.layer, group))
+        body = {"columns": {"name": ["a"], "value": [1.0], "step": [0]}}
+        assert world.alice.client.post(POST.format(run.pk), body, format="json").status_code == 201
+        assert events.flush()
+        watcher.loop.run_until_complete(watcher.layer.group_add(group, watcher.channel))
+        assert watcher.loop.run_until_complete(events.watched(watcher.layer, group))
+        body = {"columns": {"name": ["a"], "value": [2.0], "step": [1]}}
+        assert world.alice.client.post(POST.format(run.pk), body, format="json").status_code == 201
+        assert events.flush()
+        (message,) = watcher.receive(1)  # the second batch only: the first had nobody to go to
+        assert [p["value"] for p in json.loads(message["text"])["points"]] == [2.0]
+        watcher.loop.run_until_complete(watcher.layer.group_discard(group, watcher.channel))
+    finally:
+        watcher.close()
