@@ -74,6 +74,12 @@ def main() -> None:
     import django
 
     django.setup()
+    if "REDIS_URL" not in os.environ:
+        import atexit
+
+        from stack import embedded_redis
+
+        atexit.register(embedded_redis.stop, Path(data_dir))  # settings started it for this data dir
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.test import Client
