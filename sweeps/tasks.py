@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
 def advance(self: Any, sweep_id: int) -> dict[str, Any]:
     """One controller step. Acked late: a worker that dies mid-step leaves the message to
-    be redelivered, and the step (under the sweep's row lock) is safe to repeat."""
+    be redelivered (after the broker's visibility timeout; the events of the recovery
+    wake the sweep sooner, ``triggers``), and the step (under the sweep's row lock) is
+    safe to repeat."""
     try:
         client().delete(triggers.pending_key(sweep_id))
     except Exception:  # the tick covers an event lost meanwhile

@@ -2,10 +2,16 @@
 the sweep's own run being canceled. No polling loop: each event queues one
 ``sweeps.tasks.advance`` message (the beat's ``tick`` is only the backstop).
 
-Events coalesce: ``wake`` queues a message only when none is pending for the sweep (a
-Redis key set with NX; the task deletes it before it reads the state, so an event that
-arrives while a step runs queues the next step). A lost message leaves the key to expire
-after PENDING_TTL; the tick wakes every open sweep meanwhile.
+Metric events coalesce: ``wake`` queues a message only when none is pending for the
+sweep (a Redis key set with NX; the task deletes it before it reads the state, so an
+event that arrives while a step runs queues the next step). A child ending and the
+sweep's run being canceled always queue a step (``coalesce=False``): they are rare (one
+per child), and the pending mark may belong to a message that died with its worker — a
+SIGKILLed worker takes the messages it had received but not finished with it, and the
+broker gives an acked-late message back only after its visibility timeout (a day). The
+recoverer ending that worker's children is then the one event left, and a coalesced
+wake would drop it: the sweep would wait for the tick. A lost message otherwise leaves
+the key to expire after PENDING_TTL; the tick wakes every open sweep meanwhile.
 """
 
 from __future__ import annotations
@@ -26,13 +32,14 @@ def pending_key(sweep_id: int) -> str:
     return f"runyard:sweep:pending:{sweep_id}"
 
 
-def wake(sweep_id: int, countdown: float | None = None) -> None:
-    """Queue a controller step for the sweep unless one is pending. Never raises: an event
-    must not fail the transition or the metric batch that caused it."""
+def wake(sweep_id: int, countdown: float | None = None, *, coalesce: bool = True) -> None:
+    """Queue a controller step for the sweep unless one is pending (``coalesce=False``:
+    even then). Never raises: an event must not fail the transition or the metric batch
+    that caused it."""
     from sweeps.tasks import advance
 
     try:
-        if client().set(pending_key(sweep_id), "1", nx=True, ex=PENDING_TTL):
+        if client().set(pending_key(sweep_id), "1", nx=coalesce, ex=PENDING_TTL) or not coalesce:
             advance.apply_async(args=[sweep_id], countdown=countdown)
     except Exception as exc:  # redis-py's and kombu's connection errors have no common base
         log.warning("could not wake sweep %s now (%s); the tick will", sweep_id, exc)
@@ -54,7 +61,7 @@ def on_status_changed(sender: Any, run: Run, previous: str, **kwargs: Any) -> No
     else:
         return
     if sweep_id is not None and _open_sweep(sweep_id) is not None:
-        wake(sweep_id)
+        wake(sweep_id, coalesce=False)
 
 
 def on_metrics_stored(sender: Any, run: Run, names: set[str], **kwargs: Any) -> None:

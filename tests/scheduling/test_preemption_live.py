@@ -158,7 +158,7 @@ def test_a_non_preemptible_run_is_never_preempted(live: Any, world: Any) -> None
 
     wait_for(
         lambda: f"the target is full (1/1 runs); run {held} is not preemptible" in reason(),
-        timeout=30,
+        timeout=120,
         what="the waiting reason",
     )
     assert Run.objects.get(pk=held).status == Status.RUNNING

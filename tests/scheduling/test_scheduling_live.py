@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from compute.models import ComputeTarget
 from runs.dispatch import kick_queue
 from runs.models import Run
@@ -13,6 +15,10 @@ from runs.status import Status
 from scheduling.models import TeamQuota
 from tests.conftest import wait_for
 from tests.executor.helpers import submit, wait_status
+
+# In the live group like every other live-stack test: run beside them on another xdist
+# worker, its two workers and web server doubled the load on a 2-core machine.
+pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
 
 SHORT = "import time\ntime.sleep(1.5)\nprint('done')\n"
 
@@ -41,7 +47,7 @@ def test_two_workers_follow_the_scheduler(live: Any, world: Any) -> None:
             return str(world.admin.client.get(f"/api/runs/{run_id}/").json()["waiting_reason"])
 
         # Workers announce themselves within seconds: then the reason is the scheduler's alone.
-        wait_for(lambda: "no worker" not in reason(b_low), timeout=30, what="workers announced")
+        wait_for(lambda: "no worker" not in reason(b_low), timeout=120, what="workers announced")
         assert reason(b_high) == "the target is full (0/0 runs)"
         # Bob's high and normal runs first; then fair share puts Alice's team (nothing placed yet) ahead.
         assert reason(b_low) == "5 runs ahead, 2 of higher priority; the target is full (0/0 runs)"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
+from config.redisconn import client
 from tests.conftest import make_tar
 
 # Logs the primary metric ``acc`` once per epoch: acc = quality * epoch / epochs, sleeping
@@ -47,3 +49,15 @@ def create_sweep(actor: Any, config: dict[str, Any], files: dict[str, str] | Non
     for key, value in fields.items():
         data[key] = json.dumps(value) if isinstance(value, list | dict) else value
     return actor.client.post("/api/sweeps/", data, format="multipart")
+
+
+def queued_steps(sweep_id: int) -> int:
+    """``sweeps.tasks.advance`` messages for the sweep waiting in the broker's default
+    queue (kombu's Redis transport: a list of JSON envelopes, the body base64 JSON)."""
+    count = 0
+    for raw in client().lrange("runyard", 0, -1):
+        envelope = json.loads(raw)
+        if envelope["headers"]["task"] == "sweeps.tasks.advance":
+            args = json.loads(base64.b64decode(envelope["body"]))[0]
+            count += args == [sweep_id]
+    return count

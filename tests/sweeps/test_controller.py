@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from config.redisconn import client
 from runs import metricstore
 from runs.lifecycle import transition
 from runs.models import Run
 from runs.status import TERMINAL, Status
-from sweeps import controller
+from sweeps import controller, triggers
 from sweeps.models import Sweep, SweepChild
-from tests.sweeps.helpers import create_sweep, hyperdrive
+from tests.sweeps.helpers import create_sweep, hyperdrive, queued_steps
 
 GRID = {"lr": ["choice", [[0.1, 0.01]]], "bs": ["choice", [[16, 32]]]}
 
@@ -227,3 +228,28 @@ def test_a_bayesian_sweep_proposes_from_its_history_reproducibly(world: Any) -> 
     assert len(first) == 6 and first == second  # same seed, same history: same points
     for p in first:
         assert -5 <= p["x"] <= 5 and p["k"] in range(0, 11, 2)
+
+
+def test_a_child_ending_queues_a_step_even_when_one_is_pending(
+    world: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The pending mark can belong to a message that died with a SIGKILLed worker (the
+    broker gives it back only after its visibility timeout): the recoverer ending that
+    worker's children must still wake the sweep. Metric events stay coalesced."""
+    sweep_id = _make(world, hyperdrive(GRID, max_total_runs=2, max_concurrent_runs=2), arguments=["--epochs", "2"])
+    controller.advance(sweep_id)
+    first, second = (k.run_id for k in _children(sweep_id))
+    _start(first)
+    _start(second)
+    client().set(triggers.pending_key(sweep_id), "1", ex=triggers.PENDING_TTL)  # a step pending somewhere
+    before = queued_steps(sweep_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        metricstore.store(Run.objects.get(pk=first), [{"name": "acc", "value": 0.5}])
+    assert queued_steps(sweep_id) == before  # coalesced into the pending step
+    with django_capture_on_commit_callbacks(execute=True):
+        transition(first, Status.FAILED, reason="worker lost")
+    assert queued_steps(sweep_id) == before + 1
+    client().delete(triggers.pending_key(sweep_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        metricstore.store(Run.objects.get(pk=second), [{"name": "acc", "value": 0.5}])
+    assert queued_steps(sweep_id) == before + 2  # nothing pending: the metric event wakes it

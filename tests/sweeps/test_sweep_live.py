@@ -15,6 +15,8 @@ from runs.models import Run
 from runs.status import TERMINAL, Status
 from sweeps.models import Sweep, SweepChild
 from tests.conftest import wait_for
+from tests.datasets.webserver import WebFiles
+from tests.datasets.webserver import web as web
 from tests.sweeps.helpers import create_sweep, hyperdrive
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
@@ -64,17 +66,65 @@ def test_a_grid_sweep_runs_every_point_once_within_the_concurrency_limit(live: A
     assert best["parameters"] == {"lr": 0.1, "bs": 64}  # acc = 1 + lr/100 + bs/10000
 
 
-def test_bandit_stops_the_poor_child_while_it_runs(live: Any, world: Any) -> None:
-    # Child 0 reaches 1.0 fast; child 1 logs 0.1 once a second for a minute.
+# The poor child (quality < 1) logs nothing until the test serves ``--go``: Bandit judges a
+# child at interval n only against children that reached n, so a poor child that happened
+# to start first (a busy machine claims the two in either order) and stayed an interval
+# ahead would never meet a peer and would run to its end. Gated, it is judged against the
+# good child's finished curve from its first interval on: the test no longer races time.
+GATED = """
+import argparse, time, urllib.error, urllib.request
+from azureml.core.run import Run
+p = argparse.ArgumentParser()
+p.add_argument("--quality", type=float)
+p.add_argument("--go")
+a, _unknown = p.parse_known_args()
+run = Run.get_context()
+if a.quality >= 1:
+    for epoch in range(3):
+        run.log("acc", a.quality)
+    raise SystemExit(0)
+deadline = time.monotonic() + 600
+while True:
+    try:
+        urllib.request.urlopen(a.go, timeout=10).read()
+        break
+    except OSError:  # 404 (HTTPError) until the test serves it
+        if time.monotonic() > deadline:
+            raise SystemExit("no go signal within 600 s")
+        time.sleep(0.2)
+for epoch in range(60):
+    run.log("acc", a.quality)
+    run.flush()
+    time.sleep(1)
+"""
+
+
+def test_bandit_stops_the_poor_child_while_it_runs(live: Any, world: Any, web: WebFiles) -> None:
     space = {"quality": ["choice", [[1.0, 0.1]]]}
     policy = {"name": "Bandit", "properties": {"slack_factor": 0.2, "evaluation_interval": 1}}
     made = create_sweep(
         world.alice,
         hyperdrive(space, max_total_runs=2, max_concurrent_runs=2, policy=policy),
-        arguments=["--epochs", "60", "--pause", "1"],
+        files={"train.py": GATED},
+        arguments=["--go", web.url("go")],
     )
     assert made.status_code == 201, made.content
     sweep_id = made.json()["id"]
+    kids = wait_for(
+        lambda: (
+            (rows := list(SweepChild.objects.filter(sweep_id=sweep_id).order_by("index"))) and len(rows) == 2 and rows
+        ),
+        timeout=120,
+        what="both children proposed",
+    )
+    good, poor_id = (k.run_id for k in kids)
+    wait_for(
+        lambda: Run.objects.filter(pk=good, status=Status.COMPLETED).exists(),
+        timeout=240,
+        what=f"the good child {good} to complete",
+    )
+    assert Run.objects.get(pk=poor_id).status not in TERMINAL  # held at the gate: nothing to judge yet
+    web.files["/go"] = b"go"
     wait_sweep_end(sweep_id, timeout=300)
     rows = {r["index"]: r for r in world.alice.client.get(f"/api/sweeps/{sweep_id}/children/").json()}
     poor = rows[1]
@@ -83,6 +133,7 @@ def test_bandit_stops_the_poor_child_while_it_runs(live: Any, world: Any) -> Non
     assert poor["status_reason"].startswith("Canceled by BanditPolicy: value ")
     assert poor["intervals"] < 60  # stopped early, not at the end
     assert rows[0]["terminated_by"] == ""
+    assert rows[0]["status"] == Status.COMPLETED
 
 
 SLEEPY = "import time\nfrom azureml.core.run import Run\nRun.get_context().log('acc', 0.5)\ntime.sleep(600)\n"
