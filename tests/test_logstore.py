@@ -105,7 +105,7 @@ def test_the_websocket_encoding_is_json_dumps_of_the_lines() -> None:
 
 TRICKY = [
     'a", "b',  # the separator the per-segment encoders split at, inside a text
-    'ends with a backslash \\',
+    "ends with a backslash \\",
     '", "',
     "{} {0} {seq} }{",  # str.format's fields, in a text the format does not parse
     "",
