@@ -157,9 +157,12 @@ def test_a_backlog_is_taken_in_larger_batches_and_a_trickle_line_by_line(world: 
 
     writer = LogWriter(run.pk, start_seq=0, store=store, group="test.nobody")
     reads = 12
-    feeder = threading.Thread(
-        target=lambda: [writer.write_many(0, "stdout", [f"{r} {i}" for i in range(1500)]) for r in range(reads)]
-    )
+
+    def feed() -> None:
+        for r in range(reads):
+            writer.write_many(0, "stdout", [f"{r} {i}" for i in range(1500)])
+
+    feeder = threading.Thread(target=feed)
     feeder.start()
     feeder.join()  # 18000 lines wait (under QUEUE_LINES: the feeder never blocks) while the store blocks
     release.set()
