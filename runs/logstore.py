@@ -6,8 +6,11 @@ bounded buffer (a rank that prints faster than we store blocks on its own pipe, 
 bounds memory). A pipe reader wraps the lines of one read in ``chunk()``: they reach
 the writer as one item with one timestamp, which is what makes 50k+ lines/s cheap
 (a lock, a timestamp and a queue item per line cost more than storing the line).
-A flusher thread takes what is waiting, up to ``BATCH_LINES`` lines or
-``BATCH_SECONDS`` after the first, stores the batch as one ``LogChunk`` row (the
+A plain rank's reader hands the read's lines over in one ``write_many`` call: they
+stay one list (a span of one rank and stream) from the pipe to the stored JSON, with
+no tuple or call per line. A flusher thread takes what is waiting, up to
+``BATCH_LINES`` lines or ``BATCH_SECONDS`` after the first (under a backlog all that
+waits, up to ``BATCH_MAX_LINES``), stores the batch as one ``LogChunk`` row (the
 lines packed as JSON, their seqs implied by the chunk's ``first_seq``), advances
 ``Run.log_seq`` and then publishes the same batch, serialized once, to the run's
 websocket group. Storing before publishing is what lets a watcher catch up from the
