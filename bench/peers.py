@@ -64,6 +64,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from harness import free_port, wait_for  # bench/ is on sys.path (run as a script or from bench/)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -190,14 +192,6 @@ def ensure(name: str, log: Callable[[str], None] = print) -> PeerEnv:
 
 
 # ---- processes -----------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _children() -> dict[int, list[int]]:
     """ppid → pids of every live process (one pass over /proc)."""
     kids: dict[int, list[int]] = {}
@@ -253,17 +247,6 @@ def _comm(pid: int) -> str:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/comm").read_text().strip()
     return "?"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> tuple[int, Any]:

@@ -21,5 +21,7 @@ export default defineConfig({
     globals: true,
     setupFiles: ["./src/test/setup.ts"],
     css: false,
+    // A test's own bound, above the 15 s of findBy/waitFor (src/test/setup.ts).
+    testTimeout: 30000,
   },
 });

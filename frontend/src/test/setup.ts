@@ -1,4 +1,9 @@
 import "@testing-library/jest-dom/vitest";
+import { configure } from "@testing-library/react";
+
+// findBy*/waitFor wait on what the page shows, not on time: their default bound (1 s) is
+// shorter than a render takes on a loaded 2-core CI machine, so bound them generously.
+configure({ asyncUtilTimeout: 15000 });
 
 // jsdom has no layout: give elements a viewport-sized box so virtualised lists render rows.
 class ResizeObserverStub {

@@ -85,13 +85,13 @@ test("Build now queues a build and the card follows it to succeeded without a re
   expect(await screen.findByText("Not built yet")).toBeInTheDocument();
   fireEvent.click(screen.getByRole("button", { name: "Build now" }));
   const card = screen.getByRole("region", { name: "Build" });
-  expect(await within(card).findByText("building", {}, { timeout: 4000 })).toBeInTheDocument();
+  expect(await within(card).findByText("building")).toBeInTheDocument();
   expect(screen.getByRole("button", { name: "Build now" })).toBeDisabled();
-  expect(await within(card).findByText("succeeded", {}, { timeout: 6000 })).toBeInTheDocument();
-  expect(await within(card).findByText(/Environment ready/, {}, { timeout: 4000 })).toBeInTheDocument();
+  expect(await within(card).findByText("succeeded")).toBeInTheDocument();
+  expect(await within(card).findByText(/Environment ready/)).toBeInTheDocument();
   expect(screen.getByRole("button", { name: "Build now" })).toBeEnabled();
   expect(posts).toEqual([{ compute_target: "local" }]);
-}, 15000);
+});
 
 test("a refused build says why", async () => {
   fakeServer(() => json({ compute_target: ["No compute target named 'local'."] }, 400));
@@ -106,6 +106,6 @@ test("with several compute targets, Build now builds on the one picked", async (
   renderCard();
   fireEvent.change(await screen.findByRole("combobox", { name: "Build on" }), { target: { value: "docker" } });
   fireEvent.click(screen.getByRole("button", { name: "Build now" }));
-  expect(await screen.findByText("building", {}, { timeout: 4000 })).toBeInTheDocument();
+  expect(await screen.findByText("building")).toBeInTheDocument();
   expect(posts).toEqual([{ compute_target: "docker" }]);
 });
