@@ -630,10 +630,10 @@ class RunViewSet(
         """GET: points grouped by name (``?name=`` for one). POST: a batch of points."""
         if request.method == "POST":
             run = self._run_to_log_to()
-            payload = request.data.get("points") if isinstance(request.data, dict) else request.data
             now = timezone.now()
-            # Plain code, not a serializer per point (MetricPointSerializer stays the schema).
-            stored = metricstore.store_points(run, metricbatch.parse(payload, now), now)
+            # Plain code, not a serializer per point (MetricPointSerializer stays the schema);
+            # the point list or the SDK's columnar batch (runs.metricbatch).
+            stored = metricstore.store_columns(run, metricbatch.parse_body(request.data, now), now)
             return Response({"stored": stored}, status=status.HTTP_201_CREATED)
         return Response(metricstore.grouped(self.get_object().pk, request.query_params.get("name")))
 

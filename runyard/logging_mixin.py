@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.exceptions import UserErrorException
-from runyard.metrics import MetricBatcher, encode_points, env_number
+from runyard.metrics import MetricBatcher, encode_batch, env_number
 
 
 def as_number(value: Any) -> float | None:
@@ -53,7 +53,7 @@ class MetricLoggingMixin:
 
     # Subclasses provide these two.
     def _post_metrics(self, body: bytes) -> None:
-        """POST one batch, already encoded (``runyard.metrics.encode_points``)."""
+        """POST one batch, already encoded (``runyard.metrics.encode_batch``)."""
         raise NotImplementedError
 
     def _upload_artifact(self, name: str, content: bytes | None = None, path: Path | None = None) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class MetricLoggingMixin:
                 interval=env_number("RUNYARD_METRICS_INTERVAL", 0.2),
                 batch_size=int(env_number("RUNYARD_METRICS_BATCH", 5000)),
                 max_queue=int(env_number("RUNYARD_METRICS_MAX_QUEUE", 100_000)),
-                encode=encode_points,
+                encode=encode_batch,
             )
         self._batcher.add(name, value, step, kind, payload)
 

@@ -195,3 +195,132 @@ def test_one_live_message_and_one_signal_per_batch(world: World, django_capture_
     ]
     stored_at = Metric.objects.filter(run=run).order_by("id").values_list("at", flat=True).first()
     assert stored_at is not None and body["points"][0]["at"] == stored_at.isoformat()
+
+
+# ---- the SDK's columnar body (runs.metricbatch.parse_columns) --------------------------------
+def _columnar(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body ``runyard.metrics.encode_batch`` makes of these points (times in unix seconds)."""
+    from runyard.metrics import encode_batch
+
+    raw = [
+        (p["name"], p.get("value"), p.get("step"), p["time"], p.get("kind", "scalar"), p.get("payload")) for p in points
+    ]
+    body: dict[str, Any] = json.loads(encode_batch(raw))
+    return body
+
+
+def test_a_columnar_batch_reads_back_as_the_same_points_as_the_point_objects(world: World) -> None:
+    """The SDK's body and the point objects store the same rows, summaries and live text."""
+    t0 = 1_780_000_000.0
+    points: list[dict[str, Any]] = [
+        {"name": f"m{i % 3}", "value": i * 0.25, "step": i // 3, "time": t0 + i * 0.001} for i in range(300)
+    ]
+    points.append({"name": "table", "kind": "row", "payload": {"z": 1, "a": "x"}, "time": t0 + 1.5})
+    points.append({"name": "kernel", "kind": "text", "payload": "rbf", "time": t0 + 2})
+    as_objects = [{**p, "time": datetime.fromtimestamp(p["time"], UTC).isoformat()} for p in points]
+    scalars_only = _columnar(points[:300])
+    assert set(scalars_only["columns"]) == {"name", "value", "step", "time"}  # no kind/payload columns
+    mixed = _columnar(points)
+    assert set(mixed["columns"]) == {"name", "value", "step", "time", "kind", "payload"}
+
+    reads = []
+    for bodies in ([as_objects], [scalars_only, _columnar(points[300:])], [mixed]):
+        run = make_run(world.alice.user, world.team_a)
+        for body in bodies:
+            answer = world.alice.client.post(POST.format(run.pk), body, format="json")
+            assert answer.status_code == 201, answer.json()
+        summaries = list(
+            MetricSummary.objects.filter(run=run)
+            .order_by("name")
+            .values_list("name", "latest", "latest_step", "min_value", "max_value", "points")
+        )
+        reads.append((world.alice.client.get(POST.format(run.pk)).json(), summaries))
+    assert reads[0] == reads[1] == reads[2]
+    series, summaries = reads[0]
+    assert [p["step"] for p in series["m1"]] == list(range(100))
+    assert series["m1"][0]["at"] == "2026-05-28T20:26:40.001000+00:00"
+    assert series["table"][0]["payload"] == {"z": 1, "a": "x"} and list(series["table"][0]["payload"]) == ["z", "a"]
+    assert series["kernel"][0]["payload"] == "rbf"
+    assert [s[0] for s in summaries] == ["m0", "m1", "m2"]
+
+
+def test_a_columnar_batch_without_steps_or_times_takes_null_and_now(world: World) -> None:
+    run = make_run(world.alice.user, world.team_a)
+    before = timezone.now()
+    body = {"columns": {"name": ["a", "a", "b"], "value": [1.0, 2.0, 3.0]}}
+    assert world.alice.client.post(POST.format(run.pk), body, format="json").status_code == 201
+    rows = list(Metric.objects.filter(run=run).order_by("id").values_list("name", "kind", "value", "step", "at"))
+    assert [r[:4] for r in rows] == [("a", "scalar", 1.0, None), ("a", "scalar", 2.0, None), ("b", "scalar", 3.0, None)]
+    assert all(r[4] >= before for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("columns", "errors"),
+    [
+        ({"name": ["a", "b"], "value": [1.0, "high"]}, {"1": {"value": ["A valid number is required."]}}),
+        ({"name": ["a", " "], "value": [1.0, 2.0]}, {"1": {"name": ["This field may not be blank."]}}),
+        (
+            {"name": ["a"], "value": [1.0], "step": [2**63]},
+            {"0": {"step": ["Ensure this value fits in 64 bits (|step| < 2**63)."]}},
+        ),
+        (
+            {"name": ["a"], "value": [1.0], "time": ["2026-01-01"]},
+            {"0": {"time": ["A unix time in seconds is required."]}},
+        ),
+        ({"name": ["a"], "value": [1.0], "time": [1e300]}, {"0": {"time": ["Datetime value out of range."]}}),
+        ({"name": ["a"], "value": [None]}, {"0": {"value": ["A scalar metric needs a value."]}}),
+        (
+            {"name": ["a"], "kind": ["text"], "payload": [3]},
+            {"0": {"payload": ["A text metric needs a string payload."]}},
+        ),
+        ({"name": ["a"], "kind": ["bogus"], "value": [1.0]}, {"0": {"kind": ['"bogus" is not a valid choice.']}}),
+        ({"name": ["a", "b"], "value": [1.0]}, {"value": ["Expected an array of 2 items, one per name."]}),
+        ({"value": [1.0]}, {"name": ["An array of names is required."]}),
+    ],
+    ids=lambda v: json.dumps(v)[:50],
+)
+def test_a_bad_columnar_batch_is_refused_whole_naming_the_point_and_field(
+    world: World, columns: dict[str, Any], errors: dict[str, Any]
+) -> None:
+    run = make_run(world.alice.user, world.team_a)
+    answer = world.alice.client.post(POST.format(run.pk), {"columns": columns}, format="json")
+    assert answer.status_code == 400 and answer.json() == {"columns": errors}
+    assert not Metric.objects.filter(run=run).exists()
+
+
+def test_a_columnar_batch_normalises_as_the_point_rules_do() -> None:
+    """Off the fast path (numeric strings, padded names, "3.0" steps) each point follows the
+    point objects' rules, and the result is the same."""
+    now = timezone.now()
+    columns = {"name": [" a ", "b"], "value": ["2.5", 1], "step": ["3.0", None], "time": [1_780_000_000, None]}
+    batch = metricbatch.parse_columns(columns, now)
+    assert batch.points() == metricbatch.parse(
+        [
+            {"name": " a ", "value": "2.5", "step": "3.0", "time": "2026-05-28T20:26:40+00:00"},
+            {"name": "b", "value": 1},
+        ],
+        now,
+    )
+
+
+def test_a_batch_nobody_watches_builds_no_live_message(world: World) -> None:
+    """The publisher asks Redis whether the run's group has members before it builds a
+    batch's text; a watcher that joins gets the next batch live."""
+    run = make_run(world.alice.user, world.team_a)
+    watcher = Watcher()  # on its own group: the run's has no member yet
+    try:
+        group = events.group_name(run.pk)
+        assert not watcher.loop.run_until_complete(events.watched(watcher.layer, group))
+        body = {"columns": {"name": ["a"], "value": [1.0], "step": [0]}}
+        assert world.alice.client.post(POST.format(run.pk), body, format="json").status_code == 201
+        assert events.flush()
+        watcher.loop.run_until_complete(watcher.layer.group_add(group, watcher.channel))
+        assert watcher.loop.run_until_complete(events.watched(watcher.layer, group))
+        body = {"columns": {"name": ["a"], "value": [2.0], "step": [1]}}
+        assert world.alice.client.post(POST.format(run.pk), body, format="json").status_code == 201
+        assert events.flush()
+        (message,) = watcher.receive(1)  # the second batch only: the first had nobody to go to
+        assert [p["value"] for p in json.loads(message["text"])["points"]] == [2.0]
+        watcher.loop.run_until_complete(watcher.layer.group_discard(group, watcher.channel))
+    finally:
+        watcher.close()

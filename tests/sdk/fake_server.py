@@ -46,3 +46,23 @@ def fake_runyard(route: Route, delay: float = 0.0) -> Iterator[tuple[str, list[t
     finally:
         server.shutdown()
         server.server_close()
+
+
+def metric_points(body: bytes) -> list[dict[str, Any]]:
+    """The points of a metrics POST body, in either form the server takes: the point
+    objects (``{"points": [...]}``) or the SDK's columnar batch (``{"columns": {...}}``),
+    read back as point objects (only the keys a point has: no null value, step or payload)."""
+    data = json.loads(body)
+    if "points" in data:
+        return list(data["points"])
+    columns = data["columns"]
+    n = len(columns["name"])
+    points = []
+    for i in range(n):
+        point: dict[str, Any] = {"name": columns["name"][i], "kind": columns.get("kind", ["scalar"] * n)[i]}
+        for key in ("value", "step", "time", "payload"):
+            value = columns.get(key, [None] * n)[i]
+            if value is not None:
+                point[key] = value
+        points.append(point)
+    return points

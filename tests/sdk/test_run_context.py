@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 from runyard.metrics import UNREACHABLE_EXIT_SECONDS, MetricBatcher
 from runyard.offline_run import OfflineRun
 from runyard.run import Run, metric_value
-from tests.sdk.fake_server import fake_runyard
+from tests.sdk.fake_server import fake_runyard, metric_points
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,8 +73,9 @@ def test_script_exiting_without_flush_loses_nothing(tmp_path: Path) -> None:
 
     def route(method: str, path: str, body: bytes) -> tuple[int, Any]:
         if method == "POST" and path == "/api/runs/7/metrics/":
-            points.extend(json.loads(body)["points"])
-            return 201, {"stored": len(json.loads(body)["points"])}
+            batch = metric_points(body)  # the SDK's columnar body
+            points.extend(batch)
+            return 201, {"stored": len(batch)}
         return 404, {"detail": "no"}
 
     script = tmp_path / "train.py"
