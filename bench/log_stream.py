@@ -532,6 +532,21 @@ def components(stack: Stack, section: Section) -> None:
             (time.process_time() - t) / 100_000 * 1e6,
         )
     )
+    # 2a. the same through a plain rank's route: a read's lines reach the writer in one call (write_many)
+    from execution.lines import RouteKind, Router
+
+    writer = LogWriter(run.pk, start_seq=0, store=lambda _r, _b: None, group="bench.nobody")
+    t = time.process_time()
+    OutputPump(
+        io.BytesIO(data), Router(RouteKind.PLAIN).stream("stdout", writer.write, writer.write_many), "bench"
+    ).run()
+    writer.close()
+    rows.append(
+        (
+            "OutputPump → plain route → LogWriter.write_many (a read in one call) + flusher, no store (both threads)",
+            (time.process_time() - t) / 100_000 * 1e6,
+        )
+    )
     # 2b. a line written alone (Runyard's own lines, the docker backend): one item per line
     writer = LogWriter(run.pk, start_seq=0, store=lambda _r, _b: None, group="bench.nobody")
     t = time.process_time()

@@ -250,6 +250,16 @@ class Execution:
             self.stderr_tail.append(text_ if rank < 0 else f"[rank {rank}] {text_}")
         self.writer.write(rank, stream, text)
 
+    def write_logs(self, rank: int, stream: str, texts: list[str]) -> None:
+        """``write_log`` of a pipe read's lines in one call (``LogWriter.write_many``)."""
+        if self.last_activity is not None:
+            self.last_activity = time.monotonic()
+        if stream == "stderr":
+            for text in texts[-(self.stderr_tail.maxlen or 0) :]:
+                text_ = self.writer.mask(text)
+                self.stderr_tail.append(text_ if rank < 0 else f"[rank {rank}] {text_}")
+        self.writer.write_many(rank, stream, texts)
+
     def move(self, to: str, reason: str = "", **fields: Any) -> None:
         try:
             self.run = transition(self.run.pk, to, reason=reason, fields=fields)
@@ -410,6 +420,7 @@ class Execution:
             target=target,
             limits=Limits(run.max_run_duration_seconds),
             write_log=self.write_log,
+            write_logs=self.write_logs,
             system_log=self.writer.system,
             canceled=self.canceled,
             stored_lines=lambda keep: logstore.count(run.pk, keep),

@@ -41,6 +41,7 @@ from django.conf import settings
 from runs.logstore import SYSTEM_RANK
 
 Write = Callable[[int, str, str], None]  # rank, stream, text
+WriteMany = Callable[[int, str, list[str]], None]  # rank, stream, texts (in order)
 
 READ_BYTES = 64 * 1024  # one read of a pipe or file
 CUT_MARKER = " …[line cut at {limit} bytes]"
@@ -216,15 +217,16 @@ class Router:
     ranks: tuple[int, ...] = (0,)
     tag: str = ""
 
-    def stream(self, stream: str, write: Write) -> RoutedStream:
-        """A sink for the lines of one of the node's streams (stdout or stderr)."""
+    def stream(self, stream: str, write: Write, write_many: WriteMany | None = None) -> RoutedStream:
+        """A sink for the lines of one of the node's streams (stdout or stderr);
+        ``write_many`` (optional) takes a plain node's lines a read at a time."""
         if self.kind is RouteKind.TORCHRUN:
             return _Torchrun(self, stream, write)
         if self.kind in MPI_ROUTES:
             return _Mpi(self, stream, write)
         if self.kind is RouteKind.AGENT:
             return _Tagged(self, stream, write)
-        return _Plain(self, stream, write)
+        return _Plain(self, stream, write, write_many)
 
 
 class RoutedStream:
@@ -238,6 +240,11 @@ class RoutedStream:
     def __call__(self, text: str) -> None:
         raise NotImplementedError
 
+    def many(self, texts: list[str]) -> None:
+        """The lines of one read, in order (a sink that can, takes them in one call)."""
+        for text in texts:
+            self(text)
+
     @property
     def holding(self) -> bool:
         """Whether text is held back (a line whose end comes later)."""
@@ -248,12 +255,20 @@ class RoutedStream:
 
 
 class _Plain(RoutedStream):
-    def __init__(self, router: Router, stream: str, write: Write) -> None:
+    def __init__(self, router: Router, stream: str, write: Write, write_many: WriteMany | None = None) -> None:
         super().__init__(router, stream, write)
         self.rank = router.ranks[0] if router.ranks else 0
+        self.write_many = write_many
 
     def __call__(self, text: str) -> None:
         self.write(self.rank, self.stream, text)
+
+    def many(self, texts: list[str]) -> None:
+        # Every line is this rank's: no routing per line, so the read goes on whole.
+        if self.write_many is None:
+            super().many(texts)
+        else:
+            self.write_many(self.rank, self.stream, texts)
 
 
 class _Tagged(RoutedStream):
@@ -315,6 +330,7 @@ __all__ = [
     "RouteKind",
     "RoutedStream",
     "Router",
+    "WriteMany",
     "read_lines",
     "split_torchrun_line",
 ]

@@ -6,8 +6,11 @@ bounded buffer (a rank that prints faster than we store blocks on its own pipe, 
 bounds memory). A pipe reader wraps the lines of one read in ``chunk()``: they reach
 the writer as one item with one timestamp, which is what makes 50k+ lines/s cheap
 (a lock, a timestamp and a queue item per line cost more than storing the line).
-A flusher thread takes what is waiting, up to ``BATCH_LINES`` lines or
-``BATCH_SECONDS`` after the first, stores the batch as one ``LogChunk`` row (the
+A plain rank's reader hands the read's lines over in one ``write_many`` call: they
+stay one list (a span of one rank and stream) from the pipe to the stored JSON, with
+no tuple or call per line. A flusher thread takes what is waiting, up to
+``BATCH_LINES`` lines or ``BATCH_SECONDS`` after the first (under a backlog all that
+waits, up to ``BATCH_MAX_LINES``), stores the batch as one ``LogChunk`` row (the
 lines packed as JSON, their seqs implied by the chunk's ``first_seq``), advances
 ``Run.log_seq`` and then publishes the same batch, serialized once, to the run's
 websocket group. Storing before publishing is what lets a watcher catch up from the
@@ -35,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from json.encoder import encode_basestring as _json_text_utf8
 from json.encoder import encode_basestring_ascii as _json_text
 from typing import Any, NamedTuple
 
@@ -51,6 +55,7 @@ from runs.models import LogChunk, Run
 log = logging.getLogger(__name__)
 
 BATCH_LINES = 2000
+BATCH_MAX_LINES = 16000  # under a backlog (LogWriter._take)
 BATCH_SECONDS = 0.005
 QUEUE_LINES = 20000
 SYSTEM_RANK = -1
@@ -80,8 +85,16 @@ def clip(text: str) -> str:
     return text[:limit] + f" …[{len(text) - limit} more characters cut]"
 
 
+class Span(NamedTuple):
+    """Consecutive lines of one rank and stream: a read of a pipe is usually one."""
+
+    rank: int
+    stream: str
+    texts: list[str]
+
+
 class _Handover(threading.local):
-    pending: dict[LogWriter, list[Line]] | None = None
+    pending: dict[LogWriter, list[Span]] | None = None
 
 
 _handover = _Handover()
@@ -95,15 +108,15 @@ def chunk() -> Iterator[None]:
         yield
         return
     at = timezone.now()
-    pending: dict[LogWriter, list[Line]] = {}
+    pending: dict[LogWriter, list[Span]] = {}
     _handover.pending = pending
     try:
         yield
     finally:
         # Also when a sink raised halfway: what was written is not lost.
         _handover.pending = None
-        for writer, lines in pending.items():
-            writer._put(at, lines)
+        for writer, runs in pending.items():
+            writer._put(at, runs)
 
 
 class LogWriter:
@@ -125,7 +138,7 @@ class LogWriter:
         self.group = group or group_name(run_id)
         self._custom_store = store
         self._limit = int(settings.RUNYARD["LOG_LINE_MAX_CHARS"])
-        self._items: deque[tuple[datetime, list[Line]]] = deque()
+        self._items: deque[tuple[datetime, list[Span], int]] = deque()  # (time, spans, lines in them)
         self._waiting = 0  # lines in _items
         self._cond = threading.Condition(threading.Lock())
         self._seq = start_seq if start_seq is not None else _last_seq(run_id)
@@ -143,12 +156,37 @@ class LogWriter:
             text = clip(text)
         pending = _handover.pending
         if pending is None:
-            self._put(timezone.now(), [(rank, stream, text)])
+            self._put(timezone.now(), [Span(rank, stream, [text])])
             return
-        lines = pending.get(self)
-        if lines is None:
-            lines = pending[self] = []
-        lines.append((rank, stream, text))
+        spans = pending.get(self)
+        if spans is None:
+            pending[self] = [Span(rank, stream, [text])]
+            return
+        last = spans[-1]
+        if last.rank == rank and last.stream == stream:
+            last.texts.append(text)
+        else:
+            spans.append(Span(rank, stream, [text]))
+
+    def write_many(self, rank: int, stream: str, texts: list[str]) -> None:
+        """``write`` of each of ``texts`` in order, at the cost of one call: a pipe read's
+        lines (one rank, one stream) go on as one span without a Python step per line.
+        The list is kept: the caller must not change it afterwards."""
+        if not texts:
+            return
+        if max(map(len, texts)) > self._limit:
+            texts = [clip(text) if len(text) > self._limit else text for text in texts]
+        pending = _handover.pending
+        if pending is None:
+            self._put(timezone.now(), [Span(rank, stream, texts)])
+            return
+        spans = pending.get(self)
+        if spans is None:
+            pending[self] = [Span(rank, stream, texts)]
+        elif spans[-1].rank == rank and spans[-1].stream == stream:
+            spans[-1].texts.extend(texts)
+        else:
+            spans.append(Span(rank, stream, texts))
 
     def system(self, text: str) -> None:
         """A line from Runyard itself (preparing, building, stopping …)."""
@@ -164,18 +202,25 @@ class LogWriter:
             self._cond.notify_all()
         self._thread.join()
 
-    def _put(self, at: datetime, lines: list[Line]) -> None:
+    def _put(self, at: datetime, spans: list[Span]) -> None:
+        count = sum(len(span.texts) for span in spans)
         with self._cond:
             # An empty buffer always takes the item, so one huge chunk cannot wait forever;
             # after close nobody drains, so do not wait either.
             while self._waiting >= QUEUE_LINES and self._items and not self._closing:
                 self._cond.wait()
-            self._items.append((at, lines))
-            self._waiting += len(lines)
+            self._items.append((at, spans, count))
+            self._waiting += count
             self._cond.notify_all()
 
-    def _take(self) -> list[tuple[datetime, list[Line]]] | None:
-        """The next batch: waits for a first item, then up to BATCH_SECONDS for more."""
+    def _take(self) -> list[tuple[datetime, list[Span], int]] | None:
+        """The next batch: waits for a first item, then up to BATCH_SECONDS for more.
+
+        Under a backlog (more than BATCH_LINES waiting when the flusher comes back from
+        storing the last batch) it takes all that waits, up to BATCH_MAX_LINES: the cost
+        of a batch (a row, an UPDATE, a commit, a group_send) is then paid for more
+        lines, exactly when the writer is behind. A trickle still goes out within
+        BATCH_SECONDS of its first line."""
         with self._cond:
             while not self._items:
                 if self._closing:
@@ -187,12 +232,13 @@ class LogWriter:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            taken: list[tuple[datetime, list[Line]]] = []
+            limit = min(max(BATCH_LINES, self._waiting), BATCH_MAX_LINES)
+            taken: list[tuple[datetime, list[Span], int]] = []
             count = 0
-            while self._items and count < BATCH_LINES:
+            while self._items and count < limit:
                 item = self._items.popleft()
                 taken.append(item)
-                count += len(item[1])
+                count += item[2]
             self._waiting -= count
             self._cond.notify_all()
             return taken
@@ -202,16 +248,17 @@ class LogWriter:
         layer = get_channel_layer()
         try:
             while (taken := self._take()) is not None:
-                lines: list[Line] = []
-                stamps: list[tuple[datetime, int]] = []
-                for at, item in taken:
-                    lines.extend(item)
-                    stamps.append((at, len(item)))
-                if self.mask:
-                    mask = self.mask
-                    lines = [(rank, stream, mask(text)) for rank, stream, text in lines]
-                batch = Batch(self._seq + 1, stamps, lines)
-                self._seq = batch.last
+                mask = self.mask if self.mask else None
+                segments: list[Segment] = []
+                count = 0
+                for at, spans, lines in taken:
+                    count += lines
+                    for rank, stream, texts in spans:
+                        if mask is not None:
+                            texts = list(map(mask, texts))
+                        segments.append(Segment(at, rank, stream, texts))
+                batch = Batch(self._seq + 1, segments=segments)
+                self._seq += count
                 self._flush(batch, loop, layer)
         finally:
             # Closing the loop closes the channel layer's connections of this loop only
@@ -248,27 +295,75 @@ class LogWriter:
             log.debug("publishing log lines of run %s failed", self.run_id, exc_info=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Consecutive lines numbered from ``first``; ``stamps`` gives each run of them its
-    time ((time, count) in line order, counts summing to ``len(lines)``)."""
+class Segment(NamedTuple):
+    """Consecutive lines of a batch with one time, rank and stream."""
 
-    first: int
-    stamps: list[tuple[datetime, int]]
-    lines: list[Line]
+    at: datetime
+    rank: int
+    stream: str
+    texts: list[str]
+
+
+class Batch:
+    """Consecutive lines numbered from ``first``, held as segments (one per pipe read,
+    usually). ``Batch(first, stamps, lines)`` builds one from lines and ``stamps``
+    ((time, count) in line order, counts summing to ``len(lines)``), as callers outside
+    the writer have them; ``lines`` and ``stamps`` give them back."""
+
+    __slots__ = ("first", "segments", "size")
+
+    def __init__(
+        self,
+        first: int,
+        stamps: list[tuple[datetime, int]] | None = None,
+        lines: list[Line] | None = None,
+        *,
+        segments: list[Segment] | None = None,
+    ) -> None:
+        self.first = first
+        if segments is None:
+            segments = _segments(stamps or [], lines or [])
+        self.segments = segments
+        self.size = sum(len(segment.texts) for segment in segments)
 
     @property
     def last(self) -> int:
-        return self.first + len(self.lines) - 1
+        return self.first + self.size - 1
+
+    @property
+    def lines(self) -> list[Line]:
+        return [(s.rank, s.stream, text) for s in self.segments for text in s.texts]
+
+    @property
+    def stamps(self) -> list[tuple[datetime, int]]:
+        out: list[tuple[datetime, int]] = []
+        for segment in self.segments:
+            if out and out[-1][0] == segment.at:
+                out[-1] = (segment.at, out[-1][1] + len(segment.texts))
+            else:
+                out.append((segment.at, len(segment.texts)))
+        return out
 
     def numbered(self) -> Iterator[tuple[StoredLine, datetime]]:
-        seq, start = self.first, 0
-        for at, count in self.stamps:
+        seq = self.first
+        for at, rank, stream, texts in self.segments:
             stamp = at.isoformat()
-            for rank, stream, text in self.lines[start : start + count]:
+            for text in texts:
                 yield StoredLine(seq, rank, stream, text, stamp), at
                 seq += 1
-            start += count
+
+
+def _segments(stamps: list[tuple[datetime, int]], lines: list[Line]) -> list[Segment]:
+    out: list[Segment] = []
+    start = 0
+    for at, count in stamps:
+        for rank, stream, text in lines[start : start + count]:
+            if out and out[-1].at is at and out[-1].rank == rank and out[-1].stream == stream:
+                out[-1].texts.append(text)
+            else:
+                out.append(Segment(at, rank, stream, [text]))
+        start += count
+    return out
 
 
 class StoredLine(NamedTuple):
@@ -287,21 +382,20 @@ LineTest = Callable[[StoredLine], bool]
 def serialize(batch: Batch) -> str:
     """The websocket "logs" message of this batch, exactly as ``logs_message`` (and so
     ``json.dumps``) would encode its lines as dicts, built as text: a dict and the
-    generic encoder per line cost ~2 µs, the worker's largest share of a line at 100k+
-    lines/s; this costs ~0.3 µs (bench/log_stream.py (d))."""
-    middles: dict[tuple[int, str], str] = {}
+    generic encoder per line cost ~2 µs; this ~0.3 µs (bench/log_stream.py (d)). A line
+    is ``{"seq": <seq><middle><text><tail>``, middle (rank, stream) and tail (time) fixed
+    per segment. One f-string per line in a list comprehension is the fastest form
+    measured: ``map`` over ``str.format``, or ``str.join`` of concatenations, cost 1.5-2×
+    (they copy each line's text once more), ``json.dumps`` of the texts as much."""
     parts: list[str] = []
-    seq, start = batch.first, 0
-    lines = batch.lines
-    for at, count in batch.stamps:
+    seq = batch.first
+    for at, rank, stream, texts in batch.segments:
+        if not texts:
+            continue
+        middle = f', "rank": {int(rank)}, "stream": {_json_text(stream)}, "text": '
         tail = f', "at": {_json_text(at.isoformat())}}}'
-        for s, (rank, stream, text) in zip(range(seq, seq + count), lines[start : start + count], strict=True):
-            middle = middles.get((rank, stream))
-            if middle is None:
-                middle = middles[(rank, stream)] = f', "rank": {int(rank)}, "stream": {_json_text(stream)}, "text": '
-            parts.append(f'{{"seq": {s}{middle}{_json_text(text)}{tail}')
-        seq += count
-        start += count
+        parts.extend([f'{{"seq": {s}{middle}{_json_text(t)}{tail}' for s, t in enumerate(texts, seq)])
+        seq += len(texts)
     return LOGS_PREFIX + ", ".join(parts) + LOGS_SUFFIX
 
 
@@ -316,17 +410,26 @@ def _last_seq(run_id: int) -> int:
 
 
 def pack(batch: Batch) -> tuple[str, str, str]:
-    """(ranks, stamps, lines) of a LogChunk row holding ``batch``."""
+    """(ranks, stamps, lines) of a LogChunk row holding ``batch``; ``lines`` is exactly
+    ``json.dumps(batch.lines, ensure_ascii=False)``, built per segment by one
+    ``str.join`` of the encoded texts (``[rank, stream, `` and ``]`` between them)."""
     stamps: list[list[Any]] = []
-    for at, count in batch.stamps:
+    parts: list[str] = []
+    ranks: set[int] = set()
+    for at, rank, stream, texts in batch.segments:
+        if not texts:
+            continue
         stamp = at.isoformat()
         if stamps and stamps[-1][0] == stamp:
-            stamps[-1][1] += count
-        elif count:
-            stamps.append([stamp, count])
-    ranks = ",".join(str(rank) for rank in sorted({line[0] for line in batch.lines}))
-    # ensure_ascii=False: half the bytes of \\u escapes for non-ASCII text, and faster.
-    return f",{ranks},", json.dumps(stamps), json.dumps(batch.lines, ensure_ascii=False)
+            stamps[-1][1] += len(texts)
+        else:
+            stamps.append([stamp, len(texts)])
+        ranks.add(rank)
+        head = f"[{int(rank)}, {_json_text_utf8(stream)}, "
+        # Not ASCII-escaped: half the bytes of \\u escapes for non-ASCII text, and faster.
+        parts.append(head + ("], " + head).join(map(_json_text_utf8, texts)) + "]")
+    ranks_text = ",".join(str(rank) for rank in sorted(ranks))
+    return f",{ranks_text},", json.dumps(stamps), "[" + ", ".join(parts) + "]"
 
 
 def store_batch(run_id: int, batch: Batch) -> None:
@@ -336,7 +439,7 @@ def store_batch(run_id: int, batch: Batch) -> None:
     retry after a commit whose success was not reported finds its row there (same
     (run, first_seq)) and stores nothing twice.
     """
-    if not batch.lines:
+    if not batch.size:
         return
     ranks, stamps, lines = pack(batch)
     chunk = LogChunk(run_id=run_id, first_seq=batch.first, last_seq=batch.last, ranks=ranks, stamps=stamps, lines=lines)

@@ -103,6 +103,39 @@ def test_the_websocket_encoding_is_json_dumps_of_the_lines() -> None:
     assert json.loads(encoded) == {"type": "logs", "lines": want}
 
 
+TRICKY = [
+    'a", "b',  # the separator the per-segment encoders split at, inside a text
+    "ends with a backslash \\",
+    '", "',
+    "{} {0} {seq} }{",  # str.format's fields, in a text the format does not parse
+    "",
+    "",
+    'quote " back \\ slash',
+    "日本 ünï ☃ 🎉",
+    "lone \ud800",
+    "plain",
+]
+
+
+def test_segments_encode_exactly_as_json_dumps_of_their_lines() -> None:
+    # Runs of one rank and stream of several lines each (as pipe reads give them), with
+    # the texts the splitting encoders could get wrong, in two stamps.
+    lines = [(0, "stdout", t) for t in TRICKY] + [(1, "stderr", t) for t in TRICKY[:3]] + [(0, "stdout", "x")]
+    later = T0 + timedelta(seconds=1)
+    batch = Batch(7, [(T0, len(TRICKY) + 1), (later, 3)], lines)
+    assert [len(segment.texts) for segment in batch.segments] == [len(TRICKY), 1, 2, 1]
+    assert batch.lines == lines and batch.last == 7 + len(lines) - 1
+    stamps = [T0.isoformat()] * (len(TRICKY) + 1) + [later.isoformat()] * 3
+    want = [{"seq": 7 + i, "rank": r, "stream": s, "text": t, "at": stamps[i]} for i, (r, s, t) in enumerate(lines)]
+    assert logstore.serialize(batch) == logstore.logs_message(want)
+    ranks, packed_stamps, packed = logstore.pack(batch)
+    assert packed == json.dumps(lines, ensure_ascii=False)
+    assert ranks == ",0,1,"
+    assert json.loads(packed_stamps) == [[T0.isoformat(), len(TRICKY) + 1], [later.isoformat(), 3]]
+    empty = Batch(3, [], [])
+    assert empty.size == 0 and logstore.serialize(empty) == logstore.logs_message([])
+
+
 def test_the_migration_packs_existing_lines_into_chunks_and_back(transactional_db: Any, world: Any) -> None:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor

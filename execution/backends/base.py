@@ -105,6 +105,9 @@ class RunContext(Generic[C]):
     mounts: list[tuple[Path, str, bool]] = field(default_factory=list)  # (host path, run path, read-only)
     # RUNYARD_CHECKPOINT_DIR: read-write for the ranks, kept across attempts (preemption).
     checkpoint_dir: Path | None = None
+    # write_log of a pipe read's lines at once (rank, stream, texts): a plain rank's
+    # output pump hands them on without a Python step per line. None: line by line.
+    write_logs: Callable[[int, str, list[str]], None] | None = None
 
 
 @dataclass

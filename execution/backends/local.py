@@ -280,7 +280,7 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
     ) -> RoutedStream:
         numbers = tuple(info.rank for info in ranks) or (rank,)
         route = Router(RouteKind(router), node_rank=0, per_node=len(ranks) or 1, ranks=numbers)
-        return route.stream(stream, ctx.write_log)
+        return route.stream(stream, ctx.write_log, ctx.write_logs)
 
     def start(self, ctx: RunContext[LocalConfig], prepared: PreparedVenv) -> Job:
         python = str(prepared.python)

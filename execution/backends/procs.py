@@ -1,8 +1,9 @@
 """Process plumbing shared by backends that start local processes.
 
-- ``OutputPump`` reads a pipe and hands each line (``execution.lines.LineReader``:
+- ``OutputPump`` reads a pipe and hands its lines (``execution.lines.LineReader``:
   bounded, decoded, NUL-free) to a sink, the lines of one read inside one
-  ``logstore.chunk()`` so they reach the run's log writer together; backpressure
+  ``logstore.chunk()`` (and in one ``many`` call when the sink is a routed stream)
+  so they reach the run's log writer together; backpressure
   comes from the writer's bounded buffer.
 - ``descendants`` (psutil) finds the rank processes a launcher (torchrun,
   mpirun) started, so "every rank started" and "every rank is gone" can be checked.
@@ -31,18 +32,27 @@ class OutputPump(threading.Thread):
     def run(self) -> None:
         read = getattr(self.pipe, "read1", None) or self.pipe.read
         sink = self.sink
+        # A routed stream takes a read's lines in one call (``RoutedStream.many``): a
+        # plain rank's then reach the writer as one list, with no Python step per line.
+        many: Callable[[list[str]], None] | None = getattr(sink, "many", None)
         reader = LineReader()
         try:
             with self.pipe:
                 while data := read(READ_BYTES):
                     with logstore.chunk():
-                        for line in reader.feed(data):
-                            sink(line)
+                        if many is not None:
+                            many(reader.feed(data))
+                        else:
+                            for line in reader.feed(data):
+                                sink(line)
         finally:
             # The process is gone (or the pipe broke): what it printed last still counts.
             with logstore.chunk():
-                for line in reader.flush():
-                    sink(line)
+                if many is not None:
+                    many(reader.flush())
+                else:
+                    for line in reader.flush():
+                        sink(line)
                 # A sink that holds partial lines (mpirun's spliced tags) gives them up.
                 flush = getattr(sink, "flush", None)
                 if flush is not None:
