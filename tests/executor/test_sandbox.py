@@ -153,6 +153,8 @@ def test_a_hostile_run_finds_nothing(live: Any, world: Any) -> None:
         "data dir": data,
         "runs": work,
         "other run's dir": work / str(neighbour["id"]),
+        "checkpoints": Path(settings.RUNYARD["CHECKPOINT_DIR"]),
+        "other run's checkpoint dir": Path(settings.RUNYARD["CHECKPOINT_DIR"]) / str(neighbour["id"]),
         "dataset store": dataset_root(),
         "environments": Path(settings.RUNYARD["ENV_DIR"]),
         "/root": Path("/root"),
@@ -187,7 +189,10 @@ def test_a_hostile_run_finds_nothing(live: Any, world: Any) -> None:
     # the next step down to them, and nothing else.
     assert run.build is not None
     env = Path(run.build.path)
-    bound = [work / str(run.pk), sdk_path(), env, *sandbox.interpreter_prefixes(env)]
+    # The run's own RUNYARD_CHECKPOINT_DIR (issue 22) is bound too: a listing of the data dir
+    # may show the step down to it, never another run's.
+    checkpoint = Path(settings.RUNYARD["CHECKPOINT_DIR"]) / str(run.pk)
+    bound = [work / str(run.pk), checkpoint, sdk_path(), env, *sandbox.interpreter_prefixes(env)]
     for name, path in listing.items():
         result = report[f"list {name}"]
         if result["found"]:
