@@ -2,7 +2,7 @@
 
 Every API request with ``Authorization: Token`` used to read the token and its user
 (one query plus building two model instances: 13% of the web process's CPU on the run
-list). The look-up is kept here for ``RUNYARD_TOKEN_CACHE_SECONDS`` (default 5 s),
+list). The look-up is kept here for ``RUNYARD_TOKEN_CACHE_SECONDS`` (default 0: off),
 keyed by the token's SHA-256 (the key itself is never kept), at most ``MAX_ENTRIES``.
 
 Why it stays safe:
@@ -13,7 +13,9 @@ Why it stays safe:
   drop the entries at once;
 - other processes (another web process, a worker's API calls) see the change once
   the entry is older than the TTL: a revoked token keeps working there for at most
-  ``RUNYARD_TOKEN_CACHE_SECONDS``. 0 turns the cache off.
+  ``RUNYARD_TOKEN_CACHE_SECONDS``. That is why the cache is off unless an admin sets it
+  (a browser test revoking a token in the web process and using it from another saw it
+  still accepted).
 Callers get copies of the cached instances, never the instances themselves: a request
 that sets attributes on ``request.user`` (permission caches) cannot leak them into
 another request or thread.

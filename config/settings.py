@@ -378,7 +378,9 @@ RUNYARD: dict[str, Any] = {
     "LOGIN_WINDOW_SECONDS": env_int("RUNYARD_LOGIN_WINDOW_SECONDS", 900, minimum=1),
     # How long a process reuses an API token's look-up (accounts.token_cache): a token
     # revoked in another process keeps working there for at most this long; 0: off.
-    "TOKEN_CACHE_SECONDS": env_float("RUNYARD_TOKEN_CACHE_SECONDS", 5.0, minimum=0),
+    # Off by default: with several web processes a revoked token would keep working in the
+    # others for this long (accounts/token_cache.py).
+    "TOKEN_CACHE_SECONDS": env_float("RUNYARD_TOKEN_CACHE_SECONDS", 0.0, minimum=0),
     # Kind and config of a compute target created without a kind: the SDK's
     # ComputeTarget.create(ws, name, AmlCompute.provisioning_configuration(...)).
     "CLUSTER_KIND": env_str("RUNYARD_CLUSTER_KIND", "local"),
