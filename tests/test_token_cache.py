@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
@@ -28,6 +29,13 @@ def token_reads(client: APIClient) -> tuple[int, int]:
 
 def with_ttl(seconds: float) -> Any:
     return override_settings(RUNYARD={**settings.RUNYARD, "TOKEN_CACHE_SECONDS": seconds})
+
+
+@pytest.fixture(autouse=True)
+def _cache_on() -> Any:
+    # Off by default (config/settings.py); these tests are about the cache switched on.
+    with with_ttl(5):
+        yield
 
 
 def test_a_token_is_read_once_then_served_from_the_cache(world: Any) -> None:

@@ -70,6 +70,6 @@ def test_an_autoscaled_pool_runs_a_target_at_capacity_then_shrinks_back(live: An
         for run_id in ids:
             run = wait_status(run_id, timeout=180)
             assert run.status == Status.COMPLETED, run.error
-        wait_for(lambda: len(pool(worker.pid)) == 1, timeout=60, what="the pool to shrink back to its minimum")
+        wait_for(lambda: len(pool(worker.pid)) == 1, timeout=180, what="the pool to shrink back to its minimum")
     finally:
         live.stop("burst")
