@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from compute.models import ComputeTarget
+from execution import recovery
 from execution.executor import claim
 from runs import attempts
 from runs.causes import Cause
@@ -69,6 +70,10 @@ def test_racing_claims_preempt_once_and_only_the_beneficiary_starts(world: Any) 
         worker="w@host",
     )
     Attempt.objects.create(run=victim, number=1, worker="w@host")
+    # Its worker is alive as far as any recoverer can tell: a live stack's worker sharing
+    # this test database (make test -n 2) would otherwise fail the run as "worker lost"
+    # and free its slot mid-race (seen once in CI).
+    recovery.announce("w@host", ["compute.local"])
     first = queued(world.bob.user, world.team_b, 5, priority=Priority.HIGH)
     second = queued(world.bob.user, world.team_b, 3, priority=Priority.HIGH)
 
@@ -91,3 +96,4 @@ def test_racing_claims_preempt_once_and_only_the_beneficiary_starts(world: Any) 
     assert race([second.pk]) == [f"{second.pk}:busy"] * SESSIONS
     assert AuditEvent.objects.filter(action="scheduling.run.preempted").count() == 1
     assert Attempt.objects.get(run=victim, number=1).status == "Preempted"
+    recovery.retire("w@host")
