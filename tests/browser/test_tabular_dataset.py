@@ -58,6 +58,7 @@ def test_tabular_dataset_preview_register_and_profile(browser: Browser, world: A
     page.get_by_text("First rows of v1").wait_for()
     assert "delimited" in page.get_by_test_id("tabular-definition").inner_text()
     version_table = page.locator("section", has_text="First rows of v1").get_by_role("table", name="Preview")
+    version_table.get_by_role("row").nth(3).wait_for()  # the preview loads after its heading
     assert version_table.get_by_role("row").count() == 4
     page.get_by_role("button", name="Compute profile").click()
     page.get_by_test_id("profile-rows").wait_for(timeout=60_000)
