@@ -28,6 +28,31 @@ export function csrfToken(): string {
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
+// Requests sent and not yet answered, so signing out can let them land first: one that
+// reached the server after the session ended would come back 401 on a page already gone.
+let inFlight = 0;
+let idle: Array<() => void> = [];
+
+function settle() {
+  inFlight -= 1;
+  if (inFlight > 0) return;
+  const waiting = idle;
+  idle = [];
+  for (const resolve of waiting) resolve();
+}
+
+/** Resolves once no request of `api` is in flight, or after `timeoutMs` whichever is first. */
+export function requestsSettled(timeoutMs: number): Promise<void> {
+  if (inFlight === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    idle.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export interface RequestOptions {
   method?: string;
   json?: unknown;
@@ -45,15 +70,21 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(options.json);
   }
+  inFlight += 1;
   let response: Response;
+  let text: string;
   try {
-    response = await fetch(path, { method, headers, body, credentials: "same-origin", signal: options.signal });
-  } catch (error) {
-    if ((error as Error).name === "AbortError") throw error;
-    throw new ApiError(0, null);
+    try {
+      response = await fetch(path, { method, headers, body, credentials: "same-origin", signal: options.signal });
+    } catch (error) {
+      if ((error as Error).name === "AbortError") throw error;
+      throw new ApiError(0, null);
+    }
+    if (response.status === 204) return undefined as T;
+    text = await response.text();
+  } finally {
+    settle();
   }
-  if (response.status === 204) return undefined as T;
-  const text = await response.text();
   let parsed: unknown = null;
   try {
     parsed = text ? JSON.parse(text) : null;

@@ -1,6 +1,7 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { fireEvent, render, screen } from "@testing-library/react";
 import { useQuery } from "@tanstack/react-query";
+import { api } from "../api/client";
 import { SessionGate, useCurrentUser, useSignOut } from "./session";
 
 function Me() {
@@ -66,4 +67,30 @@ test("sign out shows the sign-in form at once and leaves no cached query behind"
   expect(await screen.findByRole("heading", { name: "Sign in" })).toBeInTheDocument();
   expect(screen.queryByText(/Signed in as/)).toBeNull();
   expect(client.getQueryCache().getAll().map((q) => q.queryKey)).toEqual([["session"]]);
+});
+
+test("sign out waits for the requests in flight before ending the session", async () => {
+  const user = { id: 1, username: "alice", is_admin: false, teams: [] };
+  let answerPoll: (response: Response) => void = () => undefined;
+  const fetchMock = vi
+    .spyOn(globalThis, "fetch")
+    .mockImplementationOnce(() => json(200, user))
+    .mockImplementationOnce(() => new Promise<Response>((resolve) => (answerPoll = resolve)))
+    .mockImplementationOnce(() => Promise.resolve(new Response(null, { status: 204 })));
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  renderGate(client);
+  await screen.findByText("Signed in as alice");
+  // A page's poll, sent while the user was still signed in, has no answer yet.
+  const poll = api("/api/runs/1/");
+  fireEvent.click(screen.getByRole("button", { name: "Sign out" }));
+  expect(await screen.findByRole("heading", { name: "Sign in" })).toBeInTheDocument();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(fetchMock.mock.calls.map(([path, init]) => `${init?.method ?? "GET"} ${path}`)).toEqual([
+    "GET /api/auth/session/",
+    "GET /api/runs/1/",
+  ]);
+  answerPoll(new Response(JSON.stringify({ id: 1 }), { status: 200 }));
+  await poll;
+  await vi.waitFor(() => expect(fetchMock).toHaveBeenCalledTimes(3));
+  expect(fetchMock.mock.calls[2][1]?.method).toBe("DELETE");
 });

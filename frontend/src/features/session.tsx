@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, type FormEvent, type ReactNode } from "react";
-import { api, ApiError } from "../api/client";
+import { api, ApiError, requestsSettled } from "../api/client";
 import { useSession } from "../api/queries";
 import type { SessionUser } from "../api/types";
 import { ErrorNotice, Spinner } from "../components/Feedback";
@@ -32,11 +32,18 @@ export function SessionGate({ children }: { children: ReactNode }) {
 export function useSignOut() {
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: () => api<void>("/api/auth/session/", { method: "DELETE" }),
-    // The gate watches ["session"]: null there shows the sign-in form, and the gate then
-    // drops every other cached query. (queryClient.clear() here orphaned the gate's
-    // observer, which kept showing the old user over pages answering "not signed in".)
-    onSettled: () => queryClient.setQueryData(["session"], null),
+    mutationFn: async () => {
+      // The gate watches ["session"]: null there shows the sign-in form, unmounting the
+      // pages (nothing polls any more), and the gate then drops every other cached query.
+      // (queryClient.clear() here orphaned the gate's observer, which kept showing the old
+      // user over pages answering "not signed in".) Their requests already sent land
+      // before the session ends, or they would come back 401.
+      queryClient.setQueryData(["session"], null);
+      await requestsSettled(5000);
+      await api<void>("/api/auth/session/", { method: "DELETE" });
+    },
+    // Not signed out after all (the server could not be reached): show what the server says.
+    onError: () => void queryClient.invalidateQueries({ queryKey: ["session"] }),
   });
 }
 
