@@ -43,6 +43,17 @@ def pool(worker: int) -> list[int]:
     return [p.pid for p in psutil.Process(worker).children()]
 
 
+def describe(worker: int) -> list[str]:
+    out = []
+    for child in psutil.Process(worker).children():
+        try:
+            command = " ".join(child.cmdline())[:80]
+            out.append(f"{child.pid} {child.status()} {command} children={len(child.children())}")
+        except psutil.Error as exc:
+            out.append(f"{child.pid} {exc!r}")
+    return out
+
+
 def test_an_autoscaled_pool_runs_a_target_at_capacity_then_shrinks_back(live: Any, world: Any, web: WebFiles) -> None:
     ComputeTarget.objects.create(
         name="burst", kind="local", max_concurrent_runs=3, max_nodes=1, max_processes_per_node=1
@@ -70,6 +81,12 @@ def test_an_autoscaled_pool_runs_a_target_at_capacity_then_shrinks_back(live: An
         for run_id in ids:
             run = wait_status(run_id, timeout=180)
             assert run.status == Status.COMPLETED, run.error
-        wait_for(lambda: len(pool(worker.pid)) == 1, timeout=180, what="the pool to shrink back to its minimum")
+        try:
+            wait_for(lambda: len(pool(worker.pid)) == 1, timeout=180, what="the pool to shrink back to its minimum")
+        except AssertionError as exc:
+            # Seen once in CI under load: say which processes stayed and what the worker did.
+            log = (live.logdir / "worker-burst.log").read_text(errors="replace")
+            scaling = [line for line in log.splitlines() if "Scaling" in line or "ERROR" in line]
+            raise AssertionError(f"{exc}: {describe(worker.pid)}; {scaling[-20:]}\n{log[-4000:]}") from None
     finally:
         live.stop("burst")
