@@ -12,20 +12,25 @@ import pytest
 from runs.models import Run
 from sweeps.models import Sweep
 from tests.browser.conftest import Browser, off_loop
-from tests.sweeps.helpers import TRAIN, create_sweep, hyperdrive
+from tests.datasets.webserver import WebFiles
+from tests.datasets.webserver import web as web
+from tests.sweeps.helpers import GATED, TRAIN, create_sweep, hyperdrive
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.xdist_group("live")]
 
 
-def test_the_sweep_page_shows_children_best_run_and_charts(browser: Browser, world: Any) -> None:
-    # Child 0 is good and quick; child 1 is poor and slow, so Bandit stops it while it runs.
+def test_the_sweep_page_shows_children_best_run_and_charts(browser: Browser, world: Any, web: WebFiles) -> None:
+    # Child 0 is good and quick; children 1 (poor) and 2 (within the slack) are slow and held
+    # until child 0 ended (``GATED``), so Bandit stops child 1 while it runs, whichever
+    # order a busy machine started them in.
     space = {"quality": ["choice", [[1.0, 0.1, 0.9]]]}
     policy = {"name": "Bandit", "properties": {"slack_factor": 0.2, "evaluation_interval": 1}}
     made = off_loop(
         create_sweep,
         world.alice,
         hyperdrive(space, max_total_runs=3, max_concurrent_runs=2, policy=policy),
-        arguments=["--epochs", "40", "--pause", "0.5"],
+        files={"train.py": GATED},
+        arguments=["--epochs", "40", "--pause", "0.5", "--go", web.url("go")],
         display_name="tune-quality",
     )
     assert made.status_code == 201, made.content
@@ -37,6 +42,8 @@ def test_the_sweep_page_shows_children_best_run_and_charts(browser: Browser, wor
     page.get_by_test_id("sweep-config").get_by_text("GRID sampling").wait_for()
     # Live: the table fills in while the sweep runs, and the stopped child says why.
     page.get_by_test_id("sweep-child").nth(1).wait_for(timeout=120_000)
+    page.get_by_test_id("sweep-child").nth(0).get_by_text("Completed").wait_for(timeout=240_000)
+    web.files["/go"] = b"go"
     page.get_by_test_id("termination").get_by_text("BanditPolicy").wait_for(timeout=120_000)
     page.get_by_text(re.compile(r"Ended: max_total_runs reached")).wait_for(timeout=180_000)
     rows = page.get_by_test_id("sweep-child")

@@ -30,6 +30,40 @@ for epoch in range(1, a.epochs + 1):
 """
 
 
+# The poor children (quality < 1) log nothing until the test serves ``--go``: Bandit judges a
+# child at interval n only against children that reached n, so a poor child that happened
+# to start first (a busy machine claims two in either order) and stayed an interval ahead
+# would never meet a peer and would run to its end. Gated, they are judged against the good
+# child's finished curve from their first interval on: a test no longer races time. Logs
+# ``acc = quality * epoch / epochs``, the good child without pauses.
+GATED = """
+import argparse, time, urllib.error, urllib.request
+from azureml.core.run import Run
+p = argparse.ArgumentParser()
+p.add_argument("--quality", type=float)
+p.add_argument("--go")
+p.add_argument("--epochs", type=int)
+p.add_argument("--pause", type=float)
+a, _unknown = p.parse_known_args()
+run = Run.get_context()
+poor = a.quality < 1
+deadline = time.monotonic() + 600
+while poor:
+    try:
+        urllib.request.urlopen(a.go, timeout=10).read()
+        break
+    except OSError:  # 404 (HTTPError) until the test serves it
+        if time.monotonic() > deadline:
+            raise SystemExit("no go signal within 600 s")
+        time.sleep(0.2)
+for epoch in range(1, a.epochs + 1):
+    run.log("acc", a.quality * epoch / a.epochs)
+    run.flush()
+    if poor:
+        time.sleep(a.pause)
+"""
+
+
 def hyperdrive(space: dict[str, Any], sampling: str = "GRID", **fields: Any) -> dict[str, Any]:
     return {
         "hyperparameter_sampling": {"name": sampling, "parameter_space": space},

@@ -17,7 +17,7 @@ from sweeps.models import Sweep, SweepChild
 from tests.conftest import wait_for
 from tests.datasets.webserver import WebFiles
 from tests.datasets.webserver import web as web
-from tests.sweeps.helpers import create_sweep, hyperdrive
+from tests.sweeps.helpers import GATED, create_sweep, hyperdrive
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
 
@@ -66,39 +66,6 @@ def test_a_grid_sweep_runs_every_point_once_within_the_concurrency_limit(live: A
     assert best["parameters"] == {"lr": 0.1, "bs": 64}  # acc = 1 + lr/100 + bs/10000
 
 
-# The poor child (quality < 1) logs nothing until the test serves ``--go``: Bandit judges a
-# child at interval n only against children that reached n, so a poor child that happened
-# to start first (a busy machine claims the two in either order) and stayed an interval
-# ahead would never meet a peer and would run to its end. Gated, it is judged against the
-# good child's finished curve from its first interval on: the test no longer races time.
-GATED = """
-import argparse, time, urllib.error, urllib.request
-from azureml.core.run import Run
-p = argparse.ArgumentParser()
-p.add_argument("--quality", type=float)
-p.add_argument("--go")
-a, _unknown = p.parse_known_args()
-run = Run.get_context()
-if a.quality >= 1:
-    for epoch in range(3):
-        run.log("acc", a.quality)
-    raise SystemExit(0)
-deadline = time.monotonic() + 600
-while True:
-    try:
-        urllib.request.urlopen(a.go, timeout=10).read()
-        break
-    except OSError:  # 404 (HTTPError) until the test serves it
-        if time.monotonic() > deadline:
-            raise SystemExit("no go signal within 600 s")
-        time.sleep(0.2)
-for epoch in range(60):
-    run.log("acc", a.quality)
-    run.flush()
-    time.sleep(1)
-"""
-
-
 def test_bandit_stops_the_poor_child_while_it_runs(live: Any, world: Any, web: WebFiles) -> None:
     space = {"quality": ["choice", [[1.0, 0.1]]]}
     policy = {"name": "Bandit", "properties": {"slack_factor": 0.2, "evaluation_interval": 1}}
@@ -106,7 +73,7 @@ def test_bandit_stops_the_poor_child_while_it_runs(live: Any, world: Any, web: W
         world.alice,
         hyperdrive(space, max_total_runs=2, max_concurrent_runs=2, policy=policy),
         files={"train.py": GATED},
-        arguments=["--go", web.url("go")],
+        arguments=["--epochs", "60", "--pause", "1", "--go", web.url("go")],
     )
     assert made.status_code == 201, made.content
     sweep_id = made.json()["id"]
