@@ -489,16 +489,8 @@ def _chunk_rows(chunks: QuerySet[LogChunk], newest_first: bool) -> Iterator[tupl
         window = chunks.filter(first_seq__lt=bound) if newest_first else chunks.filter(first_seq__gt=bound)
 
 
-def lines(
-    run_id: int,
-    *,
-    after: int = 0,
-    until: int | None = None,
-    rank: int | None = None,
-    newest_first: bool = False,
-) -> Iterator[StoredLine]:
-    """The run's stored lines with ``after`` < seq (≤ ``until``), of one ``rank`` if
-    given, in seq order (``newest_first``: backwards, for tails)."""
+def _chunks(run_id: int, *, after: int = 0, until: int | None = None, rank: int | None = None) -> QuerySet[LogChunk]:
+    """The chunks that may hold lines with ``after`` < seq (≤ ``until``) of ``rank``."""
     chunks = LogChunk.objects.filter(run_id=run_id)
     if rank is not None:
         chunks = chunks.filter(ranks__contains=f",{rank},")
@@ -514,6 +506,20 @@ def lines(
             .first()
         )
         chunks = chunks.filter(first_seq__gte=start if start is not None else after + 1)
+    return chunks
+
+
+def lines(
+    run_id: int,
+    *,
+    after: int = 0,
+    until: int | None = None,
+    rank: int | None = None,
+    newest_first: bool = False,
+) -> Iterator[StoredLine]:
+    """The run's stored lines with ``after`` < seq (≤ ``until``), of one ``rank`` if
+    given, in seq order (``newest_first``: backwards, for tails)."""
+    chunks = _chunks(run_id, after=after, until=until, rank=rank)
     top = until if until is not None else float("inf")
     for first_seq, stamps, packed in _chunk_rows(chunks, newest_first):
         unpacked = _unpack(first_seq, stamps, packed)
@@ -525,6 +531,66 @@ def lines(
 def page(run_id: int, *, after: int = 0, rank: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     """At most ``limit`` lines after seq ``after`` as the API and websocket send them."""
     return [line._asdict() for line in islice(lines(run_id, after=after, rank=rank), limit)]
+
+
+class TextPage(NamedTuple):
+    """Lines as the body of a "logs" websocket message: ``body`` is what ``logs_message``
+    puts between ``LOGS_PREFIX`` and ``LOGS_SUFFIX``; ``last`` the last seq in it."""
+
+    body: str
+    size: int
+    last: int
+
+
+def page_text(run_id: int, *, after: int = 0, before: int | None = None, limit: int = 1000) -> TextPage:
+    """The lines with ``after`` < seq (< ``before``) as the body of the websocket message
+    ``logs_message(page(...))`` would send: ``limit`` lines or more, to the end of the
+    stored chunk the ``limit``-th line is in (fewer only where the log or ``before``
+    ends), so a long catch-up parses each chunk once. Built from the stored JSON with one
+    f-string per line as ``serialize`` does: a catch-up page through ``page`` (a named
+    tuple, a dict and the generic encoder per line) cost ~11-18 µs of web CPU a line,
+    more than storing it, and a watcher joining a fast run reads many pages
+    (bench/RESULTS.md, log streaming)."""
+    until = after + limit if before is None else min(before - 1, after + limit)
+    if limit <= 0 or until <= after:
+        return TextPage("", 0, after)
+    # Only the chunks that start at or before the limit-th line: one query, no more rows
+    # (the readers above fetch FETCH_CHUNKS at a time, megabytes a page here).
+    rows = _chunks(run_id, after=after, until=until).order_by("first_seq").values_list("first_seq", "stamps", "lines")
+    parts: list[str] = []
+    last = after
+    top = before - 1 if before is not None else None
+    for first_seq, stamps, packed in rows:
+        lo = max(0, after + 1 - first_seq)
+        hi = top - first_seq + 1 if top is not None else None
+        added = _chunk_json(first_seq, stamps, packed, lo, hi, parts)
+        if added:
+            last = first_seq + lo + added - 1
+    return TextPage(", ".join(parts), len(parts), last)
+
+
+def _chunk_json(first_seq: int, stamps: str, packed: str, lo: int, hi: int | None, out: list[str]) -> int:
+    """Append the websocket JSON of the chunk's lines ``lo`` ≤ index < ``hi`` (to its
+    end if None) to ``out``; return how many there were."""
+    rows = json.loads(packed)
+    hi = len(rows) if hi is None else min(hi, len(rows))
+    if lo >= hi:
+        return 0
+    before = len(out)
+    middles: dict[tuple[int, str], str] = {}
+    start = 0
+    for stamp, count in json.loads(stamps):
+        a, b = max(start, lo), min(start + count, hi)
+        start += count
+        if a >= b:
+            continue
+        tail = f', "at": {_json_text(stamp)}}}'
+        for s, (rank, stream, text) in zip(range(first_seq + a, first_seq + b), rows[a:b], strict=True):
+            middle = middles.get((rank, stream))
+            if middle is None:
+                middle = middles[(rank, stream)] = f', "rank": {int(rank)}, "stream": {_json_text(stream)}, "text": '
+            out.append(f'{{"seq": {s}{middle}{_json_text(text)}{tail}')
+    return len(out) - before
 
 
 def tail(run_id: int, count: int, keep: LineTest | None = None, *, rank: int | None = None) -> list[StoredLine]:
