@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.db.models.fields.json import KeyTransform
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, mixins, parsers, permissions, serializers, status, viewsets
@@ -299,6 +300,16 @@ class RunViewSet(
     pagination_class = RunPagination
     filterset_class = RunFilter
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+
+    def filter_queryset(self, queryset: Any) -> Any:
+        # Without a RunFilter parameter (a plain page, a cursor) django-filter would still
+        # build the FilterSet (a deep copy of its ~20 filters) and its form to change nothing:
+        # ~1 ms of a run-list page's CPU.
+        asked = any(name in self.request.query_params for name in RunFilter.base_filters)
+        for backend in list(self.filter_backends):
+            if asked or not issubclass(backend, DjangoFilterBackend):
+                queryset = backend().filter_queryset(self.request, queryset, self)
+        return queryset
 
     def get_queryset(self) -> Any:
         runs = Run.objects.select_related(

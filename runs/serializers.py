@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from typing import Any
 
 from django.utils import timezone
@@ -439,8 +440,17 @@ RUN_LIST_COLUMNS = (
 _timestamp = serializers.DateTimeField()
 
 
-def _iso(value: Any) -> str | None:
-    return None if value is None else _timestamp.to_representation(value)
+def _iso(value: Any, tz: tzinfo | None = None) -> str | None:
+    """``serializers.DateTimeField().to_representation(value)``: ISO 8601 in the current
+    time zone, UTC as ``Z``. An aware value (all the database gives with USE_TZ) takes the
+    short way: the field looks its settings and the time zone up on every call, ~4 µs
+    each, and a page of the run list has 200 of them."""
+    if value is None:
+        return None
+    if tz is None or value.tzinfo is None:
+        return _timestamp.to_representation(value)
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -455,6 +465,7 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     metrics = summaries.summaries_of(ids)
     params = summaries.params_by_run(ids)
     now = timezone.now()
+    tz = timezone.get_current_timezone()
     data = []
     for row in rows:
         started = row["running_at"] or row["starting_at"]
@@ -474,10 +485,10 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "distributed": row["distributed"],
                 "tags": row["tags"],
                 "submitted_by": row["submitted_by__username"],
-                "created_at": _iso(row["created_at"]),
-                "queued_at": _iso(row["queued_at"]),
-                "running_at": _iso(row["running_at"]),
-                "ended_at": _iso(row["ended_at"]),
+                "created_at": _iso(row["created_at"], tz),
+                "queued_at": _iso(row["queued_at"], tz),
+                "running_at": _iso(row["running_at"], tz),
+                "ended_at": _iso(row["ended_at"], tz),
                 # as Run.duration_seconds, with one "now" for the page
                 "duration_seconds": None if started is None else ((row["ended_at"] or now) - started).total_seconds(),
                 "exit_code": row["exit_code"],
@@ -492,7 +503,7 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "properties": row["properties"],
                 "metrics": metrics.get(row["id"], {}),
                 "params": params.get(row["id"], {}),
-                "archived_at": _iso(row["archived_at"]),
+                "archived_at": _iso(row["archived_at"], tz),
             }
         )
     return data
