@@ -72,6 +72,7 @@ from runs.serializers import (
     StartLoggingSerializer,
     StatusChangeSerializer,
     SubmitSerializer,
+    list_names,
     run_list_data,
 )
 from runs.status import Status
@@ -311,6 +312,13 @@ class RunViewSet(
                 queryset = backend().filter_queryset(self.request, queryset, self)
         return queryset
 
+    def list_queryset(self) -> Any:
+        """The visible runs for ``list``: no joins (``list_names`` reads the names a row shows)."""
+        runs = list_names(Run.objects.all())
+        if isinstance(self.request.auth, RunScope):
+            return runs.filter(pk__in=run_and_descendants(self.request.auth.run_id))
+        return scope_to_teams(self.request, runs)
+
     def get_queryset(self) -> Any:
         runs = Run.objects.select_related(
             "experiment", "compute_target", "submitted_by", "environment_version__environment"
@@ -325,7 +333,7 @@ class RunViewSet(
         tag or property: see runs.workbench), filtered; cursor pages. Archived runs are hidden
         unless ``?archived=true``."""
         key = workbench.parse_ordering(request.query_params.get("ordering", ""))
-        filtered = self.filter_queryset(self.get_queryset())
+        filtered = self.filter_queryset(self.list_queryset())
         if not request.query_params.get("archived"):  # the list only: an archived run's page still opens
             filtered = filtered.filter(archived_at__isnull=True)
         if key is not None:
