@@ -6,7 +6,10 @@ A websocket client (``websockets``) watches ``/ws/runs/{id}/?after=0`` with
 (a) throughput: a run writes N short lines as fast as it can (1000 lines per write
     call); lines/s end to end (first → last line received), and none lost: seq 1..last
     contiguous with no duplicate, and rank 0's texts exactly those printed.
-    Target ≥ 50k lines/s.
+    Target ≥ 50k lines/s. The script first sleeps ``START_DELAY`` s, as the paced one
+    does, so the watcher is live when the lines come (Ray's tailer always is: its jobs
+    take ~1 s to start); without it a watcher that connected after a 0.5 s run measured
+    the database catch-up instead, or nothing at all (bench/RESULTS.md).
 (b) latency: a run prints one line every 1 ms for D s with its ``time.time()``; the
     client computes receive time − printed time per line. Target p50 ≤ 30 ms.
 (c) fan-out: W watchers on one run printing R lines/s for D s: lines delivered per
@@ -35,9 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import BENCH, TERMINAL, CpuMeter, Section, Stack, pct, verdict
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+START_DELAY = 1.0  # seconds the throughput script waits before its first line
 THROUGHPUT_SCRIPT = """\
 import sys, time
 N = int(sys.argv[1])
+time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)
 t = time.time()
 w = sys.stdout.write
 for start in range(0, N, 1000):
@@ -138,10 +143,14 @@ async def _drain(ws: Any, out: Watch, now: float, keep_texts: bool) -> None:
         except TimeoutError:
             return
         msg = json.loads(raw)
+        now = time.time()
         for line in msg.get("lines", []):
             out.seqs.append(line["seq"])
-            if line["rank"] == 0 and line["stream"] == "stdout" and keep_texts:
-                out.rank0.append((line["text"], time.time(), line["at"]))
+            if line["rank"] == 0 and line["stream"] == "stdout":
+                out.first_rank0 = out.first_rank0 or now
+                out.last_rank0 = now
+                if keep_texts:
+                    out.rank0.append((line["text"], now, line["at"]))
 
 
 def contiguous(seqs: list[int]) -> tuple[bool, str]:
@@ -170,7 +179,12 @@ def throughput(stack: Stack, section: Section, n: int) -> None:
     from runs import logstore
 
     api = stack.api()
-    run = api.submit({"stream.py": THROUGHPUT_SCRIPT}, script="stream.py", arguments=[str(n)], experiment="bench-logs")
+    run = api.submit(
+        {"stream.py": THROUGHPUT_SCRIPT},
+        script="stream.py",
+        arguments=[str(n), str(START_DELAY)],
+        experiment="bench-logs",
+    )
     cpu = CpuMeter(stack)
     deadline = time.monotonic() + 300
     w = asyncio.run(watch(stack.ws_url(run["id"]), stack.token, deadline))
@@ -262,7 +276,12 @@ def latency(stack: Stack, section: Section, seconds: float, rate: float) -> None
 def _runyard_rate(stack: Stack, n: int) -> tuple[float, bool]:
     """lines/s first → last line received by a websocket watcher; all there, in order."""
     api = stack.api()
-    run = api.submit({"stream.py": THROUGHPUT_SCRIPT}, script="stream.py", arguments=[str(n)], experiment="bench-logs")
+    run = api.submit(
+        {"stream.py": THROUGHPUT_SCRIPT},
+        script="stream.py",
+        arguments=[str(n), str(START_DELAY)],
+        experiment="bench-logs",
+    )
     w = asyncio.run(watch(stack.ws_url(run["id"]), stack.token, time.monotonic() + 300))
     api.wait_terminal(run["id"], timeout=60)
     api.close()
@@ -321,7 +340,7 @@ def versus_ray(stack: Stack, section: Section, n: int, seconds: float, rounds: i
                         value, ok = _runyard_rate(stack, n)
                         lat["runyard"].extend(_runyard_latency(stack, seconds, rate, delay))
                     else:
-                        got = _ray(head, scripts, "throughput", [str(n)])
+                        got = _ray(head, scripts, "throughput", [str(n), str(START_DELAY)])
                         span = got["last"] - got["first"]
                         value = (got["count"] - 1) / span if span > 0 else float("nan")
                         ok = got["texts_ok"] and got["count"] == n and got["status"] == "SUCCEEDED"

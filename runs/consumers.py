@@ -85,8 +85,8 @@ def _visible_run(scope: dict[str, Any], run_id: int) -> Run | None:
 
 
 @database_sync_to_async
-def _page(run_id: int, after: int) -> list[dict[str, Any]]:
-    return logstore.page(run_id, after=after, limit=PAGE)
+def _page(run_id: int, after: int, before: int | None) -> logstore.TextPage:
+    return logstore.page_text(run_id, after=after, before=before, limit=PAGE)
 
 
 @database_sync_to_async
@@ -259,14 +259,12 @@ class RunConsumer(_RunEventsDirect, AsyncJsonWebsocketConsumer):  # type: ignore
             # (~18 µs of web CPU a line, bench/RESULTS.md) chases the writer through the
             # database until the run ends.
             bound = until if until is not None else self._first_queued()
-            lines = await _page(self.run_id, self.last_sent)
-            if bound is not None:
-                lines = [ln for ln in lines if ln["seq"] < bound]
-            if not lines:
+            page = await _page(self.run_id, self.last_sent, bound)
+            if not page.size:
                 return
-            await self.send_json({"type": "logs", "lines": lines})
-            self.last_sent = lines[-1]["seq"]
-            if len(lines) < PAGE:
+            await self.send(text_data=logstore.LOGS_PREFIX + page.body + logstore.LOGS_SUFFIX)
+            self.last_sent = page.last
+            if page.size < PAGE:
                 return
 
     def _first_queued(self) -> int | None:

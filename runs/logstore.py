@@ -12,9 +12,10 @@ no tuple or call per line. A flusher thread takes what is waiting, up to
 ``BATCH_LINES`` lines or ``BATCH_SECONDS`` after the first (under a backlog all that
 waits, up to ``BATCH_MAX_LINES``), stores the batch as one ``LogChunk`` row (the
 lines packed as JSON, their seqs implied by the chunk's ``first_seq``), advances
-``Run.log_seq`` and then publishes the same batch, serialized once, to the run's
-websocket group. Storing before publishing is what lets a watcher catch up from the
-database and switch to live lines without a gap.
+``Run.log_seq`` and then hands the batch to a publisher thread, which serializes it
+once and sends it to the run's websocket group while the flusher stores the next.
+Storing before publishing is what lets a watcher catch up from the database and
+switch to live lines without a gap.
 
 Why chunks (bench/RESULTS.md, "log storage"): a row per line with its three index
 entries cost the worker ~7 µs of CPU per line, half of its time at 80k lines/s; a
@@ -37,6 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from itertools import islice
 from json.encoder import encode_basestring as _json_text_utf8
 from json.encoder import encode_basestring_ascii as _json_text
@@ -44,7 +46,7 @@ from typing import Any, NamedTuple
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -58,6 +60,7 @@ BATCH_LINES = 2000
 BATCH_MAX_LINES = 16000  # under a backlog (LogWriter._take)
 BATCH_SECONDS = 0.005
 QUEUE_LINES = 20000
+PUBLISH_AHEAD = 4  # stored batches waiting to be published (_Publisher)
 SYSTEM_RANK = -1
 
 # The live "logs" websocket message is built here once per batch and forwarded as text
@@ -244,8 +247,7 @@ class LogWriter:
             return taken
 
     def _loop(self) -> None:
-        loop = asyncio.new_event_loop()
-        layer = get_channel_layer()
+        publisher = _Publisher(self.run_id, self.group)
         try:
             while (taken := self._take()) is not None:
                 mask = self.mask if self.mask else None
@@ -259,12 +261,13 @@ class LogWriter:
                         segments.append(Segment(at, rank, stream, texts))
                 batch = Batch(self._seq + 1, segments=segments)
                 self._seq += count
-                self._flush(batch, loop, layer)
+                self._flush(batch)
+                # Stored first, so a watcher's catch-up from the database never misses
+                # what it is sent live; published by another thread, so the next batch
+                # is stored while this one is serialized and sent.
+                publisher.put(batch)
         finally:
-            # Closing the loop closes the channel layer's connections of this loop only
-            # (channels_redis wraps loop.close). The layer's close_pools() would close
-            # every loop's, including those other threads of this process are using.
-            loop.close()
+            publisher.close()
             connection.close()
 
     def _store(self, batch: Batch, attempt: int) -> None:
@@ -276,23 +279,76 @@ class LogWriter:
                 [(line.seq, Pending(line.rank, line.stream, line.text, at)) for line, at in batch.numbered()],
             )
 
-    def _flush(self, batch: Batch, loop: asyncio.AbstractEventLoop, layer: Any) -> None:
+    def _flush(self, batch: Batch) -> None:
         for attempt in range(5):
             try:
                 self._store(batch, attempt)
-                break
+                return
             except Exception:
                 log.warning("storing log lines of run %s failed (attempt %s)", self.run_id, attempt + 1, exc_info=True)
                 close_old_connections()
                 connection.close()
                 time.sleep(0.2 * (attempt + 1))
-        if layer is None:
-            return
-        message = {"type": "run.logs", "first": batch.first, "last": batch.last, "text": serialize(batch)}
+
+
+class _Publisher:
+    """Serializes a writer's stored batches and sends them to its group, in order, from
+    a thread and an event loop of its own (bench/RESULTS.md, log streaming: on
+    PostgreSQL a 16k-line batch waited ~30 ms on the database with ~4 ms of CPU, and
+    serializing and sending it after that made every batch's cycle ~50 ms). At most
+    ``PUBLISH_AHEAD`` batches wait, so a slow Redis slows the writer instead of
+    growing memory."""
+
+    def __init__(self, run_id: int, group: str) -> None:
+        self.run_id = run_id
+        self.group = group
+        self._batches: deque[Batch] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name=f"log-publisher-{run_id}", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: Batch) -> None:
+        with self._cond:
+            while len(self._batches) >= PUBLISH_AHEAD:
+                self._cond.wait()
+            self._batches.append(batch)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Publish what waits, then stop."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _next(self) -> Batch | None:
+        with self._cond:
+            while not self._batches:
+                if self._closing:
+                    return None
+                self._cond.wait()
+            batch = self._batches.popleft()
+            self._cond.notify_all()
+            return batch
+
+    def _loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        layer = get_channel_layer()
         try:
-            loop.run_until_complete(layer.group_send(self.group, message))
-        except Exception:  # watchers catch up from the database
-            log.debug("publishing log lines of run %s failed", self.run_id, exc_info=True)
+            while (batch := self._next()) is not None:
+                if layer is None:
+                    continue
+                message = {"type": "run.logs", "first": batch.first, "last": batch.last, "text": serialize(batch)}
+                try:
+                    loop.run_until_complete(layer.group_send(self.group, message))
+                except Exception:  # watchers catch up from the database
+                    log.debug("publishing log lines of run %s failed", self.run_id, exc_info=True)
+        finally:
+            # Closing the loop closes the channel layer's connections of this loop only
+            # (channels_redis wraps loop.close). The layer's close_pools() would close
+            # every loop's, including those other threads of this process are using.
+            loop.close()
 
 
 class Segment(NamedTuple):
@@ -442,10 +498,33 @@ def store_batch(run_id: int, batch: Batch) -> None:
     if not batch.size:
         return
     ranks, stamps, lines = pack(batch)
-    chunk = LogChunk(run_id=run_id, first_seq=batch.first, last_seq=batch.last, ranks=ranks, stamps=stamps, lines=lines)
-    with transaction.atomic():
-        LogChunk.objects.bulk_create([chunk], ignore_conflicts=True)
-        Run.objects.filter(pk=run_id, log_seq__lt=batch.last).update(log_seq=batch.last)
+    insert, advance = _store_statements()
+    # Two plain statements: bulk_create and update() of one row cost ~0.8 ms of CPU a
+    # batch more (model instance, compilers), paid per batch in the trickle's latency.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(insert, [run_id, batch.first, batch.last, ranks, stamps, lines])
+        cursor.execute(advance, [batch.last, run_id, batch.last])
+
+
+@cache
+def _store_statements() -> tuple[str, str]:
+    """``store_batch``'s INSERT (a retried batch's row is there already: nothing) and
+    ``Run.log_seq`` UPDATE, for the one database the process uses."""
+    q = connection.ops.quote_name
+
+    def column(model: type[models.Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field) and field.column
+        return q(field.column)
+
+    names = ("run", "first_seq", "last_seq", "ranks", "stamps", "lines")
+    columns = ", ".join(column(LogChunk, name) for name in names)
+    insert = (
+        f"INSERT INTO {q(LogChunk._meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    )
+    seq, pk = column(Run, "log_seq"), column(Run, "id")
+    advance = f"UPDATE {q(Run._meta.db_table)} SET {seq} = %s WHERE {pk} = %s AND {seq} < %s"
+    return insert, advance
 
 
 def store_lines(run_id: int, first: int, lines: list[Line], at: datetime | None = None) -> None:
@@ -489,16 +568,8 @@ def _chunk_rows(chunks: QuerySet[LogChunk], newest_first: bool) -> Iterator[tupl
         window = chunks.filter(first_seq__lt=bound) if newest_first else chunks.filter(first_seq__gt=bound)
 
 
-def lines(
-    run_id: int,
-    *,
-    after: int = 0,
-    until: int | None = None,
-    rank: int | None = None,
-    newest_first: bool = False,
-) -> Iterator[StoredLine]:
-    """The run's stored lines with ``after`` < seq (≤ ``until``), of one ``rank`` if
-    given, in seq order (``newest_first``: backwards, for tails)."""
+def _chunks(run_id: int, *, after: int = 0, until: int | None = None, rank: int | None = None) -> QuerySet[LogChunk]:
+    """The chunks that may hold lines with ``after`` < seq (≤ ``until``) of ``rank``."""
     chunks = LogChunk.objects.filter(run_id=run_id)
     if rank is not None:
         chunks = chunks.filter(ranks__contains=f",{rank},")
@@ -514,6 +585,20 @@ def lines(
             .first()
         )
         chunks = chunks.filter(first_seq__gte=start if start is not None else after + 1)
+    return chunks
+
+
+def lines(
+    run_id: int,
+    *,
+    after: int = 0,
+    until: int | None = None,
+    rank: int | None = None,
+    newest_first: bool = False,
+) -> Iterator[StoredLine]:
+    """The run's stored lines with ``after`` < seq (≤ ``until``), of one ``rank`` if
+    given, in seq order (``newest_first``: backwards, for tails)."""
+    chunks = _chunks(run_id, after=after, until=until, rank=rank)
     top = until if until is not None else float("inf")
     for first_seq, stamps, packed in _chunk_rows(chunks, newest_first):
         unpacked = _unpack(first_seq, stamps, packed)
@@ -525,6 +610,66 @@ def lines(
 def page(run_id: int, *, after: int = 0, rank: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     """At most ``limit`` lines after seq ``after`` as the API and websocket send them."""
     return [line._asdict() for line in islice(lines(run_id, after=after, rank=rank), limit)]
+
+
+class TextPage(NamedTuple):
+    """Lines as the body of a "logs" websocket message: ``body`` is what ``logs_message``
+    puts between ``LOGS_PREFIX`` and ``LOGS_SUFFIX``; ``last`` the last seq in it."""
+
+    body: str
+    size: int
+    last: int
+
+
+def page_text(run_id: int, *, after: int = 0, before: int | None = None, limit: int = 1000) -> TextPage:
+    """The lines with ``after`` < seq (< ``before``) as the body of the websocket message
+    ``logs_message(page(...))`` would send: ``limit`` lines or more, to the end of the
+    stored chunk the ``limit``-th line is in (fewer only where the log or ``before``
+    ends), so a long catch-up parses each chunk once. Built from the stored JSON with one
+    f-string per line as ``serialize`` does: a catch-up page through ``page`` (a named
+    tuple, a dict and the generic encoder per line) cost ~11-18 µs of web CPU a line,
+    more than storing it, and a watcher joining a fast run reads many pages
+    (bench/RESULTS.md, log streaming)."""
+    until = after + limit if before is None else min(before - 1, after + limit)
+    if limit <= 0 or until <= after:
+        return TextPage("", 0, after)
+    # Only the chunks that start at or before the limit-th line: one query, no more rows
+    # (the readers above fetch FETCH_CHUNKS at a time, megabytes a page here).
+    rows = _chunks(run_id, after=after, until=until).order_by("first_seq").values_list("first_seq", "stamps", "lines")
+    parts: list[str] = []
+    last = after
+    top = before - 1 if before is not None else None
+    for first_seq, stamps, packed in rows:
+        lo = max(0, after + 1 - first_seq)
+        hi = top - first_seq + 1 if top is not None else None
+        added = _chunk_json(first_seq, stamps, packed, lo, hi, parts)
+        if added:
+            last = first_seq + lo + added - 1
+    return TextPage(", ".join(parts), len(parts), last)
+
+
+def _chunk_json(first_seq: int, stamps: str, packed: str, lo: int, hi: int | None, out: list[str]) -> int:
+    """Append the websocket JSON of the chunk's lines ``lo`` ≤ index < ``hi`` (to its
+    end if None) to ``out``; return how many there were."""
+    rows = json.loads(packed)
+    hi = len(rows) if hi is None else min(hi, len(rows))
+    if lo >= hi:
+        return 0
+    before = len(out)
+    middles: dict[tuple[int, str], str] = {}
+    start = 0
+    for stamp, count in json.loads(stamps):
+        a, b = max(start, lo), min(start + count, hi)
+        start += count
+        if a >= b:
+            continue
+        tail = f', "at": {_json_text(stamp)}}}'
+        for s, (rank, stream, text) in zip(range(first_seq + a, first_seq + b), rows[a:b], strict=True):
+            middle = middles.get((rank, stream))
+            if middle is None:
+                middle = middles[(rank, stream)] = f', "rank": {int(rank)}, "stream": {_json_text(stream)}, "text": '
+            out.append(f'{{"seq": {s}{middle}{_json_text(text)}{tail}')
+    return len(out) - before
 
 
 def tail(run_id: int, count: int, keep: LineTest | None = None, *, rank: int | None = None) -> list[StoredLine]:

@@ -84,6 +84,31 @@ def test_readers_return_each_line_once_in_order_across_chunks(world: Any) -> Non
 
 
 @pytest.mark.django_db
+def test_a_text_page_is_the_message_of_the_same_lines(world: Any) -> None:
+    # The websocket catch-up builds its pages as text from the stored JSON: the same
+    # message, byte for byte, as encoding page()'s dicts, for any window and limit; a page
+    # ends where a stored chunk does, so each chunk is parsed once.
+    run = make_run(world.alice.user, world.team_a)
+    _store(run.pk)
+    # (a lone surrogate cannot be stored; the pipe reader never decodes one)
+    tricky = [(i % 2, "stdout", t) for i, t in enumerate(TRICKY) if t != "lone \ud800"]
+    logstore.store_batch(run.pk, Batch(3101, [(T0, len(tricky))], tricky))
+    top = 3100 + len(tricky)
+    windows = [(0, None, 10), (0, None, 5000), (1995, None, 10), (1999, 2003, 100), (2998, None, 2)]
+    windows += [(3000, 3001, 5), (3100, None, 50), (3095, 3105, 1000), (top, None, 10), (5, 6, 10), (0, 3000, 5000)]
+    chunk_ends = [2000, 2999, 3100, top]
+    for after, before, limit in windows:
+        # at least ``limit`` lines: to the end of the chunk holding the limit-th line
+        end = next((e for e in chunk_ends if e >= after + limit), top)
+        want = [d for d in logstore.page(run.pk, after=after, limit=10_000) if d["seq"] <= end]
+        want = [d for d in want if before is None or d["seq"] < before]
+        got = logstore.page_text(run.pk, after=after, before=before, limit=limit)
+        message = logstore.LOGS_PREFIX + got.body + logstore.LOGS_SUFFIX
+        assert message == logstore.logs_message(want), (after, before, limit)
+        assert (got.size, got.last) == (len(want), want[-1]["seq"] if want else after), (after, before, limit)
+
+
+@pytest.mark.django_db
 def test_a_retried_batch_is_stored_once(world: Any) -> None:
     run = make_run(world.alice.user, world.team_a)
     batch = Batch(1, [(T0, 3)], _lines(3))
