@@ -3,7 +3,18 @@ from typing import Any
 from django.contrib import admin
 
 from audit.mixins import AuditedAdmin
-from runs.models import Artifact, Experiment, LogChunk, Metric, Run, RunInput, RunProcess, RunStatusChange, RunToken
+from runs.models import (
+    Artifact,
+    Experiment,
+    LogChunk,
+    Metric,
+    MetricChunk,
+    Run,
+    RunInput,
+    RunProcess,
+    RunStatusChange,
+    RunToken,
+)
 
 
 @admin.register(Experiment)
@@ -47,7 +58,7 @@ class RunStatusChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ["run", "at", "from_status", "to_status", "reason", "actor"]
 
 
-for model in (RunProcess, LogChunk, Metric, Artifact, RunInput):
+for model in (RunProcess, LogChunk, MetricChunk, Metric, Artifact, RunInput):
     admin.site.register(
         model,
         type(

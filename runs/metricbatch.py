@@ -43,6 +43,10 @@ MAX_NUMBER_TEXT = 1000  # DRF's guard against huge numeric strings
 MAX_REPORTED = 20
 STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
 KINDS = frozenset(Metric.Kind.values)
+# Unix times a datetime holds (years 1 … 9999; the last second of 9999 goes the slow way,
+# where rounding up would leave the range).
+TIME_MIN = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+TIME_MAX = datetime(9999, 12, 31, 23, 59, 58, tzinfo=UTC).timestamp()
 _DECIMAL_ZEROS = re.compile(r"\.0*\s*$")  # DRF's IntegerField: "3.0" is 3
 
 
@@ -59,32 +63,54 @@ class Point(NamedTuple):
 
 @dataclass(frozen=True)
 class Columns:
-    """A validated batch as columns (what storage and the live message read): ``kinds`` and
-    ``payloads`` are None when every point is a scalar without payload."""
+    """A validated batch as columns (what storage and the live message read): ``times`` in
+    unix seconds (UTC), as the SDK sends them and ``MetricChunk`` keeps them; ``kinds``
+    and ``payloads`` are None when every point is a scalar without payload."""
 
     names: Sequence[str]
     values: Sequence[float | None]
     steps: Sequence[int | None]
-    ats: Sequence[datetime]
+    times: Sequence[float]
     kinds: Sequence[str] | None = None
     payloads: Sequence[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def ats(self) -> list[datetime]:
+        """The times as aware datetimes (the live message, the non-scalar rows)."""
+        return [datetime.fromtimestamp(t, UTC) for t in self.times]
+
     @classmethod
     def of(cls, points: list[Point]) -> Columns:
         if not points:
             return cls((), (), (), ())
         names, kinds, values, payloads, steps, ats = zip(*points, strict=True)
+        times = [at.timestamp() for at in ats]
         scalar = all(kind == "scalar" for kind in kinds) and all(p is None for p in payloads)
-        return cls(names, values, steps, ats, None if scalar else kinds, None if scalar else payloads)
+        return cls(names, values, steps, times, None if scalar else kinds, None if scalar else payloads)
 
     def points(self) -> list[Point]:
         n = len(self.names)
         kinds = self.kinds or ["scalar"] * n
         payloads = self.payloads or [None] * n
         return [Point(*p) for p in zip(self.names, kinds, self.values, payloads, self.steps, self.ats, strict=True)]
+
+    def subset(self, indices: Sequence[int]) -> Columns:
+        """The points at ``indices`` (in that order)."""
+
+        def pick(column: Sequence[Any]) -> list[Any]:
+            return [column[i] for i in indices]
+
+        return Columns(
+            pick(self.names),
+            pick(self.values),
+            pick(self.steps),
+            pick(self.times),
+            None if self.kinds is None else pick(self.kinds),
+            None if self.payloads is None else pick(self.payloads),
+        )
 
 
 COLUMN_FIELDS = ("name", "value", "step", "time", "kind", "payload")
@@ -182,15 +208,15 @@ def _fast_columns(
     elif step_types != {type(None)}:
         return None
     if times is None:
-        ats: Sequence[datetime] = [now] * len(names)
-    else:
-        if not set(map(type, times)) <= {float, int}:
-            return None
-        try:
-            ats = [datetime.fromtimestamp(t, UTC) for t in times]
-        except (OverflowError, ValueError, OSError):
-            return None
-    return Columns(names, values, steps, ats)
+        return Columns(names, values, steps, [now.timestamp()] * len(names))
+    # Kept as unix seconds (no datetime per point): the bounds are what a datetime can
+    # hold, checked before isfinite (which would overflow on a huge int); anything
+    # outside goes point by point for the message.
+    if not set(map(type, times)) <= {float, int}:
+        return None
+    if min(times) < TIME_MIN or max(times) > TIME_MAX or not all(map(math.isfinite, times)):
+        return None
+    return Columns(names, values, steps, times)
 
 
 def _unix(raw: Any) -> datetime:
