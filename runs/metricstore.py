@@ -115,24 +115,42 @@ def store_columns(run: Run, batch: Columns, now: datetime) -> int:
     """Store a validated batch as columns (``runs.metricbatch.parse_body``)."""
     if not len(batch):
         return 0
-    scalars, others = _split(batch)
-    packed = [metricchunks.pack(name, *columns) for name, columns in scalars.items()]
-    folded = {
-        p.name: summaries.Aggregate(columns[0][-1], columns[1][-1], p.min_value, p.max_value, p.count)
-        for p, columns in zip(packed, scalars.values(), strict=True)
-    }
-    with transaction.atomic():
-        if packed:
-            summaries.record_points(run.pk, folded, now)  # first: it locks the names' summaries
-            _insert_chunks(run.pk, packed)
-        if others is not None:
-            _insert(run.pk, others)
+    _write(run.pk, prepare(batch), now)
     # One message per batch, serialized once (on the publisher's thread, off the request);
     # every watcher forwards the text.
     events.metrics_logged(run.pk, lambda: _message(batch))
     names = set(batch.names)
     transaction.on_commit(lambda: signals.metrics_stored.send_robust(Run, run=run, names=names))
     return len(batch)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch made ready to write: its scalars packed per metric, their summaries folded,
+    its other points."""
+
+    chunks: list[Packed]
+    folded: dict[str, summaries.Aggregate]
+    others: Columns | None
+
+
+def prepare(batch: Columns) -> Prepared:
+    scalars, others = _split(batch)
+    packed = [metricchunks.pack(name, *columns) for name, columns in scalars.items()]
+    folded = {
+        p.name: summaries.Aggregate(columns[0][-1], columns[1][-1], p.min_value, p.max_value, p.count)
+        for p, columns in zip(packed, scalars.values(), strict=True)
+    }
+    return Prepared(packed, folded, others)
+
+
+def _write(run_id: int, prepared: Prepared, now: datetime) -> None:
+    with transaction.atomic():
+        if prepared.chunks:
+            summaries.record_points(run_id, prepared.folded, now)  # first: it locks the names' summaries
+            _insert_chunks(run_id, prepared.chunks)
+        if prepared.others is not None:
+            _insert(run_id, prepared.others)
 
 
 Series = tuple[Sequence[float], Sequence[int | None], Sequence[float]]  # values, steps, times
