@@ -4,6 +4,7 @@ the byte format, positions across batches, the readers built on the chunks, and 
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from datetime import UTC, datetime, timedelta
@@ -243,3 +244,58 @@ def test_the_migration_packs_existing_scalars_into_chunks_and_back(transactional
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+# ---- packed columns (the SDK's body) -----------------------------------------------------
+def _b64(code: str, numbers: list[Any]) -> str:
+    import base64
+
+    return base64.b64encode(struct.pack(f"<{len(numbers)}{code}", *numbers)).decode()
+
+
+def test_packed_columns_store_what_the_arrays_would(world: World) -> None:
+    from runyard.metrics import encode_batch
+
+    points = [(f"m{i % 3}", i * 0.25, i // 3, T0 + i * 0.001, "scalar", None) for i in range(300)]
+    body = json.loads(encode_batch(points))
+    assert body["columns"]["value"] == {"f64": _b64("d", [p[1] for p in points])}
+    assert body["columns"]["step"] == {"i64": _b64("q", [p[2] for p in points])}
+    assert body["columns"]["time"] == {"f64": _b64("d", [p[3] for p in points])}
+    as_arrays = {"name": [p[0] for p in points], "value": [p[1] for p in points], "step": [p[2] for p in points]}
+    as_arrays["time"] = [p[3] for p in points]
+    reads = []
+    for columns in (body["columns"], as_arrays):
+        run = make_run(world.alice.user, world.team_a)
+        _post(world, run.pk, columns)
+        reads.append(world.alice.client.get(POST.format(run.pk)).json())
+    assert reads[0] == reads[1] and len(reads[0]["m1"]) == 100
+    # No step anywhere: no step column; a step beyond 64 bits: a JSON array the server refuses.
+    assert "step" not in json.loads(encode_batch([("a", 1.0, None, T0, "scalar", None)]))["columns"]
+    assert json.loads(encode_batch([("a", 1.0, 2**64, T0, "scalar", None)]))["columns"]["step"] == [2**64]
+
+
+@pytest.mark.parametrize(
+    ("columns", "errors"),
+    [
+        ({"value": {"f64": "not base64!"}}, {"value": ["Not valid base64."]}),
+        (
+            {"value": {"f64": _b64("d", [1.0])}},
+            {"value": ["Expected 2 little-endian f64s (16 bytes), one per name; got 8 bytes."]},
+        ),
+        ({"value": {"i64": _b64("q", [1, 2])}}, {"value": ['A packed value column is {"f64": "<base64>"}.']}),
+        ({"value": {"f64": _b64("d", [1.0, math.nan])}}, {"1": {"value": ["A valid number is required."]}}),
+        (
+            {"value": [1.0, 2.0], "time": {"f64": _b64("d", [T0, 1e300])}},
+            {"1": {"time": ["Datetime value out of range."]}},
+        ),
+    ],
+    ids=lambda v: json.dumps(v)[:40],
+)
+def test_a_bad_packed_column_is_refused_naming_the_field(
+    world: World, columns: dict[str, Any], errors: dict[str, Any]
+) -> None:
+    run = make_run(world.alice.user, world.team_a)
+    body = {"columns": {"name": ["a", "b"], **columns}}
+    answer = world.alice.client.post(POST.format(run.pk), body, format="json")
+    assert answer.status_code == 400 and answer.json() == {"columns": errors}
+    assert not metricstore.has_points(run.pk)
