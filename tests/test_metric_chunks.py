@@ -299,3 +299,13 @@ def test_a_bad_packed_column_is_refused_naming_the_field(
     answer = world.alice.client.post(POST.format(run.pk), body, format="json")
     assert answer.status_code == 400 and answer.json() == {"columns": errors}
     assert not metricstore.has_points(run.pk)
+
+
+def test_the_live_texts_times_are_what_isoformat_gives() -> None:
+    import random
+
+    rng = random.Random(7)
+    times = [rng.uniform(-6e10, 2.5e11) for _ in range(20000)] + [rng.uniform(1.7e9, 1.8e9) for _ in range(20000)]
+    times += [T0, T0 + 0.5, 1_780_000_000.0000005, 1_780_000_000.9999995, -0.5e-6, -1.5e-6, 0.0, 1e-7, -1e-7]
+    times += [1.78e9 + k / 1e6 for k in range(0, 2_000_000, 101)]
+    assert metricstore.iso_times(times) == [datetime.fromtimestamp(t, UTC).isoformat() for t in times]
