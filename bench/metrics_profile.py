@@ -8,7 +8,8 @@ token and an interactive run, then POSTs batches of the SDK's request body
 points) through Django's full request path (middleware, token authentication, DRF, the
 view) with ``django.test.Client``, and reports the CPU per batch, split by phase: the
 request as a whole, then each phase alone on the same body (JSON decode, validation,
-the insert, the summaries, the live message). ``--profile`` adds a cProfile of the
+preparing the chunks, writing them with the summaries, the live message). With
+``DATABASE_URL`` set it runs on that database instead. ``--profile`` adds a cProfile of the
 whole requests, sorted by own time. No timing is asserted anywhere; this explains the
 figure bench/metrics_ingest.py measures.
 """
