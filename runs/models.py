@@ -344,8 +344,8 @@ class MetricChunk(models.Model):
 class Metric(models.Model):
     """One logged non-scalar metric point: a list, row, image or text in ``payload``.
 
-    Scalars are stored in ``MetricChunk`` (since migration 0017); ``value`` stays for the
-    rows written before it. ``runs.metricstore`` writes and reads both."""
+    Scalars are stored in ``MetricChunk`` since migration 0017, which moved the scalar rows
+    there; ``value`` stays for migrating back. ``runs.metricstore`` writes and reads both."""
 
     class Kind(models.TextChoices):
         SCALAR = "scalar"

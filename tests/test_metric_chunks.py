@@ -309,3 +309,37 @@ def test_the_live_texts_times_are_what_isoformat_gives() -> None:
     times += [T0, T0 + 0.5, 1_780_000_000.0000005, 1_780_000_000.9999995, -0.5e-6, -1.5e-6, 0.0, 1e-7, -1e-7]
     times += [1.78e9 + k / 1e6 for k in range(0, 2_000_000, 101)]
     assert metricstore.iso_times(times) == [datetime.fromtimestamp(t, UTC).isoformat() for t in times]
+
+
+def test_concurrent_batches_of_one_metric_take_positions_one_after_the_other(transactional_db: Any, world: Any) -> None:
+    """Ranks logging ``loss`` at once: the summaries' upsert serialises their batches, so
+    positions stay unique and gapless (on PostgreSQL a row lock, on SQLite the write lock)."""
+    import threading
+
+    from django.db import connection
+    from django.utils import timezone
+
+    run = make_run(world.alice.user, world.team_a)
+    errors: list[BaseException] = []
+
+    def rank(r: int) -> None:
+        try:
+            for b in range(5):
+                n = 200
+                batch = metricstore.Columns(["loss"] * n, [float(r)] * n, [b * n + i for i in range(n)], [T0] * n)
+                metricstore.store_columns(run, batch, timezone.now())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    spans = list(MetricChunk.objects.filter(run=run, name="loss").values_list("first_position", "last_position"))
+    assert spans == [(i * 200, i * 200 + 199) for i in range(20)]
+    assert MetricSummary.objects.get(run=run, name="loss").points == 4000
+    assert sorted(p.value for p in metricstore.scalar_points(run.pk, "loss")) == sorted([0.0, 1.0, 2.0, 3.0] * 1000)
