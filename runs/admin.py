@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import BinaryField
 
 from audit.mixins import AuditedAdmin
 from runs.models import (
@@ -66,7 +67,8 @@ for model in (RunProcess, LogChunk, MetricChunk, Metric, Artifact, RunInput):
             (AuditedAdmin,),
             {
                 "list_display": [f.name for f in model._meta.fields][:6],
-                "readonly_fields": [f.name for f in model._meta.fields],
+                # A chunk's packed arrays are not for reading as bytes (runs.metricchunks).
+                "readonly_fields": [f.name for f in model._meta.fields if not isinstance(f, BinaryField)],
             },
         ),
     )
