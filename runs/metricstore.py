@@ -3,14 +3,15 @@ run's points goes through here.
 
 Scalars (nearly every point) are stored as ``MetricChunk`` rows, one per metric name and
 batch, the points packed into arrays (``runs.metricchunks`` has the format); lists,
-rows, images and texts stay a ``Metric`` row each (low volume). A batch is one
-transaction: its metrics' summaries in one upsert per name (``runs.summaries``), which
-on PostgreSQL also locks the names' summary rows, so concurrent batches of one metric
-(ranks logging ``loss`` at once) take their positions one after the other; then one
-query for each metric's next position (the last chunk's, one index seek per name), the
-chunks in one ``executemany``, the other points in one statement (COPY on PostgreSQL).
-Then one live message to the run's watchers (built only when someone watches) and one
-``metrics_stored`` signal (the sweep controller wakes on it).
+rows, images and texts stay a ``Metric`` row each (low volume). ``prepare`` splits a
+validated batch by metric (slices of the columns, no step per point) and packs it; the
+write is one transaction: the metrics' summaries in one upsert (``runs.summaries``),
+which on PostgreSQL also locks the names' summary rows, so concurrent batches of one
+metric (ranks logging ``loss`` at once) take their positions one after the other; one
+query for each metric's next position (the last chunk's, one index seek per name); the
+chunks in one ``executemany`` (a binary COPY on PostgreSQL), the other points in one
+statement. Then one live message to the run's watchers (built only when someone
+watches) and one ``metrics_stored`` signal (the sweep controller wakes on it).
 
 A metric's points are numbered by position (0, 1, 2 … in logging order: the order of
 its batches, one at a time per sender, then of the batch). A point logged without a
