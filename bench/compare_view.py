@@ -30,14 +30,13 @@ PASSWORD = "bench-compare-pw-1!"
 
 def populate(runs: int, metrics: int, points: int) -> list[int]:
     from django.contrib.auth import get_user_model
-    from django.db import transaction
     from django.utils import timezone
 
     from accounts.models import Team
     from compute.models import ComputeTarget
     from environments.models import Environment
-    from runs import summaries
-    from runs.models import Experiment, Metric, Run
+    from runs import metricstore
+    from runs.models import Experiment, Run
 
     user = get_user_model().objects.get(username="bench")
     user.set_password(PASSWORD)
@@ -64,20 +63,15 @@ def populate(runs: int, metrics: int, points: int) -> list[int]:
         )
         ids.append(run.pk)
         for m in range(metrics):
-            rows = [
-                Metric(
-                    run_id=run.pk,
-                    name=f"metric_{m}",
-                    value=(1 + r) * (1 + m) / (s + 1) + (s % 97) / 1000,
-                    step=s,
-                    at=now,
+            for start in range(0, points, 5000):  # the SDK's batch size: chunks as stored live
+                steps = range(start, min(points, start + 5000))
+                batch = metricstore.Columns(
+                    [f"metric_{m}"] * len(steps),
+                    [(1 + r) * (1 + m) / (s + 1) + (s % 97) / 1000 for s in steps],
+                    list(steps),
+                    [now.timestamp()] * len(steps),
                 )
-                for s in range(points)
-            ]
-            with transaction.atomic():
-                Metric.objects.bulk_create(rows, batch_size=5000)
-                folded = summaries.fold((x.name, float(x.value or 0), x.step) for x in rows)
-                summaries.record_points(run.pk, folded, now)
+                metricstore.store_columns(run, batch, now)
         print(f"  run {r + 1}/{runs}: {metrics * points:,} points", flush=True)
     return ids
 

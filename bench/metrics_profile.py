@@ -8,7 +8,8 @@ token and an interactive run, then POSTs batches of the SDK's request body
 points) through Django's full request path (middleware, token authentication, DRF, the
 view) with ``django.test.Client``, and reports the CPU per batch, split by phase: the
 request as a whole, then each phase alone on the same body (JSON decode, validation,
-the insert, the summaries, the live message). ``--profile`` adds a cProfile of the
+preparing the chunks, writing them with the summaries, the live message). With
+``DATABASE_URL`` set it runs on that database instead. ``--profile`` adds a cProfile of the
 whole requests, sorted by own time. No timing is asserted anywhere; this explains the
 figure bench/metrics_ingest.py measures.
 """
@@ -81,12 +82,12 @@ def main() -> None:
 
         atexit.register(embedded_redis.stop, Path(data_dir))  # settings started it for this data dir
     from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
+    from django.db import connection
     from django.test import Client
     from django.utils import timezone
 
     from accounts.models import ApiToken, Membership, Team
-    from runs import metricbatch, metricstore, summaries
+    from runs import metricbatch, metricstore
 
     user = get_user_model().objects.create_user(username="profile", password="x")
     Membership.objects.get_or_create(user=user, team=Team.objects.get(slug="default"))
@@ -133,21 +134,16 @@ def main() -> None:
     now = timezone.now()
     batch = metricbatch.parse_body(data, now)
 
-    def insert() -> None:
-        with transaction.atomic():
-            metricstore._insert(run.pk, batch)
+    prepared = metricstore.prepare(batch)
 
-    def fold_and_record() -> None:
-        scalars = summaries.fold(zip(batch.names, batch.values, batch.steps, strict=True))
-        with transaction.atomic():
-            summaries.record_points(run.pk, scalars, now)
+    def write() -> None:
+        metricstore._write(run.pk, prepared, now)
 
     phases: dict[str, Callable[[], Any]] = {
         "json.loads": lambda: json.loads(body),
         "validate (metricbatch.parse_body)": lambda: metricbatch.parse_body(data, now),
-        "insert (one executemany/COPY + commit)": insert,
-        "  of which the rows' stamps (SQLite)": lambda: metricstore._sqlite_stamps(batch.ats),
-        "summaries (fold + upsert + commit)": fold_and_record,
+        "prepare (per-metric columns, packed arrays, summaries folded)": lambda: metricstore.prepare(batch),
+        "write (summaries upsert, next positions, chunk rows + commit)": write,
         "live message (its text, on the publisher's thread)": lambda: metricstore._message(batch),
     }
     for name, fn in phases.items():

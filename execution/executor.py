@@ -45,12 +45,12 @@ from execution.plan import PlanError
 from execution.sandbox import SandboxUnavailable
 from execution.sysmetrics import Sampler
 from mlflow_api import env as mlflow_env
-from runs import artifacts, attempts, causes, events, logstore, policy, snapshots
+from runs import artifacts, attempts, causes, events, logstore, metricstore, policy, snapshots
 from runs.causes import Cause, Ending, ending
 from runs.distributed import Shape
 from runs.lifecycle import IllegalTransition, transition
 from runs.logstore import LogWriter
-from runs.models import Metric, Run, RunProcess, RunToken
+from runs.models import Run, RunProcess, RunToken
 from runs.status import ACTIVE, TERMINAL, Status
 from scheduling import preemptor
 from scheduling import service as scheduler
@@ -232,7 +232,7 @@ class Execution:
         if idle < self.hang_timeout:
             return False
         # Metrics arrive through the API, not through this process: ask once the lines went quiet.
-        last_metric = Metric.objects.filter(run_id=self.run.pk).order_by("-id").values_list("at", flat=True).first()
+        last_metric = metricstore.last_logged_at(self.run.pk)
         if last_metric is not None:
             since = (timezone.now() - last_metric).total_seconds()
             if since < self.hang_timeout:

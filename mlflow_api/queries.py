@@ -10,13 +10,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models import F, Q, QuerySet, Subquery, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from mlflow_api.search import Comparison, OrderBy
 from mlflow_api.shapes import DELETED_TAG, PARENT_TAG, RUN_NAME_TAG, statuses_for
-from runs.models import Metric, Run
+from runs import metricstore
+from runs.models import Run
 
 ATTRIBUTE_FIELDS = {
     "start_time": "created_at",
@@ -40,8 +41,7 @@ def json_text(key: str, column: str) -> Cast:
 
 
 def latest_metric(key: str) -> Subquery:
-    points = Metric.objects.filter(run_id=OuterRef("pk"), name=key, kind=Metric.Kind.SCALAR)
-    return Subquery(points.order_by("-step", "-at", "-id").values("value")[:1])
+    return metricstore.latest_subquery(key)
 
 
 def like_regex(pattern: str) -> str:

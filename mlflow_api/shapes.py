@@ -9,9 +9,10 @@ its artifacts are served by ``mlflow_api.artifacts`` under ``mlflow-artifacts:/r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
-from runs.models import Experiment, Metric, Run
+from runs import metricstore
+from runs.models import Experiment, Run
 from runs.status import Status
 
 # MLflow soft-deletes runs (delete_run / restore_run); Runyard keeps them and marks them so.
@@ -75,22 +76,26 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
     }
 
 
-def metric_json(m: Metric) -> MetricJson:
+class PointLike(Protocol):
+    """A stored scalar point (``metricstore.ScalarPoint``, ``metricstore.Latest``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def step(self) -> int | None: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+def metric_json(m: PointLike) -> MetricJson:
     return {"key": m.name, "value": float(m.value or 0.0), "timestamp": ms(m.at) or 0, "step": m.step or 0}
 
 
 def latest_metrics(run_id: int) -> list[MetricJson]:
     """Each scalar metric's latest point: highest step, then latest timestamp, then last logged."""
-    best: dict[str, tuple[tuple[int, datetime, int], Metric]] = {}
-    for m in (
-        Metric.objects.filter(run_id=run_id, kind=Metric.Kind.SCALAR)
-        .only("name", "value", "step", "at")
-        .iterator(chunk_size=5000)
-    ):
-        rank = (m.step or 0, m.at, m.pk)
-        if m.name not in best or rank > best[m.name][0]:
-            best[m.name] = (rank, m)
-    return [metric_json(m) for _rank, m in sorted(best.values(), key=lambda item: item[1].name)]
+    return [metric_json(m) for m in metricstore.mlflow_latest(run_id)]
 
 
 def run_info(run: Run) -> dict[str, Any]:

@@ -517,8 +517,7 @@ class GetMetricHistory(MlflowView):
         run = get_run(request, run_id_of(data))
         key = _text(data, "metric_key")
         limit, offset = _page(data, 25000)
-        points = Metric.objects.filter(run_id=run.pk, name=key, kind=Metric.Kind.SCALAR).order_by("id")
-        rows = list(points[offset : offset + limit + 1])
+        rows = metricstore.scalar_points(run.pk, key, offset=offset, limit=limit + 1)
         body: dict[str, Any] = {"metrics": [metric_json(m) for m in rows[:limit]]}
         token = _next_token(offset, limit, len(rows))
         if token:

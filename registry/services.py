@@ -32,7 +32,8 @@ from datasets import storage
 from datasets.models import Dataset, DatasetVersion
 from datasets.services import InUse  # one "in use by runs" error for datasets and models
 from registry.models import MODEL_NAME, ModelFile, ModelVersion, RegisteredModel
-from runs.models import Artifact, Metric, Run, RunInput
+from runs import metricstore
+from runs.models import Artifact, Run, RunInput
 
 
 def _bad(field_name: str, message: str) -> InvalidInput:
@@ -172,18 +173,7 @@ def register(reg: Registration, gathered: Gathered, *, actor: Any) -> ModelVersi
 
 def run_metrics(run: Run) -> dict[str, Any]:
     """The run's metrics now: each scalar's last value (texts: the last text)."""
-    last_ids = (
-        Metric.objects.filter(run_id=run.pk, kind__in=[Metric.Kind.SCALAR, Metric.Kind.TEXT])
-        .values("name")
-        .annotate(last=Max("id"))
-        .values_list("last", flat=True)
-    )
-    out: dict[str, Any] = {}
-    for name, kind, value, payload in Metric.objects.filter(id__in=list(last_ids)).values_list(
-        "name", "kind", "value", "payload"
-    ):
-        out[name] = value if kind == Metric.Kind.SCALAR else payload
-    return dict(sorted(out.items()))
+    return metricstore.latest_values(run.pk)
 
 
 @transaction.atomic

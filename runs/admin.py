@@ -1,9 +1,21 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import BinaryField
 
 from audit.mixins import AuditedAdmin
-from runs.models import Artifact, Experiment, LogChunk, Metric, Run, RunInput, RunProcess, RunStatusChange, RunToken
+from runs.models import (
+    Artifact,
+    Experiment,
+    LogChunk,
+    Metric,
+    MetricChunk,
+    Run,
+    RunInput,
+    RunProcess,
+    RunStatusChange,
+    RunToken,
+)
 
 
 @admin.register(Experiment)
@@ -47,7 +59,7 @@ class RunStatusChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ["run", "at", "from_status", "to_status", "reason", "actor"]
 
 
-for model in (RunProcess, LogChunk, Metric, Artifact, RunInput):
+for model in (RunProcess, LogChunk, MetricChunk, Metric, Artifact, RunInput):
     admin.site.register(
         model,
         type(
@@ -55,7 +67,8 @@ for model in (RunProcess, LogChunk, Metric, Artifact, RunInput):
             (AuditedAdmin,),
             {
                 "list_display": [f.name for f in model._meta.fields][:6],
-                "readonly_fields": [f.name for f in model._meta.fields],
+                # A chunk's packed arrays are not for reading as bytes (runs.metricchunks).
+                "readonly_fields": [f.name for f in model._meta.fields if not isinstance(f, BinaryField)],
             },
         ),
     )

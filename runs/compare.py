@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
-
 from common import archives
 from common.archives import UnsafeArchive
-from runs import snapshots, summaries
-from runs.models import Metric, MetricSketch, MetricSummary, Run
+from runs import metricstore, snapshots, summaries
+from runs.models import MetricSketch, MetricSummary, Run
 
 MAX_RUNS = 20
 MAX_POINTS = 20_000
@@ -134,25 +131,16 @@ def series_json(found: list[EncodedSeries]) -> str:
 
 
 def _read_points(run_id: int, names: set[str]) -> list[Series]:
-    table = Metric._meta.db_table
-    sql = (
-        f"SELECT name, step, value FROM {table} WHERE run_id = %s AND name IN ({', '.join(['%s'] * len(names))}) "
-        "AND kind = 'scalar' AND value IS NOT NULL ORDER BY name, id"
-    )
+    """The metrics' points from their chunks, x = step or position (runs.metricstore)."""
     out: list[Series] = []
     current: Series | None = None
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id, *sorted(names)])
-        while rows := cursor.fetchmany(20_000):
-            for name, step, value in rows:
-                if current is None or current.name != name:
-                    current = Series(run_id, name)
-                    out.append(current)
-                if not math.isfinite(value):
-                    continue
-                current.steps.append(current.total if step is None else step)
-                current.values.append(value)
-                current.total += 1
+    for chunk in metricstore.chunks([run_id], names):
+        if current is None or current.name != chunk.name:
+            current = Series(run_id, chunk.name)
+            out.append(current)
+        current.steps.extend(chunk.xs())
+        current.values.extend(chunk.values)
+        current.total += len(chunk.values)
     return out
 
 

@@ -22,12 +22,24 @@ The same rules hold per point. A batch of 5000 points is a third of the bytes, a
 common case (str names, float values, int steps, float times) is checked per column
 with C-level passes (``set(map(type, ...))``, ``min``/``max``, ``all(map(isfinite,
 ...))``) instead of a dict per point: decode + validation went from 11 ms to about 3.
+
+``value``, ``step`` and ``time`` may also come packed, ``{"f64": "<base64>"}`` (value,
+time) or ``{"i64": "<base64>"}`` (step): the column's numbers as little-endian float64 /
+int64, 8 bytes each, one per name; the SDK sends them so. JSON decodes them as one
+string each instead of a number per point (1.2 ms → 0.2 ms a 5000-point batch), an
+array's type needs no check, and the sender makes no float text per point. A packed
+column of the wrong size or not base64 is refused naming the column; a NaN in one is
+named by its index, as in an array.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
+import sys
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +55,10 @@ MAX_NUMBER_TEXT = 1000  # DRF's guard against huge numeric strings
 MAX_REPORTED = 20
 STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
 KINDS = frozenset(Metric.Kind.values)
+# Unix times a datetime holds (years 1 … 9999; the last second of 9999 goes the slow way,
+# where rounding up would leave the range).
+TIME_MIN = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+TIME_MAX = datetime(9999, 12, 31, 23, 59, 58, tzinfo=UTC).timestamp()
 _DECIMAL_ZEROS = re.compile(r"\.0*\s*$")  # DRF's IntegerField: "3.0" is 3
 
 
@@ -59,32 +75,54 @@ class Point(NamedTuple):
 
 @dataclass(frozen=True)
 class Columns:
-    """A validated batch as columns (what storage and the live message read): ``kinds`` and
-    ``payloads`` are None when every point is a scalar without payload."""
+    """A validated batch as columns (what storage and the live message read): ``times`` in
+    unix seconds (UTC), as the SDK sends them and ``MetricChunk`` keeps them; ``kinds``
+    and ``payloads`` are None when every point is a scalar without payload."""
 
     names: Sequence[str]
     values: Sequence[float | None]
     steps: Sequence[int | None]
-    ats: Sequence[datetime]
+    times: Sequence[float]
     kinds: Sequence[str] | None = None
     payloads: Sequence[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def ats(self) -> list[datetime]:
+        """The times as aware datetimes (the live message, the non-scalar rows)."""
+        return [datetime.fromtimestamp(t, UTC) for t in self.times]
+
     @classmethod
     def of(cls, points: list[Point]) -> Columns:
         if not points:
             return cls((), (), (), ())
         names, kinds, values, payloads, steps, ats = zip(*points, strict=True)
+        times = [at.timestamp() for at in ats]
         scalar = all(kind == "scalar" for kind in kinds) and all(p is None for p in payloads)
-        return cls(names, values, steps, ats, None if scalar else kinds, None if scalar else payloads)
+        return cls(names, values, steps, times, None if scalar else kinds, None if scalar else payloads)
 
     def points(self) -> list[Point]:
         n = len(self.names)
         kinds = self.kinds or ["scalar"] * n
         payloads = self.payloads or [None] * n
         return [Point(*p) for p in zip(self.names, kinds, self.values, payloads, self.steps, self.ats, strict=True)]
+
+    def subset(self, indices: Sequence[int]) -> Columns:
+        """The points at ``indices`` (in that order)."""
+
+        def pick(column: Sequence[Any]) -> list[Any]:
+            return [column[i] for i in indices]
+
+        return Columns(
+            pick(self.names),
+            pick(self.values),
+            pick(self.steps),
+            pick(self.times),
+            None if self.kinds is None else pick(self.kinds),
+            None if self.payloads is None else pick(self.payloads),
+        )
 
 
 COLUMN_FIELDS = ("name", "value", "step", "time", "kind", "payload")
@@ -132,9 +170,10 @@ def parse_columns(columns: Any, now: datetime) -> Columns:
     if not isinstance(names, list):
         raise ValidationError({"columns": {"name": ["An array of names is required."]}})
     n = len(names)
+    columns = _with_unpacked(columns, n)
     for key in COLUMN_FIELDS:
         column = columns.get(key)
-        if column is not None and (not isinstance(column, list) or len(column) != n):
+        if column is not None and (not isinstance(column, list | array) or len(column) != n):
             raise ValidationError({"columns": {key: [f"Expected an array of {n} items, one per name."]}})
     values = columns.get("value") or [None] * n
     steps = columns.get("step") or [None] * n
@@ -164,33 +203,81 @@ def parse_columns(columns: Any, now: datetime) -> Columns:
     return Columns.of(points)
 
 
+PACKED = {"value": "f64", "step": "i64", "time": "f64"}  # the columns that may come packed
+_TYPECODES = {"f64": "d", "i64": "q"}
+
+
+def _with_unpacked(columns: dict[str, Any], n: int) -> dict[str, Any]:
+    if not any(isinstance(columns.get(key), dict) for key in PACKED):
+        return columns
+    return {**columns, **{key: _unpacked(key, columns[key], n) for key in PACKED if key in columns}}
+
+
+def _unpacked(key: str, column: Any, n: int) -> Any:
+    """A packed column, ``{"f64": base64}`` / ``{"i64": base64}`` (``PACKED``), as an array;
+    a column that is not an object is left as it is."""
+    if not isinstance(column, dict):
+        return column
+    kind = PACKED[key]
+    data = column.get(kind)
+    if set(column) != {kind} or not isinstance(data, str):
+        raise ValidationError({"columns": {key: [f'A packed {key} column is {{"{kind}": "<base64>"}}.']}})
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError({"columns": {key: ["Not valid base64."]}}) from None
+    if len(raw) != 8 * n:
+        raise ValidationError(
+            {
+                "columns": {
+                    key: [f"Expected {n} little-endian {kind}s ({8 * n} bytes), one per name; got {len(raw)} bytes."]
+                }
+            }
+        )
+    out = array(_TYPECODES[kind])
+    out.frombytes(raw)
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out
+
+
 def _fast_columns(
-    names: list[Any], values: list[Any], steps: list[Any], times: list[Any] | None, now: datetime
+    names: list[Any], values: Sequence[Any], steps: Sequence[Any], times: Sequence[Any] | None, now: datetime
 ) -> Columns | None:
-    """The common case checked per column (None: go point by point for the messages)."""
-    if set(map(type, names)) != {str}:
+    """The common case checked per column (None: go point by point for the messages). A
+    packed column's types need no check (an array holds float64s or int64s only)."""
+    if not _plain_names(names) or not _plain_steps(steps):
         return None
-    for name in set(names):
-        if not name or len(name) > MAX_NAME or name[0].isspace() or name[-1].isspace():
-            return None
-    if set(map(type, values)) != {float} or not all(map(math.isfinite, values)):
+    if type(values) is not array and set(map(type, values)) != {float}:
         return None
-    step_types = set(map(type, steps))
-    if step_types == {int}:
-        if min(steps) < STEP_MIN or max(steps) > STEP_MAX:
-            return None
-    elif step_types != {type(None)}:
+    if not all(map(math.isfinite, values)):
         return None
     if times is None:
-        ats: Sequence[datetime] = [now] * len(names)
-    else:
-        if not set(map(type, times)) <= {float, int}:
-            return None
-        try:
-            ats = [datetime.fromtimestamp(t, UTC) for t in times]
-        except (OverflowError, ValueError, OSError):
-            return None
-    return Columns(names, values, steps, ats)
+        return Columns(names, values, steps, [now.timestamp()] * len(names))
+    # Kept as unix seconds (no datetime per point): the bounds are what a datetime can
+    # hold, checked before isfinite (which would overflow on a huge int); anything
+    # outside goes point by point for the message.
+    if type(times) is not array and not set(map(type, times)) <= {float, int}:
+        return None
+    if min(times) < TIME_MIN or max(times) > TIME_MAX or not all(map(math.isfinite, times)):
+        return None
+    return Columns(names, values, steps, times)
+
+
+def _plain_names(names: list[Any]) -> bool:
+    if set(map(type, names)) != {str}:
+        return False
+    return not any(not name or len(name) > MAX_NAME or name[0].isspace() or name[-1].isspace() for name in set(names))
+
+
+def _plain_steps(steps: Sequence[Any]) -> bool:
+    """All ints within 64 bits, or all None."""
+    if type(steps) is array:
+        return True
+    step_types = set(map(type, steps))
+    if step_types == {int}:
+        return bool(min(steps) >= STEP_MIN and max(steps) <= STEP_MAX)
+    return step_types == {type(None)}
 
 
 def _unix(raw: Any) -> datetime:

@@ -302,8 +302,50 @@ class LogChunk(models.Model):
         ]
 
 
+class MetricChunk(models.Model):
+    """Consecutive scalar points of one metric of a run: one row per metric name and stored
+    batch, so a 5000-point batch of 10 names is 10 rows (runs migration 0017).
+
+    A metric's points are numbered by position, 0, 1, 2 … in logging order (the order its
+    batches were stored, then the batch's order); this chunk holds ``first_position`` …
+    ``last_position``, without a gap. The points' values, steps and times are packed
+    little-endian arrays (the format: ``runs.metricchunks``); the other columns let
+    queries skip the unpacking: min / max / sum for the summaries and means, ``last_at``
+    for "when did the run last log", ``top_*`` for MLflow's latest value (highest step,
+    then latest time). ``runs.metricstore`` writes and reads them; nothing else should.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_chunks", db_index=False)
+    name = models.CharField(max_length=255)
+    first_position = models.PositiveBigIntegerField()
+    last_position = models.PositiveBigIntegerField()
+    count = models.PositiveIntegerField()
+    min_value = models.FloatField()
+    max_value = models.FloatField()
+    value_sum = models.FloatField()
+    last_at = models.DateTimeField(help_text="The latest time among its points.")
+    top_step = models.BigIntegerField(help_text="The step of its MLflow-latest point (no step: 0).")
+    top_at = models.DateTimeField()
+    top_value = models.FloatField()
+    value_bytes = models.BinaryField(help_text="float64 little-endian, one per point.")
+    step_bytes = models.BinaryField(help_text="int64 little-endian per point (+ a flag byte each when some lack one).")
+    time_bytes = models.BinaryField(help_text="float64 little-endian unix seconds, one per point.")
+
+    class Meta:
+        ordering = ["run", "name", "first_position"]
+        constraints = [
+            # The only index: a metric's chunks in position order (charts, compare, history
+            # pages, a batch's next position), a run's chunks (its prefix).
+            models.UniqueConstraint(fields=["run", "name", "first_position"], name="metric_chunk_position_unique")
+        ]
+
+
 class Metric(models.Model):
-    """One logged metric point. Scalars use ``value``; lists, rows and images use ``payload``."""
+    """One logged non-scalar metric point: a list, row, image or text in ``payload``.
+
+    Scalars are stored in ``MetricChunk`` since migration 0017, which moved the scalar rows
+    there; ``value`` stays for migrating back. ``runs.metricstore`` writes and reads both."""
 
     class Kind(models.TextChoices):
         SCALAR = "scalar"

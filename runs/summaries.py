@@ -154,25 +154,30 @@ def fold(points: Iterable[tuple[str, float | None, int | None]]) -> dict[str, Ag
 
 
 def record_points(run_id: int, batch: dict[str, Aggregate], at: datetime) -> None:
-    """Fold a stored batch into the run's summaries: one upsert per metric name.
+    """Fold a stored batch into the run's summaries: one upsert of a row per metric name.
 
     The upsert does the merge in the database (``ON CONFLICT ... DO UPDATE``), so ranks
-    logging the same metric at once never lose each other's min, max or count."""
+    logging the same metric at once never lose each other's min, max or count; on
+    PostgreSQL it also holds the names' rows locked until the batch commits (what lets
+    ``runs.metricstore`` number a metric's points). One statement for all the names, in
+    name order (two batches lock shared names in the same order): with client-side
+    binding each statement is parsed and planned on its own."""
     if not batch:
         return
     least, greatest = ("LEAST", "GREATEST") if connection.vendor == "postgresql" else ("MIN", "MAX")
     table = MetricSummary._meta.db_table
+    rows = [(run_id, name, a.latest, a.latest_step, a.low, a.high, a.points, at) for name, a in sorted(batch.items())]
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
     sql = (
         f"INSERT INTO {table} (run_id, name, latest, latest_step, min_value, max_value, points, updated_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+        f"VALUES {values} "
         "ON CONFLICT (run_id, name) DO UPDATE SET latest = excluded.latest, latest_step = excluded.latest_step, "
         f"min_value = {least}({table}.min_value, excluded.min_value), "
         f"max_value = {greatest}({table}.max_value, excluded.max_value), "
         f"points = {table}.points + excluded.points, updated_at = excluded.updated_at"
     )
-    rows = [(run_id, name, a.latest, a.latest_step, a.low, a.high, a.points, at) for name, a in sorted(batch.items())]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        cursor.execute(sql, [value for row in rows for value in row])
 
 
 def summaries_of(run_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]:

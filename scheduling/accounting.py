@@ -19,11 +19,12 @@ import io
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from django.db.models import Avg, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from runs import metricstore
 from runs.distributed import Shape
-from runs.models import Metric, Run
+from runs.models import Run
 from scheduling.state import gpus_per_node
 
 GROUPS = {
@@ -52,14 +53,8 @@ GPU = Q(name__startswith="system/gpu", name__endswith="/utilization_percent")
 
 def efficiency(runs: QuerySet[Run]) -> dict[int, tuple[float | None, float | None]]:
     """``{run id: (mean CPU per rank %, mean GPU utilization %)}`` of the sampled ``runs``."""
-    rows = (
-        Metric.objects.filter(run__in=runs.values("id"), name__startswith="system/", value__isnull=False)
-        .values("run_id")
-        .annotate(cpu=Avg("value", filter=CPU), gpu=Avg("value", filter=GPU))
-        .order_by()
-        .values_list("run_id", "cpu", "gpu")
-    )
-    return {run_id: (cpu, gpu) for run_id, cpu, gpu in rows if cpu is not None or gpu is not None}
+    found = metricstore.means(runs, {"cpu": CPU, "gpu": GPU}, name_prefix="system/")
+    return {run_id: (m["cpu"], m["gpu"]) for run_id, m in found.items()}
 
 
 def _weighted(pairs: list[tuple[float, float]]) -> float | None:

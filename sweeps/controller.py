@@ -33,9 +33,10 @@ from django.utils import timezone
 
 from audit.services import record
 from common.errors import InvalidInput
+from runs import metricstore
 from runs.cancellation import request_cancel
 from runs.lifecycle import IllegalTransition, transition
-from runs.models import Metric, Run
+from runs.models import Run
 from runs.status import TERMINAL, Status
 from runs.submission import Submission, submit
 from sweeps import policies
@@ -97,15 +98,7 @@ def advance(sweep_id: int) -> Step:
 
 
 def _curves(kids: list[SweepChild], metric: str) -> dict[int, list[float]]:
-    out: dict[int, list[float]] = {k.run_id: [] for k in kids}
-    rows = (
-        Metric.objects.filter(run_id__in=list(out), name=metric, kind=Metric.Kind.SCALAR, value__isnull=False)
-        .order_by("run_id", "id")
-        .values_list("run_id", "value")
-    )
-    for run_id, value in rows.iterator(chunk_size=5000):
-        out[run_id].append(float(value or 0.0))
-    return out
+    return metricstore.values_by_run([k.run_id for k in kids], metric)
 
 
 def _apply_policy(

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record
-from runs import events
-from runs.models import Metric, Run, RunStatusChange
+from runs import events, metricstore
+from runs.models import Run, RunStatusChange
 from runs.status import Status
 from runs.submission import Submission, check, submitted_fields
 from sweeps import triggers
@@ -111,14 +111,7 @@ class ChildRow:
 def children(sweep: Sweep) -> list[ChildRow]:
     config = parse_config(sweep.config)
     kids = list(SweepChild.objects.filter(sweep=sweep).select_related("run").order_by("index"))
-    values: dict[int, list[float]] = {k.run_id: [] for k in kids}
-    for run_id, value in (
-        Metric.objects.filter(run_id__in=list(values), name=config.primary_metric, value__isnull=False)
-        .order_by("run_id", "id")
-        .values_list("run_id", "value")
-        .iterator(chunk_size=5000)
-    ):
-        values[run_id].append(float(value or 0.0))
+    values = metricstore.values_by_run([k.run_id for k in kids], config.primary_metric)
     rows = []
     for kid in kids:
         curve = values[kid.run_id]
@@ -154,11 +147,6 @@ def primary_series(sweep: Sweep) -> dict[int, list[dict[str, Any]]]:
     config = parse_config(sweep.config)
     ids = list(SweepChild.objects.filter(sweep=sweep).values_list("run_id", flat=True))
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for run_id, step, value, at in (
-        Metric.objects.filter(run_id__in=ids, name=config.primary_metric, value__isnull=False)
-        .order_by("run_id", "id")
-        .values_list("run_id", "step", "value", "at")
-        .iterator(chunk_size=5000)
-    ):
-        out[run_id].append({"step": step, "value": value, "at": at.isoformat()})
+    for chunk in metricstore.chunks(ids, [config.primary_metric]):
+        out[chunk.run_id].extend({"step": p.step, "value": p.value, "at": p.at.isoformat()} for p in chunk.points())
     return out

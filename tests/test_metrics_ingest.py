@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from runs import events, metricbatch, signals
-from runs.models import Metric, MetricSummary, Run
+from runs import events, metricbatch, metricstore, signals
+from runs.models import MetricSummary, Run
 from runs.serializers import MetricPointSerializer
 from tests.conftest import World
 from tests.factories import make_run
@@ -114,7 +114,7 @@ def test_times_are_kept_in_utc(world: World) -> None:
         {"name": "a", "value": 2.0, "time": "2026-03-04T05:06:08"},
     ]
     assert world.alice.client.post(POST.format(run.pk), points, format="json").status_code == 201
-    stored = list(Metric.objects.filter(run=run).order_by("id").values_list("at", flat=True))
+    stored = [p.at for p in metricstore.scalar_points(run.pk)]
     assert stored == [datetime(2026, 3, 4, 5, 6, 7, 500000, tzinfo=UTC), datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC)]
     read = world.alice.client.get(POST.format(run.pk)).json()["a"]
     assert [p["at"] for p in read] == ["2026-03-04T05:06:07.500000+00:00", "2026-03-04T05:06:08+00:00"]
@@ -133,7 +133,7 @@ def test_a_bad_point_refuses_the_whole_batch_and_names_its_index_and_field(world
             "7": {"non_field_errors": ["Invalid data. Expected a dictionary, but got str."]},
         }
     }
-    assert not Metric.objects.filter(run=run).exists() and not MetricSummary.objects.filter(run=run).exists()
+    assert not metricstore.has_points(run.pk) and not MetricSummary.objects.filter(run=run).exists()
     not_a_list = world.alice.client.post(POST.format(run.pk), {"points": {"name": "loss"}}, format="json")
     assert not_a_list.status_code == 400 and "Expected a list" in str(not_a_list.json()["points"])
 
@@ -193,7 +193,7 @@ def test_one_live_message_and_one_signal_per_batch(world: World, django_capture_
     assert [(p["name"], p["value"], p["step"]) for p in body["points"]] == [
         (p["name"], p["value"], p["step"]) for p in points
     ]
-    stored_at = Metric.objects.filter(run=run).order_by("id").values_list("at", flat=True).first()
+    stored_at = next((p.at for p in metricstore.scalar_points(run.pk)), None)
     assert stored_at is not None and body["points"][0]["at"] == stored_at.isoformat()
 
 
@@ -249,7 +249,7 @@ def test_a_columnar_batch_without_steps_or_times_takes_null_and_now(world: World
     before = timezone.now()
     body = {"columns": {"name": ["a", "a", "b"], "value": [1.0, 2.0, 3.0]}}
     assert world.alice.client.post(POST.format(run.pk), body, format="json").status_code == 201
-    rows = list(Metric.objects.filter(run=run).order_by("id").values_list("name", "kind", "value", "step", "at"))
+    rows = [(p.name, p.kind, p.value, p.step, p.at) for ps in metricstore.points(run.pk).values() for p in ps]
     assert [r[:4] for r in rows] == [("a", "scalar", 1.0, None), ("a", "scalar", 2.0, None), ("b", "scalar", 3.0, None)]
     assert all(r[4] >= before for r in rows)
 
@@ -285,7 +285,7 @@ def test_a_bad_columnar_batch_is_refused_whole_naming_the_point_and_field(
     run = make_run(world.alice.user, world.team_a)
     answer = world.alice.client.post(POST.format(run.pk), {"columns": columns}, format="json")
     assert answer.status_code == 400 and answer.json() == {"columns": errors}
-    assert not Metric.objects.filter(run=run).exists()
+    assert not metricstore.has_points(run.pk)
 
 
 def test_a_columnar_batch_normalises_as_the_point_rules_do() -> None:

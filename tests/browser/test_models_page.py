@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from runs.models import Metric
+from runs import metricstore
 from tests.browser.conftest import Browser, off_loop
 from tests.factories import make_run
 
@@ -26,9 +26,10 @@ def _run_with_artifacts(world: Any) -> int:
         part.name = "f"
         answer = world.alice.client.post(f"/api/runs/{run.pk}/artifacts/", {"file": part, "name": path})
         assert answer.status_code == 201, answer.content
-    Metric.objects.bulk_create(
-        [Metric(run=run, name="loss", value=1.0 / (step + 1), step=step) for step in range(20)]
-        + [Metric(run=run, name="accuracy", value=0.93)]
+    metricstore.store(
+        run,
+        [{"name": "loss", "value": 1.0 / (step + 1), "step": step} for step in range(20)]
+        + [{"name": "accuracy", "value": 0.93}],
     )
     return int(run.pk)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from runs.models import Metric
+from runs import metricstore
 from runs.status import Status
 from tests.executor.helpers import lines, submit, wait_status
 
@@ -76,10 +76,7 @@ def standin_wheel(folder: Path) -> Path:
 
 
 def metrics_of(run_id: int) -> dict[str, list[float | None]]:
-    out: dict[str, list[float | None]] = {}
-    for name, value in Metric.objects.filter(run_id=run_id).order_by("id").values_list("name", "value"):
-        out.setdefault(name, []).append(value)
-    return out
+    return {name: [p.value for p in points] for name, points in metricstore.points(run_id).items()}
 
 
 def test_azure_script_logs_metrics_without_microsofts_packages(live: Any, world: Any) -> None:
@@ -133,4 +130,4 @@ def test_undeliverable_metrics_are_said_in_the_run_log(live: Any, world: Any) ->
     assert any("runyard: cannot send metrics" in text for text in out), out
     assert any("could not send" in text and "metric points" in text for text in out), out
     # The worker's own system/ samples are not the script's metrics.
-    assert not Metric.objects.filter(run_id=run.pk).exclude(name__startswith="system/").exists()
+    assert not [name for name in metricstore.points(run.pk) if not name.startswith("system/")]

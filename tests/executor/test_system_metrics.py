@@ -13,7 +13,7 @@ import pytest
 
 from execution.backends.base import ProcessInfo
 from execution.sysmetrics import Sampler
-from runs.models import Metric
+from runs import metricstore
 from runs.status import Status
 from tests.executor.helpers import submit, wait_status
 from tests.factories import make_run
@@ -28,10 +28,8 @@ time.sleep(30)
 
 
 def sampled(run_id: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for name, value in Metric.objects.filter(run_id=run_id, name__startswith="system/").values_list("name", "value"):
-        out.setdefault(name, []).append(value)
-    return out
+    points = metricstore.points(run_id).items()
+    return {name: [p.value for p in ps] for name, ps in points if name.startswith("system/")}
 
 
 def test_a_process_tree_is_sampled_cpu_memory_and_disk(world: Any) -> None:

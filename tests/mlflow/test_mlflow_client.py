@@ -14,7 +14,8 @@ mlflow = pytest.importorskip("mlflow")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from runs.models import Metric, Run  # noqa: E402
+from runs import metricstore  # noqa: E402
+from runs.models import Run  # noqa: E402
 from runyard import Experiment, ScriptRunConfig, Workspace  # noqa: E402
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("live")]
@@ -53,7 +54,7 @@ def test_fluent_logging_lands_on_an_interactive_run(tracking: MlflowClient, tmp_
     assert run.experiment.name == "notebook" and run.team == world.team_a
     assert run.properties == {"lr": "0.01", "epochs": "3", "optimizer": "adam"}
     assert run.tags["stage"] == "dev"
-    assert [p.step for p in Metric.objects.filter(run=run, name="loss").order_by("id")] == [0, 1, 2, 3, 4]
+    assert [p.step for p in metricstore.scalar_points(run.pk, "loss")] == [0, 1, 2, 3, 4]
     assert set(run.artifacts.values_list("path", flat=True)) == {"notes.txt", "deep/dir/notes.txt"}
 
     got = tracking.get_run(run_id)
@@ -135,7 +136,7 @@ def test_unknown_run_and_other_teams_runs(tracking: MlflowClient, live: Any, wor
             call()
         assert hidden.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     assert bob.search_runs([], "") == [] or all(r.info.run_id != run_id for r in bob.search_runs([]))
-    assert not Metric.objects.filter(run_id=int(run_id)).exists()
+    assert not metricstore.has_points(int(run_id))
     os.environ["MLFLOW_TRACKING_TOKEN"] = "ry_not-a-token"
     with pytest.raises(MlflowException) as anon:
         bob.get_run(run_id)
@@ -176,7 +177,7 @@ def test_a_submitted_script_logs_to_its_own_run(live: Any, world: Any, tmp_path:
     assert run.get_status() == "Completed", out.getvalue()[-4000:]
     ours = Run.objects.get(pk=int(run.id))
     assert ours.properties == {"alpha": "0.5"} and ours.tags["from"] == "script"
-    assert [(m.value, m.step) for m in Metric.objects.filter(run=ours, name="rmse")] == [(0.25, 7)]
+    assert [(m.value, m.step) for m in metricstore.scalar_points(ours.pk, "rmse")] == [(0.25, 7)]
     assert ours.artifacts.filter(path="model.txt").exists()
     child = Run.objects.get(parent=ours)
     assert child.display_name == "fold-1" and child.status == "Completed"
@@ -214,7 +215,7 @@ def test_sklearn_autolog_in_a_submitted_run(live: Any, world: Any, tmp_path: Pat
     assert run.get_status() == "Completed", out.getvalue()[-4000:]
     ours = Run.objects.get(pk=int(run.id))
     assert ours.properties["C"] == "0.5" and ours.properties["max_iter"] == "300"
-    names = set(Metric.objects.filter(run=ours).values_list("name", flat=True))
+    names = set(metricstore.points(ours.pk))
     assert {"training_accuracy_score", "training_f1_score"} <= names, names
     assert ours.tags["estimator_name"] == "LogisticRegression"
     assert ours.mlflow_inputs.exists()  # the training set, as log_inputs described it

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent
 from datasets.storage import blob_path
 from registry.models import ModelVersion
-from runs.models import Metric, RunInput, RunToken
+from runs import metricstore
+from runs.models import RunInput, RunToken
 from tests.conftest import make_tar
 from tests.datasets.helpers import folder, post_parts
 from tests.factories import make_run
@@ -95,9 +96,10 @@ def test_register_from_run_artifacts_with_lineage(world: Any) -> None:
     ds = client.post("/api/datasets/register/", {"name": "digits", "files": [make_tar({"a.csv": "1,2"})]}).json()
     run = make_run(world.alice.user, world.team_a)
     RunInput.objects.create(run=run, name="digits", mode="mount", dataset_version_id=ds["id"])
-    Metric.objects.bulk_create(
-        [Metric(run=run, name="loss", value=v) for v in (0.9, 0.5, 0.2)]
-        + [Metric(run=run, name="acc", value=0.97), Metric(run=run, name="opt", kind="text", payload="adam")]
+    metricstore.store(
+        run,
+        [{"name": "loss", "value": v} for v in (0.9, 0.5, 0.2)]
+        + [{"name": "acc", "value": 0.97}, {"name": "opt", "kind": "text", "payload": "adam"}],
     )
     artifact(client, run.pk, "outputs/model/weights.bin", "trained")
     artifact(client, run.pk, "outputs/model/meta.json", "{}")
@@ -117,7 +119,7 @@ def test_register_from_run_artifacts_with_lineage(world: Any) -> None:
     files = client.get(f"/api/model-versions/{version['id']}/").json()["files"]
     assert [f["path"] for f in files] == ["model/meta.json", "model/weights.bin"]
     # Metrics logged later do not change what the version recorded.
-    Metric.objects.create(run=run, name="loss", value=0.01)
+    metricstore.store(run, [{"name": "loss", "value": 0.01}])
     assert client.get(f"/api/model-versions/{version['id']}/").json()["metrics"]["loss"] == 0.2
     # One file: registered under its own name; the run page lists what it produced.
     single = client.post(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +51,18 @@ def fake_runyard(route: Route, delay: float = 0.0) -> Iterator[tuple[str, list[t
         server.server_close()
 
 
+def _unpacked(column: Any) -> Any:
+    """A packed column (``{"f64": base64}`` / ``{"i64": base64}``, little-endian) as a list."""
+    if not isinstance(column, dict):
+        return column
+    ((kind, data),) = column.items()
+    numbers = array({"f64": "d", "i64": "q"}[kind])
+    numbers.frombytes(base64.b64decode(data))
+    if sys.byteorder == "big":
+        numbers.byteswap()
+    return numbers.tolist()
+
+
 def metric_points(body: bytes) -> list[dict[str, Any]]:
     """The points of a metrics POST body, in either form the server takes: the point
     objects (``{"points": [...]}``) or the SDK's columnar batch (``{"columns": {...}}``),
@@ -55,7 +70,7 @@ def metric_points(body: bytes) -> list[dict[str, Any]]:
     data = json.loads(body)
     if "points" in data:
         return list(data["points"])
-    columns = data["columns"]
+    columns = {key: _unpacked(column) for key, column in data["columns"].items()}
     n = len(columns["name"])
     points = []
     for i in range(n):
