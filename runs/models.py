@@ -304,7 +304,7 @@ class LogChunk(models.Model):
 
 class MetricChunk(models.Model):
     """Consecutive scalar points of one metric of a run: one row per metric name and stored
-    batch, so a 5000-point batch of 10 names is 10 rows (runs migration 0017).
+    batch, so a 5000-point batch of 10 names is 10 rows (runs migration 0018).
 
     A metric's points are numbered by position, 0, 1, 2 … in logging order (the order its
     batches were stored, then the batch's order); this chunk holds ``first_position`` …
@@ -344,7 +344,7 @@ class MetricChunk(models.Model):
 class Metric(models.Model):
     """One logged non-scalar metric point: a list, row, image or text in ``payload``.
 
-    Scalars are stored in ``MetricChunk`` since migration 0017, which moved the scalar rows
+    Scalars are stored in ``MetricChunk`` since migration 0018, which moved the scalar rows
     there; ``value`` stays for migrating back. ``runs.metricstore`` writes and reads both."""
 
     class Kind(models.TextChoices):

@@ -1,6 +1,6 @@
 """Scalar metric points in chunks (runs.metricchunks + MetricChunk, through runs.metricstore):
 the byte format, positions across batches, the readers built on the chunks, and migration
-0017 moving row-per-point scalars into chunks and back without a change to any point."""
+0018 moving row-per-point scalars into chunks and back without a change to any point."""
 
 from __future__ import annotations
 
@@ -164,13 +164,13 @@ def test_means_and_mlflow_latest_come_from_the_chunk_columns(world: World) -> No
     assert list(runs.values_list("cpu", flat=True)) == [20.0]
 
 
-# ---- migration 0017 ----------------------------------------------------------------------
+# ---- migration 0018 ----------------------------------------------------------------------
 def test_the_migration_packs_existing_scalars_into_chunks_and_back(transactional_db: Any, world: Any) -> None:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
     run, other = make_run(world.alice.user, world.team_a), make_run(world.alice.user, world.team_a)
-    before, after = [("runs", "0016_log_chunks")], [("runs", "0017_metric_chunks")]
+    before, after = [("runs", "0017_log_chunk_lines_lz4")], [("runs", "0018_metric_chunks")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old = executor.loader.project_state(before).apps

@@ -147,7 +147,7 @@ def unpack_chunks(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0016_log_chunks"),
+        ("runs", "0017_log_chunk_lines_lz4"),
     ]
 
     operations = [
