@@ -185,8 +185,17 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
             assert response.status_code == 201, response.content[:500]
             run_id = response.json()["id"]
             t_exec = time.time()
-            executor.execute(run_id, "bench-inprocess")
-            (text,) = [ln.text for ln in logstore.lines(run_id, rank=0) if ln.text.startswith("T0 ")]
+            outcome = executor.execute(run_id, "bench-inprocess")
+            if outcome != "claimed":
+                raise RuntimeError(f"in-process run {run_id}: claim said {outcome!r}")
+            found = [ln.text for ln in logstore.lines(run_id, rank=0) if ln.text.startswith("T0 ")]
+            if len(found) != 1:
+                from runs.models import Run
+
+                ended = Run.objects.get(pk=run_id)
+                tail = "\n".join(ln.text for ln in logstore.lines(run_id))[-3000:]
+                raise RuntimeError(f"in-process run {run_id} ended {ended.status}: {ended.error}\n{tail}")
+            (text,) = found
             t0 = float(text.split()[1])
             if i:
                 post.append(t_resp - t_post)

@@ -9,8 +9,9 @@ which start-up has loaded already.
 Algorithm:
 
 1. Import the modules named on the command line (the SDK): what a script's first
-   ``import`` would cost is paid while nothing waits; the next module is skipped once a
-   launch is waiting. The names of the modules this added are kept.
+   ``import`` would cost is paid while nothing waits; once a launch is waiting the
+   preload stops before the next module it would load (``_Gate``). The names of the
+   modules this added are kept.
 2. Read one launch message from stdin: the decimal length of the payload and a
    newline, then the NUL-separated payload ``cwd, argc, argv…, KEY=VALUE…`` (the run's
    own variables). End of file first means the hold was dropped: exit 0.
@@ -95,23 +96,50 @@ def _show(argv):
     _overwrite(arg_start, arg_end, argv)
 
 
-def _waiting(fd):
+class _Launch(Exception):
+    """A launch is waiting: the preload stops at the next module it would load."""
+
+
+class _Gate:
+    """First on ``sys.meta_path`` during the preload: each module the preload is about to
+    load first checks stdin, so a run never waits for the rest of the SDK's imports (the
+    modules loaded so far stay, as after any failed import)."""
+
+    select = None
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if cls.select is not None and cls.select([0], [], [], 0)[0]:
+            raise _Launch()
+        return None
+
+
+def _preload(names):
     import select
 
-    return bool(select.select([fd], [], [], 0)[0])
+    _Gate.select = select.select  # type: ignore[assignment]
+    sys.meta_path.insert(0, _Gate)
+    try:
+        import ctypes  # noqa: F401 - step 3 needs it; loaded here, it counts as preloaded
+
+        for name in names:
+            try:
+                __import__(name)
+            except _Launch:
+                break
+            except Exception:  # the script's own import will say what is wrong
+                pass
+    except _Launch:
+        pass
+    finally:
+        sys.meta_path.remove(_Gate)
 
 
 def _main():
     if sys.path and sys.path[0] == "":
         del sys.path[0]  # ``-c`` put the working directory first; a script's folder goes there
     before = set(sys.modules)
-    for name in ["ctypes", "select", *sys.argv[2:]]:
-        if name not in ("ctypes", "select") and _waiting(0):
-            break
-        try:
-            __import__(name)
-        except Exception:  # the script's own import will say what is wrong
-            pass
+    _preload(sys.argv[2:])
     preloaded = {name.split(".", 1)[0] for name in set(sys.modules) - before}
     message = _read_message(0)
     if message is None:

@@ -252,6 +252,8 @@ class Pool:
         while len(self.wanted) > MAX_HOLDS:
             self.wanted.pop(next(iter(self.wanted)))
         hold = self.holds.pop(request.key, None)
+        if hold is None and self.holds:
+            log.info("no hold for this launch among %d (another request)", len(self.holds))
         if hold is not None and not hold.alive():
             log.warning("held launcher %s had exited (%s): starting cold", hold.nonce, hold.proc.returncode)
             hold.drop()
