@@ -271,8 +271,12 @@ class Execution:
     def point_at_build(self, backend: Backend[Any, Any], ctx: RunContext[Any]) -> None:
         """Link the run to the build its environment gets before building it, so its
         "Environment build" tab follows the build from Preparing on; watchers hear of it
-        (a status message with an unchanged status)."""
+        (a status message with an unchanged status). Not for a build that is done."""
         build = backend.build_record(ctx.env_version, ctx.target.config, ctx.shape)
+        if build.status == build.Status.SUCCEEDED and build.path and Path(build.path).is_dir():
+            # A cache hit: there is no build to follow, and the move to Starting stores the
+            # link in its own write (one commit less before the launch).
+            return
         if Run.objects.filter(pk=self.run.pk).exclude(build_id=build.pk).update(build_id=build.pk):
             self.run.build_id = build.pk
             events.status_changed(self.run, self.run.status)

@@ -12,19 +12,21 @@ message (working directory, command line, the run's own variables) tells the lau
 to run the script.
 
 Only what is the same for every run of an environment is fixed at hold time: the
-interpreter, the sandbox's binds, uid and limits, the memory cgroup's limit, and every
-variable that is not one of the run's own (``RUNYARD_*``, ``MLFLOW_*``,
-``AZUREML_*``: the run id, its token, its inputs). A hold serves one launch whose
-``Request`` is equal in all of them (its ``key``), and only one: the next run gets a
-fresh hold, so nothing of one run (its /tmp, its processes) reaches another.
+interpreter (and which directory its environment is: a rebuilt one is another), the
+sandbox's binds, uid and limits, the memory cgroup's limit, and every variable that is
+not one of the run's own (``RUNYARD_*``, ``MLFLOW_*``, ``AZUREML_*``: the run id, its
+token, its inputs). A hold serves one launch whose ``Request`` is equal in all of them
+(its ``key``), and only one: the next run gets a fresh hold, so nothing of one run (its
+/tmp, its processes) reaches another.
 
 Each worker process keeps at most ``MAX_HOLDS`` holds, one per request it launched
-last (``Pool``). A hold is started after a run ends (``refill``, from the executor), from
-the main thread: the sandbox's --die-with-parent follows the thread that forked it, so
-the hold dies with the worker process, as a run's ranks do. A run for which there is no
-ready hold starts cold, as before; so do distributed runs, commands, runs whose inputs
-are links rather than mounts, and sandboxed runs where ``execution.slots`` cannot work
-(not root, an old kernel).
+last (``Pool``). A hold is started once a run's launch is recorded and, if still
+missing, after the run ended (``refill``, from the executor), from the main thread:
+the sandbox's --die-with-parent follows the thread that forked it, so the hold dies
+with the worker process, as a run's ranks do. A run for which there is no ready hold
+starts cold, as before; so do distributed runs, commands, runs whose inputs are links
+rather than mounts, and sandboxed runs where ``execution.slots`` cannot work (not root,
+an old kernel).
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class Request:
     parents: tuple[Path, ...]  # the directories the run's own ones go in (slots)
     memory: int | None  # the memory cgroup's limit
     preload: tuple[str, ...]  # modules the hold imports ahead
+    # The environment directory's identity (device, inode, ctime): a rebuilt environment at
+    # the same path is another one, which a hold bound to the old one must not serve.
+    venv: tuple[int, int, int] = (0, 0, 0)
 
     @classmethod
     def of(
@@ -86,7 +91,12 @@ class Request:
         preload: tuple[str, ...],
     ) -> Request:
         fixed = tuple(sorted((k, v) for k, v in env.items() if not run_own(k)))
-        return cls(python, fixed, spec, parents, memory, preload)
+        try:
+            st = Path(python).parent.parent.stat()
+            venv = (st.st_dev, st.st_ino, st.st_ctime_ns)
+        except OSError:
+            venv = (0, 0, 0)
+        return cls(python, fixed, spec, parents, memory, preload, venv)
 
     @property
     def key(self) -> str:

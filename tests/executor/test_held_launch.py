@@ -115,7 +115,7 @@ def test_a_held_run_sees_and_is_what_a_cold_started_one_is(one_process: Any, wor
 def attached_dirs() -> list[Path]:
     """Run directories attached inside holds' slots (``<held>/<hold>/<slot>/<run id>``)."""
     root = Path(settings.DATA_DIR) / "held"
-    mounted = [Path(line.split()[4]) for line in open("/proc/self/mountinfo")]
+    mounted = [Path(line.split()[4]) for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     return [p for p in mounted if root in p.parents and len(p.relative_to(root).parts) > 2]
 
 
