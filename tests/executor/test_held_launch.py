@@ -54,6 +54,7 @@ print("REPORT " + json.dumps({
     "mount_options": mount.split(","),
     "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
     "hostname": os.uname().nodename,
+    "nice": os.nice(0),
 }), flush=True)
 """
 
@@ -103,7 +104,7 @@ def test_a_held_run_sees_and_is_what_a_cold_started_one_is(one_process: Any, wor
         assert got["cmdline"][1:] == ["train.py", "a", "b c"], got["cmdline"]
         assert len(got["processes"]) <= 2, got  # the namespace's init and the script
     a, b = seen[cold.pk], seen[warm.pk]
-    for key in ("ids", "keys", "hostname", "mount_options"):
+    for key in ("ids", "keys", "hostname", "mount_options", "nice"):
         assert a[key] == b[key], key
     assert sorted(k.partition("=")[0] for k in a["proc_environ"] if k) == sorted(
         k.partition("=")[0] for k in b["proc_environ"] if k
