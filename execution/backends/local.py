@@ -382,8 +382,8 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
             dirs = [ctx.workdir, ctx.checkpoint_dir]
         try:
             hold.launch(cmd, own, ctx.workdir, dirs)
-        except OSError:
-            ctx.system_log("The held launcher was gone: starting the run cold.")
+        except OSError as exc:
+            ctx.system_log(f"The held launch failed ({exc}): starting the run cold.")
             hold.drop()
             return None
         if hold.memory is not None:

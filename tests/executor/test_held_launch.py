@@ -187,3 +187,31 @@ def test_a_hostile_held_run_finds_nothing_either(live: Any, world: Any) -> None:
     finally:
         live.stop("held2")
         live.start_worker("runner")
+
+
+def test_a_stopped_worker_leaves_no_hold_behind(live: Any, world: Any) -> None:
+    """Its pool process closes its holds at shutdown: no launcher left, no slot mounted."""
+    live.stop("runner")
+    live.start_worker("held-stop", queues="compute.local", concurrency=1)
+    try:
+        run_to_end(world.alice, {"train.py": "print('warm')"})
+        root = Path(settings.DATA_DIR) / "held"
+        wait_for(lambda: mounted_under(root), timeout=30, what="the next run's hold")
+    finally:
+        live.stop("held-stop")
+        live.start_worker("runner")
+    assert not mounted_under(root)
+    # A hold's bubblewrap names its slots (under this data dir) on its command line.
+    assert not [e.name for e in os.scandir("/proc") if e.name.isdigit() and str(root).encode() in _cmdline(e.path)]
+
+
+def mounted_under(root: Path) -> list[Path]:
+    mounted = [Path(line.split()[4]) for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in mounted if root in p.parents]
+
+
+def _cmdline(proc_dir: str) -> bytes:
+    try:
+        return Path(proc_dir, "cmdline").read_bytes()
+    except OSError:
+        return b""
