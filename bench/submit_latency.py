@@ -39,6 +39,7 @@ SCRIPT = 'T0 = __import__("time").time()\nprint(f"T0 {T0!r}")\n'
 TARGET_P50 = 0.100  # SQLite
 TARGET_P50_PG = 0.120
 SETTLE_S = 1.5  # pause between two systems' runs when peers are measured
+INPROCESS_WORKER = "bench-inprocess"
 
 
 class Burners:
@@ -131,7 +132,7 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
     from django.test import Client
 
     import execution.backends.local as local
-    from execution import executor, materialize
+    from execution import executor, materialize, recovery
     from execution.tasks import execute_run
     from runs import api as runs_api
     from runs import events, logstore, snapshots, submission
@@ -184,15 +185,28 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
             t_resp = time.time()
             assert response.status_code == 201, response.content[:500]
             run_id = response.json()["id"]
+            # The stack's worker would otherwise recover the run of this made-up worker as
+            # "worker lost" mid-run (its SIGTERM ended some in-process runs).
+            recovery.announce(INPROCESS_WORKER, ["compute.local"])
             t_exec = time.time()
-            executor.execute(run_id, "bench-inprocess")
-            (text,) = [ln.text for ln in logstore.lines(run_id, rank=0) if ln.text.startswith("T0 ")]
+            outcome = executor.execute(run_id, INPROCESS_WORKER)
+            if outcome != "claimed":
+                raise RuntimeError(f"in-process run {run_id}: claim said {outcome!r}")
+            found = [ln.text for ln in logstore.lines(run_id, rank=0) if ln.text.startswith("T0 ")]
+            if len(found) != 1:
+                from runs.models import Run
+
+                ended = Run.objects.get(pk=run_id)
+                tail = "\n".join(ln.text for ln in logstore.lines(run_id))[-3000:]
+                raise RuntimeError(f"in-process run {run_id} ended {ended.status}: {ended.error}\n{tail}")
+            (text,) = found
             t0 = float(text.split()[1])
             if i:
                 post.append(t_resp - t_post)
                 total.append(t0 - t_post)
                 execute_to_t0.append(t0 - t_exec)
     finally:
+        recovery.retire(INPROCESS_WORKER)
         timers.restore()
         submission.enqueue = submission_enqueue
     out = [

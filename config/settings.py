@@ -371,6 +371,11 @@ RUNYARD: dict[str, Any] = {
     "SANDBOX_BWRAP": env_str("RUNYARD_SANDBOX_BWRAP", "bwrap"),  # bubblewrap: a name on PATH or a path
     # Extra host paths every sandbox sees read-only (e.g. /opt/cuda, a shared model cache).
     "SANDBOX_RO_PATHS": env_list("RUNYARD_SANDBOX_RO_PATHS", []),
+    # Held launches (execution/backends/held.py): each worker process keeps a one-process
+    # run's sandbox and interpreter started ahead, importing these modules, so a launch is
+    # a write to a pipe; "off": every run starts cold.
+    "HELD_LAUNCH": env_choice("RUNYARD_HELD_LAUNCH", "on", ("on", "off")),
+    "HELD_PRELOAD": env_list("RUNYARD_HELD_PRELOAD", ["runyard"]),
     # Login limits (accounts.login_limits): failures per account / per client address
     # within the window before sign-ins are refused until the window has passed.
     "LOGIN_ACCOUNT_LIMIT": env_int("RUNYARD_LOGIN_ACCOUNT_LIMIT", 5, minimum=1),

@@ -271,8 +271,12 @@ class Execution:
     def point_at_build(self, backend: Backend[Any, Any], ctx: RunContext[Any]) -> None:
         """Link the run to the build its environment gets before building it, so its
         "Environment build" tab follows the build from Preparing on; watchers hear of it
-        (a status message with an unchanged status)."""
+        (a status message with an unchanged status). Not for a build that is done."""
         build = backend.build_record(ctx.env_version, ctx.target.config, ctx.shape)
+        if build.status == build.Status.SUCCEEDED and build.path and Path(build.path).is_dir():
+            # A cache hit: there is no build to follow, and the move to Starting stores the
+            # link in its own write (one commit less before the launch).
+            return
         if Run.objects.filter(pk=self.run.pk).exclude(build_id=build.pk).update(build_id=build.pk):
             self.run.build_id = build.pk
             events.status_changed(self.run, self.run.status)
@@ -342,9 +346,22 @@ class Execution:
             self.teardown()
             self.heartbeat.join(timeout=5)
             self.drop_checkpoint_dir()
-            from runs.dispatch import kick_queue
+            self.after()
 
-            kick_queue(run.target.pk)
+    def after(self) -> None:
+        """Once the run ended: the target's next runs may start, and the backend prepares
+        for them (the local backend's held launches) off this run's path."""
+        from runs.dispatch import kick_queue
+
+        kick_queue(self.run.target.pk)
+        self.prepare_next()
+
+    def prepare_next(self) -> None:
+        if self.backend is not None:
+            try:
+                self.backend.prepare_next()
+            except Exception:
+                log.warning("run %s: preparing for the next runs failed", self.run.pk, exc_info=True)
 
     def resume_state(self, backend: Backend[Any, Any], target: Target[Any]) -> None:
         """The checkpoint dir (kept across attempts) and, for a later attempt, the outputs/
@@ -498,6 +515,7 @@ class Execution:
         run = self.run
         try:
             Run.objects.filter(pk=run.pk).update(backend_state=job.state())
+            self.prepare_next()  # after the state names the launch's processes
             self.record_processes(job)
             code: int | None = None
             while code is None and not job.all_started():

@@ -98,6 +98,10 @@ class SandboxSpec:
     gid: int = 65534
     network: bool = True
     env: dict[str, str] = field(default_factory=dict)  # set inside (HOME, TMPDIR)
+    # A held launch's sandbox (``execution.slots``): (host slot, path inside) pairs bound
+    # read-write in place of the run dir, which is attached into them later; ``run_dir``
+    # is then only where the command starts.
+    slots: tuple[tuple[Path, Path], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -272,6 +276,11 @@ def interpreter_prefixes(env_dir: Path) -> list[Path]:
     return [p for p in out if not any(p != q and _under(p, q) for q in out)]
 
 
+def under(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or below it (on the strings: no resolving)."""
+    return _under(path, root)
+
+
 def _under(path: Path, root: Path) -> bool:
     # On the strings: ``root in path.parents`` built every parent (2.5 ms of CPU per
     # wrapped command, on the path from Starting to the script's first statement).
@@ -351,13 +360,18 @@ def _system_binds(args: _Args) -> list[str]:
 
 
 def _run_binds(args: _Args, spec: SandboxSpec) -> None:
-    """The interpreter, environment, SDK and inputs read-only; the run dir writable."""
+    """The interpreter, environment, SDK and inputs read-only; the run dir (or the slots
+    it will be attached into) writable."""
     binds: list[tuple[Path, Path, bool]] = []
     # A build's run dir is the virtualenv it fills: its interpreter is needed too.
     prefixes = interpreter_prefixes(spec.env_dir or spec.run_dir)
     ro = [*prefixes, spec.env_dir, spec.sdk_dir, *spec.extra_ro]
     binds += [(p, p, False) for p in ro if p is not None]
-    binds += [(spec.run_dir, spec.run_dir, True)] + [(p, p, True) for p in spec.writable]
+    if spec.slots:
+        binds += [(slot, inside, True) for slot, inside in spec.slots]
+    else:
+        binds += [(spec.run_dir, spec.run_dir, True)]
+    binds += [(p, p, True) for p in spec.writable]
     for source, target in spec.mounts:
         # A link (no bind mount was possible on the host) resolves to the stored tree:
         # that tree, and only it, is bound where the link points.

@@ -118,8 +118,13 @@ def resume_run(self: Any, run_id: int) -> None:
 @worker_process_shutdown.connect
 def flush_events(**kwargs: Any) -> None:
     """Publish the status messages still queued before a pool process exits: billiard
-    ends it with ``os._exit``, so ``runs.events``' atexit flush would not run."""
+    ends it with ``os._exit``, so ``runs.events``' atexit flush would not run. The same
+    for the process's held launches: their sandboxes would die with it anyway, but their
+    slots would stay mounted until another process swept them."""
     events.flush()
+    from execution.backends.held import POOL
+
+    POOL.close()
 
 
 @worker_ready.connect

@@ -232,6 +232,10 @@ class Backend(abc.ABC, Generic[C, P]):
         """Remove per-run resources (containers, networks); called in every case
         (``prepared``: None when the run ended before its environment was ready)."""
 
+    def prepare_next(self) -> None:
+        """Called once a run's launch is recorded and again once it ended: work for the
+        next runs that must stay off this one's path (the local backend's holds)."""
+
     def can_resume(self, state: dict[str, Any]) -> bool:
         """Whether ``state`` (a run's ``backend_state``) names a job that outlives its
         worker, for a restarted worker to ``reattach`` to instead of failing the run."""

@@ -5,9 +5,13 @@ task) starts in its own session, so its process group holds its ranks; rank pids
 found under it through /proc. Environments are virtualenvs built by uv.
 
 Every launcher runs inside a bubblewrap sandbox (``execution.sandbox``) unless that is
-explicitly off. The host's /proc still shows the sandboxed processes under the
-``bwrap`` process (with their host pids), so discovery and signals work the same; the
-sandbox's own two processes are skipped when looking for ranks and spared SIGTERM.
+explicitly off. A one-process run is launched into a *hold* when this worker process has
+one ready (``execution.backends.held``: the same sandbox and interpreter started ahead,
+waiting on a pipe), else started cold; after each run the hold is started again.
+
+The host's /proc still shows the sandboxed processes under the ``bwrap`` process (with
+their host pids), so discovery and signals work the same; the sandbox's own two processes
+are skipped when looking for ranks and spared SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from common.pdeathsig import die_with_parent
 from compute.configs import LocalConfig
 from environments.builder import ensure_venv
 from environments.conda import build_notes
-from execution import sandbox
-from execution.backends import memcg
+from execution import sandbox, slots
+from execution.backends import held, memcg
 from execution.backends.base import Backend, Job, PreparedVenv, ProcessInfo, RunContext, Target
 from execution.backends.procs import OutputPump, cmdline, descendants, environ, exists, signal_tree
 from execution.lines import RoutedStream, RouteKind, Router
@@ -52,6 +56,7 @@ class _Launcher:
         self.sandboxed = sandboxed  # proc is bubblewrap; the launcher command runs under it
         self.pumps: list[OutputPump] = []
         self.memory: memcg.MemoryGroup | None = None
+        self.hold: held.Hold | None = None  # launched into a hold: its slots to release
         self._command: int | None = None if sandboxed else proc.pid
 
     def command_pid(self) -> int | None:
@@ -150,6 +155,8 @@ class LocalJob(Job):
             for pump in launcher.pumps:
                 pump.join(timeout=30)
         for launcher in self.launchers:
+            if launcher.hold is not None:
+                launcher.hold.release()
             if launcher.memory is not None:
                 self.oom_kills += launcher.memory.oom_kills()
                 launcher.memory.remove()
@@ -174,7 +181,11 @@ class LocalJob(Job):
     def state(self) -> dict[str, Any]:
         self._all_pids()
         pids = sorted(self.seen | {launcher.proc.pid for launcher in self.launchers})
-        return {"run_id": self.ctx.run_id, "pids": pids}
+        state: dict[str, Any] = {"run_id": self.ctx.run_id, "pids": pids}
+        holds = [launcher.hold.nonce for launcher in self.launchers if launcher.hold is not None]
+        if holds:
+            state["holds"] = holds  # a hold's processes carry its nonce, not the run id
+        return state
 
 
 def _preexec(sandboxed: bool, memory: memcg.MemoryGroup | None) -> Callable[[], None] | None:
@@ -267,13 +278,19 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
             info.host = socket.gethostname()
         launcher = _Launcher(proc, ranks, role, expected, sandboxed)
         launcher.memory = memory
+        self._pump(ctx, launcher, router, ranks, role)
+        return launcher
+
+    def _pump(
+        self, ctx: RunContext[LocalConfig], launcher: _Launcher, router: str, ranks: list[ProcessInfo], role: str
+    ) -> None:
+        proc = launcher.proc
         assert proc.stdout is not None and proc.stderr is not None
         for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
             sink = self._sink(ctx, router, ranks[0].rank if ranks else 0, stream, ranks)
             pump = OutputPump(pipe, sink, f"run{ctx.run_id}-{role}{ranks[0].rank if ranks else 0}-{stream}")
             pump.start()
             launcher.pumps.append(pump)
-        return launcher
 
     def _sink(
         self, ctx: RunContext[LocalConfig], router: str, rank: int, stream: str, ranks: list[ProcessInfo]
@@ -294,17 +311,108 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
             Network.LOOPBACK, python, ctx.run_id, free_port=free_port, mpi_exports=tuple(exports), mpirun=mpirun
         )
         launchers = []
-        for node in plan(ctx.shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement):
+        nodes = plan(ctx.shape, Entry(tuple(ctx.entrypoint), ctx.is_command), placement)
+        for node in nodes:
             ranks = [ProcessInfo.of(rank) for rank in node.ranks]
             env = self._env(ctx, prepared, dict(node.env))
-            launchers.append(self._spawn(ctx, list(node.command), env, ranks, node.role, node.spawns, node.router))
+            launcher = None
+            if len(nodes) == 1 and not node.spawns and self._holdable(ctx):
+                launcher = self._launch_held(ctx, prepared, list(node.command), env, ranks, node.role, node.router)
+            if launcher is None:
+                launcher = self._spawn(ctx, list(node.command), env, ranks, node.role, node.spawns, node.router)
+            launchers.append(launcher)
         return LocalJob(ctx, launchers)
+
+    # ---- held launches (execution.backends.held) -----------------------------------
+    def _holdable(self, ctx: RunContext[LocalConfig]) -> bool:
+        """A plain one-process script whose directories a slot can take."""
+        from django.conf import settings
+
+        if settings.RUNYARD["HELD_LAUNCH"] != "on" or ctx.is_command or ctx.shape.kind is not Kind.SINGLE:
+            return False
+        if not sandbox.require():
+            return True
+        if ctx.checkpoint_dir is None or not slots.available():
+            return False
+        parents = (ctx.workdir.parent, ctx.checkpoint_dir.parent)
+        if parents[0] == parents[1] or any(sandbox.under(a, b) for a in parents for b in parents if a != b):
+            return False
+        # Inputs must be mounts inside the run dir (the attached clone carries them); a link
+        # would point at a stored path the sandbox does not show.
+        return all(sandbox.under(Path(at), ctx.workdir) and not Path(at).is_symlink() for _, at, _ in ctx.mounts)
+
+    def _request(self, ctx: RunContext[LocalConfig], prepared: PreparedVenv, env: dict[str, str]) -> held.Request:
+        from django.conf import settings
+
+        spec = None
+        parents: tuple[Path, ...] = ()
+        if sandbox.require():
+            spec = sandbox.spec_for(Path("/"), env_dir=prepared.venv, sdk_dir=self.sdk_dir(ctx.target.config))
+            assert ctx.checkpoint_dir is not None  # _holdable
+            parents = (ctx.workdir.parent, ctx.checkpoint_dir.parent)
+        preload = tuple(settings.RUNYARD["HELD_PRELOAD"])
+        return held.Request.of(str(prepared.python), env, spec, parents, ctx.target.config.memory, preload)
+
+    def _launch_held(
+        self,
+        ctx: RunContext[LocalConfig],
+        prepared: PreparedVenv,
+        cmd: list[str],
+        env: dict[str, str],
+        ranks: list[ProcessInfo],
+        role: str,
+        router: str,
+    ) -> _Launcher | None:
+        """Launch into this process's ready hold for the run's request (None: there is
+        none, start cold; one is started for the next run either way)."""
+        request = self._request(ctx, prepared, env)
+        own = {k: v for k, v in env.items() if held.run_own(k)}
+        hold = held.POOL.take(request)
+        if hold is None:
+            return None
+        if not hold.fits(cmd, own):
+            hold.drop()
+            return None
+        sandboxed = request.spec is not None
+        dirs: list[Path] = []
+        if request.spec is not None:
+            assert ctx.checkpoint_dir is not None
+            sandbox.hand_over(ctx.workdir, request.spec)
+            sandbox.hand_over(ctx.checkpoint_dir, request.spec)
+            dirs = [ctx.workdir, ctx.checkpoint_dir]
+        try:
+            hold.launch(cmd, own, ctx.workdir, dirs)
+        except OSError as exc:
+            ctx.system_log(f"The held launch failed ({exc}): starting the run cold.")
+            hold.drop()
+            return None
+        if hold.memory is not None:
+            ctx.system_log(f"Memory limit: {hold.memory.limit} bytes ({hold.memory.mode}).")
+        for info in ranks:
+            if not sandboxed:
+                info.pid = hold.proc.pid
+            info.host = socket.gethostname()
+        launcher = _Launcher(hold.proc, ranks, role, 0, sandboxed)
+        launcher.memory, launcher.hold = hold.memory, hold
+        self._pump(ctx, launcher, router, ranks, role)
+        return launcher
+
+    def prepare_next(self) -> None:
+        """Start the holds the next runs will want: once this run's launch is recorded,
+        so the next one is ready while this one runs, and again after it ended."""
+        held.POOL.refill(_preexec)
 
     def reap_orphans(self, state: dict[str, Any], target: Target[LocalConfig], active: bool) -> None:
         # A pid may have been reused since: only processes carrying this run's id count.
         run_id = str(state.get("run_id"))
         pids = [int(p) for p in state.get("pids", [])]
-        alive = [p for p in pids if exists(p) and environ(p).get("RUNYARD_RUN_ID") == run_id]
+        holds = {str(h) for h in state.get("holds", [])}
+
+        def ours(pid: int) -> bool:
+            env = environ(pid)
+            return env.get("RUNYARD_RUN_ID") == run_id or env.get(held.HOLD_VARIABLE, "") in holds
+
+        alive = [p for p in pids if exists(p) and ours(p)]
         if alive:
             signal_tree(alive, 15)
             deadline = time.monotonic() + 5

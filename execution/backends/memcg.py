@@ -83,10 +83,16 @@ def _own_group() -> tuple[Path, bool] | None:
 
 def create(run_id: int, name: str, limit: int) -> MemoryGroup:
     """A fresh group for one launcher of ``run_id`` limited to ``limit`` bytes."""
+    return create_group(f"runyard-run-{run_id}-{name}", limit)
+
+
+def create_group(dirname: str, limit: int) -> MemoryGroup:
+    """A fresh group ``dirname`` under ours limited to ``limit`` bytes (a held launch's is
+    made before its run exists: ``execution.backends.held``)."""
     own = _own_group()
     if own is not None:
         base, v2 = own
-        path = base / f"runyard-run-{run_id}-{name}"
+        path = base / dirname
         try:
             path.mkdir(exist_ok=True)
             (path / ("memory.max" if v2 else "memory.limit_in_bytes")).write_text(str(limit))
@@ -94,7 +100,7 @@ def create(run_id: int, name: str, limit: int) -> MemoryGroup:
                 (path / "memory.swap.max").write_text("0") if (path / "memory.swap.max").exists() else None
             return MemoryGroup(path, limit, v2)
         except OSError as exc:
-            log.info("no memory cgroup for run %s (%s): using RLIMIT_AS", run_id, exc)
+            log.info("no memory cgroup %s (%s): using RLIMIT_AS", dirname, exc)
             try:
                 path.rmdir()
             except OSError:

@@ -84,8 +84,12 @@ def assert_nasty_log(run_id: int, rank: int = 0) -> None:
 def run_pids(run_id: int) -> list[int]:
     """Host pids of every process carrying the run's id (its ranks, their children and
     the sandbox around them), from the host's /proc: a sandboxed script sees only its
-    own PID namespace, so the pids it prints are not these."""
+    own PID namespace, so the pids it prints are not these. A run launched into a hold
+    (execution/backends/held.py): the sandbox around it carries the hold's nonce instead,
+    which the run's backend_state names."""
     marker = f"RUNYARD_RUN_ID={run_id}".encode()
+    state = Run.objects.filter(pk=run_id).values_list("backend_state", flat=True).first() or {}
+    markers = {marker, *(f"RUNYARD_HOLD={nonce}".encode() for nonce in state.get("holds", []))}
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit() and entry.name != str(os.getpid()):
@@ -93,7 +97,7 @@ def run_pids(run_id: int) -> list[int]:
                 environ = Path(entry.path, "environ").read_bytes()
             except OSError:
                 continue
-            if marker in environ.split(b"\0"):
+            if markers & set(environ.split(b"\0")):
                 found.append(int(entry.name))
     return found
 

@@ -26,7 +26,7 @@ from django.db import connection
 from execution import sandbox
 from execution.backends.procs import descendants
 from runs import metricstore
-from runs.models import Artifact
+from runs.models import Artifact, Run
 from runs.status import Status
 from tests.conftest import wait_for
 from tests.executor.helpers import alive, lines, run_pids, submit, wait_status
@@ -119,6 +119,11 @@ def _other_team_blob(world: Any) -> Path:
 
 
 def test_a_hostile_run_finds_nothing(live: Any, world: Any) -> None:
+    hostile_run(live, world)
+
+
+def hostile_run(live: Any, world: Any, worker: str = "runner") -> tuple[Run, Run]:
+    """The probe and its neighbour, run on ``worker`` (test_held_launch runs them held)."""
     from datasets.storage import root as dataset_root
     from execution.sdkdir import sdk_path
     from stack.embedded_redis import socket_path
@@ -130,7 +135,7 @@ def test_a_hostile_run_finds_nothing(live: Any, world: Any) -> None:
     neighbour = submit(world.bob, {"train.py": NEIGHBOUR}, arguments=[str(data)])
     wait_for(lambda: "neighbour ready" in lines(neighbour["id"], rank=0), timeout=120, what="the other run")
     blob = _other_team_blob(world)
-    runner = live.procs["runner"].pid
+    runner = live.procs[worker].pid
     pids = {"web": live.procs["web"].pid, "worker": runner}
     pids.update({f"worker child {pid}": pid for pid in descendants(runner)})
     venv = next(p for p in Path(settings.RUNYARD["ENV_DIR"]).iterdir() if (p / "pyvenv.cfg").exists())
@@ -222,6 +227,7 @@ def test_a_hostile_run_finds_nothing(live: Any, world: Any) -> None:
     other = wait_status(neighbour["id"])
     assert other.status == Status.COMPLETED, other.error
     assert not Artifact.objects.filter(run=other).exists()
+    return run, other
 
 
 SLEEPER = """
