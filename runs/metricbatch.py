@@ -63,7 +63,8 @@ _DECIMAL_ZEROS = re.compile(r"\.0*\s*$")  # DRF's IntegerField: "3.0" is 3
 
 
 class Point(NamedTuple):
-    """One validated point; ``at`` is an aware datetime in UTC."""
+    """One point, validated on its way in or read back (``metricstore.points``); ``at`` is an
+    aware datetime in UTC."""
 
     name: str
     kind: str

@@ -50,7 +50,6 @@ __all__ = [
     "Columns",
     "Point",
     "ScalarPoint",
-    "StoredPoint",
     "chunks",
     "grouped",
     "has_points",
@@ -391,17 +390,6 @@ class ScalarPoint(NamedTuple):
         return _at(self.time)
 
 
-class StoredPoint(NamedTuple):
-    """A point of any kind as the API answers it (``grouped``)."""
-
-    name: str
-    kind: str
-    value: float | None
-    payload: Any
-    step: int | None
-    at: datetime
-
-
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """One unpacked MetricChunk: positions ``first`` … ``first + len(values) - 1``."""
@@ -477,18 +465,18 @@ def has_points(run_id: int) -> bool:
     return MetricChunk.objects.filter(run_id=run_id).exists() or Metric.objects.filter(run_id=run_id).exists()
 
 
-def points(run_id: int, name: str | None = None) -> dict[str, list[StoredPoint]]:
+def points(run_id: int, name: str | None = None) -> dict[str, list[Point]]:
     """Each metric's points of every kind in logging order, by name (sorted). A name with
     both scalar and other points (MLflow's NaN among a metric's numbers is a text point)
     has the two merged by time, each kept in its own order."""
-    scalars: dict[str, list[StoredPoint]] = {}
+    scalars: dict[str, list[Point]] = {}
     for chunk in chunks([run_id], None if name is None else [name]):
         stored = scalars.setdefault(chunk.name, [])
         stored.extend(
-            StoredPoint(chunk.name, "scalar", v, None, s, _at(t))
+            Point(chunk.name, "scalar", v, None, s, _at(t))
             for v, s, t in zip(chunk.values, chunk.steps, chunk.times, strict=True)
         )
-    others: dict[str, list[StoredPoint]] = {}
+    others: dict[str, list[Point]] = {}
     rows = Metric.objects.filter(run_id=run_id)
     if name:
         rows = rows.filter(name=name)
@@ -497,8 +485,8 @@ def points(run_id: int, name: str | None = None) -> dict[str, list[StoredPoint]]
         .values_list("name", "kind", "value", "payload", "step", "at")
         .iterator(chunk_size=5000)
     ):
-        others.setdefault(n, []).append(StoredPoint(n, kind, value, payload, step, at))
-    out: dict[str, list[StoredPoint]] = {}
+        others.setdefault(n, []).append(Point(n, kind, value, payload, step, at))
+    out: dict[str, list[Point]] = {}
     for n in sorted(scalars.keys() | others.keys()):
         if n in scalars and n in others:
             out[n] = list(heapq.merge(scalars[n], others[n], key=lambda p: p.at))
