@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BENCH, TERMINAL, CpuMeter, Section, Stack, pct, verdict
+from harness import BENCH, TERMINAL, Api, CpuMeter, Section, Stack, pct, verdict
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 START_DELAY = 1.0  # seconds the throughput script waits before its first line
@@ -173,18 +173,23 @@ def iso(value: str) -> float:
 
 
 # ---- (a) throughput -----------------------------------------------------------------
+def _submit_printer(api: Api, n: int) -> dict[str, Any]:
+    """A run printing ``n`` lines as fast as it can, START_DELAY after it starts."""
+    return api.submit(
+        {"stream.py": THROUGHPUT_SCRIPT},
+        script="stream.py",
+        arguments=[str(n), str(START_DELAY)],
+        experiment="bench-logs",
+    )
+
+
 def throughput(stack: Stack, section: Section, n: int) -> None:
     from datetime import datetime
 
     from runs import logstore
 
     api = stack.api()
-    run = api.submit(
-        {"stream.py": THROUGHPUT_SCRIPT},
-        script="stream.py",
-        arguments=[str(n), str(START_DELAY)],
-        experiment="bench-logs",
-    )
+    run = _submit_printer(api, n)
     cpu = CpuMeter(stack)
     deadline = time.monotonic() + 300
     w = asyncio.run(watch(stack.ws_url(run["id"]), stack.token, deadline))
@@ -276,12 +281,7 @@ def latency(stack: Stack, section: Section, seconds: float, rate: float) -> None
 def _runyard_rate(stack: Stack, n: int) -> tuple[float, bool]:
     """lines/s first → last line received by a websocket watcher; all there, in order."""
     api = stack.api()
-    run = api.submit(
-        {"stream.py": THROUGHPUT_SCRIPT},
-        script="stream.py",
-        arguments=[str(n), str(START_DELAY)],
-        experiment="bench-logs",
-    )
+    run = _submit_printer(api, n)
     w = asyncio.run(watch(stack.ws_url(run["id"]), stack.token, time.monotonic() + 300))
     api.wait_terminal(run["id"], timeout=60)
     api.close()
