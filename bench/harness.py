@@ -167,12 +167,19 @@ load figure of their section. Targets are DESIGN.md's "Performance targets".
 """
 
 
+# Inside a section, what stands between these markers is written by hand (what changed,
+# why, earlier rounds) and survives the next run of the benchmark, below its new figures.
+NOTES = re.compile(r"<!-- notes -->.*?<!-- /notes -->\n?", re.S)
+
+
 def write_section(key: str, body: str) -> None:
     begin, end = f"<!-- bench:{key} -->", f"<!-- /bench:{key} -->"
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
-    block = f"{begin}\n{body}{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
-    if pattern.search(text):
+    old = pattern.search(text)
+    notes = NOTES.search(old.group(0)) if old else None
+    block = f"{begin}\n{body}{notes.group(0) if notes else ''}{end}"
+    if old:
         text = pattern.sub(lambda _m: block, text)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
