@@ -117,7 +117,7 @@ def machine() -> str:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
         ).stdout.strip()
-    db = os.environ.get("DATABASE_URL", "").split(":", 1)[0] or "sqlite"
+    db = database()
     redis = "external" if os.environ.get("REDIS_URL") else "embedded"
     return (
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; nproc {nproc}, memory {_mem_total()}, "
@@ -165,6 +165,18 @@ section is replaced when its benchmark runs again. Figures are from a shared 2-c
 machine where other engineers run test suites at the same time: read them with the
 load figure of their section. Targets are DESIGN.md's "Performance targets".
 """
+
+
+def database() -> str:
+    """The benchmark's database: "sqlite" unless DATABASE_URL names another."""
+    return os.environ.get("DATABASE_URL", "").split(":", 1)[0] or "sqlite"
+
+
+def per_database(key: str) -> str:
+    """A section's (and its summary rows') key: SQLite's under ``key``, PostgreSQL's beside
+    it under ``key_pg``, so a run on one database does not overwrite the other's figures."""
+    db = database()
+    return key if db == "sqlite" else f"{key}_{'pg' if db.startswith('postgres') else db}"
 
 
 # Inside a section, what stands between these markers is written by hand (what changed,

@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BENCH, TERMINAL, Api, CpuMeter, Section, Stack, pct, verdict
+from harness import BENCH, TERMINAL, Api, CpuMeter, Section, Stack, database, pct, per_database, verdict
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 START_DELAY = 1.0  # seconds the throughput script waits before its first line
@@ -379,9 +379,9 @@ def versus_ray(stack: Stack, section: Section, n: int, seconds: float, rounds: i
         f"**{theirs_p50:.1f}** / {pct(lat['ray'], 95) * 1000:.1f} ms |"
     )
     section.add("")
-    db = os.environ.get("DATABASE_URL", "").split(":", 1)[0] or "sqlite"
+    db = database()
     record(
-        "log_stream" if db == "sqlite" else f"log_stream_{db}",
+        per_database("log_stream"),
         [
             Row(
                 f"log throughput, one run ({db})",
@@ -662,7 +662,7 @@ def main() -> None:
     only = set(args.only or ["throughput", "latency", "fanout", "components", "ray"])
     n = args.lines or (20_000 if args.quick else 200_000)
     watchers = args.watchers or (20 if args.quick else 100)
-    section = Section("log_stream", "Live log streaming (websocket)", args.quick)
+    section = Section(per_database("log_stream"), f"Live log streaming (websocket, {database()})", args.quick)
     with Stack(args.data_dir) as stack:
         api = stack.api()
         warm = api.submit({"stream.py": THROUGHPUT_SCRIPT}, script="stream.py", arguments=["10"], experiment="w")

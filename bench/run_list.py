@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mlflow_runs
 import peers
 import summary
-from harness import Api, Section, Stack, pct, verdict
+from harness import Api, Section, Stack, database, pct, per_database, verdict
 
 EXPERIMENTS = 200
 BATCH = 5000
@@ -301,7 +301,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000] if args.quick else [100_000])
     n = args.requests or (50 if args.quick else 200)
-    section = Section("run_list", "Run list page at scale (GET /api/runs/?limit=50), vs MLflow search_runs", args.quick)
+    title = f"Run list page at scale (GET /api/runs/?limit=50, {database()}), vs MLflow search_runs"
+    section = Section(per_database("run_list"), title, args.quick)
     rows: list[summary.Row] = []
     with contextlib.ExitStack() as running:
         stack = running.enter_context(Stack(args.data_dir, worker=False))
@@ -410,7 +411,7 @@ def main() -> None:
         if search is not None:
             search.close()
     section.write()
-    summary.record("run_list", rows)
+    summary.record(per_database("run_list"), rows)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Api, Section, Stack, parse_at, pct, summary_ms, verdict
+from harness import Api, Section, Stack, parse_at, pct, per_database, summary_ms, verdict
 from peers import enabled as peers_enabled
 from summary import Row, record
 
@@ -354,7 +354,7 @@ def main() -> None:
     peers = [p for p in args.peers.split(",") if p]
     n = args.runs or (10 if args.quick else 30 if peers else 50)
     pg = os.environ.get("DATABASE_URL", "").startswith("postgres")
-    key = "submit_latency_pg" if pg else "submit_latency"
+    key = per_database("submit_latency")
     target = TARGET_P50_PG if pg else TARGET_P50
     db_name = "PostgreSQL" if pg else "SQLite"
     section = Section(key, f"Submit → first statement (cached environment, {db_name})", args.quick)
