@@ -235,6 +235,10 @@ CHUNK_PG_TYPES = (
 )
 
 
+def _at(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
 def _insert_chunks(run_id: int, packed: list[Packed]) -> None:
     """The chunk rows: a binary COPY on PostgreSQL (Django's client-side binding would
     send each array as a hex literal, twice its bytes, for the server to parse), one
@@ -245,7 +249,7 @@ def _insert_chunks(run_id: int, packed: list[Packed]) -> None:
     stamp = (lambda at: at) if postgres else connection.ops.adapt_datetimefield_value
 
     def at(t: float) -> Any:
-        return stamp(datetime.fromtimestamp(t, UTC))
+        return stamp(_at(t))
 
     rows = []
     for p in packed:
@@ -372,10 +376,6 @@ def iso_times(times: Iterable[float]) -> list[str]:
 
 
 # ---- reading --------------------------------------------------------------------------
-def _at(t: float) -> datetime:
-    return datetime.fromtimestamp(t, UTC)
-
-
 class ScalarPoint(NamedTuple):
     """One stored scalar point; ``time`` in unix seconds."""
 
