@@ -198,6 +198,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 24 * 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connections before and after every task unless
+# this is set: a run's claim then opened a new PostgreSQL connection (a backend fork, ~5 ms)
+# on the path to its first statement. With it, a pool process keeps its connection across
+# tasks (Celery still closes it every 2 × this many tasks) and ``execution.tasks`` checks it
+# before each task as Django does per request (CONN_MAX_AGE, errors, health check).
+CELERY_DB_REUSE_MAX = 500
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # Notification email (notifications.delivery): Django's SMTP backend.

@@ -135,6 +135,7 @@ def _claim(run_id: int, worker: str) -> str:
                 reason=f"claimed by {worker}",
                 only_from={Status.QUEUED},
                 where={"worker": ""},
+                expect=Status.QUEUED,  # read above
                 fields={"worker": worker, "worker_pid": os.getpid(), "heartbeat_at": timezone.now()},
             )
         except IllegalTransition:
@@ -262,7 +263,8 @@ class Execution:
 
     def move(self, to: str, reason: str = "", **fields: Any) -> None:
         try:
-            self.run = transition(self.run.pk, to, reason=reason, fields=fields)
+            # The status this process last moved the run to: no read first unless it changed.
+            self.run = transition(self.run.pk, to, reason=reason, fields=fields, expect=self.run.status)
         except IllegalTransition as exc:
             if exc.current in (Status.CANCEL_REQUESTED, *TERMINAL):
                 raise Stopped() from None
@@ -492,7 +494,8 @@ class Execution:
                 "RUNYARD_EXPERIMENT": run.experiment.name,
                 "RUNYARD_INPUTS": json.dumps(inputs_env),
                 # Tabular inputs' definitions: input_datasets[name] reads the files with them.
-                "RUNYARD_TABULAR_INPUTS": json.dumps(tabular_inputs(run)),
+                # Every input has its path in inputs_env: without one, no query.
+                "RUNYARD_TABULAR_INPUTS": json.dumps(tabular_inputs(run) if inputs_env else {}),
                 # Azure ML's names for the same paths, for scripts that read them.
                 **{f"AZUREML_DATAREFERENCE_{name}": path for name, path in inputs_env.items()},
                 "PYTHONPATH": sdk + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),

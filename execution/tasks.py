@@ -12,8 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_process_shutdown, worker_ready, worker_shutting_down
+from celery.signals import task_prerun, worker_process_shutdown, worker_ready, worker_shutting_down
 from django.conf import settings
+from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -113,6 +114,15 @@ def resume_run(self: Any, run_id: int) -> None:
         worker=self.request.hostname or "worker", worker_pid=os.getpid(), heartbeat_at=timezone.now()
     )
     executor.Execution(run_id).resume()
+
+
+@task_prerun.connect
+def check_connections(sender: Any = None, **kwargs: Any) -> None:
+    """Before each task, what Django does before each request: drop a connection that broke,
+    outlived CONN_MAX_AGE or left autocommit off, and health-check a kept one on its first
+    use (settings.CELERY_DB_REUSE_MAX keeps connections across tasks)."""
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()
 
 
 @worker_process_shutdown.connect

@@ -11,6 +11,7 @@ records a RunStatusChange and, after commit, tells the run's watchers.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -42,13 +43,16 @@ def transition(
     only_from: Iterable[str] | None = None,
     fields: dict[str, Any] | None = None,
     where: dict[str, Any] | None = None,
+    expect: str | None = None,
 ) -> Run:
     """Move a run to ``to``; return the updated run or raise IllegalTransition.
 
     ``only_from`` narrows the allowed starting statuses for this caller (a worker
     claiming a queued run passes ``{"Queued"}``). ``fields`` are written in the same
     UPDATE (exit code, error, …); ``where`` adds conditions to it (a claim requires
-    that no worker owns the run yet).
+    that no worker owns the run yet). ``expect`` is the status the caller just created the
+    run in or read under a lock: the first UPDATE is conditioned on it without reading the
+    status first (a miss falls back to the read), for moves that close no attempt.
     """
     fields = dict(fields or {})
     ended: dict[str, Any] | None = None  # a retry: what the attempt ends with
@@ -68,32 +72,66 @@ def transition(
     allowed = set(RETRY_FROM) if ended is not None else set(ALLOWED.get(to, ()))
     if only_from is not None and ended is None:
         allowed &= set(only_from)
+    move = _Move(run_id, to, reason, actor, fields, where, ended, closing)
+    guess = expect
+    if guess is not None and (guess not in allowed or ended is not None or to in TERMINAL or not can_move(guess, to)):
+        guess = None
     for _attempt in range(10):
-        # One read for the status and what closing an attempt records (fewer round trips:
-        # a run's path from submit to its first statement takes four transitions).
-        row = Run.objects.filter(pk=run_id).values_list("status", "attempt", "exit_code").first()
-        if row is None:
-            raise Run.DoesNotExist(f"Run {run_id} does not exist.")
-        current, number, exit_code = row
-        if current not in allowed or (ended is None and not can_move(current, to)):
-            raise IllegalTransition(run_id, current, to)
-        now = timezone.now()
-        updates: dict[str, Any] = {"status": to, "status_reason": reason, **(fields or {})}
-        if to in TERMINAL and "cause" not in updates:
-            default = default_for(to, reason)
-            updates.update(default.fields() if default else {"cause": "", "cause_evidence": {}})
-        phase = PHASE_FIELD.get(to)
-        if phase:
-            updates[phase] = now
-        with transaction.atomic():
-            if Run.objects.filter(pk=run_id, status=current, **(where or {})).update(**updates) != 1:
-                # ``where`` is checked only when the conditional update missed: a claim
-                # that lost the race ends here instead of retrying.
-                if where and not Run.objects.filter(pk=run_id, **where).exists():
-                    raise IllegalTransition(run_id, current, to)
-                continue
-            if ended is not None:
-                attempts.close(run_id, number, closing, {"exit_code": exit_code, **ended})
+        if guess is not None:
+            # Closing no attempt, the move needs neither the attempt number nor the exit code.
+            current, number, exit_code, guess = guess, 0, None, None
+        else:
+            # One read for the status and what closing an attempt records (fewer round trips:
+            # a run's path from submit to its first statement takes four transitions).
+            row = Run.objects.filter(pk=run_id).values_list("status", "attempt", "exit_code").first()
+            if row is None:
+                raise Run.DoesNotExist(f"Run {run_id} does not exist.")
+            current, number, exit_code = row
+            if current not in allowed or (ended is None and not can_move(current, to)):
+                raise IllegalTransition(run_id, current, to)
+        run = _write(move, current, number, exit_code)
+        if run is not None:
+            return run
+    raise IllegalTransition(run_id, "changing", to)
+
+
+@dataclass(frozen=True)
+class _Move:
+    run_id: int
+    to: str
+    reason: str
+    actor: Any
+    fields: dict[str, Any]
+    where: dict[str, Any] | None
+    ended: dict[str, Any] | None  # a retry: what the attempt ends with
+    closing: str  # the status a retried attempt ends with
+
+
+def _write(move: _Move, current: str, number: int, exit_code: int | None) -> Run | None:
+    """The conditional UPDATE from ``current`` and what a matched move records; None when
+    another caller moved the run first (the caller re-reads and retries)."""
+    run_id, to = move.run_id, move.to
+    now = timezone.now()
+    updates: dict[str, Any] = {"status": to, "status_reason": move.reason, **move.fields}
+    if to in TERMINAL and "cause" not in updates:
+        default = default_for(to, move.reason)
+        updates.update(default.fields() if default else {"cause": "", "cause_evidence": {}})
+    phase = PHASE_FIELD.get(to)
+    if phase:
+        updates[phase] = now
+    # No savepoint inside a caller's transaction (two round trips less): nothing is written
+    # before the update's outcome is known, and IllegalTransition is raised outside the
+    # block, so the caller's transaction stays usable.
+    lost = False
+    run: Run | None = None
+    with transaction.atomic(savepoint=False):
+        if Run.objects.filter(pk=run_id, status=current, **(move.where or {})).update(**updates) != 1:
+            # ``where`` is checked only when the conditional update missed: a claim that
+            # lost the race ends here instead of retrying.
+            lost = bool(move.where) and not Run.objects.filter(pk=run_id, **(move.where or {})).exists()
+        else:
+            if move.ended is not None:
+                attempts.close(run_id, number, move.closing, {"exit_code": exit_code, **move.ended})
                 transaction.on_commit(partial(_dispatch, run_id))
             elif to in TERMINAL:
                 attempts.close(run_id, number, to, {"exit_code": exit_code, **updates})
@@ -103,13 +141,14 @@ def transition(
                 at=now,
                 from_status=current,
                 to_status=to,
-                reason=reason,
-                actor=actor if getattr(actor, "is_authenticated", False) else None,
+                reason=move.reason,
+                actor=move.actor if getattr(move.actor, "is_authenticated", False) else None,
             )
             run = Run.objects.get(pk=run_id)
             transaction.on_commit(partial(_announce, run, current))
-        return run
-    raise IllegalTransition(run_id, "changing", to)
+    if lost:
+        raise IllegalTransition(run_id, current, to)
+    return run
 
 
 def _notify(run_id: int, status: str) -> None:

@@ -244,7 +244,7 @@ def _create(sub: Submission, checked: Checked) -> Run:
             },
         )
         experiment = run.experiment
-        run = transition(run.pk, Status.QUEUED, reason="submitted", actor=sub.user)
+        run = transition(run.pk, Status.QUEUED, reason="submitted", actor=sub.user, expect=Status.NOT_STARTED)
         # The re-read run gets the rows this submission already holds: the audit record
         # and the response would otherwise read each of them again.
         run.team, run.experiment, run.submitted_by = sub.team, experiment, sub.user

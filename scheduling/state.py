@@ -205,9 +205,10 @@ def _ended_hours(
 
 
 def team_loads(
-    target: ComputeTarget, act: Active, gpus: int, now: datetime, team_ids: Iterable[int]
+    target: ComputeTarget, act: Active, gpus: int, now: datetime, team_ids: Iterable[int], *, named: bool = True
 ) -> list[policy.TeamLoad]:
-    """Each team's load on ``target``: what it runs, its decayed usage and its quota."""
+    """Each team's load on ``target``: what it runs, its decayed usage and its quota
+    (``named``: with the teams' names, which only reasons quote)."""
     end = now.timestamp()
     window = window_hours() * 3600.0
     done, token = ended(target, gpus, now)
@@ -220,7 +221,7 @@ def team_loads(
         usage[team_id] = usage.get(team_id, 0.0) + policy.decayed_hours([(start, stop, weight)], end, window)
     found = quotas(target.pk)
     ids = set(team_ids) | set(act.running) | set(found)
-    names = dict(Team.objects.filter(pk__in=ids).values_list("id", "name"))
+    names = dict(Team.objects.filter(pk__in=ids).values_list("id", "name")) if named else {}
     return [
         policy.TeamLoad(
             tid,
@@ -303,5 +304,5 @@ def startable(target: ComputeTarget, now: datetime | None = None) -> frozenset[i
     teams_waiting = waiting_teams(target)
     if not teams_waiting:
         return frozenset()
-    teams = team_loads(target, act, gpus, now, teams_waiting)
+    teams = team_loads(target, act, gpus, now, teams_waiting, named=False)  # a claim quotes no reason
     return head_plan.startable(capacity, act.used, teams, teams_waiting, lambda want: heads(target, gpus, want))

@@ -18,9 +18,9 @@ from tests.conftest import make_tar
 # What each step reads and writes today (bench/RESULTS.md, "Submit → first statement",
 # has the list). The scheduler's own reads (``scheduling.service``: plan fingerprint and,
 # when the queue changed, the plan) are part of the claim's and the response's figure.
-POST_BUDGET = 31  # was 45; +1 the heads decision (scheduling/heads.py), +1 the token read (its cache is off by default)
-CLAIM_BUDGET = 19  # was 25; 17 with the cached plan, which the heads decision (fresh reads
-# of pool, quotas and the teams' heads, no cache) replaced; PostgreSQL adds SET LOCAL lock_timeout
+POST_BUDGET = 28  # was 45; 31 before the move to Queued went without its read and savepoint
+CLAIM_BUDGET = 15  # was 25; 19 before the move to Preparing went without its read and savepoint
+# and the claim without the teams' names; PostgreSQL adds SET LOCAL lock_timeout
 MOVE_BUDGET = 4  # read, conditional UPDATE, status-change INSERT, re-read (was 5)
 
 
@@ -72,3 +72,49 @@ def test_a_move_whose_condition_fails_is_refused_without_retrying(world: Any) ->
     statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) == 3, "\n".join(statements)  # read, the UPDATE that missed, the condition
     assert Run.objects.filter(pk=run_id).values_list("status", "worker").get() == (Status.QUEUED, "someone-else")
+
+
+def test_a_move_from_the_expected_status_skips_the_read(world: Any) -> None:
+    run_id = post(world).json()["id"]
+    assert executor.claim(run_id, "w1") == "claimed"
+    with CaptureQueriesContext(connection) as ctx:
+        moved = transition(run_id, Status.STARTING, reason="environment ready", expect=Status.PREPARING)
+    statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == MOVE_BUDGET - 1, "\n".join(statements)  # no read before the UPDATE
+    assert moved.status == Status.STARTING
+    change = RunStatusChange.objects.get(run_id=run_id, to_status=Status.STARTING)
+    assert change.from_status == Status.PREPARING
+
+
+def test_a_wrong_expectation_falls_back_to_reading_the_status(world: Any) -> None:
+    run_id = post(world).json()["id"]
+    assert executor.claim(run_id, "w1") == "claimed"
+    transition(run_id, Status.CANCEL_REQUESTED, reason="user asked")  # meanwhile, elsewhere
+    # The caller still believes the run is Preparing: the guessed UPDATE misses, the read
+    # finds CancelRequested, from which Starting is not a move.
+    with pytest.raises(IllegalTransition) as refused:
+        transition(run_id, Status.STARTING, reason="environment ready", expect=Status.PREPARING)
+    assert refused.value.current == Status.CANCEL_REQUESTED
+    assert Run.objects.get(pk=run_id).status == Status.CANCEL_REQUESTED
+    # A guess from which the move is not allowed is not tried at all.
+    moved = transition(run_id, Status.CANCELED, reason="canceled", expect=Status.RUNNING)
+    assert moved.status == Status.CANCELED
+    assert RunStatusChange.objects.get(run_id=run_id, to_status=Status.CANCELED).from_status == (
+        Status.CANCEL_REQUESTED
+    )
+
+
+def test_a_refused_move_leaves_the_callers_transaction_usable(world: Any) -> None:
+    # The move writes without a savepoint inside a caller's transaction: a refusal must not
+    # poison it (the claim catches IllegalTransition inside its transaction and goes on).
+    from django.db import transaction
+
+    run_id = post(world).json()["id"]
+    Run.objects.filter(pk=run_id).update(worker="someone-else")
+    with transaction.atomic():
+        with pytest.raises(IllegalTransition):
+            transition(run_id, Status.PREPARING, only_from={Status.QUEUED}, where={"worker": ""}, expect=Status.QUEUED)
+        with pytest.raises(IllegalTransition):
+            transition(run_id, Status.COMPLETED, reason="no")  # Queued → Completed is no move
+        Run.objects.filter(pk=run_id).update(display_name="still writable")
+    assert Run.objects.get(pk=run_id).display_name == "still writable"
