@@ -79,6 +79,8 @@ def unmount(target: Path) -> None:
 
 def _decode(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \\ooo.
+    if "\\" not in field:
+        return field  # most paths: no escape to undo (a launch reads the whole table thrice)
     out, i = [], 0
     while i < len(field):
         code = field[i + 1 : i + 4]

@@ -205,23 +205,17 @@ def _ended_hours(
 
 
 def team_loads(
-    target: ComputeTarget, act: Active, gpus: int, now: datetime, team_ids: Iterable[int], *, named: bool = True
+    target: ComputeTarget, act: Active, gpus: int, now: datetime, team_ids: Iterable[int], *, for_claim: bool = False
 ) -> list[policy.TeamLoad]:
-    """Each team's load on ``target``: what it runs, its decayed usage and its quota
-    (``named``: with the teams' names, which only reasons quote)."""
-    end = now.timestamp()
-    window = window_hours() * 3600.0
-    done, token = ended(target, gpus, now)
-    usage = dict(_ended_hours(target.pk, done, token, end))
-    bucket_end = (end // USAGE_STEP) * USAGE_STEP
-    for pk, (team_id, start, stop, weight) in act.intervals.items():
-        if pk in done:  # ended once and active again (a resumed attempt): its active interval counts
-            t, s0, s1, w = done[pk]
-            usage[t] = usage.get(t, 0.0) - policy.decayed_hours([(s0, s1, w)], bucket_end, window)
-        usage[team_id] = usage.get(team_id, 0.0) + policy.decayed_hours([(start, stop, weight)], end, window)
+    """Each team's load on ``target``: what it runs, its decayed usage and its quota.
+
+    ``for_claim``: without the teams' names (only reasons quote them) and, when a single
+    team waits, without usage (it only orders the teams whose runs wait)."""
+    waiting = set(team_ids)
+    usage = {} if for_claim and len(waiting) <= 1 else _usage(target, act, gpus, now)
     found = quotas(target.pk)
-    ids = set(team_ids) | set(act.running) | set(found)
-    names = dict(Team.objects.filter(pk__in=ids).values_list("id", "name")) if named else {}
+    ids = waiting | set(act.running) | set(found)
+    names = {} if for_claim else dict(Team.objects.filter(pk__in=ids).values_list("id", "name"))
     return [
         policy.TeamLoad(
             tid,
@@ -232,6 +226,21 @@ def team_loads(
         )
         for tid in ids
     ]
+
+
+def _usage(target: ComputeTarget, act: Active, gpus: int, now: datetime) -> dict[int, float]:
+    """Each team's decayed hours on ``target``: its ended runs' and its active ones'."""
+    end = now.timestamp()
+    window = window_hours() * 3600.0
+    done, token = ended(target, gpus, now)
+    usage = dict(_ended_hours(target.pk, done, token, end))
+    bucket_end = (end // USAGE_STEP) * USAGE_STEP
+    for pk, (team_id, start, stop, weight) in act.intervals.items():
+        if pk in done:  # ended once and active again (a resumed attempt): its active interval counts
+            t, s0, s1, w = done[pk]
+            usage[t] = usage.get(t, 0.0) - policy.decayed_hours([(s0, s1, w)], bucket_end, window)
+        usage[team_id] = usage.get(team_id, 0.0) + policy.decayed_hours([(start, stop, weight)], end, window)
+    return usage
 
 
 def capacity_of(target: ComputeTarget) -> policy.Capacity:
@@ -304,5 +313,5 @@ def startable(target: ComputeTarget, now: datetime | None = None) -> frozenset[i
     teams_waiting = waiting_teams(target)
     if not teams_waiting:
         return frozenset()
-    teams = team_loads(target, act, gpus, now, teams_waiting, named=False)  # a claim quotes no reason
+    teams = team_loads(target, act, gpus, now, teams_waiting, for_claim=True)
     return head_plan.startable(capacity, act.used, teams, teams_waiting, lambda want: heads(target, gpus, want))

@@ -19,8 +19,8 @@ from tests.conftest import make_tar
 # has the list). The scheduler's own reads (``scheduling.service``: plan fingerprint and,
 # when the queue changed, the plan) are part of the claim's and the response's figure.
 POST_BUDGET = 28  # was 45; 31 before the move to Queued went without its read and savepoint
-CLAIM_BUDGET = 15  # was 25; 19 before the move to Preparing went without its read and savepoint
-# and the claim without the teams' names; PostgreSQL adds SET LOCAL lock_timeout
+CLAIM_BUDGET = 14  # was 25; 19 before the move to Preparing went without its read and savepoint
+# and the claim without the teams' names (nor their usage when one team waits); PostgreSQL adds SET LOCAL lock_timeout
 MOVE_BUDGET = 4  # read, conditional UPDATE, status-change INSERT, re-read (was 5)
 
 
