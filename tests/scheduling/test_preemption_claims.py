@@ -74,6 +74,8 @@ def test_racing_claims_preempt_once_and_only_the_beneficiary_starts(world: Any) 
     # this test database (make test -n 2) would otherwise fail the run as "worker lost"
     # and free its slot mid-race (seen once in CI).
     recovery.announce("w@host", ["compute.local"])
+    for index in range(SESSIONS):  # and so are the racing claimers, whose claimed run holds the slot
+        recovery.announce(f"w{index}@race", ["compute.local"])
     first = queued(world.bob.user, world.team_b, 5, priority=Priority.HIGH)
     second = queued(world.bob.user, world.team_b, 3, priority=Priority.HIGH)
 
@@ -96,4 +98,5 @@ def test_racing_claims_preempt_once_and_only_the_beneficiary_starts(world: Any) 
     assert race([second.pk]) == [f"{second.pk}:busy"] * SESSIONS
     assert AuditEvent.objects.filter(action="scheduling.run.preempted").count() == 1
     assert Attempt.objects.get(run=victim, number=1).status == "Preempted"
-    recovery.retire("w@host")
+    for name in ["w@host", *(f"w{index}@race" for index in range(SESSIONS))]:
+        recovery.retire(name)
