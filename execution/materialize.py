@@ -225,10 +225,16 @@ def inputs(run: Run, workdir: Path, say: Callable[[str], None]) -> tuple[list[st
     """
     resolved: dict[str, str] = {}
     mounts: list[tuple[Path, Path, bool]] = []
-    items = list(
-        RunInput.objects.filter(run=run)
-        .select_related("dataset_version__dataset", "datastore", "model_version__model")
-        .order_by("id")
+    # Most runs have no inputs: a plain look-up answers them, without building the five-table join.
+    has_inputs = RunInput.objects.filter(run=run).exists()
+    items = (
+        list(
+            RunInput.objects.filter(run=run)
+            .select_related("dataset_version__dataset", "datastore", "model_version__model")
+            .order_by("id")
+        )
+        if has_inputs
+        else []
     )
     release(run, workdir)  # mounts left by an earlier attempt that was not released
     try:
