@@ -8,8 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Func, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
@@ -450,6 +449,17 @@ def _name_of(source: type[models.Model] | QuerySet[Any], field: str, column: str
     return Subquery(rows.filter(pk=OuterRef(column)).order_by().values(field)[:1])
 
 
+class _VersionLabel(Func):
+    """``str(EnvironmentVersion)``, "name:version", in SQL: one subquery for the page's
+    environment column instead of one for the name and one for the version. Both databases
+    concatenate text and an integer with ``||`` (neither column is null); Concat + Cast
+    spelled the same with twice the expressions to build on every page."""
+
+    arg_joiner = " || ':' || "
+    template = "%(expressions)s"
+    output_field = models.CharField()
+
+
 def list_names(runs: QuerySet[Run]) -> QuerySet[Run]:
     """``runs`` with the related names a run-list row shows (``RUN_LIST_COLUMNS``) as one
     subquery each instead of joins: PostgreSQL spent ~1.8 ms planning the page's 6-table
@@ -459,11 +469,7 @@ def list_names(runs: QuerySet[Run]) -> QuerySet[Run]:
         experiment_name=_name_of(Experiment, "name", "experiment_id"),
         compute_target_name=_name_of(ComputeTarget, "name", "compute_target_id"),
         environment_label=_name_of(
-            # str(EnvironmentVersion), "name:version", in one subquery (the page read name
-            # and version by two).
-            EnvironmentVersion.objects.annotate(
-                label=Concat("environment__name", Value(":"), Cast("version", models.CharField()))
-            ),
+            EnvironmentVersion.objects.annotate(label=_VersionLabel("environment__name", "version")),
             "label",
             "environment_version_id",
         ),
