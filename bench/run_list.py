@@ -178,7 +178,8 @@ def bad_plan(plan: str, vendor: str) -> bool:
         subqueries = {p.split()[-1] for p in steps if p.startswith(("CO-ROUTINE ", "MATERIALIZE "))}
         scans = [p for p in steps if p.startswith("SCAN ") and " USING " not in p and p.split()[1] not in subqueries]
         return bool(scans) or "USE TEMP B-TREE" in plan
-    return "Seq Scan on runs_run" in plan or "Sort " in plan
+    # "runs_run " with its space: a scan of runs_runfield (an empty table here) is no scan of the runs.
+    return "Seq Scan on runs_run " in plan or "Sort " in plan
 
 
 def capture(path: str, query: dict[str, str], token: str) -> tuple[int, list[dict[str, Any]], int]:
