@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Sum
+from django.db import connection
 
 from compute.models import ComputeTarget
 from runs.models import Run
@@ -41,16 +41,32 @@ class Plan:
 
 
 def fingerprint(target: ComputeTarget) -> Any:
-    # No ORDER BY: Run's default ordering (-created_at, -id) made SQLite sort every active
-    # run in a temporary B-tree on each read; the ids sort faster here.
-    ids = Run.objects.filter(compute_target=target, status__in=ACTIVE).order_by().values_list("id", flat=True)
-    active = tuple(sorted(ids))
-    waiting = Run.objects.filter(compute_target=target, status=Status.QUEUED, worker="").aggregate(
-        n=Count("id"), top=Max("id"), p=Sum("priority")
-    )
-    quotas = TeamQuota.objects.filter(compute_target=target).aggregate(n=Count("id"), at=Max("updated_at"))
-    pool = tuple(TargetPool.objects.filter(compute_target=target).values_list("nodes", "gpus"))
-    return (target.max_concurrent_runs, active, tuple(waiting.values()), tuple(quotas.values()), pool)
+    """What the target's plan is computed from, in two reads: the active runs' ids, then
+    the waiting runs' count, newest id and priority sum, the quotas' count and latest
+    change, and the pool, in one statement. Plain SQL, not the ORM: every page holding a
+    Queued run asks this, and building four querysets cost more than the database did."""
+    with connection.cursor() as cursor:
+        # No ORDER BY: SQLite sorted the active runs in a temporary B-tree; Python sorts faster.
+        cursor.execute(_ACTIVE_IDS, [target.pk, *_ACTIVE_STATUSES])
+        active = tuple(sorted(row[0] for row in cursor.fetchall()))
+        cursor.execute(_INPUTS, [target.pk, str(Status.QUEUED), target.pk, target.pk])
+        inputs = cursor.fetchone()
+    return (target.max_concurrent_runs, active, inputs)
+
+
+_ACTIVE_STATUSES = sorted(str(status) for status in ACTIVE)
+_ACTIVE_IDS = (
+    f"SELECT id FROM {Run._meta.db_table} WHERE compute_target_id = %s "
+    f"AND status IN ({', '.join(['%s'] * len(_ACTIVE_STATUSES))})"
+)
+_INPUTS = (
+    "SELECT w.n, w.top, w.p, q.n, q.at, pool.id, pool.nodes, pool.gpus FROM "
+    f"(SELECT COUNT(id) AS n, MAX(id) AS top, SUM(priority) AS p FROM {Run._meta.db_table} "
+    "WHERE compute_target_id = %s AND status = %s AND worker = '') w "
+    f"CROSS JOIN (SELECT COUNT(id) AS n, MAX(updated_at) AS at FROM {TeamQuota._meta.db_table} "
+    "WHERE compute_target_id = %s) q "
+    f"LEFT JOIN {TargetPool._meta.db_table} pool ON pool.compute_target_id = %s"
+)
 
 
 def current_plan(target: ComputeTarget) -> Plan:
