@@ -56,11 +56,42 @@ def record(
 ) -> AuditEvent:
     """Append one audit event; ``changes`` (and the object's name) are masked before
     they are stored: by key, URL passwords, and ``secret_values`` by value."""
+    entry = event(
+        action,
+        actor=actor,
+        obj=obj,
+        changes=changes,
+        object_repr=object_repr,
+        team=team,
+        via=via,
+        secret_values=secret_values,
+    )
+    entry.save()
+    return entry
+
+
+def record_all(events: Iterable[AuditEvent]) -> None:
+    """Append events made by ``event`` in one statement (in their order)."""
+    AuditEvent.objects.bulk_create(list(events))
+
+
+def event(
+    action: str,
+    *,
+    actor: Any = None,
+    obj: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+    object_repr: str = "",
+    team: Any = None,
+    via: str = "",
+    secret_values: Iterable[str] = (),
+) -> AuditEvent:
+    """The event ``record`` stores, not stored yet (``record_all`` stores several at once)."""
     context = current.get()
     masker = Masker(secret_values) if secret_values else NO_MASK
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=actor,
         actor_name=actor.get_username() if actor is not None else "",
         action=action,

@@ -578,12 +578,13 @@ class RayHead(Peer):
             raise RuntimeError(f"ray job {job_id}: {status} {reply}")
         return dict(reply)
 
-    def wait_job(self, job_id: str, timeout: float = 300) -> dict[str, Any]:
+    def wait_job(self, job_id: str, timeout: float = 300, interval: float = 0.1) -> dict[str, Any]:
         return dict(
             wait_for(
                 lambda: (j := self.job(job_id))["status"] in ("SUCCEEDED", "FAILED", "STOPPED") and j,
                 timeout,
                 f"ray job {job_id}",
+                interval,
             )
         )
 
@@ -709,14 +710,14 @@ class PrefectServer(Peer):
             raise RuntimeError(f"prefect flow run {flow_run_id}: {status} {reply}")
         return dict(reply)
 
-    def wait_flow_run(self, flow_run_id: str, timeout: float = 300) -> dict[str, Any]:
+    def wait_flow_run(self, flow_run_id: str, timeout: float = 300, interval: float = 0.1) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
             run = self.flow_run(flow_run_id)
             return (
                 run if (run.get("state") or {}).get("type") in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
             )
 
-        return dict(wait_for(done, timeout, f"prefect flow run {flow_run_id}"))
+        return dict(wait_for(done, timeout, f"prefect flow run {flow_run_id}", interval))
 
 
 # ---- self-test -----------------------------------------------------------------------------

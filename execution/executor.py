@@ -29,6 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audit.services import record
@@ -105,6 +106,11 @@ def claim(run_id: int, worker: str) -> str:
     """'claimed', 'busy' (no capacity yet: try later) or 'gone' (not Queued any more).
 
     Raises ClaimFailed when the database could not be asked."""
+    return claim_run(run_id, worker)[0]
+
+
+def claim_run(run_id: int, worker: str) -> tuple[str, Run | None]:
+    """``claim``, and the claimed run with the rows executing it reads (``EXECUTED_WITH``)."""
     try:
         return _claim(run_id, worker)
     except DatabaseError as exc:
@@ -115,19 +121,27 @@ def claim(run_id: int, worker: str) -> str:
 # How long a claim waits for the target's row lock (PostgreSQL) before it gives up and
 # is retried with backoff, instead of holding a worker slot behind a stuck transaction.
 CLAIM_LOCK_TIMEOUT = "5s"
+# What an Execution reads with its run (the claim's move reads the run with them).
+EXECUTED_WITH = ("compute_target", "environment_version__environment", "experiment", "team")
 
 
-def _claim(run_id: int, worker: str) -> str:
+def _claim(run_id: int, worker: str) -> tuple[str, Run | None]:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
-        run = Run.objects.filter(pk=run_id).values("status", "compute_target_id", "worker").first()
-        if run is None or run["status"] != Status.QUEUED or run["worker"]:
-            return "gone"
-        target = ComputeTarget.objects.select_for_update().get(pk=run["compute_target_id"])
+        # The run's status and its target's row lock in one statement (the lock is the
+        # target's only: FOR UPDATE OF; SQLite's immediate transaction serialises instead).
+        target = (
+            ComputeTarget.objects.select_for_update(of=("self",))
+            .filter(runs__pk=run_id)
+            .annotate(run_status=F("runs__status"), run_worker=F("runs__worker"))
+            .first()
+        )
+        if target is None or target.run_status != Status.QUEUED or target.run_worker:
+            return "gone", None
         if not scheduler.may_start(target, run_id):
-            return "busy"  # priority, fair share, quotas and capacity: scheduling.policy
+            return "busy", None  # priority, fair share, quotas and capacity: scheduling.policy
         try:
             claimed = transition(
                 run_id,
@@ -137,11 +151,12 @@ def _claim(run_id: int, worker: str) -> str:
                 where={"worker": ""},
                 expect=Status.QUEUED,  # read above
                 fields={"worker": worker, "worker_pid": os.getpid(), "heartbeat_at": timezone.now()},
+                related=EXECUTED_WITH,
             )
         except IllegalTransition:
-            return "gone"
+            return "gone", None
         attempts.opened(run_id, worker, claimed)
-    return "claimed"
+    return "claimed", claimed
 
 
 class Heartbeat(threading.Thread):
@@ -183,10 +198,9 @@ class Heartbeat(threading.Thread):
 
 
 class Execution:
-    def __init__(self, run_id: int) -> None:
-        self.run = Run.objects.select_related(
-            "compute_target", "environment_version__environment", "experiment", "team"
-        ).get(pk=run_id)
+    def __init__(self, run_id: int, run: Run | None = None) -> None:
+        # ``run``: as the claim read it, with EXECUTED_WITH (resume reads it here).
+        self.run = run if run is not None else Run.objects.select_related(*EXECUTED_WITH).get(pk=run_id)
         self.writer = LogWriter(
             run_id,
             start_seq=self.run.log_seq,
@@ -731,7 +745,7 @@ def target_job_ids(target_id: int) -> list[int]:
 
 
 def execute(run_id: int, worker: str) -> str:
-    outcome = claim(run_id, worker)
-    if outcome == "claimed":
-        Execution(run_id).execute()
+    outcome, claimed = claim_run(run_id, worker)
+    if claimed is not None:
+        Execution(run_id, claimed).execute()
     return outcome

@@ -35,6 +35,16 @@ def opened(run_id: int, worker: str, claimed: Run | None = None) -> None:
     else:
         number, log_seq = Run.objects.filter(pk=run_id).values_list("attempt", "log_seq").get()
     first_seq = log_seq + 1
+    if number == 1:
+        # Nothing to resume from: one upsert (a claim that crashed before its commit left
+        # no row; one whose worker died after it left one, which the new claim takes over).
+        Attempt.objects.bulk_create(
+            [Attempt(run_id=run_id, number=1, worker=worker, first_seq=first_seq, started_at=timezone.now())],
+            update_conflicts=True,
+            unique_fields=["run", "number"],
+            update_fields=["worker", "first_seq", "started_at"],
+        )
+        return
     # An update, else an insert, rather than update_or_create's savepoints and locking
     # read: the claim's conditional update made this worker the one opening this attempt.
     if Attempt.objects.filter(run_id=run_id, number=number).update(

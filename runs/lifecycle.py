@@ -34,7 +34,7 @@ class IllegalTransition(Exception):
         self.target = target
 
 
-def transition(
+def transition(  # noqa: PLR0913 (the one place statuses change: each keyword narrows or reads a move)
     run_id: int,
     to: str,
     *,
@@ -44,6 +44,7 @@ def transition(
     fields: dict[str, Any] | None = None,
     where: dict[str, Any] | None = None,
     expect: str | None = None,
+    related: tuple[str, ...] = (),
 ) -> Run:
     """Move a run to ``to``; return the updated run or raise IllegalTransition.
 
@@ -53,6 +54,7 @@ def transition(
     that no worker owns the run yet). ``expect`` is the status the caller just created the
     run in or read under a lock: the first UPDATE is conditioned on it without reading the
     status first (a miss falls back to the read), for moves that close no attempt.
+    ``related``: relations the returned run is read with (``select_related``).
     """
     fields = dict(fields or {})
     ended: dict[str, Any] | None = None  # a retry: what the attempt ends with
@@ -72,7 +74,7 @@ def transition(
     allowed = set(RETRY_FROM) if ended is not None else set(ALLOWED.get(to, ()))
     if only_from is not None and ended is None:
         allowed &= set(only_from)
-    move = _Move(run_id, to, reason, actor, fields, where, ended, closing)
+    move = _Move(run_id, to, reason, actor, fields, where, ended, closing, related)
     guess = expect
     if guess is not None and (guess not in allowed or ended is not None or to in TERMINAL or not can_move(guess, to)):
         guess = None
@@ -105,6 +107,7 @@ class _Move:
     where: dict[str, Any] | None
     ended: dict[str, Any] | None  # a retry: what the attempt ends with
     closing: str  # the status a retried attempt ends with
+    related: tuple[str, ...]
 
 
 def _write(move: _Move, current: str, number: int, exit_code: int | None) -> Run | None:
@@ -144,7 +147,7 @@ def _write(move: _Move, current: str, number: int, exit_code: int | None) -> Run
                 reason=move.reason,
                 actor=move.actor if getattr(move.actor, "is_authenticated", False) else None,
             )
-            run = Run.objects.get(pk=run_id)
+            run = Run.objects.select_related(*move.related).get(pk=run_id)
             transaction.on_commit(partial(_announce, run, current))
     if lost:
         raise IllegalTransition(run_id, current, to)

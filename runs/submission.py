@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from accounts.models import Team
-from audit.services import record
+from audit.services import event, record_all
 from common.errors import InvalidInput
 from compute import capabilities
 from compute.models import ComputeTarget
@@ -227,7 +227,7 @@ def _create(sub: Submission, checked: Checked) -> Run:
             properties=sub.properties,
         )
         inputs.attach(run, checked.inputs)
-        record(
+        created = event(
             "runs.run.created",
             actor=sub.user,
             obj=run,
@@ -249,7 +249,8 @@ def _create(sub: Submission, checked: Checked) -> Run:
         # and the response would otherwise read each of them again.
         run.team, run.experiment, run.submitted_by = sub.team, experiment, sub.user
         run.environment_version, run.compute_target = checked.env_version, checked.target
-        record("runs.run.launched", actor=sub.user, obj=run, changes={"queue": checked.target.queue})
+        launched = event("runs.run.launched", actor=sub.user, obj=run, changes={"queue": checked.target.queue})
+        record_all([created, launched])  # one INSERT for both
         transaction.on_commit(lambda: enqueue(run))
     return run
 

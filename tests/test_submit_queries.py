@@ -18,9 +18,11 @@ from tests.conftest import make_tar
 # What each step reads and writes today (bench/RESULTS.md, "Submit → first statement",
 # has the list). The scheduler's own reads (``scheduling.service``: plan fingerprint and,
 # when the queue changed, the plan) are part of the claim's and the response's figure.
-POST_BUDGET = 28  # was 45; 31 before the move to Queued went without its read and savepoint
-CLAIM_BUDGET = 14  # was 25; 19 before the move to Preparing went without its read and savepoint
-# and the claim without the teams' names (nor their usage when one team waits); PostgreSQL adds SET LOCAL lock_timeout
+POST_BUDGET = 27  # was 45; 31 before the move to Queued went without its read and savepoint
+# and both audit events went in one INSERT
+CLAIM_BUDGET = 12  # was 25; 19 before the move to Preparing went without its read and savepoint,
+# the claim without the teams' names (nor their usage when one team waits), the run's status
+# read with the target's lock and attempt 1 opened by one upsert; PostgreSQL adds SET LOCAL lock_timeout
 MOVE_BUDGET = 4  # read, conditional UPDATE, status-change INSERT, re-read (was 5)
 
 
@@ -118,3 +120,17 @@ def test_a_refused_move_leaves_the_callers_transaction_usable(world: Any) -> Non
             transition(run_id, Status.COMPLETED, reason="no")  # Queued → Completed is no move
         Run.objects.filter(pk=run_id).update(display_name="still writable")
     assert Run.objects.get(pk=run_id).display_name == "still writable"
+
+
+def test_a_claim_takes_over_the_first_attempt_a_dead_claim_left(world: Any) -> None:
+    run_id = post(world).json()["id"]
+    Attempt.objects.create(run_id=run_id, number=1, worker="died@host", first_seq=7)
+    outcome, claimed = executor.claim_run(run_id, "w1")
+    assert outcome == "claimed" and claimed is not None
+    attempt = Attempt.objects.get(run_id=run_id, number=1)
+    assert (attempt.worker, attempt.first_seq) == ("w1", claimed.log_seq + 1)
+    # The claimed run comes with what executing it reads: no query for them.
+    with CaptureQueriesContext(connection) as ctx:
+        names = (claimed.compute_target.name, claimed.environment_version.environment.name, claimed.experiment.name)
+        assert claimed.team.pk == world.team_a.pk
+    assert names[0] == "local" and not ctx.captured_queries
