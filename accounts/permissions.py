@@ -48,9 +48,8 @@ def scope_to_teams(request: Request, queryset: QuerySet[Any], field: str = "team
 def default_team(request: Request, requested: Team | None) -> Team:
     """The team a new object belongs to: the one asked for (if the user is in it), or
     the user's only or first team."""
-    ids = team_ids(request)
     if requested is not None:
-        if requested.pk not in ids and not is_admin(request.user):
+        if requested.pk not in team_ids(request) and not is_admin(request.user):
             raise serializers.ValidationError({"team": ["You are not a member of this team."]})
         return requested
     membership = Membership.objects.filter(user_id=user_pk(request)).select_related("team").order_by("id").first()

@@ -78,10 +78,12 @@ def ensure_venv(
     *,
     log: Say | None = None,
     canceled: Canceled = lambda: False,
+    row: EnvironmentBuild | None = None,
 ) -> BuiltVenv:
-    """Return a ready virtualenv for ``version`` under ``root``, building it if needed."""
+    """Return a ready virtualenv for ``version`` under ``root``, building it if needed
+    (``row``: its build row, when the caller just read it)."""
     builder = VenvBuilder(version, root)
-    ensured = ensure(builder, log=log, canceled=canceled)
+    ensured = ensure(builder, log=log, canceled=canceled, row=row)
     return BuiltVenv(ensured.build, builder.path, ensured.cache_hit)
 
 

@@ -154,9 +154,21 @@ def _quiet(_text: str) -> None:
     pass
 
 
-def ensure(builder: Builder, *, log: Say | None = None, canceled: Canceled = lambda: False) -> Ensured:
-    """Return the finished build ``builder`` describes, building it if it is not there."""
-    row = EnvironmentBuild.for_content(builder.kind, builder.location, builder.content_hash)
+def ensure(
+    builder: Builder,
+    *,
+    log: Say | None = None,
+    canceled: Canceled = lambda: False,
+    row: EnvironmentBuild | None = None,
+) -> Ensured:
+    """Return the finished build ``builder`` describes, building it if it is not there
+    (``row``: that build's row as the caller just read it; else it is read here)."""
+    if row is None or (row.kind, row.location, row.content_hash) != (
+        builder.kind,
+        builder.location,
+        builder.content_hash,
+    ):
+        row = EnvironmentBuild.for_content(builder.kind, builder.location, builder.content_hash)
     if _reuse(builder, row, lock_held=False):
         return Ensured(row, cache_hit=True)
     say = log or _quiet

@@ -15,6 +15,7 @@ its traceback; nothing leaves a run Running after its processes are gone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -284,18 +285,20 @@ class Execution:
                 raise Stopped() from None
             raise
 
-    def point_at_build(self, backend: Backend[Any, Any], ctx: RunContext[Any]) -> None:
+    def point_at_build(self, backend: Backend[Any, Any], ctx: RunContext[Any]) -> RunContext[Any]:
         """Link the run to the build its environment gets before building it, so its
         "Environment build" tab follows the build from Preparing on; watchers hear of it
-        (a status message with an unchanged status). Not for a build that is done."""
+        (a status message with an unchanged status). Not for a build that is done: then
+        the context to prepare with carries the row (the backend need not read it again)."""
         build = backend.build_record(ctx.env_version, ctx.target.config, ctx.shape)
         if build.status == build.Status.SUCCEEDED and build.path and Path(build.path).is_dir():
             # A cache hit: there is no build to follow, and the move to Starting stores the
             # link in its own write (one commit less before the launch).
-            return
+            return dataclasses.replace(ctx, build=build)
         if Run.objects.filter(pk=self.run.pk).exclude(build_id=build.pk).update(build_id=build.pk):
             self.run.build_id = build.pk
             events.status_changed(self.run, self.run.status)
+        return ctx
 
     # ---- the lifecycle -------------------------------------------------------------
     def execute(self) -> None:
@@ -326,7 +329,7 @@ class Execution:
             if self.canceled():
                 raise Stopped()
             backend.preflight(ctx)
-            self.point_at_build(backend, ctx)
+            ctx = self.ctx = self.point_at_build(backend, ctx)
             prepared = self.prepared = backend.prepare_environment(ctx)
             # Recorded with the move to Starting (one write less before the launch),
             # or alone when the run stops before it gets there.

@@ -154,6 +154,27 @@ def _write(move: _Move, current: str, number: int, exit_code: int | None) -> Run
     return run
 
 
+def queued_at_creation(reason: str) -> dict[str, Any]:
+    """The columns of a run inserted already Queued (``created_queued`` records the move)."""
+    return {"status": Status.QUEUED, "status_reason": reason, PHASE_FIELD[Status.QUEUED]: timezone.now()}
+
+
+def created_queued(run: Run, *, actor: Any = None) -> None:
+    """Record the move NotStarted → Queued of a run this transaction inserted with
+    ``queued_at_creation``, as ``transition`` records a move, without its UPDATE and
+    re-read: no other caller sees the row before the commit, so no one can race it."""
+    assert run.queued_at is not None  # queued_at_creation set it
+    RunStatusChange.objects.create(
+        run_id=run.pk,
+        at=run.queued_at,
+        from_status=Status.NOT_STARTED,
+        to_status=Status.QUEUED,
+        reason=run.status_reason,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    transaction.on_commit(partial(_announce, run, Status.NOT_STARTED))
+
+
 def _notify(run_id: int, status: str) -> None:
     from notifications.services import queue_run_ended
 

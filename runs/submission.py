@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 
 from accounts.models import Team
 from audit.services import event, record_all
@@ -19,9 +19,8 @@ from environments.models import Environment, EnvironmentVersion
 from runs import distributed as dist
 from runs import inputs, policy, snapshots
 from runs.dispatch import enqueue_after_commit as enqueue
-from runs.lifecycle import transition
+from runs.lifecycle import created_queued, queued_at_creation
 from runs.models import Experiment, Run, RunToken
-from runs.status import Status
 from scheduling.priority import Priority, label
 from scheduling.quotas import check_priority
 
@@ -97,14 +96,17 @@ def _environment(sub: Submission) -> EnvironmentVersion:
         if not raw_version.isdigit():
             raise InvalidInput({"environment": ["Use NAME or NAME:VERSION."]})
         sub.environment_version = int(raw_version)
-    env = Environment.objects.filter(Q(curated=True) | Q(team=sub.team), name=name).first()
-    if env is None:
-        raise InvalidInput({"environment": [f"No environment named '{name}' in your team or curated."]})
-    versions = env.versions.order_by("-version")
+    named = Environment.objects.filter(Q(curated=True) | Q(team=sub.team), name=name)
+    # The environment (the first by name order, as .first() picks) and its version in one
+    # statement; which of the two is missing is asked only when one is.
+    env_id = named.order_by("name", "pk").values("pk")[:1]  # Environment's ordering, then pk
+    versions = EnvironmentVersion.objects.select_related("environment").filter(environment=Subquery(env_id))
+    versions = versions.order_by("-version")
     version = versions.filter(version=sub.environment_version).first() if sub.environment_version else versions.first()
     if version is None:
+        if not named.exists():
+            raise InvalidInput({"environment": [f"No environment named '{name}' in your team or curated."]})
         raise InvalidInput({"environment_version": [f"Environment '{name}' has no version {sub.environment_version}."]})
-    version.environment = env  # read above: the run's response names it
     return version
 
 
@@ -225,6 +227,8 @@ def _create(sub: Submission, checked: Checked) -> Run:
             failure_policy=checked.failure_policy,
             parent=sub.parent,
             properties=sub.properties,
+            # Inserted Queued: the move from NotStarted is recorded below without an UPDATE.
+            **queued_at_creation("submitted"),
         )
         inputs.attach(run, checked.inputs)
         created = event(
@@ -243,12 +247,7 @@ def _create(sub: Submission, checked: Checked) -> Run:
                 "preemptible": run.preemptible,
             },
         )
-        experiment = run.experiment
-        run = transition(run.pk, Status.QUEUED, reason="submitted", actor=sub.user, expect=Status.NOT_STARTED)
-        # The re-read run gets the rows this submission already holds: the audit record
-        # and the response would otherwise read each of them again.
-        run.team, run.experiment, run.submitted_by = sub.team, experiment, sub.user
-        run.environment_version, run.compute_target = checked.env_version, checked.target
+        created_queued(run, actor=sub.user)
         launched = event("runs.run.launched", actor=sub.user, obj=run, changes={"queue": checked.target.queue})
         record_all([created, launched])  # one INSERT for both
         transaction.on_commit(lambda: enqueue(run))

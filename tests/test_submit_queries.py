@@ -18,8 +18,9 @@ from tests.conftest import make_tar
 # What each step reads and writes today (bench/RESULTS.md, "Submit → first statement",
 # has the list). The scheduler's own reads (``scheduling.service``: plan fingerprint and,
 # when the queue changed, the plan) are part of the claim's and the response's figure.
-POST_BUDGET = 27  # was 45; 31 before the move to Queued went without its read and savepoint
-# and both audit events went in one INSERT
+POST_BUDGET = 21  # was 45; 31 before the run was inserted Queued (no UPDATE and re-read of
+# its move), both audit events went in one INSERT, the environment and its version came in
+# one statement, a default team without the team list, and the plan fingerprint in two reads
 CLAIM_BUDGET = 12  # was 25; 19 before the move to Preparing went without its read and savepoint,
 # the claim without the teams' names (nor their usage when one team waits), the run's status
 # read with the target's lock and attempt 1 opened by one upsert; PostgreSQL adds SET LOCAL lock_timeout

@@ -108,6 +108,9 @@ class RunContext(Generic[C]):
     # write_log of a pipe read's lines at once (rank, stream, texts): a plain rank's
     # output pump hands them on without a Python step per line. None: line by line.
     write_logs: Callable[[int, str, list[str]], None] | None = None
+    # The EnvironmentBuild row the executor read for this run's build when it is a cache
+    # hit: a backend's prepare_environment may start from it instead of reading it again.
+    build: Any = None
 
 
 @dataclass

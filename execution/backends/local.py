@@ -216,7 +216,7 @@ class LocalBackend(Backend[LocalConfig, PreparedVenv]):
 
     def prepare_environment(self, ctx: RunContext[LocalConfig]) -> PreparedVenv:
         built = ensure_venv(
-            ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled
+            ctx.env_version, self.env_root(ctx.target.config), log=ctx.system_log, canceled=ctx.canceled, row=ctx.build
         )
         if built.cache_hit:
             ctx.system_log(f"Using cached environment {ctx.env_version} ({built.path.name[:12]}).")
