@@ -160,7 +160,7 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
         (runs_api, "submit", "POST: submit()"),
         (snapshots, "store", "POST:   snapshots.store (inspect + store the archive)"),
         (submission, "record_all", "POST:   audit records (one INSERT)"),
-        (submission, "transition", "POST:   transition → Queued"),
+        (submission, "created_queued", "POST:   move → Queued (inserted Queued, no UPDATE)"),
         (submission, "enqueue", "POST:   enqueue (Celery publish)"),
         (executor, "claim", "worker: claim (→ Preparing)"),
         (snapshots, "extract", "worker:   snapshots.extract"),

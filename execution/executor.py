@@ -278,8 +278,9 @@ class Execution:
 
     def move(self, to: str, reason: str = "", **fields: Any) -> None:
         try:
-            # The status this process last moved the run to: no read first unless it changed.
-            self.run = transition(self.run.pk, to, reason=reason, fields=fields, expect=self.run.status)
+            # The run as this process last moved it: no read first unless its status changed,
+            # and no re-read after (this process reads back only what it moves).
+            self.run = transition(self.run.pk, to, reason=reason, fields=fields, expect=self.run)
         except IllegalTransition as exc:
             if exc.current in (Status.CANCEL_REQUESTED, *TERMINAL):
                 raise Stopped() from None

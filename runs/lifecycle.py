@@ -43,7 +43,7 @@ def transition(  # noqa: PLR0913 (the one place statuses change: each keyword na
     only_from: Iterable[str] | None = None,
     fields: dict[str, Any] | None = None,
     where: dict[str, Any] | None = None,
-    expect: str | None = None,
+    expect: str | Run | None = None,
     related: tuple[str, ...] = (),
 ) -> Run:
     """Move a run to ``to``; return the updated run or raise IllegalTransition.
@@ -53,7 +53,11 @@ def transition(  # noqa: PLR0913 (the one place statuses change: each keyword na
     UPDATE (exit code, error, …); ``where`` adds conditions to it (a claim requires
     that no worker owns the run yet). ``expect`` is the status the caller just created the
     run in or read under a lock: the first UPDATE is conditioned on it without reading the
-    status first (a miss falls back to the read), for moves that close no attempt.
+    status first (a miss falls back to the read), for moves that close no attempt. A Run
+    given as ``expect`` is the caller's own copy of the row: its status is the expectation
+    and, when the UPDATE matches, that copy is returned with the move's columns set instead
+    of re-reading the row (for a caller that reads back only what it moves itself, as the
+    executor does; other callers' columns in it stay as the caller read them).
     ``related``: relations the returned run is read with (``select_related``).
     """
     fields = dict(fields or {})
@@ -75,13 +79,15 @@ def transition(  # noqa: PLR0913 (the one place statuses change: each keyword na
     if only_from is not None and ended is None:
         allowed &= set(only_from)
     move = _Move(run_id, to, reason, actor, fields, where, ended, closing, related)
-    guess = expect
+    known = expect if isinstance(expect, Run) else None
+    guess: str | None = known.status if known is not None else expect if isinstance(expect, str) else None
     if guess is not None and (guess not in allowed or ended is not None or to in TERMINAL or not can_move(guess, to)):
-        guess = None
+        guess = known = None
     for _attempt in range(10):
+        copy: Run | None = None
         if guess is not None:
             # Closing no attempt, the move needs neither the attempt number nor the exit code.
-            current, number, exit_code, guess = guess, 0, None, None
+            current, number, exit_code, guess, copy, known = guess, 0, None, None, known, None
         else:
             # One read for the status and what closing an attempt records (fewer round trips:
             # a run's path from submit to its first statement takes four transitions).
@@ -91,7 +97,7 @@ def transition(  # noqa: PLR0913 (the one place statuses change: each keyword na
             current, number, exit_code = row
             if current not in allowed or (ended is None and not can_move(current, to)):
                 raise IllegalTransition(run_id, current, to)
-        run = _write(move, current, number, exit_code)
+        run = _write(move, current, number, exit_code, copy)
         if run is not None:
             return run
     raise IllegalTransition(run_id, "changing", to)
@@ -110,9 +116,10 @@ class _Move:
     related: tuple[str, ...]
 
 
-def _write(move: _Move, current: str, number: int, exit_code: int | None) -> Run | None:
+def _write(move: _Move, current: str, number: int, exit_code: int | None, copy: Run | None) -> Run | None:
     """The conditional UPDATE from ``current`` and what a matched move records; None when
-    another caller moved the run first (the caller re-reads and retries)."""
+    another caller moved the run first (the caller re-reads and retries). ``copy``: the
+    caller's run, returned with the move's columns instead of a re-read."""
     run_id, to = move.run_id, move.to
     now = timezone.now()
     updates: dict[str, Any] = {"status": to, "status_reason": move.reason, **move.fields}
@@ -147,7 +154,12 @@ def _write(move: _Move, current: str, number: int, exit_code: int | None) -> Run
                 reason=move.reason,
                 actor=move.actor if getattr(move.actor, "is_authenticated", False) else None,
             )
-            run = Run.objects.select_related(*move.related).get(pk=run_id)
+            if copy is not None:
+                for name, value in updates.items():
+                    setattr(copy, name, value)
+                run = copy
+            else:
+                run = Run.objects.select_related(*move.related).get(pk=run_id)
             transaction.on_commit(partial(_announce, run, current))
     if lost:
         raise IllegalTransition(run_id, current, to)

@@ -135,3 +135,23 @@ def test_a_claim_takes_over_the_first_attempt_a_dead_claim_left(world: Any) -> N
         names = (claimed.compute_target.name, claimed.environment_version.environment.name, claimed.experiment.name)
         assert claimed.team.pk == world.team_a.pk
     assert names[0] == "local" and not ctx.captured_queries
+
+
+def test_a_move_from_the_callers_copy_returns_it_without_a_re_read(world: Any) -> None:
+    run_id = post(world).json()["id"]
+    outcome, claimed = executor.claim_run(run_id, "w1")
+    assert outcome == "claimed" and claimed is not None
+    with CaptureQueriesContext(connection) as ctx:
+        moved = transition(
+            run_id, Status.STARTING, reason="environment ready", fields={"build_id": None}, expect=claimed
+        )
+    statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == 2, "\n".join(statements)  # the UPDATE and the status change only
+    assert moved is claimed and (moved.status, moved.status_reason) == (Status.STARTING, "environment ready")
+    assert moved.starting_at is not None
+    stored = Run.objects.get(pk=run_id)
+    assert (stored.status, stored.starting_at) == (Status.STARTING, moved.starting_at)
+    # A stale copy (the run moved meanwhile) is not returned: the read decides, as without it.
+    transition(run_id, Status.CANCEL_REQUESTED, reason="user asked")
+    with pytest.raises(IllegalTransition):
+        transition(run_id, Status.RUNNING, reason="every rank started", expect=moved)
