@@ -162,7 +162,7 @@ def breakdown(stack: Stack, runs: int) -> list[str]:
         (submission, "record_all", "POST:   audit records (one INSERT)"),
         (submission, "created_queued", "POST:   move → Queued (inserted Queued, no UPDATE)"),
         (submission, "enqueue", "POST:   enqueue (Celery publish)"),
-        (executor, "claim", "worker: claim (→ Preparing)"),
+        (executor, "claim_run", "worker: claim (→ Preparing)"),
         (snapshots, "extract", "worker:   snapshots.extract"),
         (materialize, "inputs", "worker:   materialize.inputs"),
         (RunToken, "mint", "worker:   RunToken.mint (stored with → Starting)"),
