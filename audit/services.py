@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec
 
 from django.db import models
 
 from audit.context import current
 from audit.models import AuditEvent
 from config.masking import NO_MASK, Masker, looks_secret_name, mask_url_passwords
+
+P = ParamSpec("P")
 
 MASK = "********"
 
@@ -43,38 +45,6 @@ def _team_of(obj: Any) -> Any:
     return None
 
 
-def record(
-    action: str,
-    *,
-    actor: Any = None,
-    obj: models.Model | None = None,
-    changes: dict[str, Any] | None = None,
-    object_repr: str = "",
-    team: Any = None,
-    via: str = "",
-    secret_values: Iterable[str] = (),
-) -> AuditEvent:
-    """Append one audit event; ``changes`` (and the object's name) are masked before
-    they are stored: by key, URL passwords, and ``secret_values`` by value."""
-    entry = event(
-        action,
-        actor=actor,
-        obj=obj,
-        changes=changes,
-        object_repr=object_repr,
-        team=team,
-        via=via,
-        secret_values=secret_values,
-    )
-    entry.save()
-    return entry
-
-
-def record_all(events: Iterable[AuditEvent]) -> None:
-    """Append events made by ``event`` in one statement (in their order)."""
-    AuditEvent.objects.bulk_create(list(events))
-
-
 def event(
     action: str,
     *,
@@ -104,6 +74,25 @@ def event(
         request_id=context.request_id,
         via=via or context.via or "worker",
     )
+
+
+def _stored(make: Callable[P, AuditEvent]) -> Callable[P, AuditEvent]:
+    def record(*args: P.args, **kwargs: P.kwargs) -> AuditEvent:
+        """Append one audit event; ``changes`` (and the object's name) are masked before
+        they are stored: by key, URL passwords, and ``secret_values`` by value."""
+        entry = make(*args, **kwargs)
+        entry.save()
+        return entry
+
+    return record
+
+
+record = _stored(event)  # event's parameters, stored at once
+
+
+def record_all(events: Iterable[AuditEvent]) -> None:
+    """Append events made by ``event`` in one statement (in their order)."""
+    AuditEvent.objects.bulk_create(list(events))
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

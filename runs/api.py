@@ -364,7 +364,8 @@ class RunViewSet(
         incoming = SubmitSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         run = submit(submission_from(request, incoming.validated_data, key))
-        return Response(RunDetailSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        context = {"request": request, "just_queued": run.pk}
+        return Response(RunDetailSerializer(run, context=context).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=StartLoggingSerializer, responses={201: RunDetailSerializer, 400: VALIDATION_ERROR})
     @action(detail=False, methods=["post"], url_path="start-logging")

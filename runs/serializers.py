@@ -24,7 +24,7 @@ from runs.causes import Cause
 from runs.models import Experiment, LogChunk, Metric, Run, RunInput
 from runs.status import Status
 from runs.submission import queue_info
-from scheduling.explain import QueueInfo, explain
+from scheduling.explain import ENTERING, QueueInfo, explain
 from scheduling.priority import NAMES as PRIORITY_NAME_VALUES
 from scheduling.priority import label as priority_label
 
@@ -392,7 +392,12 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
         fields that show it: a pass costs a plan look-up and a Redis scan."""
         known: dict[int, QueueInfo | None] = self.__dict__.setdefault("_queue_infos", {})
         if run.pk not in known:
-            known[run.pk] = queue_info(run)
+            if self.context.get("just_queued") == run.pk and run.status == Status.QUEUED:
+                # The submit's own answer: no plan (a dozen reads on the web process while
+                # the claim runs); GET says where the scheduler placed it.
+                known[run.pk] = QueueInfo(None, ENTERING)
+            else:
+                known[run.pk] = queue_info(run)
         return known[run.pk]
 
     def get_queue_position(self, run: Run) -> int | None:

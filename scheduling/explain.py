@@ -15,6 +15,9 @@ from runs.status import Status
 from scheduling import preemptor, service
 
 CLUSTER_PREFIX = "waiting in the cluster queue: "
+# A Queued run the scheduler has not placed yet: the POST that queued it answers with this
+# rather than planning the queue again while a worker's claim decides it.
+ENTERING = "entering the queue"
 # Slurm says "None" (or "(None)") for a job it has not looked at yet.
 EMPTY_CLUSTER_REASONS = {"", "None", "(None)"}
 
@@ -78,7 +81,7 @@ def explain(rows: Iterable[Mapping[str, Any]]) -> dict[int, QueueInfo]:
         for run_id in waiting[target.pk]:
             verdict = verdicts.get(run_id)
             position = verdict.position if verdict else None
-            reason = (verdict.reason or "starting: capacity is free") if verdict else "entering the queue"
+            reason = (verdict.reason or "starting: capacity is free") if verdict else ENTERING
             if decided is not None and decided.beneficiary == run_id and decided.note:
                 reason = f"{reason}; {decided.note}"
             if not target.enabled:
