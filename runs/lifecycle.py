@@ -129,9 +129,10 @@ def _write(move: _Move, current: str, number: int, exit_code: int | None, copy: 
     phase = PHASE_FIELD.get(to)
     if phase:
         updates[phase] = now
-    # No savepoint inside a caller's transaction (two round trips less): nothing is written
-    # before the update's outcome is known, and IllegalTransition is raised outside the
-    # block, so the caller's transaction stays usable.
+    # No savepoint inside a caller's transaction (two round trips less): a miss writes
+    # nothing and IllegalTransition is raised outside the block, so the caller's transaction
+    # stays usable; a database error after the UPDATE fails the caller's transaction with it
+    # (the move and what the caller wrote go or stay together).
     lost = False
     run: Run | None = None
     with transaction.atomic(savepoint=False):
