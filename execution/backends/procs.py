@@ -72,15 +72,21 @@ def descendants(root: int) -> list[int]:
     while todo:
         pid = todo.pop()
         try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children") as listing:
-                    kids = [int(k) for k in listing.read().split()]
-                found.extend(kids)
-                todo.extend(kids)
+            tids = os.listdir(f"/proc/{pid}/task")
         except (FileNotFoundError, ProcessLookupError):
-            continue  # it (or a thread of it) ended meanwhile: nothing below it to find
+            continue  # it ended meanwhile: nothing below it to find
         except PermissionError:
             return _descendants_psutil(root)
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as listing:
+                    kids = [int(k) for k in listing.read().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # that thread ended meanwhile (its children are another thread's now)
+            except PermissionError:
+                return _descendants_psutil(root)
+            found.extend(kids)
+            todo.extend(kids)
     return found
 
 
