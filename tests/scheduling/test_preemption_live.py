@@ -59,11 +59,13 @@ print("finished at", done, flush=True)
 """
 
 IGNORES_TERM = """
-import signal, time
+import os, signal, time
 from runyard.run import Run
 run = Run.get_context()
 if run.attempt == 1:
-    signal.signal(signal.SIGTERM, lambda *a: print("ignoring SIGTERM", flush=True))
+    # One write per signal: the stop signals the process and its group, and a print()
+    # interrupted by the second handler interleaves ("ignoring SIGTERMignoring SIGTERM").
+    signal.signal(signal.SIGTERM, lambda *a: os.write(1, b"ignoring SIGTERM\\n"))
     print("running", flush=True)
     time.sleep(600)
 print("attempt", run.attempt, flush=True)
