@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Api, Section, Stack, parse_at, pct, per_database, summary_ms, verdict
+from harness import Api, Section, Stack, database, parse_at, pct, per_database, summary_ms, verdict
 from peers import enabled as peers_enabled
 from summary import Row, record
 
@@ -359,7 +359,7 @@ def main() -> None:
     args = parser.parse_args()
     peers = [p for p in args.peers.split(",") if p]
     n = args.runs or (10 if args.quick else 30 if peers else 50)
-    pg = os.environ.get("DATABASE_URL", "").startswith("postgres")
+    pg = database().startswith("postgres")
     key = per_database("submit_latency")
     target = TARGET_P50_PG if pg else TARGET_P50
     db_name = "PostgreSQL" if pg else "SQLite"

@@ -32,18 +32,14 @@ def asked(filterset: type[django_filters.FilterSet], params: Any) -> frozenset[s
 
 
 class AskedFiltersBackend(DjangoFilterBackend):
-    """``DjangoFilterBackend`` instantiating only the filters the request names (none:
-    the queryset is returned as it is, as the full FilterSet would have left it)."""
-
-    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
-        filterset_class = self.get_filterset_class(view, queryset)
-        if filterset_class is not None and not asked(filterset_class, request.query_params):
-            return queryset
-        return super().filter_queryset(request, queryset, view)
+    """``DjangoFilterBackend`` instantiating only the filters the request names (none: no
+    FilterSet, and ``filter_queryset`` returns the queryset as the full one would have)."""
 
     def get_filterset(self, request: Any, queryset: Any, view: Any) -> Any:
         filterset_class = self.get_filterset_class(view, queryset)
         if filterset_class is None:
             return None
-        subclass = narrowed(filterset_class, asked(filterset_class, request.query_params))
-        return subclass(**self.get_filterset_kwargs(request, queryset, view))
+        names = asked(filterset_class, request.query_params)
+        if not names:
+            return None
+        return narrowed(filterset_class, names)(**self.get_filterset_kwargs(request, queryset, view))
