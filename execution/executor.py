@@ -30,12 +30,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import F
+from django.db.models import CharField, Func, Value
 from django.utils import timezone
 
 from audit.services import record
 from compute.configs import ConfigError
-from compute.models import ComputeTarget
 from config.masking import Masker
 from datasets.tabular.services import tabular_inputs
 from environments import secrets as env_secrets
@@ -128,20 +127,23 @@ EXECUTED_WITH = ("compute_target", "environment_version__environment", "experime
 
 def _claim(run_id: int, worker: str) -> tuple[str, Run | None]:
     with transaction.atomic():
+        # The run with what executing it reads, under its own row lock and its target's in one
+        # statement (SQLite's immediate transaction serialises instead). Locking the run too
+        # makes PostgreSQL return its newest version after a wait for the target's lock (an
+        # unlocked row of the join would be the statement's older snapshot), so no re-read
+        # after the move. The lock timeout is set by the same statement (set_config, local to
+        # the transaction, runs before any row is locked): no SET LOCAL round trip.
+        # (A target is required: the condition on its column makes its join an inner one,
+        # which PostgreSQL needs to lock its row.)
+        runs = Run.objects.select_related(*EXECUTED_WITH).filter(pk=run_id, compute_target__name__isnull=False)
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = '{CLAIM_LOCK_TIMEOUT}'")
-        # The run's status and its target's row lock in one statement (the lock is the
-        # target's only: FOR UPDATE OF; SQLite's immediate transaction serialises instead).
-        target = (
-            ComputeTarget.objects.select_for_update(of=("self",))
-            .filter(runs__pk=run_id)
-            .annotate(run_status=F("runs__status"), run_worker=F("runs__worker"))
-            .first()
-        )
-        if target is None or target.run_status != Status.QUEUED or target.run_worker:
+            setting = (Value("lock_timeout"), Value(CLAIM_LOCK_TIMEOUT), Value(True))
+            timeout = Func(*setting, function="set_config", output_field=CharField())
+            runs = runs.alias(lock_timeout=timeout).filter(lock_timeout=CLAIM_LOCK_TIMEOUT)
+        run = runs.select_for_update(of=("self", "compute_target")).first()
+        if run is None or run.compute_target is None or run.status != Status.QUEUED or run.worker:
             return "gone", None
-        if not scheduler.may_start(target, run_id):
+        if not scheduler.may_start(run.compute_target, run_id):
             return "busy", None  # priority, fair share, quotas and capacity: scheduling.policy
         try:
             claimed = transition(
@@ -150,9 +152,8 @@ def _claim(run_id: int, worker: str) -> tuple[str, Run | None]:
                 reason=f"claimed by {worker}",
                 only_from={Status.QUEUED},
                 where={"worker": ""},
-                expect=Status.QUEUED,  # read above
+                expect=run,  # read above, under the run's lock: returned with the move's columns
                 fields={"worker": worker, "worker_pid": os.getpid(), "heartbeat_at": timezone.now()},
-                related=EXECUTED_WITH,
             )
         except IllegalTransition:
             return "gone", None

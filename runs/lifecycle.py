@@ -34,7 +34,7 @@ class IllegalTransition(Exception):
         self.target = target
 
 
-def transition(  # noqa: PLR0913 (the one place statuses change: each keyword narrows or reads a move)
+def transition(
     run_id: int,
     to: str,
     *,
@@ -44,7 +44,6 @@ def transition(  # noqa: PLR0913 (the one place statuses change: each keyword na
     fields: dict[str, Any] | None = None,
     where: dict[str, Any] | None = None,
     expect: str | Run | None = None,
-    related: tuple[str, ...] = (),
 ) -> Run:
     """Move a run to ``to``; return the updated run or raise IllegalTransition.
 
@@ -58,7 +57,6 @@ def transition(  # noqa: PLR0913 (the one place statuses change: each keyword na
     and, when the UPDATE matches, that copy is returned with the move's columns set instead
     of re-reading the row (for a caller that reads back only what it moves itself, as the
     executor does; other callers' columns in it stay as the caller read them).
-    ``related``: relations the returned run is read with (``select_related``).
     """
     fields = dict(fields or {})
     ended: dict[str, Any] | None = None  # a retry: what the attempt ends with
@@ -78,7 +76,7 @@ def transition(  # noqa: PLR0913 (the one place statuses change: each keyword na
     allowed = set(RETRY_FROM) if ended is not None else set(ALLOWED.get(to, ()))
     if only_from is not None and ended is None:
         allowed &= set(only_from)
-    move = _Move(run_id, to, reason, actor, fields, where, ended, closing, related)
+    move = _Move(run_id, to, reason, actor, fields, where, ended, closing)
     known = expect if isinstance(expect, Run) else None
     guess: str | None = known.status if known is not None else expect if isinstance(expect, str) else None
     if guess is not None and (guess not in allowed or ended is not None or to in TERMINAL or not can_move(guess, to)):
@@ -113,7 +111,6 @@ class _Move:
     where: dict[str, Any] | None
     ended: dict[str, Any] | None  # a retry: what the attempt ends with
     closing: str  # the status a retried attempt ends with
-    related: tuple[str, ...]
 
 
 def _write(move: _Move, current: str, number: int, exit_code: int | None, copy: Run | None) -> Run | None:
@@ -160,7 +157,7 @@ def _write(move: _Move, current: str, number: int, exit_code: int | None, copy: 
                     setattr(copy, name, value)
                 run = copy
             else:
-                run = Run.objects.select_related(*move.related).get(pk=run_id)
+                run = Run.objects.get(pk=run_id)
             transaction.on_commit(partial(_announce, run, current))
     if lost:
         raise IllegalTransition(run_id, current, to)

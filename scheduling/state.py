@@ -113,21 +113,26 @@ class Active:
 
 
 def active(target: ComputeTarget, gpus: int, end: float) -> Active:
-    used = policy.NOTHING
-    running: dict[int, policy.Demand] = {}
-    intervals: dict[int, tuple[int, float, float, float]] = {}
     rows = (
         Run.objects.filter(compute_target=target, status__in=ACTIVE)
         .order_by()
         .values_list("id", "team_id", "distributed", "preparing_at")
     )
+    return _active_of(((pk, tid, dist, _ts(at) if at else None) for pk, tid, dist, at in rows), gpus, end)
+
+
+def _active_of(rows: Iterable[tuple[int, int, Any, float | None]], gpus: int, end: float) -> Active:
+    """``Active`` from (id, team, distributed, start in POSIX seconds or None) rows."""
+    used = policy.NOTHING
+    running: dict[int, policy.Demand] = {}
+    intervals: dict[int, tuple[int, float, float, float]] = {}
     for pk, team_id, distributed, started in rows:
         demand = demand_of(distributed, gpus)
         running[team_id] = running.get(team_id, policy.NOTHING) + demand
         used = used + demand
         if started is not None:
             # A GPU-hour weighs as a run-hour each: runs without GPUs count their run-hours.
-            intervals[pk] = (team_id, started.timestamp(), end, float(max(1, demand.gpus)))
+            intervals[pk] = (team_id, started, end, float(max(1, demand.gpus)))
     return Active(used, running, intervals)
 
 
@@ -205,15 +210,24 @@ def _ended_hours(
 
 
 def team_loads(
-    target: ComputeTarget, act: Active, gpus: int, now: datetime, team_ids: Iterable[int], *, for_claim: bool = False
+    target: ComputeTarget,
+    act: Active,
+    gpus: int,
+    now: datetime,
+    team_ids: Iterable[int],
+    *,
+    for_claim: bool = False,
+    found: Mapping[int, policy.Quota] | None = None,
 ) -> list[policy.TeamLoad]:
     """Each team's load on ``target``: what it runs, its decayed usage and its quota.
 
     ``for_claim``: without the teams' names (only reasons quote them) and, when a single
-    team waits, without usage (it only orders the teams whose runs wait)."""
+    team waits, without usage (it only orders the teams whose runs wait). ``found``: the
+    target's quotas when the caller read them."""
     waiting = set(team_ids)
     usage = {} if for_claim and len(waiting) <= 1 else _usage(target, act, gpus, now)
-    found = quotas(target.pk)
+    if found is None:
+        found = {tid: to_quota(q) for tid, q in quotas(target.pk).items()}
     ids = waiting | set(act.running) | set(found)
     names = {} if for_claim else dict(Team.objects.filter(pk__in=ids).values_list("id", "name"))
     return [
@@ -222,7 +236,7 @@ def team_loads(
             names.get(tid, f"#{tid}"),
             act.running.get(tid, policy.NOTHING),
             max(0.0, usage.get(tid, 0.0)),
-            to_quota(found.get(tid)),
+            found.get(tid) or policy.Quota(),
         )
         for tid in ids
     ]
@@ -258,20 +272,82 @@ def load(target: ComputeTarget, now: datetime | None = None) -> TargetState:
     return TargetState(target.pk, capacity_of(target), act.used, teams, queue)
 
 
+# The teams with runs waiting on a target: a loose index scan (one index probe per team on
+# run_waiting_heads) instead of reading the queue for its distinct teams. Takes the
+# target's id and Status.QUEUED twice.
+_WAITING = "compute_target_id = %s AND status = %s AND worker = '' AND queued_at IS NOT NULL"
+WAITING_TEAMS = (
+    f"WITH RECURSIVE t(team) AS (SELECT MIN(team_id) FROM {Run._meta.db_table} WHERE {_WAITING} "
+    f"UNION ALL SELECT (SELECT MIN(team_id) FROM {Run._meta.db_table} WHERE {_WAITING} AND team_id > t.team) "
+    "FROM t WHERE t.team IS NOT NULL)"
+)
+
+
 def waiting_teams(target: ComputeTarget) -> list[int]:
-    """The teams with runs waiting on ``target``: a loose index scan (one index probe per
-    team on run_waiting_heads) instead of reading the queue for its distinct teams."""
-    table = Run._meta.db_table
-    where = "compute_target_id = %s AND status = %s AND worker = '' AND queued_at IS NOT NULL"
-    sql = (
-        f"WITH RECURSIVE t(team) AS ("
-        f"SELECT MIN(team_id) FROM {table} WHERE {where} "
-        f"UNION ALL SELECT (SELECT MIN(team_id) FROM {table} WHERE {where} AND team_id > t.team) "
-        f"FROM t WHERE t.team IS NOT NULL) SELECT team FROM t WHERE team IS NOT NULL"
-    )
+    """The teams with runs waiting on ``target`` (``WAITING_TEAMS``)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [target.pk, Status.QUEUED, target.pk, Status.QUEUED])
+        cursor.execute(f"{WAITING_TEAMS} SELECT team FROM t WHERE team IS NOT NULL", [target.pk, Status.QUEUED] * 2)
         return [int(row[0]) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """What the claim decides from besides the queue's heads, read in one statement."""
+
+    capacity: policy.Capacity
+    active: list[tuple[int, int, Any, float | None]]  # (id, team, distributed, start) of active runs
+    waiting_teams: list[int]
+    quotas: dict[int, policy.Quota]
+
+
+# A timestamp column as POSIX seconds, per database (the union below has no column types
+# of its own to convert through).
+_EPOCH = {
+    "postgresql": "CAST(EXTRACT(EPOCH FROM {}) AS DOUBLE PRECISION)",
+    "sqlite": "((julianday({}) - 2440587.5) * 86400.0)",
+}
+
+
+_NONE_INT = "CAST(NULL AS INTEGER)"
+
+
+def claim_view(target: ComputeTarget) -> ClaimView:
+    """The target's pool, active runs, waiting teams and quotas in one statement (four reads'
+    round trips and query compilations fewer on the claim path): a union of tagged rows whose
+    columns hold integers, the JSON of a run's shape and a start time."""
+    epoch = _EPOCH[connection.vendor].format("preparing_at")
+    marks = ", ".join(["%s"] * len(ACTIVE))
+    sql = (
+        f"{WAITING_TEAMS} "
+        # The first branch names the columns' types (PostgreSQL types an untyped NULL as text).
+        f"SELECT 'p', nodes, gpus, {_NONE_INT}, {_NONE_INT}, {_NONE_INT}, {_NONE_INT}, CAST(NULL AS TEXT), "
+        f"CAST(NULL AS DOUBLE PRECISION) FROM {TargetPool._meta.db_table} "
+        "WHERE compute_target_id = %s "
+        f"UNION ALL SELECT 'a', id, team_id, NULL, NULL, NULL, NULL, CAST(distributed AS TEXT), {epoch} "
+        f"FROM {Run._meta.db_table} WHERE compute_target_id = %s AND status IN ({marks}) "
+        "UNION ALL SELECT 't', team, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM t WHERE team IS NOT NULL "
+        "UNION ALL SELECT 'q', team_id, share, max_runs, max_nodes, max_processes, max_gpus, NULL, NULL "
+        f"FROM {TeamQuota._meta.db_table} WHERE compute_target_id = %s"
+    )
+    params: list[int | str] = [target.pk, Status.QUEUED, target.pk, Status.QUEUED, target.pk, target.pk]
+    params += [*ACTIVE, target.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    nodes = gpus = None
+    running: list[tuple[int, int, Any, float | None]] = []
+    teams: list[int] = []
+    found: dict[int, policy.Quota] = {}
+    for kind, a, b, c, d, e, f, distributed, started in rows:
+        if kind == "p":
+            nodes, gpus = a, b
+        elif kind == "a":
+            running.append((a, b, json.loads(distributed) if distributed else None, started))
+        elif kind == "t":
+            teams.append(int(a))
+        else:
+            found[a] = policy.Quota(b, c, d, e, f)
+    return ClaimView(policy.Capacity(target.max_concurrent_runs, nodes, gpus), running, sorted(teams), found)
 
 
 def heads(target: ComputeTarget, gpus: int, want: Mapping[int, int]) -> dict[int, list[policy.Waiting]]:
@@ -306,12 +382,11 @@ def startable(target: ComputeTarget, now: datetime | None = None) -> frozenset[i
     (``scheduling.heads``): a few runs per team however long the queue is."""
     now = now or timezone.now()
     gpus = gpus_per_node(target.kind, target.config)
-    capacity = capacity_of(target)
-    act = active(target, gpus, now.timestamp())
-    if act.used.runs >= capacity.runs:
+    view = claim_view(target)
+    act = _active_of(view.active, gpus, now.timestamp())
+    if act.used.runs >= view.capacity.runs or not view.waiting_teams:
         return frozenset()
-    teams_waiting = waiting_teams(target)
-    if not teams_waiting:
-        return frozenset()
-    teams = team_loads(target, act, gpus, now, teams_waiting, for_claim=True)
-    return head_plan.startable(capacity, act.used, teams, teams_waiting, lambda want: heads(target, gpus, want))
+    teams = team_loads(target, act, gpus, now, view.waiting_teams, for_claim=True, found=view.quotas)
+    return head_plan.startable(
+        view.capacity, act.used, teams, view.waiting_teams, lambda want: heads(target, gpus, want)
+    )
