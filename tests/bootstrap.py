@@ -1,7 +1,7 @@
 """Loaded with ``-p tests.bootstrap`` before Django is set up: gives each test session
 and each pytest-xdist worker its own data dir (so its own SQLite test database and
-embedded Redis), and each worker its own Redis database with an external Redis, so
-parallel sessions never consume each other's Celery queues. Built environments and
+embedded Redis), and each worker its own Redis database with an external Redis (see
+below), so parallel sessions never consume each other's Celery queues. Built environments and
 the uv cache are shared."""
 
 from __future__ import annotations
@@ -31,8 +31,13 @@ if shutil.which("bwrap") is None:
 
 redis_url = os.environ.get("REDIS_URL")
 if redis_url and redis_url.startswith("redis"):
+    # Worker N takes database base + N: the base is the one REDIS_URL names, or 10 when it
+    # names 0 or none (out of the way of a stack on the default database). Two sessions on
+    # one server stay apart when their REDIS_URLs are at least their worker counts apart.
     parsed = urlparse(redis_url)
-    os.environ["REDIS_URL"] = urlunparse(parsed._replace(path=f"/{10 + INDEX}"))
+    named = parsed.path.strip("/")
+    base = int(named) if named.isdigit() and int(named) > 0 else 10
+    os.environ["REDIS_URL"] = urlunparse(parsed._replace(path=f"/{base + INDEX}"))
 
 
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
