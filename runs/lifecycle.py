@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Field, QuerySet
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from runs import attempts
@@ -130,10 +132,19 @@ def _write(move: _Move, current: str, number: int, exit_code: int | None, copy: 
     # nothing and IllegalTransition is raised outside the block, so the caller's transaction
     # stays usable; a database error after the UPDATE fails the caller's transaction with it
     # (the move and what the caller wrote go or stay together).
+    actor = move.actor if getattr(move.actor, "is_authenticated", False) else None
+    change = RunStatusChange(run_id=run_id, at=now, from_status=current, to_status=to, reason=move.reason, actor=actor)
+    runs = Run.objects.filter(pk=run_id, status=current, **(move.where or {}))
     lost = False
     run: Run | None = None
     with transaction.atomic(savepoint=False):
-        if Run.objects.filter(pk=run_id, status=current, **(move.where or {})).update(**updates) != 1:
+        if connection.vendor == "postgresql":
+            matched, run = _update_recording(runs, updates, change, read_back=copy is None)
+        else:
+            matched = runs.update(**updates) == 1
+            if matched:
+                change.save()
+        if not matched:
             # ``where`` is checked only when the conditional update missed: a claim that
             # lost the race ends here instead of retrying.
             lost = bool(move.where) and not Run.objects.filter(pk=run_id, **(move.where or {})).exists()
@@ -144,24 +155,48 @@ def _write(move: _Move, current: str, number: int, exit_code: int | None, copy: 
             elif to in TERMINAL:
                 attempts.close(run_id, number, to, {"exit_code": exit_code, **updates})
                 transaction.on_commit(partial(_notify, run_id, to))
-            RunStatusChange.objects.create(
-                run_id=run_id,
-                at=now,
-                from_status=current,
-                to_status=to,
-                reason=move.reason,
-                actor=move.actor if getattr(move.actor, "is_authenticated", False) else None,
-            )
             if copy is not None:
                 for name, value in updates.items():
                     setattr(copy, name, value)
                 run = copy
-            else:
+            elif run is None:
                 run = Run.objects.get(pk=run_id)
             transaction.on_commit(partial(_announce, run, current))
     if lost:
         raise IllegalTransition(run_id, current, to)
     return run
+
+
+def _update_recording(
+    runs: QuerySet[Run], updates: dict[str, Any], change: RunStatusChange, *, read_back: bool
+) -> tuple[bool, Run | None]:
+    """PostgreSQL: the conditional UPDATE, the INSERT of its status change and (``read_back``)
+    the updated row in one statement (a data-modifying WITH), where SQLite takes three:
+    whether it matched, and the run as updated."""
+    query = cast(UpdateQuery, runs.query.chain(UpdateQuery))
+    query.add_update_values(updates)
+    compiler = query.get_compiler(runs.db)
+    compiler.pre_sql_setup()
+    update_sql, params = compiler.as_sql()
+    fields = [cast(Field, RunStatusChange._meta.get_field(name)) for name in _RECORDED]
+    values = [f.get_db_prep_save(getattr(change, f.attname), connection) for f in fields[1:]]
+    pk = cast(Field, Run._meta.pk).column
+    sql = (
+        f"WITH moved AS ({update_sql} RETURNING {'*' if read_back else pk}), "
+        f"recorded AS (INSERT INTO {RunStatusChange._meta.db_table} ({', '.join(str(f.column) for f in fields)}) "
+        f"SELECT {pk}, {', '.join(['%s'] * len(values))} FROM moved) "
+        "SELECT * FROM moved"
+    )
+    if read_back:
+        found = list(Run.objects.raw(sql, [*params, *values]))
+        return bool(found), found[0] if found else None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *values])
+        return cursor.rowcount == 1, None
+
+
+# RunStatusChange's columns a move writes, the run first.
+_RECORDED = ("run", "at", "from_status", "to_status", "reason", "actor")
 
 
 def queued_at_creation(reason: str) -> dict[str, Any]:

@@ -30,6 +30,12 @@ CLAIM_BUDGET = 6  # was 25; 19 before the move to Preparing went without its rea
 MOVE_BUDGET = 4  # read, conditional UPDATE, status-change INSERT, re-read (was 5)
 
 
+def written(statements: int) -> int:
+    """A move's UPDATE, status-change INSERT and re-read: ``statements`` on SQLite, one
+    statement on PostgreSQL (``lifecycle._update_recording``)."""
+    return 1 if connection.vendor == "postgresql" else statements
+
+
 def post(world: Any) -> Any:
     data = {"snapshot": make_tar({"train.py": "print(1)"}), "script": "train.py", "experiment": "e"}
     return world.alice.client.post("/api/runs/", data, format="multipart")
@@ -70,9 +76,16 @@ def test_a_status_move_costs_four_queries(world: Any) -> None:
     with CaptureQueriesContext(connection) as ctx:
         moved = transition(run_id, Status.STARTING, reason="environment ready")
     statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) <= MOVE_BUDGET, "\n".join(statements)
-    assert moved.status == Status.STARTING
-    assert RunStatusChange.objects.filter(run_id=run_id, to_status=Status.STARTING).count() == 1
+    assert len(statements) <= MOVE_BUDGET - 3 + written(3), "\n".join(statements)
+    assert moved.status == Status.STARTING and moved.starting_at is not None
+    stored = Run.objects.get(pk=run_id)
+    assert (stored.status, stored.status_reason, stored.starting_at) == (
+        Status.STARTING,
+        "environment ready",
+        moved.starting_at,
+    )
+    change = RunStatusChange.objects.get(run_id=run_id, to_status=Status.STARTING)
+    assert (change.from_status, change.reason, change.at) == (Status.PREPARING, "environment ready", moved.starting_at)
 
 
 def test_a_move_whose_condition_fails_is_refused_without_retrying(world: Any) -> None:
@@ -91,7 +104,7 @@ def test_a_move_from_the_expected_status_skips_the_read(world: Any) -> None:
     with CaptureQueriesContext(connection) as ctx:
         moved = transition(run_id, Status.STARTING, reason="environment ready", expect=Status.PREPARING)
     statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == MOVE_BUDGET - 1, "\n".join(statements)  # no read before the UPDATE
+    assert len(statements) == written(3), "\n".join(statements)  # no read before the UPDATE
     assert moved.status == Status.STARTING
     change = RunStatusChange.objects.get(run_id=run_id, to_status=Status.STARTING)
     assert change.from_status == Status.PREPARING
@@ -154,7 +167,7 @@ def test_a_move_from_the_callers_copy_returns_it_without_a_re_read(world: Any) -
             run_id, Status.STARTING, reason="environment ready", fields={"build_id": None}, expect=claimed
         )
     statements = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == 2, "\n".join(statements)  # the UPDATE and the status change only
+    assert len(statements) == written(2), "\n".join(statements)  # the UPDATE and the status change only
     assert moved is claimed and (moved.status, moved.status_reason) == (Status.STARTING, "environment ready")
     assert moved.starting_at is not None
     stored = Run.objects.get(pk=run_id)
