@@ -375,6 +375,10 @@ class RunListSerializer(serializers.ModelSerializer[Run]):
 
     @extend_schema_field(MetricSummaryMapSerializer)
     def get_metrics(self, run: Run) -> dict[str, dict[str, Any]]:
+        if self.context.get("just_queued") == run.pk and run.preparing_at is None:
+            # The submit's own answer (or, after an idempotency race, the other POST's run of a
+            # moment ago): never claimed, so no run token was minted to log a metric with.
+            return {}
         return summaries.summaries_of([run.pk]).get(run.pk, {})
 
     @extend_schema_field(STRING_MAP)
