@@ -142,7 +142,7 @@ class Run(models.Model):
             # Queue positions of a list page (runs.submission.queue_positions numbers a target's
             # waiting runs, worker="", by queued_at, id): read from this index alone.
             models.Index(fields=["compute_target", "status", "worker", "queued_at", "id"], name="run_queue_order"),
-            # The claim path's queue heads (scheduling.state.heads / waiting_teams): a target's
+            # The claim path's queue heads (scheduling.state.heads / WAITING_TEAMS): a target's
             # waiting runs (status Queued, worker "") per team, in the team's order, read
             # LIMIT k per team; and the loose index scan for the teams that have any.
             models.Index(

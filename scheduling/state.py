@@ -89,7 +89,7 @@ def window_hours() -> float:
 
 
 def _waiting_rows() -> Any:
-    # The claim path's raw reads (``heads``, ``waiting_teams``) repeat these conditions.
+    # The claim path's raw reads (``heads``, ``WAITING_TEAMS``) repeat these conditions.
     return Run.objects.filter(status=Status.QUEUED, worker="", queued_at__isnull=False).order_by()
 
 
@@ -272,8 +272,8 @@ def load(target: ComputeTarget, now: datetime | None = None) -> TargetState:
     return TargetState(target.pk, capacity_of(target), act.used, teams, queue)
 
 
-# The teams with runs waiting on a target: a loose index scan (one index probe per team on
-# run_waiting_heads) instead of reading the queue for its distinct teams. Takes the
+# The teams with runs waiting on a target (``t``): a loose index scan (one index probe per
+# team on run_waiting_heads) instead of reading the queue for its distinct teams. Takes the
 # target's id and Status.QUEUED twice.
 _WAITING = "compute_target_id = %s AND status = %s AND worker = '' AND queued_at IS NOT NULL"
 WAITING_TEAMS = (
@@ -281,13 +281,6 @@ WAITING_TEAMS = (
     f"UNION ALL SELECT (SELECT MIN(team_id) FROM {Run._meta.db_table} WHERE {_WAITING} AND team_id > t.team) "
     "FROM t WHERE t.team IS NOT NULL)"
 )
-
-
-def waiting_teams(target: ComputeTarget) -> list[int]:
-    """The teams with runs waiting on ``target`` (``WAITING_TEAMS``)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"{WAITING_TEAMS} SELECT team FROM t WHERE team IS NOT NULL", [target.pk, Status.QUEUED] * 2)
-        return [int(row[0]) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
