@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import tzinfo
 from typing import Any
@@ -482,6 +483,18 @@ def list_names(runs: QuerySet[Run]) -> QuerySet[Run]:
     )
 
 
+@functools.cache
+def _list_base() -> QuerySet[Run]:
+    return list_names(Run.objects.all())
+
+
+def list_rows() -> QuerySet[Run]:
+    """``list_names(Run.objects.all())``, built once per process and cloned per request (as
+    DRF clones a view's ``queryset``): resolving the four subqueries cost more than
+    cloning the query that holds them."""
+    return _list_base().all()
+
+
 def _iso(value: Any, tz: tzinfo | None = None) -> str | None:
     """``serializers.DateTimeField().to_representation(value)``: ISO 8601 in the current
     time zone, UTC as ``Z``. An aware value (all the database gives with USE_TZ) takes the
@@ -504,8 +517,7 @@ def run_list_data(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     queue = explain(rows)
     ids = [row["id"] for row in rows]
-    metrics = summaries.summaries_of(ids)
-    params = summaries.params_by_run(ids)
+    metrics, params = summaries.page_summaries(ids)
     now = timezone.now()
     tz = timezone.get_current_timezone()
     data = []
