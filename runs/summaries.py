@@ -216,15 +216,20 @@ def page_summaries(run_ids: Iterable[int]) -> tuple[dict[int, dict[str, dict[str
     params: dict[int, dict[str, str]] = {}
     if not ids:
         return metrics, params
-    marks = ", ".join(["%s"] * len(ids))
+    # PostgreSQL: the ids as one array parameter; 100 placeholders made psycopg convert the
+    # statement afresh on every call (it caches statements of at most 50 parameters).
+    if connection.vendor == "postgresql":
+        where, values = "run_id = ANY(%s)", [ids]
+    else:
+        where, values = f"run_id IN ({', '.join(['%s'] * len(ids))})", ids
     sql = (
         "SELECT run_id, name, latest, latest_step, min_value, max_value, points, NULL "
-        f"FROM {MetricSummary._meta.db_table} WHERE run_id IN ({marks}) "
+        f"FROM {MetricSummary._meta.db_table} WHERE {where} "
         "UNION ALL SELECT run_id, key, NULL, NULL, NULL, NULL, NULL, text "
-        f"FROM {RunField._meta.db_table} WHERE kind = %s AND run_id IN ({marks})"
+        f"FROM {RunField._meta.db_table} WHERE kind = %s AND {where}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*ids, str(RunField.Kind.PARAM), *ids])
+        cursor.execute(sql, [*values, str(RunField.Kind.PARAM), *values])
         rows = cursor.fetchall()
     for run_id, name, latest, step, low, high, points, text in rows:
         if points is None:  # a parameter's row (a summary's count is never NULL)

@@ -54,7 +54,7 @@ def fingerprint(target: ComputeTarget) -> Any:
 
 def _fingerprint(max_concurrent_runs: int, row: Any) -> Any:
     """``row``: the active ids as one comma-separated text (NULL: none), then the inputs."""
-    active = tuple(sorted(int(pk) for pk in row[0].split(","))) if row[0] else ()
+    active = tuple(sorted(map(int, row[0].split(",")))) if row[0] else ()
     return (max_concurrent_runs, active, tuple(row[1:]))
 
 
