@@ -218,6 +218,7 @@ def page_summaries(run_ids: Iterable[int]) -> tuple[dict[int, dict[str, dict[str
         return metrics, params
     # PostgreSQL: the ids as one array parameter; 100 placeholders made psycopg convert the
     # statement afresh on every call (it caches statements of at most 50 parameters).
+    values: list[Any]
     if connection.vendor == "postgresql":
         where, values = "run_id = ANY(%s)", [ids]
     else:
