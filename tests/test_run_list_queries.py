@@ -143,3 +143,31 @@ def test_current_plans_shares_current_plans_cache_and_fingerprint(world: Any) ->
     ((_, fresh),) = service.current_plans([target.pk])
     assert fresh is not plan and len(fresh.verdicts) == len(plan.verdicts) + 1
     assert service.current_plan(target) is fresh
+
+
+def test_timestamps_read_as_text_format_as_drf_does(world: Any) -> None:
+    on_the_second = timezone.now().replace(microsecond=0) - timedelta(days=40)
+    for i, at in enumerate([on_the_second, on_the_second + timedelta(microseconds=120), on_the_second]):
+        make_run(
+            world.alice.user,
+            world.team_a,
+            status=Status.COMPLETED if i else Status.RUNNING,
+            queued_at=at,
+            starting_at=at + timedelta(seconds=1),
+            running_at=at + timedelta(seconds=2, microseconds=999_999) if i != 2 else None,
+            ended_at=at + timedelta(hours=3) if i else None,
+            archived_at=at + timedelta(days=1) if i == 1 else None,
+        )
+    expected = Run.objects.order_by("-created_at", "-id")
+    for zone in ("UTC", "Asia/Kolkata"):  # a zone off the hour: DRF's own formatting, not the UTC text's
+        with timezone.override(zone):
+            listed = world.alice.client.get("/api/runs/", {"archived": "true"}).json()["results"]
+            listed += world.alice.client.get("/api/runs/").json()["results"]
+            serialized = json.loads(JSONRenderer().render(RunListSerializer(expected, many=True).data))
+        by_id = {r["id"]: r for r in serialized}
+        for row in listed:
+            if row["status"] == Status.RUNNING:  # its duration runs on: each side has its own "now"
+                assert abs(row.pop("duration_seconds") - by_id[row["id"]].pop("duration_seconds")) < 5
+            assert row == by_id[row["id"]], zone
+        assert {"." in r["queued_at"] for r in listed} == {True, False}  # no ".000000" on the second
+        assert all(r["queued_at"].endswith("Z" if zone == "UTC" else "+05:30") for r in listed)
