@@ -13,6 +13,7 @@ from rest_framework.request import Request
 
 from accounts import token_cache
 from accounts.models import ApiToken, Membership, hash_key
+from common import rows
 
 # Where TokenAuthentication leaves the user's team ids, read with the token, on the
 # request (``accounts.permissions.team_ids`` takes them from there).
@@ -72,13 +73,10 @@ def read_token(digest: str) -> tuple[ApiToken | None, set[int]]:
     statement of plain SQL: every API request asks this, and the queryset with its join
     and the memberships' second query cost more than the database did."""
     users = get_user_model()
-    token_fields = ApiToken._meta.concrete_fields
-    user_fields = users._meta.concrete_fields
     teams = "string_agg(CAST(team_id AS text), ',')" if connection.vendor == "postgresql" else "group_concat(team_id)"
     quote = connection.ops.quote_name
     sql = (
-        f"SELECT {', '.join('t.' + quote(str(f.column)) for f in token_fields)}, "
-        f"{', '.join('u.' + quote(str(f.column)) for f in user_fields)}, "
+        f"SELECT {rows.columns(ApiToken, 't')}, {rows.columns(users, 'u')}, "
         f"(SELECT {teams} FROM {quote(Membership._meta.db_table)} m WHERE m.user_id = u.id) "
         f"FROM {quote(ApiToken._meta.db_table)} t JOIN {quote(users._meta.db_table)} u ON u.id = t.user_id "
         "WHERE t.key_hash = %s"
@@ -88,24 +86,11 @@ def read_token(digest: str) -> tuple[ApiToken | None, set[int]]:
         row = cursor.fetchone()
     if row is None:
         return None, set()
-    split = len(token_fields)
-    token = ApiToken.from_db(connection.alias, [f.attname for f in token_fields], _converted(token_fields, row[:split]))
-    end = split + len(user_fields)
-    user_values = _converted(user_fields, row[split:end])
-    token.user = users.from_db(connection.alias, [f.attname for f in user_fields], user_values)
+    split = len(ApiToken._meta.concrete_fields)
+    end = split + len(users._meta.concrete_fields)
+    token = rows.instance(ApiToken, row[:split])
+    token.user = rows.instance(users, row[split:end])
     return token, {int(pk) for pk in row[end].split(",")} if row[end] else set()
-
-
-def _converted(fields: Any, values: Any) -> list[Any]:
-    """Raw column values as the ORM loads them (the backend's and the fields' converters:
-    SQLite's booleans and datetimes, for one)."""
-    out = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(field.model._meta.db_table)
-        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            value = convert(value, column, connection)
-        out.append(value)
-    return out
 
 
 class TokenAuthentication(authentication.BaseAuthentication):

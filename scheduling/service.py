@@ -25,6 +25,7 @@ from typing import Any
 
 from django.db import connection
 
+from common import rows
 from compute.models import ComputeTarget
 from runs.models import Run
 from runs.status import ACTIVE, Status
@@ -59,7 +60,6 @@ def _fingerprint(max_concurrent_runs: int, row: Any) -> Any:
 
 
 _ACTIVE_STATUSES = sorted(str(status) for status in ACTIVE)
-_TARGET_COLUMNS = [str(f.column) for f in ComputeTarget._meta.concrete_fields]
 
 
 def _inputs_sql(*, with_target: bool) -> str:
@@ -86,25 +86,12 @@ def _inputs_sql(*, with_target: bool) -> str:
     )
     if not with_target:
         return f"SELECT {inputs}{derived}"
-    columns = ", ".join(f"t.{connection.ops.quote_name(c)}" for c in _TARGET_COLUMNS)
-    return f"SELECT {columns}, {inputs}{ComputeTarget._meta.db_table} t CROSS JOIN {derived} WHERE t.id = %s"
+    target = f"{ComputeTarget._meta.db_table} t"
+    return f"SELECT {rows.columns(ComputeTarget, 't')}, {inputs}{target} CROSS JOIN {derived} WHERE t.id = %s"
 
 
 def _inputs_params(target_id: int) -> list[Any]:
     return [target_id, *_ACTIVE_STATUSES, target_id, str(Status.QUEUED), target_id, target_id]
-
-
-_FINGERPRINT_COLUMNS = (
-    "fp_active",
-    "fp_waiting",
-    "fp_newest",
-    "fp_priorities",
-    "fp_quotas",
-    "fp_quotas_at",
-    "fp_pool",
-    "fp_nodes",
-    "fp_gpus",
-)
 
 
 def current_plan(target: ComputeTarget) -> Plan:
@@ -117,13 +104,15 @@ def current_plans(target_ids: Iterable[int]) -> list[tuple[ComputeTarget, Plan]]
     target's row and its fingerprint in one statement, where reading the target and then
     its fingerprint took two (the run list asks this on every page holding a Queued run)."""
     out = []
-    for target_id in sorted(set(target_ids)):
-        found = list(ComputeTarget.objects.raw(_inputs_sql(with_target=True), [*_inputs_params(target_id), target_id]))
-        if not found:
-            continue
-        target = found[0]
-        row = [getattr(target, column) for column in _FINGERPRINT_COLUMNS]
-        out.append((target, _plan_for(target, _fingerprint(target.max_concurrent_runs, row))))
+    split = len(ComputeTarget._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        for target_id in sorted(set(target_ids)):
+            cursor.execute(_inputs_sql(with_target=True), [*_inputs_params(target_id), target_id])
+            row = cursor.fetchone()
+            if row is None:
+                continue
+            target = rows.instance(ComputeTarget, row[:split])
+            out.append((target, _plan_for(target, _fingerprint(target.max_concurrent_runs, row[split:]))))
     return out
 
 
