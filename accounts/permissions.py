@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 
-from accounts.authentication import RunScope
+from accounts.authentication import TEAM_IDS_ATTRIBUTE, RunScope
 from accounts.models import Membership, Team
 
 
@@ -25,8 +25,9 @@ def user_pk(request: Request) -> int:
 
 
 def team_ids(request: Request) -> set[int]:
-    """The ids of the teams the requesting user belongs to (cached per request)."""
-    cached = getattr(request, "_runyard_team_ids", None)
+    """The ids of the teams the requesting user belongs to (cached per request; token
+    authentication reads them with the token)."""
+    cached = getattr(request, TEAM_IDS_ATTRIBUTE, None)
     if cached is None:
         user = request.user
         cached = (
@@ -34,7 +35,7 @@ def team_ids(request: Request) -> set[int]:
             if user.is_authenticated
             else set()
         )
-        request._runyard_team_ids = cached  # type: ignore[attr-defined]
+        setattr(request, TEAM_IDS_ATTRIBUTE, cached)
     return cached
 
 

@@ -74,7 +74,7 @@ from runs.serializers import (
     StartLoggingSerializer,
     StatusChangeSerializer,
     SubmitSerializer,
-    list_names,
+    list_rows,
     run_list_data,
 )
 from runs.status import Status
@@ -311,7 +311,7 @@ class RunViewSet(
 
     def list_queryset(self) -> Any:
         """The visible runs for ``list``: no joins (``list_names`` reads the names a row shows)."""
-        runs = list_names(Run.objects.all())
+        runs = list_rows()
         if isinstance(self.request.auth, RunScope):
             return runs.filter(pk__in=run_and_descendants(self.request.auth.run_id))
         return scope_to_teams(self.request, runs)

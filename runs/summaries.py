@@ -205,3 +205,42 @@ def params_by_run(run_ids: Iterable[int]) -> dict[int, dict[str, str]]:
     for run_id, key, text in rows:
         out.setdefault(run_id, {})[key] = text
     return out
+
+
+def page_summaries(run_ids: Iterable[int]) -> tuple[dict[int, dict[str, dict[str, Any]]], dict[int, dict[str, str]]]:
+    """``(summaries_of(ids), params_by_run(ids))`` in one statement (UNION ALL of the two
+    reads, plain SQL): the run list asks both for every page, and each was a round trip
+    plus a queryset to build."""
+    ids = [int(pk) for pk in run_ids]
+    metrics: dict[int, dict[str, dict[str, Any]]] = {}
+    params: dict[int, dict[str, str]] = {}
+    if not ids:
+        return metrics, params
+    # PostgreSQL: the ids as one array parameter; 100 placeholders made psycopg convert the
+    # statement afresh on every call (it caches statements of at most 50 parameters).
+    values: list[Any]
+    if connection.vendor == "postgresql":
+        where, values = "run_id = ANY(%s)", [ids]
+    else:
+        where, values = f"run_id IN ({', '.join(['%s'] * len(ids))})", ids
+    sql = (
+        "SELECT run_id, name, latest, latest_step, min_value, max_value, points, NULL "
+        f"FROM {MetricSummary._meta.db_table} WHERE {where} "
+        "UNION ALL SELECT run_id, key, NULL, NULL, NULL, NULL, NULL, text "
+        f"FROM {RunField._meta.db_table} WHERE kind = %s AND {where}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, str(RunField.Kind.PARAM), *values])
+        rows = cursor.fetchall()
+    for run_id, name, latest, step, low, high, points, text in rows:
+        if points is None:  # a parameter's row (a summary's count is never NULL)
+            params.setdefault(run_id, {})[name] = text
+        else:
+            metrics.setdefault(run_id, {})[name] = {
+                "last": latest,
+                "step": step,
+                "min": low,
+                "max": high,
+                "count": points,
+            }
+    return metrics, params

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compute.models import ComputeTarget
 from config.redisconn import client
 from runs.status import Status
 from scheduling import preemptor, service
@@ -70,8 +69,7 @@ def explain(rows: Iterable[Mapping[str, Any]]) -> dict[int, QueueInfo]:
         served: set[str] | None = served_queues()
     except Exception:  # Redis down: say nothing about workers rather than fail the page
         served = None
-    for target in ComputeTarget.objects.filter(pk__in=waiting):
-        plan = service.current_plan(target)
+    for target, plan in service.current_plans(waiting):
         verdicts = plan.verdicts  # the claim path's plan, while it holds
         # Preemption: the head's reason says which run makes room for it, or why none may.
         decided = None

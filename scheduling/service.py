@@ -19,11 +19,13 @@ target's lock, so a full plan never delays a claim.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 
+from common import rows
 from compute.models import ComputeTarget
 from runs.models import Run
 from runs.status import ACTIVE, Status
@@ -41,37 +43,80 @@ class Plan:
 
 
 def fingerprint(target: ComputeTarget) -> Any:
-    """What the target's plan is computed from, in two reads: the active runs' ids, then
-    the waiting runs' count, newest id and priority sum, the quotas' count and latest
-    change, and the pool, in one statement. Plain SQL, not the ORM: every page holding a
-    Queued run asks this, and building four querysets cost more than the database did."""
+    """What the target's plan is computed from, in one read (``_inputs_sql``): the active
+    runs' ids, the waiting runs' count, newest id and priority sum, the quotas' count and
+    latest change, and the pool. Plain SQL, not the ORM: every page holding a Queued run
+    asks this, and building querysets cost more than the database did."""
     with connection.cursor() as cursor:
-        # No ORDER BY: SQLite sorted the active runs in a temporary B-tree; Python sorts faster.
-        cursor.execute(_ACTIVE_IDS, [target.pk, *_ACTIVE_STATUSES])
-        active = tuple(sorted(row[0] for row in cursor.fetchall()))
-        cursor.execute(_INPUTS, [target.pk, str(Status.QUEUED), target.pk, target.pk])
-        inputs = cursor.fetchone()
-    return (target.max_concurrent_runs, active, inputs)
+        cursor.execute(_inputs_sql(with_target=False), _inputs_params(target.pk))
+        row = cursor.fetchone()
+    return _fingerprint(target.max_concurrent_runs, row)
+
+
+def _fingerprint(max_concurrent_runs: int, row: Any) -> Any:
+    """``row``: the active ids as one comma-separated text (NULL: none), then the inputs."""
+    active = tuple(sorted(map(int, row[0].split(",")))) if row[0] else ()
+    return (max_concurrent_runs, active, tuple(row[1:]))
 
 
 _ACTIVE_STATUSES = sorted(str(status) for status in ACTIVE)
-_ACTIVE_IDS = (
-    f"SELECT id FROM {Run._meta.db_table} WHERE compute_target_id = %s "
-    f"AND status IN ({', '.join(['%s'] * len(_ACTIVE_STATUSES))})"
-)
-_INPUTS = (
-    "SELECT w.n, w.top, w.p, q.n, q.at, pool.id, pool.nodes, pool.gpus FROM "
-    f"(SELECT COUNT(id) AS n, MAX(id) AS top, SUM(priority) AS p FROM {Run._meta.db_table} "
-    "WHERE compute_target_id = %s AND status = %s AND worker = '') w "
-    f"CROSS JOIN (SELECT COUNT(id) AS n, MAX(updated_at) AS at FROM {TeamQuota._meta.db_table} "
-    "WHERE compute_target_id = %s) q "
-    f"LEFT JOIN {TargetPool._meta.db_table} pool ON pool.compute_target_id = %s"
-)
+
+
+def _inputs_sql(*, with_target: bool) -> str:
+    """The fingerprint's statement; ``with_target``: the target's own row first (its
+    columns, then the fingerprint's as ``fp_*``), for a reader that has only the id.
+
+    The active ids come aggregated into one text value (no ORDER BY: SQLite sorted them in
+    a temporary B-tree, Python sorts faster): a busy target has hundreds of them, and one
+    value crosses the wire and the driver faster than as many rows."""
+    ids = "string_agg(CAST(id AS text), ',')" if connection.vendor == "postgresql" else "group_concat(id)"
+    runs = Run._meta.db_table
+    inputs = (
+        "a.ids AS fp_active, w.n AS fp_waiting, w.top AS fp_newest, w.p AS fp_priorities, q.n AS fp_quotas, "
+        "q.at AS fp_quotas_at, pool.id AS fp_pool, pool.nodes AS fp_nodes, pool.gpus AS fp_gpus FROM "
+    )
+    derived = (
+        f"(SELECT {ids} AS ids FROM {runs} WHERE compute_target_id = %s "
+        f"AND status IN ({', '.join(['%s'] * len(_ACTIVE_STATUSES))})) a "
+        f"CROSS JOIN (SELECT COUNT(id) AS n, MAX(id) AS top, SUM(priority) AS p FROM {runs} "
+        "WHERE compute_target_id = %s AND status = %s AND worker = '') w "
+        f"CROSS JOIN (SELECT COUNT(id) AS n, MAX(updated_at) AS at FROM {TeamQuota._meta.db_table} "
+        "WHERE compute_target_id = %s) q "
+        f"LEFT JOIN {TargetPool._meta.db_table} pool ON pool.compute_target_id = %s"
+    )
+    if not with_target:
+        return f"SELECT {inputs}{derived}"
+    target = f"{ComputeTarget._meta.db_table} t"
+    return f"SELECT {rows.columns(ComputeTarget, 't')}, {inputs}{target} CROSS JOIN {derived} WHERE t.id = %s"
+
+
+def _inputs_params(target_id: int) -> list[Any]:
+    return [target_id, *_ACTIVE_STATUSES, target_id, str(Status.QUEUED), target_id, target_id]
 
 
 def current_plan(target: ComputeTarget) -> Plan:
     """The target's plan: this process's, while its fingerprint holds; else a new one."""
-    print_ = fingerprint(target)
+    return _plan_for(target, fingerprint(target))
+
+
+def current_plans(target_ids: Iterable[int]) -> list[tuple[ComputeTarget, Plan]]:
+    """The targets among ``target_ids`` with their plans (as ``current_plan``): each
+    target's row and its fingerprint in one statement, where reading the target and then
+    its fingerprint took two (the run list asks this on every page holding a Queued run)."""
+    out = []
+    split = len(ComputeTarget._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        for target_id in sorted(set(target_ids)):
+            cursor.execute(_inputs_sql(with_target=True), [*_inputs_params(target_id), target_id])
+            row = cursor.fetchone()
+            if row is None:
+                continue
+            target = rows.instance(ComputeTarget, row[:split])
+            out.append((target, _plan_for(target, _fingerprint(target.max_concurrent_runs, row[split:]))))
+    return out
+
+
+def _plan_for(target: ComputeTarget, print_: Any) -> Plan:
     cached = _plans.get(target.pk)
     now = time.monotonic()
     if cached is not None and cached[0] == print_ and now - cached[1] < PLAN_TTL:
