@@ -27,7 +27,9 @@ child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
 print("pids", os.getpid(), child.pid, flush=True)
 ignore = len(sys.argv) > 1 and sys.argv[1] == "ignore-term"
 if ignore:
-    signal.signal(signal.SIGTERM, lambda *a: print("ignoring SIGTERM", flush=True))
+    # One write per signal: the stop signals the process and its group, and a print() interrupted
+    # by the second handler may raise (reentrant call) instead of ignoring the signal.
+    signal.signal(signal.SIGTERM, lambda *a: os.write(1, b"ignoring SIGTERM\\n"))
 time.sleep(600)
 """
 
