@@ -187,7 +187,9 @@ def live_stack(
     port = free_port()
     logdir = tmp_path_factory.mktemp("stack-logs")
     env = {
-        **os.environ,
+        # config.asgi marks its importer as the web process (a test that imported it did):
+        # the stack's worker must not inherit that and take the web's connection pool.
+        **{k: v for k, v in os.environ.items() if k != "RUNYARD_PROCESS"},
         "DATABASE_URL": database_url(),
         "RUNYARD_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "PYTHONUNBUFFERED": "1",
