@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,36 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+@contextmanager
+def target_row_locked(name: str = "local") -> Iterator[None]:
+    """Inside the block, another session's transaction holds compute target ``name``'s row
+    lock, as a stuck transaction would (PostgreSQL: claims wait on it)."""
+    from django.db import connection, transaction
+
+    from compute.models import ComputeTarget
+
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                # NO KEY: new runs still reference the row (their foreign-key checks pass).
+                ComputeTarget.objects.select_for_update(no_key=True).get(name=name)
+                locked.set()
+                release.wait(120)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(30), "the target's row lock was not taken"
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=30)
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ import pytest
 from runs import dispatch
 from runs.models import Run
 from runs.status import Status
-from tests.conftest import make_tar, wait_for
+from tests.conftest import make_tar, target_row_locked, wait_for
 from tests.executor.helpers import lines, submit, wait_status
 from tests.executor.test_cancel_and_limits import SLEEPER, alive, pids_of
 
@@ -151,32 +151,13 @@ def test_a_failed_claim_is_retried_and_the_run_still_completes(live: Any, world:
     """The claim's database work fails (here: the target's row stays locked past the
     claim's lock timeout, as behind a stuck transaction); the message is not dropped:
     the claim is retried with backoff and the run completes once the database answers."""
-    import threading
-
-    from django.db import connection, transaction
-
-    from compute.models import ComputeTarget
+    from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("lock timeouts are PostgreSQL's (SQLite serialises claims itself)")
     log = live.logdir / "worker-runner.log"
     seen = log.read_text(errors="replace").count("claiming run")
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_target_row() -> None:
-        try:
-            with transaction.atomic():
-                # NO KEY: new runs still reference the row (their foreign-key checks pass).
-                ComputeTarget.objects.select_for_update(no_key=True).get(name="local")
-                locked.set()
-                release.wait(120)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_target_row)
-    holder.start()
-    try:
-        assert locked.wait(30)
+    with target_row_locked():
         made = submit(world.alice, {"train.py": "print('claimed at last')"})
         wait_for(
             lambda: log.read_text(errors="replace").count("claiming run") > seen,
@@ -184,9 +165,6 @@ def test_a_failed_claim_is_retried_and_the_run_still_completes(live: Any, world:
             what="the worker to report the failed claim",
         )
         assert Run.objects.get(pk=made["id"]).status == Status.QUEUED
-    finally:
-        release.set()
-        holder.join(timeout=30)
     run = wait_status(made["id"], timeout=120)
     assert run.status == Status.COMPLETED
     assert lines(made["id"], rank=0) == ["claimed at last"]

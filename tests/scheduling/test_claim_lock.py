@@ -5,16 +5,15 @@ transaction. On SQLite the immediate transaction serialises claims instead."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
-from compute.models import ComputeTarget
 from execution import executor
 from runs.models import Run
 from runs.status import Status
+from tests.conftest import target_row_locked
 from tests.factories import make_run
 
 
@@ -27,27 +26,9 @@ def test_a_claim_behind_a_held_target_lock_gives_up_and_leaves_the_run_queued(
     monkeypatch.setattr(executor, "CLAIM_LOCK_TIMEOUT", "300ms")
     run = make_run(world.alice.user, world.team_a, status=Status.QUEUED)
     Run.objects.filter(pk=run.pk).update(queued_at=run.created_at)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold() -> None:  # another session's transaction that keeps the target locked
-        try:
-            with transaction.atomic():
-                ComputeTarget.objects.select_for_update().get(name="local")
-                locked.set()
-                release.wait(60)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(60)
-        # Without the timeout the claim would wait for the holder (60 s) and then claim.
-        with pytest.raises(executor.ClaimFailed, match="lock timeout"):
-            executor.claim(run.pk, "w1@test")
-    finally:
-        release.set()
-        holder.join(60)
+    # Without the timeout the claim would wait for the holder (120 s) and then claim.
+    with target_row_locked(), pytest.raises(executor.ClaimFailed, match="lock timeout"):
+        executor.claim(run.pk, "w1@test")
     assert Run.objects.get(pk=run.pk).status == Status.QUEUED
     with connection.cursor() as cursor:  # the setting was the claim transaction's only
         cursor.execute("SHOW lock_timeout")
