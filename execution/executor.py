@@ -127,12 +127,15 @@ EXECUTED_WITH = ("compute_target", "environment_version__environment", "experime
 
 def _claim(run_id: int, worker: str) -> tuple[str, Run | None]:
     with transaction.atomic():
-        # The run with what executing it reads, under its own row lock and its target's in one
-        # statement (SQLite's immediate transaction serialises instead). Locking the run too
-        # makes PostgreSQL return its newest version after a wait for the target's lock (an
-        # unlocked row of the join would be the statement's older snapshot), so no re-read
-        # after the move. The lock timeout is set by the same statement (set_config, local to
-        # the transaction, runs before any row is locked): no SET LOCAL round trip.
+        # The run with what executing it reads, and its target's row lock, in one statement
+        # (SQLite's immediate transaction serialises instead). Only the target is locked:
+        # locking the run before it inverts the order of a transaction that inserts a run
+        # (key-share lock on the target) and then writes a waiting one (a sweep stopping a
+        # child), and the two can deadlock.
+        # After a wait for the lock the run's columns are the statement's snapshot: the move's
+        # conditional UPDATE checks status and worker again, and nothing else a claim uses
+        # changes while a run waits. The lock timeout is set by the same statement
+        # (set_config, local to the transaction, runs before any row is locked).
         # (A target is required: the condition on its column makes its join an inner one,
         # which PostgreSQL needs to lock its row.)
         runs = Run.objects.select_related(*EXECUTED_WITH).filter(pk=run_id, compute_target__name__isnull=False)
@@ -140,7 +143,7 @@ def _claim(run_id: int, worker: str) -> tuple[str, Run | None]:
             setting = (Value("lock_timeout"), Value(CLAIM_LOCK_TIMEOUT), Value(True))
             timeout = Func(*setting, function="set_config", output_field=CharField())
             runs = runs.alias(lock_timeout=timeout).filter(lock_timeout=CLAIM_LOCK_TIMEOUT)
-        run = runs.select_for_update(of=("self", "compute_target")).first()
+        run = runs.select_for_update(of=("compute_target",)).first()
         if run is None or run.compute_target is None or run.status != Status.QUEUED or run.worker:
             return "gone", None
         if not scheduler.may_start(run.compute_target, run_id):
@@ -152,7 +155,7 @@ def _claim(run_id: int, worker: str) -> tuple[str, Run | None]:
                 reason=f"claimed by {worker}",
                 only_from={Status.QUEUED},
                 where={"worker": ""},
-                expect=run,  # read above, under the run's lock: returned with the move's columns
+                expect=run,  # read above: returned with the move's columns
                 fields={"worker": worker, "worker_pid": os.getpid(), "heartbeat_at": timezone.now()},
             )
         except IllegalTransition:
