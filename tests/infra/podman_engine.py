@@ -280,6 +280,12 @@ class Engine:
             _kill_namespace_leftovers(self.netns, self.mntns)
         if self.slirp_pid and "slirp4netns" in " ".join(_cmdline(self.slirp_pid)[:1]):
             _terminate(self.slirp_pid, 5)
+        for pid in (self.pid, self.slirp_pid):
+            # One killed with the namespace's leftovers may still be exiting (state D, its
+            # cmdline already gone): wait for it, so stop() returns with both ended.
+            deadline = time.monotonic() + 5
+            while pid and _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
         for pid in (self.pid, self.slirp_pid):  # reap our own children (no zombies)
             proc = _CHILDREN.pop(pid, None) if pid else None
             if proc is not None:
