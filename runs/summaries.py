@@ -190,8 +190,13 @@ def summaries_of(run_ids: Iterable[int]) -> dict[int, dict[str, dict[str, Any]]]
         .values_list("run_id", "name", "latest", "latest_step", "min_value", "max_value", "points")
     )
     for run_id, name, latest, step, low, high, points in rows:
-        out.setdefault(run_id, {})[name] = {"last": latest, "step": step, "min": low, "max": high, "count": points}
+        out.setdefault(run_id, {})[name] = _summary(latest, step, low, high, points)
     return out
+
+
+def _summary(latest: Any, step: Any, low: Any, high: Any, points: Any) -> dict[str, Any]:
+    """One metric's summary as the API shows it (``MetricSummarySerializer``)."""
+    return {"last": latest, "step": step, "min": low, "max": high, "count": points}
 
 
 def params_by_run(run_ids: Iterable[int]) -> dict[int, dict[str, str]]:
@@ -236,11 +241,5 @@ def page_summaries(run_ids: Iterable[int]) -> tuple[dict[int, dict[str, dict[str
         if points is None:  # a parameter's row (a summary's count is never NULL)
             params.setdefault(run_id, {})[name] = text
         else:
-            metrics.setdefault(run_id, {})[name] = {
-                "last": latest,
-                "step": step,
-                "min": low,
-                "max": high,
-                "count": points,
-            }
+            metrics.setdefault(run_id, {})[name] = _summary(latest, step, low, high, points)
     return metrics, params
